@@ -1,0 +1,313 @@
+"""Configuration: cockpit.toml validated with pydantic.
+
+Every threshold in STRATEGY.md is a key of ``[strategy]`` (one flat table so a
+symbol can override any of them, a sweep can vary any of them, and the
+``strategy_configs`` table can store them as one JSON object). A bad file is a
+``ConfigError`` whose message names the key, the value and what is allowed;
+unknown keys get the closest valid name. Precedence: CLI flag > environment
+variable (``COCKPIT_SECTION__KEY``) > cockpit.toml > built-in default.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .model import Mode
+
+
+class ConfigError(ValueError):
+    """A configuration problem a person can fix; the message says how."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AppConfig(_Section):
+    mode: Mode = Mode.SEMI
+    symbols: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "AAPL", "TSLA", "NVDA"])
+    db: str = ""  # "" = cockpit.db in the user data dir; a path or any SQLAlchemy URL
+    seed: int = 7
+    timezone: str = "America/New_York"
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one symbol is required")
+        out = [s.strip().upper() for s in v]
+        for s in out:
+            if not s or not all(c.isalnum() or c in ".-/_" for c in s):
+                raise ValueError(f"{s!r} is not a symbol (letters, digits, . - / _)")
+        return out
+
+
+FeedKind = Literal["synthetic", "replay", "alpaca", "polygon"]
+SessionKind = Literal["us_equity", "24h_utc", "24h_chicago"]
+
+
+class FeedConfig(_Section):
+    kind: FeedKind = "synthetic"
+    file: str = ""  # replay: trades CSV or 1-minute bars CSV(.gz)
+    speed: float = Field(1.0, ge=0.0, description="replay/simulator speed factor; 0 = as fast as possible")
+    session: SessionKind = "us_equity"  # session definition of the instrument
+    data_feed: Literal["iex", "sip"] = "iex"  # alpaca market data feed
+    sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
+
+
+class BrokerConfig(_Section):
+    kind: Literal["paper", "alpaca"] = "paper"
+    live: bool = False  # real money; also needs --live and a typed confirmation
+    initial_equity: float = Field(100_000.0, gt=0)
+    slippage_bps: float = Field(1.0, ge=0)
+    commission_per_share: float = Field(0.0, ge=0)
+
+
+class EngineConfig(_Section):
+    signal_ttl_s: float = Field(60.0, gt=0)
+    # a pending signal expires when price runs past entry by this fraction of the stop distance
+    signal_run_fraction: float = Field(0.5, gt=0)
+    journal_size: int = Field(500, ge=10)
+    entry_type: Literal["market", "limit"] = "market"
+    limit_timeout_s: float = Field(30.0, gt=0)
+
+
+class StrategyParams(_Section):
+    """Every threshold of STRATEGY.md. Per-symbol overrides and sweeps vary these."""
+
+    # 2. volume profile
+    bin_size: Union[float, Literal["auto"]] = "auto"
+    value_area_pct: float = Field(70.0, gt=0, le=100)
+    smooth_bins: int = Field(3, ge=1)
+    lvn_ratio: float = Field(0.35, gt=0)
+    lvn_prominence: float = Field(0.15, ge=0)
+    hvn_ratio: float = Field(1.5, gt=0)
+    hvn_prominence: float = Field(0.15, ge=0)
+    # 1.4 / 3. indicators
+    bvc_window: int = Field(60, ge=2)
+    atr_period: int = Field(14, ge=1)
+    momentum_bars: int = Field(20, ge=1)
+    volume_ratio_bars: int = Field(60, ge=1)
+    # 4. market state
+    lookback_minutes: int = Field(60, ge=1)
+    balance_poc_pct: float = Field(1.0, gt=0)
+    momentum_threshold: float = Field(0.5, ge=0)
+    # 5. aggression
+    flow_lookback: int = Field(5, ge=1)
+    volume_spike: float = Field(2.0, gt=0)
+    cvd_momentum: float = Field(0.25, gt=0)
+    pressure_threshold: float = Field(70.0, ge=50, le=100)
+    # 6. LVN alerts
+    lvn_alert_pct: float = Field(0.5, gt=0)
+    lvn_alert_atr: float = Field(0.0, ge=0)  # 0 = use lvn_alert_pct
+    # 8. structure
+    breakout_atr: float = Field(0.5, ge=0)
+    impulse_end_atr: float = Field(0.75, gt=0)
+    impulse_min_atr: float = Field(2.0, ge=0)
+    # 9. setups
+    setups: list[str] = Field(default_factory=lambda: ["auction", "trend_model", "mean_reversion"])
+    enabled: bool = True
+    min_aggression: float = Field(70.0, ge=0, le=100)
+    balance_min_aggression: float = Field(80.0, ge=0, le=100)
+    allow_balance_trades: bool = False
+    atr_stop: float = Field(1.5, gt=0)
+    atr_target: float = Field(3.0, gt=0)
+    reclaim_bars: int = Field(5, ge=1)
+    sma_period: int = Field(20, ge=2)  # sma_cross baseline setup
+    # 11. exits
+    target1_r: float = Field(0.0, ge=0)  # 0 = no partial exit
+    partial_fraction: float = Field(0.5, gt=0, lt=1)
+    trail_activate_r: float = Field(0.0, ge=0)  # 0 = no trailing stop
+    trail_atr: float = Field(1.0, gt=0)
+    trade_timeout_min: float = Field(0.0, ge=0)  # 0 = no time exit
+    flat_before_close_min: float = Field(5.0, ge=0)  # 0 = hold through the close
+
+    @field_validator("setups")
+    @classmethod
+    def _setups(cls, v: list[str]) -> list[str]:
+        allowed = SETUP_NAMES
+        for name in v:
+            if name not in allowed:
+                raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
+        return v
+
+
+SETUP_NAMES = ("auction", "trend_model", "mean_reversion", "sma_cross")
+
+
+class StrategyConfig(StrategyParams):
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per symbol
+
+    def for_symbol(self, symbol: str) -> StrategyParams:
+        """The parameters a symbol trades with: the defaults plus its overrides."""
+        base = self.model_dump(exclude={"overrides"})
+        base.update(self.overrides.get(symbol, {}))
+        return StrategyParams(**base)
+
+
+class RiskConfig(_Section):
+    risk_per_trade_pct: float = Field(0.5, gt=0, le=100)  # percent of equity risked per trade
+    max_position_notional: float = Field(50_000.0, gt=0)
+    max_positions: int = Field(3, ge=1)
+    max_open_orders: int = Field(10, ge=1)
+    max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
+    min_account_balance: float = Field(2_000.0, ge=0)
+    trading_start: str = "09:35"  # ET, new entries only inside [start, end)
+    trading_end: str = "15:50"
+    allow_symbols: list[str] = Field(default_factory=list)  # empty = all
+    deny_symbols: list[str] = Field(default_factory=list)
+    max_consecutive_losses: int = Field(4, ge=1)
+    stale_after_s: float = Field(15.0, gt=0)
+
+    @field_validator("trading_start", "trading_end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            h, m = v.split(":")
+            if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time of day HH:MM") from None
+        return v
+
+
+class SessionPolicy(_Section):
+    start: str
+    end: str
+    setup: Optional[str]
+
+
+class SessionsConfig(_Section):
+    policy: list[SessionPolicy] = Field(
+        default_factory=lambda: [
+            SessionPolicy(start="09:30", end="11:00", setup="trend_model"),
+            SessionPolicy(start="11:00", end="14:00", setup="mean_reversion"),
+            SessionPolicy(start="14:00", end="16:00", setup="trend_model"),
+        ]
+    )
+    # when true, only the recommended setup of the current window may trade
+    enforce_policy: bool = False
+
+
+class UIConfig(_Section):
+    refresh_hz: float = Field(4.0, gt=0, le=60)
+    theme: Literal["dark", "light", "high-contrast"] = "dark"
+    bell: bool = True
+    keys: dict[str, str] = Field(default_factory=dict)  # action -> key, overrides the defaults
+
+
+class CockpitConfig(_Section):
+    app: AppConfig = Field(default_factory=AppConfig)
+    feed: FeedConfig = Field(default_factory=FeedConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _model_for_path(loc: tuple) -> Optional[type[BaseModel]]:
+    model: Any = CockpitConfig
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return model
+
+
+def _describe(err: dict, source: str) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        parent = _model_for_path(loc[:-1])
+        valid = sorted(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {'.'.join(map(str, loc[:-1] + (close[0],)))!r}?" if close else ""
+        return f"{source}: unknown key {key!r}{hint} Valid keys here: {', '.join(valid)}"
+    value = err.get("input")
+    msg = err["msg"]
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        msg = f"allowed: {ctx['expected']}"
+    return f"{source}: {key} = {value!r} is not valid: {msg}"
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _env_overrides(env: dict[str, str]) -> dict:
+    """COCKPIT_FEED__SPEED=10 -> {"feed": {"speed": "10"}}; values parsed as TOML scalars."""
+    out: dict = {}
+    for name, raw in env.items():
+        if not name.startswith("COCKPIT_") or "__" not in name:
+            continue
+        path = name[len("COCKPIT_") :].lower().split("__")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+    return out
+
+
+def parse_config(data: dict, source: str = "config") -> CockpitConfig:
+    try:
+        return CockpitConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(e, source) for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(
+    path: Optional[Union[str, Path]] = None,
+    overrides: Optional[dict] = None,
+    env: Optional[dict[str, str]] = None,
+) -> CockpitConfig:
+    """Load cockpit.toml (if given and present), then env, then CLI ``overrides``."""
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        source = str(p)
+    data = _deep_merge(data, _env_overrides(dict(os.environ) if env is None else env))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return parse_config(data, source)
+
+
+def default_config_path() -> Optional[Path]:
+    """./cockpit.toml if present, else the one shipped with the project (if any)."""
+    here = Path.cwd() / "cockpit.toml"
+    if here.exists():
+        return here
+    shipped = Path(__file__).resolve().parent.parent / "cockpit.toml"
+    return shipped if shipped.exists() else None

@@ -1,0 +1,411 @@
+"""Plain data that crosses module boundaries: market data, signals, orders, fills,
+positions, account, and the immutable snapshots the UI renders.
+
+Everything here is a frozen (or slotted) dataclass so it can be handed from the
+engine to the UI, the store or the backtester without anyone mutating it behind
+another's back. Times are integer nanoseconds since the Unix epoch, UTC, as the
+recorded data carries them: cheap to compare and free of timezone mistakes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+NS_PER_S = 1_000_000_000
+NS_PER_MIN = 60 * NS_PER_S
+
+
+class StrEnum(str, Enum):
+    """String-valued enum that prints as its value (for logs, JSON and the DB)."""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+# Aggressor side of a trade: +1 buyer-initiated, -1 seller-initiated, 0 unknown.
+BUY = 1
+SELL = -1
+UNKNOWN = 0
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class MarketState(StrEnum):
+    BALANCE = "BALANCE"
+    IMBALANCE_UP = "IMBALANCE_UP"
+    IMBALANCE_DOWN = "IMBALANCE_DOWN"
+
+
+class Mode(StrEnum):
+    WATCH = "WATCH"
+    SEMI = "SEMI"
+    AUTO = "AUTO"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    HELD = "held"  # bracket child waiting for its parent to fill
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.HELD)
+
+
+class OrderLeg(StrEnum):
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    EXIT = "exit"  # a plain closing order (flatten, time exit, partial exit)
+
+
+class Decision(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    AUTO = "auto"
+    BLOCKED = "blocked"
+    WATCHED = "watched"  # WATCH mode: shown, never sent
+    DROPPED = "dropped"  # a pending or open signal already exists for the symbol
+
+
+# --------------------------------------------------------------------------- market data
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    symbol: str
+    ts_ns: int
+    price: float
+    size: float
+    side: int = UNKNOWN  # true aggressor side if the source knows it
+    bid: Optional[float] = None  # prevailing quote, if known (for Lee-Ready)
+    ask: Optional[float] = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    ts_ns: int
+    bid: float
+    ask: float
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A one-minute bar. ``ts_ns`` is the bar's start. Buy/sell volume are NaN when
+    the source carries no flow (bars-only history: bulk volume classification fills
+    them in)."""
+
+    symbol: str
+    ts_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    buy_volume: float = float("nan")
+    sell_volume: float = float("nan")
+    trades: int = 0
+    vwap: float = float("nan")
+
+
+# --------------------------------------------------------------------------- analytics views
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A high- or low-volume node: bin centre price and its (smoothed) volume."""
+
+    price: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileStats:
+    """POC / value area / nodes of one volume profile, and the histogram to draw."""
+
+    bin_size: float
+    total_volume: float
+    poc: float  # bin centre
+    vah: float  # top edge of the value area's highest bin
+    val: float  # bottom edge of the value area's lowest bin
+    value_area_volume: float
+    lvns: tuple[Node, ...] = ()
+    hvns: tuple[Node, ...] = ()
+    low: float = 0.0  # lowest bin's bottom edge
+    high: float = 0.0  # highest bin's top edge
+    # (bin centre, volume) from low to high, for drawing the histogram
+    histogram: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImpulseLeg:
+    side: Side
+    start_ns: int
+    start_price: float
+    extreme_price: float
+    extreme_ns: int
+    range_atr: float
+    active: bool  # still extending (not yet ended by a retrace)
+    counts: bool  # range >= impulse_min_atr
+    lvns: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LvnAlert:
+    symbol: str
+    ts_ns: int
+    lvn_price: float
+    source: str  # "session" | "previous" | "impulse"
+    price: float
+    distance_pct: float
+    distance_atr: float  # NaN when ATR is not known yet
+    direction: str  # "from_above" | "from_below"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    name: str  # ASIA | LONDON | NEW_YORK | AFTER_HOURS | CLOSED
+    et_time: str  # HH:MM:SS America/New_York
+    recommended_setup: Optional[str]
+    is_trading_day: bool
+    is_half_day: bool
+    rth_open_ns: Optional[int]  # today's RTH open/close, None on a closed day
+    rth_close_ns: Optional[int]
+    next_session: str
+    seconds_to_next: float
+    in_rth: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlowView:
+    """Order flow of the last closed bars (STRATEGY.md sections 1 and 5)."""
+
+    aggression: float = 0.0  # 0..100
+    direction: Optional[Side] = None
+    volume_ratio: float = float("nan")
+    cvd: float = 0.0
+    cvd_change: float = 0.0  # over flow_lookback bars
+    buy_pressure: float = float("nan")
+    sell_pressure: float = float("nan")
+    pressure_ratio: float = float("nan")
+    last_delta: float = 0.0
+    cvd_history: tuple[float, ...] = ()  # per closed bar, for the sparkline
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSnapshot:
+    """Everything a pane or a setup needs to know about one symbol, at one time."""
+
+    symbol: str
+    ts_ns: int
+    last: float
+    prev_close: float  # previous session close (NaN if unknown)
+    change_pct: float
+    state: MarketState
+    distance_from_poc_pct: float
+    momentum: float  # ATR units
+    atr: float  # NaN until enough bars
+    vwap: float
+    rolling: Optional[ProfileStats]  # state reference profile (lookback_minutes)
+    session_profile: Optional[ProfileStats]  # developing RTH session
+    previous_profile: Optional[ProfileStats]  # previous session
+    flow: FlowView
+    balance_low: float  # previous session VAL (NaN if unknown)
+    balance_high: float  # previous session VAH
+    impulse: Optional[ImpulseLeg]
+    pullback: bool  # price in an impulse LVN band while beyond the balance edge
+    bars: int  # closed bars this session
+    last_bar: Optional[Bar]
+    in_session: bool = True
+
+
+# --------------------------------------------------------------------------- signals and orders
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    id: str
+    symbol: str
+    setup: str
+    side: Side
+    entry: float
+    stop: float
+    target: float
+    confidence: float
+    reason: str
+    created_ns: int
+    qty: int = 0  # set by risk sizing
+    risk_usd: float = 0.0
+    r_multiple: float = 0.0  # |target-entry| / |entry-stop|
+    expires_ns: int = 0
+    decision: Decision = Decision.PENDING
+    decision_reason: str = ""
+    decided_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What we ask a broker for. A bracket when take_profit and stop_loss are set."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType = OrderType.MARKET
+    limit_price: Optional[float] = None
+    stop_price: Optional[float] = None
+    take_profit: Optional[float] = None
+    stop_loss: Optional[float] = None
+    signal_id: Optional[str] = None
+    leg: OrderLeg = OrderLeg.ENTRY
+    timeout_s: Optional[float] = None  # limit entry: cancel if unfilled after this
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: int
+    status: OrderStatus
+    filled_qty: int = 0
+    avg_fill_price: float = 0.0
+    limit_price: Optional[float] = None
+    stop_price: Optional[float] = None
+    leg: OrderLeg = OrderLeg.ENTRY
+    parent_id: Optional[str] = None
+    signal_id: Optional[str] = None
+    created_ns: int = 0
+    updated_ns: int = 0
+    reason: str = ""  # rejection / cancel reason
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    commission: float
+    ts_ns: int
+    leg: OrderLeg = OrderLeg.ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: int  # signed: >0 long, <0 short
+    avg_price: float
+    last: float
+    unrealized_pnl: float
+    realized_pnl: float = 0.0
+    stop: Optional[float] = None
+    target: Optional[float] = None
+    opened_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    equity: float
+    cash: float
+    buying_power: float
+    start_of_day_equity: float
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0
+    commissions: float = 0.0
+
+    @property
+    def day_pnl(self) -> float:
+        return self.equity - self.start_of_day_equity
+
+
+# --------------------------------------------------------------------------- status and journal
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    name: str  # "synthetic" | "replay" | "alpaca" | "polygon"
+    connected: bool = False
+    stale: bool = False
+    lag_s: float = 0.0
+    speed: float = 1.0  # replay/simulator factor; 0 means max
+    paused: bool = False
+    reconnect_in_s: Optional[float] = None
+    message: str = ""
+    done: bool = False  # a finite feed reached its end
+    last_data_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    ts_ns: int
+    level: str  # "info" | "warn" | "error"
+    kind: str  # "signal" | "decision" | "order" | "fill" | "block" | "malformed" | "feed" | "broker" | "mode" | ...
+    message: str
+    symbol: Optional[str] = None
+    data: Optional[dict] = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEvent:
+    """An order/fill/rejection update a broker reports to the engine."""
+
+    kind: str  # "new" | "fill" | "partial_fill" | "canceled" | "rejected" | "expired" | "replaced"
+    order: Order
+    fill: Optional[Fill] = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """The whole state the UI renders. Immutable; the engine publishes a new one."""
+
+    ts_ns: int
+    mode: Mode
+    entries_paused: bool
+    broker_kind: str  # "SIMULATED" | "PAPER" | "LIVE"
+    feed: FeedStatus
+    symbols: dict[str, SymbolSnapshot]
+    alerts: tuple[LvnAlert, ...]  # newest first
+    pending: tuple[Signal, ...]
+    decisions: tuple[Signal, ...]  # newest first
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]  # open orders first, then recent closed
+    account: Account
+    session: Optional[SessionInfo]
+    journal: tuple[JournalEntry, ...]  # newest last
+    blocked_entries_reason: str = ""  # why new entries are blocked right now ("" = not blocked)
+    counters: dict[str, int] = field(default_factory=dict)

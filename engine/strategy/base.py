@@ -1,0 +1,19 @@
+"""The Setup protocol. One instance per symbol per setup; it is told about every
+closed one-minute bar (with the symbol's snapshot after that bar) and may return
+a Signal. Setups keep whatever short history they need themselves; they never
+size, never check risk and never talk to a broker."""
+from __future__ import annotations
+
+from typing import Optional, Protocol, runtime_checkable
+
+from ..config import StrategyParams
+from ..model import Signal, SymbolSnapshot
+
+
+@runtime_checkable
+class Setup(Protocol):
+    name: str
+
+    def __init__(self, symbol: str, params: StrategyParams) -> None: ...
+
+    def on_bar(self, snap: SymbolSnapshot, now_ns: int) -> Optional[Signal]: ...
