@@ -134,6 +134,10 @@ class Bar:
     sell_volume: float = float("nan")
     trades: int = 0
     vwap: float = float("nan")
+    # volume at price: ((bin centre price, volume), ...) when built from trades.
+    # Stored with the candle so a restart rebuilds the profiles exactly; None for
+    # bars-only history (its volume is then spread evenly over the high-low range).
+    vap: Optional[tuple[tuple[float, float], ...]] = None
 
 
 # --------------------------------------------------------------------------- analytics views
