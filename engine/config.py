@@ -66,6 +66,9 @@ class BrokerConfig(_Section):
     initial_equity: float = Field(100_000.0, gt=0)
     slippage_bps: float = Field(1.0, ge=0)
     commission_per_share: float = Field(0.0, ge=0)
+    # paper broker buying power = equity x margin_multiplier - gross position notional
+    # - notional reserved by open entry orders (2 = Reg-T; Alpaca day-trading accounts get 4)
+    margin_multiplier: float = Field(2.0, ge=1.0, le=4.0)
 
 
 class EngineConfig(_Section):
