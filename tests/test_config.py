@@ -1,0 +1,64 @@
+"""cockpit.toml: valid out of the box, documents every key, bad input named precisely."""
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from engine.config import CockpitConfig, ConfigError, load_config, parse_config
+from engine.model import Mode
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_shipped_config_is_valid_and_overrides_apply():
+    cfg = load_config(ROOT / "cockpit.toml", env={})
+    assert cfg.app.mode is Mode.SEMI
+    assert cfg.strategy.for_symbol("TSLA").atr_stop == 2.0
+    assert cfg.strategy.for_symbol("SPY").atr_stop == 1.5
+
+
+def test_shipped_config_documents_every_key():
+    data = tomllib.loads((ROOT / "cockpit.toml").read_text())
+    for section, field in CockpitConfig.model_fields.items():
+        keys = set(field.annotation.model_fields) - {"overrides", "keys"}
+        missing = keys - set(data.get(section, {}))
+        assert not missing, f"[{section}] lacks {sorted(missing)}"
+
+
+def test_unknown_key_names_the_closest_valid_one():
+    with pytest.raises(ConfigError) as e:
+        parse_config({"strategy": {"min_agression": 60}}, "cockpit.toml")
+    msg = str(e.value)
+    assert "strategy.min_agression" in msg and "did you mean 'strategy.min_aggression'" in msg
+
+
+def test_bad_value_names_key_value_and_allowed():
+    with pytest.raises(ConfigError) as e:
+        parse_config({"app": {"mode": "FAST"}})
+    assert "app.mode" in str(e.value) and "'FAST'" in str(e.value) and "AUTO" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        parse_config({"risk": {"max_positions": 0}})
+    assert "risk.max_positions = 0" in str(e.value) and "greater than or equal to 1" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        parse_config({"strategy": {"setups": ["auction", "scalper"]}})
+    assert "scalper" in str(e.value) and "mean_reversion" in str(e.value)
+
+
+def test_precedence_cli_over_env_over_file(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[feed]\nspeed = 2.0\n[app]\nmode = "WATCH"\n')
+    cfg = load_config(f, env={"COCKPIT_FEED__SPEED": "5"})
+    assert cfg.feed.speed == 5.0 and cfg.app.mode is Mode.WATCH
+    cfg = load_config(f, env={"COCKPIT_FEED__SPEED": "5"}, overrides={"feed": {"speed": 9}})
+    assert cfg.feed.speed == 9.0
+
+
+def test_bad_config_exits_with_status_2(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[risk]\nmax_daily_loss_pct = -3\n")
+    exe = pathlib.Path(sys.executable).parent / "cockpit"
+    r = subprocess.run([str(exe), "run", "--headless", "--config", str(f)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "risk.max_daily_loss_pct = -3" in r.stderr
