@@ -63,12 +63,14 @@ class Engine:
         store=None,
         calendar: Optional[SessionCalendar] = None,
         redact: Callable[[str], str] = lambda s: s,
+        store_opener=None,
     ) -> None:
         self.config = config
         self.feed = feed
         self.broker = broker
         self.clock = clock
         self.store = store
+        self._store_opener = store_opener  # async () -> Store, run on the loop that starts us
         self.redact = redact
         self.calendar = calendar or SessionCalendar(config.feed.session, config.sessions.policy)
         self.symbols = list(config.app.symbols)
@@ -108,6 +110,8 @@ class Engine:
 
     async def start(self) -> None:
         """Restore today's state, warm up, start the feed and the timer."""
+        if self.store is None and self._store_opener is not None:
+            self.store = await self._store_opener()
         if self.store is not None:
             await self._restore()
         await self.feed.start()
