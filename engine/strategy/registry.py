@@ -1,0 +1,38 @@
+"""Setup names -> classes, and the per-symbol list of setups the engine runs.
+
+Names are the ones ``StrategyParams.setups`` accepts (config.SETUP_NAMES); the
+engine builds one instance per symbol per setup with ``make_setups``.
+"""
+from __future__ import annotations
+
+from ..config import SETUP_NAMES, StrategyParams
+from .auction import AuctionSetup
+from .base import Setup
+from .mean_reversion import MeanReversionSetup
+from .sma_cross import SmaCrossSetup
+from .trend_model import TrendModelSetup
+
+SETUPS: dict[str, type] = {
+    cls.name: cls for cls in (AuctionSetup, TrendModelSetup, MeanReversionSetup, SmaCrossSetup)
+}
+
+if set(SETUPS) != set(SETUP_NAMES):  # a new setup must be added in both places
+    raise ImportError(f"strategy registry {sorted(SETUPS)} != config.SETUP_NAMES {sorted(SETUP_NAMES)}")
+
+
+def make_setups(symbol: str, params: StrategyParams) -> list[Setup]:
+    """Fresh instances of the setups named in ``params.setups`` (in that order,
+    duplicates once), or none when ``params.enabled`` is False."""
+    if not params.enabled:
+        return []
+    out: list[Setup] = []
+    seen: set[str] = set()
+    for name in params.setups:
+        if name in seen:
+            continue
+        cls = SETUPS.get(name)
+        if cls is None:
+            raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(SETUPS)}")
+        seen.add(name)
+        out.append(cls(symbol, params))
+    return out
