@@ -1,0 +1,818 @@
+"""The simulated broker: fills orders from the market data the engine already sees.
+
+The same class serves the live paper run (trades from a feed), the replay and the
+backtester (trades or one-minute bars), so a strategy is judged by one set of
+fill rules everywhere. The rules are chosen to never flatter a strategy:
+
+Trades (``on_trade``)
+    * market: fills at the NEXT trade of the symbol after submission, at that
+      trade's price plus ``slippage_bps`` against us (buy higher, sell lower);
+    * limit: fills when a trade prints at or through the limit, at the limit;
+    * stop: triggers when a trade reaches the stop and fills at that trade's
+      price plus slippage (a trade that gapped through fills where it printed).
+
+Bars (``on_bar``, bars-only backtests; the bar's prices in the order O, then H/L)
+    * market: fills at the bar's open plus slippage;
+    * limit: at the limit when the bar trades to it, at the open when the bar
+      opened through it in our favour (no slippage on limits);
+    * stop: at the open plus slippage when the bar gapped through it, else at the
+      stop plus slippage when the bar reached it;
+    * a bar that touches both the stop-loss and the take-profit of a bracket fills
+      the stop (the pessimistic assumption: the order inside the bar is unknown);
+    * an entry filled in a bar arms its stop-loss in that same bar (the rest of the
+      bar may have hit it) but its take-profit only from the next bar.
+
+Everything else
+    * orders become eligible to fill only on data that arrives after they were
+      placed (no fill on the print that triggered the decision);
+    * bracket children (take-profit limit, stop-loss stop) are HELD until the entry
+      fills, then work for the filled quantity; one filling cancels the other (OCO);
+    * exit legs (take-profit, stop-loss, exit) are reduce-only: they never open or
+      flip a position, shrink with the position and are cancelled when it is flat;
+    * flatten (``close``/``close_all``) cancels at once and sends market orders
+      that fill on the next trade/bar, exactly like the backtest would; with
+      ``immediate=True`` they fill now at the last price plus slippage (use it when
+      no more data will come, e.g. at the end of a backtest or a frozen replay);
+    * commission is ``commission_per_share`` per share filled, charged to cash;
+    * no partial fills, no queue position, no borrow limits for shorts.
+
+Money
+    equity = cash + sum(qty x last); unrealized = sum(qty x (last - avg price));
+    realized P&L is booked on reductions (gross of commission);
+    equity = initial + realized + unrealized - commissions.
+    buying power = max(0, equity x ``margin_multiplier`` - gross position notional
+    - notional reserved by open entry orders); an order that adds exposure needs
+    qty x reference price (limit, stop, else last trade, else quote mid) of it.
+    Day P&L = equity - start-of-day equity (``start_of_day`` resets the latter).
+
+State changes are reported to the event handler as BrokerEvents ("new", "fill",
+"canceled", "rejected", "expired", "replaced") after each operation completes,
+so a handler that reads ``positions()`` sees the state the event describes.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from ..clock import Clock
+from ..config import BrokerConfig
+from ..ids import ClientOrderIds, is_valid_client_order_id
+from ..model import (
+    NS_PER_MIN,
+    NS_PER_S,
+    Account,
+    Bar,
+    BrokerEvent,
+    Fill,
+    Order,
+    OrderLeg,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Quote,
+    Side,
+    Trade,
+)
+
+_REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
+_EPS = 1e-9
+
+
+@dataclass(slots=True)
+class _Working:
+    """The broker's mutable record of one order; callers only ever see ``snapshot()``."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: int
+    status: OrderStatus
+    leg: OrderLeg
+    created_ns: int
+    limit_price: Optional[float] = None
+    stop_price: Optional[float] = None
+    parent_id: Optional[str] = None
+    signal_id: Optional[str] = None
+    updated_ns: int = 0
+    filled_qty: int = 0
+    avg_fill_price: float = 0.0
+    reason: str = ""
+    expires_ns: int = 0  # 0 = no timeout
+    timeout_s: float = 0.0
+    armed_tick: int = 0  # eligible to fill on data ticks after this one
+    touch: int = 0  # order of the last change, for recent_orders
+    children: list[str] = field(default_factory=list)
+    sibling: Optional[str] = None  # the OCO partner of a bracket child
+
+    def snapshot(self) -> Order:
+        return Order(
+            id=self.id,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            qty=self.qty,
+            status=self.status,
+            filled_qty=self.filled_qty,
+            avg_fill_price=self.avg_fill_price,
+            limit_price=self.limit_price,
+            stop_price=self.stop_price,
+            leg=self.leg,
+            parent_id=self.parent_id,
+            signal_id=self.signal_id,
+            created_ns=self.created_ns,
+            updated_ns=self.updated_ns,
+            reason=self.reason,
+        )
+
+
+@dataclass(slots=True)
+class _Book:
+    """One symbol's position: signed quantity, average price, realized P&L so far."""
+
+    qty: int = 0
+    avg_price: float = 0.0
+    realized: float = 0.0
+    opened_ns: int = 0
+
+
+def _finite_positive(x: Optional[float]) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+class PaperBroker:
+    """Simulated broker (see the module docstring for every fill rule)."""
+
+    kind = "SIMULATED"
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        clock: Clock,
+        symbols: Iterable[str],
+        ids: Optional[ClientOrderIds] = None,
+    ) -> None:
+        self._cfg = config
+        self._clock = clock
+        self._symbols = frozenset(symbols)
+        if not self._symbols:
+            raise ValueError("PaperBroker needs at least one symbol to trade")
+        self._slip = config.slippage_bps / 10_000.0
+        self._cps = config.commission_per_share
+        self._margin = getattr(config, "margin_multiplier", 1.0)
+        self._ids = ids or ClientOrderIds("paper")
+        self._handler: Optional[Callable[[BrokerEvent], None]] = None
+        self._outbox: list[BrokerEvent] = []
+
+        self._orders: dict[str, _Working] = {}
+        self._open: dict[str, dict[str, _Working]] = {s: {} for s in self._symbols}
+        self._timed: set[str] = set()
+        self._used_client_ids: set[str] = set()
+        self._books: dict[str, _Book] = {}
+        self._last: dict[str, float] = {}
+        self._quotes: dict[str, Quote] = {}
+
+        self._cash = float(config.initial_equity)
+        self._realized = 0.0
+        self._commissions = 0.0
+        self._sod_equity = float(config.initial_equity)
+        self._sod_ns = 0
+
+        self._tick = 0
+        self._order_seq = 0
+        self._fill_seq = 0
+        self._touch_seq = 0
+        self.malformed = 0  # market data the broker could not use (counted, skipped)
+
+    # ------------------------------------------------------------------ protocol: setup
+
+    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
+        self._handler = handler
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return self._symbols
+
+    # ------------------------------------------------------------------ protocol: commands
+
+    async def submit(self, request: OrderRequest) -> Order:
+        """Place an order (a bracket when take_profit/stop_loss are set). Returns the
+        entry order: NEW when accepted, REJECTED with a reason when refused."""
+        try:
+            return self._submit(request)
+        finally:
+            self._flush()
+
+    async def cancel(self, order_id: str) -> Optional[Order]:
+        """Cancel one open order (an entry takes its held children with it).
+        Returns the order's state, or None for an unknown id."""
+        try:
+            w = self._orders.get(order_id)
+            if w is None:
+                return None
+            if w.status.is_open:
+                self._cancel(w, "canceled by request", self._clock.now_ns())
+            return w.snapshot()
+        finally:
+            self._flush()
+
+    async def cancel_all(self) -> list[Order]:
+        """Cancel every open order now. Returns the orders that were cancelled."""
+        try:
+            return self._cancel_where(lambda w: True, "cancel all")
+        finally:
+            self._flush()
+
+    async def close(self, symbol: str, immediate: bool = False) -> list[Order]:
+        """Cancel the symbol's open orders and close its position at market.
+        Returns the cancelled orders followed by the closing order (if any)."""
+        try:
+            canceled = self._cancel_where(lambda w: w.symbol == symbol, f"close {symbol}")
+            closing = self._close_position(symbol, immediate)
+            return canceled + ([closing] if closing is not None else [])
+        finally:
+            self._flush()
+
+    async def close_all(self, immediate: bool = False) -> list[Order]:
+        """Cancel every open order, then close every position at market.
+        Returns the cancelled orders followed by the closing orders."""
+        try:
+            out = self._cancel_where(lambda w: True, "close all")
+            for symbol in sorted(self._books):
+                closing = self._close_position(symbol, immediate)
+                if closing is not None:
+                    out.append(closing)
+            return out
+        finally:
+            self._flush()
+
+    async def replace_stop(self, symbol: str, new_stop: float) -> Optional[Order]:
+        """Move the protective stop of the symbol's position to ``new_stop``.
+
+        Changes the working (or held) stop-loss orders of the symbol; with none, a
+        position gets a new reduce-only stop for its full size. None when there is
+        neither a stop order nor a position. A stop already beyond the market is
+        accepted and triggers on the next trade (it only ever exits sooner)."""
+        if not _finite_positive(new_stop):
+            raise ValueError(f"replace_stop({symbol!r}): new stop {new_stop!r} is not a positive price")
+        try:
+            now = self._clock.now_ns()
+            stops = [w for w in self._open.get(symbol, {}).values() if w.leg is OrderLeg.STOP_LOSS]
+            if stops:
+                for w in stops:
+                    old = w.stop_price
+                    w.stop_price = float(new_stop)
+                    self._touch(w, now)
+                    self._emit("replaced", w, reason=f"stop {old} -> {new_stop}")
+                return stops[-1].snapshot()
+            book = self._books.get(symbol)
+            if book is None or book.qty == 0:
+                return None
+            side = Side.SELL if book.qty > 0 else Side.BUY
+            w = self._new_order(
+                symbol, side, abs(book.qty), OrderType.STOP, OrderLeg.STOP_LOSS, now,
+                stop_price=float(new_stop), client_order_id=self._fresh_id(symbol, "sl"),
+            )
+            self._emit("new", w)
+            return w.snapshot()
+        finally:
+            self._flush()
+
+    def check_timeouts(self) -> list[Order]:
+        """Expire orders whose timeout has passed on the clock (the engine may call
+        this on a timer; every trade and bar also does it)."""
+        try:
+            return self._expire_due(self._clock.now_ns())
+        finally:
+            self._flush()
+
+    def start_of_day(self, ts_ns: int) -> None:
+        """A new session began: start-of-day equity := current equity."""
+        self._sod_equity = self.account().equity
+        self._sod_ns = ts_ns
+
+    # ------------------------------------------------------------------ protocol: market data
+
+    def on_trade(self, trade: Trade) -> None:
+        symbol = trade.symbol
+        if symbol not in self._symbols:
+            return
+        price = trade.price
+        if not _finite_positive(price):
+            self.malformed += 1
+            return
+        self._tick += 1
+        self._last[symbol] = price
+        book = self._open[symbol]
+        if not book:
+            return
+        try:
+            if self._timed:
+                self._expire_due(max(self._clock.now_ns(), trade.ts_ns))
+            tick = self._tick
+            for w in [w for w in book.values() if w.status is OrderStatus.NEW and w.armed_tick < tick]:
+                if w.status is not OrderStatus.NEW:  # cancelled by an OCO partner meanwhile
+                    continue
+                px = self._trade_price(w, price)
+                if px is not None:
+                    self._execute(w, px, trade.ts_ns)
+        finally:
+            self._flush()
+
+    def on_bar(self, bar: Bar) -> None:
+        symbol = bar.symbol
+        if symbol not in self._symbols:
+            return
+        o, h, lo, c = bar.open, bar.high, bar.low, bar.close
+        if not all(_finite_positive(x) for x in (o, h, lo, c)) or not (lo <= min(o, c) and h >= max(o, c)):
+            self.malformed += 1
+            return
+        self._tick += 1
+        book = self._open[symbol]
+        try:
+            if book:
+                if self._timed:
+                    self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
+                self._fill_from_bar(book, bar)
+        finally:
+            self._last[symbol] = c
+            self._flush()
+
+    def on_quote(self, quote: Quote) -> None:
+        """Quotes do not fill orders; the mid is the reference price for buying power
+        and bracket checks when the symbol has not traded yet."""
+        if quote.symbol in self._symbols and _finite_positive(quote.bid) and _finite_positive(quote.ask):
+            self._quotes[quote.symbol] = quote
+        elif quote.symbol in self._symbols:
+            self.malformed += 1
+
+    # ------------------------------------------------------------------ protocol: queries
+
+    def positions(self) -> list[Position]:
+        out = []
+        for symbol, b in self._books.items():
+            last = self._last.get(symbol, b.avg_price)
+            stop = target = None
+            for w in self._open[symbol].values():
+                if w.leg is OrderLeg.STOP_LOSS and w.status is OrderStatus.NEW:
+                    stop = w.stop_price
+                elif w.leg is OrderLeg.TAKE_PROFIT and w.status is OrderStatus.NEW:
+                    target = w.limit_price
+            out.append(
+                Position(
+                    symbol=symbol,
+                    qty=b.qty,
+                    avg_price=b.avg_price,
+                    last=last,
+                    unrealized_pnl=b.qty * (last - b.avg_price),
+                    realized_pnl=b.realized,
+                    stop=stop,
+                    target=target,
+                    opened_ns=b.opened_ns,
+                )
+            )
+        return out
+
+    def open_orders(self) -> list[Order]:
+        ws = [w for book in self._open.values() for w in book.values()]
+        ws.sort(key=lambda w: w.touch)
+        return [w.snapshot() for w in ws]
+
+    def recent_orders(self, n: int = 50) -> list[Order]:
+        """The ``n`` most recently changed orders (open or not), newest first."""
+        return [w.snapshot() for w in heapq.nlargest(n, self._orders.values(), key=lambda w: w.touch)]
+
+    def order(self, order_id: str) -> Optional[Order]:
+        w = self._orders.get(order_id)
+        return w.snapshot() if w else None
+
+    def last_price(self, symbol: str) -> Optional[float]:
+        return self._last.get(symbol)
+
+    def account(self) -> Account:
+        market_value = unrealized = gross = 0.0
+        for symbol, b in self._books.items():
+            last = self._last.get(symbol, b.avg_price)
+            market_value += b.qty * last
+            unrealized += b.qty * (last - b.avg_price)
+            gross += abs(b.qty) * last
+        equity = self._cash + market_value
+        reserved = self._reserved_notional()
+        return Account(
+            equity=equity,
+            cash=self._cash,
+            buying_power=max(0.0, equity * self._margin - gross - reserved),
+            start_of_day_equity=self._sod_equity,
+            realized_pnl=self._realized,
+            unrealized_pnl=unrealized,
+            commissions=self._commissions,
+        )
+
+    # ------------------------------------------------------------------ submission
+
+    def _submit(self, req: OrderRequest) -> Order:
+        now = self._clock.now_ns()
+        reason = self._validate(req)
+        if reason:
+            return self._reject(req, reason, now)
+        entry = self._new_order(
+            req.symbol, req.side, req.qty, req.type, req.leg, now,
+            limit_price=req.limit_price, stop_price=req.stop_price,
+            client_order_id=req.client_order_id, signal_id=req.signal_id,
+        )
+        if req.timeout_s is not None:
+            entry.timeout_s = float(req.timeout_s)
+            entry.expires_ns = now + int(req.timeout_s * NS_PER_S)
+            self._timed.add(entry.id)
+        self._emit("new", entry)
+        children = []
+        if req.take_profit is not None:
+            children.append((OrderLeg.TAKE_PROFIT, OrderType.LIMIT, req.take_profit, None))
+        if req.stop_loss is not None:
+            children.append((OrderLeg.STOP_LOSS, OrderType.STOP, None, req.stop_loss))
+        for leg, typ, limit, stop in children:
+            child = self._new_order(
+                req.symbol, req.side.opposite, req.qty, typ, leg, now,
+                limit_price=limit, stop_price=stop, status=OrderStatus.HELD,
+                client_order_id=ClientOrderIds.child(req.client_order_id, leg.value),
+                parent_id=entry.id, signal_id=req.signal_id,
+            )
+            entry.children.append(child.id)
+            self._emit("new", child)
+        if len(entry.children) == 2:
+            tp, sl = (self._orders[i] for i in entry.children)
+            tp.sibling, sl.sibling = sl.id, tp.id
+        return entry.snapshot()
+
+    def _validate(self, req: OrderRequest) -> str:
+        """The reason ``req`` must be refused, or "" when it may be placed."""
+        cid = req.client_order_id
+        if not is_valid_client_order_id(cid):
+            return f"client order id must be 1-48 characters (got {len(cid) if isinstance(cid, str) else cid!r})"
+        if cid in self._used_client_ids:
+            return f"duplicate client order id {cid!r}"
+        if req.symbol not in self._symbols:
+            return f"unknown symbol {req.symbol!r} (this broker trades {', '.join(sorted(self._symbols))})"
+        if isinstance(req.qty, bool) or not isinstance(req.qty, int) or req.qty < 1:
+            return f"qty must be a whole number >= 1 (got {req.qty!r})"
+        if req.type is OrderType.LIMIT and not _finite_positive(req.limit_price):
+            return f"invalid prices: a limit order needs a positive limit price (got {req.limit_price!r})"
+        if req.type is OrderType.STOP and not _finite_positive(req.stop_price):
+            return f"invalid prices: a stop order needs a positive stop price (got {req.stop_price!r})"
+        for name, value in (("take_profit", req.take_profit), ("stop_loss", req.stop_loss)):
+            if value is not None and not _finite_positive(value):
+                return f"invalid prices: {name} {value!r} is not a positive price"
+        if req.timeout_s is not None and not (_finite_positive(req.timeout_s)):
+            return f"invalid timeout {req.timeout_s!r}: must be a positive number of seconds"
+        bracket = req.take_profit is not None or req.stop_loss is not None
+        if bracket and req.leg in _REDUCE_ONLY:
+            return f"invalid order: a {req.leg.value} order cannot carry a bracket"
+        for leg, price in ((OrderLeg.TAKE_PROFIT, req.take_profit), (OrderLeg.STOP_LOSS, req.stop_loss)):
+            child_id = ClientOrderIds.child(cid, leg.value)
+            if price is not None and child_id in self._used_client_ids:
+                return f"duplicate client order id {child_id!r} (bracket {leg.value} of {cid!r})"
+        pos = self._position_qty(req.symbol)
+        if req.leg in _REDUCE_ONLY and (pos == 0 or (pos > 0) == (req.side is Side.BUY)):
+            return f"nothing to close: a {req.leg.value} order needs a {req.symbol} position to reduce"
+        ref = self._reference_price(req)
+        if bracket and ref is not None:
+            sign = req.side.sign
+            if req.stop_loss is not None and (req.stop_loss - ref) * sign >= 0:
+                where = "below" if sign > 0 else "above"
+                return f"invalid prices: stop loss {req.stop_loss} must be {where} the entry {ref:.4f} for a {req.side.value}"
+            if req.take_profit is not None and (req.take_profit - ref) * sign <= 0:
+                where = "above" if sign > 0 else "below"
+                return f"invalid prices: take profit {req.take_profit} must be {where} the entry {ref:.4f} for a {req.side.value}"
+        opening = self._opening_qty(req.side, req.qty, pos)
+        if opening > 0:
+            if ref is None:
+                return f"no price yet for {req.symbol}: cannot check buying power for a market order"
+            need = opening * ref
+            available = self.account().buying_power
+            if need > available + _EPS:
+                return f"insufficient buying power: order needs ${need:,.2f}, available ${available:,.2f}"
+        return ""
+
+    def _reject(self, req: OrderRequest, reason: str, now: int) -> Order:
+        self._order_seq += 1
+        self._touch_seq += 1
+        w = _Working(
+            id=f"paper-{self._order_seq}",
+            client_order_id=req.client_order_id if isinstance(req.client_order_id, str) else str(req.client_order_id),
+            symbol=req.symbol, side=req.side, type=req.type,
+            qty=req.qty if isinstance(req.qty, int) else 0,
+            status=OrderStatus.REJECTED, leg=req.leg, created_ns=now, updated_ns=now,
+            limit_price=req.limit_price, stop_price=req.stop_price, signal_id=req.signal_id,
+            reason=reason, touch=self._touch_seq,
+        )
+        self._orders[w.id] = w
+        # a refused id stays taken, as at a real broker: a retry must use a new attempt
+        if is_valid_client_order_id(req.client_order_id):
+            self._used_client_ids.add(req.client_order_id)
+        self._emit("rejected", w, reason=reason)
+        return w.snapshot()
+
+    def _new_order(
+        self,
+        symbol: str,
+        side: Side,
+        qty: int,
+        typ: OrderType,
+        leg: OrderLeg,
+        now: int,
+        *,
+        client_order_id: str,
+        limit_price: Optional[float] = None,
+        stop_price: Optional[float] = None,
+        status: OrderStatus = OrderStatus.NEW,
+        parent_id: Optional[str] = None,
+        signal_id: Optional[str] = None,
+    ) -> _Working:
+        self._order_seq += 1
+        w = _Working(
+            id=f"paper-{self._order_seq}", client_order_id=client_order_id, symbol=symbol,
+            side=side, type=typ, qty=qty, status=status, leg=leg, created_ns=now,
+            limit_price=limit_price, stop_price=stop_price, parent_id=parent_id,
+            signal_id=signal_id, armed_tick=self._tick,
+        )
+        self._touch(w, now)
+        self._orders[w.id] = w
+        self._open[symbol][w.id] = w
+        self._used_client_ids.add(client_order_id)
+        return w
+
+    def _fresh_id(self, symbol: str, tag: str) -> str:
+        while True:
+            cid = self._ids.next_exit(symbol, tag)
+            if cid not in self._used_client_ids:
+                return cid
+
+    # ------------------------------------------------------------------ fills
+
+    def _trade_price(self, w: _Working, price: float) -> Optional[float]:
+        """The fill price of ``w`` on a trade at ``price``, None if it does not fill."""
+        buy = w.side is Side.BUY
+        if w.type is OrderType.MARKET:
+            return price * (1 + self._slip) if buy else price * (1 - self._slip)
+        if w.type is OrderType.LIMIT:
+            lim = w.limit_price
+            return lim if (price <= lim if buy else price >= lim) else None
+        stop = w.stop_price
+        if price >= stop if buy else price <= stop:
+            return price * (1 + self._slip) if buy else price * (1 - self._slip)
+        return None
+
+    def _bar_price(self, w: _Working, bar: Bar) -> Optional[tuple[float, bool]]:
+        """(fill price, filled at the open) of ``w`` in ``bar``, None if it does not fill."""
+        buy = w.side is Side.BUY
+        slip = (1 + self._slip) if buy else (1 - self._slip)
+        if w.type is OrderType.MARKET:
+            return bar.open * slip, True
+        if w.type is OrderType.LIMIT:
+            lim = w.limit_price
+            if buy:
+                if bar.open <= lim:
+                    return bar.open, True
+                return (lim, False) if bar.low <= lim else None
+            if bar.open >= lim:
+                return bar.open, True
+            return (lim, False) if bar.high >= lim else None
+        stop = w.stop_price
+        if buy:
+            if bar.open >= stop:
+                return bar.open * slip, True
+            return (stop * slip, False) if bar.high >= stop else None
+        if bar.open <= stop:
+            return bar.open * slip, True
+        return (stop * slip, False) if bar.low <= stop else None
+
+    def _fill_from_bar(self, book: dict[str, _Working], bar: Bar) -> None:
+        tick = self._tick
+        eligible = [w for w in book.values() if w.status is OrderStatus.NEW and w.armed_tick < tick]
+        prices = {w.id: self._bar_price(w, bar) for w in eligible}
+        mid_ns = bar.ts_ns + NS_PER_MIN // 2  # an intrabar fill happened some time inside the minute
+        for w in eligible:
+            hit = prices[w.id]
+            if hit is None or w.status is not OrderStatus.NEW:
+                continue
+            if w.leg is OrderLeg.TAKE_PROFIT and w.sibling and prices.get(w.sibling) is not None:
+                continue  # both touched: the stop-loss fills (pessimistic)
+            px, at_open = hit
+            self._execute(w, px, bar.ts_ns if at_open else mid_ns)
+            # an entry filled in this bar: the rest of the bar may already hit its stop
+            for cid in w.children:
+                child = self._orders[cid]
+                if child.leg is OrderLeg.STOP_LOSS and child.status is OrderStatus.NEW:
+                    stop = child.stop_price
+                    sell = child.side is Side.SELL
+                    touched = bar.low <= stop if sell else bar.high >= stop
+                    if touched:
+                        gapped = px <= stop if sell else px >= stop  # entry already beyond the stop
+                        base = px if gapped else stop
+                        fill = base * (1 - self._slip) if sell else base * (1 + self._slip)
+                        self._execute(child, fill, mid_ns)
+
+    def _execute(self, w: _Working, price: float, ts_ns: int) -> None:
+        book = self._books.get(w.symbol)
+        pos = book.qty if book else 0
+        qty = w.qty
+        if w.leg in _REDUCE_ONLY:
+            if pos == 0 or (pos > 0) == (w.side is Side.BUY):
+                self._cancel(w, "position already closed", ts_ns)
+                return
+            qty = min(qty, abs(pos))
+        commission = qty * self._cps
+        self._apply_fill(w.symbol, w.side.sign * qty, price, commission, ts_ns)
+
+        w.status = OrderStatus.FILLED
+        w.qty = qty
+        w.filled_qty = qty
+        w.avg_fill_price = price
+        self._touch(w, ts_ns)
+        self._close_out(w)
+        self._fill_seq += 1
+        fill = Fill(
+            id=f"paper-fill-{self._fill_seq}", order_id=w.id, client_order_id=w.client_order_id,
+            symbol=w.symbol, side=w.side, qty=qty, price=price, commission=commission,
+            ts_ns=ts_ns, leg=w.leg,
+        )
+        self._emit("fill", w, fill=fill)
+
+        for cid in w.children:  # bracket children start working for the filled size
+            child = self._orders[cid]
+            if child.status is OrderStatus.HELD:
+                child.status = OrderStatus.NEW
+                child.qty = qty
+                child.armed_tick = self._tick
+                self._touch(child, ts_ns)
+                self._emit("new", child, reason="parent filled")
+        if w.sibling:
+            other = self._orders[w.sibling]
+            if other.status.is_open:
+                self._cancel(other, f"OCO: {w.leg.value} filled", ts_ns)
+        self._fit_exits_to_position(w.symbol, ts_ns)
+
+    def _apply_fill(self, symbol: str, signed_qty: int, price: float, commission: float, ts_ns: int) -> None:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _Book(opened_ns=ts_ns)
+        pos = book.qty
+        if pos == 0 or (pos > 0) == (signed_qty > 0):
+            new = pos + signed_qty
+            book.avg_price = (abs(pos) * book.avg_price + abs(signed_qty) * price) / abs(new)
+            book.qty = new
+        else:
+            closing = min(abs(signed_qty), abs(pos))
+            pnl = closing * (price - book.avg_price) * (1 if pos > 0 else -1)
+            book.realized += pnl
+            self._realized += pnl
+            new = pos + signed_qty
+            if new != 0 and (new > 0) != (pos > 0):  # flipped: the remainder opens anew
+                book.avg_price = price
+                book.opened_ns = ts_ns
+                book.realized = 0.0
+            book.qty = new
+        self._cash -= signed_qty * price + commission
+        self._commissions += commission
+        if book.qty == 0:
+            del self._books[symbol]
+
+    def _fit_exits_to_position(self, symbol: str, ts_ns: int) -> None:
+        """Reduce-only orders never exceed the position and never outlive it."""
+        pos = self._position_qty(symbol)
+        for w in list(self._open[symbol].values()):
+            if w.leg not in _REDUCE_ONLY or w.status is OrderStatus.HELD:
+                continue
+            if pos == 0 or (pos > 0) == (w.side is Side.BUY):
+                self._cancel(w, "position closed", ts_ns)
+            elif w.qty > abs(pos):
+                w.qty = abs(pos)
+                self._touch(w, ts_ns)
+                self._emit("replaced", w, reason=f"qty reduced to the position's {abs(pos)}")
+
+    # ------------------------------------------------------------------ cancels, expiry, closing
+
+    def _cancel(self, w: _Working, reason: str, ts_ns: int, status: OrderStatus = OrderStatus.CANCELED) -> None:
+        w.status = status
+        w.reason = reason
+        self._touch(w, ts_ns)
+        self._close_out(w)
+        self._emit("expired" if status is OrderStatus.EXPIRED else "canceled", w, reason=reason)
+        for cid in w.children:
+            child = self._orders[cid]
+            if child.status is OrderStatus.HELD:
+                self._cancel(child, f"parent {status.value}", ts_ns)
+
+    def _cancel_where(self, pred: Callable[[_Working], bool], reason: str) -> list[Order]:
+        now = self._clock.now_ns()
+        first = len(self._outbox)
+        for book in self._open.values():
+            for w in list(book.values()):
+                if w.status.is_open and pred(w):
+                    self._cancel(w, reason, now)
+        # exactly the orders this call cancelled (held children included), in order
+        return [e.order for e in self._outbox[first:] if e.kind == "canceled"]
+
+    def _expire_due(self, now_ns: int) -> list[Order]:
+        out = []
+        for oid in sorted(self._timed):
+            w = self._orders[oid]
+            if not w.status.is_open:
+                self._timed.discard(oid)
+            elif w.status is OrderStatus.NEW and now_ns >= w.expires_ns:
+                self._cancel(w, f"unfilled after {w.timeout_s:g}s", now_ns, status=OrderStatus.EXPIRED)
+                out.append(w.snapshot())
+        return out
+
+    def _close_position(self, symbol: str, immediate: bool) -> Optional[Order]:
+        book = self._books.get(symbol)
+        if book is None or book.qty == 0:
+            return None
+        now = self._clock.now_ns()
+        side = Side.SELL if book.qty > 0 else Side.BUY
+        w = self._new_order(
+            symbol, side, abs(book.qty), OrderType.MARKET, OrderLeg.EXIT, now,
+            client_order_id=self._fresh_id(symbol, "close"),
+        )
+        self._emit("new", w)
+        if immediate:
+            ref = self._last.get(symbol)
+            if ref is None:
+                ref = book.avg_price
+            px = ref * (1 + self._slip) if side is Side.BUY else ref * (1 - self._slip)
+            self._execute(w, px, now)
+        return w.snapshot()
+
+    def _close_out(self, w: _Working) -> None:
+        self._open[w.symbol].pop(w.id, None)
+        self._timed.discard(w.id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _position_qty(self, symbol: str) -> int:
+        b = self._books.get(symbol)
+        return b.qty if b else 0
+
+    @staticmethod
+    def _opening_qty(side: Side, qty: int, pos: int) -> int:
+        """The part of an order that adds exposure (a reduction needs no buying power)."""
+        if pos == 0 or (pos > 0) == (side is Side.BUY):
+            return qty
+        return max(0, qty - abs(pos))
+
+    def _market_ref(self, symbol: str) -> Optional[float]:
+        last = self._last.get(symbol)
+        if last is not None:
+            return last
+        q = self._quotes.get(symbol)
+        return (q.bid + q.ask) / 2 if q is not None else None
+
+    def _reference_price(self, req: OrderRequest) -> Optional[float]:
+        if req.type is OrderType.LIMIT:
+            return req.limit_price
+        if req.type is OrderType.STOP:
+            return req.stop_price
+        return self._market_ref(req.symbol)
+
+    def _reserved_notional(self) -> float:
+        total = 0.0
+        for symbol, book in self._open.items():
+            if not book:
+                continue
+            pos = self._position_qty(symbol)
+            for w in book.values():
+                if w.leg is OrderLeg.ENTRY and w.status is OrderStatus.NEW:
+                    ref = w.limit_price if w.type is OrderType.LIMIT else w.stop_price if w.type is OrderType.STOP else self._market_ref(symbol)
+                    total += self._opening_qty(w.side, w.qty, pos) * (ref or 0.0)
+        return total
+
+    def _touch(self, w: _Working, ts_ns: int) -> None:
+        self._touch_seq += 1
+        w.touch = self._touch_seq
+        w.updated_ns = ts_ns
+
+    def _emit(self, kind: str, w: _Working, fill: Optional[Fill] = None, reason: str = "") -> None:
+        self._outbox.append(BrokerEvent(kind=kind, order=w.snapshot(), fill=fill, reason=reason or w.reason))
+
+    def _flush(self) -> None:
+        """Deliver queued events once the operation's state change is complete.
+        Every event is delivered even if a handler raises; the first error is re-raised."""
+        if not self._outbox:
+            return
+        events, self._outbox = self._outbox, []
+        if self._handler is None:
+            return
+        error: Optional[BaseException] = None
+        for ev in events:
+            try:
+                self._handler(ev)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after all events
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
