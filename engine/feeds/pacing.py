@@ -1,0 +1,111 @@
+"""Pacing of recorded or simulated data: data time / speed, pause and resume.
+
+Both the replay feed and the simulator hand out items whose timestamps are data
+time. ``Pacer.wait_for(ts_ns)`` holds an item back until the wall time that
+corresponds to it at the current speed, and returns at once at speed 0 (as fast
+as possible) while still yielding to the event loop every ``yield_every`` items so
+a UI sharing the loop stays responsive. Speed changes and resumes re-anchor the
+schedule at the item being waited for, so they take effect immediately and a
+pause never turns into a burst of catch-up.
+
+The wall side uses the event loop's monotonic clock: that is pacing, not the
+engine's notion of time (the engine's clock is a DataClock advanced by the feed).
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+NS = 1_000_000_000
+MIN_SLEEP_S = 0.001  # below this an item is just handed out (sleep granularity)
+
+
+class Pacer:
+    def __init__(self, speed: float = 1.0, yield_every: int = 512, max_gap_s: Optional[float] = None) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+        self.speed = float(speed)
+        self.yield_every = max(1, int(yield_every))
+        self.max_gap_s = max_gap_s  # cap on one wait (e.g. overnight gaps in bars)
+        self._running = asyncio.Event()
+        self._running.set()
+        self._changed = asyncio.Event()
+        self._anchor_wall: Optional[float] = None
+        self._anchor_data = 0
+        self._last_data = 0
+        self._count = 0
+        self.lag_s = 0.0  # how far behind schedule the last item was handed out
+        self.stopped = False
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+        self._changed.set()
+
+    def resume(self) -> None:
+        self._anchor_wall = None  # re-anchor: no burst after a pause
+        self._running.set()
+        self._changed.set()
+
+    def set_speed(self, factor: float) -> None:
+        if factor < 0:
+            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {factor}")
+        self.speed = float(factor)
+        self._anchor_wall = None
+        self._changed.set()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._running.set()
+        self._changed.set()
+
+    def reset_anchor(self) -> None:
+        """Restart the schedule at the next item (e.g. after a fast-forward)."""
+        self._anchor_wall = None
+
+    # ------------------------------------------------------------------ pacing
+
+    async def wait_for(self, ts_ns: int, paced: bool = True) -> None:
+        """Return when the item stamped ``ts_ns`` is due. ``paced=False`` hands it
+        out at once (fast-forward) but still honours pause."""
+        loop = asyncio.get_running_loop()
+        self._count += 1
+        while True:
+            if self.stopped:
+                return
+            if not self._running.is_set():
+                await self._running.wait()
+                continue
+            if self.speed == 0 or not paced:
+                self.lag_s = 0.0
+                self._last_data = ts_ns
+                if self._count % self.yield_every == 0:
+                    await asyncio.sleep(0)
+                return
+            now = loop.time()
+            if self._anchor_wall is None:
+                self._anchor_wall = now
+                self._anchor_data = ts_ns
+            due = self._anchor_wall + (ts_ns - self._anchor_data) / NS / self.speed
+            delay = due - now
+            if self.max_gap_s is not None and delay > self.max_gap_s:
+                # compress a long gap: shift the anchor so the wait is max_gap_s
+                self._anchor_wall -= delay - self.max_gap_s
+                delay = self.max_gap_s
+            if delay < MIN_SLEEP_S:
+                self.lag_s = max(0.0, -delay)
+                self._last_data = ts_ns
+                if self._count % self.yield_every == 0:
+                    await asyncio.sleep(0)
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+            # loop: re-evaluate (paused, speed changed, or simply due now)

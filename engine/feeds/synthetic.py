@@ -1,0 +1,724 @@
+"""A seeded simulator of US stock trading sessions (09:30-16:00 America/New_York).
+
+Why it exists: the cockpit must run with no keys and no network, and its tests
+need sessions in which every market state, LVN alerts and every setup occur. So
+each session follows a *script* of auction regimes, built around the previous
+session's value area (the balance range of STRATEGY.md section 8):
+
+- ``balance``: rotation between the edges of a range, mean-reverting around its
+  centre, with two-sided flow;
+- ``breakout``: an impulse leg out of the range in two bursts (aggressive
+  one-sided flow, a volume spike) with a short pause between them, then a
+  ``pullback`` into the second burst (a low-volume area of the leg) on light
+  volume, then a ``continuation`` and a new balance beyond the edge;
+- ``failed_breakout``: a poke beyond the range edge that closes back inside
+  within a few bars, a fast reclaim leg, a small pullback into it and a move to
+  the centre;
+- ``return``: a slower leg back into the original range, so another breakout can
+  follow on the other side.
+
+Everything is expressed in units of the symbol's typical one-minute ATR, so SPY
+and TSLA share one script with their own scale. The mid price is the script's
+anchor path plus Ornstein-Uhlenbeck noise; trades arrive as a Poisson process
+whose rate follows a U-shaped intraday curve times the regime's volume factor;
+each trade hits the ask (buyer aggressor) or the bid (seller) with a probability
+set by the regime, so Lee-Ready classification sees the regime's flow. Trades
+carry ``side=0`` like a real US feed, plus the prevailing bid/ask. Prices sit on
+the 0.01 grid. Sizes are mostly round lots (lognormal x 100) with odd lots.
+
+A session is generated whole with numpy (a few milliseconds per symbol). Sessions
+chain: each day's balance range is the previous day's value area and it opens at
+the previous close. ``generate_session`` / ``generate_days`` are pure functions
+of (symbols, seed, dates) for the backtester; ``SyntheticFeed`` streams one
+session in time order, paced like a replay.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta
+from functools import lru_cache
+from typing import AsyncIterator, Iterable, Optional, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ..clock import DataClock
+from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Trade
+from .base import MarketData
+from .loaders import BarsArrays, TradesArrays
+from .pacing import Pacer
+
+ET = ZoneInfo("America/New_York")
+DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
+# A normal full NYSE trading day (a Wednesday): the session when none is asked for,
+# so runs and tests are reproducible without reading the wall clock.
+DEFAULT_SESSION_DATE = date(2024, 6, 12)
+TICK = 0.01
+
+
+# --------------------------------------------------------------------------- symbols
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """Scale of one simulated stock."""
+
+    price: float  # reference price level
+    atr_pct: float  # typical one-minute ATR as a fraction of price
+    spread_ticks: int  # usual quoted spread in ticks
+    trades_per_session: int  # expected prints in a full session
+
+
+SPECS: dict[str, SymbolSpec] = {
+    "SPY": SymbolSpec(520.0, 0.00050, 1, 80_000),
+    "QQQ": SymbolSpec(440.0, 0.00065, 1, 70_000),
+    "AAPL": SymbolSpec(190.0, 0.00080, 1, 60_000),
+    "TSLA": SymbolSpec(180.0, 0.00180, 2, 70_000),
+    "NVDA": SymbolSpec(120.0, 0.00150, 1, 75_000),
+    "MSFT": SymbolSpec(420.0, 0.00075, 1, 50_000),
+    "AMZN": SymbolSpec(185.0, 0.00090, 1, 50_000),
+    "META": SymbolSpec(480.0, 0.00110, 2, 45_000),
+    "AMD": SymbolSpec(160.0, 0.00140, 1, 55_000),
+    "IWM": SymbolSpec(205.0, 0.00065, 1, 45_000),
+}
+
+
+def symbol_spec(symbol: str) -> SymbolSpec:
+    """The spec of a known symbol, or a stable made-up one derived from its name."""
+    spec = SPECS.get(symbol.upper())
+    if spec is not None:
+        return spec
+    h = zlib.crc32(symbol.upper().encode())
+    price = 20.0 + (h % 2800) / 10.0  # 20 .. 300
+    atr_pct = 0.0008 + ((h >> 12) % 8) * 0.0001
+    return SymbolSpec(round(price, 2), atr_pct, 1, 40_000)
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+@lru_cache(maxsize=1)
+def _calendar():
+    import exchange_calendars as xc  # imported lazily: loading it takes ~0.5 s
+
+    return xc.get_calendar("XNYS")
+
+
+def is_trading_day(d: date) -> bool:
+    import pandas as pd
+
+    return bool(_calendar().is_session(pd.Timestamp(d)))
+
+
+def session_bounds(d: date) -> tuple[int, int]:
+    """Regular-hours open and close of an NYSE session, as UTC nanoseconds
+    (13:00 ET close on half days)."""
+    import pandas as pd
+
+    cal = _calendar()
+    ts = pd.Timestamp(d)
+    if not cal.is_session(ts):
+        raise ValueError(f"{d.isoformat()} is not an NYSE trading day (weekend or holiday)")
+    return int(cal.session_open(ts).value), int(cal.session_close(ts).value)
+
+
+def previous_trading_day(d: date) -> date:
+    """The last NYSE session strictly before ``d``."""
+    import pandas as pd
+
+    cal = _calendar()
+    return cal.date_to_session(pd.Timestamp(d - timedelta(days=1)), direction="previous").date()
+
+
+def trading_days_ending(d: date, n: int) -> list[date]:
+    """``n`` consecutive NYSE sessions ending with (and including) ``d``."""
+    if n < 1:
+        raise ValueError(f"need at least one day, got {n}")
+    days = [d]
+    while len(days) < n:
+        days.append(previous_trading_day(days[-1]))
+    return days[::-1]
+
+
+def trading_days_from(start: date, n: int) -> list[date]:
+    """``n`` consecutive NYSE sessions starting on or after ``start``."""
+    import pandas as pd
+
+    cal = _calendar()
+    first = cal.date_to_session(pd.Timestamp(start), direction="next")
+    return [s.date() for s in cal.sessions[cal.sessions.get_loc(first): cal.sessions.get_loc(first) + n]]
+
+
+def default_session_date(reference: Optional[date] = None) -> date:
+    """The most recent trading day before ``reference``; DEFAULT_SESSION_DATE if none."""
+    if reference is None:
+        return DEFAULT_SESSION_DATE
+    return previous_trading_day(reference)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One scripted regime: what the simulator meant the market to do, and when."""
+
+    kind: str  # balance | failed_breakout | breakout | pullback | continuation | return
+    side: int  # +1 up, -1 down, 0 none (balance)
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class SimulatedSession:
+    symbol: str
+    session_date: date
+    open_ns: int
+    close_ns: int
+    trades: TradesArrays  # side = 0 like a real US feed; bid/ask set
+    aggressor: np.ndarray  # int8 true aggressor of every trade (+1 / -1)
+    episodes: list[Episode]
+    balance: tuple[float, float]  # the range the script was built around (previous value area)
+    value_area: tuple[float, float]  # this session's ~70% volume range (next day's balance)
+    close: float
+
+    def bars(self, vap_bin: Optional[float] = None) -> BarsArrays:
+        return bars_from_trades(self.trades, self.aggressor, self.open_ns, vap_bin)
+
+    def bar_list(self, vap_bin: Optional[float] = None) -> list[Bar]:
+        return list(self.bars(vap_bin).iter_bars(self.symbol))
+
+
+# --------------------------------------------------------------------------- the script
+
+
+@dataclass
+class _Seg:
+    dur: int  # seconds
+    end: float  # anchor price at the end of the segment
+    vol: float  # noise scale
+    inten: float  # trade-rate factor
+    bias: float  # base probability that a trade is buyer-initiated
+    size: float  # trade-size factor
+    smooth: bool
+
+
+@dataclass
+class _Script:
+    """Builds the per-second regime schedule of one session."""
+
+    rng: np.random.Generator
+    u: float  # one ATR unit in dollars
+    anchor: float
+    horizon_s: int
+    t: int = 0
+    segs: list[_Seg] = field(default_factory=list)
+    episodes: list[tuple[str, int, int, int]] = field(default_factory=list)  # kind, side, t0, t1
+
+    def add(self, minutes: float, end: float, vol=1.0, inten=1.0, bias=0.5, size=1.0, smooth=True) -> None:
+        dur = max(30, int(minutes * 60))
+        self.segs.append(_Seg(dur, end, vol, inten, bias, size, smooth))
+        self.t += dur
+        self.anchor = end
+
+    def mark(self, kind: str, side: int, t0: int) -> None:
+        self.episodes.append((kind, side, t0, self.t))
+
+    def left_min(self) -> float:
+        return (self.horizon_s - self.t) / 60.0
+
+    def balance(self, center: float, half: float, minutes: float) -> None:
+        t0, r, stop = self.t, self.rng, self.t + int(minutes * 60)
+        side = 1 if self.anchor <= center else -1
+        while self.t < stop:
+            target = center + side * half * r.uniform(0.45, 0.9)
+            dist = abs(target - self.anchor) / self.u
+            self.add(min(max(2.5, dist * r.uniform(1.2, 1.8)), 9.0), target,
+                     vol=1.0, inten=r.uniform(0.85, 1.1), bias=0.5 + 0.06 * side)
+            side = -side
+        self.mark("balance", 0, t0)
+
+    def failed_breakout(self, s: int, edge: float, center: float, half: float) -> None:
+        r, u = self.rng, self.u
+        t0 = self.t
+        self.add(r.uniform(2.5, 4.0), edge - s * 0.4 * u, inten=1.1, bias=0.5 + 0.08 * s)
+        self.add(r.uniform(2.0, 3.0), edge + s * r.uniform(1.1, 1.7) * u, inten=1.4, bias=0.5 + 0.14 * s, size=1.1)
+        self.add(1.0, self.anchor + s * 0.1 * u, inten=1.1, bias=0.5)
+        self.mark("failed_breakout", s, t0)
+        t1 = self.t
+        start = self.anchor
+        self.add(r.uniform(2.0, 3.0), center + s * 0.35 * half, vol=1.1, inten=2.3, bias=0.5 - 0.3 * s, size=1.3)
+        reclaim = start - self.anchor
+        self.add(r.uniform(1.5, 2.5), self.anchor - s * 0.1 * u, vol=0.7, inten=1.0, bias=0.5 - 0.05 * s)
+        self.mark("reclaim", -s, t1)
+        t2 = self.t
+        self.add(r.uniform(2.0, 3.0), self.anchor + 0.4 * reclaim, vol=0.9, inten=0.8, bias=0.5 + 0.08 * s)
+        self.mark("pullback", s, t2)
+        t3 = self.t
+        self.add(r.uniform(3.0, 5.0), center - s * 0.15 * half, inten=1.6, bias=0.5 - 0.25 * s, size=1.2)
+        self.mark("continuation", -s, t3)
+
+    def breakout(self, s: int, edge: float) -> None:
+        r, u = self.rng, self.u
+        t0 = self.t
+        self.add(r.uniform(2.5, 4.0), edge - s * 0.4 * u, inten=1.2, bias=0.5 + 0.1 * s)
+        self.add(r.uniform(3.0, 5.0), edge + s * r.uniform(2.2, 3.0) * u, vol=1.1, inten=3.0, bias=0.5 + 0.32 * s, size=1.5)
+        self.add(r.uniform(2.0, 4.0), self.anchor + s * 0.3 * u, vol=0.8, inten=1.5, bias=0.5 + 0.08 * s)
+        b2 = r.uniform(2.0, 2.8) * u
+        self.add(r.uniform(3.0, 4.0), self.anchor + s * b2, vol=1.1, inten=2.8, bias=0.5 + 0.3 * s, size=1.4)
+        self.add(2.0, self.anchor + s * 0.2 * u, vol=0.9, inten=1.4, bias=0.5)
+        self.mark("breakout", s, t0)
+        t1 = self.t
+        self.add(r.uniform(4.0, 6.0), self.anchor - s * 0.6 * b2, vol=0.9, inten=0.9, bias=0.5 - 0.12 * s, size=0.9)
+        self.mark("pullback", s, t1)
+        t2 = self.t
+        self.add(r.uniform(3.5, 5.0), self.anchor + s * r.uniform(1.5, 2.5) * u, inten=2.2, bias=0.5 + 0.28 * s, size=1.3)
+        self.mark("continuation", s, t2)
+
+    def back_into(self, target: float) -> None:
+        t0 = self.t
+        s = 1 if target > self.anchor else -1
+        dist = abs(target - self.anchor) / self.u
+        self.add(min(max(8.0, dist * 1.6), 16.0), target, inten=1.3, bias=0.5 + 0.15 * s, size=1.1)
+        self.mark("return", s, t0)
+
+
+def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: float, hi: float,
+                  horizon_s: int, ref_price: float) -> _Script:
+    sc = _Script(rng=rng, u=u, anchor=open_price, horizon_s=horizon_s)
+    center = (lo + hi) / 2.0
+    half = float(np.clip((hi - lo) / 2.0, 2.5 * u, 6.0 * u))
+    # first breakout side leans back toward the symbol's reference level (keeps long chains bounded)
+    p_up = 0.5 - 0.45 * np.tanh(np.log(center / ref_price) / 0.08)
+    break_side = 1 if rng.random() < p_up else -1
+    fail_side = 1 if rng.random() < 0.5 else -1
+    sc.balance(center, half, rng.uniform(20, 35))
+    fail_next = bool(rng.random() < 0.5)
+    while sc.left_min() > 45:
+        s = fail_side if fail_next else break_side
+        edge = hi if s > 0 else lo
+        if fail_next:
+            sc.failed_breakout(s, edge, center, half)
+            sc.balance(center, half, rng.uniform(12, 22))
+        else:
+            sc.breakout(s, edge)
+            level = sc.anchor
+            sc.balance(level, rng.uniform(1.5, 2.5) * u, rng.uniform(10, 18))
+            if sc.left_min() > 60:
+                sc.back_into(center + s * 0.2 * half)
+                sc.balance(center, half, rng.uniform(10, 18))
+            else:
+                center, half = sc.anchor, 2.0 * u  # late breakout: the day balances out there
+        # each kind alternates its side, so a session shows both directions of both
+        if fail_next:
+            fail_side = -fail_side
+        else:
+            break_side = -break_side
+        fail_next = not fail_next
+    sc.balance(center, half, max(sc.left_min(), 1.0) + 1.0)
+    return sc
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _smoothstep(f: np.ndarray) -> np.ndarray:
+    return f * f * (3.0 - 2.0 * f)
+
+
+def _ou_noise(rng: np.random.Generator, sigma: np.ndarray, theta: float, block: int = 600) -> np.ndarray:
+    """X[t] = (1-theta) X[t-1] + sigma[t] eps[t], vectorised in blocks (a^-k stays small)."""
+    n = sigma.shape[0]
+    eps = rng.standard_normal(n) * sigma
+    a = 1.0 - theta
+    out = np.empty(n)
+    x0 = 0.0
+    k = np.arange(block, dtype=np.float64)
+    pow_neg = a ** (-k)
+    pow_pos = a ** k
+    for s in range(0, n, block):
+        e = eps[s:s + block]
+        m = e.shape[0]
+        acc = np.cumsum(e * pow_neg[:m])
+        out[s:s + m] = pow_pos[:m] * (a * x0 + acc)
+        x0 = out[s + m - 1]
+    return out
+
+
+def _value_area(price: np.ndarray, size: np.ndarray) -> tuple[float, float]:
+    """~70% volume range (15th-85th volume-weighted percentile): the next day's balance."""
+    order = np.argsort(price, kind="stable")
+    cum = np.cumsum(size[order])
+    total = cum[-1]
+    lo = price[order][np.searchsorted(cum, 0.15 * total)]
+    hi = price[order][min(np.searchsorted(cum, 0.85 * total), len(cum) - 1)]
+    return float(lo), float(hi)
+
+
+def _rng(seed: int, symbol: str, d: date) -> np.random.Generator:
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(symbol.upper().encode()), d.toordinal()])
+
+
+def generate_symbol_session(
+    symbol: str,
+    seed: int,
+    session_date: date,
+    balance: Optional[tuple[float, float]] = None,
+    open_price: Optional[float] = None,
+    trades_per_session: Optional[int] = None,
+) -> SimulatedSession:
+    """One symbol's session. ``balance`` is the previous value area the regimes are
+    built around (default: a range around the symbol's reference price);
+    ``open_price`` the opening mid (default: inside that range)."""
+    spec = symbol_spec(symbol)
+    rng = _rng(seed, symbol, session_date)
+    open_ns, close_ns = session_bounds(session_date)
+    horizon = int((close_ns - open_ns) // NS_PER_S)
+    if balance is None:
+        level = spec.price * float(np.exp(rng.normal(0.0, 0.03)))
+        u = level * spec.atr_pct
+        balance = (level - 4.0 * u, level + 4.0 * u)
+    lo, hi = balance
+    center = (lo + hi) / 2.0
+    u = center * spec.atr_pct
+    if open_price is None:
+        open_price = center + rng.uniform(-0.3, 0.3) * (hi - lo)
+    open_price = float(np.clip(open_price, lo + u, hi - u)) if hi - lo > 2 * u else center
+
+    sc = _build_script(rng, u, open_price, lo, hi, horizon, spec.price)
+    # per-second schedule
+    total = sum(s.dur for s in sc.segs)
+    anchor = np.empty(total + 1)
+    vol = np.empty(total + 1)
+    inten = np.empty(total + 1)
+    bias = np.empty(total + 1)
+    sizem = np.empty(total + 1)
+    a0, t = open_price, 0
+    anchor[0] = open_price
+    for s in sc.segs:
+        f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
+        anchor[t + 1:t + 1 + s.dur] = a0 + (s.end - a0) * (_smoothstep(f) if s.smooth else f)
+        vol[t:t + s.dur] = s.vol
+        inten[t:t + s.dur] = s.inten
+        bias[t:t + s.dur] = s.bias
+        sizem[t:t + s.dur] = s.size
+        a0, t = s.end, t + s.dur
+    vol[total] = inten[total] = sizem[total] = 1.0
+    bias[total] = 0.5
+    n_sec = horizon
+    anchor, vol, inten, bias, sizem = (x[:n_sec + 1] for x in (anchor, vol, inten, bias, sizem))
+
+    sigma = vol * (u / 12.0)
+    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / 240.0)
+    mid = np.maximum(mid, 50 * TICK)
+
+    # arrivals: U-shaped intraday rate x regime volume factor
+    m = np.arange(n_sec) / 60.0
+    span = n_sec / 60.0
+    ushape = 1.0 + 2.0 * np.exp(-m / 20.0) + 1.3 * np.exp(-(span - m) / 25.0)
+    n_target = trades_per_session or spec.trades_per_session
+    n_target = n_target * (n_sec / 23_400.0)
+    lam = ushape * inten[:n_sec]
+    lam *= n_target / lam.sum()
+    counts = rng.poisson(lam)
+    sec = np.repeat(np.arange(n_sec), counts)
+    n = sec.shape[0]
+    offs = rng.random(n)
+    key = sec + offs
+    order = np.argsort(key, kind="stable")
+    sec, offs = sec[order], offs[order]
+    ts = open_ns + sec.astype(np.int64) * NS_PER_S + (offs * NS_PER_S).astype(np.int64)
+
+    mid_t = mid[sec] + (mid[sec + 1] - mid[sec]) * offs
+    dmid = np.sign(mid[sec + 1] - mid[sec])
+    p_buy = np.clip(bias[sec] + 0.12 * dmid, 0.03, 0.97)
+    aggressor = np.where(rng.random(n) < p_buy, 1, -1).astype(np.int8)
+
+    spread = spec.spread_ticks + (rng.random(n) < 0.12).astype(np.int64)
+    inv_tick = round(1.0 / TICK)
+    bid_ticks = np.round(mid_t * inv_tick - spread / 2.0).astype(np.int64)
+    bid_ticks = np.maximum(bid_ticks, 1)
+    ask_ticks = bid_ticks + spread
+    bid = bid_ticks / inv_tick
+    ask = ask_ticks / inv_tick
+    price = np.where(aggressor > 0, ask, bid)
+
+    round_lot = rng.random(n) < 0.78
+    lots = np.maximum(1, np.ceil(rng.lognormal(-0.4, 0.8, n) * sizem[sec])).astype(np.int64)
+    odd = rng.integers(1, 100, n)
+    size = np.where(round_lot, lots * 100, odd).astype(np.float64)
+
+    trades = TradesArrays(ts, price, size, np.zeros(n, dtype=np.int8), bid, ask, source=f"synthetic:{symbol}")
+    episodes = [
+        Episode(kind, side, open_ns + t0 * NS_PER_S, open_ns + min(t1, n_sec) * NS_PER_S)
+        for kind, side, t0, t1 in sc.episodes if t0 < n_sec
+    ]
+    va = _value_area(price, size) if n else balance
+    return SimulatedSession(symbol.upper(), session_date, open_ns, close_ns, trades, aggressor, episodes,
+                            (float(lo), float(hi)), va, float(price[-1]) if n else open_price)
+
+
+def generate_days(
+    symbol: str,
+    seed: int,
+    days: Sequence[date],
+    trades_per_session: Optional[int] = None,
+) -> list[SimulatedSession]:
+    """Consecutive sessions chained: each day's balance range is the previous day's
+    value area and it opens near the previous close. Deterministic for a seed."""
+    out: list[SimulatedSession] = []
+    for d in days:
+        prev = out[-1] if out else None
+        out.append(generate_symbol_session(
+            symbol, seed, d,
+            balance=prev.value_area if prev else None,
+            open_price=prev.close if prev else None,
+            trades_per_session=trades_per_session,
+        ))
+    return out
+
+
+def generate_session(
+    symbols: Iterable[str],
+    seed: int,
+    session_date: Optional[date] = None,
+    history_days: int = 1,
+    trades_per_session: Optional[int] = None,
+) -> dict[str, SimulatedSession]:
+    """The session of ``session_date`` for each symbol, chained from
+    ``history_days`` earlier sessions (its balance range is real: the value area of
+    the previous simulated day). Pure: same arguments, same trades."""
+    d = session_date or DEFAULT_SESSION_DATE
+    days = trading_days_ending(d, history_days + 1)
+    return {s.upper(): generate_days(s, seed, days, trades_per_session)[-1] for s in symbols}
+
+
+def auto_bin_size(price: float) -> float:
+    """A round bin size near 5 bps of price (SPY ~ 0.25, a $20 stock 0.01)."""
+    target = price * 0.0005
+    steps = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+    return min(steps, key=lambda s: abs(np.log(s / target)))
+
+
+def vap_bin_for(price: float) -> float:
+    """Volume-at-price granularity stored with bars: a fifth of the auto profile
+    bin (at least a tick), so coarser profile bins nest exactly."""
+    fine = {0.01: 0.01, 0.02: 0.01, 0.05: 0.01, 0.1: 0.02, 0.25: 0.05, 0.5: 0.1, 1.0: 0.2,
+            2.5: 0.5, 5.0: 1.0, 10.0: 2.0}
+    return fine[auto_bin_size(price)]
+
+
+def bars_from_trades(trades: TradesArrays, side: np.ndarray, open_ns: int,
+                     vap_bin: Optional[float] = None) -> BarsArrays:
+    """One-minute bars (start-stamped, aligned to ``open_ns``) with buy/sell volume
+    from ``side`` and volume at price in ``vap_bin`` bins (bin centres)."""
+    n = len(trades)
+    if n == 0:
+        e = np.zeros(0)
+        return BarsArrays(np.zeros(0, dtype=np.int64), e, e, e, e, e, e, e, np.zeros(0, dtype=np.int64), e, [])
+    ts, price, size = trades.ts_ns, trades.price, trades.size
+    minute = (ts - open_ns) // NS_PER_MIN
+    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
+    ends = np.r_[starts[1:], n]
+    o = price[starts]
+    c = price[ends - 1]
+    h = np.maximum.reduceat(price, starts)
+    lo = np.minimum.reduceat(price, starts)
+    vol = np.add.reduceat(size, starts)
+    buy = np.add.reduceat(np.where(side > 0, size, 0.0), starts)
+    sell = vol - buy
+    pv = np.add.reduceat(price * size, starts)
+    bar_ts = open_ns + minute[starts] * NS_PER_MIN
+    b = vap_bin or vap_bin_for(float(price[0]))
+    binidx = np.floor(price / b + 1e-9).astype(np.int64)
+    bar_of = np.repeat(np.arange(starts.shape[0]), ends - starts)
+    lo_bin = int(binidx.min())
+    width = int(binidx.max()) - lo_bin + 1
+    key = bar_of * width + (binidx - lo_bin)
+    uniq, inv = np.unique(key, return_inverse=True)
+    vsum = np.bincount(inv, weights=size)
+    ubar = uniq // width
+    ucentre = np.round((uniq % width + lo_bin + 0.5) * b, 6)
+    splits = np.searchsorted(ubar, np.arange(1, starts.shape[0]))
+    vap = [tuple(zip(cs.tolist(), vs.tolist())) for cs, vs in zip(np.split(ucentre, splits), np.split(vsum, splits))]
+    return BarsArrays(bar_ts.astype(np.int64), o, h, lo, c, vol, buy, sell, (ends - starts).astype(np.int64),
+                      pv / vol, vap, source=trades.source)
+
+
+def generate_bars(symbol: str, seed: int, days: Sequence[date], trades_per_session: Optional[int] = None,
+                  vap_bin: Optional[float] = None) -> list[BarsArrays]:
+    """Bars-only chained sessions for long backtests: one BarsArrays per day, with
+    buy/sell volume and volume at price; the trades are dropped after aggregation."""
+    out: list[BarsArrays] = []
+    prev: Optional[SimulatedSession] = None
+    for d in days:
+        sim = generate_symbol_session(symbol, seed, d, balance=prev.value_area if prev else None,
+                                      open_price=prev.close if prev else None,
+                                      trades_per_session=trades_per_session)
+        out.append(sim.bars(vap_bin))
+        prev = sim
+    return out
+
+
+def merge_sessions(sessions: Sequence[SimulatedSession]) -> tuple[np.ndarray, list[str]]:
+    """Order in which to emit the trades of several symbols: (index array of
+    (symbol number, trade number) pairs sorted by time, symbols)."""
+    names = [s.symbol for s in sessions]
+    ts = np.concatenate([s.trades.ts_ns for s in sessions]) if sessions else np.zeros(0, dtype=np.int64)
+    which = np.concatenate([np.full(len(s.trades), k, dtype=np.int32) for k, s in enumerate(sessions)]) \
+        if sessions else np.zeros(0, dtype=np.int32)
+    idx = np.concatenate([np.arange(len(s.trades)) for s in sessions]) if sessions else np.zeros(0, dtype=np.int64)
+    order = np.argsort(ts, kind="stable")
+    return np.stack([which[order], idx[order]], axis=1), names
+
+
+# --------------------------------------------------------------------------- the feed
+
+
+def _parse_hhmm(text: str) -> dtime:
+    try:
+        hh, mm = text.strip().split(":")
+        return dtime(int(hh), int(mm))
+    except ValueError:
+        raise ValueError(f"start_at must be HH:MM (America/New_York), got {text!r}") from None
+
+
+class SyntheticFeed:
+    """Feed + ControllableFeed: a seeded multi-symbol session, streamed in time order.
+
+    ``start_at`` (HH:MM ET) skips ahead: trades before it are handed out at once
+    (so analytics see the whole session so far), pacing starts there.
+    ``history_days`` earlier sessions are simulated and chained so the session's
+    balance range exists; ``previous_session_bars()`` / ``history()`` give them to
+    the engine for warm-up.
+    """
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        symbols: Sequence[str] = DEFAULT_SYMBOLS,
+        seed: int = 7,
+        session_date: Optional[date] = None,
+        speed: float = 1.0,
+        clock: Optional[DataClock] = None,
+        start_at: Optional[str] = "09:30",
+        reference_date: Optional[date] = None,
+        history_days: int = 1,
+        trades_per_session: Optional[int] = None,
+        yield_every: int = 512,
+    ) -> None:
+        if not symbols:
+            raise ValueError("SyntheticFeed needs at least one symbol")
+        self.symbols = tuple(s.upper() for s in symbols)
+        self.seed = int(seed)
+        self.session_date = session_date or default_session_date(reference_date)
+        if not is_trading_day(self.session_date):
+            raise ValueError(f"session_date {self.session_date.isoformat()} is not an NYSE trading day")
+        self.start_at = _parse_hhmm(start_at) if start_at else None
+        self.history_days = max(1, int(history_days))
+        self.trades_per_session = trades_per_session
+        self.clock = clock
+        self._pacer = Pacer(speed, yield_every=yield_every)
+        self._chains: Optional[dict[str, list[SimulatedSession]]] = None
+        self._connected = False
+        self._done = False
+        self._last_data_ns = 0
+        self._emitted = 0
+
+    # ------------------------------------------------------------------ data
+
+    def _ensure(self) -> dict[str, list[SimulatedSession]]:
+        if self._chains is None:
+            days = trading_days_ending(self.session_date, self.history_days + 1)
+            self._chains = {s: generate_days(s, self.seed, days, self.trades_per_session) for s in self.symbols}
+        return self._chains
+
+    def sessions(self) -> dict[str, SimulatedSession]:
+        """Today's simulated session per symbol."""
+        return {s: chain[-1] for s, chain in self._ensure().items()}
+
+    def history_sessions(self, days: int = 1) -> dict[str, list[SimulatedSession]]:
+        if days > self.history_days:
+            raise ValueError(f"history({days}) asked, but the feed simulates {self.history_days} earlier day(s); "
+                             f"construct it with history_days={days}")
+        return {s: chain[-1 - days:-1] for s, chain in self._ensure().items()}
+
+    def history(self, days: int = 1) -> list[Bar]:
+        """One-minute bars (with flow and volume at price) of the ``days`` sessions
+        before this one, all symbols, in time order."""
+        bars: list[Bar] = []
+        for chain in self.history_sessions(days).values():
+            for sim in chain:
+                bars.extend(sim.bar_list())
+        bars.sort(key=lambda b: b.ts_ns)
+        return bars
+
+    def previous_session_bars(self) -> list[Bar]:
+        return self.history(1)
+
+    # ------------------------------------------------------------------ Feed
+
+    async def start(self) -> None:
+        self._ensure()
+        self._connected = True
+
+    async def stop(self) -> None:
+        self._pacer.stop()
+        self._connected = False
+
+    async def stream(self) -> AsyncIterator[MarketData]:
+        if not self._connected:
+            await self.start()
+        sims = [self.sessions()[s] for s in self.symbols]
+        order, names = merge_sessions(sims)
+        cols = [(s.trades.ts_ns.tolist(), s.trades.price.tolist(), s.trades.size.tolist(),
+                 s.trades.bid.tolist(), s.trades.ask.tolist()) for s in sims]
+        paced_from = 0
+        if self.start_at is not None and sims:
+            local = datetime.combine(self.session_date, self.start_at, tzinfo=ET)
+            paced_from = int(local.timestamp()) * NS_PER_S
+        pacer, clock = self._pacer, self.clock
+        fast_forward = True
+        for k, i in order.tolist():
+            ts, p, sz, b, a = (c[i] for c in cols[k])
+            paced = ts >= paced_from
+            if paced and fast_forward:
+                fast_forward = False
+                pacer.reset_anchor()
+            await pacer.wait_for(ts, paced=paced)
+            if pacer.stopped:
+                break
+            if clock is not None:
+                clock.advance(ts)
+            self._last_data_ns = ts
+            self._emitted += 1
+            yield Trade(names[k], ts, p, sz, 0, b, a)
+        else:
+            self._done = True
+
+    def set_speed(self, factor: float) -> None:
+        self._pacer.set_speed(factor)
+
+    def pause(self) -> None:
+        self._pacer.pause()
+
+    def resume(self) -> None:
+        self._pacer.resume()
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+    def status(self) -> FeedStatus:
+        return FeedStatus(
+            name=self.name,
+            connected=self._connected,
+            lag_s=self._pacer.lag_s,
+            speed=self._pacer.speed,
+            paused=self._pacer.paused,
+            message=f"seed {self.seed}, {self.session_date.isoformat()}, {len(self.symbols)} symbols",
+            done=self._done,
+            last_data_ns=self._last_data_ns,
+        )
