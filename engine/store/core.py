@@ -117,6 +117,11 @@ class RestoredState:
     account: Optional[Account] = None  # last snapshot
     journal: list[JournalEntry] = field(default_factory=list)  # tail of this session, oldest first
 
+    @property
+    def pending(self) -> list[Signal]:
+        """Alias of ``pending_signals``."""
+        return self.pending_signals
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -220,6 +225,11 @@ class Store:
     def backlog(self) -> int:
         """Records recorded but not yet written."""
         return self._writer.backlog
+
+    @property
+    def unwritable(self) -> list[tuple[str, tuple, str]]:
+        """Records that could not be turned into rows: (table, arguments, error)."""
+        return self._writer.unwritable
 
     @property
     def rows_written(self) -> int:

@@ -254,6 +254,10 @@ class BatchWriter:
         if not ok or self._pending or self._retry:
             counts = {k: len(v) for k, v in self._retry.items()}
             raise StoreError(f"closing with {self.backlog} records unwritten {counts}: {self.last_error}")
+        if self.unwritable:
+            raise StoreError(
+                f"closed; {len(self.unwritable)} records could not be converted: {self.unwritable[-1][2]}"
+            )
 
     # ------------------------------------------------------------------ the write
 
