@@ -1,0 +1,183 @@
+"""Position sizing and every gate that can block a new entry (STRATEGY.md section 10).
+
+Why one place: a trader must be able to trust that nothing reaches the broker
+without passing the same limits, whatever the mode, and see in one line why a
+signal was refused. Gates only ever block entries; exits are never gated.
+
+Sizing: qty = floor(equity x risk_per_trade_pct / 100 / |entry - stop|), then
+capped by buying power (qty x entry <= buying power) and by
+``max_position_notional`` (qty x entry <= the cap). The reason of a qty < 1
+block names the limit that bound.
+
+The daily-loss gate latches: once day P&L <= -max_daily_loss_pct % of
+start-of-day equity, new entries stay blocked until ``new_session()`` even if
+the P&L recovers. ``new_session()`` also resets the consecutive-loss count.
+
+The RiskManager sizes the signal (qty, risk_usd, r_multiple) but leaves its
+``decision`` fields alone: recording the decision is the engine's job.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timezone
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from .config import RiskConfig
+from .model import Account, Order, OrderLeg, Position, Signal
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    allowed: bool
+    signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)
+    reason: str  # "" when allowed; one readable line when blocked
+
+
+def _hhmm(text: str) -> time:
+    h, m = text.split(":")
+    return time(int(h), int(m))
+
+
+def _money(x: float) -> str:
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
+
+
+class RiskManager:
+    def __init__(self, cfg: RiskConfig, tz: str = "America/New_York") -> None:
+        self.cfg = cfg
+        self._tz = ZoneInfo(tz)
+        self._start = _hhmm(cfg.trading_start)
+        self._end = _hhmm(cfg.trading_end)
+        self._allow = {s.upper() for s in cfg.allow_symbols}
+        self._deny = {s.upper() for s in cfg.deny_symbols}
+        self._daily_loss_reason = ""  # latched until new_session()
+        self._consecutive_losses = 0
+
+    # ------------------------------------------------------------------ state the engine feeds in
+
+    def record_closed_trade(self, pnl: float) -> None:
+        """A round trip closed with ``pnl`` (net $). A loss extends the losing
+        streak, a win ends it; a scratch (exactly 0) leaves it as it is."""
+        if pnl < 0:
+            self._consecutive_losses += 1
+        elif pnl > 0:
+            self._consecutive_losses = 0
+
+    def new_session(self) -> None:
+        """A new trading session: the daily-loss latch and the losing streak reset."""
+        self._daily_loss_reason = ""
+        self._consecutive_losses = 0
+
+    @property
+    def consecutive_losses(self) -> int:
+        return self._consecutive_losses
+
+    @property
+    def daily_loss_latched(self) -> bool:
+        return bool(self._daily_loss_reason)
+
+    # ------------------------------------------------------------------ gates
+
+    def entry_block_reason(
+        self,
+        now_ns: int,
+        account: Account,
+        data_age_s: Optional[float],
+        entries_paused: bool = False,
+    ) -> str:
+        """Why new entries are blocked right now, whatever the signal ("" if they are not).
+        ``data_age_s`` None means the age is unknown (no data yet / backtest): not stale."""
+        cfg = self.cfg
+        if entries_paused:
+            return "entries paused"
+        if not self._daily_loss_reason:
+            limit = cfg.max_daily_loss_pct / 100.0 * account.start_of_day_equity
+            if account.day_pnl <= -limit + _EPS:
+                self._daily_loss_reason = (
+                    f"daily loss limit: day P&L {_money(account.day_pnl)} <= -{cfg.max_daily_loss_pct:g}% "
+                    f"of start-of-day equity ({_money(-limit)}); exits only until the next session"
+                )
+        if self._daily_loss_reason:
+            return self._daily_loss_reason
+        if account.equity < cfg.min_account_balance:
+            return f"equity {_money(account.equity)} < min_account_balance {_money(cfg.min_account_balance)}"
+        if self._consecutive_losses >= cfg.max_consecutive_losses:
+            return f"max_consecutive_losses {cfg.max_consecutive_losses} reached ({self._consecutive_losses} losses in a row)"
+        if data_age_s is not None and data_age_s > cfg.stale_after_s:
+            return f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s"
+        et = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
+        if not (self._start <= et.time() < self._end):
+            return f"outside the trading window {cfg.trading_start}-{cfg.trading_end} ET (now {et:%H:%M:%S} ET)"
+        return ""
+
+    def symbol_block_reason(self, symbol: str) -> str:
+        s = symbol.upper()
+        if s in self._deny:
+            return f"symbol {symbol} is on the deny list"
+        if self._allow and s not in self._allow:
+            return f"symbol {symbol} is not on the allow list"
+        return ""
+
+    def check(
+        self,
+        signal: Signal,
+        account: Account,
+        positions: list[Position],
+        open_orders: list[Order],
+        now_ns: int,
+        data_age_s: Optional[float],
+        entries_paused: bool = False,
+    ) -> RiskDecision:
+        """Size ``signal`` and decide whether it may be sent. Gates are checked in a
+        fixed order (account-wide first, then the symbol, then capacity, then size)
+        and the first that blocks gives the reason."""
+        cfg = self.cfg
+        reason = self.entry_block_reason(now_ns, account, data_age_s, entries_paused)
+        if not reason:
+            reason = self.symbol_block_reason(signal.symbol)
+        if not reason:
+            # a working entry order will become a position: it takes a slot too
+            busy = {p.symbol for p in positions if p.qty != 0}
+            busy |= {o.symbol for o in open_orders if o.leg is OrderLeg.ENTRY and o.status.is_open}
+            if len(busy) >= cfg.max_positions and signal.symbol not in busy:
+                reason = f"max_positions {cfg.max_positions} reached ({len(busy)} open or pending)"
+        if not reason:
+            n_open = sum(1 for o in open_orders if o.status.is_open)
+            if n_open >= cfg.max_open_orders:
+                reason = f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)"
+        if reason:
+            return RiskDecision(False, replace(signal, qty=0, risk_usd=0.0), reason)
+        sized, reason = self.size(signal, account)
+        return RiskDecision(not reason, sized, reason)
+
+    # ------------------------------------------------------------------ sizing
+
+    def size(self, signal: Signal, account: Account) -> tuple[Signal, str]:
+        """(signal with qty / risk_usd / r_multiple, "" or the reason qty < 1)."""
+        cfg = self.cfg
+        entry, stop = signal.entry, signal.stop
+        per_share = abs(entry - stop)
+        if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
+            return replace(signal, qty=0, risk_usd=0.0), (
+                f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
+            )
+        r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
+        budget = max(account.equity, 0.0) * cfg.risk_per_trade_pct / 100.0
+        by_risk = math.floor(budget / per_share + _EPS)
+        by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
+        by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
+        qty = min(by_risk, by_bp, by_notional)
+        sized = replace(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
+        if qty >= 1:
+            return sized, ""
+        if qty == by_risk:
+            why = f"risk budget {_money(budget)} / {_money(per_share)} per share"
+        elif qty == by_bp:
+            why = f"buying power {_money(account.buying_power)} at {_money(entry)}"
+        else:
+            why = f"max_position_notional {_money(cfg.max_position_notional)} at {_money(entry)}"
+        return sized, f"qty {qty} < 1 ({why})"
