@@ -25,6 +25,7 @@ from engine.model import (
     Signal,
 )
 from engine.store import Store, StoreError, open_sync, resolve_url, safe_url
+from engine.store.writer import KINDS, UpsertBuilder
 
 T0 = 1_700_000_000 * 1_000_000_000 - (1_700_000_000 * 1_000_000_000) % NS_PER_MIN  # a minute boundary
 DAY = 24 * 60 * NS_PER_MIN
@@ -216,6 +217,7 @@ async def test_a_fill_is_stored_once(tmp_path):
     try:
         f = Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.01, 0.05, T0 + 7)
         st.record_fill(f)
+        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 555.0, 0.05, T0 + 7))  # same batch
         await st.flush()
         st.record_fill(f)
         await st.flush()
@@ -505,3 +507,45 @@ async def test_throughput_10k_rows(tmp_path):
               f"flush {t2 - t1:.3f} s ({1e4 / (t2 - t1):,.0f} rows/s), load {t3 - t2:.3f} s")
     finally:
         await st.close()
+
+
+# --------------------------------------------------------------------------- other backends
+
+
+async def test_portable_upsert_path_for_backends_without_on_conflict(tmp_path):
+    """A backend with no native upsert gets delete+insert / filter+insert: same results."""
+    st = await Store.open(str(tmp_path / "portable.db"))
+    try:
+        st._writer._builder = UpsertBuilder("somedb")  # force the portable statements
+        st.record_signal(signal("s1"))
+        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.0, 0.0, T0))
+        st.record_bar(bar("SPY", 0, close=100.0))
+        await st.flush()
+        st.record_signal(signal("s1", decision=Decision.EXPIRED, reason="ttl"))
+        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 999.0, 0.0, T0))  # duplicate id
+        st.record_fill(Fill("f2", "o1", "c-o1", "SPY", Side.BUY, 5, 100.5, 0.0, T0 + 1))
+        st.record_bar(bar("SPY", 0, close=105.0))
+        await st.flush()
+        assert [(s.id, s.decision) for s in await st.signals()] == [("s1", Decision.EXPIRED)]
+        assert [(f.id, f.price) for f in await st.fills()] == [("f1", 100.0), ("f2", 100.5)]
+        assert [b.close for b in await st.load_bars("SPY", T0, T0 + NS_PER_MIN)] == [105.0]
+    finally:
+        await st.close()
+
+
+@pytest.mark.parametrize(
+    "dialect_name, upsert_sql, ignore_sql",
+    [
+        ("postgresql", "ON CONFLICT (id) DO UPDATE SET", "ON CONFLICT (id) DO NOTHING"),
+        ("mysql", "ON DUPLICATE KEY UPDATE", "INSERT IGNORE"),
+    ],
+)
+def test_native_upserts_compile_for_other_backends(dialect_name, upsert_sql, ignore_sql):
+    import importlib
+
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}").dialect()
+    b = UpsertBuilder(dialect_name)
+    up = str(b.statement("signals", KINDS["signals"]).compile(dialect=dialect))
+    ig = str(b.statement("fills", KINDS["fills"]).compile(dialect=dialect))
+    assert upsert_sql in up and "decision" in up
+    assert ignore_sql in ig

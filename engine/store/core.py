@@ -8,6 +8,7 @@ file. Writes are queued by cheap ``record_*`` calls and written in batches by
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -146,8 +147,12 @@ def _strict_json(obj: Any, what: str) -> str:
 class Store:
     """Async persistence for the engine. Create with ``await Store.open(...)``."""
 
-    def __init__(self, engine: AsyncEngine, url: str, writer: BatchWriter, clock: Optional[Clock]) -> None:
+    def __init__(self, engine: AsyncEngine, url: str, writer: BatchWriter, clock: Optional[Clock],
+                 shared_connection: bool = False) -> None:
         self._engine = engine
+        # An in-memory SQLite is one connection shared by everyone (StaticPool):
+        # reads and direct writes must then not interleave with a batch write.
+        self._shared_connection = shared_connection
         self.url = safe_url(url)  # for display: never the password
         self._writer = writer
         self._clock = clock
@@ -187,7 +192,7 @@ class Store:
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
         writer = BatchWriter(engine, batch_size=batch_size, interval_s=interval_s, on_error=on_error)
         writer.start()
-        return cls(engine, url, writer, clock)
+        return cls(engine, url, writer, clock, shared_connection="poolclass" in kwargs)
 
     async def flush(self) -> None:
         """Write everything recorded so far (raises StoreError if that failed)."""
@@ -276,10 +281,14 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
+    def _exclusive(self):
+        return self._writer.lock if self._shared_connection else contextlib.nullcontext()
+
     async def _rows(self, stmt) -> list:
         await self._writer.flush(raise_errors=False)  # read what was recorded
-        async with self._engine.connect() as conn:
-            return (await conn.execute(stmt)).all()
+        async with self._exclusive():
+            async with self._engine.connect() as conn:
+                return (await conn.execute(stmt)).all()
 
     async def load_bars(self, symbol: str, start_ns: int, end_ns: int) -> list[Bar]:
         """Candles of ``symbol`` with start_ns <= ts_ns < end_ns, oldest first."""
@@ -432,7 +441,7 @@ class Store:
         }
         t = StrategyConfigRow.__table__
         try:
-            async with self._engine.begin() as conn:
+            async with self._exclusive(), self._engine.begin() as conn:
                 existing = (await conn.execute(select(t.c.symbol).where(t.c.symbol == symbol))).first()
                 if existing is None:
                     await conn.execute(t.insert(), row)
@@ -470,7 +479,7 @@ class Store:
             "detail": None if detail is None else _strict_json(detail, "run detail"),
         }
         try:
-            async with self._engine.begin() as conn:
+            async with self._exclusive(), self._engine.begin() as conn:
                 await conn.execute(RunRow.__table__.insert(), row)
         except Exception as exc:
             raise StoreError(f"cannot save run {rid}: {describe_error(exc)}") from None

@@ -197,6 +197,12 @@ class BatchWriter:
             self._wake.set()
 
     @property
+    def lock(self) -> asyncio.Lock:
+        """Held while a batch is written; a store on one shared connection (an
+        in-memory SQLite) takes it around its reads too."""
+        return self._lock
+
+    @property
     def backlog(self) -> int:
         """Records waiting to be written (queued plus failed-and-retrying)."""
         return len(self._pending) + sum(len(v) for v in self._retry.values())
@@ -295,7 +301,11 @@ class BatchWriter:
                 d = keyed.get(name)
                 if d is None:
                     d = keyed[name] = {}
-                d[tuple(row[c] for c in k.key)] = row
+                key = tuple(row[c] for c in k.key)
+                if k.policy == "upsert":
+                    d[key] = row  # the latest version wins
+                else:
+                    d.setdefault(key, row)  # insert-once: the first wins, as in the table
             else:
                 lst = grouped.get(name)
                 if lst is None:
