@@ -200,17 +200,25 @@ class BulkVolumeClassifier:
         self._changes: deque[float] = deque(maxlen=window)
         self._prev_close = NAN
 
-    def buy_fraction(self, close: float) -> float:
+    def push(self, close: float) -> None:
+        """Record a bar's close (every bar, so the change series has no holes)."""
         prev = self._prev_close
         self._prev_close = close
-        if prev != prev:  # first bar: no change known
-            return 0.5
-        dp = close - prev
+        if prev == prev:
+            self._changes.append(close - prev)
+        else:  # first bar: no change known
+            self._changes.clear()
+
+    def fraction(self) -> float:
+        """Buy fraction of the bar whose close was pushed last."""
         ch = self._changes
-        ch.append(dp)
         if len(ch) < 2:
             return 0.5
-        return _bvc_fraction(dp, window_std(ch))
+        return _bvc_fraction(ch[-1], window_std(ch))
+
+    def buy_fraction(self, close: float) -> float:
+        self.push(close)
+        return self.fraction()
 
     def split(self, close: float, volume: float) -> tuple[float, float]:
         """(buy_volume, sell_volume) of a bar."""

@@ -1,0 +1,506 @@
+"""One symbol's analytics: every number of STRATEGY.md sections 1-8, kept up to
+date trade by trade (or bar by bar) and published as a SymbolSnapshot.
+
+Per trade (the hot path, O(1), no numpy): validate, classify, add to the open
+one-minute bar, move the last price, check LVN alerts. Everything else happens
+when a bar closes (a trade of a later minute, ``close_until`` when time passes
+with no trades, or ``on_bar``): indicators, BVC, rolling and session profiles
+and their statistics, market state, aggression, structure, alert levels. The
+statistics are cached there, so ``snapshot()`` is cheap.
+
+Choices made here (STRATEGY.md leaves them open):
+
+- Session quantities (developing session profile, session VWAP, CVD, the
+  session bar count, the session close) take only bars inside regular trading
+  hours (``calendar.in_rth``; for 24-hour kinds the whole trading day).
+  Extended-hours trades still build bars, move the last price and feed
+  everything that follows the bar series: ATR, momentum, volume ratio, BVC,
+  the rolling profile (so market state has context at the open), aggression
+  (a sum of bar deltas, not the CVD level), structure and alerts.
+- A new session date (``calendar.session_date`` of the bar's minute) rolls the
+  developing profile into the previous one (when it had any volume; a session
+  without RTH volume keeps the older previous profile), sets the balance range
+  to the previous VAL..VAH, sets prev_close to the last RTH close, and resets
+  CVD, VWAP and the session counters.
+- The session profile, CVD and VWAP accumulate closed *bars* (their volume at
+  price, delta, vwap x volume), not single trades, so a restart that replays
+  the stored bars through ``on_bar`` rebuilds them bit for bit. The live ``cvd``
+  and ``vwap`` add the open bar on top.
+- The rolling profile holds the bars of the last ``lookback_minutes`` minutes
+  by time (bar start > close minute - lookback), not the last N bars, so a
+  gap (overnight, a halt) ages it out.
+- Malformed trades (NaN/inf/non-positive price or size, bad timestamp, a
+  timestamp more than 1 s before the latest one, a late print for a minute
+  whose bar has already closed) are skipped, counted in ``malformed`` and kept
+  with the reason for ``drain_rejects``. A late print (<= 1 s back) for the
+  open bar's minute or the minute before goes into the open bar.
+- ``in_session`` of the snapshot says whether the last closed bar was in RTH
+  (setups evaluate closed bars).
+- Impulse LVNs are alert levels while the leg counts (range >= impulse_min_atr),
+  extending or ended-but-kept.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import replace
+from datetime import date
+from typing import Optional
+
+from ..config import StrategyParams
+from ..model import (
+    NS_PER_MIN,
+    NS_PER_S,
+    Bar,
+    FlowView,
+    LvnAlert,
+    MarketState,
+    ProfileStats,
+    Quote,
+    Side,
+    SymbolSnapshot,
+    Trade,
+)
+from .aggression import AggressionTracker
+from .alerts import LvnAlertTracker
+from .bars import MinuteBarBuilder
+from .flow import BulkVolumeClassifier, buy_pressure, pressure_ratio
+from .indicators import Momentum, VolumeRatio, WilderATR
+from .profile import BIN_EPS, VolumeProfile, range_bins, resolve_bin_size
+from .session import SessionCalendar
+from .state import market_state
+from .structure import StructureTracker
+
+NAN = float("nan")
+_INF = float("inf")
+BACKWARD_TOLERANCE_NS = NS_PER_S
+CVD_HISTORY = 390  # closed bars kept for the sparkline (one RTH session)
+HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles
+
+
+def _bar_problem(bar: Bar) -> Optional[str]:
+    o, h, lo, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
+    for name, x in (("open", o), ("high", h), ("low", lo), ("close", c)):
+        if not (isinstance(x, (int, float)) and 0.0 < x < _INF):
+            return f"bar {name} {x!r} is not a positive finite price"
+    if not (isinstance(v, (int, float)) and 0.0 <= v < _INF):
+        return f"bar volume {v!r} is not a finite non-negative number"
+    if not (lo <= min(o, c) and max(o, c) <= h):
+        return f"bar high/low {h}/{lo} do not contain open/close {o}/{c}"
+    return None
+
+
+class SymbolAnalytics:
+    __slots__ = (
+        "symbol", "params", "calendar", "prev_close", "malformed", "bin_size",
+        "_rejects", "_alerts", "_builder", "_bid", "_ask", "_last_px", "_tick", "_max_ts",
+        "_last_closed_minute", "_sess_start", "_sess_end", "_sess_date", "_rth", "_bar_rth",
+        "_session_profile", "_session_stats", "_previous_stats", "_cvd_closed", "_pv_closed",
+        "_vol_closed", "_session_bars", "_session_close", "_atr", "_mom", "_vr", "_bvc", "_agg",
+        "_rolling", "_roll_q", "_rolling_stats", "_history", "_state", "_dist", "_momentum",
+        "_atr_v", "_agg_res", "_last_bar", "_last_bar_rth", "_cvd_hist", "_cvd_hist_t",
+        "_last", "_last_ts", "_structure", "_lvn", "_levels", "_pullback", "_version",
+        "_snap", "_snap_version", "_pressure",
+    )
+
+    def __init__(self, symbol: str, params: StrategyParams, calendar: SessionCalendar, prev_close: float = NAN) -> None:
+        self.symbol = symbol
+        self.params = params
+        self.calendar = calendar
+        self.prev_close = float(prev_close)
+        self.malformed = 0
+        self.bin_size: Optional[float] = None if params.bin_size == "auto" else resolve_bin_size(params, 1.0)
+        self._rejects: list[tuple[Trade, str]] = []
+        self._alerts: list[LvnAlert] = []
+        self._builder: Optional[MinuteBarBuilder] = None
+        self._bid: Optional[float] = None
+        self._ask: Optional[float] = None
+        self._last_px = NAN  # tick rule state: previous trade price
+        self._tick = 0  # tick rule state: direction of the last price change
+        self._max_ts = 0
+        self._last_closed_minute = -1
+        self._sess_start = 0
+        self._sess_end = -1
+        self._sess_date: Optional[date] = None
+        self._rth: Optional[tuple[int, int]] = None
+        self._bar_rth = False
+        self._session_profile: Optional[VolumeProfile] = None
+        self._session_stats: Optional[ProfileStats] = None
+        self._previous_stats: Optional[ProfileStats] = None
+        self._cvd_closed = 0.0
+        self._pv_closed = 0.0
+        self._vol_closed = 0.0
+        self._session_bars = 0
+        self._session_close = NAN
+        self._atr = WilderATR(params.atr_period)
+        self._mom = Momentum(params.momentum_bars)
+        self._vr = VolumeRatio(params.volume_ratio_bars)
+        self._bvc = BulkVolumeClassifier(params.bvc_window)
+        self._agg = AggressionTracker(params)
+        self._rolling: Optional[VolumeProfile] = None
+        self._roll_q: deque[tuple[int, dict[int, float]]] = deque()
+        self._rolling_stats: Optional[ProfileStats] = None
+        self._history: deque[tuple[int, dict[int, float]]] = deque(maxlen=HISTORY_BARS)
+        self._state = MarketState.BALANCE
+        self._dist = NAN
+        self._momentum = NAN
+        self._atr_v = NAN
+        self._agg_res = None
+        self._pressure = (NAN, NAN, NAN)
+        self._last_bar: Optional[Bar] = None
+        self._last_bar_rth = False
+        self._cvd_hist: deque[float] = deque(maxlen=CVD_HISTORY)
+        self._cvd_hist_t: tuple[float, ...] = ()
+        self._last = NAN
+        self._last_ts = 0
+        self._structure = StructureTracker(params, self._range_profile)
+        self._lvn = LvnAlertTracker(symbol, params)
+        self._levels: tuple = ()
+        self._pullback = False
+        self._version = 0
+        self._snap: Optional[SymbolSnapshot] = None
+        self._snap_version = -1
+        if self.bin_size is not None:
+            self._init_bins(self.bin_size)
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_trade(self, trade: Trade) -> Optional[Bar]:
+        """Apply one trade; returns the bar it closed (a trade of a later minute), if any."""
+        price = trade.price
+        size = trade.size
+        ts = trade.ts_ns
+        try:
+            if not (0.0 < price < _INF and 0.0 < size < _INF and ts > 0):
+                return self._reject(trade, self._trade_problem(trade))
+        except TypeError:
+            return self._reject(trade, self._trade_problem(trade))
+        max_ts = self._max_ts
+        if ts < max_ts:
+            if ts < max_ts - BACKWARD_TOLERANCE_NS:
+                return self._reject(trade, f"timestamp {ts} is {(max_ts - ts) / 1e9:.3f}s before the latest {max_ts}")
+        else:
+            self._max_ts = ts
+        b = self._builder
+        if b is None:
+            self._init_bins(resolve_bin_size(self.params, price))
+            b = self._builder
+        m = ts - ts % NS_PER_MIN
+        closed = None
+        if m > b.minute:
+            if b.minute >= 0:
+                closed = self._close_open_bar()
+            elif m <= self._last_closed_minute:
+                return self._reject(trade, "late print for a minute whose bar has already closed")
+            if not (self._sess_start <= m < self._sess_end):
+                self._enter_session(m)
+            r = self._rth
+            self._bar_rth = r is not None and r[0] <= m < r[1]
+        # classify: true side, else Lee-Ready, else tick rule (see flow.py)
+        last = self._last_px
+        if price > last:
+            tick = self._tick = 1
+        elif price < last:
+            tick = self._tick = -1
+        else:
+            tick = self._tick
+        self._last_px = price
+        side = trade.side
+        if side:
+            side = 1 if side > 0 else -1
+        else:
+            bid = trade.bid
+            if bid is None:
+                bid = self._bid
+                ask = self._ask
+            else:
+                ask = trade.ask
+            side = tick
+            if bid is not None and ask is not None and 0.0 < bid <= ask < _INF:
+                mid = (bid + ask) * 0.5
+                if price > mid:
+                    side = 1
+                elif price < mid:
+                    side = -1
+        b.add(ts, price, size, side)
+        self._last = price
+        self._last_ts = ts
+        self._version += 1
+        if self._levels:
+            alerts = self._lvn.on_price(price, ts, self._atr_v)
+            if alerts:
+                self._alerts.extend(alerts)
+        return closed
+
+    def on_quote(self, q: Quote) -> None:
+        """Remember the prevailing quote for Lee-Ready on trades that carry none."""
+        bid, ask = q.bid, q.ask
+        if 0.0 < bid <= ask < _INF:
+            self._bid, self._ask = bid, ask
+        else:
+            self._bid = self._ask = None
+
+    def on_bar(self, bar: Bar) -> Optional[Bar]:
+        """Apply a closed one-minute bar (bars-only history, or a stored candle on a
+        restart). Uses its volume at price if present, else spreads its volume over
+        its range; uses its buy/sell volume unless NaN, else BVC. Returns the bar as
+        applied (buy/sell volume filled in), or None when it was rejected."""
+        problem = _bar_problem(bar)
+        m = bar.ts_ns - bar.ts_ns % NS_PER_MIN
+        if problem is None and m <= self._last_closed_minute:
+            problem = f"bar for {m} is not after the last closed bar {self._last_closed_minute}"
+        if problem is not None:
+            self.malformed += 1
+            self._rejects.append((Trade(bar.symbol, bar.ts_ns, bar.close, bar.volume), problem))
+            return None
+        if self._builder is None:
+            self._init_bins(resolve_bin_size(self.params, bar.open))
+        b = self._builder
+        if b.minute >= 0:
+            if m <= b.minute:
+                self.malformed += 1
+                self._rejects.append((Trade(bar.symbol, bar.ts_ns, bar.close, bar.volume),
+                                      "bar for the minute of the open trade bar"))
+                return None
+            self._close_open_bar()
+        if not (self._sess_start <= m < self._sess_end):
+            self._enter_session(m)
+        r = self._rth
+        rth = r is not None and r[0] <= m < r[1]
+        if bar.vap:
+            bs = self.bin_size
+            bins: dict[int, float] = {}
+            for p, v in bar.vap:
+                i = math.floor(p / bs + BIN_EPS)
+                bins[i] = bins.get(i, 0.0) + v
+        else:
+            bins = dict(range_bins(bar.low, bar.high, bar.volume, self.bin_size)) if bar.volume > 0.0 else {}
+        self._bvc.push(bar.close)
+        buy, sell = bar.buy_volume, bar.sell_volume
+        if not (buy == buy and sell == sell):
+            buy = bar.volume * self._bvc.fraction()
+            bar = replace(bar, buy_volume=buy, sell_volume=bar.volume - buy)
+        self._after_bar(bar, bins, rth)
+        self._last = bar.close
+        end = m + NS_PER_MIN
+        if end > self._last_ts:
+            self._last_ts = end
+        return bar
+
+    def close_until(self, ts_ns: int) -> Optional[Bar]:
+        """Time has reached ``ts_ns`` with no trade: close the open bar if its minute is over."""
+        b = self._builder
+        if b is not None and b.minute >= 0 and ts_ns >= b.minute + NS_PER_MIN:
+            return self._close_open_bar()
+        return None
+
+    # ------------------------------------------------------------------ outputs
+
+    def drain_rejects(self) -> list[tuple[Trade, str]]:
+        out, self._rejects = self._rejects, []
+        return out
+
+    def drain_alerts(self) -> list[LvnAlert]:
+        out, self._alerts = self._alerts, []
+        return out
+
+    @property
+    def last(self) -> float:
+        return self._last
+
+    @property
+    def cvd(self) -> float:
+        """Session CVD including the open bar (sum of the closed bars' deltas plus the open bar's)."""
+        b = self._builder
+        if b is not None and b.minute >= 0 and self._bar_rth:
+            return self._cvd_closed + (b.buy - b.sell)
+        return self._cvd_closed
+
+    @property
+    def vwap(self) -> float:
+        pv, vol = self._pv_closed, self._vol_closed
+        b = self._builder
+        if b is not None and b.minute >= 0 and self._bar_rth:
+            pv += b.pv
+            vol += b.volume
+        return pv / vol if vol > 0.0 else NAN
+
+    def snapshot(self) -> SymbolSnapshot:
+        if self._snap_version == self._version and self._snap is not None:
+            return self._snap
+        last = self._last
+        pc = self.prev_close
+        agg = self._agg_res
+        bp, sp, ratio = self._pressure
+        flow = FlowView(
+            aggression=agg.score if agg else 0.0,
+            direction=agg.direction if agg else None,
+            volume_ratio=agg.volume_ratio if agg else NAN,
+            cvd=self.cvd,
+            cvd_change=agg.cvd_change if agg else 0.0,
+            buy_pressure=bp,
+            sell_pressure=sp,
+            pressure_ratio=ratio,
+            last_delta=(self._last_bar.buy_volume - self._last_bar.sell_volume) if self._last_bar else 0.0,
+            cvd_history=self._cvd_hist_t,
+        )
+        prev = self._previous_stats
+        snap = SymbolSnapshot(
+            symbol=self.symbol,
+            ts_ns=self._last_ts,
+            last=last,
+            prev_close=pc,
+            change_pct=(last - pc) / pc * 100.0 if pc > 0.0 else NAN,
+            state=self._state,
+            distance_from_poc_pct=self._dist,
+            momentum=self._momentum,
+            atr=self._atr_v,
+            vwap=self.vwap,
+            rolling=self._rolling_stats,
+            session_profile=self._session_stats,
+            previous_profile=prev,
+            flow=flow,
+            balance_low=prev.val if prev else NAN,
+            balance_high=prev.vah if prev else NAN,
+            impulse=self._structure.impulse,
+            pullback=self._pullback,
+            bars=self._session_bars,
+            last_bar=self._last_bar,
+            in_session=self._last_bar_rth,
+        )
+        self._snap = snap
+        self._snap_version = self._version
+        return snap
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _trade_problem(t: Trade) -> str:
+        p, s, ts = t.price, t.size, t.ts_ns
+        if not isinstance(p, (int, float)) or not (0.0 < p < _INF):
+            return f"price {p!r} is not a positive finite number"
+        if not isinstance(s, (int, float)) or not (0.0 < s < _INF):
+            return f"size {s!r} is not a positive finite number"
+        return f"timestamp {ts!r} is not a positive integer of nanoseconds"
+
+    def _reject(self, trade: Trade, reason: str) -> None:
+        self.malformed += 1
+        self._rejects.append((trade, reason))
+        return None
+
+    def _init_bins(self, bin_size: float) -> None:
+        self.bin_size = bin_size
+        self._builder = MinuteBarBuilder(self.symbol, bin_size)
+        self._rolling = VolumeProfile(bin_size)
+        self._session_profile = VolumeProfile(bin_size)
+
+    def _enter_session(self, minute: int) -> None:
+        cal = self.calendar
+        self._sess_start, self._sess_end = cal.session_bounds(minute)
+        day = cal.session_date(minute)
+        self._rth = cal.rth_bounds(day)
+        if self._sess_date is not None and day != self._sess_date:
+            self._roll_session()
+        self._sess_date = day
+
+    def _roll_session(self) -> None:
+        if self._session_stats is not None:
+            self._previous_stats = self._session_stats
+            if self._session_close == self._session_close:
+                self.prev_close = self._session_close
+        prev = self._previous_stats
+        st = self._structure
+        if prev is not None:
+            st.set_balance(prev.val, prev.vah)
+        else:
+            st.set_balance(NAN, NAN)
+        st.reset()
+        self._session_profile.clear()
+        self._session_stats = None
+        self._cvd_closed = 0.0
+        self._pv_closed = 0.0
+        self._vol_closed = 0.0
+        self._session_bars = 0
+        self._session_close = NAN
+        self._cvd_hist.clear()
+        self._cvd_hist_t = ()
+        self._update_levels()
+        self._version += 1
+
+    def _close_open_bar(self) -> Bar:
+        b = self._builder
+        bins = b.vap
+        bar = b.close_bar()
+        self._bvc.push(bar.close)
+        self._after_bar(bar, bins, self._bar_rth)
+        return bar
+
+    def _after_bar(self, bar: Bar, bins: dict[int, float], rth: bool) -> None:
+        """Everything that follows a closed bar (its buy/sell volume known)."""
+        p = self.params
+        m = bar.ts_ns
+        self._last_closed_minute = m
+        c = bar.close
+        vol = bar.volume
+        buy, sell = bar.buy_volume, bar.sell_volume
+        delta = buy - sell
+        atr = self._atr.update(bar.high, bar.low, c)
+        self._atr_v = atr
+        mom = self._mom.update(c, atr)
+        self._momentum = mom
+        vr = self._vr.update(vol)
+        self._agg_res = self._agg.update(delta, vol, vr, buy, sell)
+        bp = buy_pressure(buy, sell)
+        self._pressure = (bp, 100.0 - bp, pressure_ratio(buy, sell))
+        # rolling profile: bars of the last lookback_minutes minutes
+        roll = self._rolling
+        q = self._roll_q
+        roll.merge(bins)
+        q.append((m, bins))
+        horizon = m - p.lookback_minutes * NS_PER_MIN
+        while q[0][0] <= horizon:
+            roll.subtract(q.popleft()[1])
+        self._rolling_stats = rs = roll.stats(p)
+        self._state, self._dist = market_state(c, rs, mom, p)
+        if rth:
+            self._session_profile.merge(bins)
+            self._cvd_closed += delta
+            vw = bar.vwap
+            if not vw == vw:
+                vw = (bar.high + bar.low + c) / 3.0
+            self._pv_closed += vw * vol
+            self._vol_closed += vol
+            self._session_bars += 1
+            self._session_close = c
+            self._session_stats = self._session_profile.stats(p)
+            self._cvd_hist.append(self._cvd_closed)
+            self._cvd_hist_t = tuple(self._cvd_hist)
+        self._history.append((m, bins))
+        st = self._structure
+        st.on_bar(bar, atr)
+        self._update_levels()
+        self._pullback = st.pullback(c, self._lvn.band(c, atr))
+        self._last_bar = bar
+        self._last_bar_rth = rth
+        self._version += 1
+
+    def _update_levels(self) -> None:
+        levels: list[tuple[float, str]] = []
+        if self._session_stats is not None:
+            levels.extend((n.price, "session") for n in self._session_stats.lvns)
+        if self._previous_stats is not None:
+            levels.extend((n.price, "previous") for n in self._previous_stats.lvns)
+        leg = self._structure.impulse
+        if leg is not None and leg.counts:
+            levels.extend((n.price, "impulse") for n in leg.lvns)
+        t = tuple(levels)
+        if t != self._levels:
+            self._levels = t
+            self._lvn.set_levels(levels)
+
+    def _range_profile(self, start_ns: int, end_ns: int) -> Optional[ProfileStats]:
+        prof = VolumeProfile(self.bin_size)
+        for m, bins in self._history:
+            if start_ns <= m < end_ns:
+                prof.merge(bins)
+        return prof.stats(self.params)
