@@ -1,0 +1,202 @@
+"""Exit management beyond the bracket (STRATEGY.md section 11), as pure logic.
+
+Why pure: the same rules must run live, in replay and in the backtester, and be
+testable without a broker. The ExitManager only says what to do (ExitAction);
+the engine carries it out through the broker (a reduce-only market order for
+"partial" and "close", ``replace_stop`` for "move_stop").
+
+Rules, each optional per config (``StrategyParams``):
+  * partial exit: once the trade is ``target1_r`` R in favour, sell
+    floor(qty x ``partial_fraction``) and move the stop to break-even (the entry)
+    on the rest. With too few shares to split, only the stop moves.
+  * trailing stop: once ``trail_activate_r`` R in favour, the stop follows the
+    best price by ``trail_atr`` x ATR (stop = extreme -/+ trail_atr x ATR) and
+    only ever tightens. If price is already beyond that level, the trade closes.
+  * time exit: close after ``trade_timeout_min`` minutes in the trade.
+  * flat before the close: close when the RTH close is ``flat_before_close_min``
+    minutes away or less.
+R = |entry - initial stop|; "in favour" is measured at the price given.
+
+Each action fires once: one partial per trade, one close per trade (after it
+nothing more is said about the symbol), and a move_stop only when the stop
+actually tightens (by at least ``min_stop_step``; a break-even move always).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
+
+from .config import StrategyParams
+from .model import NS_PER_MIN, Side
+
+ExitKind = Literal["partial", "move_stop", "close"]
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class ExitAction:
+    kind: ExitKind
+    symbol: str
+    qty: int  # shares to sell/buy back ("partial", "close"); the remaining qty for "move_stop"
+    new_stop: Optional[float]  # "move_stop" only
+    reason: str
+
+
+@dataclass(slots=True)
+class TradePlan:
+    """What an open position was entered with, and how far its exits have gone."""
+
+    symbol: str
+    side: Side
+    entry: float
+    initial_stop: float
+    target: float
+    qty: int  # shares still open (after any partial exit this manager ordered)
+    opened_ns: int
+    params: StrategyParams
+    stop: float = 0.0  # the stop as last moved
+    extreme: float = 0.0  # best price since entry (high for a long, low for a short)
+    partial_done: bool = False
+    trailing: bool = False
+    closing: bool = False
+
+    @property
+    def r(self) -> float:
+        return abs(self.entry - self.initial_stop)
+
+    def r_multiple(self, price: float) -> float:
+        """How many R the trade is in favour at ``price`` (negative when against)."""
+        return (price - self.entry) * self.side.sign / self.r
+
+
+class ExitManager:
+    def __init__(
+        self,
+        params: StrategyParams,
+        calendar_minutes_to_close: Callable[[int], Optional[float]],
+        min_stop_step: float = 0.01,
+    ) -> None:
+        """``calendar_minutes_to_close(ts_ns)``: minutes until today's RTH close, None
+        when there is no session close to respect (closed day, unknown)."""
+        self.params = params
+        self._minutes_to_close = calendar_minutes_to_close
+        self._min_step = min_stop_step
+        self._plans: dict[str, TradePlan] = {}
+
+    # ------------------------------------------------------------------ positions
+
+    def on_position_opened(
+        self,
+        symbol: str,
+        side: Side,
+        entry: float,
+        stop: float,
+        target: float,
+        qty: int,
+        opened_ns: int,
+        params: Optional[StrategyParams] = None,
+    ) -> TradePlan:
+        """Start managing a position (``params``: the symbol's own, if it has overrides)."""
+        for name, value in (("entry", entry), ("stop", stop)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{symbol}: {name} {value!r} is not a positive price")
+        if entry == stop:
+            raise ValueError(f"{symbol}: entry and stop are both {entry}: R would be 0")
+        if (entry - stop) * side.sign < 0:
+            raise ValueError(f"{symbol}: stop {stop} is on the wrong side of entry {entry} for a {side.value}")
+        if qty < 1:
+            raise ValueError(f"{symbol}: qty {qty} must be >= 1")
+        plan = TradePlan(
+            symbol=symbol, side=side, entry=entry, initial_stop=stop, target=target, qty=qty,
+            opened_ns=opened_ns, params=params or self.params, stop=stop, extreme=entry,
+        )
+        self._plans[symbol] = plan
+        return plan
+
+    def on_position_closed(self, symbol: str) -> None:
+        self._plans.pop(symbol, None)
+
+    def update_qty(self, symbol: str, qty: int) -> None:
+        """The broker says the position is now ``qty`` shares (0 = closed)."""
+        plan = self._plans.get(symbol)
+        if plan is None:
+            return
+        if qty <= 0:
+            del self._plans[symbol]
+        else:
+            plan.qty = qty
+
+    def update_stop(self, symbol: str, stop: float) -> None:
+        """The stop was moved by someone else (the trader): trail from there."""
+        plan = self._plans.get(symbol)
+        if plan is not None:
+            plan.stop = stop
+
+    def plan(self, symbol: str) -> Optional[TradePlan]:
+        return self._plans.get(symbol)
+
+    def symbols(self) -> list[str]:
+        return list(self._plans)
+
+    # ------------------------------------------------------------------ the rules
+
+    def on_price(self, symbol: str, price: float, ts_ns: int, atr: float) -> list[ExitAction]:
+        """The actions a new price calls for (usually none)."""
+        plan = self._plans.get(symbol)
+        if plan is None or plan.closing or not (math.isfinite(price) and price > 0):
+            return []
+        p = plan.params
+        sign = plan.side.sign
+        if (price - plan.extreme) * sign > 0:
+            plan.extreme = price
+
+        if p.flat_before_close_min > 0:
+            left = self._minutes_to_close(ts_ns)
+            if left is not None and left <= p.flat_before_close_min + _EPS:
+                return [self._close(plan, f"flat before the close: {left:.1f} min left "
+                                          f"(flat_before_close_min {p.flat_before_close_min:g})")]
+        if p.trade_timeout_min > 0:
+            held = (ts_ns - plan.opened_ns) / NS_PER_MIN
+            if held >= p.trade_timeout_min - _EPS:
+                return [self._close(plan, f"time exit: in the trade {held:.1f} min "
+                                          f">= trade_timeout_min {p.trade_timeout_min:g}")]
+
+        actions: list[ExitAction] = []
+        r_now = plan.r_multiple(price)
+        new_stop, why, forced = plan.stop, "", False
+
+        if p.target1_r > 0 and not plan.partial_done and r_now >= p.target1_r - _EPS:
+            plan.partial_done = True
+            part = math.floor(plan.qty * p.partial_fraction + _EPS)
+            if 1 <= part < plan.qty:
+                actions.append(ExitAction("partial", symbol, part, None,
+                                          f"partial exit {part} of {plan.qty} at {r_now:.2f}R "
+                                          f"(target1_r {p.target1_r:g})"))
+                plan.qty -= part
+            if (plan.entry - new_stop) * sign > 0:
+                new_stop, forced = plan.entry, True
+                why = f"break-even {plan.entry:g} after {p.target1_r:g}R"
+
+        if p.trail_activate_r > 0:
+            if not plan.trailing and r_now >= p.trail_activate_r - _EPS:
+                plan.trailing = True
+            if plan.trailing and math.isfinite(atr) and atr > 0:
+                level = plan.extreme - sign * p.trail_atr * atr
+                if (level - new_stop) * sign > 0:
+                    new_stop = level
+                    why = (f"trailing: {'high' if sign > 0 else 'low'} {plan.extreme:g} "
+                           f"{'-' if sign > 0 else '+'} {p.trail_atr:g} x ATR {atr:.4g}")
+
+        gain = (new_stop - plan.stop) * sign
+        if gain > 0 and (forced or gain >= self._min_step - _EPS):
+            if (price - new_stop) * sign <= 0:  # already through the new stop: get out
+                actions.append(self._close(plan, f"stop {new_stop:.4f} already reached at {price:g} ({why})"))
+                return actions
+            plan.stop = new_stop
+            actions.append(ExitAction("move_stop", symbol, plan.qty, new_stop, why))
+        return actions
+
+    def _close(self, plan: TradePlan, reason: str) -> ExitAction:
+        plan.closing = True
+        return ExitAction("close", plan.symbol, plan.qty, None, reason)
