@@ -1,0 +1,322 @@
+"""Whole-array analytics: the numbers SymbolAnalytics produces bar by bar, computed
+over arrays of trades or bars at once (backfill, ``cockpit analyze``, backtests).
+
+Same rules, same order of floating point operations, so the results equal the
+incremental path bar for bar (tests/test_batch_parity.py checks every bar):
+
+- trades are validated like ``SymbolAnalytics.on_trade`` (positive finite price
+  and size, positive timestamp, at most 1 s backwards; a late print goes into
+  the open bar, i.e. a trade's bar minute is the running maximum of minutes);
+- per-bar sums use ``np.bincount`` (sequential, in trade order);
+- the rolling profile adds each bar's histogram and subtracts the bars that age
+  out, in the same order as ``VolumeProfile.merge/subtract``;
+- window sums (volume ratio, aggression, BVC) add the lagged arrays oldest first.
+
+Everything inherently sequential (the Wilder recursion, the rolling profile
+statistics per bar) loops over bars, never over trades.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..config import StrategyParams
+from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
+from .aggression import aggression_array
+from .flow import bvc_split, classify_arrays, pressure_arrays
+from .indicators import atr_array, momentum_array, volume_ratio_array
+from .profile import BIN_EPS, bin_indexes, dense_stats, resolve_bin_size
+from .session import SessionCalendar
+from .state import state_array
+
+BACKWARD_TOLERANCE_NS = NS_PER_S
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def accepted_trades(ts_ns: np.ndarray, price: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Boolean mask of the trades ``SymbolAnalytics.on_trade`` would accept
+    (ignoring the late-print-after-close_until case, which needs a clock)."""
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    p, s = _f64(price), _f64(size)
+    with np.errstate(invalid="ignore"):
+        ok = (p > 0.0) & (p < np.inf) & (s > 0.0) & (s < np.inf) & (ts > 0)
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        t = ts[idx]
+        prev = np.empty_like(t)
+        prev[0] = 0
+        prev[1:] = np.maximum.accumulate(t)[:-1]
+        prev = np.maximum(prev, 0)
+        ok[idx[t < prev - BACKWARD_TOLERANCE_NS]] = False
+    return ok
+
+
+def _bar_groups(minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bar id per trade, index of each bar's first trade) for sorted minutes."""
+    new = np.empty(minutes.size, dtype=bool)
+    new[:1] = True
+    new[1:] = minutes[1:] != minutes[:-1]
+    starts = np.flatnonzero(new)
+    return np.cumsum(new) - 1, starts
+
+
+def _sessions(minutes: np.ndarray, calendar: SessionCalendar) -> tuple[np.ndarray, np.ndarray]:
+    """(session number per bar, in-RTH flag per bar)."""
+    n = minutes.size
+    sess = np.zeros(n, dtype=np.int64)
+    rth = np.zeros(n, dtype=bool)
+    start, end, k, bounds = 0, -1, -1, None
+    day = None
+    for j, m in enumerate(minutes.tolist()):
+        if not (start <= m < end):
+            start, end = calendar.session_bounds(m)
+            d = calendar.session_date(m)
+            if d != day:
+                k += 1
+                day = d
+            bounds = calendar.rth_bounds(d)
+        sess[j] = k
+        rth[j] = bounds is not None and bounds[0] <= m < bounds[1]
+    return sess, rth
+
+
+def _session_cumsum(x: np.ndarray, sess: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x)
+    cuts = np.flatnonzero(np.diff(sess)) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, x.size]):
+        out[a:b] = np.cumsum(x[a:b])
+    return out
+
+
+def _rolling_stats(minutes: np.ndarray, bar_ptr: np.ndarray, bins: np.ndarray, vols: np.ndarray,
+                   lo: int, nbins: int, bin_size: float, params: StrategyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
+    ``bins[bar_ptr[k]:bar_ptr[k+1]]`` are bar k's bins (relative to ``lo``)."""
+    n = minutes.size
+    poc = np.full(n, np.nan)
+    vah = np.full(n, np.nan)
+    val = np.full(n, np.nan)
+    roll = np.zeros(nbins)
+    span = params.lookback_minutes * NS_PER_MIN
+    mins = minutes.tolist()
+    head = 0
+    for k in range(n):
+        a, b = bar_ptr[k], bar_ptr[k + 1]
+        roll[bins[a:b]] += vols[a:b]
+        horizon = mins[k] - span
+        while mins[head] <= horizon:
+            a, b = bar_ptr[head], bar_ptr[head + 1]
+            idx, v = bins[a:b], vols[a:b]
+            r = roll[idx] - v
+            r[r <= v * 1e-9] = 0.0
+            roll[idx] = r
+            head += 1
+        st = dense_stats(lo, roll, bin_size, params)
+        if st is not None:
+            poc[k], vah[k], val[k] = st.poc, st.vah, st.val
+    return poc, vah, val
+
+
+def _finish(out: dict[str, np.ndarray], sess: np.ndarray, rth: np.ndarray, bar_vwap: np.ndarray,
+            params: StrategyParams) -> dict[str, np.ndarray]:
+    """Indicators, session CVD/VWAP, state and aggression from the bar columns."""
+    h, lo, c, v = out["high"], out["low"], out["close"], out["volume"]
+    buy, sell = out["buy_volume"], out["sell_volume"]
+    delta = buy - sell
+    out["delta"] = delta
+    out["rth"] = rth
+    out["session"] = sess
+    out["cvd"] = _session_cumsum(np.where(rth, delta, 0.0), sess)
+    vw = np.where(np.isnan(bar_vwap), (h + lo + c) / 3.0, bar_vwap)
+    pv = _session_cumsum(np.where(rth, vw * v, 0.0), sess)
+    sv = _session_cumsum(np.where(rth, v, 0.0), sess)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["vwap"] = np.where(sv > 0.0, pv / np.where(sv > 0.0, sv, 1.0), np.nan)
+    atr = atr_array(h, lo, c, params.atr_period)
+    out["atr"] = atr
+    mom = momentum_array(c, atr, params.momentum_bars)
+    out["momentum"] = mom
+    vr = volume_ratio_array(v, params.volume_ratio_bars)
+    out["volume_ratio"] = vr
+    bp, sp, ratio = pressure_arrays(buy, sell)
+    out["buy_pressure"], out["sell_pressure"], out["pressure_ratio"] = bp, sp, ratio
+    score, direction, cvd_change = aggression_array(delta, v, vr, buy, sell, params)
+    out["aggression"], out["direction"], out["cvd_change"] = score, direction, cvd_change
+    state, dist = state_array(c, out["poc"], out["vah"], out["val"], mom, params)
+    out["state"], out["distance"] = state, dist
+    return out
+
+
+def analyze_trades_arrays(
+    ts_ns: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    side: Optional[np.ndarray] = None,
+    bid: Optional[np.ndarray] = None,
+    ask: Optional[np.ndarray] = None,
+    params: Optional[StrategyParams] = None,
+    calendar: Optional[SessionCalendar] = None,
+) -> dict[str, np.ndarray]:
+    """One row per one-minute bar built from the trades (the last bar closed at
+    the end of the data). Columns: ts, open, high, low, close, volume, buy_volume,
+    sell_volume, delta, trades, bar_vwap, cvd (session, RTH bars), atr, vwap
+    (session), momentum, volume_ratio, poc/vah/val (rolling profile), state
+    (0 BALANCE, 1 IMBALANCE_UP, -1 IMBALANCE_DOWN), distance, aggression,
+    direction (+1/-1), cvd_change, pressures, rth, session; plus ``rejected``
+    (input row numbers skipped as malformed) and ``bin_size`` (0-d)."""
+    params = params or StrategyParams()
+    calendar = calendar or SessionCalendar()
+    ts_all = np.asarray(ts_ns, dtype=np.int64)
+    ok = accepted_trades(ts_all, price, size)
+    ts = ts_all[ok]
+    p = _f64(price)[ok]
+    s = _f64(size)[ok]
+    cols: dict[str, np.ndarray] = {"rejected": np.flatnonzero(~ok)}
+    if p.size == 0:
+        return cols
+    sd = classify_arrays(
+        p,
+        None if side is None else np.asarray(side)[ok],
+        None if bid is None else _f64(bid)[ok],
+        None if ask is None else _f64(ask)[ok],
+    )
+    bin_size = resolve_bin_size(params, float(p[0]))
+    minute = np.maximum.accumulate(ts - ts % NS_PER_MIN)
+    bar_id, starts = _bar_groups(minute)
+    nb = starts.size
+    ends = np.r_[starts[1:], p.size] - 1
+    vol = np.bincount(bar_id, weights=s, minlength=nb)
+    cols.update(
+        ts=minute[starts],
+        open=p[starts],
+        high=np.maximum.reduceat(p, starts),
+        low=np.minimum.reduceat(p, starts),
+        close=p[ends],
+        volume=vol,
+        buy_volume=np.bincount(bar_id, weights=np.where(sd > 0, s, 0.0), minlength=nb),
+        sell_volume=np.bincount(bar_id, weights=np.where(sd < 0, s, 0.0), minlength=nb),
+        trades=np.bincount(bar_id, minlength=nb),
+    )
+    bar_vwap = np.bincount(bar_id, weights=p * s, minlength=nb) / vol
+    cols["bar_vwap"] = bar_vwap
+    # per (bar, bin) volume, summed in trade order
+    bi = bin_indexes(p, bin_size)
+    lo = int(bi.min())
+    nbins = int(bi.max()) - lo + 1
+    key = bar_id * nbins + (bi - lo)
+    uniq, inv = np.unique(key, return_inverse=True)
+    pair_vol = np.bincount(inv.ravel(), weights=s)
+    pair_bar = uniq // nbins
+    pair_bin = uniq % nbins
+    bar_ptr = np.searchsorted(pair_bar, np.arange(nb + 1))
+    poc, vah, val = _rolling_stats(cols["ts"], bar_ptr, pair_bin, pair_vol, lo, nbins, bin_size, params)
+    cols["poc"], cols["vah"], cols["val"] = poc, vah, val
+    sess, rth = _sessions(cols["ts"], calendar)
+    cols["bin_size"] = np.array(bin_size)
+    return _finish(cols, sess, rth, bar_vwap, params)
+
+
+def analyze_bars_arrays(
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    params: Optional[StrategyParams] = None,
+    calendar: Optional[SessionCalendar] = None,
+) -> dict[str, np.ndarray]:
+    """The same columns for one-minute bars without flow: buy/sell volume by bulk
+    volume classification, profiles from the volume spread over each bar's range.
+    Bars are validated like ``SymbolAnalytics.on_bar`` (``rejected`` lists the
+    skipped rows)."""
+    params = params or StrategyParams()
+    calendar = calendar or SessionCalendar()
+    t_all = np.asarray(ts, dtype=np.int64)
+    O, H, L, C, V = (_f64(x) for x in (o, h, lo, c, v))
+    with np.errstate(invalid="ignore"):
+        ok = (t_all > 0) & (V >= 0.0) & (V < np.inf)
+        for x in (O, H, L, C):
+            ok &= (x > 0.0) & (x < np.inf)
+        ok &= (L <= np.minimum(O, C)) & (np.maximum(O, C) <= H)
+    m_all = t_all - t_all % NS_PER_MIN
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        m = m_all[idx]
+        prev = np.empty_like(m)
+        prev[0] = -1
+        prev[1:] = np.maximum.accumulate(m)[:-1]
+        ok[idx[m <= prev]] = False
+    cols: dict[str, np.ndarray] = {"rejected": np.flatnonzero(~ok)}
+    if not ok.any():
+        return cols
+    O, H, L, C, V, minute = O[ok], H[ok], L[ok], C[ok], V[ok], m_all[ok]
+    n = minute.size
+    bin_size = resolve_bin_size(params, float(O[0]))
+    buy, sell = bvc_split(C, V, params.bvc_window)
+    cols.update(ts=minute, open=O, high=H, low=L, close=C, volume=V, buy_volume=buy, sell_volume=sell,
+                trades=np.zeros(n, dtype=np.int64))
+    bar_vwap = np.full(n, np.nan)
+    cols["bar_vwap"] = bar_vwap
+    # each bar's volume spread evenly over the bins of its range (zero-volume bars add nothing)
+    i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
+    i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
+    cnt = np.where(V > 0.0, i1 - i0 + 1, 0)
+    per = V / (i1 - i0 + 1)
+    base = int(i0.min())
+    nbins = int(i1.max()) - base + 1
+    bar_ptr = np.r_[0, np.cumsum(cnt)]
+    tot = int(bar_ptr[-1])
+    offs = np.arange(tot) - np.repeat(bar_ptr[:-1], cnt)
+    pair_bin = np.repeat(i0 - base, cnt) + offs
+    pair_vol = np.repeat(per, cnt)
+    poc, vah, val = _rolling_stats(minute, bar_ptr, pair_bin, pair_vol, base, nbins, bin_size, params)
+    cols["poc"], cols["vah"], cols["val"] = poc, vah, val
+    sess, rth = _sessions(minute, calendar)
+    cols["bin_size"] = np.array(bin_size)
+    return _finish(cols, sess, rth, bar_vwap, params)
+
+
+def session_profile_from_arrays(
+    ts_ns: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    params: Optional[StrategyParams] = None,
+    calendar: Optional[SessionCalendar] = None,
+    session: int = -1,
+    bin_size: Optional[float] = None,
+) -> Optional[ProfileStats]:
+    """The developing-session profile (RTH trades of one session; ``session`` counts
+    sessions in the data, -1 = the last) with value area, HVNs and LVNs. Bars'
+    histograms are summed bar by bar, as SymbolAnalytics does, so the numbers
+    equal its ``session_profile`` after the same trades. ``bin_size`` defaults to
+    the params' (auto: from the first accepted price)."""
+    params = params or StrategyParams()
+    calendar = calendar or SessionCalendar()
+    ts_all = np.asarray(ts_ns, dtype=np.int64)
+    ok = accepted_trades(ts_all, price, size)
+    ts, p, s = ts_all[ok], _f64(price)[ok], _f64(size)[ok]
+    if p.size == 0:
+        return None
+    if bin_size is None:
+        bin_size = resolve_bin_size(params, float(p[0]))
+    minute = np.maximum.accumulate(ts - ts % NS_PER_MIN)
+    bar_id, starts = _bar_groups(minute)
+    sess, rth = _sessions(minute[starts], calendar)
+    want = sess[-1] if session < 0 else session
+    keep_bar = (sess == want) & rth
+    keep = keep_bar[bar_id]
+    if not keep.any():
+        return None
+    bi = bin_indexes(p[keep], bin_size)
+    lo = int(bi.min())
+    nbins = int(bi.max()) - lo + 1
+    key = bar_id[keep] * nbins + (bi - lo)
+    uniq, inv = np.unique(key, return_inverse=True)
+    pair_vol = np.bincount(inv.ravel(), weights=s[keep])  # per bar and bin, in trade order
+    hist = np.bincount(uniq % nbins, weights=pair_vol, minlength=nbins)  # bars in order
+    return dense_stats(lo, hist, bin_size, params)
