@@ -232,55 +232,65 @@ class _Script:
         t0, r, stop = self.t, self.rng, self.t + int(minutes * 60)
         side = 1 if self.anchor <= center else -1
         while self.t < stop:
-            target = center + side * half * r.uniform(0.45, 0.9)
+            target = center + side * half * r.uniform(0.35, 0.8)
             dist = abs(target - self.anchor) / self.u
-            self.add(min(max(2.5, dist * r.uniform(1.2, 1.8)), 9.0), target,
-                     vol=1.0, inten=r.uniform(0.85, 1.1), bias=0.5 + 0.06 * side)
+            self.add(min(max(3.0, dist * r.uniform(1.5, 2.5)), 10.0), target,
+                     vol=1.0, inten=r.uniform(0.85, 1.1), bias=0.5 + 0.05 * side)
             side = -side
         self.mark("balance", 0, t0)
 
     def failed_breakout(self, s: int, edge: float, center: float, half: float) -> None:
+        """Poke beyond the edge, fail back inside within a few bars, then a fast
+        reclaim leg (thin: an LVN), a pause (a node), a light pullback into the
+        reclaim leg, responsive flow toward the centre and a move to it."""
         r, u = self.rng, self.u
         t0 = self.t
-        self.add(r.uniform(2.5, 4.0), edge - s * 0.4 * u, inten=1.1, bias=0.5 + 0.08 * s)
-        self.add(r.uniform(2.0, 3.0), edge + s * r.uniform(1.1, 1.7) * u, inten=1.4, bias=0.5 + 0.14 * s, size=1.1)
-        self.add(1.0, self.anchor + s * 0.1 * u, inten=1.1, bias=0.5)
+        self.add(r.uniform(1.5, 2.5), edge - s * 0.3 * u, inten=1.1, bias=0.5 + 0.08 * s)
+        self.add(r.uniform(1.5, 2.0), edge + s * r.uniform(1.0, 1.5) * u, inten=1.4, bias=0.5 + 0.14 * s, size=1.1)
         self.mark("failed_breakout", s, t0)
         t1 = self.t
         start = self.anchor
-        self.add(r.uniform(2.0, 3.0), center + s * 0.35 * half, vol=1.1, inten=2.3, bias=0.5 - 0.3 * s, size=1.3)
+        self.add(r.uniform(1.5, 2.0), center + s * 0.3 * half, inten=2.6, bias=0.5 - 0.32 * s, size=1.3, smooth=False)
         reclaim = start - self.anchor
-        self.add(r.uniform(1.5, 2.5), self.anchor - s * 0.1 * u, vol=0.7, inten=1.0, bias=0.5 - 0.05 * s)
+        self.add(r.uniform(2.5, 3.5), self.anchor - s * 0.1 * u, vol=0.6, inten=1.2, bias=0.5 - 0.05 * s)
         self.mark("reclaim", -s, t1)
         t2 = self.t
-        self.add(r.uniform(2.0, 3.0), self.anchor + 0.4 * reclaim, vol=0.9, inten=0.8, bias=0.5 + 0.08 * s)
+        self.add(r.uniform(2.0, 3.0), self.anchor + 0.45 * reclaim, vol=0.8, inten=0.6, bias=0.5 + 0.08 * s)
         self.mark("pullback", s, t2)
         t3 = self.t
-        self.add(r.uniform(3.0, 5.0), center - s * 0.15 * half, inten=1.6, bias=0.5 - 0.25 * s, size=1.2)
+        self.add(2.0, self.anchor - s * 0.3 * u, vol=0.8, inten=2.2, bias=0.5 - 0.3 * s, size=1.2)
+        self.add(r.uniform(3.0, 4.0), center - s * 0.1 * half, inten=1.8, bias=0.5 - 0.25 * s, size=1.2)
         self.mark("continuation", -s, t3)
 
     def breakout(self, s: int, edge: float) -> None:
+        """An impulse leg in two fast bursts (thin volume per price: the leg's
+        LVNs) around a pause (a node), a stall at the extreme, a light pullback
+        into the second burst, responsive flow the leg's way, a continuation."""
         r, u = self.rng, self.u
         t0 = self.t
-        self.add(r.uniform(2.5, 4.0), edge - s * 0.4 * u, inten=1.2, bias=0.5 + 0.1 * s)
-        self.add(r.uniform(3.0, 5.0), edge + s * r.uniform(2.2, 3.0) * u, vol=1.1, inten=3.0, bias=0.5 + 0.32 * s, size=1.5)
-        self.add(r.uniform(2.0, 4.0), self.anchor + s * 0.3 * u, vol=0.8, inten=1.5, bias=0.5 + 0.08 * s)
-        b2 = r.uniform(2.0, 2.8) * u
-        self.add(r.uniform(3.0, 4.0), self.anchor + s * b2, vol=1.1, inten=2.8, bias=0.5 + 0.3 * s, size=1.4)
-        self.add(2.0, self.anchor + s * 0.2 * u, vol=0.9, inten=1.4, bias=0.5)
+        self.add(r.uniform(2.0, 3.0), edge - s * 0.3 * u, inten=1.2, bias=0.5 + 0.1 * s)
+        self.add(r.uniform(0.5, 0.8), edge + s * r.uniform(4.0, 5.0) * u, vol=0.8, inten=2.6, bias=0.5 + 0.34 * s,
+                 size=1.5, smooth=False)
+        self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.06 * s)
+        b2 = r.uniform(4.0, 5.0) * u
+        self.add(r.uniform(0.5, 0.8), self.anchor + s * b2, vol=0.8, inten=2.4, bias=0.5 + 0.32 * s, size=1.4,
+                 smooth=False)
+        self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.04 * s)
         self.mark("breakout", s, t0)
         t1 = self.t
-        self.add(r.uniform(4.0, 6.0), self.anchor - s * 0.6 * b2, vol=0.9, inten=0.9, bias=0.5 - 0.12 * s, size=0.9)
+        self.add(r.uniform(3.0, 5.0), self.anchor - s * 0.55 * b2, vol=0.8, inten=0.6, bias=0.5 - 0.08 * s, size=0.9)
         self.mark("pullback", s, t1)
         t2 = self.t
-        self.add(r.uniform(3.5, 5.0), self.anchor + s * r.uniform(1.5, 2.5) * u, inten=2.2, bias=0.5 + 0.28 * s, size=1.3)
+        self.add(2.0, self.anchor + s * 0.3 * u, vol=0.8, inten=2.2, bias=0.5 + 0.3 * s, size=1.2)
+        self.add(r.uniform(2.5, 4.0), self.anchor + s * r.uniform(2.0, 3.0) * u, inten=2.4, bias=0.5 + 0.3 * s,
+                 size=1.3)
         self.mark("continuation", s, t2)
 
     def back_into(self, target: float) -> None:
         t0 = self.t
         s = 1 if target > self.anchor else -1
         dist = abs(target - self.anchor) / self.u
-        self.add(min(max(8.0, dist * 1.6), 16.0), target, inten=1.3, bias=0.5 + 0.15 * s, size=1.1)
+        self.add(min(max(4.0, dist * 0.7), 8.0), target, inten=1.6, bias=0.5 + 0.2 * s, size=1.1)
         self.mark("return", s, t0)
 
 
@@ -409,8 +419,10 @@ def generate_symbol_session(
     n_sec = horizon
     anchor, vol, inten, bias, sizem = (x[:n_sec + 1] for x in (anchor, vol, inten, bias, sizem))
 
-    sigma = vol * (u / 12.0)
-    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / 240.0)
+    # OU noise: ~u of range inside a minute, but a short memory (90 s) so noise
+    # alone rarely retraces an impulse by the 0.75 ATR that ends a leg
+    sigma = vol * (u / 11.0)
+    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / 90.0)
     mid = np.maximum(mid, 50 * TICK)
 
     # arrivals: U-shaped intraday rate x regime volume factor
@@ -494,19 +506,18 @@ def generate_session(
     return {s.upper(): generate_days(s, seed, days, trades_per_session)[-1] for s in symbols}
 
 
-def auto_bin_size(price: float) -> float:
-    """A round bin size near 5 bps of price (SPY ~ 0.25, a $20 stock 0.01)."""
-    target = price * 0.0005
-    steps = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-    return min(steps, key=lambda s: abs(np.log(s / target)))
-
-
 def vap_bin_for(price: float) -> float:
-    """Volume-at-price granularity stored with bars: a fifth of the auto profile
-    bin (at least a tick), so coarser profile bins nest exactly."""
-    fine = {0.01: 0.01, 0.02: 0.01, 0.05: 0.01, 0.1: 0.02, 0.25: 0.05, 0.5: 0.1, 1.0: 0.2,
-            2.5: 0.5, 5.0: 1.0, 10.0: 2.0}
-    return fine[auto_bin_size(price)]
+    """Volume-at-price granularity stored with bars: the largest of a few fine
+    steps that is at most a quarter of the analytics' auto profile bin and divides
+    it exactly, so the profile rebuilt from bars equals the one built from trades."""
+    from ..analytics.profile import auto_bin_size
+
+    coarse = auto_bin_size(price)
+    for step in (2.5, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.01):
+        ratio = coarse / step
+        if ratio >= 4 - 1e-9 and abs(ratio - round(ratio)) < 1e-9:
+            return step
+    return TICK
 
 
 def bars_from_trades(trades: TradesArrays, side: np.ndarray, open_ns: int,
