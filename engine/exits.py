@@ -15,7 +15,9 @@ Rules, each optional per config (``StrategyParams``):
   * time exit: close after ``trade_timeout_min`` minutes in the trade.
   * flat before the close: close when the RTH close is ``flat_before_close_min``
     minutes away or less.
-R = |entry - initial stop|; "in favour" is measured at the price given.
+R = |entry - initial stop|; "in favour" is measured at the price given. A fill
+at or beyond its stop (a gap) has no R: only the time rules apply to it (the
+broker's stop order exits it on the next trade anyway).
 
 Each action fires once: one partial per trade, one close per trade (after it
 nothing more is said about the symbol), and a move_stop only when the stop
@@ -65,6 +67,12 @@ class TradePlan:
     def r(self) -> float:
         return abs(self.entry - self.initial_stop)
 
+    @property
+    def has_r(self) -> bool:
+        """False when the fill landed at or beyond the stop (a gap): there is no
+        risk unit to measure progress in, so only the time rules apply."""
+        return (self.entry - self.initial_stop) * self.side.sign > 0
+
     def r_multiple(self, price: float) -> float:
         """How many R the trade is in favour at ``price`` (negative when against)."""
         return (price - self.entry) * self.side.sign / self.r
@@ -101,10 +109,6 @@ class ExitManager:
         for name, value in (("entry", entry), ("stop", stop)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{symbol}: {name} {value!r} is not a positive price")
-        if entry == stop:
-            raise ValueError(f"{symbol}: entry and stop are both {entry}: R would be 0")
-        if (entry - stop) * side.sign < 0:
-            raise ValueError(f"{symbol}: stop {stop} is on the wrong side of entry {entry} for a {side.value}")
         if qty < 1:
             raise ValueError(f"{symbol}: qty {qty} must be >= 1")
         plan = TradePlan(
@@ -163,6 +167,8 @@ class ExitManager:
                                           f">= trade_timeout_min {p.trade_timeout_min:g}")]
 
         actions: list[ExitAction] = []
+        if not plan.has_r:
+            return actions
         r_now = plan.r_multiple(price)
         new_stop, why, forced = plan.stop, "", False
 

@@ -84,3 +84,8 @@ class ClientOrderIds:
         """A fresh id for a plain exit order of ``symbol`` (flatten, partial, time exit)."""
         self._counter += 1
         return fit(f"{self.prefix}-{_clean(tag)}-{_clean(symbol)}-{self._counter}")
+
+
+def client_order_id(signal_id: str, attempt: int = 1, prefix: str = "ck") -> str:
+    """``ck-<signal id>-<attempt>``: the entry id of a signal's ``attempt``-th submission."""
+    return ClientOrderIds(prefix).for_signal(signal_id, attempt)

@@ -149,9 +149,17 @@ def test_closed_positions_are_forgotten_and_bad_plans_refused():
     long_100(em)
     em.update_qty("SPY", 0)
     assert em.on_price("SPY", 100.0, at(5), 0.5) == []
-    with pytest.raises(ValueError, match="wrong side"):
-        em.on_position_opened("SPY", Side.BUY, 100.0, 101.0, 105.0, 10, T0)
-    with pytest.raises(ValueError, match="R would be 0"):
-        em.on_position_opened("SPY", Side.BUY, 100.0, 100.0, 105.0, 10, T0)
+    with pytest.raises(ValueError, match="not a positive price"):
+        em.on_position_opened("SPY", Side.BUY, float("nan"), 99.0, 105.0, 10, T0)
     with pytest.raises(ValueError, match="qty 0"):
         em.on_position_opened("SPY", Side.BUY, 100.0, 99.0, 105.0, 0, T0)
+
+
+def test_a_fill_beyond_its_stop_keeps_only_the_time_rules():
+    em = manager(target1_r=1.0, trail_activate_r=1.0, trade_timeout_min=10)
+    # gapped entry: bought at 97.5 with the stop at 98
+    plan = em.on_position_opened("SPY", Side.BUY, 97.5, 98.0, 104.0, 10, T0)
+    assert not plan.has_r
+    assert em.on_price("SPY", 110.0, at(1), 0.5) == []
+    (a,) = em.on_price("SPY", 110.0, at(10), 0.5)
+    assert a.kind == "close" and a.qty == 10

@@ -573,3 +573,73 @@ async def test_bracket_on_real_es_trades_exits_at_the_first_print_beyond_a_level
     assert broker.positions() == [] and broker.open_orders() == []
     assert acct.equity == pytest.approx(100_000 + (fills[1].price - entry_px))
     assert math.isclose(acct.equity, acct.cash)
+
+
+# ------------------------------------------------------------------ client order ids
+
+
+def test_client_order_ids_are_deterministic_unique_and_short():
+    from engine.ids import MAX_CLIENT_ORDER_ID_LEN, ClientOrderIds
+
+    a, b = ClientOrderIds("ck"), ClientOrderIds("ck")
+    assert a.for_signal("SPY-20240305-0945-auction", 1) == "ck-SPY-20240305-0945-auction-1"
+    assert a.for_signal("sig", 2) == "ck-sig-2"
+    assert ClientOrderIds.child("ck-sig-2", "take_profit") == "ck-sig-2-tp"
+    assert ClientOrderIds.child("ck-sig-2", "stop_loss") == "ck-sig-2-sl"
+    assert [a.next_exit("SPY") for _ in range(2)] == ["ck-x-SPY-1", "ck-x-SPY-2"]
+    assert [b.next_exit("SPY") for _ in range(2)] == ["ck-x-SPY-1", "ck-x-SPY-2"]
+    long_id = "x" * 80
+    one, two = a.for_signal(long_id), b.for_signal(long_id)
+    assert one == two and len(one) <= MAX_CLIENT_ORDER_ID_LEN - 3
+    assert a.for_signal(long_id + "y") != one
+    assert len(ClientOrderIds.child(one, "stop_loss")) <= MAX_CLIENT_ORDER_ID_LEN
+    assert a.for_signal("odd id/with spaces") == "ck-odd_id_with_spaces-1"
+    with pytest.raises(ValueError):
+        a.for_signal("s", 0)
+
+
+async def test_long_signal_ids_make_acceptable_bracket_ids():
+    from engine.ids import ClientOrderIds
+
+    broker, _, _ = make()
+    broker.on_trade(trade(100.0))
+    cid = ClientOrderIds("ck").for_signal("S" * 100)
+    entry = await broker.submit(req(cid, qty=1, take_profit=101.0, stop_loss=99.0))
+    assert entry.status is OrderStatus.NEW
+    assert all(len(o.client_order_id) <= 48 for o in broker.open_orders())
+    assert len({o.client_order_id for o in broker.open_orders()}) == 3
+
+
+# ------------------------------------------------------------------ accounting identity on random paths
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 50), st.floats(50, 150)),
+        min_size=1, max_size=25,
+    ),
+    slippage=st.sampled_from([0.0, 5.0]),
+    commission=st.sampled_from([0.0, 0.005]),
+)
+def test_equity_is_initial_plus_realized_plus_unrealized_minus_commissions(steps, slippage, commission):
+    import asyncio
+
+    async def run():
+        broker, _, events = make(slippage_bps=slippage, commission=commission, equity=1e7)
+        broker.on_trade(trade(100.0))
+        for i, (side, qty, price) in enumerate(steps):
+            await broker.submit(req(f"h-{i}", side=side, qty=qty))
+            broker.on_trade(trade(price))
+        acct = broker.account()
+        assert acct.equity == pytest.approx(1e7 + acct.realized_pnl + acct.unrealized_pnl - acct.commissions)
+        net = sum(s.sign * q for s, q, _ in steps)
+        assert sum(p.qty for p in broker.positions()) == net
+        fills = [e.fill for e in events if e.kind == "fill"]
+        assert acct.commissions == pytest.approx(sum(f.commission for f in fills))
+        assert acct.cash == pytest.approx(1e7 - sum(f.side.sign * f.qty * f.price + f.commission for f in fills))
+
+    asyncio.run(run())
