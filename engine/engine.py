@@ -24,7 +24,7 @@ from .clock import Clock, DataClock
 from .config import CockpitConfig
 from .exits import ExitManager
 from .feeds.base import Feed
-from .ids import client_order_id
+from .ids import ClientOrderIds
 from .model import (
     NS_PER_S,
     Bar,
@@ -91,6 +91,7 @@ class Engine:
         self.signal_counts: Counter[tuple[str, str]] = Counter()  # (setup, decision)
         self.block_reasons: Counter[str] = Counter()
         self.fills: list = []
+        self.state_minutes: Counter[str] = Counter()  # closed in-session bars per market state
 
         self._version = 0
         self._snapshot: Optional[EngineSnapshot] = None
@@ -100,6 +101,7 @@ class Engine:
         self._session_date = None
         self._plans: dict[str, Signal] = {}  # symbol -> signal of the open position
         self._attempt: Counter[str] = Counter()
+        self.ids = ClientOrderIds("ck")
         self._feed_task: Optional[asyncio.Task] = None
         self._timer_task: Optional[asyncio.Task] = None
         self._stopping = False
@@ -115,10 +117,12 @@ class Engine:
         if self.store is not None:
             await self._restore()
         await self.feed.start()
-        warm = getattr(self.feed, "warmup_bars", None)
+        warm = getattr(self.feed, "previous_session_bars", None)
         if callable(warm):
+            # the previous session gives the balance range and its profile from the first minute
             for bar in warm():
-                self._apply_bar(bar, record=False)
+                if bar.symbol in self.analytics:
+                    self._apply_bar(bar, record=False)
         self._journal("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
@@ -263,6 +267,7 @@ class Engine:
             await self._manage_exits(sym, snap.last, now, snap.atr)
             if not snap.in_session:
                 continue
+            self.state_minutes[snap.state.value] += 1
             for setup in self.setups[sym]:
                 sig = setup.on_bar(snap, now)
                 if sig is not None:
@@ -329,7 +334,7 @@ class Engine:
 
     async def _send(self, sig: Signal) -> None:
         self._attempt[sig.id] += 1
-        coid = client_order_id(sig.id, self._attempt[sig.id])
+        coid = self.ids.for_signal(sig.id, self._attempt[sig.id])
         limit = self.config.engine.entry_type == "limit"
         req = OrderRequest(
             client_order_id=coid,
@@ -378,7 +383,11 @@ class Engine:
         if f.leg is OrderLeg.ENTRY:
             plan = self._plans.get(f.symbol)
             if plan is not None and pos is not None:
-                self.exits.on_position_opened(f.symbol, plan.side, pos.avg_price, plan.stop, plan.target, abs(pos.qty), f.ts_ns)
+                try:
+                    self.exits.on_position_opened(f.symbol, plan.side, pos.avg_price, plan.stop, plan.target,
+                                                  abs(pos.qty), f.ts_ns, params=self.params[f.symbol])
+                except ValueError as exc:  # e.g. filled beyond the stop: the bracket still protects it
+                    self._journal("warn", "exit", f"exit management not started: {exc}", f.symbol)
         elif pos is None or pos.qty == 0:
             # the position is closed: its result feeds the consecutive-loss gate
             plan = self._plans.pop(f.symbol, None)
@@ -415,9 +424,8 @@ class Engine:
                 if pos is None or pos.qty == 0:
                     continue
                 side = Side.SELL if pos.qty > 0 else Side.BUY
-                self._attempt[f"{symbol}-x"] += 1
                 await self.broker.submit(OrderRequest(
-                    client_order_id=client_order_id(f"{symbol}-x", self._attempt[f"{symbol}-x"]),
+                    client_order_id=self.ids.next_exit(symbol, "p"),
                     symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT))
                 if action.new_stop is not None:
                     await self.broker.replace_stop(symbol, action.new_stop)
@@ -649,7 +657,6 @@ class Engine:
             if n:
                 by_setup.setdefault(setup, {})[decision] = by_setup.get(setup, {}).get(decision, 0) + n
                 by_decision[decision] += n
-        states: Counter[str] = Counter()
         return {
             "signals_total": self.counters["signals"],
             "signals_by_setup": by_setup,
@@ -664,7 +671,7 @@ class Engine:
             "day_pnl": round(acct.day_pnl, 2),
             "realized_pnl": round(acct.realized_pnl, 2),
             "open_positions": sum(1 for p in self.broker.positions() if p.qty != 0),
-            "states": dict(states),
+            "states": dict(self.state_minutes),
         }
 
 
