@@ -309,8 +309,8 @@ class PaperBroker:
         self._tick += 1
         self._last[symbol] = price
         book = self._open[symbol]
-        if not book:
-            return
+        if not book and not self._timed:
+            return  # the common case: nothing working, O(1)
         try:
             if self._timed:
                 self._expire_due(max(self._clock.now_ns(), trade.ts_ns))
@@ -335,9 +335,9 @@ class PaperBroker:
         self._tick += 1
         book = self._open[symbol]
         try:
+            if self._timed:
+                self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
             if book:
-                if self._timed:
-                    self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
                 self._fill_from_bar(book, bar)
         finally:
             self._last[symbol] = c
