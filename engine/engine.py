@@ -179,6 +179,9 @@ class Engine:
     async def tick(self) -> None:
         now = self.clock.now_ns()
         self._expire_signals(now)
+        check_timeouts = getattr(self.broker, "check_timeouts", None)
+        if check_timeouts is not None:
+            check_timeouts()  # limit entries past their timeout expire
         closed = []
         for sym, an in self.analytics.items():
             bar = an.close_until(now)

@@ -1,0 +1,123 @@
+"""The Engine end to end on the seeded simulator: what a trader would see in one
+session, and what each mode does with a signal."""
+import asyncio
+
+import pytest
+
+from engine.config import load_config
+from engine.factory import build_engine
+from engine.model import Decision, Mode, OrderLeg, OrderStatus
+
+
+def _config(mode="AUTO", **over):
+    o = {"app": {"mode": mode, "seed": 7}, "feed": {"kind": "synthetic", "speed": 0}}
+    for k, v in over.items():
+        o.setdefault(k, {}).update(v)
+    return load_config(None, overrides=o, env={})
+
+
+async def _run_session(config):
+    engine = build_engine(config, use_store=False)
+    await engine.start()
+    await engine.wait_done()
+    await engine.tick()
+    await engine.stop()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def auto_session():
+    return asyncio.run(_run_session(_config("AUTO")))
+
+
+def test_seeded_session_shows_every_state_alerts_and_every_setup(auto_session):
+    s = auto_session.summary()
+    assert set(s["states"]) == {"BALANCE", "IMBALANCE_UP", "IMBALANCE_DOWN"}
+    assert all(n >= 10 for n in s["states"].values()), s["states"]
+    assert s["lvn_alerts"] > 0
+    for setup in ("auction", "trend_model", "mean_reversion"):
+        assert sum(s["signals_by_setup"].get(setup, {}).values()) >= 1, (setup, s["signals_by_setup"])
+    assert s["malformed"] == 0
+
+
+def test_auto_session_trades_brackets_and_ends_flat(auto_session):
+    eng = auto_session
+    s = eng.summary()
+    assert s["fills"] > 0 and s["orders"] >= s["fills"]
+    entries = [o for o in eng.broker.recent_orders(10_000) if o.leg is OrderLeg.ENTRY and o.status is OrderStatus.FILLED]
+    assert entries, "AUTO mode sent no entry"
+    # every filled entry had a bracket: a take-profit and a stop-loss child
+    children = {(o.parent_id, o.leg) for o in eng.broker.recent_orders(10_000) if o.parent_id}
+    for e in entries:
+        assert (e.id, OrderLeg.TAKE_PROFIT) in children and (e.id, OrderLeg.STOP_LOSS) in children
+    # flat before the close (flat_before_close_min = 5) and nothing left working
+    assert s["open_positions"] == 0
+    assert eng.broker.open_orders() == []
+    # the account adds up: equity = initial + realised P&L (flat at the end)
+    acct = eng.broker.account()
+    assert acct.equity == pytest.approx(eng.config.broker.initial_equity + acct.realized_pnl - acct.commissions, abs=0.01)
+
+
+def test_same_seed_same_decisions():
+    a = asyncio.run(_run_session(_config("AUTO")))
+    b = asyncio.run(_run_session(_config("AUTO")))
+    fa = [(f.symbol, f.side, f.qty, f.price, f.ts_ns) for f in a.fills]
+    fb = [(f.symbol, f.side, f.qty, f.price, f.ts_ns) for f in b.fills]
+    assert fa == fb and fa
+
+
+def test_watch_mode_never_sends():
+    eng = asyncio.run(_run_session(_config("WATCH")))
+    s = eng.summary()
+    assert s["signals_by_decision"].get("watched", 0) > 0
+    assert s["orders"] == 0 and s["fills"] == 0
+
+
+def test_semi_mode_queues_and_expires_unapproved_signals():
+    eng = asyncio.run(_run_session(_config("SEMI")))
+    s = eng.summary()
+    # nobody approved anything: every signal that passed risk expired, none was sent
+    assert s["signals_by_decision"].get("expired", 0) > 0
+    assert s["orders"] == 0
+    expired = [d for d in eng.decisions if d.decision is Decision.EXPIRED]
+    assert any("not approved within" in d.decision_reason or "ran" in d.decision_reason for d in expired)
+    assert any(j.kind == "decision" and "expired" in j.message for j in eng.journal)
+
+
+async def test_semi_approve_sends_a_bracket_and_reject_is_journaled():
+    cfg = _config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
+    eng = build_engine(cfg, use_store=False)
+    await eng.start()
+    approved = rejected = None
+    while eng._feed_task is not None and not eng._feed_task.done():
+        await asyncio.sleep(0)
+        if eng.pending:
+            sig = next(iter(eng.pending.values()))
+            if approved is None:
+                approved = await eng.approve(sig.id)
+            elif rejected is None:
+                rejected = await eng.reject(sig.id)
+                break
+    await eng.stop()
+    assert approved is not None and approved.decision is Decision.APPROVED and approved.qty >= 1
+    orders = [o for o in eng.broker.recent_orders(10_000) if o.signal_id == approved.id]
+    legs = {o.leg for o in orders}
+    assert {OrderLeg.ENTRY, OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS} <= legs
+    entry = next(o for o in orders if o.leg is OrderLeg.ENTRY)
+    assert entry.client_order_id.startswith("ck-") and approved.id in entry.client_order_id
+    assert rejected is not None and rejected.decision is Decision.REJECTED
+    assert any("rejected" in j.message and rejected.id in (j.data or {}).get("signal_id", "") for j in eng.journal)
+
+
+async def test_set_mode_out_of_semi_expires_pending_visibly():
+    cfg = _config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
+    eng = build_engine(cfg, use_store=False)
+    await eng.start()
+    while not eng.pending and not eng._feed_task.done():
+        await asyncio.sleep(0)
+    assert eng.pending
+    ids = list(eng.pending)
+    eng.set_mode(Mode.WATCH)
+    await eng.stop()
+    assert not eng.pending
+    assert {d.id for d in eng.decisions if d.decision is Decision.EXPIRED} >= set(ids)
