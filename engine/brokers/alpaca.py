@@ -1,0 +1,759 @@
+"""The Alpaca broker: paper or live trading through alpaca-py.
+
+Orders go out through alpaca-py's TradingClient (synchronous ``requests``: every
+call runs in an executor, never on the loop); order updates come back on
+alpaca-py's TradingStream (``trade_updates``), run as a task inside our loop.
+
+What this adapter guarantees on top of the raw clients:
+
+- Never a blind resend. A submit that times out or loses its connection may
+  still have reached Alpaca, so the order is looked up by our client order id
+  first; only when Alpaca has never seen it is it sent again, with the SAME id
+  (Alpaca refuses a reused id, so a doubled order is impossible). A genuinely
+  new attempt is the caller's, with a new id; an id we have seen is refused.
+- Updates apply once. Alpaca may repeat or reorder trade updates (and the
+  REST answer races the stream). Per order we keep the furthest status reached
+  and the filled quantity: a fill counts only for quantity not yet counted, a
+  status only when it moves the order forward. Anything else changes nothing.
+- Rejections are visible: 403/422 become a REJECTED Order whose reason is
+  Alpaca's message ("insufficient buying power"), plus a BrokerEvent.
+- 429s wait (Retry-After when given) without blocking the loop.
+- The broker is the truth: ``reconcile()`` replaces our positions and open
+  orders with Alpaca's and returns each difference as a readable line; it runs
+  on start and after every stream reconnect.
+- Keys never reach logs or error text: every message goes through ``redact``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.models import ClosePositionResponse, Order as AlpacaOrder, TradeUpdate
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+)
+from alpaca.trading.stream import TradingStream
+
+from ..clock import Clock, WallClock
+from ..live.backoff import Backoff
+from ..live.reconcile import diff_open_orders, diff_positions
+from ..live.rest import AlpacaRestError, call_rest, harden_client
+from ..live.secrets import redact, register_secret
+from ..live.streams import FrameGuard, decodes_as_json_object
+from ..model import (
+    Account,
+    BrokerEvent,
+    Fill,
+    Order,
+    OrderLeg,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
+
+log = logging.getLogger(__name__)
+
+# Alpaca order status -> ours
+_STATUS = {
+    "pending_new": OrderStatus.NEW,
+    "pending_review": OrderStatus.NEW,
+    "new": OrderStatus.NEW,
+    "accepted": OrderStatus.ACCEPTED,
+    "accepted_for_bidding": OrderStatus.ACCEPTED,
+    "calculated": OrderStatus.ACCEPTED,
+    "stopped": OrderStatus.ACCEPTED,
+    "pending_cancel": OrderStatus.ACCEPTED,
+    "pending_replace": OrderStatus.ACCEPTED,
+    "held": OrderStatus.HELD,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "replaced": OrderStatus.CANCELED,
+    "done_for_day": OrderStatus.EXPIRED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+    "suspended": OrderStatus.REJECTED,
+}
+# how far along its life an order is; a status that does not move this forward is stale
+_TERMINAL_RANK = 6
+_RANK = {
+    "pending_new": 0, "pending_review": 0, "held": 1,
+    "new": 2, "accepted": 2, "accepted_for_bidding": 2, "calculated": 2, "stopped": 2,
+    "pending_cancel": 3, "pending_replace": 3,
+    "partially_filled": 4,
+    "filled": _TERMINAL_RANK, "canceled": _TERMINAL_RANK, "replaced": _TERMINAL_RANK,
+    "done_for_day": _TERMINAL_RANK, "expired": _TERMINAL_RANK, "rejected": _TERMINAL_RANK,
+    "suspended": _TERMINAL_RANK,
+}
+# status reached -> BrokerEvent kind (statuses not listed produce no event)
+_EVENT_KIND = {
+    "new": "new", "accepted": "new", "held": "new", "pending_new": "new",
+    "canceled": "canceled", "replaced": "replaced", "expired": "expired", "done_for_day": "expired",
+    "rejected": "rejected", "suspended": "rejected",
+}
+_TYPE = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
+         "stop_limit": OrderType.STOP, "trailing_stop": OrderType.STOP}
+
+
+def _ns(dt: Optional[datetime]) -> int:
+    if dt is None:
+        return 0
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _f(value: Any) -> Optional[float]:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def _enum_value(value: Any) -> str:
+    return getattr(value, "value", value) or ""
+
+
+def _tick_round(price: float) -> float:
+    """Alpaca accepts 2 decimals at $1 and above, 4 below."""
+    return round(price, 2 if price >= 1.0 else 4)
+
+
+@dataclass
+class _Track:
+    """What we have already applied for one order: the de-duplication state."""
+
+    status: str = ""
+    rank: int = -1
+    filled: float = 0.0
+    avg: float = 0.0
+    ts_ns: int = 0
+
+
+@dataclass
+class _Pos:
+    qty: int = 0
+    avg: float = 0.0
+    last: float = 0.0
+    realized: float = 0.0
+    opened_ns: int = 0
+
+
+class _TradeUpdatesStream(TradingStream):
+    """alpaca-py's TradingStream with three hooks: malformed frames are counted
+    and skipped, each (re)connection is reported (a reconnect triggers a
+    reconcile), and the reconnect wait uses our backoff and reports it."""
+
+    def __init__(self, owner: "AlpacaBroker", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+        self._connected_before = False
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        self._ws = FrameGuard(self._ws, decodes_as_json_object, self._owner._on_malformed_frame)
+
+    async def _start_ws(self) -> None:
+        await super()._start_ws()
+        self._owner._on_stream_connected(reconnect=self._connected_before)
+        self._connected_before = True
+
+    async def _wait_before_reconnect(self, retries: int) -> None:
+        delay = self._owner._stream_backoff.next_delay()
+        self._owner._on_stream_down(delay)
+        if self._stop_stream_event is None or self._stop_stream_event.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._stop_stream_event.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            pass
+
+
+class AlpacaBroker:
+    """Broker protocol over Alpaca (paper by default). See the module doc."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        paper: bool = True,
+        url_override: Optional[str] = None,
+        stream_url_override: Optional[str] = None,
+        clock: Optional[Clock] = None,
+        request_timeout_s: float = 10.0,
+        submit_attempts: int = 3,
+        rate_limit_retries: int = 5,
+        rate_limit_backoff: Optional[Backoff] = None,
+        stream_backoff: Optional[Backoff] = None,
+        close_retry_s: float = 0.2,
+        executor_workers: int = 4,
+    ) -> None:
+        if not api_key or not secret_key:
+            raise ValueError("AlpacaBroker needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")
+        if submit_attempts < 1:
+            raise ValueError(f"submit_attempts must be >= 1, got {submit_attempts!r}")
+        register_secret(api_key)
+        register_secret(secret_key)
+        self.kind = "PAPER" if paper else "LIVE"
+        self._clock = clock or WallClock()
+        self._client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)
+        harden_client(self._client, request_timeout_s)
+        self._stream = _TradeUpdatesStream(
+            self, api_key, secret_key, paper=paper, raw_data=True, url_override=stream_url_override
+        )
+        self._stream.subscribe_trade_updates(self._on_trade_update)  # before it runs: never blocks
+        self._executor = ThreadPoolExecutor(max_workers=executor_workers, thread_name_prefix="alpaca-rest")
+        self._submit_attempts = submit_attempts
+        self._rate_limit_retries = rate_limit_retries
+        self._rate_backoff = rate_limit_backoff or Backoff(initial_s=0.5, max_s=30.0)
+        self._stream_backoff = stream_backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._close_retry_s = close_retry_s
+        self._handler: Optional[Callable[[BrokerEvent], None]] = None
+        self._reconcile_handler: Optional[Callable[[list[str]], None]] = None
+        self._orders: dict[str, Order] = {}
+        self._tracks: dict[str, _Track] = {}
+        self._by_client: dict[str, str] = {}
+        self._used_client_ids: set[str] = set()
+        self._meta: dict[str, tuple[Optional[str], OrderLeg]] = {}  # client id -> (signal id, leg)
+        self._roles: dict[str, tuple[OrderLeg, Optional[str]]] = {}  # order id -> (leg, parent id)
+        self._positions: dict[str, _Pos] = {}
+        self._account = Account(equity=0.0, cash=0.0, buying_power=0.0, start_of_day_equity=0.0)
+        self._realized = 0.0
+        self._stream_task: Optional[asyncio.Task] = None
+        self._tasks: set[asyncio.Task] = set()
+        self.stream_connected = False
+        self._stopping = False
+        self.stream_reconnect_in_s: Optional[float] = None
+        self.last_differences: list[str] = []
+        self.counters: dict[str, int] = {
+            "malformed_frames": 0, "malformed_updates": 0, "stale_updates": 0, "rate_limited": 0,
+            "submit_lookups": 0, "submit_resends": 0, "reconciles": 0, "stream_reconnects": 0,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
+        self._handler = handler
+
+    def set_reconcile_handler(self, handler: Callable[[list[str]], None]) -> None:
+        """Called with the differences of every reconcile that runs by itself
+        (after a stream reconnect), so the engine can journal them."""
+        self._reconcile_handler = handler
+
+    async def start(self) -> list[str]:
+        """Load the broker's state (reconcile) and start the order-update stream.
+        Returns the differences found (empty on a clean start)."""
+        differences = await self.reconcile()
+        if self._stream_task is None:
+            self._stream_task = asyncio.create_task(self._stream._run_forever(), name="alpaca-trade-updates")
+        return differences
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._stream_task is not None:
+            await self._stream.stop_ws()
+            try:
+                await self._stream.close()  # wakes its recv at once instead of its 5 s poll
+            except Exception:
+                pass
+            try:
+                await asyncio.wait_for(self._stream_task, 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                self._stream_task.cancel()
+            self._stream_task = None
+        for task in list(self._tasks):
+            task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ REST plumbing
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await call_rest(
+            fn, *args, executor=self._executor, rate_limit_retries=self._rate_limit_retries,
+            backoff=self._rate_backoff, on_rate_limited=self._count_rate_limited,
+        )
+
+    def _count_rate_limited(self, wait_s: float) -> None:
+        self.counters["rate_limited"] += 1
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _emit(self, event: BrokerEvent) -> None:
+        if self._handler is None:
+            return
+        try:
+            self._handler(event)
+        except Exception as exc:  # a bad handler must not kill the stream
+            log.error("broker event handler failed: %s", redact(exc))
+
+    # ------------------------------------------------------------------ orders in
+
+    def _build_request(self, req: OrderRequest) -> Any:
+        bracket = req.take_profit is not None and req.stop_loss is not None
+        common: dict[str, Any] = dict(
+            symbol=req.symbol, qty=req.qty, side=OrderSide(req.side.value), time_in_force=TimeInForce.DAY,
+            client_order_id=req.client_order_id,
+        )
+        if bracket:
+            common.update(
+                order_class=OrderClass.BRACKET,
+                take_profit=TakeProfitRequest(limit_price=_tick_round(req.take_profit)),
+                stop_loss=StopLossRequest(stop_price=_tick_round(req.stop_loss)),
+            )
+        if req.type is OrderType.MARKET:
+            return MarketOrderRequest(**common)
+        if req.type is OrderType.LIMIT:
+            return LimitOrderRequest(limit_price=_tick_round(req.limit_price), **common)
+        return StopOrderRequest(stop_price=_tick_round(req.stop_price), **common)
+
+    @staticmethod
+    def _problem(req: OrderRequest) -> Optional[str]:
+        if not req.client_order_id:
+            return "client_order_id is empty"
+        if not req.symbol:
+            return "symbol is empty"
+        if req.qty <= 0:
+            return f"qty must be a positive whole number of shares, got {req.qty!r}"
+        if (req.take_profit is None) != (req.stop_loss is None):
+            return "a bracket needs both take_profit and stop_loss"
+        for name in ("limit_price", "stop_price", "take_profit", "stop_loss"):
+            value = getattr(req, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                return f"{name} must be a positive price, got {value!r}"
+        if req.type is OrderType.LIMIT and req.limit_price is None:
+            return "a limit order needs limit_price"
+        if req.type is OrderType.STOP and req.stop_price is None:
+            return "a stop order needs stop_price"
+        return None
+
+    def _reject(self, req: OrderRequest, reason: str) -> Order:
+        reason = redact(reason)
+        now = self._clock.now_ns()
+        order = Order(
+            id=f"rejected:{req.client_order_id}", client_order_id=req.client_order_id, symbol=req.symbol,
+            side=req.side, type=req.type, qty=req.qty, status=OrderStatus.REJECTED,
+            limit_price=req.limit_price, stop_price=req.stop_price, leg=req.leg, signal_id=req.signal_id,
+            created_ns=now, updated_ns=now, reason=reason,
+        )
+        self._orders.setdefault(order.id, order)
+        log.warning("order %s %s %s x%d rejected: %s", req.client_order_id, req.symbol, req.side.value, req.qty, reason)
+        self._emit(BrokerEvent("rejected", order, reason=reason))
+        return order
+
+    async def _lookup_client_id(self, client_order_id: str) -> tuple[Optional[AlpacaOrder], bool]:
+        """(order, certain): the order Alpaca holds under this client id, or None.
+        ``certain`` is False when the lookup itself got no answer."""
+        self.counters["submit_lookups"] += 1
+        for _ in range(3):
+            try:
+                return await self._call(self._client.get_order_by_client_id, client_order_id), True
+            except AlpacaRestError as err:
+                if err.status == 404:
+                    return None, True
+                if not err.no_answer:
+                    return None, False
+                await asyncio.sleep(self._rate_backoff.step(0))
+        return None, False
+
+    async def submit(self, request: OrderRequest) -> Order:
+        problem = self._problem(request)
+        if problem is None and request.client_order_id in self._used_client_ids:
+            problem = f"client order id {request.client_order_id} was already used; a new attempt needs a new id"
+        if problem is not None:
+            return self._reject(request, problem)
+        self._used_client_ids.add(request.client_order_id)
+        self._meta[request.client_order_id] = (request.signal_id, request.leg)
+        try:
+            alpaca_request = self._build_request(request)
+        except ValueError as exc:
+            return self._reject(request, f"invalid order: {exc}")
+        last_error = ""
+        for attempt in range(self._submit_attempts):
+            if attempt:
+                self.counters["submit_resends"] += 1
+            try:
+                raw = await self._call(self._client.submit_order, alpaca_request)
+                return self._merge(raw, emit=False)
+            except AlpacaRestError as err:
+                last_error = err.message
+                if not err.no_answer:
+                    if err.status == 422 and "client_order_id" in err.message:
+                        # an earlier attempt of ours did reach Alpaca after all
+                        found, _ = await self._lookup_client_id(request.client_order_id)
+                        if found is not None:
+                            return self._merge(found, emit=False)
+                    return self._reject(request, err.message)
+            # no answer: did it reach Alpaca? Look before sending anything again.
+            found, certain = await self._lookup_client_id(request.client_order_id)
+            if found is not None:
+                return self._merge(found, emit=False)
+            if not certain:
+                break
+            # Alpaca has never seen this id: sending it again (same id) cannot double it
+        self._spawn(self._reconcile_and_report())
+        return self._reject(
+            request,
+            f"submit outcome unknown after {attempt + 1} attempt(s) ({last_error}); not resent blindly,"
+            " a reconcile will adopt the order if it reached Alpaca",
+        )
+
+    async def cancel(self, order_id: str) -> Optional[Order]:
+        try:
+            await self._call(self._client.cancel_order_by_id, order_id)
+        except AlpacaRestError as err:
+            log.warning("cancel %s failed: %s", order_id, err.message)
+            if err.status in (404, 422):
+                try:
+                    self._merge(await self._call(self._client.get_order_by_id, order_id), emit=True)
+                except AlpacaRestError:
+                    pass
+                return self._orders.get(order_id)
+            raise
+        return self._orders.get(order_id)
+
+    async def cancel_all(self) -> list[Order]:
+        """Ask Alpaca to cancel every open order. Returns the orders it accepted
+        to cancel; their CANCELED status arrives as trade updates."""
+        responses = await self._call(self._client.cancel_orders)
+        out = []
+        for response in responses:
+            oid = str(response.id)
+            if response.status >= 300:
+                log.warning("cancel of %s refused (HTTP %s)", oid, response.status)
+            order = self._orders.get(oid)
+            if order is not None:
+                out.append(order)
+        return out
+
+    async def close_all(self) -> list[Order]:
+        """Cancel every open order and close every position at market, in one
+        Alpaca call (DELETE /v2/positions?cancel_orders=true)."""
+        responses: list[ClosePositionResponse] = await self._call(self._client.close_all_positions, True)
+        out = []
+        for response in responses:
+            body = response.body
+            if isinstance(body, AlpacaOrder):
+                self._roles[str(body.id)] = (OrderLeg.EXIT, None)
+                out.append(self._merge(body, emit=True))
+            else:
+                symbol = response.symbol or getattr(body, "symbol", "") or "?"
+                out.append(self._reject(
+                    OrderRequest(client_order_id=f"close:{symbol}", symbol=symbol, side=Side.SELL, qty=0,
+                                 leg=OrderLeg.EXIT),
+                    f"close {symbol} failed: {getattr(body, 'message', body)}",
+                ))
+        return out
+
+    async def close(self, symbol: str) -> list[Order]:
+        """Cancel the symbol's open orders, then close its position at market.
+        Alpaca refuses the close while shares are still held for the orders
+        being canceled, so the close is retried briefly."""
+        out: list[Order] = []
+        for order in [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open]:
+            canceled = await self.cancel(order.id)
+            if canceled is not None:
+                out.append(canceled)
+        for attempt in range(10):
+            try:
+                raw = await self._call(self._client.close_position, symbol)
+            except AlpacaRestError as err:
+                if err.status == 404:
+                    return out  # no position
+                if err.status == 403 and ("held" in err.message or "insufficient qty" in err.message):
+                    await asyncio.sleep(self._close_retry_s)
+                    continue
+                raise
+            self._roles[str(raw.id)] = (OrderLeg.EXIT, None)
+            out.append(self._merge(raw, emit=True))
+            return out
+        raise AlpacaRestError(f"close {symbol}: shares still held for orders after cancel", status=403)
+
+    async def replace_stop(self, symbol: str, new_stop: float) -> Optional[Order]:
+        stops = [o for o in self._orders.values()
+                 if o.symbol == symbol and o.leg is OrderLeg.STOP_LOSS and o.status.is_open]
+        if not stops:
+            return None
+        old = stops[0]
+        raw = await self._call(self._client.replace_order_by_id, old.id,
+                               ReplaceOrderRequest(stop_price=_tick_round(new_stop)))
+        self._roles[str(raw.id)] = (OrderLeg.STOP_LOSS, old.parent_id)
+        return self._merge(raw, emit=False)
+
+    # ------------------------------------------------------------------ updates in
+
+    def _role_of(self, ao: AlpacaOrder) -> tuple[OrderLeg, Optional[str]]:
+        oid = str(ao.id)
+        if oid in self._roles:
+            return self._roles[oid]
+        meta = self._meta.get(ao.client_order_id)
+        if meta is not None:
+            return meta[1], None
+        if _enum_value(ao.order_class) in ("bracket", "oco", "oto") and not ao.legs:
+            kind = _enum_value(ao.type or ao.order_type)
+            return (OrderLeg.TAKE_PROFIT if kind == "limit" else OrderLeg.STOP_LOSS), None
+        return OrderLeg.ENTRY, None
+
+    def _merge(self, ao: AlpacaOrder, *, emit: bool, ts_ns: Optional[int] = None, price: Optional[float] = None,
+               qty: Optional[float] = None, force: bool = False, apply_position: bool = True) -> Order:
+        """Fold one view of an order (REST answer, trade update, reconcile) into
+        ours. Only progress counts: new filled quantity, or a status further
+        along; ``force`` (reconcile) makes the broker's view win outright."""
+        oid = str(ao.id)
+        leg, parent = self._role_of(ao)
+        signal_id = self._meta.get(ao.client_order_id, (None, leg))[0]
+        if parent is not None and parent in self._orders:
+            signal_id = self._orders[parent].signal_id
+        for child in ao.legs or ():
+            kind = _enum_value(child.type or child.order_type)
+            role = OrderLeg.TAKE_PROFIT if kind == "limit" else OrderLeg.STOP_LOSS
+            self._roles.setdefault(str(child.id), (role, oid))
+        status = _enum_value(ao.status)
+        rank = _RANK.get(status, 2)
+        filled = float(ao.filled_qty or 0.0)
+        avg = float(ao.filled_avg_price or 0.0)
+        ts = ts_ns if ts_ns is not None else _ns(ao.updated_at)
+        track = self._tracks.get(oid)
+        if track is None:
+            track = self._tracks[oid] = _Track()
+        delta = filled - track.filled
+        moves = rank > track.rank or (
+            rank == track.rank == _TERMINAL_RANK and status != track.status and ts > track.ts_ns
+        )
+        if force:
+            moves = status != track.status or rank != track.rank
+        fill: Optional[Fill] = None
+        if delta > 1e-9:
+            if qty is not None and price is not None and abs(qty - delta) < 1e-9:
+                px = float(price)
+            elif track.filled > 0 and avg > 0:
+                px = (avg * filled - track.avg * track.filled) / delta
+            else:
+                px = avg or float(price or 0.0)
+            fill = Fill(
+                id=f"{oid}:{filled:g}", order_id=oid, client_order_id=ao.client_order_id, symbol=ao.symbol or "",
+                side=Side(_enum_value(ao.side)), qty=int(round(delta)), price=px, commission=0.0, ts_ns=ts, leg=leg,
+            )
+            if apply_position:
+                self._apply_fill(fill)
+        if force and delta < -1e-9:
+            delta = 0.0  # the broker says less was filled than we thought: its word stands
+        if fill is not None or force:
+            track.filled, track.avg = filled, avg
+        if moves:
+            track.status, track.rank, track.ts_ns = status, rank, ts
+        if fill is None and not moves:
+            existing = self._orders.get(oid)
+            if existing is not None:
+                if not force:
+                    self.counters["stale_updates"] += 1
+                if existing.leg is not leg or existing.parent_id != parent:
+                    # the stream saw it before the REST answer told us its role
+                    existing = self._orders[oid] = replace(existing, leg=leg, parent_id=parent)
+                for child in ao.legs or ():
+                    self._merge(child, emit=emit, force=force, apply_position=apply_position)
+                return existing
+        reason = ""
+        if track.status == "replaced" and ao.replaced_by is not None:
+            reason = f"replaced by {ao.replaced_by}"
+        elif track.status in ("rejected", "suspended"):
+            reason = "rejected by Alpaca"
+        order = Order(
+            id=oid, client_order_id=ao.client_order_id, symbol=ao.symbol or "",
+            side=Side(_enum_value(ao.side)), type=_TYPE.get(_enum_value(ao.type or ao.order_type), OrderType.MARKET),
+            qty=int(round(float(ao.qty or 0.0))), status=_STATUS.get(track.status, OrderStatus.ACCEPTED),
+            filled_qty=int(round(track.filled)), avg_fill_price=track.avg, limit_price=_f(ao.limit_price),
+            stop_price=_f(ao.stop_price), leg=leg, parent_id=parent, signal_id=signal_id,
+            created_ns=_ns(ao.created_at), updated_ns=max(ts, track.ts_ns), reason=reason,
+        )
+        self._orders[oid] = order
+        self._by_client[ao.client_order_id] = oid
+        self._used_client_ids.add(ao.client_order_id)
+        for child in ao.legs or ():
+            self._merge(child, emit=emit, force=force, apply_position=apply_position)
+        if emit:
+            if fill is not None:
+                kind = "fill" if track.filled >= order.qty else "partial_fill"
+                self._emit(BrokerEvent(kind, order, fill))
+                self._spawn(self._refresh_account_quietly())
+            elif moves and status in _EVENT_KIND:
+                self._emit(BrokerEvent(_EVENT_KIND[status], order, reason=reason))
+        return order
+
+    def _apply_fill(self, fill: Fill) -> None:
+        pos = self._positions.get(fill.symbol) or _Pos(opened_ns=fill.ts_ns)
+        signed = fill.qty * fill.side.sign
+        if pos.qty == 0:
+            pos.qty, pos.avg, pos.opened_ns = signed, fill.price, fill.ts_ns
+        elif (pos.qty > 0) == (signed > 0):
+            pos.avg = (abs(pos.qty) * pos.avg + fill.qty * fill.price) / (abs(pos.qty) + fill.qty)
+            pos.qty += signed
+        else:
+            closing = min(abs(signed), abs(pos.qty))
+            pnl = closing * (fill.price - pos.avg) * (1 if pos.qty > 0 else -1)
+            pos.realized += pnl
+            self._realized += pnl
+            was_long = pos.qty > 0
+            pos.qty += signed
+            if pos.qty != 0 and (pos.qty > 0) != was_long:
+                pos.avg, pos.opened_ns = fill.price, fill.ts_ns
+        pos.last = fill.price
+        if pos.qty == 0:
+            self._positions.pop(fill.symbol, None)
+        else:
+            self._positions[fill.symbol] = pos
+
+    async def _on_trade_update(self, message: Any) -> None:
+        try:
+            update = TradeUpdate(**message["data"])
+        except Exception as exc:
+            self.counters["malformed_updates"] += 1
+            log.warning("malformed trade update skipped: %s", redact(str(exc)[:300]))
+            return
+        self._merge(update.order, emit=True, ts_ns=_ns(update.timestamp), price=update.price, qty=update.qty)
+
+    def _on_malformed_frame(self, frame: Any) -> None:
+        self.counters["malformed_frames"] += 1
+        log.warning("malformed frame on the Alpaca trade stream skipped (%d bytes)", len(frame or b""))
+
+    def _on_stream_connected(self, reconnect: bool) -> None:
+        self.stream_connected = True
+        self.stream_reconnect_in_s = None
+        self._stream_backoff.reset()
+        if reconnect:
+            self.counters["stream_reconnects"] += 1
+            # updates sent while we were away are lost: the broker's state is the truth
+            self._spawn(self._reconcile_and_report())
+
+    def _on_stream_down(self, reconnect_in_s: float) -> None:
+        self.stream_connected = False
+        if self._stopping:
+            return
+        self.stream_reconnect_in_s = reconnect_in_s
+        log.warning("Alpaca trade stream down; reconnecting in %.2fs", reconnect_in_s)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def _reconcile_and_report(self) -> None:
+        try:
+            differences = await self.reconcile()
+        except AlpacaRestError as err:
+            log.error("reconcile failed: %s", err.message)
+            return
+        if differences and self._reconcile_handler is not None:
+            try:
+                self._reconcile_handler(differences)
+            except Exception as exc:
+                log.error("reconcile handler failed: %s", redact(exc))
+
+    async def reconcile(self) -> list[str]:
+        """Make Alpaca's positions and open orders ours; return the differences."""
+        raw_positions, raw_orders, raw_account = await asyncio.gather(
+            self._call(self._client.get_all_positions),
+            self._call(self._client.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True, limit=500)),
+            self._call(self._client.get_account),
+        )
+        believed_positions = {p.symbol: p for p in self.positions()}
+        believed_open = {o.id: o for o in self._orders.values() if o.status.is_open}
+        actual_open: dict[str, Order] = {}
+        for ao in raw_orders:
+            for view in (ao, *(ao.legs or ())):
+                order = self._merge(view, emit=False, force=True, apply_position=False) if view is ao else self._orders[str(view.id)]
+                if order.status.is_open:
+                    actual_open[order.id] = order
+        gone = [oid for oid in believed_open if oid not in actual_open]
+        for oid in gone[:100]:
+            try:
+                self._merge(await self._call(self._client.get_order_by_id, oid), emit=True, force=True,
+                            apply_position=False)
+            except AlpacaRestError as err:
+                self._orders[oid] = replace(self._orders[oid], status=OrderStatus.CANCELED,
+                                            reason=f"not open at broker ({err.message})")
+        actual_positions: dict[str, _Pos] = {}
+        for p in raw_positions:
+            qty = int(round(abs(float(p.qty)))) * (-1 if _enum_value(p.side) == "short" else 1)
+            prior = self._positions.get(p.symbol)
+            actual_positions[p.symbol] = _Pos(
+                qty=qty, avg=float(p.avg_entry_price), last=float(p.current_price or p.avg_entry_price),
+                realized=prior.realized if prior else 0.0, opened_ns=prior.opened_ns if prior else 0,
+            )
+        self._positions = actual_positions
+        self._set_account(raw_account)
+        differences = diff_positions(believed_positions, {p.symbol: p for p in self.positions()})
+        differences += diff_open_orders(believed_open, actual_open)
+        self.counters["reconciles"] += 1
+        self.last_differences = differences
+        for line in differences:
+            log.info("reconcile: %s", line)
+        return differences
+
+    # ------------------------------------------------------------------ account
+
+    def _set_account(self, raw: Any) -> None:
+        equity = float(raw.equity or 0.0)
+        unrealized = sum(p.unrealized_pnl for p in self.positions())
+        self._account = Account(
+            equity=equity, cash=float(raw.cash or 0.0), buying_power=float(raw.buying_power or 0.0),
+            start_of_day_equity=float(raw.last_equity or equity), realized_pnl=self._realized,
+            unrealized_pnl=unrealized,
+        )
+
+    async def refresh_account(self) -> Account:
+        self._set_account(await self._call(self._client.get_account))
+        return self._account
+
+    async def _refresh_account_quietly(self) -> None:
+        try:
+            await self.refresh_account()
+        except AlpacaRestError as err:
+            log.warning("account refresh failed: %s", err.message)
+
+    # ------------------------------------------------------------------ views
+
+    def positions(self) -> list[Position]:
+        out = []
+        for symbol, pos in sorted(self._positions.items()):
+            stop = target = None
+            for o in self._orders.values():
+                if o.symbol == symbol and o.status.is_open:
+                    if o.leg is OrderLeg.STOP_LOSS:
+                        stop = o.stop_price
+                    elif o.leg is OrderLeg.TAKE_PROFIT:
+                        target = o.limit_price
+            out.append(Position(
+                symbol=symbol, qty=pos.qty, avg_price=pos.avg, last=pos.last,
+                unrealized_pnl=(pos.last - pos.avg) * pos.qty, realized_pnl=pos.realized,
+                stop=stop, target=target, opened_ns=pos.opened_ns,
+            ))
+        return out
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._orders.values() if o.status.is_open]
+
+    def recent_orders(self, n: int = 50) -> list[Order]:
+        return sorted(self._orders.values(), key=lambda o: o.updated_ns, reverse=True)[:n]
+
+    def order_by_client_id(self, client_order_id: str) -> Optional[Order]:
+        oid = self._by_client.get(client_order_id)
+        return None if oid is None else self._orders.get(oid)
+
+    def account(self) -> Account:
+        return self._account

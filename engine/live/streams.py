@@ -1,0 +1,47 @@
+"""A guard in front of an alpaca-py websocket: malformed frames are counted and skipped.
+
+Why: alpaca-py decodes each frame inside its consume loop; an undecodable
+frame raises there and is only logged, invisible to us. Wrapping the
+connection's ``recv`` lets the adapters count such frames (the engine shows
+the count) and hand alpaca-py only frames it can decode. Everything else is
+delegated to the real connection.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import msgpack
+
+
+def decodes_as_msgpack_list(frame: Any) -> bool:
+    return isinstance(frame, (bytes, bytearray)) and isinstance(msgpack.unpackb(frame), list)
+
+
+def decodes_as_json_object(frame: Any) -> bool:
+    return isinstance(json.loads(frame), dict)
+
+
+class FrameGuard:
+    def __init__(self, ws: Any, is_valid: Callable[[Any], bool], on_malformed: Callable[[Any], None],
+                 on_frame: Callable[[], None] | None = None) -> None:
+        self._ws = ws
+        self._is_valid = is_valid
+        self._on_malformed = on_malformed
+        self._on_frame = on_frame
+
+    async def recv(self) -> Any:
+        while True:
+            frame = await self._ws.recv()
+            if self._on_frame is not None:
+                self._on_frame()
+            try:
+                ok = self._is_valid(frame)
+            except Exception:
+                ok = False
+            if ok:
+                return frame
+            self._on_malformed(frame)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
