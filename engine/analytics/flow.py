@@ -245,6 +245,8 @@ def bvc_buy_fraction(closes: np.ndarray, window: int) -> np.ndarray:
     # window sums oldest first, exactly as the incremental deque loop does
     s = np.zeros(n)
     for k in range(window - 1, -1, -1):  # k = lag; oldest (largest lag) first
+        if k >= n:
+            continue
         lagged = np.zeros(n)
         lagged[k:] = dp[: n - k] if k else dp
         valid = (t - k) >= 1
@@ -254,6 +256,8 @@ def bvc_buy_fraction(closes: np.ndarray, window: int) -> np.ndarray:
         mean = s / cnt
     q = np.zeros(n)
     for k in range(window - 1, -1, -1):
+        if k >= n:
+            continue
         lagged = np.zeros(n)
         lagged[k:] = dp[: n - k] if k else dp
         valid = ((t - k) >= 1) & (cnt > k)

@@ -65,12 +65,21 @@ def bin_indexes(prices: np.ndarray, bin_size: float) -> np.ndarray:
     return np.floor(np.asarray(prices, dtype=np.float64) / bin_size + BIN_EPS).astype(np.int64)
 
 
+_SCALE = 10.0**PRICE_DECIMALS
+
+
 def bin_edge(idx: int, bin_size: float) -> float:
-    return round(idx * bin_size, PRICE_DECIMALS)
+    # round(x * 1e10) / 1e10 here and np.rint(x * 1e10) / 1e10 in the arrays:
+    # the same operations (half to even), so both give the same double
+    return round(idx * bin_size * _SCALE) / _SCALE
 
 
 def bin_centre(idx: int, bin_size: float) -> float:
-    return round((idx + 0.5) * bin_size, PRICE_DECIMALS)
+    return round((idx + 0.5) * bin_size * _SCALE) / _SCALE
+
+
+def _prices(x: np.ndarray) -> list[float]:
+    return (np.rint(x * _SCALE) / _SCALE).tolist()
 
 
 def auto_bin_size(price: float, bps: float = 5.0) -> float:
@@ -404,16 +413,19 @@ def dense_stats(lo: int, hist: np.ndarray, bin_size: float, params: StrategyPara
     lvns = find_lvns(s, params.lvn_ratio * mean_ne, params.lvn_prominence * poc_vol)
     hvns = find_hvns(s, params.hvn_ratio * mean_ne, params.hvn_prominence * poc_vol)
     bs = bin_size
+    idx = np.arange(lo, lo + n + 1, dtype=np.float64)
+    edges = _prices(idx * bs)
+    centres = _prices((idx[:-1] + 0.5) * bs)
     return ProfileStats(
         bin_size=bs,
         total_volume=total,
-        poc=bin_centre(lo + p, bs),
-        vah=bin_edge(lo + va_hi + 1, bs),
-        val=bin_edge(lo + va_lo, bs),
+        poc=centres[p],
+        vah=edges[va_hi + 1],
+        val=edges[va_lo],
         value_area_volume=va_vol,
-        lvns=tuple(Node(bin_centre(lo + i, bs), s[i]) for i in lvns),
-        hvns=tuple(Node(bin_centre(lo + i, bs), s[i]) for i in hvns),
-        low=bin_edge(lo, bs),
-        high=bin_edge(lo + n, bs),
-        histogram=tuple((bin_centre(lo + i, bs), h[i]) for i in range(n)),
+        lvns=tuple(Node(centres[i], s[i]) for i in lvns),
+        hvns=tuple(Node(centres[i], s[i]) for i in hvns),
+        low=edges[0],
+        high=edges[n],
+        histogram=tuple(zip(centres, h)),
     )
