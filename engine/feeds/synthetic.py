@@ -239,27 +239,32 @@ class _Script:
             side = -side
         self.mark("balance", 0, t0)
 
-    def failed_breakout(self, s: int, edge: float, center: float, half: float) -> None:
-        """Poke beyond the edge, fail back inside within a few bars, then a fast
-        reclaim leg (thin: an LVN), a pause (a node), a light pullback into the
-        reclaim leg, responsive flow toward the centre and a move to it."""
+    def failed_breakout(self, s: int, center: float, half: float) -> None:
+        """A fast poke beyond the range that stalls (a small node), fails back
+        inside within a few bars in a fast reclaim leg (thin: an LVN between the
+        node and value), a pause, a light pullback that stays inside value,
+        responsive flow toward the centre and a move to it."""
         r, u = self.rng, self.u
         t0 = self.t
-        self.add(r.uniform(1.5, 2.5), edge - s * 0.3 * u, inten=1.1, bias=0.5 + 0.08 * s)
-        self.add(r.uniform(1.5, 2.0), edge + s * r.uniform(1.0, 1.5) * u, inten=1.4, bias=0.5 + 0.14 * s, size=1.1)
+        self.add(r.uniform(2.5, 3.5), center, vol=0.8, inten=0.9, bias=0.5)
+        self.add(r.uniform(2.0, 3.0), center + s * 0.4 * half, vol=0.8, inten=1.0, bias=0.5 + 0.06 * s)
+        self.add(r.uniform(1.0, 1.5), center + s * (half + r.uniform(2.0, 2.8) * u), vol=0.8, inten=1.6,
+                 bias=0.5 + 0.2 * s, size=1.1, smooth=False)
+        self.add(r.uniform(1.5, 2.0), self.anchor + s * 0.2 * u, vol=0.5, inten=1.8, bias=0.5)
         self.mark("failed_breakout", s, t0)
         t1 = self.t
         start = self.anchor
-        self.add(r.uniform(1.5, 2.0), center + s * 0.3 * half, inten=2.6, bias=0.5 - 0.32 * s, size=1.3, smooth=False)
+        self.add(r.uniform(1.0, 1.5), center + s * 0.25 * half, vol=0.8, inten=2.6, bias=0.5 - 0.32 * s, size=1.3,
+                 smooth=False)
         reclaim = start - self.anchor
-        self.add(r.uniform(2.5, 3.5), self.anchor - s * 0.1 * u, vol=0.6, inten=1.2, bias=0.5 - 0.05 * s)
+        self.add(r.uniform(1.5, 2.0), self.anchor - s * 0.1 * u, vol=0.5, inten=1.4, bias=0.5 - 0.05 * s)
         self.mark("reclaim", -s, t1)
         t2 = self.t
-        self.add(r.uniform(2.0, 3.0), self.anchor + 0.45 * reclaim, vol=0.8, inten=0.6, bias=0.5 + 0.08 * s)
+        self.add(r.uniform(1.5, 2.0), self.anchor + 0.25 * reclaim, vol=0.7, inten=0.6, bias=0.5 + 0.08 * s)
         self.mark("pullback", s, t2)
         t3 = self.t
         self.add(2.0, self.anchor - s * 0.3 * u, vol=0.8, inten=2.2, bias=0.5 - 0.3 * s, size=1.2)
-        self.add(r.uniform(3.0, 4.0), center - s * 0.1 * half, inten=1.8, bias=0.5 - 0.25 * s, size=1.2)
+        self.add(r.uniform(2.0, 3.0), center - s * 0.2 * half, inten=1.6, bias=0.5 - 0.25 * s, size=1.2)
         self.mark("continuation", -s, t3)
 
     def breakout(self, s: int, edge: float) -> None:
@@ -303,21 +308,23 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
     p_up = 0.5 - 0.45 * np.tanh(np.log(center / ref_price) / 0.08)
     break_side = 1 if rng.random() < p_up else -1
     fail_side = 1 if rng.random() < 0.5 else -1
-    sc.balance(center, half, rng.uniform(20, 35))
+    # balances before a failed breakout last about as long as the rolling profile
+    # (lookback 60 min) so its value area is the range being poked out of
+    sc.balance(center, half, rng.uniform(30, 40))
     fail_next = bool(rng.random() < 0.5)
     while sc.left_min() > 45:
         s = fail_side if fail_next else break_side
         edge = hi if s > 0 else lo
         if fail_next:
-            sc.failed_breakout(s, edge, center, half)
-            sc.balance(center, half, rng.uniform(12, 22))
+            sc.failed_breakout(s, center, half)
+            sc.balance(center, half, rng.uniform(15, 22))
         else:
             sc.breakout(s, edge)
             level = sc.anchor
-            sc.balance(level, rng.uniform(1.5, 2.5) * u, rng.uniform(10, 18))
-            if sc.left_min() > 60:
+            sc.balance(level, rng.uniform(1.5, 2.5) * u, rng.uniform(10, 15))
+            if sc.left_min() > 100:
                 sc.back_into(center + s * 0.2 * half)
-                sc.balance(center, half, rng.uniform(10, 18))
+                sc.balance(center, half, rng.uniform(45, 55))
             else:
                 center, half = sc.anchor, 2.0 * u  # late breakout: the day balances out there
         # each kind alternates its side, so a session shows both directions of both
