@@ -1,0 +1,288 @@
+"""The backtest runner: the live Engine, its analytics, setups, risk manager and
+paper broker, run over history on a DataClock. Nothing here decides a trade.
+
+How it drives the engine: exactly what ``Engine._run_feed`` does per item --
+``engine.on_data(item)``, then ``engine._after_bars(closed)`` for the bars it
+closed, then at the end close the last bars -- but without an event loop. The
+engine's awaits on the backtest path (the paper broker's submit/close, exits)
+never suspend, so each coroutine is run to completion with one ``send(None)``;
+if one ever does suspend, the run stops with an error instead of guessing.
+With trades data the engine's one-second timer is stood in for by a
+``engine.tick()`` whenever data time enters a new minute (what the timer does
+within a second of the minute turning in a live run): it closes the bars of
+symbols that had no trade since.
+
+What the runner adds is bookkeeping only: the fills (through the broker's event
+handler, after the engine's own), round trips (metrics.TradeBuilder), equity
+samples while a position is open, closing equity per session, and the number of
+bars with a position (exposure). At the end, open positions are closed at the
+last price (``close_all(immediate=True)``) so every trade is counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from ..analytics.session import SessionCalendar
+from ..brokers.paper import PaperBroker
+from ..clock import DataClock
+from ..config import CockpitConfig, ConfigError, parse_config
+from ..engine import Engine
+from ..model import NS_PER_MIN, NS_PER_S, Bar, BrokerEvent, Mode, OrderLeg, Trade
+from . import metrics as M
+from .data import Dataset
+from .feed import ArrayFeed
+
+
+class EngineSuspended(RuntimeError):
+    """An engine coroutine waited on something real (a network broker?)."""
+
+
+def drive(coro) -> Any:
+    """Run a coroutine that never suspends to completion, without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise EngineSuspended("an engine coroutine suspended during a backtest; the backtest runs the paper "
+                          "broker only, whose calls complete at once")
+
+
+@dataclass
+class BacktestResult:
+    params: dict
+    metrics: M.Metrics
+    trades: list[M.TradeRecord]
+    equity_ts: list[int]
+    equity: list[float]
+    daily: list[tuple[str, float]]  # (session date, closing equity)
+    summary: dict
+    fingerprint: str = ""
+    bars: int = 0
+    items: int = 0
+    symbols: list[str] = field(default_factory=list)
+
+    def as_dict(self, with_trades: bool = False) -> dict:
+        out = {"params": self.params, "fingerprint": self.fingerprint, "symbols": self.symbols,
+               "bars": self.bars, "items": self.items, "metrics": self.metrics.as_dict(),
+               "summary": self.summary}
+        if with_trades:
+            out["trades"] = [t.as_dict() for t in self.trades]
+            out["daily"] = [[d, round(e, 2)] for d, e in self.daily]
+        return out
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+STRATEGY_FLAGS = ("min_aggression", "atr_stop", "atr_target", "allow_balance_trades")
+RISK_FLAGS = ("risk_per_trade_pct", "max_positions", "max_daily_loss_pct", "fixed_qty")
+BROKER_FLAGS = ("initial_equity", "slippage_bps", "commission_per_share")
+
+
+def backtest_config(
+    base: Optional[CockpitConfig],
+    symbols: Sequence[str],
+    setup: Optional[str] = None,
+    session: Optional[str] = None,
+    strategy: Optional[dict] = None,
+    risk: Optional[dict] = None,
+    broker: Optional[dict] = None,
+) -> CockpitConfig:
+    """The config a backtest runs with: ``base`` (cockpit.toml or defaults), AUTO
+    mode, the paper broker, the dataset's symbols, and the overrides. For a
+    24-hour session kind the risk trading window opens to the whole day unless
+    the overrides set it."""
+    data = (base or CockpitConfig()).model_dump(mode="json")
+    data["app"]["symbols"] = list(symbols)
+    data["app"]["mode"] = Mode.AUTO.value
+    data["feed"]["kind"] = "replay"
+    data["broker"]["kind"] = "paper"
+    data["broker"]["live"] = False
+    if session:
+        data["feed"]["session"] = session
+    strat = dict(strategy or {})
+    if setup:
+        strat["setups"] = [s.strip() for s in setup.split(",") if s.strip()]
+    data["strategy"].update(strat)
+    r = dict(risk or {})
+    if data["feed"]["session"] != "us_equity":
+        r.setdefault("trading_start", "00:00")
+        r.setdefault("trading_end", "23:59")
+    data["risk"].update(r)
+    data["broker"].update(broker or {})
+    return parse_config(data, "backtest")
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class BacktestRun:
+    """One Engine over one Dataset. ``analytics`` optionally replaces the engine's
+    per-symbol analytics objects (the sweep's recorded-snapshot stand-in)."""
+
+    def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
+                 warmup: Iterable[Bar] = ()) -> None:
+        self.config = config
+        self.ds = ds
+        self.clock = DataClock()
+        self.calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+        self.broker = PaperBroker(config.broker, self.clock, config.app.symbols)
+        self.feed = ArrayFeed(ds, self.clock)
+        self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
+        if analytics:
+            self.engine.analytics.update(analytics)
+        for bar in warmup:
+            if bar.symbol in self.engine.analytics:
+                self.engine._apply_bar(bar, record=False)
+        self.builder = M.TradeBuilder()
+        self._engine_handler = self.engine._on_broker_event
+        self.broker.set_event_handler(self._on_event)
+        self.equity_ts: list[int] = []
+        self.equity: list[float] = []
+        self.daily: list[tuple[str, float]] = []
+        self._day = None
+        self.bars = 0
+        self.bars_in_position = 0
+        self.items = 0
+
+    # broker events: the engine first (its handler reads positions), then the books
+    def _on_event(self, ev: BrokerEvent) -> None:
+        self._engine_handler(ev)
+        o = ev.order
+        if ev.kind == "new" and o.leg is OrderLeg.STOP_LOSS and o.parent_id is not None:
+            setup = _setup_of(o.signal_id, o.symbol)
+            self.builder.plans[o.parent_id] = (o.stop_price, setup)
+        elif ev.kind in ("fill", "partial_fill") and ev.fill is not None:
+            self.builder.on_fill(ev.fill)
+            self.equity_ts.append(ev.fill.ts_ns)
+            self.equity.append(self.broker.account().equity)
+
+    def _on_closed(self, closed: list[tuple[str, Bar]]) -> None:
+        """Bookkeeping for closed bars, before the engine acts on them."""
+        cal = self.calendar
+        open_pos = self.builder._open
+        for sym, bar in closed:
+            day = cal.session_date(bar.ts_ns)
+            if day != self._day:
+                if self._day is not None:
+                    self.daily.append((self._day.isoformat(), self.broker.account().equity))
+                self._day = day
+            self.bars += 1
+            if sym in open_pos:
+                self.bars_in_position += 1
+        if open_pos:
+            self.equity_ts.append(closed[-1][1].ts_ns + NS_PER_MIN)
+            self.equity.append(self.broker.account().equity)
+
+    def run(self, should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
+        eng = self.engine
+        on_data = eng.on_data
+        after = eng._after_bars
+        on_closed = self._on_closed
+        trades_data = self.ds.kind == "trades"
+        minute = -1
+        n = 0
+        for item in self.feed.items():
+            n += 1
+            closed = on_data(item)
+            if closed:
+                on_closed(closed)
+                drive(after(closed))
+            if trades_data:
+                m = item.ts_ns // NS_PER_MIN
+                if m != minute:
+                    if minute >= 0:
+                        self._tick()
+                    minute = m
+            if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
+                break
+        self.items = n
+        # end of data: close the last bars exactly like Engine._run_feed
+        now = self.clock.now_ns()
+        closed = []
+        for sym, an in eng.analytics.items():
+            bar = an.close_until(now + 120 * NS_PER_S)
+            if bar is not None:
+                closed.append((sym, bar))
+        if closed:
+            on_closed(closed)
+            drive(after(closed))
+        drive(self.broker.close_all(immediate=True))
+        end_ts = self.clock.now_ns()
+        self.equity_ts.append(end_ts)
+        self.equity.append(self.broker.account().equity)
+        if self._day is not None:
+            self.daily.append((self._day.isoformat(), self.broker.account().equity))
+        return self.result()
+
+    def _tick(self) -> None:
+        """The engine timer's bar closing, at data time (trades data only)."""
+        eng = self.engine
+        now = self.clock.now_ns()
+        closed = []
+        for sym, an in eng.analytics.items():
+            bar = an.close_until(now)
+            if bar is not None:
+                closed.append((sym, bar))
+        if closed:
+            self._on_closed(closed)
+            drive(eng._after_bars(closed))
+
+    def result(self, params: Optional[dict] = None) -> BacktestResult:
+        init = self.config.broker.initial_equity
+        met = M.compute(self.builder.trades, init, self.equity, [e for _, e in self.daily],
+                        self.bars, self.bars_in_position)
+        summary = self.engine.summary()
+        return BacktestResult(
+            params=params or run_params(self.config), metrics=met, trades=list(self.builder.trades),
+            equity_ts=list(self.equity_ts), equity=list(self.equity), daily=list(self.daily),
+            summary=summary, fingerprint=self.ds.fingerprint, bars=self.bars, items=self.items,
+            symbols=list(self.ds.symbols),
+        )
+
+
+def _setup_of(signal_id: Optional[str], symbol: str) -> str:
+    """Signal ids are ``{symbol}-{setup}-{ns}``."""
+    if not signal_id or not signal_id.startswith(symbol + "-"):
+        return ""
+    return signal_id[len(symbol) + 1:].rsplit("-", 1)[0]
+
+
+def run_params(config: CockpitConfig) -> dict:
+    """What identifies a run's settings, for the store and the reports."""
+    s, r, b = config.strategy, config.risk, config.broker
+    out = {"setups": list(s.setups), "session": config.feed.session}
+    for k in STRATEGY_FLAGS + ("sma_period", "atr_period"):
+        out[k] = getattr(s, k)
+    for k in RISK_FLAGS + ("max_position_notional", "trading_start", "trading_end"):
+        if hasattr(r, k):
+            out[k] = getattr(r, k)
+    for k in BROKER_FLAGS:
+        out[k] = getattr(b, k)
+    return out
+
+
+def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
+                 warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
+    if not ds.series:
+        raise ConfigError("the dataset is empty")
+    missing = [s for s in ds.symbols if s not in config.app.symbols]
+    if missing:
+        raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
+    return BacktestRun(config, ds, analytics, warmup).run(should_stop)
+
+
+def equity_points(res: BacktestResult, initial: float) -> tuple[list[int], list[float]]:
+    """The equity curve as plotted: the start, every sample, the end."""
+    ts = list(res.equity_ts)
+    eq = list(res.equity)
+    if ts:
+        return [ts[0] - NS_PER_MIN, *ts], [initial, *eq]
+    return [], []
+
+
+def nan_to_none(x: float) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
