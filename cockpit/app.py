@@ -1,0 +1,510 @@
+"""The Textual application: lays out the panes, applies engine snapshots at a
+capped rate, and turns keys into engine commands.
+
+The app never computes analytics. It polls ``engine.version`` every
+1/refresh_hz seconds and, only when the version moved (or a visible countdown
+ticked), hands the latest immutable snapshot to each visible pane; each pane
+repaints only what changed. Money commands (flatten, cancel) ask for a
+confirmation and then go straight to the engine, which sends them to the broker.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from textual.app import App, ComposeResult
+from textual.containers import Container, Vertical
+from textual.events import Resize
+from textual.screen import ModalScreen
+from textual.theme import Theme
+from textual.widgets import DataTable, Footer, Static
+
+import themes as themes_pkg
+from engine.config import CockpitConfig
+from engine.control import EngineControl
+from engine.model import NS_PER_S, EngineSnapshot, Mode
+from widgets.aggression import AggressionPane
+from widgets.alerts import AlertsPane, alert_key
+from widgets.base import Pane, View
+from widgets.header import CockpitHeader
+from widgets.log import LogPane, new_entries
+from widgets.market_state import MarketStatePane
+from widgets.orders import OrdersPane
+from widgets.positions import PositionsPane
+from widgets.profile import ProfilePane
+from widgets.session import SessionPane
+from widgets.signals import SignalsPane
+from widgets.watchlist import WatchlistPane
+
+from .keys import bindings, effective_keys, resolve_keymap
+from .screens import ConfirmScreen, HelpScreen
+from .settings import THEMES, UISettings, default_settings_path
+
+THEME_DIR = Path(themes_pkg.__file__).resolve().parent
+PAGES = (
+    ("watch", "Watch"),
+    ("profile", "Profile"),
+    ("flow", "Flow"),
+    ("signals", "Signals"),
+    ("book", "Book"),
+    ("log", "Log"),
+)
+PAGE_IDS = tuple(p for p, _ in PAGES)
+FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
+SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
+MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
+NOTIFY_KINDS = ("broker", "order")
+
+# Textual base-widget colours per cockpit theme (DataTable, Footer, buttons); the
+# cockpit's own colours live in themes/*.tcss.
+HIGH_CONTRAST = Theme(
+    name="cockpit-high-contrast",
+    primary="#4da3ff",
+    secondary="#1f6fd1",
+    accent="#ff9e1f",
+    warning="#ff9e1f",
+    error="#ff9e1f",
+    success="#4da3ff",
+    foreground="#ffffff",
+    background="#000000",
+    surface="#0a0a0a",
+    panel="#1a1a1a",
+    dark=True,
+)
+TEXTUAL_THEME = {"dark": "textual-dark", "light": "textual-light", "high-contrast": HIGH_CONTRAST.name}
+
+
+class PageBar(Static):
+    """The compact layout's pane switcher: click a name or press [ / ]."""
+
+    def show_page(self, page: str, pending: int) -> None:
+        parts = []
+        for pid, label in PAGES:
+            if pid == "signals" and pending:
+                label = f"{label}({pending})"
+            text = f"[@click=app.page_to('{pid}')] {label} [/]"
+            parts.append(f"[reverse]{text}[/reverse]" if pid == page else text)
+        self.update("".join(parts) + "  [dim]\\[ ] switch[/dim]")
+
+
+class CockpitApp(App[None]):
+    """The cockpit. ``engine`` is anything implementing EngineControl; ``clock_ns``
+    overrides 'now' for countdowns and the clock (default: the snapshot's time)."""
+
+    TITLE = "Cockpit"
+    CSS_PATH = [
+        THEME_DIR / "base.tcss",
+        THEME_DIR / "dark.tcss",
+        THEME_DIR / "light.tcss",
+        THEME_DIR / "high-contrast.tcss",
+    ]
+    BINDINGS = bindings()
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        engine: EngineControl,
+        config: CockpitConfig,
+        *,
+        clock_ns: Optional[Callable[[], int]] = None,
+        settings_path: Optional[Path] = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.config = config
+        self._clock_ns = clock_ns
+        self.settings_path = Path(settings_path) if settings_path else default_settings_path()
+        self.settings = UISettings.load(self.settings_path)
+        self.theme_name = self.settings.theme or config.ui.theme
+        self.key_overrides = resolve_keymap(dict(config.ui.keys))  # raises ConfigError on a bad [ui.keys]
+        self.keys = effective_keys(self.key_overrides)
+        self.symbols = list(config.app.symbols)
+        self.selected: Optional[str] = self.symbols[0] if self.symbols else None
+        self.page = "watch"
+        self.compact: Optional[bool] = None
+        self.snap: Optional[EngineSnapshot] = None
+        self.applied_count = 0  # snapshots applied (render-cost accounting)
+        self._version: Optional[int] = None
+        self._now_s: Optional[int] = None
+        self._last_apply = 0.0
+        self._journal_last = None
+        self._alert_last: Optional[str] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="top"):
+            yield CockpitHeader(id="header")
+            yield PageBar(id="pagebar")
+        with Container(id="dash"):
+            yield WatchlistPane(self.symbols)
+            yield MarketStatePane()
+            yield SessionPane()
+            yield ProfilePane()
+            yield AggressionPane()
+            yield AlertsPane()
+            yield SignalsPane()
+            yield LogPane()
+            yield PositionsPane()
+            yield OrdersPane()
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.register_theme(HIGH_CONTRAST)
+        if self.key_overrides:
+            self.set_keymap(self.key_overrides)
+        self._set_theme(self.theme_name)
+        self._loop = asyncio.get_running_loop()
+        self.engine.add_listener(self._on_engine_event)
+        self._set_layout(self.size.width, self.size.height)
+        self.refresh_from_engine(force=True)
+        self.set_interval(1.0 / self.config.ui.refresh_hz, self.refresh_from_engine, name="snapshot-poll")
+        self.query_one("#watchlist-table", DataTable).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self._set_layout(event.size.width, event.size.height)
+
+    def _set_layout(self, width: int, height: int) -> None:
+        compact = width < FULL_MIN_SIZE[0] or height < FULL_MIN_SIZE[1]
+        if compact == self.compact:
+            return
+        self.compact = compact
+        dash = self.query_one("#dash")
+        dash.set_class(compact, "-compact")
+        dash.set_class(not compact, "-full")
+        self.query_one(PageBar).display = compact
+        self._show_page(self.page)
+        if self.snap is not None:
+            self._apply(force=True)
+
+    def _show_page(self, page: str) -> None:
+        dash = self.query_one("#dash")
+        for pid in PAGE_IDS:
+            dash.set_class(pid == page, f"-page-{pid}")
+        self.page = page
+        self.query_one(PageBar).show_page(page, len(self.snap.pending) if self.snap else 0)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _now_ns(self, snap: EngineSnapshot) -> int:
+        return self._clock_ns() if self._clock_ns is not None else snap.ts_ns
+
+    def _on_engine_event(self) -> None:
+        """Engine listener: redraw early if the last redraw is older than one refresh period."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def early() -> None:
+            if time.monotonic() - self._last_apply >= 1.0 / self.config.ui.refresh_hz:
+                self.refresh_from_engine()
+
+        loop.call_soon_threadsafe(early)
+
+    def refresh_from_engine(self, force: bool = False) -> bool:
+        """Apply the latest snapshot if it changed (or a shown countdown ticked)."""
+        if not self.is_running and not force:
+            return False
+        version = self.engine.version
+        snap = self.engine.snapshot() if (force or version != self._version or self.snap is None) else self.snap
+        now_s = self._now_ns(snap) // NS_PER_S
+        if not force and version == self._version and now_s == self._now_s:
+            return False
+        self._version = version
+        self._now_s = now_s
+        self.snap = snap
+        self._apply(force=force)
+        return True
+
+    def _view(self) -> View:
+        assert self.snap is not None
+        return View(self.snap, self.selected, self._now_ns(self.snap), self.config.app.timezone)
+
+    def _apply(self, force: bool = False) -> None:
+        snap = self.snap
+        if snap is None:
+            return
+        self._last_apply = time.monotonic()
+        self.applied_count += 1
+        if self.selected not in snap.symbols and snap.symbols and self.selected is None:
+            self.selected = next(iter(snap.symbols))
+        view = self._view()
+        self.query_one(CockpitHeader).apply(view, force)
+        for pane in self.query(Pane):
+            if self.compact and pane.page != self.page and not force:
+                continue
+            pane.apply(view, force)
+        if self.compact:
+            self.query_one(PageBar).show_page(self.page, len(snap.pending))
+        self._announce(snap)
+
+    def _announce(self, snap: EngineSnapshot) -> None:
+        """Errors a trader must see become notifications; a new LVN alert rings the bell."""
+        first = self._journal_last is None
+        fresh = new_entries(snap.journal, self._journal_last)
+        if snap.journal:
+            self._journal_last = snap.journal[-1]
+        if not first:
+            for e in fresh:
+                if e.level == "error" and e.kind in NOTIFY_KINDS:
+                    where = f"{e.symbol}: " if e.symbol else ""
+                    self.notify(f"{where}{e.message}", title=f"{e.kind} error", severity="error", timeout=10)
+        newest = alert_key(snap.alerts[0]) if snap.alerts else None
+        if newest is not None and newest != self._alert_last and self._alert_last is not None:
+            if self.config.ui.bell:
+                self.bell()
+        if newest is not None:
+            self._alert_last = newest
+        elif self._alert_last is None:
+            self._alert_last = ""
+
+    def _reapply_details(self) -> None:
+        if self.snap is None:
+            return
+        view = self._view()
+        for pane in self.query(Pane):
+            if pane.id in ("market", "profile", "aggression"):
+                pane.apply(view)
+
+    # ------------------------------------------------------------------ selection
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "watchlist-table" and event.row_key.value:
+            if event.row_key.value != self.selected:
+                self.selected = event.row_key.value
+                self._reapply_details()
+
+    def _select(self, symbol: Optional[str]) -> None:
+        if symbol is None:
+            return
+        self.query_one(WatchlistPane).select(symbol)
+        if symbol != self.selected:
+            self.selected = symbol
+            self._reapply_details()
+
+    def action_move_symbol(self, delta: int) -> None:
+        keys = self.query_one(WatchlistPane).table.keys
+        if not keys:
+            return
+        i = keys.index(self.selected) if self.selected in keys else 0
+        self._select(keys[(i + delta) % len(keys)])
+
+    def action_pick_symbol(self, index: int) -> None:
+        self._select(self.query_one(WatchlistPane).symbol_at(index))
+
+    def action_page(self, delta: int) -> None:
+        i = PAGE_IDS.index(self.page)
+        self.action_page_to(PAGE_IDS[(i + delta) % len(PAGE_IDS)])
+
+    def action_page_to(self, page: str) -> None:
+        if page not in PAGE_IDS:
+            return
+        self._show_page(page)
+        if self.snap is not None:
+            view = self._view()
+            for pane in self.query(Pane):
+                if pane.page == page:
+                    pane.apply(view)
+        if self.compact:
+            focus = {"watch": "#watchlist-table", "signals": "#pending-table", "book": "#positions-table"}.get(page)
+            if focus:
+                self.query_one(focus, DataTable).focus()
+
+    # ------------------------------------------------------------------ commands
+
+    def _busy_with_dialog(self) -> bool:
+        return isinstance(self.screen, ConfirmScreen)
+
+    async def _command(self, label: str, coro) -> None:
+        """Run an engine command; a failure is shown, never swallowed, never fatal."""
+        try:
+            await coro
+        except Exception as exc:  # the engine/broker refused: tell the trader why
+            self.notify(f"{label} failed: {exc}", title="command failed", severity="error", timeout=10)
+        self.refresh_from_engine(force=True)
+
+    def _confirm(self, title: str, message: str, yes: str, then: Callable[[], None], *, id: str) -> None:
+        def done(ok: Optional[bool]) -> None:
+            if ok:
+                then()
+
+        self.push_screen(ConfirmScreen(title, message, yes=yes, id=id), done)
+
+    def _selected_signal(self):
+        snap = self.snap
+        if snap is None or not snap.pending:
+            return None
+        sid = self.query_one(SignalsPane).selected_signal_id()
+        by_id = {s.id: s for s in snap.pending}
+        if sid in by_id:
+            return by_id[sid]
+        for s in snap.pending:
+            if s.symbol == self.selected:
+                return s
+        return snap.pending[0] if len(snap.pending) == 1 else None
+
+    async def action_approve(self) -> None:
+        sig = self._selected_signal()
+        if sig is None:
+            self.notify("no pending signal selected", severity="warning")
+            return
+        result = await self._engine_call(self.engine.approve(sig.id))
+        if result is None:
+            self.notify(f"{sig.symbol} signal is no longer pending", severity="warning")
+        else:
+            self.notify(f"{sig.symbol} {sig.side.value.upper()} {result.qty} approved: {result.decision.value}")
+
+    async def action_reject(self) -> None:
+        sig = self._selected_signal()
+        if sig is None:
+            self.notify("no pending signal selected", severity="warning")
+            return
+        result = await self._engine_call(self.engine.reject(sig.id, "rejected by trader"))
+        if result is not None:
+            self.notify(f"{sig.symbol} signal rejected")
+
+    async def _engine_call(self, coro):
+        try:
+            return await coro
+        except Exception as exc:
+            self.notify(f"{exc}", title="command failed", severity="error", timeout=10)
+            return None
+        finally:
+            self.refresh_from_engine(force=True)
+
+    def action_cycle_mode(self) -> None:
+        if self.snap is None or self._busy_with_dialog():
+            return
+        new = MODE_CYCLE[self.snap.mode]
+        if new is Mode.AUTO:
+            self._confirm(
+                "Enter AUTO mode?",
+                "The engine will SEND every signal that passes risk, without asking you.\n"
+                "Flatten all (F) and pause (space) stay available.",
+                "Enter AUTO",
+                lambda: self._set_mode(Mode.AUTO),
+                id="confirm-auto",
+            )
+        else:
+            self._set_mode(new)
+
+    def _set_mode(self, mode: Mode) -> None:
+        self.engine.set_mode(mode)
+        self.refresh_from_engine(force=True)
+
+    def action_toggle_pause(self) -> None:
+        if self.snap is None or self._busy_with_dialog():
+            return
+        if self.snap.entries_paused:
+            self.engine.resume_entries()
+            self.notify("new entries resumed")
+        else:
+            self.engine.pause_entries()
+            self.notify("new entries paused; exits still managed")
+        self.refresh_from_engine(force=True)
+
+    def _open_counts(self) -> tuple[int, int]:
+        snap = self.snap
+        if snap is None:
+            return 0, 0
+        return sum(1 for p in snap.positions if p.qty), sum(1 for o in snap.orders if o.status.is_open)
+
+    def action_flatten_all(self) -> None:
+        if self._busy_with_dialog():
+            return
+        npos, nord = self._open_counts()
+        self._confirm(
+            "FLATTEN ALL?",
+            f"Cancel {nord} open order(s) and close {npos} position(s) at market.",
+            "Flatten all",
+            lambda: self.run_worker(self._command("flatten all", self.engine.flatten_all()), exit_on_error=False),
+            id="confirm-flatten-all",
+        )
+
+    def action_cancel_all(self) -> None:
+        if self._busy_with_dialog():
+            return
+        _, nord = self._open_counts()
+        self._confirm(
+            "CANCEL ALL ORDERS?",
+            f"Cancel {nord} open order(s). Positions stay open (their protective stops are cancelled too).",
+            "Cancel all",
+            lambda: self.run_worker(self._command("cancel all", self.engine.cancel_all()), exit_on_error=False),
+            id="confirm-cancel-all",
+        )
+
+    def action_flatten_symbol(self) -> None:
+        if self._busy_with_dialog() or self.selected is None:
+            return
+        symbol = self.selected
+        pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
+        what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
+        self._confirm(
+            f"FLATTEN {symbol}?",
+            f"Cancel {symbol}'s open orders and {what}.",
+            f"Flatten {symbol}",
+            lambda: self.run_worker(self._command(f"flatten {symbol}", self.engine.flatten(symbol)), exit_on_error=False),
+            id="confirm-flatten-symbol",
+        )
+
+    def action_speed(self, direction: int) -> None:
+        current = self.engine.speed()
+        ladder = list(SPEED_STEPS)
+        if current in ladder:
+            i = ladder.index(current)
+        else:  # a speed from the config that is not on the ladder: nearest step
+            i = min(range(len(ladder) - 1), key=lambda k: abs(ladder[k] - current))
+        i = max(0, min(len(ladder) - 1, i + direction))
+        self.engine.set_speed(ladder[i])
+        self.notify(f"speed {'max' if ladder[i] == 0 else f'x{ladder[i]:g}'}", timeout=2)
+        self.refresh_from_engine(force=True)
+
+    # ------------------------------------------------------------------ theme, help, quit
+
+    def _set_theme(self, name: str) -> None:
+        if name not in THEMES:
+            name = "dark"
+        for t in THEMES:
+            self.set_class(t == name, f"theme-{t}")
+        self.theme = TEXTUAL_THEME[name]
+        self.theme_name = name
+
+    def action_cycle_theme(self) -> None:
+        name = THEMES[(THEMES.index(self.theme_name) + 1) % len(THEMES)]
+        self._set_theme(name)
+        self.settings.theme = name
+        try:
+            self.settings.save(self.settings_path)
+        except OSError as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning")
+        self.call_after_refresh(self._apply, True)
+        self.notify(f"theme {name}", timeout=2)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.push_screen(HelpScreen(self.keys))
+
+    def action_request_quit(self) -> None:
+        if self._busy_with_dialog():
+            return
+        npos, nord = self._open_counts()
+        if npos or nord:
+            self._confirm(
+                "Quit with open exposure?",
+                f"{npos} position(s) and {nord} open order(s) are still open. "
+                "They are NOT closed by quitting. Flatten first with F.",
+                "Quit anyway",
+                self.exit,
+                id="confirm-quit",
+            )
+        else:
+            self.exit()
+
+
+def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> None:
+    """Run the cockpit in the terminal until the trader quits."""
+    CockpitApp(engine, config, **kwargs).run()

@@ -1,0 +1,98 @@
+"""Key bindings: the defaults, and the trader's remapping from ``[ui.keys]``.
+
+Every action has a stable binding id (the name used in cockpit.toml, e.g.
+``flatten_all = "ctrl+x"``). Remapping goes through Textual's keymap, so the
+footer and the help screen always show the keys that actually work. Flatten,
+cancel and pause are priority bindings: they fire whatever widget has focus.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+from engine.config import ConfigError
+
+
+@dataclass(frozen=True)
+class KeyAction:
+    id: str  # the name in [ui.keys]
+    key: str  # default key (Textual key name; comma-separated for alternatives)
+    action: str  # the App action it runs
+    description: str
+    priority: bool = False
+    show: bool = True  # in the footer
+
+
+KEY_ACTIONS: tuple[KeyAction, ...] = (
+    KeyAction("approve", "a", "approve", "Approve"),
+    KeyAction("reject", "r", "reject", "Reject"),
+    KeyAction("cycle_mode", "m", "cycle_mode", "Mode"),
+    KeyAction("pause", "space", "toggle_pause", "Pause", priority=True),
+    KeyAction("flatten_all", "F", "flatten_all", "Flatten all", priority=True),
+    KeyAction("cancel_all", "C", "cancel_all", "Cancel all", priority=True),
+    KeyAction("flatten_symbol", "f", "flatten_symbol", "Flatten sym", priority=True),
+    KeyAction("next_symbol", "j", "move_symbol(1)", "Next sym", show=False),
+    KeyAction("prev_symbol", "k", "move_symbol(-1)", "Prev sym", show=False),
+    KeyAction("faster", "plus", "speed(1)", "Faster", show=False),
+    KeyAction("slower", "minus", "speed(-1)", "Slower", show=False),
+    KeyAction("next_page", "right_square_bracket", "page(1)", "Next pane", show=False),
+    KeyAction("prev_page", "left_square_bracket", "page(-1)", "Prev pane", show=False),
+    KeyAction("theme", "t", "cycle_theme", "Theme", show=False),
+    KeyAction("help", "question_mark", "help", "Help"),
+    KeyAction("quit", "q", "request_quit", "Quit"),
+)
+ACTION_IDS = tuple(a.id for a in KEY_ACTIONS)
+SYMBOL_KEYS = tuple(str(i) for i in range(1, 10))
+
+
+def bindings() -> list[Binding]:
+    """The App's BINDINGS: the defaults, each with its id for remapping."""
+    out = [
+        Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id)
+        for a in KEY_ACTIONS
+    ]
+    out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]
+    return out
+
+
+def resolve_keymap(overrides: dict[str, str]) -> dict[str, str]:
+    """Validate ``[ui.keys]`` (action -> key) and return the keymap for ``App.set_keymap``.
+
+    Raises ConfigError naming the unknown action or the key used twice."""
+    keymap: dict[str, str] = {}
+    for action, key in overrides.items():
+        if action not in ACTION_IDS:
+            raise ConfigError(f"ui.keys: unknown action {action!r}; valid actions: {', '.join(ACTION_IDS)}")
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"ui.keys.{action} = {key!r} is not a key name (e.g. \"x\", \"ctrl+x\", \"F\")")
+        keymap[action] = key.strip()
+    effective = effective_keys(keymap)
+    seen: dict[str, str] = {}
+    for action_id, key in effective.items():
+        for k in key.split(","):
+            if k in seen and seen[k] != action_id:
+                raise ConfigError(f"ui.keys: key {k!r} is bound to both {seen[k]!r} and {action_id!r}")
+            seen[k] = action_id
+        if any(k in SYMBOL_KEYS for k in key.split(",")):
+            raise ConfigError(f"ui.keys.{action_id} = {key!r}: keys 1-9 pick symbols")
+    return keymap
+
+
+def effective_keys(keymap: dict[str, str]) -> dict[str, str]:
+    """action id -> the key that triggers it after remapping."""
+    return {a.id: keymap.get(a.id, a.key) for a in KEY_ACTIONS}
+
+
+KEY_DISPLAY = {
+    "space": "space",
+    "plus": "+",
+    "minus": "-",
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+}
+
+
+def display_key(key: str) -> str:
+    return " / ".join(KEY_DISPLAY.get(k, k) for k in key.split(","))

@@ -1,0 +1,44 @@
+"""A yes/no confirmation for actions a trader must not trigger by accident:
+entering AUTO, flatten, cancel all, quitting with open positions.
+
+``y`` / Enter confirms, ``n`` / Escape cancels. The default button is "No", so a
+stray Enter from an earlier keypress cannot move money."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", priority=True),
+        Binding("n,escape", "answer(False)", "No", priority=True),
+    ]
+
+    def __init__(self, title: str, message: str, *, yes: str = "Yes", danger: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.message = message
+        self.yes_label = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="-danger" if self.danger else ""):
+            yield Label(self.title_text, id="confirm-title")
+            yield Static(self.message, id="confirm-message")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self.yes_label} (y)", id="confirm-yes", variant="error" if self.danger else "primary")
+                yield Button("No (n / Esc)", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,0 +1,57 @@
+"""The help screen: every key (as remapped by [ui.keys]) and what it does."""
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from ..keys import KEY_ACTIONS, display_key
+
+EXPLAIN = {
+    "approve": "approve the selected pending signal (sends the bracket order)",
+    "reject": "reject the selected pending signal",
+    "cycle_mode": "cycle mode WATCH → SEMI → AUTO (AUTO asks first)",
+    "pause": "pause / resume new entries (exits still managed)",
+    "flatten_all": "flatten all: cancel every order, close every position (asks)",
+    "cancel_all": "cancel all open orders (asks)",
+    "flatten_symbol": "flatten the selected symbol (asks)",
+    "next_symbol": "select the next symbol (also ↓ in the watchlist)",
+    "prev_symbol": "select the previous symbol (also ↑ in the watchlist)",
+    "faster": "replay / simulator faster",
+    "slower": "replay / simulator slower",
+    "next_page": "next pane group (compact layout)",
+    "prev_page": "previous pane group (compact layout)",
+    "theme": "cycle theme dark → light → high-contrast (remembered)",
+    "help": "this help",
+    "quit": "quit (asks when positions or orders are open)",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", priority=True)]
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("what")
+        for a in KEY_ACTIONS:
+            table.add_row(display_key(self.keys.get(a.id, a.key)), EXPLAIN.get(a.id, a.description))
+        table.add_row("1-9", "pick a symbol from the watchlist")
+        table.add_row("tab", "move focus between tables (arrows move inside)")
+        with VerticalScroll(id="help-box"):
+            yield Label("Cockpit keys  (Esc closes)", id="help-title")
+            yield Static(table, id="help-table")
+            yield Static(
+                "Remap in cockpit.toml:  [ui.keys]  flatten_all = \"ctrl+x\"",
+                id="help-note",
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

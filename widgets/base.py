@@ -1,0 +1,238 @@
+"""Building blocks every pane shares: theme tones, a text pane that repaints only
+when its text changed, and a DataTable that syncs rows in place.
+
+Why: the cockpit must stay cheap on a slow SSH link. A pane that re-renders the
+same text still costs terminal bytes, and a table that is cleared and refilled
+repaints every cell and loses the trader's cursor. So panes compare before they
+update, and tables add/remove only changed rows and update only changed cells.
+Colours come from the theme's .tcss through component classes (``tone--up`` ...),
+so a theme switch is a CSS change, not a code change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Hashable, Optional, Sequence
+
+from rich.style import Style
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from engine.model import EngineSnapshot
+
+TONES = ("up", "down", "flat", "warn", "muted", "accent", "strong")
+TONE_CLASSES = {f"tone--{t}" for t in TONES}
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What a pane renders: the snapshot, the selected symbol and 'now' for countdowns."""
+
+    snap: EngineSnapshot
+    symbol: Optional[str]
+    now_ns: int
+    tz: str = "America/New_York"
+
+
+class Toned:
+    """Mixin: named colours read from the active theme's CSS.
+
+    Textual only merges COMPONENT_CLASSES found on DOMNode classes, so every
+    subclass gets the tone classes in its own namespace."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "COMPONENT_CLASSES" not in cls.__dict__:
+            cls.COMPONENT_CLASSES = set(TONE_CLASSES)
+
+    def tone(self, name: Optional[str]) -> Style:
+        if not name:
+            return Style()
+        return self.get_component_rich_style(f"tone--{name}", partial=True)  # type: ignore[attr-defined]
+
+    def toned(self, text: str, name: Optional[str]) -> Text:
+        return Text(text, style=self.tone(name))
+
+
+def same(a: Any, b: Any) -> bool:
+    """Cell/text equality that also compares a Text's base style (Text.__eq__ ignores it)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.spans == b.spans and str(a.style) == str(b.style)
+    return type(a) is type(b) and a == b
+
+
+def crop_lines(text: Text, width: int) -> Text:
+    """Cut every line to ``width`` cells so a narrow pane never wraps a line."""
+    lines = text.split("\n", allow_blank=True)
+    for line in lines:
+        line.truncate(max(1, width), overflow="crop")
+    return Text("\n").join(lines)
+
+
+def sign_tone(x: float) -> Optional[str]:
+    """Direction of a number as a tone name (P&L, change, CVD)."""
+    if x != x or x == 0:  # NaN or flat
+        return None
+    return "up" if x > 0 else "down"
+
+
+class TextPane(Toned, Static):
+    """A Static that repaints only when the rendered text actually changed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: Optional[Text] = None
+
+    def show_text(self, text: Text) -> bool:
+        if self._shown is not None and same(text, self._shown):
+            return False
+        self._shown = text
+        self.update(text)
+        return True
+
+    def forget(self) -> None:
+        """Drop the cached text so the next show repaints (after a theme switch)."""
+        self._shown = None
+
+
+class Drawing(Toned, Widget):
+    """A widget drawn from stored data at whatever size it has: ``set_data``
+    repaints only when the data changed; a resize redraws with the new size."""
+
+    DEFAULT_CSS = "Drawing { height: 1fr; }"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._data: Any = None
+
+    def set_data(self, data: Any, force: bool = False) -> bool:
+        if not force and data == self._data:
+            return False
+        self._data = data
+        self.refresh()
+        return True
+
+    def render(self) -> Text:
+        if self._data is None:
+            return Text("no symbol selected", style=self.tone("muted"))
+        text = self.draw(self._data, self.size.width, self.size.height)
+        return crop_lines(text, self.size.width)
+
+    def draw(self, data: Any, width: int, height: int) -> Text:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Pane(Vertical):
+    """A bordered pane; subclasses implement ``apply(view, force)``."""
+
+    def __init__(self, title: str, *, id: str, page: str) -> None:
+        super().__init__(id=id, classes=f"pane page-{page}")
+        self.base_title = title
+        self.border_title = title
+        self.page = page
+
+    def set_subject(self, subject: Optional[str]) -> None:
+        title = f"{self.base_title} · {subject}" if subject else self.base_title
+        if self.border_title != title:
+            self.border_title = title
+
+    def apply(self, view: View, force: bool = False) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SyncTable(Toned, DataTable):
+    """A DataTable whose rows are kept equal to a list of (key, cells) in place.
+
+    Columns have fixed widths so an update never re-measures the table; each
+    cell is fitted to its width with one space of gutter (``cell_padding`` 0
+    would otherwise glue a right-aligned number to the next column). Row order
+    follows the given list: rows are moved with ``sort`` (by the identity of each
+    row's first cell, which is always a fresh Text object) only when the order
+    differs.
+    """
+
+    def __init__(self, columns: Sequence[tuple], **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        kwargs.setdefault("zebra_stripes", False)
+        kwargs.setdefault("cell_padding", 0)
+        super().__init__(**kwargs)
+        # (key, label, width[, "right"])
+        self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
+        self._rows: dict[str, tuple] = {}
+        self._order: list[str] = []
+        self.cell_updates = 0  # cells written since creation (render-cost accounting)
+        for key, label, width, align in self._column_spec:
+            self.add_column(self._fit(Text(label), width, align), key=key, width=width)
+
+    @staticmethod
+    def _fit(cell: Any, width: int, align: str) -> Text:
+        text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+        text.truncate(width - 1, overflow="ellipsis")
+        if align == "right":
+            text.align("right", width - 1)
+        else:
+            text.pad_right(width - 1 - text.cell_len)
+        text.append(" ")
+        text.justify = "left"  # aligned here; the table must not re-justify over the gutter
+        return text
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._order)
+
+    def cursor_key(self) -> Optional[str]:
+        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
+            return None
+        try:
+            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:  # no rows
+            return None
+        return row_key.value
+
+    def sync(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+        """Make the table show ``rows``; returns True if anything changed."""
+        keep_cursor = self.cursor_key()
+        wanted = [k for k, _ in rows]
+        wanted_set = set(wanted)
+        changed = False
+        for key in [k for k in self._order if k not in wanted_set]:
+            self.remove_row(key)
+            del self._rows[key]
+            changed = True
+        col_keys = [c[0] for c in self._column_spec]
+        specs = self._column_spec
+        for key, cells in rows:
+            cells = tuple(self._fit(c, specs[i][2], specs[i][3]) for i, c in enumerate(cells))
+            first = cells[0]
+            old = self._rows.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+                self.cell_updates += len(cells)
+                self._rows[key] = cells
+                changed = True
+                continue
+            new_cells = list(cells)
+            new_cells[0] = old[0] if same(old[0], first) else first
+            for i, (a, b) in enumerate(zip(old, new_cells)):
+                if (a is not b) if i == 0 else not same(a, b):
+                    self.update_cell(key, col_keys[i], b)
+                    self.cell_updates += 1
+                    changed = True
+            self._rows[key] = tuple(new_cells)
+        current = [k for k in self._order if k in wanted_set] + [k for k in wanted if k not in self._order]
+        if current != wanted:
+            rank = {id(self._rows[k][0]): i for i, k in enumerate(wanted)}
+            self.sort(col_keys[0], key=lambda cell: rank[id(cell)])
+            changed = True
+        self._order = wanted
+        if keep_cursor is not None and keep_cursor in wanted_set and changed:
+            index = wanted.index(keep_cursor)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False)
+        return changed
+
+    def forget(self) -> None:
+        """Force every cell to be rewritten on the next sync (after a theme switch)."""
+        for key, cells in list(self._rows.items()):
+            self._rows[key] = (cells[0],) + tuple(object() for _ in cells[1:])

@@ -1,0 +1,103 @@
+"""The top bar: mode, entries, feed, broker, equity, day P&L and the ET clock.
+
+Each badge is its own Label with a state class (``-auto``, ``-stale``, ...) so the
+theme decides the colours and only the badge that changed is repainted. The clock
+is the snapshot's time (data time in a replay), never the wall clock.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+from engine.model import EngineSnapshot, FeedStatus, Mode
+
+from . import format as fmt
+from .base import View
+
+
+def mode_badge(mode: Mode) -> tuple[str, str]:
+    if mode is Mode.AUTO:
+        return " ⚠ AUTO ", "-auto"
+    if mode is Mode.SEMI:
+        return " SEMI ", "-semi"
+    return " WATCH ", "-watch"
+
+
+def feed_badge(feed: FeedStatus) -> tuple[str, str]:
+    """live / replay xN / reconnecting in Ns / STALE, with a class for the colour."""
+    name = feed.name.upper()
+    if feed.reconnect_in_s is not None and not feed.connected:
+        return f" {name} DISCONNECTED · retry in {fmt.duration(feed.reconnect_in_s)} ", "-down"
+    if feed.done:
+        return f" {name} ENDED ", "-ended"
+    if not feed.connected:
+        return f" {name} DISCONNECTED ", "-down"
+    if feed.stale:
+        return f" {name} STALE {fmt.duration(feed.lag_s)} ", "-stale"
+    speed = "max" if feed.speed == 0 else f"x{feed.speed:g}"
+    if feed.name in ("replay", "synthetic"):
+        paused = " paused" if feed.paused else ""
+        return f" {feed.name.upper()} {speed}{paused} ", "-replay"
+    return f" {name} LIVE ", "-live"
+
+
+def broker_badge(kind: str) -> tuple[str, str]:
+    kind = (kind or "").upper()
+    if kind == "LIVE":
+        return " LIVE MONEY ", "-live-money"
+    if kind == "PAPER":
+        return " PAPER ", "-paper"
+    return f" {kind or 'SIMULATED'} ", "-simulated"
+
+
+class _Badge(Label):
+    """A label that changes text/class only when told something new."""
+
+    def __init__(self, id: str) -> None:
+        super().__init__("", id=id, classes="badge")
+        self._state: Optional[tuple[str, str]] = None
+
+    def set(self, text: str, cls: str = "") -> bool:
+        if self._state == (text, cls):
+            return False
+        old = self._state[1] if self._state else ""
+        if old and old != cls:
+            self.remove_class(old)
+        if cls and cls != old:
+            self.add_class(cls)
+        self._state = (text, cls)
+        self.update(text)
+        return True
+
+
+class CockpitHeader(Horizontal):
+    """One line at the top of the screen: what mode, what data, what money, what time."""
+
+    def compose(self) -> ComposeResult:
+        yield _Badge("hdr-mode")
+        yield _Badge("hdr-entries")
+        yield _Badge("hdr-feed")
+        yield _Badge("hdr-broker")
+        yield _Badge("hdr-equity")
+        yield _Badge("hdr-pnl")
+        yield _Badge("hdr-clock")
+
+    def apply(self, view: View, force: bool = False) -> None:
+        snap: EngineSnapshot = view.snap
+        get = lambda n: self.query_one(f"#hdr-{n}", _Badge)  # noqa: E731
+        get("mode").set(*mode_badge(snap.mode))
+        if snap.entries_paused:
+            get("entries").set(" ENTRIES PAUSED ", "-paused")
+        elif snap.blocked_entries_reason:
+            get("entries").set(f" ENTRIES BLOCKED: {snap.blocked_entries_reason} ", "-blocked")
+        else:
+            get("entries").set("", "-hidden")
+        get("feed").set(*feed_badge(snap.feed))
+        get("broker").set(*broker_badge(snap.broker_kind))
+        get("equity").set(f" Eq {fmt.money(snap.account.equity)} ", "")
+        pnl = snap.account.day_pnl
+        get("pnl").set(f" Day {fmt.money(pnl, sign=True)} ", "-up" if pnl > 0 else "-down" if pnl < 0 else "")
+        get("clock").set(f" {fmt.et(view.now_ns, tz=view.tz)} ET ", "")

@@ -1,0 +1,59 @@
+"""The journal (snapshot.journal, newest last) as an append-only log: only new
+entries are written, so a busy engine costs a few lines, not a full repaint."""
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import RichLog
+
+from engine.model import JournalEntry
+
+from . import format as fmt
+from .base import Pane, Toned, View
+
+LEVEL_TONE = {"error": "down", "warn": "warn", "info": None}
+
+
+class JournalLog(Toned, RichLog):
+    pass
+
+
+def new_entries(journal: tuple[JournalEntry, ...], last_seen: Optional[JournalEntry]) -> tuple[JournalEntry, ...]:
+    """Entries after ``last_seen`` (by identity, then equality); all of them if it rolled off."""
+    if last_seen is None:
+        return journal
+    for i in range(len(journal) - 1, -1, -1):
+        if journal[i] is last_seen:
+            return journal[i + 1 :]
+    for i in range(len(journal) - 1, -1, -1):
+        if journal[i] == last_seen:
+            return journal[i + 1 :]
+    return journal
+
+
+class LogPane(Pane):
+    def __init__(self) -> None:
+        super().__init__("Log", id="log", page="log")
+        self._last: Optional[JournalEntry] = None
+
+    def compose(self) -> ComposeResult:
+        yield JournalLog(id="log-view", max_lines=1000, wrap=True, markup=False, highlight=False, auto_scroll=True)
+
+    def apply(self, view: View, force: bool = False) -> None:
+        log = self.query_one(JournalLog)
+        fresh = new_entries(view.snap.journal, self._last)
+        if not fresh:
+            return
+        self._last = fresh[-1]
+        for e in fresh:
+            t = Text()
+            t.append(fmt.et(e.ts_ns, tz=view.tz) + " ", style=log.tone("muted"))
+            if e.level != "info":
+                t.append(f"{e.level.upper()} ", style=log.tone(LEVEL_TONE.get(e.level)) + log.tone("strong"))
+            t.append(f"{e.kind} ", style=log.tone("accent"))
+            if e.symbol and e.symbol not in e.message:
+                t.append(f"{e.symbol} ", style=log.tone("strong"))
+            t.append(e.message, style=log.tone(LEVEL_TONE.get(e.level)))
+            log.write(t)

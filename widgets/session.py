@@ -1,0 +1,44 @@
+"""Session indicator (STRATEGY.md section 7): session, ET time, recommended setup,
+RTH open/close and the time to the next session."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+
+from . import format as fmt
+from .base import Pane, TextPane, View
+
+SESSION_WORD = {"NEW_YORK": "NEW YORK", "AFTER_HOURS": "AFTER HOURS"}
+
+
+class SessionPane(Pane):
+    def __init__(self) -> None:
+        super().__init__("Session", id="session", page="watch")
+
+    def compose(self) -> ComposeResult:
+        yield TextPane(id="session-body")
+
+    def apply(self, view: View, force: bool = False) -> None:
+        body = self.query_one("#session-body", TextPane)
+        if force:
+            body.forget()
+        info = view.snap.session
+        if info is None:
+            body.show_text(Text("session unknown", style=body.tone("muted")))
+            return
+        t = Text()
+        tone = "up" if info.in_rth else "muted" if info.name == "CLOSED" else "accent"
+        t.append(f" {SESSION_WORD.get(info.name, info.name)} ", style=body.tone(tone) + body.tone("strong"))
+        t.append(f"  {info.et_time} ET\n")
+        t.append("setup ", style=body.tone("muted"))
+        t.append(info.recommended_setup or "none (outside policy)", style=body.tone("accent" if info.recommended_setup else "muted"))
+        t.append("\nRTH ", style=body.tone("muted"))
+        if info.rth_open_ns and info.rth_close_ns:
+            t.append(f"{fmt.et(info.rth_open_ns, '%H:%M', view.tz)}–{fmt.et(info.rth_close_ns, '%H:%M', view.tz)}")
+            if info.is_half_day:
+                t.append(" half day", style=body.tone("warn"))
+        else:
+            t.append("closed today", style=body.tone("muted"))
+        t.append("\nnext ", style=body.tone("muted"))
+        t.append(f"{SESSION_WORD.get(info.next_session, info.next_session)} in {fmt.duration(info.seconds_to_next)}")
+        body.show_text(t)
