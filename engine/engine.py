@@ -106,26 +106,31 @@ class Engine:
         self._timer_task: Optional[asyncio.Task] = None
         self._stopping = False
         self._data_clock = clock if isinstance(clock, DataClock) else None
+        self._resume_after_ns = 0  # after a restart: data up to here is already in the analytics
         broker.set_event_handler(self._on_broker_event)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Restore today's state, warm up, start the feed and the timer."""
-        if self.store is None and self._store_opener is not None:
-            self.store = await self._store_opener()
-        if self.store is not None:
-            await self._restore()
+        """Open the store, warm up, restore today's state, start the feed and the timer."""
+        await self.prepare()
         await self.feed.start()
-        warm = getattr(self.feed, "previous_session_bars", None)
-        if callable(warm):
-            # the previous session gives the balance range and its profile from the first minute
-            for bar in warm():
-                if bar.symbol in self.analytics:
-                    self._apply_bar(bar, record=False)
         self._journal("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
+
+    async def prepare(self) -> None:
+        """Everything before data flows: the previous session first (balance range,
+        previous profile), then what this session already stored (a restart)."""
+        if self.store is None and self._store_opener is not None:
+            self.store = await self._store_opener()
+        warm = getattr(self.feed, "previous_session_bars", None)
+        if callable(warm):
+            for bar in warm():
+                if bar.symbol in self.analytics:
+                    self._apply_bar(bar, record=False)
+        if self.store is not None:
+            await self._restore()
 
     async def wait_done(self) -> None:
         """Until a finite feed (replay, one simulated session) has been consumed."""
@@ -195,6 +200,9 @@ class Engine:
 
     def on_data(self, item) -> list[tuple[str, Bar]]:
         """Apply one market data item. Returns the bars it closed (usually none)."""
+        if item.ts_ns < self._resume_after_ns:
+            self.counters["already_restored"] += 1
+            return []
         if type(item) is Trade:
             sym = item.symbol
             an = self.analytics.get(sym)
@@ -371,6 +379,7 @@ class Engine:
             self.counters["fills"] += 1
             if self.store is not None:
                 self.store.record_fill(f)
+                self._record_account()
             self._journal("info", "fill", f"filled {f.side} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg})", f.symbol)
             self._after_fill(f)
         elif ev.kind == "rejected":
@@ -633,18 +642,33 @@ class Engine:
         start = self.calendar.session_start_ns(now)
         state = await self.store.load_today(start)
         n = 0
+        last_ns = 0
         for sym, bars in state.bars.items():
             if sym not in self.analytics:
                 continue
             for bar in bars:
                 self._apply_bar(bar, record=False)
                 n += 1
+                last_ns = max(last_ns, bar.ts_ns + 60 * NS_PER_S)
+        self._resume_after_ns = last_ns
+        for sig in reversed(state.decisions[:MAX_DECISIONS]):
+            self.decisions.appendleft(sig)
         restore = getattr(self.broker, "restore", None)
         if restore is not None:
             restore(state.positions, state.open_orders, state.account)
         for sig in state.pending:
             if sig.symbol in self.analytics:
                 self.pending[sig.id] = sig
+        for pos in (state.positions.values() if isinstance(state.positions, dict) else state.positions):
+            sig = next((d for d in state.decisions if d.symbol == pos.symbol and d.decision in
+                        (Decision.APPROVED, Decision.AUTO)), None)
+            if sig is not None:  # manage the restored position's exits as before the restart
+                self._plans[pos.symbol] = sig
+                try:
+                    self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,
+                                                  abs(pos.qty), pos.opened_ns, params=self.params[pos.symbol])
+                except ValueError:
+                    pass
         if n or state.pending or state.positions:
             self._journal("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                           f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")

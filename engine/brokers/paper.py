@@ -413,6 +413,50 @@ class PaperBroker:
             commissions=self._commissions,
         )
 
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, positions, open_orders, account=None) -> None:
+        """Take back the state a previous run of the same session left in the store:
+        positions (a list, or a dict by symbol), working orders (bracket children
+        keep their OCO pairing) and the account's cash and start-of-day equity."""
+        if isinstance(positions, dict):
+            positions = list(positions.values())
+        for p in positions:
+            if p.symbol in self._symbols and p.qty:
+                self._books[p.symbol] = _Book(qty=p.qty, avg_price=p.avg_price, realized=p.realized_pnl,
+                                              opened_ns=p.opened_ns)
+                self._last.setdefault(p.symbol, p.last or p.avg_price)
+        by_parent: dict[str, list[_Working]] = {}
+        for o in open_orders:
+            if o.symbol not in self._symbols or not o.status.is_open or o.id in self._orders:
+                continue
+            w = _Working(
+                id=o.id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, type=o.type,
+                qty=o.qty, status=o.status, leg=o.leg, created_ns=o.created_ns, limit_price=o.limit_price,
+                stop_price=o.stop_price, parent_id=o.parent_id, signal_id=o.signal_id, updated_ns=o.updated_ns,
+                filled_qty=o.filled_qty, avg_fill_price=o.avg_fill_price, reason=o.reason, armed_tick=self._tick,
+            )
+            self._touch(w, o.updated_ns)
+            self._orders[w.id] = w
+            self._open[o.symbol][w.id] = w
+            self._used_client_ids.add(o.client_order_id)
+            if o.parent_id:
+                by_parent.setdefault(o.parent_id, []).append(w)
+            seq = o.id.rsplit("-", 1)[-1]
+            if o.id.startswith("paper-") and seq.isdigit():
+                self._order_seq = max(self._order_seq, int(seq))
+        for parent_id, kids in by_parent.items():
+            parent = self._orders.get(parent_id)
+            if parent is not None:
+                parent.children = [k.id for k in kids]
+            if len(kids) == 2:
+                kids[0].sibling, kids[1].sibling = kids[1].id, kids[0].id
+        if account is not None:
+            self._cash = account.cash
+            self._realized = account.realized_pnl
+            self._commissions = account.commissions
+            self._sod_equity = account.start_of_day_equity
+
     # ------------------------------------------------------------------ submission
 
     def _submit(self, req: OrderRequest) -> Order:
