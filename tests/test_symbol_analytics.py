@@ -144,6 +144,12 @@ def test_sessions_rth_only_profile_roll_and_balance():
     assert snap.in_session is False  # the last bar is after hours
     assert an.bin_size == 0.025  # auto: 5 bps of the first price 50.0
     assert snap.state in tuple(MarketState)
+    # LVN alerts fired within the band (lvn_alert_pct of price), one per approach
+    alerts = an.drain_alerts()
+    assert alerts and an.drain_alerts() == []
+    for a in alerts:
+        assert a.source in ("session", "previous", "impulse")
+        assert abs(a.price - a.lvn_price) / a.price * 100 <= 0.5 + 1e-9
     # rolling profile = the bars of the last lookback_minutes minutes
     last = bars[-1].ts_ns
     window = [b for b in bars if b.ts_ns > last - 60 * NS_PER_MIN]
