@@ -1,0 +1,156 @@
+"""Analytics computed once, replayed per parameter combination.
+
+A sweep varies setup, exit and risk parameters far more often than analytics
+parameters. The analytics of a symbol (profiles, flow, state, structure) do
+not depend on ``min_aggression`` or ``atr_stop``, so they are computed once per
+symbol (and per distinct set of analytics parameters) by the real
+SymbolAnalytics, and their per-bar results -- the applied bar, the
+SymbolSnapshot, the LVN alerts, the rejects -- are recorded. Each combination
+then runs the real Engine with ``ReplayedAnalytics`` in place of
+SymbolAnalytics: an object with the same interface that hands back the
+recorded results in order. Everything after analytics (setups, risk, exits,
+paper broker) is the engine's own code, once per combination.
+
+The recorded snapshots drop what no setup or engine step reads (profile
+histograms, the CVD sparkline) to keep a year of them small; a setup that
+needs them would declare it in ``NEEDS_HISTOGRAMS``.
+
+Bars data only: with trades data the paper broker fills on individual trades,
+so a sweep over trades runs the full engine per combination.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from ..analytics.session import SessionCalendar
+from ..analytics.symbol import SymbolAnalytics
+from ..config import StrategyParams
+from ..feeds.loaders import BarsArrays
+from ..model import Bar, LvnAlert, ProfileStats, SymbolSnapshot, Trade
+
+# StrategyParams keys that only setups, exits or sizing read: changing them does
+# not change a single analytics number. Any other key (including ones added
+# later) is assumed to change the analytics, which is always safe.
+SETUP_ONLY_KEYS = frozenset({
+    "setups", "enabled", "min_aggression", "balance_min_aggression", "allow_balance_trades",
+    "atr_stop", "atr_target", "reclaim_bars", "sma_period", "target1_r", "partial_fraction",
+    "trail_activate_r", "trail_atr", "trade_timeout_min", "flat_before_close_min",
+})
+NEEDS_HISTOGRAMS: frozenset[str] = frozenset()  # setups that read ProfileStats.histogram / cvd_history
+
+
+def analytics_key(params: StrategyParams) -> tuple:
+    """Two parameter sets with equal keys produce identical analytics."""
+    d = params.model_dump()
+    return tuple(sorted((k, repr(v)) for k, v in d.items() if k not in SETUP_ONLY_KEYS))
+
+
+@dataclass
+class Recording:
+    symbol: str
+    bars: list  # applied bar (None when rejected), per input bar
+    snaps: list  # SymbolSnapshot after each input bar (None when rejected)
+    alerts: dict = field(default_factory=dict)  # input index -> [LvnAlert]
+    rejects: dict = field(default_factory=dict)  # input index -> [(Trade, reason)]
+    malformed: int = 0
+
+
+class _Slim:
+    """Strips histograms/sparklines, sharing one stripped copy per original object."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[int, tuple[ProfileStats, ProfileStats]] = {}
+
+    def profile(self, p: Optional[ProfileStats]) -> Optional[ProfileStats]:
+        if p is None or not p.histogram:
+            return p
+        hit = self._profiles.get(id(p))
+        if hit is not None and hit[0] is p:
+            return hit[1]
+        slim = replace(p, histogram=())
+        if len(self._profiles) > 64:
+            self._profiles.clear()
+        self._profiles[id(p)] = (p, slim)
+        return slim
+
+    def snapshot(self, s: SymbolSnapshot) -> SymbolSnapshot:
+        return replace(
+            s, rolling=self.profile(s.rolling), session_profile=self.profile(s.session_profile),
+            previous_profile=self.profile(s.previous_profile),
+            flow=replace(s.flow, cvd_history=()) if s.flow.cvd_history else s.flow,
+        )
+
+
+def record_bars(symbol: str, bars: BarsArrays, params: StrategyParams, calendar: SessionCalendar,
+                warmup: Optional[list[Bar]] = None, slim: bool = True) -> Recording:
+    """Run the real SymbolAnalytics over ``bars`` making the calls the Engine makes
+    per bar (on_bar, drain_rejects when malformed, snapshot, drain_alerts)."""
+    an = SymbolAnalytics(symbol, params, calendar)
+    for bar in warmup or ():
+        an.on_bar(bar)
+    an.drain_alerts()
+    an.drain_rejects()
+    slimmer = _Slim() if slim else None
+    rec = Recording(symbol, [], [])
+    out_bars, out_snaps = rec.bars, rec.snaps
+    for i, bar in enumerate(bars.iter_bars(symbol)):
+        before = an.malformed
+        applied = an.on_bar(bar)
+        if an.malformed != before:
+            rec.rejects[i] = an.drain_rejects()
+        out_bars.append(applied)
+        if applied is None:
+            out_snaps.append(None)
+            continue
+        snap = an.snapshot()
+        out_snaps.append(slimmer.snapshot(snap) if slimmer else snap)
+        alerts = an.drain_alerts()
+        if alerts:
+            rec.alerts[i] = alerts
+    rec.malformed = an.malformed
+    return rec
+
+
+class ReplayedAnalytics:
+    """SymbolAnalytics' interface (as the Engine uses it on bars) over a Recording."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.symbol = rec.symbol
+        self._rec = rec
+        self._i = -1
+        self.malformed = 0
+        self._pending_rejects: list = []
+
+    def on_bar(self, bar: Bar) -> Optional[Bar]:
+        i = self._i = self._i + 1
+        rec = self._rec
+        rej = rec.rejects.get(i)
+        if rej:
+            self.malformed += len(rej)
+            self._pending_rejects.extend(rej)
+        return rec.bars[i]
+
+    def on_trade(self, trade: Trade) -> Optional[Bar]:
+        raise TypeError("ReplayedAnalytics replays bars; a sweep over trades runs the full analytics")
+
+    def on_quote(self, quote) -> None:
+        pass
+
+    def close_until(self, ts_ns: int) -> Optional[Bar]:
+        return None  # bars arrive closed
+
+    def snapshot(self) -> SymbolSnapshot:
+        return self._rec.snaps[self._i]
+
+    def drain_alerts(self) -> list[LvnAlert]:
+        return self._rec.alerts.get(self._i, [])
+
+    def drain_rejects(self) -> list:
+        out, self._pending_rejects = self._pending_rejects, []
+        return out
+
+    @property
+    def last(self) -> float:
+        s = self._rec.snaps[self._i] if self._i >= 0 else None
+        return s.last if s is not None else float("nan")

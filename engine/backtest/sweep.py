@@ -1,0 +1,280 @@
+"""Parameter sweeps: every grid combination on every symbol, in parallel.
+
+Work is split into tasks of (symbol, a chunk of combinations). A worker loads
+nothing itself: it gets the symbol's arrays and the base config, computes the
+symbol's analytics once per distinct set of analytics parameters (replay.py),
+then runs the real Engine per combination with the recorded snapshots. The
+baseline (the base config, no grid overrides) runs alongside as combination -1,
+so the acceptance rules compare like with like.
+
+Each combination's score pools its symbols: all their trades, and a combined
+equity (initial equity plus the sum of every symbol's P&L, session by session).
+
+Acceptance flags against the baseline (STRATEGY-style tuning rules):
+- PF: profit factor above the baseline's with at least ``min_trades`` trades
+  (a better profit factor from a handful of trades is noise);
+- SR: Sharpe above the baseline's with max drawdown at most twice the baseline's.
+
+Ctrl-C keeps every finished task: they are written to the results file and a
+rerun with ``--resume FILE`` skips them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..analytics.session import SessionCalendar
+from ..config import CockpitConfig, parse_config
+from . import metrics as M
+from .data import Dataset
+from .executors import ExecutorHandle
+from .grid import Grid, combo_label, split_params
+from .replay import ReplayedAnalytics, analytics_key, record_bars
+from .runner import backtest_config, run_backtest
+
+OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
+BASELINE = -1
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def combo_config(base: dict, symbols: list[str], combo: dict) -> CockpitConfig:
+    strat, risk = split_params(combo)
+    return backtest_config(parse_config(base, "sweep base"), symbols, strategy=strat, risk=risk)
+
+
+def _result_row(idx: int, symbol: str, res) -> dict:
+    return {"combo": idx, "symbol": symbol, "trades": [t.as_dict() for t in res.trades],
+            "daily": [[d, e] for d, e in res.daily], "equity": res.equity, "bars": res.bars,
+            "in_position": res.metrics.exposure_pct * res.bars / 100.0 if res.bars else 0,
+            "signals": res.summary.get("signals_total", 0)}
+
+
+def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> list[dict]:
+    """One symbol, several combinations. Runs in a worker process (or Dask worker)."""
+    out = []
+    recordings: dict[tuple, Any] = {}
+    for idx, combo in combos:
+        cfg = combo_config(base, [symbol], combo)
+        analytics = None
+        if ds.kind == "bars":
+            params = cfg.strategy.for_symbol(symbol)
+            key = analytics_key(params)
+            rec = recordings.get(key)
+            if rec is None:
+                cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy)
+                rec = recordings[key] = record_bars(symbol, ds.series[symbol], params, cal)
+            analytics = {symbol: ReplayedAnalytics(rec)}
+        res = run_backtest(cfg, ds, analytics=analytics)
+        out.append(_result_row(idx, symbol, res))
+    return out
+
+
+# --------------------------------------------------------------------------- pooling results
+
+
+def trade_from_dict(d: dict) -> M.TradeRecord:
+    names = {f.name for f in fields(M.TradeRecord)}
+    return M.TradeRecord(**{k: v for k, v in d.items() if k in names})
+
+
+def combine(rows: list[dict], initial: float) -> M.Metrics:
+    """Pooled metrics of one combination over its symbols."""
+    trades = sorted((trade_from_dict(t) for r in rows for t in r["trades"]), key=lambda t: t.exit_ns)
+    bars = sum(r["bars"] for r in rows)
+    in_pos = sum(r["in_position"] for r in rows)
+    if len(rows) == 1:
+        r = rows[0]
+        return M.compute(trades, initial, r["equity"], [e for _, e in r["daily"]], bars, int(round(in_pos)))
+    dates = sorted({d for r in rows for d, _ in r["daily"]})
+    pnl = [0.0] * len(dates)
+    pos = {d: i for i, d in enumerate(dates)}
+    for r in rows:
+        last = initial
+        series = dict((d, e) for d, e in r["daily"])
+        for d in dates:
+            last = series.get(d, last)
+            pnl[pos[d]] += last - initial
+    daily = [initial + p for p in pnl]
+    return M.compute(trades, initial, daily, daily, bars, int(round(in_pos)))
+
+
+@dataclass
+class SweepRow:
+    index: int
+    combo: dict
+    metrics: M.Metrics
+    symbols: int
+    pf_ok: bool = False
+    sharpe_ok: bool = False
+
+    @property
+    def label(self) -> str:
+        return "baseline" if self.index == BASELINE else combo_label(self.combo)
+
+
+@dataclass
+class SweepOutcome:
+    rows: list[SweepRow]  # ranked, best first (baseline included, flagged by index -1)
+    baseline: Optional[SweepRow]
+    objective: str
+    complete: bool
+    done_tasks: int
+    total_tasks: int
+    elapsed_s: float
+    results_path: Optional[str] = None
+    executor: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+def _key(v: float) -> float:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return -math.inf
+    return v
+
+
+def rank(results: dict[tuple[int, str], dict], combos: list[dict], symbols: list[str], initial: float,
+         objective: str, min_trades: int) -> tuple[list[SweepRow], Optional[SweepRow]]:
+    attr = OBJECTIVES[objective]
+    rows: list[SweepRow] = []
+    for idx in [BASELINE, *range(len(combos))]:
+        got = [results[(idx, s)] for s in symbols if (idx, s) in results]
+        if not got:
+            continue
+        rows.append(SweepRow(idx, {} if idx == BASELINE else combos[idx], combine(got, initial), len(got)))
+    base = next((r for r in rows if r.index == BASELINE), None)
+    for r in rows:
+        m = r.metrics
+        if base is not None and r is not base:
+            b = base.metrics
+            r.pf_ok = m.trades >= min_trades and _key(m.profit_factor) > _key(b.profit_factor)
+            r.sharpe_ok = _key(m.sharpe) > _key(b.sharpe) and (
+                m.max_drawdown_pct <= 2.0 * b.max_drawdown_pct if b.max_drawdown_pct > 0 else m.max_drawdown_pct == 0)
+    rows.sort(key=lambda r: (r.metrics.trades >= min_trades, _key(getattr(r.metrics, attr))), reverse=True)
+    return rows, base
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep_id(fingerprint: str, base: dict, grid: Grid) -> str:
+    h = hashlib.sha256(json.dumps([fingerprint, base, grid.spec()], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:12]
+
+
+def plan_tasks(symbols: list[str], n_combos: int, workers: int) -> list[tuple[str, list[int]]]:
+    """(symbol, combination indexes) per task: one task per symbol when there are
+    enough symbols to keep the workers busy, else each symbol's combinations
+    split into chunks (each chunk then computes that symbol's analytics once)."""
+    idxs = [BASELINE, *range(n_combos)]
+    chunks = max(1, min(len(idxs), math.ceil(2 * workers / max(1, len(symbols)))))
+    size = math.ceil(len(idxs) / chunks)
+    return [(s, idxs[i:i + size]) for s in symbols for i in range(0, len(idxs), size)]
+
+
+def run_sweep(
+    ds: Dataset,
+    base_config: CockpitConfig,
+    grid: Grid,
+    handle: ExecutorHandle,
+    objective: str = "sharpe",
+    min_trades: int = 30,
+    resume: Optional[str] = None,
+    results_path: Optional[str] = None,
+    on_progress: Optional[Callable[[int, int], None]] = None,
+    progress: bool = False,
+) -> SweepOutcome:
+    """Run (or finish) a sweep. ``on_progress(done_combos, total_combos)`` is called
+    after each finished task; a KeyboardInterrupt raised anywhere in the loop
+    (Ctrl-C, or by the callback) stops it with the finished results kept."""
+    if objective not in OBJECTIVES:
+        from ..config import ConfigError
+
+        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
+    t0 = time.perf_counter()
+    base = base_config.model_dump(mode="json")
+    combos = grid.combinations()
+    symbols = ds.symbols
+    sid = sweep_id(ds.fingerprint, base, grid)
+    path = results_path or resume or f"sweep-{sid}.json"
+    results: dict[tuple[int, str], dict] = {}
+    if resume and Path(resume).exists():
+        saved = json.loads(Path(resume).read_text())
+        if saved.get("id") != sid:
+            from ..config import ConfigError
+
+            raise ConfigError(f"--resume {resume}: that file belongs to another sweep (different data, "
+                              "grid or settings); start a new one or give the same arguments")
+        for r in saved["results"]:
+            results[(r["combo"], r["symbol"])] = r
+    tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
+    tasks = [(s, idxs) for s, idxs in tasks if idxs]
+    total = (len(combos) + 1) * len(symbols)
+    done = len(results)
+    per_symbol = {s: Dataset(ds.kind, {s: ds.series[s]}, ds.description) for s in symbols}
+    complete = False
+    bar = _Progress(total, done, handle.description) if progress else None
+    futures = {}
+    try:
+        for s, idxs in tasks:
+            fut = handle.executor.submit(run_task, base, s, per_symbol[s], [(i, {} if i == BASELINE else combos[i]) for i in idxs])
+            futures[fut] = (s, idxs)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                for row in fut.result():
+                    results[(row["combo"], row["symbol"])] = row
+                done = len(results)
+                if bar is not None:
+                    bar.update(done)
+                if on_progress is not None:
+                    on_progress(done, total)
+        complete = True
+    except KeyboardInterrupt:
+        for fut in futures:
+            fut.cancel()
+        handle.close(cancel=True)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if not complete or resume or results_path:
+        _save(path, sid, results)
+    rows, baseline = rank(results, combos, symbols, base_config.broker.initial_equity, objective, min_trades)
+    return SweepOutcome(rows, baseline, objective, complete, len(results), total, time.perf_counter() - t0,
+                        path if (not complete or resume or results_path) else None, handle.description,
+                        raw=results)
+
+
+def _save(path: str, sid: str, results: dict) -> None:
+    p = Path(path)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(json.dumps({"id": sid, "results": list(results.values())}))
+    tmp.replace(p)
+
+
+class _Progress:
+    """A rich progress bar with an ETA, counted in (combination, symbol) runs."""
+
+    def __init__(self, total: int, done: int, what: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self._p = Progress(TextColumn("[bold]sweep[/] " + what), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                           transient=False)
+        self._task = self._p.add_task("runs", total=total, completed=done)
+        self._p.start()
+
+    def update(self, done: int) -> None:
+        self._p.update(self._task, completed=done)
+
+    def stop(self) -> None:
+        self._p.stop()
