@@ -367,3 +367,52 @@ async def test_standin_trade_updates_parse_with_alpacas_own_model(env):
     for update in env.captured:
         TradeUpdate(**update)  # the stand-in speaks what alpaca-py expects
     assert env.captured and env.captured[0]["event"] == "new"
+
+
+# --------------------------------------------------------------------------- doctor
+
+from engine.live.doctor import check_alpaca  # noqa: E402
+from engine.live.secrets import AlpacaKeys  # noqa: E402
+
+
+def _by_name(results):
+    return {r.name: r for r in results}
+
+
+async def test_doctor_all_green_against_the_standin(env):
+    env.rest.add_trades("SPY", [(T0, 470.12, 100, 1)])
+    results = await check_alpaca(AlpacaKeys(KEY_ID, SECRET), trading_url=env.base, data_url=env.base)
+    checks = _by_name(results)
+    assert [r.name for r in results] == ["keys", "trading API", "account", "market clock", "market data"]
+    assert all(r.ok for r in results), results
+    assert "ACTIVE" in checks["account"].detail and "100,000.00" in checks["account"].detail
+    assert checks["market clock"].detail.startswith("market open")
+    assert checks["market data"].detail == "iex data permitted; last SPY 470.12"
+    assert env.rest.requests_to("GET", "/v2/stocks/trades/latest")[0].query["feed"] == ["iex"]
+    for r in results:
+        assert KEY_ID not in r.detail + r.fix and SECRET not in r.detail + r.fix
+
+
+async def test_doctor_explains_each_failure(env):
+    no_keys = _by_name(await check_alpaca(None))
+    assert not no_keys["keys"].ok and "APCA_API_KEY_ID" in no_keys["keys"].fix
+    assert no_keys["trading API"].detail == "skipped: no keys"
+
+    wrong = _by_name(await check_alpaca(AlpacaKeys("PKWRONGKEY0000000001", "nope" * 10), trading_url=env.base,
+                                        data_url=env.base))
+    assert not wrong["trading API"].ok and "HTTP 401" in wrong["trading API"].detail
+    assert "paper-trading keys" in wrong["trading API"].fix
+    assert "PKWRONGKEY0000000001" not in wrong["trading API"].detail
+
+    env.rest.account["trading_blocked"] = True
+    sip = _by_name(await check_alpaca(AlpacaKeys(KEY_ID, SECRET), feed="sip", trading_url=env.base,
+                                      data_url=env.base))
+    assert not sip["account"].ok and "trading blocked" in sip["account"].detail
+    assert not sip["market data"].ok and "HTTP 403" in sip["market data"].detail
+    assert 'data_feed = "iex"' in sip["market data"].fix
+
+    env.rest.stop()  # nothing listens there any more
+    down = _by_name(await check_alpaca(AlpacaKeys(KEY_ID, SECRET), trading_url=env.base, data_url=env.base,
+                                       timeout_s=1.0))
+    assert not down["trading API"].ok and down["trading API"].detail.startswith("cannot reach")
+    assert "internet connection" in down["trading API"].fix

@@ -51,7 +51,7 @@ from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.reconcile import diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
-from ..live.secrets import redact, register_secret
+from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_json_object
 from ..model import (
     Account,
@@ -210,6 +210,7 @@ class AlpacaBroker:
             raise ValueError(f"submit_attempts must be >= 1, got {submit_attempts!r}")
         register_secret(api_key)
         register_secret(secret_key)
+        install_log_redaction()
         self.kind = "PAPER" if paper else "LIVE"
         self._clock = clock or WallClock()
         self._client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)

@@ -34,7 +34,7 @@ from alpaca.data.timeframe import TimeFrame
 from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
-from ..live.secrets import redact, register_secret
+from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_msgpack_list
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Quote, Trade
 
@@ -213,6 +213,7 @@ class AlpacaFeed:
             raise ValueError(f"backfill_limit must be >= 1, got {backfill_limit!r}")
         register_secret(api_key)
         register_secret(secret_key)
+        install_log_redaction()
         self.symbols = symbols
         self._feed = DataFeed(feed)
         self._clock = clock or WallClock()

@@ -1,0 +1,153 @@
+"""``cockpit doctor`` for Alpaca: can this machine trade and get data, and if not, why.
+
+Each check answers one question in plain words and, when it fails, says what
+to do about it. Keys are reported as set or not set, never shown. Every
+network call goes through alpaca-py's own clients (the same ones the broker
+and feed use), off the event loop, with a short timeout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .rest import AlpacaRestError, call_rest, harden_client
+from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys, redact
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _skipped(name: str, why: str) -> CheckResult:
+    return CheckResult(name, False, f"skipped: {why}", "fix the failed check above first")
+
+
+def _auth_fix(paper: bool) -> str:
+    kind = "paper" if paper else "live"
+    other = "live" if paper else "paper"
+    return (f"the keys were refused: make sure they are {kind}-trading keys (a {other} key does not work here), "
+            "copy them again from the Alpaca dashboard, or regenerate them")
+
+
+async def check_alpaca(
+    keys: Optional[AlpacaKeys],
+    **options: Any,
+) -> list[CheckResult]:
+    """Keys, reachability, account status and permissions, market clock, data
+    entitlement. Never raises for a failed check; each result says what is
+    wrong and how to fix it, with every text redacted. Options: paper (True),
+    feed ("iex"), probe_symbol ("SPY"), trading_url / data_url (overrides),
+    timeout_s (5)."""
+    results = await _checks(keys, **options)
+    return results
+
+
+async def _checks(
+    keys: Optional[AlpacaKeys],
+    *,
+    paper: bool = True,
+    feed: str = "iex",
+    probe_symbol: str = "SPY",
+    trading_url: Optional[str] = None,
+    data_url: Optional[str] = None,
+    timeout_s: float = 5.0,
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    if keys is None or not keys.key_id or not keys.secret_key:
+        results.append(CheckResult(
+            "keys", False, f"{ENV_KEY_ID} / {ENV_SECRET_KEY} are not set",
+            f"export {ENV_KEY_ID}=... and {ENV_SECRET_KEY}=... (from the Alpaca dashboard, "
+            "'API keys'), or put them in a key file readable only by you (chmod 600)",
+        ))
+        for name in ("trading API", "account", "market clock", "market data"):
+            results.append(_skipped(name, "no keys"))
+        return results
+    results.append(CheckResult("keys", True, f"key id and secret are set (from {keys.source}); values not shown"))
+
+    from alpaca.data.enums import DataFeed
+    from alpaca.data.historical.stock import StockHistoricalDataClient
+    from alpaca.data.requests import StockLatestTradeRequest
+    from alpaca.trading.client import TradingClient
+
+    trading = TradingClient(keys.key_id, keys.secret_key, paper=paper, url_override=trading_url)
+    harden_client(trading, timeout_s)
+    data = StockHistoricalDataClient(keys.key_id, keys.secret_key, url_override=data_url)
+    harden_client(data, timeout_s)
+    where = trading_url or ("paper-api.alpaca.markets" if paper else "api.alpaca.markets")
+
+    async def call(fn: Any, *args: Any) -> Any:
+        return await call_rest(fn, *args, rate_limit_retries=1)
+
+    # reachability + keys accepted: one account request answers both
+    try:
+        account = await call(trading.get_account)
+    except AlpacaRestError as err:
+        if err.status is None:
+            results.append(CheckResult(
+                "trading API", False, f"cannot reach {where}: {err.message}",
+                "check the internet connection, a proxy or firewall, and the Alpaca status page",
+            ))
+        elif err.status in (401, 403):
+            results.append(CheckResult("trading API", False, f"{where} refused the keys (HTTP {err.status}): {err.message}",
+                                       _auth_fix(paper)))
+        else:
+            results.append(CheckResult("trading API", False, f"{where} answered HTTP {err.status}: {err.message}",
+                                       "try again in a minute; if it persists, check the Alpaca status page"))
+        for name in ("account", "market clock", "market data"):
+            results.append(_skipped(name, "trading API not usable"))
+        return results
+    results.append(CheckResult("trading API", True, f"reached {where}; keys accepted ({'paper' if paper else 'LIVE'})"))
+
+    status = str(getattr(account.status, "value", account.status))
+    blocked = [label for label, flag in (("trading blocked", account.trading_blocked),
+                                         ("account blocked", account.account_blocked),
+                                         ("trading suspended by you", account.trade_suspended_by_user)) if flag]
+    if status != "ACTIVE" or blocked:
+        reasons = ", ".join([f"status {status}"] + blocked)
+        results.append(CheckResult(
+            "account", False, f"account {account.account_number} cannot trade: {reasons}",
+            "open the Alpaca dashboard: finish onboarding or lift the block (a suspension you set is under "
+            "'Account configuration'); contact Alpaca support if the account is restricted",
+        ))
+    else:
+        detail = (f"account {account.account_number} ACTIVE; equity {float(account.equity or 0):,.2f}, "
+                  f"buying power {float(account.buying_power or 0):,.2f}")
+        if account.pattern_day_trader:
+            detail += "; flagged pattern day trader"
+        results.append(CheckResult("account", True, detail))
+
+    try:
+        clock = await call(trading.get_clock)
+        if clock.is_open:
+            results.append(CheckResult("market clock", True, f"market open; closes {clock.next_close.isoformat()}"))
+        else:
+            results.append(CheckResult("market clock", True, f"market closed; opens {clock.next_open.isoformat()}"))
+    except AlpacaRestError as err:
+        results.append(CheckResult("market clock", False, f"could not read the market clock: {err.message}",
+                                   "try again in a minute; if it persists, check the Alpaca status page"))
+
+    try:
+        request = StockLatestTradeRequest(symbol_or_symbols=probe_symbol, feed=DataFeed(feed))
+        latest = await call(data.get_stock_latest_trade, request)
+        trade = latest.get(probe_symbol) if isinstance(latest, dict) else None
+        if trade is None:
+            results.append(CheckResult("market data", True, f"{feed} data permitted (no recent {probe_symbol} trade)"))
+        else:
+            results.append(CheckResult("market data", True,
+                                       f"{feed} data permitted; last {probe_symbol} {float(trade.price):.2f}"))
+    except AlpacaRestError as err:
+        if err.status in (401, 403):
+            fix = ("your plan does not include SIP data: set data_feed = \"iex\" under [feed] in cockpit.toml, "
+                   "or subscribe to Alpaca's SIP data plan") if feed == "sip" else _auth_fix(paper)
+            results.append(CheckResult("market data", False, f"{feed} data refused (HTTP {err.status}): {err.message}", fix))
+        elif err.status is None:
+            results.append(CheckResult("market data", False, f"cannot reach the data API: {err.message}",
+                                       "check the internet connection, a proxy or firewall"))
+        else:
+            results.append(CheckResult("market data", False, f"data API answered HTTP {err.status}: {err.message}",
+                                       "try again in a minute; if it persists, check the Alpaca status page"))
+    return results
