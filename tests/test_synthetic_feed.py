@@ -239,3 +239,15 @@ async def test_feed_start_at_fast_forwards_then_paces():
 def test_bad_start_at():
     with pytest.raises(ValueError, match="HH:MM"):
         SyntheticFeed(start_at="half past nine")
+
+
+def test_thinned_bars_keep_the_volume_scale():
+    days = trading_days_from(date(2024, 6, 10), 2)
+    full = generate_bars("SPY", 7, days)
+    thin = generate_bars("SPY", 7, days, thin=10)
+    for f, t in zip(full, thin):
+        assert len(t) == 390
+        assert 0.8 < t.volume.sum() / f.volume.sum() < 1.25
+        assert t.trades.sum() < f.trades.sum() / 5
+    with pytest.raises(ValueError, match="thin"):
+        generate_bars("SPY", 7, days, thin=0)

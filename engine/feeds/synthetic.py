@@ -100,35 +100,29 @@ def symbol_spec(symbol: str) -> SymbolSpec:
 
 @lru_cache(maxsize=1)
 def _calendar():
-    import exchange_calendars as xc  # imported lazily: loading it takes ~0.5 s
+    """The engine's NYSE calendar (exchange_calendars underneath): one source of
+    trading days, half days and open/close times for the simulator and analytics."""
+    from ..analytics.session import SessionCalendar
 
-    return xc.get_calendar("XNYS")
+    return SessionCalendar("us_equity")
 
 
 def is_trading_day(d: date) -> bool:
-    import pandas as pd
-
-    return bool(_calendar().is_session(pd.Timestamp(d)))
+    return _calendar().is_trading_day(d)
 
 
 def session_bounds(d: date) -> tuple[int, int]:
     """Regular-hours open and close of an NYSE session, as UTC nanoseconds
     (13:00 ET close on half days)."""
-    import pandas as pd
-
-    cal = _calendar()
-    ts = pd.Timestamp(d)
-    if not cal.is_session(ts):
+    bounds = _calendar().rth_bounds(d) if is_trading_day(d) else None
+    if bounds is None:
         raise ValueError(f"{d.isoformat()} is not an NYSE trading day (weekend or holiday)")
-    return int(cal.session_open(ts).value), int(cal.session_close(ts).value)
+    return int(bounds[0]), int(bounds[1])
 
 
 def previous_trading_day(d: date) -> date:
     """The last NYSE session strictly before ``d``."""
-    import pandas as pd
-
-    cal = _calendar()
-    return cal.date_to_session(pd.Timestamp(d - timedelta(days=1)), direction="previous").date()
+    return _calendar().previous_trading_day(d)
 
 
 def trading_days_ending(d: date, n: int) -> list[date]:
@@ -143,11 +137,12 @@ def trading_days_ending(d: date, n: int) -> list[date]:
 
 def trading_days_from(start: date, n: int) -> list[date]:
     """``n`` consecutive NYSE sessions starting on or after ``start``."""
-    import pandas as pd
-
     cal = _calendar()
-    first = cal.date_to_session(pd.Timestamp(start), direction="next")
-    return [s.date() for s in cal.sessions[cal.sessions.get_loc(first): cal.sessions.get_loc(first) + n]]
+    d = start if cal.is_trading_day(start) else cal.next_trading_day(start)
+    days = [d]
+    while len(days) < n:
+        days.append(cal.next_trading_day(days[-1]))
+    return days[:n]
 
 
 def default_session_date(reference: Optional[date] = None) -> date:
@@ -365,12 +360,13 @@ def _ou_noise(rng: np.random.Generator, sigma: np.ndarray, theta: float, block: 
 
 def _value_area(price: np.ndarray, size: np.ndarray) -> tuple[float, float]:
     """~70% volume range (15th-85th volume-weighted percentile): the next day's balance."""
-    order = np.argsort(price, kind="stable")
-    cum = np.cumsum(size[order])
+    ticks = np.round(price / TICK).astype(np.int64)
+    base = int(ticks.min())
+    cum = np.cumsum(np.bincount(ticks - base, weights=size))
     total = cum[-1]
-    lo = price[order][np.searchsorted(cum, 0.15 * total)]
-    hi = price[order][min(np.searchsorted(cum, 0.85 * total), len(cum) - 1)]
-    return float(lo), float(hi)
+    lo = base + int(np.searchsorted(cum, 0.15 * total))
+    hi = base + min(int(np.searchsorted(cum, 0.85 * total)), len(cum) - 1)
+    return round(lo * TICK, 2), round(hi * TICK, 2)
 
 
 def _rng(seed: int, symbol: str, d: date) -> np.random.Generator:
@@ -384,6 +380,7 @@ def generate_symbol_session(
     balance: Optional[tuple[float, float]] = None,
     open_price: Optional[float] = None,
     trades_per_session: Optional[int] = None,
+    size_scale: float = 1.0,
 ) -> SimulatedSession:
     """One symbol's session. ``balance`` is the previous value area the regimes are
     built around (default: a range around the symbol's reference price);
@@ -443,10 +440,10 @@ def generate_symbol_session(
     counts = rng.poisson(lam)
     sec = np.repeat(np.arange(n_sec), counts)
     n = sec.shape[0]
-    offs = rng.random(n)
-    key = sec + offs
-    order = np.argsort(key, kind="stable")
-    sec, offs = sec[order], offs[order]
+    # uniform times inside each second; sorting the keys alone orders them (iid offsets)
+    key = np.sort(sec + rng.random(n))
+    sec = np.minimum(key.astype(np.int64), n_sec - 1)
+    offs = key - sec
     ts = open_ns + sec.astype(np.int64) * NS_PER_S + (offs * NS_PER_S).astype(np.int64)
 
     mid_t = mid[sec] + (mid[sec + 1] - mid[sec]) * offs
@@ -467,6 +464,8 @@ def generate_symbol_session(
     lots = np.maximum(1, np.ceil(rng.lognormal(-0.4, 0.8, n) * sizem[sec])).astype(np.int64)
     odd = rng.integers(1, 100, n)
     size = np.where(round_lot, lots * 100, odd).astype(np.float64)
+    if size_scale != 1.0:
+        size *= size_scale
 
     trades = TradesArrays(ts, price, size, np.zeros(n, dtype=np.int8), bid, ask, source=f"synthetic:{symbol}")
     episodes = [
@@ -554,8 +553,9 @@ def bars_from_trades(trades: TradesArrays, side: np.ndarray, open_ns: int,
     lo_bin = int(binidx.min())
     width = int(binidx.max()) - lo_bin + 1
     key = bar_of * width + (binidx - lo_bin)
-    uniq, inv = np.unique(key, return_inverse=True)
-    vsum = np.bincount(inv, weights=size)
+    dense = np.bincount(key, weights=size, minlength=starts.shape[0] * width)
+    uniq = np.flatnonzero(dense)
+    vsum = dense[uniq]
     ubar = uniq // width
     ucentre = np.round((uniq % width + lo_bin + 0.5) * b, 6)
     splits = np.searchsorted(ubar, np.arange(1, starts.shape[0]))
@@ -565,15 +565,22 @@ def bars_from_trades(trades: TradesArrays, side: np.ndarray, open_ns: int,
 
 
 def generate_bars(symbol: str, seed: int, days: Sequence[date], trades_per_session: Optional[int] = None,
-                  vap_bin: Optional[float] = None) -> list[BarsArrays]:
+                  vap_bin: Optional[float] = None, thin: int = 1) -> list[BarsArrays]:
     """Bars-only chained sessions for long backtests: one BarsArrays per day, with
-    buy/sell volume and volume at price; the trades are dropped after aggregation."""
+    buy/sell volume and volume at price; the trades are dropped after aggregation.
+    ``thin`` > 1 simulates ``thin`` times fewer, ``thin`` times larger prints (same
+    volume and price path scale, much faster; ``Bar.trades`` counts the simulated
+    prints). The price path then differs from ``thin=1`` (other random draws)."""
+    if thin < 1:
+        raise ValueError(f"thin must be >= 1, got {thin}")
+    spec = symbol_spec(symbol)
+    n_trades = (trades_per_session or spec.trades_per_session) // thin
     out: list[BarsArrays] = []
     prev: Optional[SimulatedSession] = None
     for d in days:
         sim = generate_symbol_session(symbol, seed, d, balance=prev.value_area if prev else None,
                                       open_price=prev.close if prev else None,
-                                      trades_per_session=trades_per_session)
+                                      trades_per_session=n_trades, size_scale=float(thin))
         out.append(sim.bars(vap_bin))
         prev = sim
     return out
