@@ -42,8 +42,8 @@ def test_lee_ready_and_true_side_priority():
     p = np.array([10.0, 10.05, 10.02, 10.03, 10.0])
     bid = np.array([9.99, 10.0, 10.0, np.nan, 10.05])  # last quote crossed: unusable
     ask = np.array([10.01, 10.1, 10.04, np.nan, 10.0])
-    # trade 0 at mid, no tick yet -> 0; 1 below mid 10.05? mid is 10.05 -> tick (up) 1;
-    # 2 below mid 10.02 == mid -> tick: down -1; 3 no quote -> tick up 1; 4 bad quote -> tick down -1
+    # 0: at mid, no price change yet -> 0; 1: at mid 10.05 -> tick up 1;
+    # 2: at mid 10.02 -> tick down -1; 3: no quote -> tick up 1; 4: crossed quote -> tick down -1
     assert lee_ready(p, bid, ask).tolist() == [0, 1, -1, 1, -1]
     c = TradeClassifier()
     got = [c.classify(x, 0, None if math.isnan(b) else b, None if math.isnan(a) else a) for x, b, a in zip(p, bid, ask)]
