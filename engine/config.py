@@ -155,6 +155,9 @@ class StrategyConfig(StrategyParams):
 
 class RiskConfig(_Section):
     risk_per_trade_pct: float = Field(0.5, gt=0, le=100)  # percent of equity risked per trade
+    # > 0: every entry is this many shares (still capped by buying power and
+    # max_position_notional) instead of the risk-based size; 0 = risk-based sizing
+    fixed_qty: int = Field(0, ge=0)
     max_position_notional: float = Field(50_000.0, gt=0)
     max_positions: int = Field(3, ge=1)
     max_open_orders: int = Field(10, ge=1)

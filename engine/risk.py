@@ -167,14 +167,16 @@ class RiskManager:
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
         budget = max(account.equity, 0.0) * cfg.risk_per_trade_pct / 100.0
-        by_risk = math.floor(budget / per_share + _EPS)
+        by_risk = cfg.fixed_qty if cfg.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
         qty = min(by_risk, by_bp, by_notional)
         sized = replace(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
         if qty >= 1:
             return sized, ""
-        if qty == by_risk:
+        if qty == by_risk and cfg.fixed_qty > 0:
+            why = f"fixed_qty {cfg.fixed_qty}"
+        elif qty == by_risk:
             why = f"risk budget {_money(budget)} / {_money(per_share)} per share"
         elif qty == by_bp:
             why = f"buying power {_money(account.buying_power)} at {_money(entry)}"
