@@ -222,13 +222,23 @@ def run_sweep(
     complete = False
     bar = _Progress(total, done, handle.description) if progress else None
     futures = {}
-    try:
-        for s, idxs in tasks:
-            fut = handle.executor.submit(run_task, base, s, per_symbol[s], [(i, {} if i == BASELINE else combos[i]) for i in idxs])
+    queue = list(tasks)
+    ahead = max(2, 2 * handle.workers)  # tasks in flight: enough to keep workers busy, no more
+
+    def submit_more(pending: set) -> None:
+        while queue and len(pending) < ahead:
+            s, idxs = queue.pop(0)
+            fut = handle.executor.submit(run_task, base, s, per_symbol[s],
+                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs])
             futures[fut] = (s, idxs)
-        pending = set(futures)
+            pending.add(fut)
+
+    try:
+        pending: set = set()
+        submit_more(pending)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            submit_more(pending)
             for fut in finished:
                 for row in fut.result():
                     results[(row["combo"], row["symbol"])] = row

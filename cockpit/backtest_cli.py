@@ -1,0 +1,332 @@
+"""`cockpit backtest | sweep | walkforward | runs`: the tuning loop from the shell.
+
+Every handler returns an exit code; bad input raises ConfigError (exit 2 in
+cockpit.cli). Results are stored (``Store.save_run``) unless ``--no-store``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Optional
+
+SESSIONS = ["us_equity", "24h_utc", "24h_chicago"]
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("true", "1", "yes", "on"):
+        return True
+    if t in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true/false")
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", nargs="+", default=[], metavar="PATH",
+                   help="trades CSV or 1-minute bars CSV(.gz) (one symbol per file), or synthetic:SYMBOLS:DAYS:SEED")
+    p.add_argument("--symbols", help="comma-separated: names for the --data files, or which symbols to load --from-store")
+    p.add_argument("--from-store", action="store_true", help="use candles recorded in the store")
+    p.add_argument("--start", help="first date (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", help="last date (YYYY-MM-DD, UTC, inclusive)")
+    p.add_argument("--session", choices=SESSIONS, help="session definition (24h_utc / 24h_chicago for 24-hour markets)")
+    p.add_argument("--config", help="cockpit.toml to start from (default: built-in defaults)")
+    p.add_argument("--db", help="store: SQLite path or SQLAlchemy URL (default: the user data dir)")
+    p.add_argument("--no-store", action="store_true", help="do not save the run")
+
+
+def _strategy_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--setup", default=None, help="setup(s), comma-separated: auction, trend_model, mean_reversion, sma_cross")
+    p.add_argument("--min-aggression", type=float)
+    p.add_argument("--atr-stop", type=float)
+    p.add_argument("--atr-target", type=float)
+    p.add_argument("--allow-balance-trades", type=_bool, nargs="?", const=True, metavar="BOOL")
+    p.add_argument("--risk-per-trade", type=float, help="percent of equity risked per trade")
+    p.add_argument("--qty", type=int, help="fixed shares per entry (risk.fixed_qty) instead of risk sizing")
+    p.add_argument("--max-positions", type=int)
+    p.add_argument("--max-daily-loss", type=float, help="percent of start-of-day equity")
+    p.add_argument("--max-notional", type=float, help="max_position_notional $")
+    p.add_argument("--initial-equity", type=float)
+    p.add_argument("--slippage-bps", type=float)
+    p.add_argument("--commission", type=float, help="$ per share")
+
+
+def add_backtest_commands(sub) -> None:
+    bt = sub.add_parser("backtest", help="run the engine over history and report section 12 metrics")
+    _data_flags(bt)
+    _strategy_flags(bt)
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+    bt.add_argument("--export", metavar="TRADES.CSV", help="write every trade to a CSV file")
+    bt.add_argument("--plot", metavar="OUT.html|OUT.png", help="write an equity/drawdown chart")
+    bt.add_argument("--no-chart", action="store_true", help="no terminal equity chart")
+    bt.set_defaults(handler=backtest_command)
+
+    sw = sub.add_parser("sweep", help="every grid combination on every symbol, in parallel, ranked")
+    _data_flags(sw)
+    _strategy_flags(sw)
+    sw.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                    help="e.g. min_aggression=60,70,80 atr_stop=1.0,1.5 allow_balance_trades=false,true")
+    _pool_flags(sw)
+    sw.add_argument("--resume", metavar="FILE", help="finish an interrupted sweep from its results file")
+    sw.add_argument("--results", metavar="FILE", help="also write every result to this JSON file")
+    sw.add_argument("--top", type=int, default=20, help="rows to show")
+    sw.add_argument("--json", action="store_true")
+    sw.set_defaults(handler=sweep_command)
+
+    wf = sub.add_parser("walkforward", help="rolling in-sample optimisation, out-of-sample test")
+    _data_flags(wf)
+    _strategy_flags(wf)
+    wf.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2")
+    wf.add_argument("--train", default="20d", help="in-sample sessions per fold (e.g. 20d)")
+    wf.add_argument("--test", default="5d", help="out-of-sample sessions per fold (e.g. 5d)")
+    _pool_flags(wf)
+    wf.add_argument("--plot", metavar="OUT.html|OUT.png", help="chart of the stitched out-of-sample equity")
+    wf.add_argument("--json", action="store_true")
+    wf.set_defaults(handler=walkforward_command)
+
+    rn = sub.add_parser("runs", help="list stored backtest / sweep / walk-forward results")
+    rn.add_argument("--db", help="store: SQLite path or SQLAlchemy URL")
+    rn.add_argument("--kind", choices=["backtest", "sweep", "walkforward"])
+    rn.add_argument("--limit", type=int, default=20)
+    rn.add_argument("--json", action="store_true")
+    rn.set_defaults(handler=runs_command)
+
+
+def _pool_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--executor", help="process (default), inline, or dask://HOST:PORT")
+    p.add_argument("--objective", choices=["sharpe", "profit_factor", "expectancy"], default="sharpe")
+    p.add_argument("--min-trades", type=int, default=30, help="fewer trades than this never ranks first / passes PF")
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _symbols(args) -> Optional[list[str]]:
+    return [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+
+
+def _dataset(args):
+    from engine.backtest.data import load_dataset
+
+    return load_dataset(args.data, _symbols(args), args.start, args.end, args.from_store, args.db)
+
+
+def _overrides(args) -> tuple[dict, dict, dict]:
+    strat = {k: v for k, v in (("min_aggression", args.min_aggression), ("atr_stop", args.atr_stop),
+                               ("atr_target", args.atr_target), ("allow_balance_trades", args.allow_balance_trades))
+             if v is not None}
+    risk = {k: v for k, v in (("risk_per_trade_pct", args.risk_per_trade), ("max_positions", args.max_positions),
+                              ("max_daily_loss_pct", args.max_daily_loss), ("fixed_qty", args.qty),
+                              ("max_position_notional", args.max_notional)) if v is not None}
+    broker = {k: v for k, v in (("initial_equity", args.initial_equity), ("slippage_bps", args.slippage_bps),
+                                ("commission_per_share", args.commission)) if v is not None}
+    return strat, risk, broker
+
+
+def _config(args, symbols: list[str]):
+    from engine.backtest.runner import backtest_config
+    from engine.config import load_config
+
+    base = load_config(args.config) if args.config else None
+    strat, risk, broker = _overrides(args)
+    setup = args.setup or (None if args.config else "auction")
+    return backtest_config(base, symbols, setup=setup, session=args.session, strategy=strat, risk=risk, broker=broker)
+
+
+def _save(args, kind: str, params: dict, metrics: dict, fingerprint: str, detail=None) -> Optional[str]:
+    if args.no_store:
+        return None
+    from engine.store.sync import open_sync
+
+    with open_sync(args.db or None) as st:
+        return st.save_run(kind, params, metrics, fingerprint=fingerprint, detail=detail,
+                           created_ns=time.time_ns())
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str, allow_nan=False))
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_command(args) -> int:
+    from engine.backtest import report
+    from engine.backtest.runner import equity_points, run_backtest
+
+    ds = _dataset(args)
+    cfg = _config(args, ds.symbols)
+    t0 = time.perf_counter()
+    res = run_backtest(cfg, ds)
+    elapsed = time.perf_counter() - t0
+    res.params["data"] = ds.description
+    detail = {"daily": [[d, round(e, 2)] for d, e in res.daily], "summary": res.summary,
+              "elapsed_s": round(elapsed, 3), "items": res.items}
+    run_id = _save(args, "backtest", res.params, res.metrics.as_dict(), res.fingerprint, detail)
+    if args.export:
+        report.export_trades(args.export, res.trades)
+    ts, eq = equity_points(res, cfg.broker.initial_equity)
+    if args.plot:
+        report.write_plot(args.plot, ts, eq, f"{','.join(ds.symbols)} {','.join(cfg.strategy.setups)}")
+    if args.json:
+        out = res.as_dict()
+        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed)
+        _print_json(out)
+        return 0
+    con = _console()
+    con.print(f"[bold]{ds.description}[/]: {res.items:,} {ds.kind} of {', '.join(ds.symbols)}, "
+              f"setups {', '.join(cfg.strategy.setups)}, session {cfg.feed.session}; "
+              f"engine time {elapsed:.2f} s ({res.items / max(elapsed, 1e-9):,.0f} items/s)")
+    if ds.malformed:
+        con.print(f"[yellow]{ds.malformed} malformed rows skipped while loading[/]")
+    con.print(report.metrics_table(res.metrics, "Backtest metrics (STRATEGY.md section 12)"))
+    s = res.summary
+    con.print(f"signals {s['signals_total']} {s['signals_by_decision']}; blocked {s['blocked_reasons'] or '{}'}; "
+              f"fills {s['fills']}, rejections {s['rejections']}")
+    if not args.no_chart:
+        con.print(report.equity_text(ts, eq))
+    if args.export:
+        con.print(f"trades written to {args.export}")
+    if args.plot:
+        con.print(f"chart written to {args.plot}")
+    if run_id:
+        con.print(f"stored as run {run_id} (cockpit runs)")
+    return 0
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _resume_hint(path: str) -> str:
+    argv = [a for a in sys.argv[1:]]
+    if "--resume" in argv:
+        i = argv.index("--resume")
+        del argv[i:i + 2]
+    return "cockpit " + " ".join(shlex.quote(a) for a in argv) + f" --resume {shlex.quote(path)}"
+
+
+def sweep_command(args, client=None) -> int:
+    from engine.backtest import report
+    from engine.backtest.executors import make_executor
+    from engine.backtest.grid import parse_grid
+    from engine.backtest.sweep import run_sweep
+
+    grid = parse_grid(args.grid)
+    ds = _dataset(args)
+    cfg = _config(args, ds.symbols)
+    handle = make_executor(args.executor, args.workers, client=client)
+    try:
+        out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
+                        resume=args.resume, results_path=args.results, progress=not args.json)
+    finally:
+        handle.close()
+    rows = [{"rank": k, "params": r.combo, "baseline": r.index == -1, "metrics": r.metrics.as_dict(),
+             "pf_ok": r.pf_ok, "sharpe_ok": r.sharpe_ok} for k, r in enumerate(out.rows, 1)]
+    run_id = None
+    if out.complete:
+        best = next((r for r in out.rows if r.index != -1), None)
+        params = {"grid": grid.spec(), "objective": args.objective, "min_trades": args.min_trades,
+                  "symbols": ds.symbols, "data": ds.description, "best": best.combo if best else None,
+                  "setups": list(cfg.strategy.setups), "session": cfg.feed.session}
+        run_id = _save(args, "sweep", params, best.metrics.as_dict() if best else {}, ds.fingerprint,
+                       {"rows": rows, "elapsed_s": round(out.elapsed_s, 2), "executor": out.executor})
+    if args.json:
+        _print_json({"complete": out.complete, "done": out.done_tasks, "total": out.total_tasks,
+                     "elapsed_s": round(out.elapsed_s, 2), "executor": out.executor, "run_id": run_id,
+                     "results_file": out.results_path, "rows": rows})
+    else:
+        con = _console()
+        con.print(report.sweep_table(out.rows, args.objective, args.top, args.min_trades))
+        con.print(f"{len(grid)} combinations x {len(ds.symbols)} symbols (+ baseline) on {ds.description}: "
+                  f"{out.elapsed_s:.1f} s with {out.executor}")
+        if run_id:
+            con.print(f"stored as run {run_id} (cockpit runs)")
+    if not out.complete:
+        print(f"\ninterrupted: {out.done_tasks} of {out.total_tasks} runs finished and kept in {out.results_path}\n"
+              f"resume with:\n  {_resume_hint(out.results_path)}", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --------------------------------------------------------------------------- walk-forward
+
+
+def walkforward_command(args, client=None) -> int:
+    from engine.backtest import metrics as M
+    from engine.backtest import report
+    from engine.backtest.executors import make_executor
+    from engine.backtest.grid import parse_grid
+    from engine.backtest.walkforward import folds_table, parse_sessions, run_walkforward
+
+    grid = parse_grid(args.grid)
+    train, test = parse_sessions(args.train, "train"), parse_sessions(args.test, "test")
+    ds = _dataset(args)
+    cfg = _config(args, ds.symbols)
+    handle = make_executor(args.executor, args.workers, client=client)
+    try:
+        wf = run_walkforward(ds, cfg, grid, handle, train, test, objective=args.objective, min_trades=args.min_trades)
+    finally:
+        handle.close()
+    folds = [{"fold": f.n, "train": f.train, "test": f.test, "params": f.params,
+              "in_sample": f.in_sample.as_dict(), "out_of_sample": f.out_sample.as_dict()} for f in wf.folds]
+    deg = None if wf.degradation != wf.degradation else round(wf.degradation, 4)
+    params = {"grid": grid.spec(), "train": train, "test": test, "objective": args.objective,
+              "symbols": ds.symbols, "data": ds.description, "setups": list(cfg.strategy.setups)}
+    metrics = wf.stitched.as_dict() | {"degradation": deg}
+    run_id = _save(args, "walkforward", params, metrics, ds.fingerprint, {"folds": folds})
+    if args.plot:
+        report.write_plot(args.plot, wf.stitched_ts, wf.stitched_equity, "Stitched out-of-sample equity")
+    if args.json:
+        _print_json({"folds": folds, "stitched": wf.stitched.as_dict(), "degradation": deg, "run_id": run_id})
+        return 0
+    con = _console()
+    con.print(folds_table(wf))
+    con.print(report.metrics_table(wf.stitched, "Stitched out-of-sample"))
+    con.print(f"degradation ratio (mean OOS / mean IS {args.objective}): {M.fmt(wf.degradation, '{:.3f}')}")
+    con.print(report.equity_text(wf.stitched_ts, wf.stitched_equity))
+    if run_id:
+        con.print(f"stored as run {run_id} (cockpit runs)")
+    return 0
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def runs_command(args) -> int:
+    from engine.backtest import metrics as M
+    from engine.store.sync import open_sync
+
+    with open_sync(args.db or None) as st:
+        runs = st.list_runs(args.kind, args.limit)
+    if args.json:
+        _print_json([{"id": r.id, "created_ns": r.created_ns, "kind": r.kind, "params": r.params,
+                      "fingerprint": r.fingerprint, "metrics": r.metrics} for r in runs])
+        return 0
+    from rich.table import Table
+
+    t = Table(title="Stored runs (newest first)", header_style="bold")
+    for col in ("id", "when (UTC)", "kind", "data", "parameters", "trades", "PF", "Sharpe", "max DD %", "net $"):
+        t.add_column(col)
+    for r in runs:
+        m = r.metrics
+        p = r.params
+        when = datetime.fromtimestamp(r.created_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        shown = {k: v for k, v in p.items() if k in ("setups", "min_aggression", "atr_stop", "atr_target", "best",
+                                                      "grid", "train", "test", "fixed_qty")}
+        t.add_row(r.id[:8], when, r.kind, str(p.get("data", ""))[:40], json.dumps(shown, default=str)[:60],
+                  str(m.get("trades", "")), M.fmt(m.get("profit_factor"), "{:.2f}"), M.fmt(m.get("sharpe"), "{:.2f}"),
+                  M.fmt(m.get("max_drawdown_pct"), "{:.2f}"), M.fmt(m.get("net_pnl"), "{:,.0f}"))
+    _console().print(t)
+    if not runs:
+        print("no runs stored yet: cockpit backtest --data ... stores one")
+    return 0

@@ -1,0 +1,202 @@
+"""Showing results: a rich table of the section 12 metrics, an equity curve with
+its drawdown drawn in the terminal, and a chart file a person can open
+(``.html``: a self-contained SVG page, no dependency; ``.png`` when matplotlib
+is installed). Also the trades CSV export.
+
+engine/ must not import the UI; rich is a plain rendering library, used here
+only to build renderables the CLI prints.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..config import ConfigError
+from . import metrics as M
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def metrics_table(m: M.Metrics, title: str = "Backtest"):
+    from rich.table import Table
+
+    t = Table(title=title, show_header=True, header_style="bold")
+    t.add_column("Metric")
+    t.add_column("Value", justify="right")
+    d = m.as_dict()
+    for key, label, spec in M.METRIC_LABELS:
+        t.add_row(label, M.fmt(getattr(m, key), spec) if key in d else "-")
+    return t
+
+
+def _resample(values: Sequence[float], width: int) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if v.size <= width:
+        return v
+    idx = np.linspace(0, v.size - 1, width).astype(int)
+    return v[idx]
+
+
+def text_chart(values: Sequence[float], width: int = 60, height: int = 10, fmt: str = "{:,.0f}") -> list[str]:
+    """A filled area chart of ``values`` in block characters, with min/max labels."""
+    v = _resample(values, width)
+    if v.size == 0:
+        return ["(no data)"]
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    span = hi - lo or 1.0
+    levels = (v - lo) / span * height * 8  # eighths of a row
+    rows = []
+    for r in range(height - 1, -1, -1):
+        line = []
+        for x in levels:
+            fill = x - r * 8
+            line.append(BLOCKS[8] if fill >= 8 else BLOCKS[max(0, int(fill))] if fill > 0 else " ")
+        label = fmt.format(hi) if r == height - 1 else fmt.format(lo) if r == 0 else ""
+        rows.append(f"{label:>12} │" + "".join(line))
+    return rows
+
+
+def equity_text(ts: Sequence[int], equity: Sequence[float], width: int = 60) -> str:
+    if not len(equity):
+        return "(no equity samples)"
+    eq = np.asarray(equity, dtype=float)
+    dd = M.drawdown_series(eq)
+    lines = ["Equity"]
+    lines += text_chart(eq, width, 10)
+    lines.append("Drawdown % (0 at the top)")
+    depth = -dd  # >= 0
+    lines += text_chart(-depth, width, 4, "{:.2f}")
+    if len(ts):
+        a, b = _iso(ts[0]), _iso(ts[-1])
+        lines.append(" " * 14 + a + " " * max(1, width - len(a) - len(b)) + b)
+    return "\n".join(lines)
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+# --------------------------------------------------------------------------- chart files
+
+
+def _polyline(xs: np.ndarray, ys: np.ndarray, x0: float, y0: float, w: float, h: float) -> str:
+    if xs.size == 0:
+        return ""
+    xr = (xs.max() - xs.min()) or 1.0
+    lo, hi = float(ys.min()), float(ys.max())
+    yr = (hi - lo) or 1.0
+    px = x0 + (xs - xs.min()) / xr * w
+    py = y0 + h - (ys - lo) / yr * h
+    return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+
+
+def svg_chart(ts: Sequence[int], equity: Sequence[float], title: str = "Equity") -> str:
+    t = np.asarray(ts, dtype=float)
+    eq = np.asarray(equity, dtype=float)
+    if eq.size > 4000:
+        idx = np.linspace(0, eq.size - 1, 4000).astype(int)
+        t, eq = t[idx], eq[idx]
+    dd = M.drawdown_series(eq)
+    W, H = 960, 560
+    pad = 70
+    eq_h, dd_h = 300, 130
+    eq_line = _polyline(t, eq, pad, 50, W - pad - 20, eq_h)
+    dd_line = _polyline(t, dd, pad, 50 + eq_h + 50, W - pad - 20, dd_h)
+    lo, hi = (float(eq.min()), float(eq.max())) if eq.size else (0, 0)
+    dmin = float(dd.min()) if dd.size else 0.0
+    start = _iso(int(t[0])) if t.size else ""
+    end = _iso(int(t[-1])) if t.size else ""
+    e = html.escape
+    return f"""<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{pad}" y="30" font-size="16" font-weight="bold">{e(title)}</text>
+<rect x="{pad}" y="50" width="{W - pad - 20}" height="{eq_h}" fill="none" stroke="#ccc"/>
+<text x="{pad - 5}" y="58" text-anchor="end">{hi:,.0f}</text>
+<text x="{pad - 5}" y="{50 + eq_h}" text-anchor="end">{lo:,.0f}</text>
+<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{eq_line}"/>
+<text x="{pad}" y="{50 + eq_h + 40}" font-weight="bold">Drawdown %</text>
+<rect x="{pad}" y="{50 + eq_h + 50}" width="{W - pad - 20}" height="{dd_h}" fill="none" stroke="#ccc"/>
+<text x="{pad - 5}" y="{50 + eq_h + 58}" text-anchor="end">0</text>
+<text x="{pad - 5}" y="{50 + eq_h + 50 + dd_h}" text-anchor="end">{dmin:.2f}</text>
+<polyline fill="none" stroke="#d62728" stroke-width="1.2" points="{dd_line}"/>
+<text x="{pad}" y="{H - 10}">{e(start)}</text>
+<text x="{W - 20}" y="{H - 10}" text-anchor="end">{e(end)}</text>
+</svg>"""
+
+
+def write_plot(path: str, ts: Sequence[int], equity: Sequence[float], title: str) -> str:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".html", ".htm", ".svg"):
+        svg = svg_chart(ts, equity, title)
+        text = svg if suffix == ".svg" else (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body>{svg}</body></html>")
+        p.write_text(text)
+        return str(p)
+    if suffix == ".png":
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ConfigError(f"--plot {path}: .png needs matplotlib (pip install matplotlib); "
+                              ".html works with no extra package") from None
+        t = [datetime.fromtimestamp(x / 1e9, tz=timezone.utc) for x in ts]
+        eq = np.asarray(equity, dtype=float)
+        fig, (a, b) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        a.plot(t, eq)
+        a.set_title(title)
+        a.set_ylabel("equity")
+        b.fill_between(t, M.drawdown_series(eq), 0, color="tab:red", alpha=0.5)
+        b.set_ylabel("drawdown %")
+        fig.tight_layout()
+        fig.savefig(p)
+        plt.close(fig)
+        return str(p)
+    raise ConfigError(f"--plot {path}: use a .html (no dependency) or .png (needs matplotlib) file name")
+
+
+def export_trades(path: str, trades: Sequence[M.TradeRecord]) -> str:
+    cols = ["symbol", "setup", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
+            "exit_leg", "pnl", "commission", "risk_usd", "r", "hold_min"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for t in trades:
+            r = t.r
+            w.writerow([t.symbol, t.setup, t.side, t.qty, _iso_s(t.entry_ns), f"{t.entry_price:.6g}",
+                        _iso_s(t.exit_ns), f"{t.exit_price:.6g}", t.exit_leg, f"{t.pnl:.2f}", f"{t.commission:.2f}",
+                        f"{t.risk_usd:.2f}", "" if math.isnan(r) else f"{r:.4f}", f"{t.hold_min:.1f}"])
+    return path
+
+
+def _iso_s(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sweep_table(rows, objective: str, limit: Optional[int] = None, min_trades: int = 0):
+    from rich.table import Table
+
+    t = Table(title=f"Sweep ranked by {objective} (PF: profit factor up with >= {min_trades} trades; "
+                    "SR: Sharpe up, drawdown < 2x baseline)", header_style="bold")
+    for col, just in (("#", "right"), ("parameters", "left"), ("trades", "right"), ("win %", "right"),
+                      ("exp R", "right"), ("PF", "right"), ("Sharpe", "right"), ("max DD %", "right"),
+                      ("net $", "right"), ("PF", "center"), ("SR", "center")):
+        t.add_column(col, justify=just)
+    shown = rows if limit is None else rows[:limit]
+    for k, r in enumerate(shown, 1):
+        m = r.metrics
+        base = r.index == -1
+        t.add_row(str(k), "[bold]baseline[/]" if base else r.label, str(m.trades), M.fmt(m.win_rate, "{:.1f}"),
+                  M.fmt(m.expectancy_r, "{:.3f}"), M.fmt(m.profit_factor, "{:.2f}"), M.fmt(m.sharpe, "{:.2f}"),
+                  M.fmt(m.max_drawdown_pct, "{:.2f}"), M.fmt(m.net_pnl, "{:,.0f}"),
+                  "-" if base else ("✓" if r.pf_ok else "✗"), "-" if base else ("✓" if r.sharpe_ok else "✗"))
+    return t
