@@ -1,0 +1,75 @@
+"""SVG snapshot tests of the cockpit (pytest-textual-snapshot).
+
+Deterministic by construction: a fixed hand-built snapshot served by a fixed
+source (tests/ui_fixtures.py), a fixed clock, no wall-clock reads, no Input
+widgets (no cursor blink), no animation. Update with ``--snapshot-update``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for ui_fixtures
+
+from ui_fixtures import T0, FixedEngine, demo_snapshot  # noqa: E402
+
+from cockpit.app import CockpitApp  # noqa: E402
+from engine.config import CockpitConfig  # noqa: E402
+
+
+def make_app(tmp_path, theme: str = "dark", snap=None) -> CockpitApp:
+    config = CockpitConfig.model_validate({"ui": {"theme": theme, "bell": False}})
+    app = CockpitApp(FixedEngine(snap or demo_snapshot()), config, clock_ns=lambda: T0,
+                     settings_path=tmp_path / "ui.json")
+    app.animation_level = "none"
+    return app
+
+
+def test_dashboard_120x40(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=(120, 40))
+
+
+def test_dashboard_160x50(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=(160, 50))
+
+
+def test_compact_80x24(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24))
+
+
+def test_compact_pending_signal_page(snap_compare, tmp_path):
+    """80x24, the Signals page: the pending signal with countdown, R, risk and reason."""
+    assert snap_compare(make_app(tmp_path), press=["]", "]", "]"], terminal_size=(80, 24))
+
+
+def test_auto_confirmation(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), press=["m"], terminal_size=(120, 40))
+
+
+def test_flatten_all_confirmation(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), press=["F"], terminal_size=(120, 40))
+
+
+def test_help_screen(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), press=["question_mark"], terminal_size=(120, 40))
+
+
+@pytest.mark.parametrize("theme", ["light", "high-contrast"])
+def test_theme(snap_compare, tmp_path, theme):
+    assert snap_compare(make_app(tmp_path, theme), terminal_size=(120, 40))
+
+
+def test_feed_disconnected_and_entries_blocked(snap_compare, tmp_path):
+    """A feed reconnecting (red badge with the retry countdown) and the entries it blocks."""
+    import dataclasses
+
+    snap = demo_snapshot()
+    snap = dataclasses.replace(
+        snap,
+        feed=dataclasses.replace(snap.feed, name="alpaca", connected=False, reconnect_in_s=8.0),
+        broker_kind="PAPER",
+        blocked_entries_reason="data stale (> 15 s)",
+    )
+    assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))

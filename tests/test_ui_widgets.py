@@ -1,0 +1,294 @@
+"""Widget and app-wiring tests on a fixed snapshot source (tests/ui_fixtures.py):
+formatting, in-place table updates, skipped work, notifications, bell, badges,
+key remapping, theme persistence, selection and the responsive layout."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from ui_fixtures import T0, FixedEngine, demo_snapshot
+
+from cockpit.app import CockpitApp
+from cockpit.keys import resolve_keymap
+from cockpit.screens import ConfirmScreen, HelpScreen
+from cockpit.settings import UISettings
+from engine.config import CockpitConfig, ConfigError
+from engine.model import NS_PER_S, FeedStatus, JournalEntry, LvnAlert, Mode
+from widgets import format as fmt
+from widgets.base import SyncTable
+from widgets.header import broker_badge, feed_badge
+
+
+def make_app(tmp_path, engine=None, **ui) -> CockpitApp:
+    config = CockpitConfig.model_validate({"ui": {"bell": False, **ui}})
+    return CockpitApp(engine or FixedEngine(), config, clock_ns=lambda: T0, settings_path=tmp_path / "ui.json")
+
+
+# ----------------------------------------------------------------- formatting
+
+
+def test_format_helpers():
+    assert fmt.duration(45) == "45s"
+    assert fmt.duration(187) == "3:07"
+    assert fmt.duration(3900) == "1h 05m"
+    assert fmt.duration(-3) == "0s"
+    assert fmt.price(float("nan")) == fmt.MISSING
+    assert fmt.price(1234.5) == "1,234.50" and fmt.price(1234.5, sep=False) == "1234.50"
+    assert fmt.pct(0.625) == "+0.62%" or fmt.pct(0.625) == "+0.63%"
+    assert fmt.compact(-12345) == "-12.3k"
+    assert fmt.gauge(75, 8) == "██████░░"
+    assert fmt.sparkline([0, 1, 2, 3, 4, 5, 6, 7], 8) == "▁▂▃▄▅▆▇█"
+    assert fmt.sparkline([1, 2, 3], 2) == "▁█"  # keeps the last `width` values
+    assert fmt.bar(0.5, 4) == "██" and fmt.bar(0.0, 4) == ""
+    assert fmt.et(T0) == "10:42:13"
+
+
+def test_feed_and_broker_badges():
+    text, cls = feed_badge(FeedStatus("alpaca", connected=False, reconnect_in_s=8.0))
+    assert "retry in 8s" in text and cls == "-down"
+    text, cls = feed_badge(FeedStatus("alpaca", connected=True, stale=True, lag_s=21))
+    assert "STALE" in text and cls == "-stale"
+    text, cls = feed_badge(FeedStatus("replay", connected=True, speed=10))
+    assert "x10" in text and cls == "-replay"
+    text, cls = feed_badge(FeedStatus("alpaca", connected=True))
+    assert "LIVE" in text and cls == "-live"
+    assert broker_badge("SIMULATED") == (" SIMULATED ", "-simulated")
+    assert broker_badge("LIVE")[1] == "-live-money"
+
+
+def test_keymap_validation():
+    assert resolve_keymap({"flatten_all": "X"}) == {"flatten_all": "X"}
+    with pytest.raises(ConfigError, match="unknown action 'flaten_all'"):
+        resolve_keymap({"flaten_all": "X"})
+    with pytest.raises(ConfigError, match="bound to both"):
+        resolve_keymap({"cancel_all": "F"})
+    with pytest.raises(ConfigError, match="1-9 pick symbols"):
+        resolve_keymap({"approve": "3"})
+
+
+def test_settings_file_round_trip_and_damage(tmp_path):
+    path = tmp_path / "sub" / "ui.json"
+    assert UISettings.load(path).theme is None
+    UISettings(theme="light").save(path)
+    assert UISettings.load(path).theme == "light"
+    path.write_text("{not json")
+    assert UISettings.load(path).theme is None
+    path.write_text(json.dumps({"theme": "neon"}))
+    assert UISettings.load(path).theme is None
+
+
+# ----------------------------------------------------------------- rendering cost
+
+
+async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#watchlist-table", SyncTable)
+        assert table.keys == ["SPY", "QQQ", "AAPL", "TSLA", "NVDA"]
+        applied, written = app.applied_count, table.cell_updates
+        await pilot.pause(0.6)  # a few refresh ticks, same version, same clock
+        assert app.applied_count == applied
+        assert app.refresh_from_engine() is False
+        # one price moves: one row, only the cells that changed are rewritten
+        snap = engine.snapshot()
+        qqq = dataclasses.replace(snap.symbols["QQQ"], last=439.00)
+        engine.publish(dataclasses.replace(snap, symbols={**snap.symbols, "QQQ": qqq}))
+        await pilot.pause(0.4)
+        assert app.applied_count == applied + 1
+        assert table.cell_updates == written + 1
+        assert "439.00" in str(table.get_cell("QQQ", "last"))
+        assert table.keys == ["SPY", "QQQ", "AAPL", "TSLA", "NVDA"]
+
+
+async def test_alerts_newest_first_and_bell(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine, bell=True)
+    rings = []
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.bell = lambda: rings.append(1)
+        await pilot.pause()
+        snap = engine.snapshot()
+        first_keys = app.query_one("#alerts-table", SyncTable).keys
+        assert len(first_keys) == 2 and first_keys[0].startswith("SPY|")
+        new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
+        engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
+        await pilot.pause(0.4)
+        keys = app.query_one("#alerts-table", SyncTable).keys
+        assert keys[0].startswith("TSLA|") and keys[1:] == first_keys
+        assert rings == [1]
+
+
+async def test_bell_off_when_configured(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine, bell=False)
+    rings = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.bell = lambda: rings.append(1)
+        await pilot.pause()
+        snap = engine.snapshot()
+        new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
+        engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
+        await pilot.pause(0.4)
+        assert rings == []
+
+
+async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine)
+    seen = []
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        app.notify = lambda message, **kw: seen.append((message, kw.get("severity")))
+        snap = engine.snapshot()
+        err = JournalEntry(T0 + NS_PER_S, "error", "broker", "order ck-1 rejected: insufficient buying power", "SPY")
+        engine.publish(dataclasses.replace(snap, journal=snap.journal + (err,)))
+        await pilot.pause(0.4)
+        assert seen == [("SPY: order ck-1 rejected: insufficient buying power", "error")]
+        log_lines = [str(line.text) for line in app.query_one("#log-view").lines]
+        assert any("insufficient buying power" in line and "ERROR" in line for line in log_lines)
+        # an info line is logged but not notified
+        info = JournalEntry(T0 + 2 * NS_PER_S, "info", "order", "sent bracket", "SPY")
+        engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + (info,)))
+        await pilot.pause(0.4)
+        assert len(seen) == 1
+
+
+async def test_stale_feed_and_blocked_entries_are_shown(tmp_path):
+    snap = demo_snapshot()
+    snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, name="alpaca", stale=True, lag_s=20),
+                               blocked_entries_reason="data stale (> 15 s)")
+    app = make_app(tmp_path, FixedEngine(snap))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        feed = app.query_one("#hdr-feed")
+        assert "STALE" in str(feed.content) and feed.has_class("-stale")
+        entries = app.query_one("#hdr-entries")
+        assert "data stale" in str(entries.content) and entries.has_class("-blocked")
+        assert "BLOCKED: data stale" in str(app.query_one("#pending-hint").content)
+        # the risk block on a signal shows its reason in the decisions table
+        row = app.query_one("#decisions-table", SyncTable).get_row("sig-aapl-0|blocked")
+        assert "BLOCKED" in str(row[4]) and "max_positions reached" in str(row[5])
+
+
+async def test_header_shows_simulated_badge_equity_pnl_and_et_clock(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "SIMULATED" in str(app.query_one("#hdr-broker").content)
+        assert "100,341.00" in str(app.query_one("#hdr-equity").content)
+        assert "+341.00" in str(app.query_one("#hdr-pnl").content)
+        assert "10:42:13 ET" in str(app.query_one("#hdr-clock").content)
+        assert "SEMI" in str(app.query_one("#hdr-mode").content)
+
+
+# ----------------------------------------------------------------- keys, selection, layout, theme
+
+
+async def test_selecting_a_symbol_switches_the_detail_panes(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.selected == "SPY"
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.selected == "AAPL"
+        assert "AAPL" in str(app.query_one("#market").border_title)
+        assert "IMBALANCE DOWN" in str(app.query_one("#market-body").content)
+        await pilot.press("j")
+        await pilot.pause()
+        assert app.selected == "TSLA" and app.query_one("#watchlist-table", SyncTable).cursor_row == 3
+        await pilot.press("k", "k")
+        await pilot.pause()
+        assert app.selected == "QQQ"
+
+
+async def test_remapped_key_works_and_default_does_not(tmp_path):
+    app = make_app(tmp_path, keys={"flatten_all": "X"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("F")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("X")
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.id == "confirm-flatten-all"
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen) and app.screen.keys["flatten_all"] == "X"
+
+
+async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("F", "n")
+        await pilot.pause()
+        assert ("flatten_all",) not in engine.calls
+        await pilot.press("F", "y")
+        await app.workers.wait_for_complete()
+        assert ("flatten_all",) in engine.calls
+        await pilot.press("f", "y")
+        await app.workers.wait_for_complete()
+        assert ("flatten", "SPY") in engine.calls
+
+
+async def test_speed_keys_step_the_replay_speed(tmp_path):
+    engine = FixedEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("plus", "plus", "minus")
+        assert [c for c in engine.calls if c[0] == "set_speed"] == [("set_speed", 2.0), ("set_speed", 5.0), ("set_speed", 2.0)]
+
+
+async def test_layout_switches_on_resize(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        dash = app.query_one("#dash")
+        assert dash.has_class("-compact") and app.query_one("#pagebar").display
+        assert app.query_one("#watchlist").display and not app.query_one("#profile").display
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert app.query_one("#profile").display and not app.query_one("#watchlist").display
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.2)
+        assert dash.has_class("-full") and not app.query_one("#pagebar").display
+        assert all(app.query_one(f"#{p}").display for p in ("watchlist", "profile", "signals", "orders", "log"))
+
+
+async def test_theme_cycles_and_persists(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        up_dark = app.query_one("#watchlist-table", SyncTable).tone("up").color
+        assert app.has_class("theme-dark")
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.has_class("theme-light") and not app.has_class("theme-dark")
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.has_class("theme-high-contrast")
+        up_hc = app.query_one("#watchlist-table", SyncTable).tone("up").color
+        assert up_hc != up_dark and up_hc.triplet.hex == "#4da3ff"  # blue, not green
+        # the rendered watchlist cell follows the theme
+        await pilot.pause(0.1)
+        cell = app.query_one("#watchlist-table", SyncTable).get_cell("SPY", "state")
+        assert "IMB" in cell.plain and cell.style.color.triplet.hex == "#4da3ff"
+    assert json.loads((tmp_path / "ui.json").read_text())["theme"] == "high-contrast"
+    again = make_app(tmp_path)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert again.has_class("theme-high-contrast")
+
+
+async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
+    engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("m")
+        await pilot.pause()
+        assert ("set_mode", Mode.SEMI) in engine.calls and not isinstance(app.screen, ConfirmScreen)
