@@ -226,3 +226,35 @@ async def test_wrong_keys_are_reported_without_the_keys(env):
     finally:
         await feed.stop()
         await md.stop()
+
+
+# --------------------------------------------------------------------------- backoff
+
+import random  # noqa: E402
+
+from engine.live.backoff import parse_retry_after  # noqa: E402
+
+
+def test_backoff_grows_caps_jitters_and_resets():
+    exact = Backoff(initial_s=0.5, max_s=4.0, multiplier=2.0, jitter=0.0)
+    assert [exact.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    exact.reset()
+    assert exact.next_delay() == 0.5
+    jittered = Backoff(initial_s=1.0, max_s=8.0, jitter=0.5, rng=random.Random(7))
+    delays = [jittered.next_delay() for _ in range(5)]
+    for delay, step in zip(delays, [1.0, 2.0, 4.0, 8.0, 8.0]):
+        assert step / 2 <= delay <= step
+    assert len(set(delays)) == 5
+    with pytest.raises(ValueError, match="jitter"):
+        Backoff(jitter=1.5)
+    with pytest.raises(ValueError, match="max_s"):
+        Backoff(initial_s=2.0, max_s=1.0)
+
+
+def test_retry_after_header_forms():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("0.25") == 0.25
+    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    # HTTP date, relative to the caller's clock
+    assert parse_retry_after("Tue, 02 Jan 2024 15:00:30 GMT", now_s=T0 / 1e9) == pytest.approx(30.0)
