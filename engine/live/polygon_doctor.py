@@ -20,7 +20,7 @@ from ..feeds.polygon import (ENV_API_KEY, ENV_REST_URL, ENV_WS_URL, _rest_error,
 from .doctor import CheckResult
 from .secrets import redact
 
-NAMES = ("polygon key", "polygon REST", "polygon data", "polygon stream")
+NAMES = ("key", "REST API", "trade data", "stream")
 
 
 def _skipped(name: str, why: str) -> CheckResult:
@@ -47,13 +47,13 @@ async def check_polygon(
     results: list[CheckResult] = []
     if not key:
         results.append(CheckResult(
-            "polygon key", False, f"{ENV_API_KEY} is not set",
+            "key", False, f"{ENV_API_KEY} is not set",
             f"export {ENV_API_KEY}=... with the key from the Polygon (now Massive) dashboard, 'API Keys'; "
             "skip this if you do not use Polygon data (the Alpaca feed needs no Polygon key)",
         ))
         results.extend(_skipped(n, "no key") for n in NAMES[1:])
         return results
-    results.append(CheckResult("polygon key", True, f"{ENV_API_KEY} is set; value not shown"))
+    results.append(CheckResult("key", True, f"{ENV_API_KEY} is set; value not shown"))
     symbols = [s.strip().upper() for s in symbols if s and s.strip()] or ["SPY"]
     base = rest_base_url(rest_base)
     client = make_rest_client(key, base, retries=0, timeout_s=timeout_s)
@@ -64,21 +64,21 @@ async def check_polygon(
     try:
         status = await asyncio.wait_for(asyncio.to_thread(market_status), timeout_s * 2)
         market = getattr(status, "market", None) or "unknown"
-        results.append(CheckResult("polygon REST", True, f"reached {base}; key accepted; market {market}"))
+        results.append(CheckResult("REST API", True, f"reached {base}; key accepted; market {market}"))
     except Exception as exc:
         err = _rest_error(exc)
         text = err.message.lower()
         if type(exc).__name__ == "BadResponse" and ("api key" in text or "unauthor" in text or "auth" in text):
             results.append(CheckResult(
-                "polygon REST", False, f"{base} refused the key: {err.message}",
+                "REST API", False, f"{base} refused the key: {err.message}",
                 f"copy the key again from the Polygon (Massive) dashboard into {ENV_API_KEY}; "
                 "a key from another account or a revoked key is refused",
             ))
         elif type(exc).__name__ == "BadResponse":
-            results.append(CheckResult("polygon REST", False, f"{base} answered: {err.message}",
+            results.append(CheckResult("REST API", False, f"{base} answered: {err.message}",
                                        "try again in a minute; if it persists, check Polygon's status page"))
         else:
-            results.append(CheckResult("polygon REST", False, f"cannot reach {base}: {err.message}",
+            results.append(CheckResult("REST API", False, f"cannot reach {base}: {err.message}",
                                        _unreachable_fix(ENV_REST_URL)))
         results.extend(_skipped(n, "Polygon REST not usable") for n in NAMES[2:])
         return results
@@ -104,9 +104,9 @@ async def check_polygon(
         fix = ("your Polygon plan does not include trades for these symbols: upgrade the plan in the "
                "dashboard, remove them from [app] symbols, or use the Alpaca feed for them") if refused else \
               "try again in a minute; if it persists, check Polygon's status page"
-        results.append(CheckResult("polygon data", False, "trade history " + " | ".join(parts), fix))
+        results.append(CheckResult("trade data", False, "trade history " + " | ".join(parts), fix))
     else:
-        results.append(CheckResult("polygon data", True, f"trades permitted for {', '.join(symbols)}"))
+        results.append(CheckResult("trade data", True, f"trades permitted for {', '.join(symbols)}"))
 
     results.append(await _check_stream(key, symbols, ws_base_url(ws_url), timeout_s))
     return results
@@ -125,7 +125,7 @@ async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float
                 first = auth[0] if isinstance(auth, list) and auth else {}
                 if first.get("status") != "auth_success":
                     return CheckResult(
-                        "polygon stream", False, f"the stream refused the key: {redact(first.get('message', auth))}",
+                        "stream", False, f"the stream refused the key: {redact(first.get('message', auth))}",
                         "websockets need a paid Polygon plan for this market; check the plan in the dashboard, "
                         f"or copy the key again into {ENV_API_KEY}",
                     )
@@ -143,15 +143,15 @@ async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float
                             if m.get("status") != "success":
                                 problems.append(f"{s}: {msg}")
         if problems:
-            return CheckResult("polygon stream", False, "subscription refused for " + "; ".join(redact(p) for p in problems),
+            return CheckResult("stream", False, "subscription refused for " + "; ".join(redact(p) for p in problems),
                                "your plan does not stream these symbols: upgrade it, remove them from "
                                "[app] symbols, or use the Alpaca feed for them")
-        return CheckResult("polygon stream", True, f"stream {url} accepted the key and {topics}")
+        return CheckResult("stream", True, f"stream {url} accepted the key and {topics}")
     except (TimeoutError, asyncio.TimeoutError):
-        return CheckResult("polygon stream", False, f"no answer from {url} within {timeout_s * 2:.0f}s",
+        return CheckResult("stream", False, f"no answer from {url} within {timeout_s * 2:.0f}s",
                            _unreachable_fix(ENV_WS_URL))
     except Exception as exc:
-        return CheckResult("polygon stream", False, f"cannot use {url}: {redact(f'{type(exc).__name__}: {exc}')}",
+        return CheckResult("stream", False, f"cannot use {url}: {redact(f'{type(exc).__name__}: {exc}')}",
                            _unreachable_fix(ENV_WS_URL))
 
 

@@ -1,0 +1,274 @@
+"""``cockpit import ...`` and ``cockpit doctor``: history into the store, and a
+health check of the live connections.
+
+    cockpit import csv FILE --symbol X
+    cockpit import alpaca --symbols SPY,QQQ --start 2024-03-01 --end 2024-03-05 --timeframe 1Min|trades
+    cockpit import polygon --symbols SPY --start 2024-03-05 --end 2024-03-05 --timeframe trades
+    cockpit import polygon-flatfiles 2024-03-05.csv.gz [...] [--symbols SPY,QQQ]
+    cockpit doctor [--json] [--only alpaca|polygon]
+
+Dates: ``YYYY-MM-DD`` is the whole calendar day in New York (``--end`` included);
+a time without an offset is New York time; ``...Z`` / ``+00:00`` is taken as given.
+Handlers return the exit code: 0 done, 1 something failed (the message says
+what and how to fix it). Keys are never printed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import sys
+from datetime import date, datetime, time, timedelta
+from typing import Any, Callable, Optional
+from zoneinfo import ZoneInfo
+
+NEW_YORK = ZoneInfo("America/New_York")
+MAX_SHOWN_MALFORMED = 20
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_when(text: str, *, end: bool = False) -> int:
+    """A command-line date/time to ns UTC. A bare date is the start of that New
+    York day, or with ``end`` the start of the next one (so the day is included)."""
+    s = text.strip()
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            if end:
+                d = d + timedelta(days=1)
+            dt = datetime.combine(d, time(0, 0), tzinfo=NEW_YORK)
+        else:
+            if s.endswith(("Z", "z")):
+                s = s[:-1] + "+00:00"
+            dt = datetime.fromisoformat(s)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=NEW_YORK)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM[:SS][+offset])") from None
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def _symbols(text: Optional[str]) -> list[str]:
+    return [s.strip().upper() for s in (text or "").split(",") if s.strip()]
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def add_live_commands(sub: "argparse._SubParsersAction") -> None:
+    imp = sub.add_parser("import", help="import history into the store (csv, alpaca, polygon, polygon-flatfiles)")
+    kinds = imp.add_subparsers(dest="import_kind", metavar="KIND")
+    imp.set_defaults(handler=lambda args: (imp.print_help(), 1)[1])
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL (default: the user data dir)")
+        p.add_argument("--bin-size", type=float, default=None,
+                       help="profile bin size for candles built from trades (default: auto from the price)")
+        p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    csv_p = kinds.add_parser("csv", help="a trades or 1-minute bars CSV (.gz ok)")
+    csv_p.add_argument("file")
+    csv_p.add_argument("--symbol", required=True, help="the instrument the file holds")
+    common(csv_p)
+    csv_p.set_defaults(handler=import_command)
+
+    for name, what in (("alpaca", "Alpaca market data REST"), ("polygon", "Polygon (Massive) REST")):
+        p = kinds.add_parser(name, help=f"history from {what}")
+        p.add_argument("--symbols", required=True, help="comma-separated, e.g. SPY,QQQ")
+        p.add_argument("--start", required=True, help="YYYY-MM-DD (New York day) or an ISO date-time")
+        p.add_argument("--end", required=True, help="YYYY-MM-DD (included) or an ISO date-time")
+        p.add_argument("--timeframe", choices=["1Min", "trades"], default="1Min",
+                       help="1Min: one-minute bars; trades: every trade, built into candles with order flow")
+        if name == "alpaca":
+            p.add_argument("--feed", choices=["iex", "sip"], default="iex", help="Alpaca data feed")
+        common(p)
+        p.set_defaults(handler=import_command)
+
+    ff = kinds.add_parser("polygon-flatfiles", help="local Polygon flat-file day files (.csv.gz): trades or minute aggs")
+    ff.add_argument("files", nargs="+")
+    ff.add_argument("--symbols", default="", help="only these tickers (recommended for trades files)")
+    common(ff)
+    ff.set_defaults(handler=import_command)
+
+    doc = sub.add_parser("doctor", help="check keys, reachability, account and data entitlement (Alpaca, Polygon)")
+    doc.add_argument("--json", action="store_true", help="print the checks as one JSON object")
+    doc.add_argument("--only", choices=["alpaca", "polygon"], help="check one provider only")
+    doc.add_argument("--symbols", default="SPY", help="symbols whose data entitlement is checked (default SPY)")
+    doc.add_argument("--feed", choices=["iex", "sip"], default="iex", help="Alpaca data feed to check")
+    doc.add_argument("--live", action="store_true", help="check live (real money) keys instead of paper")
+    doc.add_argument("--timeout", type=float, default=5.0, help="seconds per network check")
+    doc.set_defaults(handler=doctor_command)
+
+
+# --------------------------------------------------------------------------- import
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr (so --json output stays clean)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self._enabled = enabled and sys.stderr.isatty()
+        self._label = label
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "_ProgressBar":
+        if self._enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self._label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+async def _run_import(args: argparse.Namespace, progress: Callable[[int, int], None]):
+    from engine.store import Store
+
+    kind = args.import_kind
+    store = await Store.open(args.db)
+    try:
+        if kind == "csv":
+            from engine.importers.csv_import import import_csv
+
+            return await import_csv(store, args.file, args.symbol, bin_size=args.bin_size, progress=progress)
+        if kind == "polygon-flatfiles":
+            from engine.importers.flatfiles import import_flat_files
+
+            return await import_flat_files(store, args.files, symbols=_symbols(args.symbols) or None,
+                                           bin_size=args.bin_size, progress=progress)
+        start, end = parse_when(args.start), parse_when(args.end, end=True)
+        if kind == "alpaca":
+            from engine.importers.alpaca_import import import_alpaca
+
+            return await import_alpaca(store, _symbols(args.symbols), start, end, args.timeframe, feed=args.feed,
+                                       bin_size=args.bin_size, progress=progress)
+        from engine.importers.polygon_import import import_polygon
+
+        return await import_polygon(store, _symbols(args.symbols), start, end, args.timeframe,
+                                    bin_size=args.bin_size, progress=progress)
+    finally:
+        await store.close()
+
+
+def import_command(args: argparse.Namespace) -> int:
+    from engine.importers import ImportFailed
+    from engine.live.secrets import install_log_redaction, redact
+    from engine.store import StoreError
+
+    install_log_redaction()
+    try:
+        with _ProgressBar(f"import {args.import_kind}", not (args.json or args.no_progress)) as bar:
+            report = asyncio.run(_run_import(args, bar))
+    except (ImportFailed, StoreError, ValueError) as exc:
+        msg = redact(str(exc))
+        if args.json:
+            print(json.dumps({"ok": False, "error": msg}))
+        else:
+            print(f"cockpit import: {msg}", file=sys.stderr)
+        return 1
+    ok = not report.errors
+    if args.json:
+        print(json.dumps({"ok": ok, **report.to_dict()}))
+        return 0 if ok else 1
+    print(report.summary())
+    for line, reason in report.malformed_rows[:MAX_SHOWN_MALFORMED]:
+        print(f"  line {line}: {reason}")
+    if report.malformed > MAX_SHOWN_MALFORMED:
+        print(f"  ... and {report.malformed - MAX_SHOWN_MALFORMED} more malformed rows")
+    for note in report.notes:
+        print(f"  note: {note}")
+    for err in report.errors:
+        print(f"  error: {err}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def _as_dict(check: Any, provider: str) -> dict:
+    if isinstance(check, dict):
+        d = dict(check)
+    else:
+        d = {k: getattr(check, k, "") for k in ("name", "ok", "detail", "fix")}
+    d["ok"] = bool(d.get("ok"))
+    d["provider"] = provider
+    return d
+
+
+async def _alpaca_checks(args: argparse.Namespace) -> list[dict]:
+    try:
+        from engine.live.doctor import check_alpaca
+    except ImportError:
+        return [{"provider": "alpaca", "name": "alpaca", "ok": False, "detail": "the Alpaca doctor is not installed",
+                 "fix": "update the cockpit"}]
+    from engine.live.secrets import SecretsError, load_alpaca_keys
+
+    try:
+        keys = load_alpaca_keys()
+    except SecretsError as exc:
+        return [{"provider": "alpaca", "name": "keys", "ok": False, "detail": str(exc),
+                 "fix": "set both APCA_API_KEY_ID and APCA_API_SECRET_KEY (or fix the key file permissions)"}]
+    options = dict(paper=not args.live, feed=args.feed, probe_symbol=(_symbols(args.symbols) or ["SPY"])[0],
+                   trading_url=os.environ.get("COCKPIT_ALPACA_URL") or None,
+                   data_url=os.environ.get("COCKPIT_ALPACA_DATA_URL") or None, timeout_s=args.timeout)
+    result = check_alpaca(keys, **options)
+    if inspect.isawaitable(result):
+        result = await result
+    return [_as_dict(c, "alpaca") for c in result]
+
+
+async def _polygon_checks(args: argparse.Namespace) -> list[dict]:
+    from engine.live.polygon_doctor import check_polygon
+
+    result = await check_polygon(symbols=_symbols(args.symbols) or ["SPY"], timeout_s=args.timeout)
+    return [_as_dict(c, "polygon") for c in result]
+
+
+async def _doctor(args: argparse.Namespace) -> list[dict]:
+    checks: list[dict] = []
+    if args.only in (None, "alpaca"):
+        checks += await _alpaca_checks(args)
+    if args.only in (None, "polygon"):
+        checks += await _polygon_checks(args)
+    return checks
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from engine.live.secrets import install_log_redaction, redact
+
+    install_log_redaction()
+    checks = asyncio.run(_doctor(args))
+    for c in checks:  # belt and braces: nothing leaves unredacted
+        c["detail"] = redact(c.get("detail", ""))
+        c["fix"] = redact(c.get("fix", ""))
+    ok = all(c["ok"] for c in checks)
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": checks}))
+        return 0 if ok else 1
+    for c in checks:
+        mark = "ok  " if c["ok"] else "FAIL"
+        print(f"[{mark}] {c['provider']} {c['name']}: {c['detail']}")
+        if not c["ok"] and c.get("fix"):
+            print(f"       fix: {c['fix']}")
+    failed = sum(1 for c in checks if not c["ok"])
+    print("all checks passed" if ok else f"{failed} check{'s' if failed != 1 else ''} failed")
+    return 0 if ok else 1
+
+
+__all__ = ["add_live_commands", "doctor_command", "import_command", "parse_when"]
