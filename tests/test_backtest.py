@@ -1,0 +1,256 @@
+"""The backtester runs the live engine: parity with the live path, bar fill rules,
+the sweep's recorded analytics, interrupt/resume, the CLI and stored runs."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.analytics.session import SessionCalendar
+from engine.backtest.data import Dataset, load_dataset
+from engine.backtest.executors import make_executor
+from engine.backtest.grid import parse_grid
+from engine.backtest.replay import ReplayedAnalytics, record_bars
+from engine.backtest.runner import BacktestRun, backtest_config, run_backtest
+from engine.backtest.sweep import run_sweep
+from engine.brokers.paper import PaperBroker
+from engine.clock import DataClock
+from engine.engine import Engine
+from engine.feeds.loaders import BarsArrays, TradesArrays
+from engine.feeds.synthetic import SyntheticFeed
+from engine.model import NS_PER_MIN, NS_PER_S, OrderLeg
+
+DAY = date(2024, 6, 12)
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("COCKPIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "synthetic-cache"))
+
+
+# --------------------------------------------------------------------------- parity
+
+
+def _orders(broker):
+    return sorted((o.id, o.client_order_id, o.side, o.type, o.qty, o.status, o.filled_qty, o.avg_fill_price,
+                   o.limit_price, o.stop_price, o.leg) for o in broker.recent_orders(100_000))
+
+
+def _signals(engine):
+    return [(j.ts_ns, j.symbol, j.message) for j in engine.journal if j.kind in ("signal", "decision")]
+
+
+def test_parity_live_path_and_backtester_on_one_synthetic_session():
+    symbols = ("SPY",)
+    base = backtest_config(None, list(symbols), setup="auction,trend_model,mean_reversion")
+    cfg = base.model_copy(update={"engine": base.engine.model_copy(update={"journal_size": 100_000})})
+
+    # live path: Engine + SyntheticFeed at speed 0 in AUTO mode, started like `cockpit run`
+    clock = DataClock()
+    feed = SyntheticFeed(symbols=symbols, seed=11, session_date=DAY, speed=0, clock=clock)
+    live_broker = PaperBroker(cfg.broker, clock, symbols)
+    live = Engine(cfg, feed, live_broker, clock, calendar=SessionCalendar(cfg.feed.session))
+
+    async def go():
+        await live.start()
+        await live.wait_done()
+        await live.stop()
+
+    asyncio.run(go())
+
+    # backtester: the same session's trades, warmed up on the same previous session
+    sim = feed.sessions()["SPY"]
+    ds = Dataset("trades", {"SPY": sim.trades}, "parity")
+    run = BacktestRun(cfg, ds, warmup=feed.previous_session_bars())
+    run.run()
+    bt = run.engine
+
+    assert live.counters["signals"] > 0 and live.counters["fills"] > 0  # the session trades
+    assert _signals(bt) == _signals(live)
+    assert bt.signal_counts == live.signal_counts
+    assert _orders(run.broker) == _orders(live_broker)
+    # every fill the live path made, in order (the backtest then closes what is still open)
+    assert bt.fills[: len(live.fills)] == live.fills
+
+
+# --------------------------------------------------------------------------- bar fill rules
+
+
+def _bars(rows, start_ns):
+    a = np.asarray(rows, dtype=float)
+    ts = start_ns + np.arange(len(rows), dtype=np.int64) * NS_PER_MIN
+    return BarsArrays(ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+
+
+def _sma_bars(last_two):
+    """A slow decline, a bar closing far above the SMA (a cross up: buy), a quiet
+    bar on which the entry fills at the open, then ``last_two``."""
+    rows = []
+    c = 100.0
+    for _ in range(12):
+        rows.append((c, c + 0.05, c - 0.15, c - 0.1, 1000))
+        c -= 0.1
+    rows.append((c, 101.05, c - 0.05, 101.0, 1000))  # cross up
+    rows.append((101.0, 101.2, 100.9, 101.1, 1000))  # entry fills at 101.0
+    rows.extend(last_two)
+    start = int(datetime(2024, 6, 12, 13, 40, tzinfo=timezone.utc).timestamp()) * NS_PER_S  # 09:40 ET
+    return Dataset("bars", {"SPY": _bars(rows, start)}, "hand-built")
+
+
+def _sma_config():
+    return backtest_config(None, ["SPY"], setup="sma_cross", strategy={"sma_period": 5, "atr_period": 3},
+                           broker={"slippage_bps": 0.0})
+
+
+def _stop_of(run):
+    stops = [o for o in run.broker.recent_orders(100) if o.leg is OrderLeg.STOP_LOSS]
+    assert len(stops) == 1
+    return stops[0].stop_price
+
+
+def test_bar_touching_stop_and_target_fills_the_stop():
+    ds = _sma_bars([(101.1, 130.0, 80.0, 101.0, 1000), (101.0, 101.1, 100.9, 101.0, 1000)])
+    run = BacktestRun(_sma_config(), ds)
+    res = run.run()
+    stop = _stop_of(run)
+    assert 80.0 < stop < 101.0
+    assert len(res.trades) == 1
+    t = res.trades[0]
+    assert t.side == "long" and t.entry_price == pytest.approx(101.0)
+    assert t.exit_leg == "stop_loss" and t.exit_price == pytest.approx(stop)
+    assert t.pnl < 0 and t.r == pytest.approx(-1.0)
+
+
+def test_gap_through_the_stop_fills_at_the_open():
+    ds = _sma_bars([(95.0, 95.5, 94.5, 95.2, 1000), (95.2, 95.3, 95.1, 95.2, 1000)])
+    run = BacktestRun(_sma_config(), ds)
+    res = run.run()
+    assert _stop_of(run) > 95.0
+    t = res.trades[0]
+    assert t.exit_leg == "stop_loss" and t.exit_price == pytest.approx(95.0)
+
+
+# --------------------------------------------------------------------------- recorded analytics
+
+
+def test_recorded_analytics_replay_equals_the_full_engine():
+    ds = load_dataset(["synthetic:SPY:3:5"])
+    cfg = backtest_config(None, ds.symbols, setup="auction,trend_model,mean_reversion")
+    full = run_backtest(cfg, ds)
+    rec = record_bars("SPY", ds.series["SPY"], cfg.strategy.for_symbol("SPY"), SessionCalendar(cfg.feed.session))
+    replayed = run_backtest(cfg, ds, analytics={"SPY": ReplayedAnalytics(rec)})
+    assert full.metrics.trades > 5
+    assert replayed.trades == full.trades
+    assert replayed.summary == full.summary
+    assert replayed.metrics.as_dict() == full.metrics.as_dict()
+
+
+def test_bars_only_data_gets_bulk_volume_classification():
+    ds = load_dataset(["synthetic:SPY:2:5"])
+    s = ds.series["SPY"]
+    plain = BarsArrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume)  # no flow, no volume at price
+    cfg = backtest_config(None, ["SPY"], setup="auction")
+    rec = record_bars("SPY", plain, cfg.strategy.for_symbol("SPY"), SessionCalendar("us_equity"))
+    buys = np.array([b.buy_volume for b in rec.bars])
+    assert np.isfinite(buys).all()
+    assert (buys > 0).any() and (buys < plain.volume).any()  # split by BVC, not all one side
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _table(out):
+    return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]
+
+
+def test_sweep_interrupt_keeps_results_and_resume_finishes(tmp_path):
+    ds = load_dataset(["synthetic:SPY,QQQ:2:3"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["min_aggression=60,70", "atr_stop=1.0,2.0"])
+    full = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
+    assert full.complete and full.done_tasks == full.total_tasks == 10
+
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        raise KeyboardInterrupt  # what Ctrl-C does in the middle of the loop
+
+    path = str(tmp_path / "partial.json")
+    part = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1, results_path=path, on_progress=interrupt)
+    assert not part.complete and 0 < part.done_tasks < part.total_tasks
+    saved = json.loads(Path(path).read_text())
+    assert len(saved["results"]) == part.done_tasks
+
+    resumed = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1, resume=path)
+    assert resumed.complete and resumed.done_tasks == resumed.total_tasks
+    assert _table(resumed) == _table(full)
+
+
+def test_sweep_process_pool_matches_inline():
+    ds = load_dataset(["synthetic:SPY:2:3"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["atr_target=2,3"])
+    inline = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
+    h = make_executor(None, 2)
+    try:
+        pooled = run_sweep(ds, cfg, grid, h, min_trades=1)
+    finally:
+        h.close()
+    assert _table(pooled) == _table(inline)
+    labels = [r.label for r in inline.rows]
+    assert "baseline" in labels and len(labels) == 3
+
+
+# --------------------------------------------------------------------------- CLI and stored runs
+
+
+def _cli(args):
+    from cockpit.cli import main
+
+    return main(args)
+
+
+def test_cli_backtest_stores_a_run_and_runs_lists_it(tmp_path, capsys):
+    db = str(tmp_path / "runs.db")
+    plot = tmp_path / "eq.html"
+    export = tmp_path / "trades.csv"
+    rc = _cli(["backtest", "--data", "synthetic:SPY:2:5", "--db", db, "--json", "--plot", str(plot),
+               "--export", str(export), "--atr-target", "2.5"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["atr_target"] == 2.5 and out["metrics"]["trades"] > 0
+    assert "<svg" in plot.read_text() and "polyline" in plot.read_text()
+    lines = export.read_text().splitlines()
+    assert lines[0].startswith("symbol,setup,side") and len(lines) == out["metrics"]["trades"] + 1
+    assert _cli(["runs", "--db", db, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["id"] == out["run_id"] and runs[0]["kind"] == "backtest"
+    assert runs[0]["fingerprint"] == out["fingerprint"]
+    assert runs[0]["metrics"]["trades"] == out["metrics"]["trades"]
+
+
+def test_cli_bad_grid_exits_2_naming_the_key(capsys):
+    rc = _cli(["sweep", "--data", "synthetic:SPY:1:5", "--no-store", "--grid", "atr_stpo=1,2"])
+    assert rc == 2
+    assert "unknown key 'atr_stpo'" in capsys.readouterr().err
+
+
+def test_cli_bad_data_spec_exits_2(capsys):
+    assert _cli(["backtest", "--data", "synthetic:SPY:x:5", "--no-store"]) == 2
+    assert "DAYS and SEED" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHARED / "6eh4_202401_bars_1m.csv.gz").exists(), reason="shared data absent")
+def test_real_futures_bars_with_a_24h_session(capsys):
+    rc = _cli(["backtest", "--data", str(SHARED / "6eh4_202401_bars_1m.csv.gz"), "--session", "24h_chicago",
+               "--end", "2024-01-05", "--no-store", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["symbols"] == ["6EH4"]
+    assert out["metrics"]["days"] >= 4 and out["summary"]["signals_total"] > 0

@@ -1,0 +1,40 @@
+"""A sweep on a local Dask cluster gives the same table as the process pool."""
+from __future__ import annotations
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from engine.backtest.data import load_dataset  # noqa: E402
+from engine.backtest.executors import make_executor  # noqa: E402
+from engine.backtest.grid import parse_grid  # noqa: E402
+from engine.backtest.runner import backtest_config  # noqa: E402
+from engine.backtest.sweep import run_sweep  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("COCKPIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "synthetic-cache"))
+
+
+def _table(out):
+    return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]
+
+
+def test_dask_local_cluster_matches_process_pool():
+    ds = load_dataset(["synthetic:SPY,QQQ:2:9"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["min_aggression=60,80", "allow_balance_trades=false,true"])
+    pool = make_executor(None, 2)
+    try:
+        expected = run_sweep(ds, cfg, grid, pool, min_trades=1)
+    finally:
+        pool.close()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        handle = make_executor(client=client)
+        assert handle.description.startswith("dask")
+        got = run_sweep(ds, cfg, grid, handle, min_trades=1)
+    assert got.complete and got.done_tasks == got.total_tasks == 10
+    assert _table(got) == _table(expected)
+    assert any(r.metrics.trades > 0 for r in got.rows)
