@@ -229,3 +229,25 @@ def test_seen_trades_forgets_old_keys_and_ws_parsing():
     assert (ep.host, ep.market, ep.secure) == ("socket.polygon.io", "stocks", True)
     with pytest.raises(ValueError, match="wss://host/stocks"):
         parse_ws_url("http://x/stocks")
+
+
+async def test_start_backfills_today_so_far_then_streams_without_duplicates(ws, rest):
+    tape = [(T0_MS + i * 1000, 200.0 + i * 0.01, 10, i) for i in range(1, 13)]
+    rest.add_trades("NVDA", [rest_trade(ts * 1_000_000, p, s, q) for ts, p, s, q in tape])
+    clock = FixedClock(T0_NS + 8_500 * 1_000_000)  # start-up "now": trades 1..8 exist
+    feed = PolygonFeed(["NVDA"], KEY, ws_url=ws.url, rest_base=rest.base_url, clock=clock,
+                       backoff=fast_backoff(), connect_timeout_s=1.0, today_from_ns=T0_NS, rest_limit=5)
+    await feed.start()
+    try:
+        first = await collect(feed, 8)  # queued by start(), before any live frame
+        assert [t.price for t in first] == [p for _, p, _, _ in tape[:8]]
+        await wait_until(lambda: ws.subscribed_now() == {"T.NVDA"})
+        clock.set(T0_NS + 10_500 * 1_000_000)
+        await ws.send([ws_trade("NVDA", ts, p, s, q) for ts, p, s, q in tape[6:12]])  # 7..12 live
+        rest_of = await collect(feed, 4)
+        assert [t.price for t in rest_of] == [p for _, p, _, _ in tape[8:12]]
+        assert feed.duplicates >= 2  # 7 and 8 came again on the stream
+        await asyncio.sleep(0.1)
+        assert feed._queue.empty()
+    finally:
+        await feed.stop()
