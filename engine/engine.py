@@ -131,6 +131,39 @@ class Engine:
                     self._apply_bar(bar, record=False)
         if self.store is not None:
             await self._restore()
+        start_broker = getattr(self.broker, "start", None)
+        if start_broker is not None:
+            # a real broker reconciles first: its positions and open orders replace ours
+            for line in await start_broker() or []:
+                self._journal("warn", "reconcile", line)
+            set_rh = getattr(self.broker, "set_reconcile_handler", None)
+            if set_rh is not None:
+                set_rh(lambda lines: [self._journal("warn", "reconcile", ln) for ln in lines])
+        if callable(getattr(self.feed, "backfill", None)) and self._data_clock is None:
+            await self._backfill()
+
+    async def _backfill(self) -> None:
+        """Live start: the previous session (1-minute bars: balance range, previous
+        profile) and today so far (trades), so the panes are right from the first frame."""
+        now = self.clock.now_ns()
+        start = self.calendar.session_start_ns(now)
+        prev_day = self.calendar.previous_trading_day(self.calendar.session_date(now))
+        bounds = self.calendar.rth_bounds(prev_day)
+        for sym in self.symbols:
+            try:
+                if bounds is not None:
+                    for bar in await self.feed.backfill(sym, bounds[0], bounds[1], kind="bars"):
+                        self._apply_bar(bar, record=False)
+                items = await self.feed.backfill(sym, max(start, self._resume_after_ns), now, kind="trades")
+            except Exception as exc:  # the trader must see a failed backfill, trading can still start
+                self._journal("error", "feed", f"backfill of {sym} failed: {type(exc).__name__}: {self.redact(str(exc))}", sym)
+                continue
+            closed = []
+            for item in items:
+                closed.extend(self.on_data(item))
+            if closed:
+                await self._after_bars(closed, act=False)
+            self._journal("info", "feed", f"backfilled {sym}: {len(items):,} trades today", sym)
 
     async def wait_done(self) -> None:
         """Until a finite feed (replay, one simulated session) has been consumed."""
@@ -147,6 +180,9 @@ class Engine:
                 except (asyncio.CancelledError, Exception):
                     pass
         await self.feed.stop()
+        stop_broker = getattr(self.broker, "stop", None)
+        if stop_broker is not None:
+            await stop_broker()
         if self.store is not None:
             self._record_account()
             await self.store.close()
@@ -263,7 +299,10 @@ class Engine:
 
     # ------------------------------------------------------------------ bar close: setups
 
-    async def _after_bars(self, closed: list[tuple[str, Bar]]) -> None:
+    async def _after_bars(self, closed: list[tuple[str, Bar]], act: bool = True) -> None:
+        """Bars closed: record them, show alerts, manage exits, run the setups.
+        With act=False (history being caught up) setups still see every bar, so
+        their memory is right, but nothing they say is acted on."""
         now = self.clock.now_ns()
         self._maybe_new_session(now)
         for sym, bar in closed:
@@ -271,7 +310,12 @@ class Engine:
             snap = an.snapshot()
             if self.store is not None:
                 self._record_bar(sym, bar, snap)
-            for alert in an.drain_alerts():
+            alerts = an.drain_alerts()
+            if not act:
+                for setup in self.setups[sym]:
+                    setup.on_bar(snap, bar.ts_ns)
+                continue
+            for alert in alerts:
                 self.alerts.appendleft(alert)
                 self.counters["lvn_alerts"] += 1
                 self._journal("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) {alert.direction.replace('_', ' ')}, {alert.distance_pct:.2f}%", sym)

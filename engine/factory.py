@@ -3,6 +3,7 @@ feed, broker, clock and store a run uses. The default needs no keys and no
 network: the seeded simulator, the simulated paper broker, data time."""
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Optional
@@ -32,8 +33,52 @@ def build_feed(config: CockpitConfig, clock: Clock):
         if not path.exists():
             raise ConfigError(f"feed.file = {str(path)!r} does not exist")
         return ReplayFeed(path, symbol=config.app.symbols[0], speed=config.feed.speed, clock=data_clock)
-    raise ConfigError(f"feed.kind = {kind!r} needs the live connection modules (alpaca/polygon keys); "
-                      "allowed without keys: 'synthetic', 'replay'")
+    if kind == "alpaca":
+        from .feeds.alpaca import AlpacaFeed
+
+        keys = _alpaca_keys("feed.kind = 'alpaca'")
+        return AlpacaFeed(config.app.symbols, keys.key_id, keys.secret_key, feed=config.feed.data_feed,
+                          url_override=os.environ.get("COCKPIT_ALPACA_STREAM_URL") or None,
+                          data_url_override=os.environ.get("COCKPIT_ALPACA_DATA_URL") or None,
+                          clock=clock, stale_after_s=config.risk.stale_after_s)
+    if kind == "polygon":
+        from .feeds.polygon import PolygonFeed
+        from .live.secrets import register_secret
+
+        key = os.environ.get("POLYGON_API_KEY", "")
+        if not key:
+            raise ConfigError("feed.kind = 'polygon' needs POLYGON_API_KEY in the environment "
+                              "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
+        register_secret(key)
+        return PolygonFeed(config.app.symbols, key, ws_url=os.environ.get("COCKPIT_POLYGON_WS_URL") or None,
+                           rest_base=os.environ.get("COCKPIT_POLYGON_URL") or None)
+    raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
+
+
+def _alpaca_keys(what: str):
+    from .live.secrets import SecretsError, install_log_redaction, load_alpaca_keys
+
+    try:
+        keys = load_alpaca_keys(key_file=os.environ.get("COCKPIT_ALPACA_KEY_FILE") or None)
+    except SecretsError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if keys is None:
+        raise ConfigError(f"{what} needs APCA_API_KEY_ID and APCA_API_SECRET_KEY in the environment "
+                          "(or COCKPIT_ALPACA_KEY_FILE, a 0600 file); run `cockpit doctor` to check")
+    install_log_redaction()
+    return keys
+
+
+def build_broker(config: CockpitConfig, clock: Clock):
+    if config.broker.kind == "paper" and not config.broker.live:
+        return PaperBroker(config.broker, clock, config.app.symbols)
+    from .brokers.alpaca import AlpacaBroker
+
+    keys = _alpaca_keys("broker.kind = 'alpaca'")
+    return AlpacaBroker(keys.key_id, keys.secret_key, paper=not config.broker.live,
+                        url_override=os.environ.get("COCKPIT_ALPACA_URL") or None,
+                        stream_url_override=os.environ.get("COCKPIT_ALPACA_TRADING_STREAM_URL") or None,
+                        clock=clock)
 
 
 def build_clock(config: CockpitConfig) -> Clock:
@@ -47,10 +92,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     on the event loop that runs it, unless use_store is False."""
     clock = clock or build_clock(config)
     feed = build_feed(config, clock)
-    if config.broker.kind == "paper":
-        broker = PaperBroker(config.broker, clock, config.app.symbols)
-    else:
-        raise ConfigError("broker.kind = 'alpaca' needs APCA_API_KEY_ID / APCA_API_SECRET_KEY; allowed without keys: 'paper'")
+    broker = build_broker(config, clock)
     opener = None
     if store is None and use_store:
         async def opener():
@@ -58,4 +100,6 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
 
             return await Store.open(config.app.db or None)
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
-    return Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener)
+    from .live.secrets import redact
+
+    return Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact)
