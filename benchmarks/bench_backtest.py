@@ -1,0 +1,211 @@
+"""Backtest speed, side by side with backtesting.py in the same run.
+
+    .venv/bin/python benchmarks/bench_backtest.py [--part sma|auction|grid|all]
+        [--grid-symbols 10] [--grid-days 252] [--workers 2]
+
+Data: 252 simulated NYSE sessions x 390 one-minute bars = 98,280 bars of one
+symbol, written to a plain OHLCV CSV that both tools read (bars only: our engine
+classifies their volume by BVC, as for any bars-only file).
+
+- sma_cross: SMA(20) cross entries long/short, ATR(14) Wilder bracket 1.5x/3.0x,
+  one position, 100 shares (``--qty 100``), no commission or slippage; risk
+  gates opened wide (consecutive losses, daily loss, notional) so both tools
+  trade the same rule. Timed as whole commands (subprocess: interpreter start,
+  imports, CSV load, run) and as engine time alone (in process, data loaded).
+- auction: the auction setup with every analytic (profiles, flow, state,
+  structure, alerts) over the same year, engine time.
+- grid: the 54-combination grid on N symbols x D sessions with the process pool
+  (analytics recorded once per symbol, replayed per combination).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+RISK_WIDE = ["--qty", "100", "--max-notional", "1e12", "--max-daily-loss", "100", "--initial-equity", "10000000",
+             "--slippage-bps", "0", "--commission", "0"]
+
+BT_SCRIPT = r'''
+import sys, time
+t0 = time.perf_counter()
+import pandas as pd
+from backtesting import Backtest, Strategy
+from backtesting.lib import crossover
+import numpy as np
+
+def sma(x, n):
+    return pd.Series(x).rolling(n).mean().to_numpy()
+
+def atr(h, l, c, n):
+    h, l, c = (np.asarray(a, float) for a in (h, l, c))
+    prev = np.concatenate(([np.nan], c[:-1]))
+    tr = np.fmax(h - l, np.fmax(np.abs(h - prev), np.abs(l - prev)))
+    tr[0] = h[0] - l[0]
+    out = np.full(tr.shape, np.nan)
+    a = tr[:n].mean(); out[n - 1] = a
+    for i in range(n, len(tr)):
+        a = (a * (n - 1) + tr[i]) / n; out[i] = a
+    return out
+
+class SmaCross(Strategy):
+    def init(self):
+        self.ma = self.I(sma, self.data.Close, 20)
+        self.atr = self.I(atr, self.data.High, self.data.Low, self.data.Close, 14)
+    def next(self):
+        if self.position:
+            return
+        c, a = self.data.Close[-1], self.atr[-1]
+        if not a > 0:
+            return
+        if crossover(self.data.Close, self.ma):
+            self.buy(size=100, sl=c - 1.5 * a, tp=c + 3.0 * a)
+        elif crossover(self.ma, self.data.Close):
+            self.sell(size=100, sl=c + 1.5 * a, tp=c - 3.0 * a)
+
+df = pd.read_csv(sys.argv[1])
+df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), unit="s"))
+df.columns = ["Open", "High", "Low", "Close", "Volume"]
+t1 = time.perf_counter()
+bt = Backtest(df, SmaCross, cash=10_000_000, commission=0.0, finalize_trades=True)
+st = bt.run()
+t2 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {int(st['# Trades'])}")
+'''
+
+
+def make_data(path: Path, days: int = 252) -> int:
+    from engine.backtest.data import synthetic_bars
+
+    b = synthetic_bars("BENCH", days, 7)
+    with open(path, "w") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for ts, o, h, lo, c, v in zip((b.ts_ns // 1_000_000_000).tolist(), b.open.tolist(), b.high.tolist(),
+                                      b.low.tolist(), b.close.tolist(), b.volume.tolist()):
+            fh.write(f"{ts},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{v:.0f}\n")
+    return len(b)
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    dt = time.perf_counter() - t
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return dt, out.stdout
+
+
+def engine_time(csv: Path, setup: str, extra: dict | None = None) -> tuple[float, dict]:
+    from engine.backtest.data import load_dataset
+    from engine.backtest.runner import backtest_config, run_backtest
+
+    ds = load_dataset([str(csv)], ["BENCH"])
+    risk = {"fixed_qty": 100, "max_position_notional": 1e12, "max_daily_loss_pct": 100.0,
+            "max_consecutive_losses": 1_000_000} if setup == "sma_cross" else {}
+    broker = {"initial_equity": 1e7, "slippage_bps": 0.0, "commission_per_share": 0.0} if setup == "sma_cross" else {}
+    cfg = backtest_config(None, ds.symbols, setup=setup, risk=risk | (extra or {}), broker=broker)
+    run_backtest(cfg, ds.window(int(ds.series["BENCH"].ts_ns[0]), int(ds.series["BENCH"].ts_ns[500])))  # warm caches
+    t = time.perf_counter()
+    res = run_backtest(cfg, ds)
+    return time.perf_counter() - t, res.metrics.as_dict()
+
+
+def part_sma(csv: Path, n: int) -> dict:
+    out: dict = {"bars": n}
+    try:
+        import backtesting  # noqa: F401
+        have_bt = True
+    except ImportError:
+        have_bt = False
+    cmd = [PY, "-m", "cockpit", "backtest", "--data", str(csv), "--symbols", "BENCH", "--setup", "sma_cross",
+           *RISK_WIDE, "--no-store", "--json"]
+    cfg_path = Path(tempfile.gettempdir()) / "bench_cockpit.toml"
+    cfg_path.write_text("[risk]\nmax_consecutive_losses = 1000000\n")
+    cmd += ["--config", str(cfg_path)]
+    dt, stdout = timed(cmd)
+    ours = json.loads(stdout)
+    out["ours_whole_s"] = round(dt, 3)
+    out["ours_trades"] = ours["metrics"]["trades"]
+    e, met = engine_time(csv, "sma_cross")
+    out["ours_engine_s"] = round(e, 3)
+    out["ours_bars_per_s"] = round(n / e)
+    if have_bt:
+        script = Path(tempfile.gettempdir()) / "bench_backtestingpy.py"
+        script.write_text(BT_SCRIPT)
+        dt, stdout = timed([PY, str(script), str(csv)])
+        load_s, run_s, trades = stdout.split()
+        out["backtesting_py_whole_s"] = round(dt, 3)
+        out["backtesting_py_engine_s"] = float(run_s)
+        out["backtesting_py_trades"] = int(trades)
+        out["speedup_whole"] = round(dt / out["ours_whole_s"], 2)
+        out["speedup_engine"] = round(float(run_s) / out["ours_engine_s"], 2)
+    else:
+        out["backtesting_py"] = "not installed (pip install 'cockpit[bench]')"
+    return out
+
+
+def part_auction(csv: Path, n: int) -> dict:
+    e, met = engine_time(csv, "auction")
+    return {"bars": n, "auction_engine_s": round(e, 3), "bars_per_s": round(n / e), "trades": met["trades"]}
+
+
+def part_grid(symbols: int, days: int, workers: int) -> dict:
+    from engine.backtest.data import load_dataset
+    from engine.backtest.executors import make_executor
+    from engine.backtest.grid import parse_grid
+    from engine.backtest.runner import backtest_config
+    from engine.backtest.sweep import run_sweep
+
+    names = ["SPY", "QQQ", "AAPL", "TSLA", "NVDA", "MSFT", "AMZN", "META", "GOOG", "AMD", "IWM", "DIA"][:symbols]
+    t = time.perf_counter()
+    ds = load_dataset([f"synthetic:{','.join(names)}:{days}:7"])
+    gen = time.perf_counter() - t
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["min_aggression=60,70,80", "atr_stop=1.0,1.5,2.0", "atr_target=2,3,4",
+                       "allow_balance_trades=false,true"])
+    h = make_executor(None, workers)
+    t = time.perf_counter()
+    try:
+        out = run_sweep(ds, cfg, grid, h, progress=True)
+    finally:
+        h.close()
+    dt = time.perf_counter() - t
+    best = out.rows[0]
+    return {"symbols": symbols, "sessions": days, "bars": ds.n_items, "combinations": len(grid),
+            "runs": out.total_tasks, "workers": workers, "data_load_or_generate_s": round(gen, 2),
+            "sweep_s": round(dt, 2), "best": best.label, "best_sharpe": best.metrics.as_dict()["sharpe"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["sma", "auction", "grid", "all"], default="all")
+    ap.add_argument("--grid-symbols", type=int, default=10)
+    ap.add_argument("--grid-days", type=int, default=252)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    tmp = Path(tempfile.gettempdir()) / "cockpit-bench"
+    tmp.mkdir(exist_ok=True)
+    csv = tmp / "bench_98280_bars.csv"
+    n = make_data(csv) if not csv.exists() else sum(1 for _ in open(csv)) - 1
+    results = {}
+    if args.part in ("sma", "all"):
+        results["sma_cross"] = part_sma(csv, n)
+        print(json.dumps({"sma_cross": results["sma_cross"]}), flush=True)
+    if args.part in ("auction", "all"):
+        results["auction"] = part_auction(csv, n)
+        print(json.dumps({"auction": results["auction"]}), flush=True)
+    if args.part in ("grid", "all"):
+        results["grid"] = part_grid(args.grid_symbols, args.grid_days, args.workers)
+        print(json.dumps({"grid": results["grid"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
