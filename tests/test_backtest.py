@@ -254,3 +254,30 @@ def test_real_futures_bars_with_a_24h_session(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["symbols"] == ["6EH4"]
     assert out["metrics"]["days"] >= 4 and out["summary"]["signals_total"] > 0
+
+
+def test_walkforward_folds_pick_in_sample_best_and_stitch_out_of_sample():
+    from engine.backtest.walkforward import run_walkforward
+
+    ds = load_dataset(["synthetic:SPY:7:3"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["min_aggression=60,80", "atr_target=2,3"])
+    wf = run_walkforward(ds, cfg, grid, make_executor("inline"), train=3, test=2, min_trades=1)
+    assert len(wf.folds) == 2
+    f1, f2 = wf.folds
+    assert f1.train[1] < f1.test[0] and f1.test[1] < f2.test[0]  # test follows train; test windows tile
+    assert f2.train[0] > f1.train[0]
+    # each fold's parameters are its in-sample winner: re-running that sweep agrees
+    from engine.backtest.sweep import run_sweep
+    from engine.backtest.walkforward import session_days
+
+    days = session_days(ds, SessionCalendar("us_equity"))
+    is1 = run_sweep(ds.window(days[0][1], days[2][2]), cfg, grid, make_executor("inline"), min_trades=1)
+    assert f1.params == next(r for r in is1.rows if r.index != -1).combo
+    assert wf.stitched.trades == f1.out_sample.trades + f2.out_sample.trades
+    oos = (f1.out_sample.sharpe + f2.out_sample.sharpe) / 2
+    ins = (f1.in_sample.sharpe + f2.in_sample.sharpe) / 2
+    assert wf.degradation == pytest.approx(oos / ins)
+    assert len(wf.stitched_equity) == 4
+    assert wf.stitched_equity[-1] == pytest.approx(
+        cfg.broker.initial_equity + f1.out_sample.net_pnl + f2.out_sample.net_pnl)
