@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 import themes as themes_pkg
 from engine.config import CockpitConfig
 from engine.control import EngineControl
-from engine.model import NS_PER_S, EngineSnapshot, Mode
+from engine.model import NS_PER_S, Decision, EngineSnapshot, Mode
 from widgets.aggression import AggressionPane
 from widgets.alerts import AlertsPane, alert_key
 from widgets.base import Pane, View
@@ -150,7 +150,7 @@ class CockpitApp(App[None]):
             yield LogPane()
             yield PositionsPane()
             yield OrdersPane()
-        yield Footer(show_command_palette=False)
+        yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
         self.register_theme(HIGH_CONTRAST)
@@ -354,8 +354,10 @@ class CockpitApp(App[None]):
         result = await self._engine_call(self.engine.approve(sig.id))
         if result is None:
             self.notify(f"{sig.symbol} signal is no longer pending", severity="warning")
+        elif result.decision is Decision.BLOCKED:
+            self.notify(f"{sig.symbol} not sent: {result.decision_reason}", severity="warning", timeout=8)
         else:
-            self.notify(f"{sig.symbol} {sig.side.value.upper()} {result.qty} approved: {result.decision.value}")
+            self.notify(f"{sig.symbol} {sig.side.value.upper()} {result.qty} approved: bracket sent", timeout=4)
 
     async def action_reject(self) -> None:
         sig = self._selected_signal()
@@ -400,10 +402,10 @@ class CockpitApp(App[None]):
             return
         if self.snap.entries_paused:
             self.engine.resume_entries()
-            self.notify("new entries resumed")
+            self.notify("new entries resumed", timeout=3)
         else:
             self.engine.pause_entries()
-            self.notify("new entries paused; exits still managed")
+            self.notify("new entries paused; exits still managed", timeout=3)
         self.refresh_from_engine(force=True)
 
     def _open_counts(self) -> tuple[int, int]:
@@ -436,10 +438,19 @@ class CockpitApp(App[None]):
             id="confirm-cancel-all",
         )
 
+    def _symbol_to_flatten(self) -> Optional[str]:
+        """The highlighted position when the positions table has focus, else the selected symbol."""
+        table = self.query_one("#positions-table", DataTable)
+        if self.focused is table:
+            key = table.cursor_key()  # type: ignore[attr-defined]
+            if key:
+                return key
+        return self.selected
+
     def action_flatten_symbol(self) -> None:
-        if self._busy_with_dialog() or self.selected is None:
+        symbol = self._symbol_to_flatten()
+        if self._busy_with_dialog() or symbol is None:
             return
-        symbol = self.selected
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(
@@ -458,8 +469,7 @@ class CockpitApp(App[None]):
         else:  # a speed from the config that is not on the ladder: nearest step
             i = min(range(len(ladder) - 1), key=lambda k: abs(ladder[k] - current))
         i = max(0, min(len(ladder) - 1, i + direction))
-        self.engine.set_speed(ladder[i])
-        self.notify(f"speed {'max' if ladder[i] == 0 else f'x{ladder[i]:g}'}", timeout=2)
+        self.engine.set_speed(ladder[i])  # the header's feed badge shows the new speed
         self.refresh_from_engine(force=True)
 
     # ------------------------------------------------------------------ theme, help, quit
@@ -481,7 +491,7 @@ class CockpitApp(App[None]):
         except OSError as exc:
             self.notify(f"theme not saved: {exc}", severity="warning")
         self.call_after_refresh(self._apply, True)
-        self.notify(f"theme {name}", timeout=2)
+        self.notify(f"theme {name}", timeout=1.5)
 
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):
@@ -496,7 +506,7 @@ class CockpitApp(App[None]):
             self._confirm(
                 "Quit with open exposure?",
                 f"{npos} position(s) and {nord} open order(s) are still open. "
-                "They are NOT closed by quitting. Flatten first with F.",
+                "Quitting does not close them and nothing will manage their exits. Flatten first with F.",
                 "Quit anyway",
                 self.exit,
                 id="confirm-quit",
@@ -506,5 +516,19 @@ class CockpitApp(App[None]):
 
 
 def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> None:
-    """Run the cockpit in the terminal until the trader quits."""
-    CockpitApp(engine, config, **kwargs).run()
+    """Run the cockpit until the trader quits. The engine is started on the app's
+    event loop (if it has ``start``) and stopped after the app exits, so the
+    engine and the UI share one loop and commands never cross threads."""
+
+    async def main() -> None:
+        start = getattr(engine, "start", None)
+        if start is not None:
+            await start()
+        try:
+            await CockpitApp(engine, config, **kwargs).run_async()
+        finally:
+            stop = getattr(engine, "stop", None)
+            if stop is not None:
+                await stop()
+
+    asyncio.run(main())

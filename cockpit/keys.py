@@ -22,16 +22,17 @@ class KeyAction:
     description: str
     priority: bool = False
     show: bool = True  # in the footer
+    key_display: str | None = None  # short footer label for the key
 
 
 KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("approve", "a", "approve", "Approve"),
     KeyAction("reject", "r", "reject", "Reject"),
     KeyAction("cycle_mode", "m", "cycle_mode", "Mode"),
-    KeyAction("pause", "space", "toggle_pause", "Pause", priority=True),
-    KeyAction("flatten_all", "F", "flatten_all", "Flatten all", priority=True),
-    KeyAction("cancel_all", "C", "cancel_all", "Cancel all", priority=True),
-    KeyAction("flatten_symbol", "f", "flatten_symbol", "Flatten sym", priority=True),
+    KeyAction("pause", "space", "toggle_pause", "Pause", priority=True, key_display="spc"),
+    KeyAction("flatten_all", "F", "flatten_all", "Flat all", priority=True),
+    KeyAction("cancel_all", "C", "cancel_all", "Cancel", priority=True),
+    KeyAction("flatten_symbol", "f", "flatten_symbol", "Flat sym", priority=True),
     KeyAction("next_symbol", "j", "move_symbol(1)", "Next sym", show=False),
     KeyAction("prev_symbol", "k", "move_symbol(-1)", "Prev sym", show=False),
     KeyAction("faster", "plus", "speed(1)", "Faster", show=False),
@@ -49,7 +50,7 @@ SYMBOL_KEYS = tuple(str(i) for i in range(1, 10))
 def bindings() -> list[Binding]:
     """The App's BINDINGS: the defaults, each with its id for remapping."""
     out = [
-        Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id)
+        Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id, key_display=a.key_display)
         for a in KEY_ACTIONS
     ]
     out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]

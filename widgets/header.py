@@ -26,9 +26,12 @@ def mode_badge(mode: Mode) -> tuple[str, str]:
     return " WATCH ", "-watch"
 
 
+FEED_NAME = {"synthetic": "SIM", "replay": "REPLAY"}
+
+
 def feed_badge(feed: FeedStatus) -> tuple[str, str]:
     """live / replay xN / reconnecting in Ns / STALE, with a class for the colour."""
-    name = feed.name.upper()
+    name = FEED_NAME.get(feed.name, feed.name.upper())
     if feed.reconnect_in_s is not None and not feed.connected:
         return f" {name} DISCONNECTED · retry in {fmt.duration(feed.reconnect_in_s)} ", "-down"
     if feed.done:
@@ -40,7 +43,7 @@ def feed_badge(feed: FeedStatus) -> tuple[str, str]:
     speed = "max" if feed.speed == 0 else f"x{feed.speed:g}"
     if feed.name in ("replay", "synthetic"):
         paused = " paused" if feed.paused else ""
-        return f" {feed.name.upper()} {speed}{paused} ", "-replay"
+        return f" {name} {speed}{paused} ", "-replay"
     return f" {name} LIVE ", "-live"
 
 
@@ -90,14 +93,15 @@ class CockpitHeader(Horizontal):
         get = lambda n: self.query_one(f"#hdr-{n}", _Badge)  # noqa: E731
         get("mode").set(*mode_badge(snap.mode))
         if snap.entries_paused:
-            get("entries").set(" ENTRIES PAUSED ", "-paused")
+            get("entries").set(" PAUSED ", "-paused")
         elif snap.blocked_entries_reason:
-            get("entries").set(f" ENTRIES BLOCKED: {snap.blocked_entries_reason} ", "-blocked")
+            # the reason is spelled out under the pending signals; the header stays one line
+            get("entries").set(" BLOCKED ", "-blocked")
         else:
             get("entries").set("", "-hidden")
         get("feed").set(*feed_badge(snap.feed))
         get("broker").set(*broker_badge(snap.broker_kind))
-        get("equity").set(f" Eq {fmt.money(snap.account.equity)} ", "")
+        get("equity").set(f" Eq {snap.account.equity:,.0f} ", "")
         pnl = snap.account.day_pnl
         get("pnl").set(f" Day {fmt.money(pnl, sign=True)} ", "-up" if pnl > 0 else "-down" if pnl < 0 else "")
         get("clock").set(f" {fmt.et(view.now_ns, tz=view.tz)} ET ", "")

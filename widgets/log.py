@@ -39,7 +39,7 @@ class LogPane(Pane):
         self._last: Optional[JournalEntry] = None
 
     def compose(self) -> ComposeResult:
-        yield JournalLog(id="log-view", max_lines=1000, wrap=True, markup=False, highlight=False, auto_scroll=True)
+        yield JournalLog(id="log-view", max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True)
 
     def apply(self, view: View, force: bool = False) -> None:
         log = self.query_one(JournalLog)

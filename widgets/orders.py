@@ -11,7 +11,7 @@ from . import format as fmt
 from .base import Pane, SyncTable, View
 
 COLUMNS = (
-    ("id", "Id", 7),
+    ("id", "Id", 9),
     ("symbol", "Sym", 6),
     ("side", "Side", 5),
     ("type", "Type", 7),
@@ -62,7 +62,7 @@ class OrdersPane(Pane):
                 (
                     o.id,
                     (
-                        Text(o.id[-6:], style=table.tone("muted")),
+                        Text(o.id[-8:], style=table.tone("muted")),
                         Text(o.symbol, style=table.tone("strong")),
                         Text(o.side.value, style=table.tone("up" if o.side.sign > 0 else "down")),
                         o.type.value,
