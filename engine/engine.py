@@ -21,7 +21,9 @@ from .analytics.session import SessionCalendar
 from .analytics.symbol import SymbolAnalytics
 from .brokers.base import Broker
 from .clock import Clock, DataClock
-from .config import CockpitConfig
+from pydantic import ValidationError
+
+from .config import CockpitConfig, StrategyParams
 from .exits import ExitManager
 from .feeds.base import Feed
 from .ids import ClientOrderIds
@@ -48,6 +50,7 @@ from .risk import RiskManager
 from .strategy.registry import make_setups
 
 MAX_DECISIONS = 50
+CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
 MAX_ALERTS = 100
 
 
@@ -107,6 +110,7 @@ class Engine:
         self._stopping = False
         self._data_clock = clock if isinstance(clock, DataClock) else None
         self._resume_after_ns = 0  # after a restart: data up to here is already in the analytics
+        self._reported: set = set()
         broker.set_event_handler(self._on_broker_event)
 
     # ------------------------------------------------------------------ lifecycle
@@ -124,6 +128,8 @@ class Engine:
         previous profile), then what this session already stored (a restart)."""
         if self.store is None and self._store_opener is not None:
             self.store = await self._store_opener()
+        if self.store is not None:
+            await self.reload_strategy_configs(rebuild_analytics=True)
         warm = getattr(self.feed, "previous_session_bars", None)
         if callable(warm):
             for bar in warm():
@@ -212,10 +218,19 @@ class Engine:
             raise
 
     async def _run_timer(self) -> None:
-        """Once a second: expire signals, close bars with no trades, time exits."""
+        """Once a second: expire signals, close bars with no trades, time exits;
+        every CONFIG_POLL_S re-read per-symbol strategy configs from the store."""
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + CONFIG_POLL_S
         while not self._stopping:
             await asyncio.sleep(1.0 if self.feed.status().speed != 0 else 0.05)
             await self.tick()
+            if self.store is not None and loop.time() >= next_poll:
+                next_poll = loop.time() + CONFIG_POLL_S
+                try:
+                    await self.reload_strategy_configs()
+                except Exception as exc:  # a store hiccup must not stop the engine
+                    self._journal("error", "store", f"reading strategy_configs failed: {self.redact(str(exc))}")
 
     async def tick(self) -> None:
         now = self.clock.now_ns()
@@ -348,6 +363,13 @@ class Engine:
         if any(p.symbol == sig.symbol for p in self.pending.values()) or self._has_exposure(sig.symbol):
             self._decide(sig, Decision.DROPPED, f"{sig.symbol} already has a pending signal or an open position")
             return
+        if self.config.sessions.enforce_policy:
+            recommended = self.calendar.info(now).recommended_setup
+            if recommended != sig.setup:
+                self.block_reasons["session_policy"] += 1
+                self._decide(sig, Decision.BLOCKED, f"session_policy: this window recommends {recommended or 'no setup'}",
+                             level="warn")
+                return
         decision = self.risk.check(sig, self.broker.account(), self.broker.positions(), self.broker.open_orders(),
                                    now, self._data_age_s(now), entries_paused=self.entries_paused)
         sig = decision.signal
@@ -504,6 +526,47 @@ class Engine:
             if stop_dist > 0 and run > frac * stop_dist:
                 del self.pending[sid]
                 self._decide(sig, Decision.EXPIRED, f"price {price:.2f} ran {run / stop_dist:.2f}x the stop distance past entry")
+
+    # ------------------------------------------------------------------ per-symbol strategy configs
+
+    async def reload_strategy_configs(self, rebuild_analytics: bool = False) -> list[str]:
+        """Apply the strategy_configs table (per symbol: enabled + parameters JSON) on top
+        of cockpit.toml. Setups are rebuilt for a changed symbol at once; analytics
+        parameters (bins, lookbacks) only take effect when analytics are rebuilt, i.e.
+        at start (``rebuild_analytics``), never in the middle of a session."""
+        changed = []
+        for sym, (enabled, stored) in (await self.store.all_strategy_configs()).items():
+            if sym not in self.analytics:
+                continue
+            merged = self.config.strategy.for_symbol(sym).model_dump()
+            merged.update(stored)
+            merged["enabled"] = enabled
+            try:
+                new = StrategyParams(**merged)
+            except ValidationError as exc:
+                detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                key = ("bad_config", sym, detail)
+                if key not in self._reported:
+                    self._reported.add(key)
+                    self._journal("error", "config", f"strategy_configs for {sym} ignored: {detail}", sym)
+                continue
+            if new == self.params[sym]:
+                continue
+            diff = sorted(k for k, v in new.model_dump().items() if getattr(self.params[sym], k) != v)
+            self.params[sym] = new
+            self.setups[sym] = make_setups(sym, new)
+            if rebuild_analytics:
+                self.analytics[sym] = SymbolAnalytics(sym, new, self.calendar)
+            changed.append(sym)
+            self._journal("info", "config", f"{sym} strategy parameters from the store: {', '.join(diff)}", sym)
+        return changed
+
+    async def set_strategy_config(self, symbol: str, enabled: bool, params: dict) -> None:
+        """Change a symbol's parameters at run time (validated, stored, applied)."""
+        merged = {**self.config.strategy.for_symbol(symbol).model_dump(), **params, "enabled": enabled}
+        StrategyParams(**merged)  # raises a ValidationError naming the bad key
+        await self.store.set_strategy_config(symbol, enabled, params, updated_ns=self.clock.now_ns())
+        await self.reload_strategy_configs()
 
     # ------------------------------------------------------------------ commands (EngineControl)
 

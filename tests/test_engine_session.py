@@ -121,3 +121,38 @@ async def test_set_mode_out_of_semi_expires_pending_visibly():
     await eng.stop()
     assert not eng.pending
     assert {d.id for d in eng.decisions if d.decision is Decision.EXPIRED} >= set(ids)
+
+
+async def test_strategy_configs_from_the_store_apply_at_start_and_at_run_time(tmp_path):
+    from engine.store import Store
+
+    db = tmp_path / "c.db"
+    store = await Store.open(str(db))
+    await store.set_strategy_config("TSLA", False, {})
+    await store.set_strategy_config("SPY", True, {"min_aggression": 95, "lookback_minutes": 30})
+    await store.set_strategy_config("QQQ", True, {"atr_stop": -1})  # invalid: must be named, not applied
+    await store.close()
+    cfg = _config("AUTO", app={"db": str(db)})
+    eng = build_engine(cfg)
+    await eng.prepare()
+    try:
+        assert eng.setups["TSLA"] == []  # disabled: analytics run, no setups
+        assert eng.params["SPY"].min_aggression == 95
+        assert eng.analytics["SPY"].params.lookback_minutes == 30  # analytics params applied at start
+        assert eng.params["QQQ"].atr_stop == 1.5
+        assert any("strategy_configs for QQQ ignored" in j.message and "atr_stop" in j.message for j in eng.journal)
+        # at run time: setups rebuilt with the new parameters, analytics untouched
+        await eng.set_strategy_config("SPY", True, {"min_aggression": 60, "lookback_minutes": 90})
+        assert eng.params["SPY"].min_aggression == 60
+        assert all(s.params.min_aggression == 60 for s in eng.setups["SPY"])
+        assert eng.analytics["SPY"].params.lookback_minutes == 30
+    finally:
+        await eng.store.close()
+
+
+def test_enforced_session_policy_blocks_other_setups_with_the_reason():
+    eng = asyncio.run(_run_session(_config("AUTO", sessions={"enforce_policy": True})))
+    blocked = [d for d in eng.decisions if d.decision is Decision.BLOCKED and d.decision_reason.startswith("session_policy")]
+    assert blocked, "no signal was blocked by the session policy"
+    assert all("recommends" in d.decision_reason for d in blocked)
+    assert eng.summary()["blocked_reasons"].get("session_policy", 0) >= len(blocked)
