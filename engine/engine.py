@@ -235,6 +235,12 @@ class Engine:
     async def tick(self) -> None:
         now = self.clock.now_ns()
         self._expire_signals(now)
+        drain = getattr(self.feed, "drain_notices", None)
+        if drain is not None:  # dropped symbols, reconnects: the trader must see them
+            for entry in drain():
+                self.journal.append(entry)
+                if self.store is not None:
+                    self.store.record_journal(entry)
         check_timeouts = getattr(self.broker, "check_timeouts", None)
         if check_timeouts is not None:
             check_timeouts()  # limit entries past their timeout expire

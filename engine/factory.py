@@ -51,7 +51,7 @@ def build_feed(config: CockpitConfig, clock: Clock):
                               "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
         register_secret(key)
         return PolygonFeed(config.app.symbols, key, ws_url=os.environ.get("COCKPIT_POLYGON_WS_URL") or None,
-                           rest_base=os.environ.get("COCKPIT_POLYGON_URL") or None)
+                           rest_base=os.environ.get("COCKPIT_POLYGON_URL") or None, clock=clock)
     raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
 
 

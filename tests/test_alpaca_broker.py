@@ -65,6 +65,19 @@ async def env():
     rest.stop()
 
 
+async def settled(env: Env, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
+    """Wait until no broker event has arrived for ``quiet_s`` (the stream is drained)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, since = len(env.events), loop.time()
+    while loop.time() - since < quiet_s:
+        if loop.time() > deadline:
+            raise AssertionError("broker events never settled")
+        await asyncio.sleep(0.02)
+        if len(env.events) != last:
+            last, since = len(env.events), loop.time()
+
+
 async def started(env: Env, **kwargs) -> AlpacaBroker:
     broker = env.broker(**kwargs)
     await broker.start()
@@ -166,6 +179,7 @@ async def test_duplicated_and_out_of_order_updates_change_nothing_twice(env):
     env.rest.fill(entry.id, 4, 190.0)
     env.rest.fill(entry.id, 6, 190.5)
     await until(lambda: broker.positions() and broker.positions()[0].stop is not None, what="fills applied")
+    await settled(env)  # the bracket children's own updates may still be on the wire
     n_events = len(env.events)
     before = (broker.positions(), broker.open_orders(), broker.recent_orders())
     # every update again, duplicated, newest first
