@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections import Counter, deque
 from dataclasses import replace
 from typing import Callable, Optional
@@ -820,5 +821,10 @@ def _num(x: float) -> Optional[float]:
 
 
 def _reason_key(reason: str) -> str:
-    """Group block reasons by their rule ("max_positions 3 reached" -> "max_positions")."""
-    return reason.split(":")[0].split(" ")[0] if reason else "unknown"
+    """Group block reasons by their rule, dropping the numbers that vary:
+    "max_positions 3 reached" -> "max_positions",
+    "outside the trading window 09:35-15:50 ET (now ...)" -> "outside the trading window"."""
+    if not reason:
+        return "unknown"
+    head = re.split(r"[\d:(]", reason, maxsplit=1)[0].strip(" ,;-")
+    return head or reason
