@@ -321,12 +321,23 @@ def runs_command(args) -> int:
         m = r.metrics
         p = r.params
         when = datetime.fromtimestamp(r.created_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
-        shown = {k: v for k, v in p.items() if k in ("setups", "min_aggression", "atr_stop", "atr_target", "best",
-                                                      "grid", "train", "test", "fixed_qty")}
-        t.add_row(r.id[:8], when, r.kind, str(p.get("data", ""))[:40], json.dumps(shown, default=str)[:60],
+        t.add_row(r.id[:8], when, r.kind, str(p.get("data", ""))[:40], _short_params(r.kind, p),
                   str(m.get("trades", "")), M.fmt(m.get("profit_factor"), "{:.2f}"), M.fmt(m.get("sharpe"), "{:.2f}"),
                   M.fmt(m.get("max_drawdown_pct"), "{:.2f}"), M.fmt(m.get("net_pnl"), "{:,.0f}"))
     _console().print(t)
     if not runs:
         print("no runs stored yet: cockpit backtest --data ... stores one")
     return 0
+
+
+def _short_params(kind: str, p: dict) -> str:
+    """One short line: what distinguishes a run at a glance."""
+    setups = ",".join(p.get("setups", []))
+    if kind == "backtest":
+        qty = f" qty {p['fixed_qty']}" if p.get("fixed_qty") else ""
+        return (f"{setups} agg {p.get('min_aggression')} stop {p.get('atr_stop')} tgt {p.get('atr_target')}"
+                f"{' bal' if p.get('allow_balance_trades') else ''}{qty}")
+    if kind == "sweep":
+        best = p.get("best") or {}
+        return f"{setups} best " + " ".join(f"{k}={v}" for k, v in best.items())
+    return f"{setups} train {p.get('train')} test {p.get('test')}"
