@@ -105,19 +105,33 @@ class Drawing(Toned, Widget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._data: Any = None
+        self._text: Optional[Text] = None
+        self._text_size = None
 
     def set_data(self, data: Any, force: bool = False) -> bool:
+        """Store the data; repaint only if the drawing it gives actually differs
+        (a trade that moves a histogram bar by less than a character costs nothing)."""
         if not force and data == self._data:
             return False
         self._data = data
+        text = self._draw_now()
+        if not force and self._text is not None and same(text, self._text):
+            return False
+        self._text = text
         self.refresh()
         return True
 
-    def render(self) -> Text:
+    def _draw_now(self) -> Text:
         if self._data is None:
             return Text("no symbol selected", style=self.tone("muted"))
-        text = self.draw(self._data, self.size.width, self.size.height)
-        return crop_lines(text, self.size.width)
+        width, height = self.size.width, self.size.height
+        return crop_lines(self.draw(self._data, width, height), width)
+
+    def render(self) -> Text:
+        if self._text is None or self._text_size != self.size:
+            self._text = self._draw_now()
+            self._text_size = self.size
+        return self._text
 
     def draw(self, data: Any, width: int, height: int) -> Text:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -177,6 +191,13 @@ class SyncTable(Toned, DataTable):
         text.justify = "left"  # aligned here; the table must not re-justify over the gutter
         return text
 
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        """While cells are rewritten in place, swallow DataTable's whole-table
+        refresh; sync() then repaints just the rows that changed."""
+        if getattr(self, "_quiet", False) and not regions and not layout and not recompose:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
     @property
     def keys(self) -> list[str]:
         return list(self._order)
@@ -202,6 +223,7 @@ class SyncTable(Toned, DataTable):
             changed = True
         col_keys = [c[0] for c in self._column_spec]
         specs = self._column_spec
+        dirty: set[str] = set()
         for key, cells in rows:
             cells = tuple(self._fit(c, specs[i][2], specs[i][3]) for i, c in enumerate(cells))
             first = cells[0]
@@ -216,8 +238,13 @@ class SyncTable(Toned, DataTable):
             new_cells[0] = old[0] if same(old[0], first) else first
             for i, (a, b) in enumerate(zip(old, new_cells)):
                 if (a is not b) if i == 0 else not same(a, b):
-                    self.update_cell(key, col_keys[i], b)
+                    self._quiet = True
+                    try:
+                        self.update_cell(key, col_keys[i], b)
+                    finally:
+                        self._quiet = False
                     self.cell_updates += 1
+                    dirty.add(key)
                     changed = True
             self._rows[key] = tuple(new_cells)
         current = [k for k in self._order if k in wanted_set] + [k for k in wanted if k not in self._order]
@@ -226,6 +253,8 @@ class SyncTable(Toned, DataTable):
             self.sort(col_keys[0], key=lambda cell: rank[id(cell)])
             changed = True
         self._order = wanted
+        for key in dirty:
+            self.refresh_row(wanted.index(key))
         if keep_cursor is not None and keep_cursor in wanted_set and changed:
             index = wanted.index(keep_cursor)
             if index != self.cursor_row:

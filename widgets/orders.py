@@ -75,4 +75,6 @@ class OrdersPane(Pane):
                 )
             )
         table.sync(rows)
-        self.border_subtitle = f"{open_count} open"
+        subtitle = f"{open_count} open"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle

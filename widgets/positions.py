@@ -48,4 +48,6 @@ class PositionsPane(Pane):
                 )
             )
         table.sync(rows)
-        self.border_subtitle = f"{len(rows)} open" if rows else "flat"
+        subtitle = f"{len(rows)} open" if rows else "flat"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
