@@ -17,7 +17,7 @@ EXPLAIN = {
     "pause": "pause / resume new entries (exits still managed)",
     "flatten_all": "flatten all: cancel every order, close every position (asks)",
     "cancel_all": "cancel all open orders (asks)",
-    "flatten_symbol": "flatten the selected symbol (asks)",
+    "flatten_symbol": "flatten the selected symbol, or the highlighted position (asks)",
     "next_symbol": "select the next symbol (also ↓ in the watchlist)",
     "prev_symbol": "select the previous symbol (also ↑ in the watchlist)",
     "faster": "replay / simulator faster",
