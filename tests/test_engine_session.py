@@ -16,8 +16,8 @@ def _config(mode="AUTO", **over):
     return load_config(None, overrides=o, env={})
 
 
-async def _run_session(config):
-    engine = build_engine(config, use_store=False)
+async def _run_session(config, use_store=False):
+    engine = build_engine(config, use_store=use_store)
     await engine.start()
     await engine.wait_done()
     await engine.tick()
@@ -156,3 +156,51 @@ def test_enforced_session_policy_blocks_other_setups_with_the_reason():
     assert blocked, "no signal was blocked by the session policy"
     assert all("recommends" in d.decision_reason for d in blocked)
     assert eng.summary()["blocked_reasons"].get("session_policy", 0) >= len(blocked)
+
+
+async def test_malformed_trades_are_skipped_counted_and_journaled(tmp_path):
+    from engine.model import Trade
+    from engine.store import Store
+
+    eng = build_engine(_config("SEMI", app={"db": str(tmp_path / "m.db")}))
+    await eng.prepare()
+    t0 = 1_718_199_000_000_000_000  # 2024-06-12 13:30 UTC = 09:30 ET
+    good = [Trade("SPY", t0 + i * 1_000_000_000, 540.0 + 0.01 * i, 100) for i in range(5)]
+    bad = [Trade("SPY", t0 + 6_000_000_000, float("nan"), 100), Trade("SPY", t0 + 6_000_000_000, -1.0, 100),
+           Trade("SPY", t0 + 6_000_000_000, 540.1, 0), Trade("SPY", t0 + 6_000_000_000, 540.1, -5),
+           Trade("SPY", t0 - 60_000_000_000, 540.1, 100)]  # a minute back in time
+    for t in good + bad:
+        eng.on_data(t)
+    assert eng.counters["malformed"] == 5
+    assert eng.analytics["SPY"].last == good[-1].price  # nothing bad reached the analytics
+    kinds = [j for j in eng.journal if j.kind == "malformed"]
+    assert len(kinds) == 5 and all(j.symbol == "SPY" for j in kinds)
+    await eng.store.close()
+    store = await Store.open(str(tmp_path / "m.db"))
+    assert len(await store.journal(kind="malformed")) == 5
+    await store.close()
+
+
+async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tmp_path):
+    from engine.store import Store
+
+    db = tmp_path / "all.db"
+    eng = await _run_session(_config("AUTO", app={"db": str(db)}), use_store=True)
+    store = await Store.open(str(db))
+    try:
+        signals = await store.signals()
+        assert len(signals) == len(eng.decisions) or len(signals) == sum(
+            n for (_, d), n in eng.signal_counts.items() if d != "pending")
+        decided = {s.decision.value for s in signals}
+        assert {"auto", "blocked", "dropped"} <= decided
+        assert all(s.decision_reason for s in signals if s.decision.value == "blocked")
+        ids = [f.id for f in eng.fills]
+        assert len(ids) == len(set(ids)), "a fill was reported twice"
+        assert {f.id for f in await store.fills()} == set(ids)
+        stored_orders = {o.id: o for o in await store.orders()}
+        for o in eng.broker.recent_orders(100_000):
+            assert o.id in stored_orders and stored_orders[o.id].status == o.status, o
+        assert len(await store.journal(kind="block", limit=100_000)) == sum(
+            n for (_, d), n in eng.signal_counts.items() if d == "blocked")
+    finally:
+        await store.close()
