@@ -168,6 +168,8 @@ class RiskConfig(_Section):
     allow_symbols: list[str] = Field(default_factory=list)  # empty = all
     deny_symbols: list[str] = Field(default_factory=list)
     max_consecutive_losses: int = Field(4, ge=1)
+    # block a signal whose target is less than this many R away (0 = no minimum)
+    min_reward_risk: float = Field(1.0, ge=0)
     stale_after_s: float = Field(15.0, gt=0)
 
     @field_validator("trading_start", "trading_end")

@@ -152,6 +152,9 @@ class RiskManager:
         if reason:
             return RiskDecision(False, replace(signal, qty=0, risk_usd=0.0), reason)
         sized, reason = self.size(signal, account)
+        if not reason and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
+            # a target nearer than the stop is a trade nobody should be asked to approve
+            reason = f"min_reward_risk: target {sized.r_multiple:.2f}R < {cfg.min_reward_risk:g}R"
         return RiskDecision(not reason, sized, reason)
 
     # ------------------------------------------------------------------ sizing

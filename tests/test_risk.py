@@ -197,3 +197,22 @@ def test_blocked_signal_keeps_its_identity():
     assert d.signal.id == "s1" and d.signal.entry == 100.0 and d.signal.qty == 0
     with pytest.raises(Exception):
         d.allowed = True  # frozen
+
+
+def test_target_nearer_than_min_reward_risk_is_blocked_with_the_reason():
+    from engine.config import RiskConfig
+    from engine.model import Account, Side, Signal
+    from engine.risk import RiskManager
+
+    rm = RiskManager(RiskConfig(min_reward_risk=1.0, trading_start="00:00", trading_end="23:59"))
+    acct = Account(equity=100_000, cash=100_000, buying_power=200_000, start_of_day_equity=100_000)
+    now = 1_718_204_400_000_000_000  # 2024-06-12 11:00 ET
+    poor = Signal("s1", "NVDA", "mean_reversion", Side.BUY, entry=124.08, stop=122.99, target=124.17,
+                  confidence=25, reason="x", created_ns=now)
+    d = rm.check(poor, acct, [], [], now, 0.0)
+    assert not d.allowed and d.reason.startswith("min_reward_risk") and "0.08R < 1R" in d.reason
+    fair = Signal("s2", "NVDA", "auction", Side.BUY, entry=124.0, stop=123.0, target=126.0,
+                  confidence=70, reason="x", created_ns=now)
+    assert rm.check(fair, acct, [], [], now, 0.0).allowed
+    off = RiskManager(RiskConfig(min_reward_risk=0, trading_start="00:00", trading_end="23:59"))
+    assert off.check(poor, acct, [], [], now, 0.0).allowed
