@@ -204,3 +204,25 @@ async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tm
             n for (_, d), n in eng.signal_counts.items() if d == "blocked")
     finally:
         await store.close()
+
+
+async def test_stale_live_data_blocks_entries_with_a_visible_reason():
+    from engine.clock import FixedClock
+    from engine.model import Trade
+
+    t0 = 1_718_204_400_000_000_000  # 2024-06-12 15:00 UTC = 11:00 ET, inside RTH and the trading window
+    clock = FixedClock(t0)  # wall time, as live: data age is now - last trade
+    eng = build_engine(_config("SEMI", risk={"stale_after_s": 15}), clock=clock, use_store=False)
+    await eng.prepare()
+    await eng.feed.start()
+    eng.on_data(Trade("SPY", t0, 540.0, 100))
+    assert eng.entry_block_reason() == ""
+    assert not eng.snapshot().feed.stale
+    clock.advance_s(20)  # no trade for 20 s during RTH
+    eng._bump()
+    snap = eng.snapshot()
+    assert snap.feed.stale
+    assert "stale" in snap.blocked_entries_reason and "15" in snap.blocked_entries_reason
+    eng.on_data(Trade("SPY", clock.now_ns(), 540.1, 100))
+    assert eng.entry_block_reason() == "" and not eng.snapshot().feed.stale
+    await eng.feed.stop()
