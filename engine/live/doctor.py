@@ -60,8 +60,8 @@ async def _checks(
     if keys is None or not keys.key_id or not keys.secret_key:
         results.append(CheckResult(
             "keys", False, f"{ENV_KEY_ID} / {ENV_SECRET_KEY} are not set",
-            f"export {ENV_KEY_ID}=... and {ENV_SECRET_KEY}=... (from the Alpaca dashboard, "
-            "'API keys'), or put them in a key file readable only by you (chmod 600)",
+            f"set {ENV_KEY_ID} and {ENV_SECRET_KEY} in the environment (both from the Alpaca dashboard, "
+            "'API keys'), or put them in a key file readable only by you (chmod 600, COCKPIT_ALPACA_KEY_FILE)",
         ))
         for name in ("trading API", "account", "market clock", "market data"):
             results.append(_skipped(name, "no keys"))
