@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .model import Mode
 
@@ -218,6 +218,14 @@ class CockpitConfig(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+
+    @model_validator(mode="after")
+    def _whole_day_window_for_24h_markets(self) -> "CockpitConfig":
+        """The 09:35-15:50 ET default entry window belongs to the stock session; a
+        24-hour instrument trades all session unless the trader set a window."""
+        if self.feed.session != "us_equity" and not ({"trading_start", "trading_end"} & self.risk.model_fields_set):
+            self.risk.trading_start, self.risk.trading_end = "00:00", "23:59"
+        return self
 
 
 # --------------------------------------------------------------------------- loading

@@ -62,3 +62,11 @@ def test_bad_config_exits_with_status_2(tmp_path):
     r = subprocess.run([str(exe), "run", "--headless", "--config", str(f)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "risk.max_daily_loss_pct = -3" in r.stderr
+
+
+def test_24h_markets_get_a_whole_day_entry_window_unless_set():
+    cfg = load_config(None, overrides={"feed": {"session": "24h_utc"}}, env={})
+    assert (cfg.risk.trading_start, cfg.risk.trading_end) == ("00:00", "23:59")
+    cfg = load_config(None, overrides={"feed": {"session": "24h_utc"}, "risk": {"trading_start": "08:00"}}, env={})
+    assert (cfg.risk.trading_start, cfg.risk.trading_end) == ("08:00", "15:50")
+    assert load_config(None, env={}).risk.trading_start == "09:35"

@@ -13,7 +13,7 @@ from .market_state import state_label
 
 COLUMNS = (
     ("n", "#", 2),
-    ("symbol", "Sym", 6),
+    ("symbol", "Sym", 8),
     ("last", "Last", 9, "right"),
     ("chg", "Chg%", 8, "right"),
     ("state", "State", 7),
