@@ -45,6 +45,9 @@ Node price is the bin centre; node volume is the smoothed volume.
 from __future__ import annotations
 
 import math
+from functools import reduce
+from itertools import compress, islice
+from operator import add
 from typing import Iterable, Optional
 
 import numpy as np
@@ -78,7 +81,7 @@ def bin_centre(idx: int, bin_size: float) -> float:
     return round((idx + 0.5) * bin_size * _SCALE) / _SCALE
 
 
-def _prices(x: np.ndarray) -> list[float]:
+def _prices(x: np.ndarray) -> list[float]:  # kept for callers of the array form
     return (np.rint(x * _SCALE) / _SCALE).tolist()
 
 
@@ -189,8 +192,14 @@ class VolumeProfile:
         return lo, hist
 
     def stats(self, params: StrategyParams) -> Optional[ProfileStats]:
-        lo, hist = self.dense()
-        return dense_stats(lo, hist, self.bin_size, params)
+        b = self.bins
+        if not b:
+            return None
+        lo = min(b)
+        h = [0.0] * (max(b) - lo + 1)
+        for i, v in b.items():
+            h[i - lo] = v
+        return list_stats(lo, h, self.bin_size, params)
 
     def vap(self) -> tuple[tuple[float, float], ...]:
         """((bin centre, volume), ...) from low to high, as a Bar carries it."""
@@ -260,24 +269,39 @@ def stats_from_arrays(prices: np.ndarray, sizes: np.ndarray, bin_size: float, pa
 
 def smooth(hist: np.ndarray, width: int) -> np.ndarray:
     """Centered moving average, window truncated at the ends (see module doc)."""
-    n = hist.size
+    return np.array(smooth_list(np.asarray(hist, dtype=np.float64).tolist(), width), dtype=np.float64)
+
+
+def smooth_list(h: list[float], width: int) -> list[float]:
+    """:func:`smooth` on a list. Each output is ``0.0 + h[i-below] + ... + h[i+above]``
+    (the bins that exist, lowest first) divided by how many there are: the order
+    of the additions is fixed, so the result is the same double every time."""
+    n = len(h)
     if width <= 1 or n == 0:
-        return hist.astype(np.float64, copy=True)
+        return list(h)
     below = (width - 1) // 2
     above = width - 1 - below
-    out = np.zeros(n)
-    cnt = np.zeros(n)
-    for off in range(-below, above + 1):  # fixed order: deterministic sums
-        lo = max(0, -off)
-        hi = min(n, n - off)
-        out[lo:hi] += hist[lo + off : hi + off]
-        cnt[lo:hi] += 1.0
-    return out / cnt
+    if below == 1 and above == 1 and n >= 3:  # the default width 3: one pass in C
+        out = [(h[0] + h[1]) / 2.0]
+        out += [(a + b + c) / 3.0 for a, b, c in zip(h, h[1:], h[2:])]
+        out.append((h[-2] + h[-1]) / 2.0)
+        return out
+    out = []
+    for i in range(n):
+        acc = 0.0
+        cnt = 0
+        for j in range(max(0, i - below), min(n, i + above + 1)):
+            acc += h[j]
+            cnt += 1
+        out.append(acc / cnt)
+    return out
 
 
 def poc_index(hist: list[float]) -> int:
-    n = len(hist)
     top = max(hist)
+    if hist.count(top) == 1:
+        return hist.index(top)
+    n = len(hist)
     mid2 = n - 1  # twice the middle index, to stay in integers
     best, best_d = -1, None
     for i, v in enumerate(hist):
@@ -288,26 +312,37 @@ def poc_index(hist: list[float]) -> int:
     return best
 
 
-def value_area(hist: list[float], poc: int, pct: float) -> tuple[int, int, float]:
-    """(lowest bin, highest bin, volume) of the value area, by the pairs rule."""
+def _sum(h: list[float]) -> float:
+    """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions)."""
+    return reduce(add, h, 0.0)
+
+
+def value_area(hist: list[float], poc: int, pct: float, total: Optional[float] = None) -> tuple[int, int, float]:
+    """(lowest bin, highest bin, volume) of the value area, by the pairs rule.
+    ``total`` is ``_sum(hist)`` when the caller already has it."""
     n = len(hist)
-    total = 0.0
-    for v in hist:
-        total += v
+    if total is None:
+        total = _sum(hist)
     target = total * (pct / 100.0)
     lo = hi = poc
     vol = hist[poc]
+    last = n - 1
     while vol < target:
-        up_n = min(2, n - 1 - hi)
-        dn_n = min(2, lo)
+        room = last - hi
+        if room >= 2:
+            up_n, up = 2, hist[hi + 1] + hist[hi + 2]
+        elif room == 1:
+            up_n, up = 1, hist[hi + 1]
+        else:
+            up_n, up = 0, 0.0
+        if lo >= 2:
+            dn_n, dn = 2, hist[lo - 1] + hist[lo - 2]
+        elif lo == 1:
+            dn_n, dn = 1, hist[0]
+        else:
+            dn_n, dn = 0, 0.0
         if up_n == 0 and dn_n == 0:
             break
-        up = 0.0
-        for k in range(1, up_n + 1):
-            up += hist[hi + k]
-        dn = 0.0
-        for k in range(1, dn_n + 1):
-            dn += hist[lo - k]
         if up_n and (dn_n == 0 or up >= dn):
             hi += up_n
             vol += up
@@ -317,27 +352,25 @@ def value_area(hist: list[float], poc: int, pct: float) -> tuple[int, int, float
     return lo, hi, vol
 
 
-def _runs(s: list[float]) -> list[tuple[int, int]]:
-    """Maximal runs of equal values: [(start, end)], inclusive."""
-    runs = []
-    a = 0
-    n = len(s)
-    for i in range(1, n + 1):
-        if i == n or s[i] != s[a]:
-            runs.append((a, i - 1))
-            a = i
-    return runs
-
-
 def find_lvns(s: list[float], ratio_cap: float, min_prom: float) -> list[int]:
-    """Indexes of the LVNs of a smoothed histogram ``s`` (see module doc)."""
-    out = []
+    """Indexes of the LVNs of a smoothed histogram ``s`` (see module doc).
+
+    Only bins at or below ``ratio_cap`` can be one, so those are picked out first
+    (in C); each that starts a run of equal values with a higher bin on its left
+    is then followed to the end of its run and checked."""
+    out: list[int] = []
     n = len(s)
-    for a, b in _runs(s):
-        if a == 0 or b == n - 1:
-            continue
+    if n < 3:
+        return out
+    last = n - 1
+    for a in compress(range(1, last), map(float(ratio_cap).__ge__, islice(s, 1, last))):
         v = s[a]
-        if not (s[a - 1] > v and s[b + 1] > v) or v > ratio_cap:
+        if not s[a - 1] > v:  # inside a run, or a lower bin on the left
+            continue
+        b = a
+        while b < last and s[b + 1] == v:
+            b += 1
+        if b == last or not s[b + 1] > v:
             continue
         left = v
         i = a - 1
@@ -357,13 +390,20 @@ def find_lvns(s: list[float], ratio_cap: float, min_prom: float) -> list[int]:
 
 
 def find_hvns(s: list[float], ratio_floor: float, min_prom: float) -> list[int]:
-    out = []
+    """Indexes of the HVNs of ``s``: the mirror image of :func:`find_lvns`."""
+    out: list[int] = []
     n = len(s)
-    for a, b in _runs(s):
-        if a == 0 or b == n - 1:
-            continue
+    if n < 3:
+        return out
+    last = n - 1
+    for a in compress(range(1, last), map(float(ratio_floor).__le__, islice(s, 1, last))):
         v = s[a]
-        if not (s[a - 1] < v and s[b + 1] < v) or v < ratio_floor:
+        if not s[a - 1] < v:
+            continue
+        b = a
+        while b < last and s[b + 1] == v:
+            b += 1
+        if b == last or not s[b + 1] < v:
             continue
         left = v
         i = a - 1
@@ -382,50 +422,95 @@ def find_hvns(s: list[float], ratio_floor: float, min_prom: float) -> list[int]:
     return out
 
 
-def dense_stats(lo: int, hist: np.ndarray, bin_size: float, params: StrategyParams) -> Optional[ProfileStats]:
-    """ProfileStats of a dense histogram whose first element is bin ``lo``.
+class _PriceGrid:
+    """Bin edges and centres of one bin size, computed once per bin index and kept
+    in two contiguous lists (``bin_edge``/``bin_centre`` of each index)."""
+
+    __slots__ = ("bin_size", "lo", "edges", "centres")
+
+    def __init__(self, bin_size: float) -> None:
+        self.bin_size = bin_size
+        self.lo = 0
+        self.edges: list[float] = []
+        self.centres: list[float] = []
+
+    def cover(self, lo: int, hi: int) -> int:
+        """Make indexes lo..hi (edges up to hi + 1) available; returns the offset of ``lo``."""
+        if not self.edges:
+            self._build(lo - 64, hi + 64)
+        elif lo < self.lo or hi + 1 >= self.lo + len(self.edges):
+            self._build(min(lo - 64, self.lo), max(hi + 64, self.lo + len(self.edges) - 1))
+        return lo - self.lo
+
+    def _build(self, lo: int, hi: int) -> None:
+        bs = self.bin_size
+        self.lo = lo
+        self.edges = [bin_edge(i, bs) for i in range(lo, hi + 2)]
+        self.centres = [bin_centre(i, bs) for i in range(lo, hi + 2)]
+
+
+_GRIDS: dict[float, _PriceGrid] = {}
+
+
+def _grid(bin_size: float) -> _PriceGrid:
+    g = _GRIDS.get(bin_size)
+    if g is None:
+        if len(_GRIDS) > 256:
+            _GRIDS.clear()
+        g = _GRIDS[bin_size] = _PriceGrid(bin_size)
+    return g
+
+
+def dense_stats(lo: int, hist, bin_size: float, params: StrategyParams) -> Optional[ProfileStats]:
+    """ProfileStats of a dense histogram (array or list) whose first element is bin ``lo``.
 
     Leading/trailing empty bins are trimmed first (the range is lowest to highest
     non-empty bin). Returns None for an empty profile.
     """
-    hist = np.asarray(hist, dtype=np.float64)
-    nz = np.flatnonzero(hist > 0.0)
-    if nz.size == 0:
-        return None
-    first, last = int(nz[0]), int(nz[-1])
-    h_arr = hist[first : last + 1].copy()
-    h_arr[h_arr < 0.0] = 0.0
-    lo += first
-    h = h_arr.tolist()
+    h = hist.tolist() if isinstance(hist, np.ndarray) else list(hist)
+    return list_stats(lo, h, float(bin_size), params)
+
+
+def list_stats(lo: int, h: list[float], bs: float, params: StrategyParams) -> Optional[ProfileStats]:
+    """:func:`dense_stats` of a list of floats (``h`` may be reused by the result:
+    the caller hands it over)."""
     n = len(h)
-    total = 0.0
-    for v in h:
-        total += v
+    first = 0
+    while first < n and not h[first] > 0.0:
+        first += 1
+    if first == n:
+        return None
+    last = n - 1
+    while not h[last] > 0.0:
+        last -= 1
+    if first or last != n - 1:
+        h = h[first : last + 1]
+        lo += first
+        n = len(h)
+    if min(h) < 0.0:
+        h = [0.0 if v < 0.0 else v for v in h]
+    total = _sum(h)
     p = poc_index(h)
-    va_lo, va_hi, va_vol = value_area(h, p, params.value_area_pct)
+    va_lo, va_hi, va_vol = value_area(h, p, params.value_area_pct, total)
     poc_vol = h[p]
-    nonempty = [v for v in h if v > 0.0]
-    mean_ne = 0.0
-    for v in nonempty:
-        mean_ne += v
-    mean_ne /= len(nonempty)
-    s = smooth(h_arr, params.smooth_bins).tolist()
+    # the mean of the non-empty bins: their sum is ``total`` (empty bins add 0.0)
+    mean_ne = total / (n - h.count(0.0))
+    s = smooth_list(h, params.smooth_bins)
     lvns = find_lvns(s, params.lvn_ratio * mean_ne, params.lvn_prominence * poc_vol)
     hvns = find_hvns(s, params.hvn_ratio * mean_ne, params.hvn_prominence * poc_vol)
-    bs = bin_size
-    idx = np.arange(lo, lo + n + 1, dtype=np.float64)
-    edges = _prices(idx * bs)
-    centres = _prices((idx[:-1] + 0.5) * bs)
+    g = _grid(bs)
+    o = g.cover(lo, lo + n)
+    edges, centres = g.edges, g.centres
     return ProfileStats(
-        bin_size=bs,
-        total_volume=total,
-        poc=centres[p],
-        vah=edges[va_hi + 1],
-        val=edges[va_lo],
-        value_area_volume=va_vol,
-        lvns=tuple(Node(centres[i], s[i]) for i in lvns),
-        hvns=tuple(Node(centres[i], s[i]) for i in hvns),
-        low=edges[0],
-        high=edges[n],
-        histogram=tuple(zip(centres, h)),
+        bs,
+        total,
+        centres[o + p],
+        edges[o + va_hi + 1],
+        edges[o + va_lo],
+        va_vol,
+        tuple([Node(centres[o + i], s[i]) for i in lvns]),
+        tuple([Node(centres[o + i], s[i]) for i in hvns]),
+        edges[o],
+        edges[o + n],
+        tuple(zip(centres[o : o + n], h)),
     )
