@@ -1,0 +1,507 @@
+"""`cockpit bench ui`: how the cockpit behaves while the engine is flooded.
+
+Two measurements, both on the real app and the real engine sharing one event loop:
+
+1. Key-to-effect latency (in process, headless, 120x40). The engine consumes a
+   max-speed replay of the BTCUSDT trades file (looped, see ``LoopedFeed``) or the
+   5-symbol simulator at max speed. Keys are delivered to the app the way a
+   terminal driver delivers them (``driver.send_message(events.Key)``). The
+   *effect* of a key is reached at the end of the first frame that Textual hands
+   to the terminal after the key's result is in the app's state:
+
+   - ``space``: the engine's ``entries_paused`` flipped and the header's entries
+     badge shows it (``PAUSED`` or hidden);
+   - ``t``: the next theme is the app's theme and its CSS is applied (the
+     screen's computed background changed);
+   - ``1``..``5`` (several symbols only): the symbol is selected and the market
+     pane's title names it.
+
+   "A frame handed to the terminal" means Textual's ``App._display`` was called
+   with a compositor update; the headless driver discards it, so the tap also
+   renders it to the ANSI string a real driver writes (that cost is included)
+   and checks the text: a pause frame must contain ``PAUSED``, a symbol frame the
+   new title (``marker_confirmed``).
+
+2. Bytes to the terminal (a pseudo-terminal, what an SSH link carries). A child
+   process (``python -m cockpit.bench_ui serve SCENARIO``) runs ``run_app`` with
+   the real Linux driver on the slave side of a pty of the given size with
+   TERM=xterm-256color (no COLORTERM, as over a plain SSH session); the parent
+   reads everything from the master side and counts the bytes written after a
+   warm-up. The child reports how many trades its engine consumed, so the
+   number comes with the load it was measured under.
+
+Feeds are finite (the trades file holds 5 minutes, 21k trades; the simulator
+one session), so they are looped: lap k of the replay is the same trades shifted
+by k file-spans in time; lap k of the simulator is the next trading day.
+Nothing here is asserted; the numbers are printed.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_FILE = REPO.parent / "shared" / "data" / "btcusdt_perp_20240808_trades.csv"
+DEFAULT_SIZES = ((120, 40), (80, 24))
+PTY_SCENARIOS = ("sim5-x1", "sim5-x10", "replay-max")
+KEY_SCENARIOS = ("replay-max", "sim5-max")
+PTY_WARMUP_S = 3.0  # after the first byte: engine warm-up, first full paint, layout settling
+KEY_WARMUP_S = 1.0
+KEY_TIMEOUT_S = 2.0
+ANSI = re.compile(r"\x1b\[[0-9;?<=>$]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+class LoopedFeed:
+    """Feed + ControllableFeed: a finite feed run lap after lap, so a benchmark
+    sees a steady state. ``make_lap(k, speed)`` builds lap k (its timestamps must
+    follow lap k-1's). Pause and speed carry over from lap to lap."""
+
+    def __init__(self, make_lap: Callable[[int, float], Any], speed: float) -> None:
+        self._make = make_lap
+        self._speed = speed
+        self._paused = False
+        self._stopped = False
+        self.lap = 0
+        self._inner = make_lap(0, speed)
+        self.name = self._inner.name
+        self._emitted_before = 0
+
+    def previous_session_bars(self) -> list:
+        warm = getattr(self._inner, "previous_session_bars", None)
+        return list(warm()) if callable(warm) else []
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        await self._inner.stop()
+
+    async def stream(self):
+        while not self._stopped:
+            async for item in self._inner.stream():
+                yield item
+            if self._stopped:
+                break
+            self._emitted_before += self._inner.emitted
+            self.lap += 1
+            self._inner = self._make(self.lap, self._speed)
+            if self._paused:
+                self._inner.pause()
+            await self._inner.start()
+
+    def set_speed(self, factor: float) -> None:
+        self._speed = factor
+        self._inner.set_speed(factor)
+
+    def pause(self) -> None:
+        self._paused = True
+        self._inner.pause()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._inner.resume()
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted_before + self._inner.emitted
+
+    def status(self):
+        s = self._inner.status()
+        return replace(s, done=False, message=f"{s.message} (bench lap {self.lap + 1})")
+
+
+def _replay_laps(symbol: str, clock):
+    from engine.feeds.loaders import load_trades
+    from engine.feeds.replay import ReplayFeed
+
+    if not DATA_FILE.exists():
+        raise FileNotFoundError(f"the UI benchmark replays {DATA_FILE}, which is absent")
+    data = load_trades(DATA_FILE)
+    span = int(data.ts_ns[-1] - data.ts_ns[0]) + 1_000_000_000
+
+    def make(k: int, speed: float):
+        lap = data if k == 0 else replace(data, ts_ns=data.ts_ns + k * span)
+        return ReplayFeed(lap, symbol=symbol, speed=speed, clock=clock)
+
+    return make
+
+
+def _synthetic_laps(symbols, seed: int, clock):
+    from engine.feeds.synthetic import DEFAULT_SESSION_DATE, SyntheticFeed, trading_days_from
+
+    def make(k: int, speed: float):
+        day = trading_days_from(DEFAULT_SESSION_DATE, k + 1)[-1]
+        return SyntheticFeed(symbols=tuple(symbols), seed=seed, session_date=day, speed=speed, clock=clock)
+
+    return make
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    feed: str  # "replay" | "synthetic"
+    speed: float  # 0 = as fast as possible
+    description: str
+
+
+SCENARIOS = {
+    "replay-max": Scenario("replay-max", "replay", 0.0, "BTCUSDT trades file, max speed, looped"),
+    "sim5-max": Scenario("sim5-max", "synthetic", 0.0, "simulator, 5 symbols, max speed, looped"),
+    "sim5-x10": Scenario("sim5-x10", "synthetic", 10.0, "simulator, 5 symbols, x10"),
+    "sim5-x1": Scenario("sim5-x1", "synthetic", 1.0, "simulator, 5 symbols, real time"),
+}
+
+
+def scenario_config(sc: Scenario):
+    """The built-in defaults (no cockpit.toml, no environment) plus the scenario's feed."""
+    from engine.config import load_config
+
+    if sc.feed == "replay":
+        over = {"app": {"symbols": ["BTCUSDT"]},
+                "feed": {"kind": "replay", "file": str(DATA_FILE), "session": "24h_utc", "speed": sc.speed}}
+    else:
+        over = {"feed": {"kind": "synthetic", "speed": sc.speed}}
+    return load_config(None, overrides=over, env={})
+
+
+def build_bench_engine(sc: Scenario):
+    """An Engine like ``build_engine(config, use_store=False)`` but on a looped feed."""
+    from engine.analytics.session import SessionCalendar
+    from engine.clock import DataClock
+    from engine.engine import Engine
+    from engine.factory import build_broker
+
+    config = scenario_config(sc)
+    clock = DataClock()
+    if sc.feed == "replay":
+        make = _replay_laps(config.app.symbols[0], clock)
+    else:
+        make = _synthetic_laps(config.app.symbols, config.app.seed, clock)
+    feed = LoopedFeed(make, sc.speed)
+    broker = build_broker(config, clock)
+    calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+    return Engine(config, feed, broker, clock, calendar=calendar), config
+
+
+# --------------------------------------------------------------------------- key-to-effect
+
+
+class FrameTap:
+    """Wraps ``app._display``: renders each compositor update to the string a
+    terminal driver would write, counts it, and resolves the pending probe."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.frames = 0
+        self.bytes = 0
+        self.probe: Optional[tuple[Callable[[], bool], Optional[str]]] = None
+        self.hit_at: Optional[float] = None
+        self.marker_ok: Optional[bool] = None
+        self.done = asyncio.Event()
+        self._orig = app._display
+        app._display = self._display
+
+    def _display(self, screen, renderable) -> None:
+        from textual._compositor import CompositorUpdate
+
+        self._orig(screen, renderable)
+        if not isinstance(renderable, CompositorUpdate):
+            return
+        text = renderable.render_segments(self.app.console)
+        self.frames += 1
+        self.bytes += len(text.encode("utf-8"))
+        probe = self.probe
+        if probe is not None and self.hit_at is None:
+            ready, marker = probe
+            if ready():
+                self.hit_at = time.perf_counter()
+                self.marker_ok = None if marker is None else marker in ANSI.sub("", text)
+                self.done.set()
+
+    def arm(self, ready: Callable[[], bool], marker: Optional[str]) -> None:
+        self.probe = (ready, marker)
+        self.hit_at = None
+        self.marker_ok = None
+        self.done.clear()
+
+
+def _key_probes(app, engine, symbols: list[str]):
+    """Endless (key, ready, marker) triples; each key's effect is checkable."""
+    from textual.widgets import Label
+
+    def pause_probe():
+        want = not engine.entries_paused
+        badge = app.query_one("#hdr-entries", Label)
+
+        def ready() -> bool:
+            if engine.entries_paused != want:
+                return False
+            state = getattr(badge, "_state", None) or ("", "")
+            return ("PAUSED" in state[0]) == want
+
+        return "space", ready, ("PAUSED" if want else None)
+
+    def theme_probe():
+        from .settings import THEMES
+
+        want = THEMES[(THEMES.index(app.theme_name) + 1) % len(THEMES)]
+        before = app.screen.styles.background
+
+        def ready() -> bool:
+            return app.theme_name == want and app.screen.styles.background != before
+
+        return "t", ready, None
+
+    def symbol_probe(i: int):
+        sym = symbols[i]
+        pane = app.query_one("#market")
+
+        def ready() -> bool:
+            return app.selected == sym and str(pane.border_title or "").endswith(sym)
+
+        return str(i + 1), ready, f"Market state · {sym}"
+
+    k = 0
+    while True:
+        yield pause_probe()
+        yield theme_probe()
+        if len(symbols) > 1:
+            k = (k + 1) % len(symbols)
+            yield symbol_probe(k)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, int(round(q / 100 * (len(s) - 1)))))]
+
+
+async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int], settings_dir: Path) -> dict:
+    from textual import events
+
+    from .app import CockpitApp
+
+    engine, config = build_bench_engine(sc)
+    await engine.start()
+    app = CockpitApp(engine, config, settings_path=settings_dir / f"ui-{sc.name}.json")
+    samples: dict[str, list[float]] = {}
+    timeouts = 0
+    confirmed = checked = 0
+    rng = random.Random(7)
+    try:
+        async with app.run_test(size=size) as pilot:
+            tap = FrameTap(app)
+            await asyncio.sleep(KEY_WARMUP_S)
+            driver = app._driver
+            probes = _key_probes(app, engine, list(config.app.symbols))
+            t_start = time.perf_counter()
+            e0, f0, b0, a0 = engine.feed.emitted, tap.frames, tap.bytes, app.applied_count
+            while time.perf_counter() - t_start < seconds:
+                key, ready, marker = next(probes)
+                tap.arm(ready, marker)
+                char = " " if key == "space" else key
+                event = events.Key(key, char)
+                event.set_sender(app)
+                t0 = time.perf_counter()
+                driver.send_message(event)
+                try:
+                    await asyncio.wait_for(tap.done.wait(), KEY_TIMEOUT_S)
+                    samples.setdefault(key if key in ("space", "t") else "digit", []).append((tap.hit_at - t0) * 1e3)
+                    if tap.marker_ok is not None:
+                        checked += 1
+                        confirmed += tap.marker_ok
+                except asyncio.TimeoutError:
+                    timeouts += 1
+                tap.probe = None
+                # a trader's next key comes later; a random gap so presses do not phase-lock to the refresh timer
+                await asyncio.sleep(rng.uniform(0.02, 0.08))
+            elapsed = time.perf_counter() - t_start
+            trades = engine.feed.emitted - e0
+            frames, nbytes, applied = tap.frames - f0, tap.bytes - b0, app.applied_count - a0
+            color_system = app.console.color_system
+            await pilot.pause()
+    finally:
+        await engine.stop()
+    all_ms = [x for v in samples.values() for x in v]
+    out = {
+        "samples": len(all_ms),
+        "timeouts": timeouts,
+        "p50_ms": _pct(all_ms, 50),
+        "p99_ms": _pct(all_ms, 99),
+        "max_ms": max(all_ms) if all_ms else float("nan"),
+        "trades_per_s": trades / elapsed,
+        "feed_laps": engine.feed.lap + 1,
+        "frames_per_s": frames / elapsed,
+        "snapshots_applied_per_s": applied / elapsed,
+        "headless_render_kb_per_s": nbytes / elapsed / 1000,
+        "marker_confirmed": f"{confirmed}/{checked}",
+        "color_system": str(color_system),
+    }
+    for key, v in sorted(samples.items()):
+        out[f"{key}_p50_ms"] = _pct(v, 50)
+        out[f"{key}_p99_ms"] = _pct(v, 99)
+    return out
+
+
+def key_latency(scenario: str, seconds: float, size: tuple[int, int] = (120, 40)) -> dict:
+    with tempfile.TemporaryDirectory(prefix="cockpit-bench-ui-") as d:
+        return asyncio.run(_key_latency_async(SCENARIOS[scenario], seconds, size, Path(d)))
+
+
+# --------------------------------------------------------------------------- bytes over a pty
+
+
+def _serve(scenario: str, stats_path: str, settings_path: str) -> None:
+    """Child process: the real app on this process's terminal, engine on a looped
+    feed; writes the engine's consumed-trade count to ``stats_path`` twice a second."""
+    from .app import CockpitApp
+
+    sc = SCENARIOS[scenario]
+    engine, config = build_bench_engine(sc)
+
+    async def report() -> None:
+        while True:
+            with open(stats_path, "a") as f:
+                f.write(json.dumps({"t": time.time(), "emitted": engine.feed.emitted}) + "\n")
+            await asyncio.sleep(0.5)
+
+    async def main() -> None:
+        await engine.start()
+        reporter = asyncio.create_task(report())
+        try:
+            await CockpitApp(engine, config, settings_path=Path(settings_path)).run_async()
+        finally:
+            reporter.cancel()
+            await engine.stop()
+
+    asyncio.run(main())
+
+
+def pty_bytes(scenario: str, size: tuple[int, int], seconds: float, warmup: float = PTY_WARMUP_S) -> dict:
+    """Run the app in a child on a pty of ``size`` and count what it writes."""
+    import fcntl
+    import pty
+    import termios
+
+    cols, rows = size
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    with tempfile.TemporaryDirectory(prefix="cockpit-bench-pty-") as d:
+        stats = Path(d) / "stats.jsonl"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL", "COLORTERM", "COCKPIT_"))}
+        env.update(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows), XDG_DATA_HOME=d, XDG_CONFIG_HOME=d,
+                   PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+        cmd = [sys.executable, "-m", "cockpit.bench_ui", "serve", scenario, str(stats), str(Path(d) / "ui.json")]
+        # Textual's driver writes the screen to stderr; all three go to the terminal
+        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=d, env=env, start_new_session=True)
+        os.close(slave)
+        chunks: list[tuple[float, int]] = []
+        first: Optional[float] = None
+        tail = b""  # the last output, for the error message if the app dies
+        try:
+            deadline = time.monotonic() + 60.0  # start-up must not hang the bench
+            while True:
+                now = time.monotonic()
+                if first is not None and now >= first + warmup + seconds:
+                    break
+                if first is None and now > deadline:
+                    raise RuntimeError(f"{scenario}: the app wrote nothing within 60 s")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{scenario}: the app exited with status {proc.returncode}: "
+                                       + ANSI.sub("", tail.decode("utf-8", "replace"))[-2000:])
+                r, _, _ = select.select([master], [], [], 0.05)
+                if r:
+                    try:
+                        data = os.read(master, 1 << 16)
+                    except OSError:
+                        break
+                    t = time.monotonic()
+                    if first is None:
+                        first = t
+                    chunks.append((t, len(data)))
+                    tail = (tail + data)[-8192:]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        lines = [json.loads(x) for x in stats.read_text().splitlines() if x.strip()] if stats.exists() else []
+    assert first is not None
+    t0, t1 = first + warmup, first + warmup + seconds
+    window = [n for t, n in chunks if t0 <= t < t1]
+    per_s: dict[int, int] = {}
+    for t, n in chunks:
+        if t0 <= t < t1:
+            per_s[int(t - t0)] = per_s.get(int(t - t0), 0) + n
+    total = sum(window)
+    # trades consumed by the child's engine across the window (its wall clock, same machine)
+    wall0 = time.time() - (time.monotonic() - t0)
+    inside = [x for x in lines if x["t"] >= wall0]
+    trades_per_s = ((inside[-1]["emitted"] - inside[0]["emitted"]) / (inside[-1]["t"] - inside[0]["t"])
+                    if len(inside) >= 2 and inside[-1]["t"] > inside[0]["t"] else float("nan"))
+    return {
+        "kb_per_s": total / seconds / 1000,
+        "peak_1s_kb": max(per_s.values()) / 1000 if per_s else 0.0,
+        "startup_kb": sum(n for t, n in chunks if t < t0) / 1000,
+        "trades_per_s": trades_per_s,
+    }
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def bench_ui(seconds: float = 20.0, *, sizes=DEFAULT_SIZES, pty_scenarios=PTY_SCENARIOS,
+             key_scenarios=KEY_SCENARIOS, pty_warmup: float = PTY_WARMUP_S) -> dict:
+    """Key-to-effect latency per key scenario (120x40, headless) and terminal
+    bytes per pty scenario and size; a flat dict of numbers and strings."""
+    from engine.config import load_config
+
+    out: dict[str, Any] = {
+        "seconds": float(seconds),
+        "refresh_hz": float(load_config(None, env={}).ui.refresh_hz),
+        "replay_file": DATA_FILE.name,
+    }
+    for name in key_scenarios:
+        r = key_latency(name, seconds)
+        for k, v in r.items():
+            out[f"keys_{name}_{k}"] = v
+    for name in pty_scenarios:
+        for w, h in sizes:
+            r = pty_bytes(name, (w, h), seconds, warmup=pty_warmup)
+            for k, v in r.items():
+                out[f"pty_{name}_{w}x{h}_{k}"] = v
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "serve":
+        _serve(argv[1], argv[2], argv[3])
+        return 0
+    print("usage: python -m cockpit.bench_ui serve SCENARIO STATS_PATH SETTINGS_PATH "
+          "(the child of `cockpit bench ui`)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

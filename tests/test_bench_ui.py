@@ -1,0 +1,60 @@
+"""Smoke test of `cockpit bench ui`: a short run returns every figure, each sane.
+Speed is never asserted here (the benchmark reports it)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cockpit.bench_ui import DATA_FILE, LoopedFeed, SCENARIOS, bench_ui, build_bench_engine
+
+pytestmark = pytest.mark.skipif(not DATA_FILE.exists(), reason=f"{DATA_FILE} is absent")
+
+KEY_FIELDS = ("samples", "timeouts", "p50_ms", "p99_ms", "max_ms", "trades_per_s", "feed_laps",
+              "frames_per_s", "snapshots_applied_per_s", "headless_render_kb_per_s")
+PTY_FIELDS = ("kb_per_s", "peak_1s_kb", "startup_kb", "trades_per_s")
+
+
+def test_bench_ui_short_run_reports_every_figure():
+    r = bench_ui(seconds=2.0, sizes=((80, 24),), pty_scenarios=("sim5-x10",), key_scenarios=("replay-max",),
+                 pty_warmup=1.0)
+    assert r["refresh_hz"] == 4.0
+    for f in KEY_FIELDS:
+        v = r[f"keys_replay-max_{f}"]
+        assert isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, (f, v)
+    assert r["keys_replay-max_samples"] >= 3  # several keys took effect in 2 s
+    assert r["keys_replay-max_timeouts"] == 0
+    assert r["keys_replay-max_p50_ms"] <= r["keys_replay-max_p99_ms"] <= r["keys_replay-max_max_ms"]
+    assert r["keys_replay-max_trades_per_s"] > 0  # the engine was consuming the replay meanwhile
+    done, checked = map(int, r["keys_replay-max_marker_confirmed"].split("/"))
+    assert checked >= 1 and done == checked  # every PAUSED frame really showed PAUSED
+    for f in PTY_FIELDS:
+        v = r[f"pty_sim5-x10_80x24_{f}"]
+        assert isinstance(v, float) and math.isfinite(v) and v >= 0, (f, v)
+    assert r["pty_sim5-x10_80x24_kb_per_s"] > 0  # the clock and prices move: bytes flow
+    assert r["pty_sim5-x10_80x24_startup_kb"] > r["pty_sim5-x10_80x24_peak_1s_kb"] / 10  # a first full paint happened
+    assert r["pty_sim5-x10_80x24_trades_per_s"] > 0
+
+
+async def test_looped_replay_restarts_with_later_timestamps():
+    engine, config = build_bench_engine(SCENARIOS["replay-max"])
+    feed = engine.feed
+    assert isinstance(feed, LoopedFeed)
+    await feed.start()
+    n_file = 0
+    last = 0
+    first_of_lap2 = None
+    async for item in feed.stream():
+        assert item.ts_ns >= last  # time never goes back across laps
+        last = item.ts_ns
+        if feed.lap == 0:
+            n_file += 1
+        elif first_of_lap2 is None:
+            first_of_lap2 = item.ts_ns
+        if feed.lap == 2:
+            break
+    await feed.stop()
+    assert n_file > 20_000  # the whole file was one lap
+    assert feed.emitted >= 2 * n_file
+    assert first_of_lap2 is not None and first_of_lap2 > 0
+    assert feed.status().done is False
