@@ -45,6 +45,7 @@ Node price is the bin centre; node volume is the smoothed volume.
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from functools import reduce
 from itertools import compress, islice
 from operator import add
@@ -192,14 +193,8 @@ class VolumeProfile:
         return lo, hist
 
     def stats(self, params: StrategyParams) -> Optional[ProfileStats]:
-        b = self.bins
-        if not b:
-            return None
-        lo = min(b)
-        h = [0.0] * (max(b) - lo + 1)
-        for i, v in b.items():
-            h[i - lo] = v
-        return list_stats(lo, h, self.bin_size, params)
+        """The statistics of the profile as it is now (worked out when first read)."""
+        return bins_stats(dict(self.bins), self.bin_size, params)
 
     def vap(self) -> tuple[tuple[float, float], ...]:
         """((bin centre, volume), ...) from low to high, as a Bar carries it."""
@@ -388,7 +383,6 @@ def find_lvns(s: list[float], ratio_cap: float, min_prom: float) -> list[int]:
             out.append((a + b) // 2)
     return out
 
-
 def find_hvns(s: list[float], ratio_floor: float, min_prom: float) -> list[int]:
     """Indexes of the HVNs of ``s``: the mirror image of :func:`find_lvns`."""
     out: list[int] = []
@@ -472,14 +466,95 @@ def dense_stats(lo: int, hist, bin_size: float, params: StrategyParams) -> Optio
 
 
 def list_stats(lo: int, h: list[float], bs: float, params: StrategyParams) -> Optional[ProfileStats]:
-    """:func:`dense_stats` of a list of floats (``h`` may be reused by the result:
-    the caller hands it over)."""
+    """:func:`dense_stats` of a list of floats, which the result keeps (the caller
+    hands it over). None when no bin holds volume."""
+    if not h or not max(h) > 0.0:
+        return None
+    st = object.__new__(LazyProfileStats)
+    _BIN_SIZE_SLOT(st, bs)
+    _set_work(st, (lo, h, params))
+    return st
+
+
+def bins_stats(bins: dict[int, float], bs: float, params: StrategyParams) -> Optional[ProfileStats]:
+    """:func:`dense_stats` of a bin -> volume dict, which the result keeps (the
+    caller hands it over: pass a copy of a dict that will change)."""
+    if not bins or not max(bins.values()) > 0.0:
+        return None
+    st = object.__new__(LazyProfileStats)
+    _BIN_SIZE_SLOT(st, bs)
+    _set_work(st, (bins, params))
+    return st
+
+
+def _dense_of(bins: dict[int, float]) -> tuple[int, list[float]]:
+    lo = min(bins)
+    h = [0.0] * (max(bins) - lo + 1)
+    for i, v in bins.items():
+        h[i - lo] = v
+    return lo, h
+
+
+# --------------------------------------------------------------------------- lazy statistics
+
+
+_FIELDS = tuple(f.name for f in fields(ProfileStats))
+_BIN_SIZE_SLOT = ProfileStats.__dict__["bin_size"].__set__
+
+
+class LazyProfileStats(ProfileStats):
+    """A ProfileStats whose numbers are worked out when first read.
+
+    Why: the analytics publish a fresh ProfileStats for the rolling and the
+    session profile on every closed bar, but most bars nobody reads most of it
+    (market state needs only POC/VAH/VAL of the rolling profile; nodes and the
+    histogram are read by the panes a few times a second and by some setups).
+    Reading any field gives exactly what the eager computation gives: the same
+    function computes it from the same histogram, which the object keeps until
+    then (``_work``). Two stages: the core (total, POC, value area, range) and
+    the details (smoothing, LVNs/HVNs, the histogram to draw), which need the
+    core. Once filled, fields are plain slot reads behind a property.
+
+    It is a ProfileStats in every way that matters: isinstance, equality with
+    any ProfileStats of the same values, hashing, repr, ``dataclasses.replace``,
+    pickling (the values, not the pending work).
+    """
+
+    __slots__ = ("_work",)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProfileStats):
+            return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+        return NotImplemented
+
+    __hash__ = ProfileStats.__hash__
+
+    def __repr__(self) -> str:  # reads like the eager ProfileStats it stands for
+        return "ProfileStats(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS) + ")"
+
+
+_set_work = LazyProfileStats.__dict__["_work"].__set__
+
+
+def _fill(st: LazyProfileStats, detail: bool) -> None:
+    """Work out the core of ``st`` (and its details when asked) from its ``_work``:
+    (bins dict, params) -> (lo, dense list, params) -> (lo, list, total, POC index, params) -> None."""
+    work = st._work
+    if len(work) == 2:  # the bins as handed over, not yet made dense
+        work = (*_dense_of(work[0]), work[1])
+    if len(work) == 3:  # the core is pending
+        work = _core(st, *work)
+        _set_work(st, work)
+    if detail and work is not None:  # the details are pending
+        _details(st, *work)
+        _set_work(st, None)
+
+
+def _core(st: LazyProfileStats, lo: int, h: list[float], params: StrategyParams) -> tuple:
     n = len(h)
     first = 0
     while first < n and not h[first] > 0.0:
         first += 1
-    if first == n:
-        return None
     last = n - 1
     while not h[last] > 0.0:
         last -= 1
@@ -492,25 +567,69 @@ def list_stats(lo: int, h: list[float], bs: float, params: StrategyParams) -> Op
     total = _sum(h)
     p = poc_index(h)
     va_lo, va_hi, va_vol = value_area(h, p, params.value_area_pct, total)
+    g = _grid(_BIN_SIZE_GET(st))
+    o = g.cover(lo, lo + n)
+    edges, centres = g.edges, g.centres
+    _SET["total_volume"](st, total)
+    _SET["poc"](st, centres[o + p])
+    _SET["vah"](st, edges[o + va_hi + 1])
+    _SET["val"](st, edges[o + va_lo])
+    _SET["value_area_volume"](st, va_vol)
+    _SET["low"](st, edges[o])
+    _SET["high"](st, edges[o + n])
+    return (lo, h, total, p, params)
+
+
+def _details(st: LazyProfileStats, lo: int, h: list[float], total: float, p: int, params: StrategyParams) -> None:
+    n = len(h)
     poc_vol = h[p]
     # the mean of the non-empty bins: their sum is ``total`` (empty bins add 0.0)
     mean_ne = total / (n - h.count(0.0))
     s = smooth_list(h, params.smooth_bins)
     lvns = find_lvns(s, params.lvn_ratio * mean_ne, params.lvn_prominence * poc_vol)
     hvns = find_hvns(s, params.hvn_ratio * mean_ne, params.hvn_prominence * poc_vol)
-    g = _grid(bs)
+    g = _grid(_BIN_SIZE_GET(st))
     o = g.cover(lo, lo + n)
-    edges, centres = g.edges, g.centres
-    return ProfileStats(
-        bs,
-        total,
-        centres[o + p],
-        edges[o + va_hi + 1],
-        edges[o + va_lo],
-        va_vol,
-        tuple([Node(centres[o + i], s[i]) for i in lvns]),
-        tuple([Node(centres[o + i], s[i]) for i in hvns]),
-        edges[o],
-        edges[o + n],
-        tuple(zip(centres[o : o + n], h)),
-    )
+    centres = g.centres
+    _SET["lvns"](st, tuple([Node(centres[o + i], s[i]) for i in lvns]))
+    _SET["hvns"](st, tuple([Node(centres[o + i], s[i]) for i in hvns]))
+    _SET["histogram"](st, tuple(zip(centres[o : o + n], h)))
+
+
+_BIN_SIZE_GET = ProfileStats.__dict__["bin_size"].__get__
+_SET = {f: ProfileStats.__dict__[f].__set__ for f in _FIELDS}
+_DETAIL_FIELDS = ("lvns", "hvns", "histogram")
+
+
+def _lazy_field(name: str) -> property:
+    get_slot = ProfileStats.__dict__[name].__get__
+    detail = name in _DETAIL_FIELDS
+
+    def fget(self: LazyProfileStats):
+        try:
+            return get_slot(self)
+        except AttributeError:
+            _fill(self, detail)
+            return get_slot(self)
+
+    return property(fget, _SET[name], doc=f"ProfileStats.{name}, worked out on first read")
+
+
+for _name in _FIELDS:
+    if _name != "bin_size":
+        setattr(LazyProfileStats, _name, _lazy_field(_name))
+del _name
+
+
+def core_stats(bins: dict[int, float], bs: float, params: StrategyParams) -> Optional[ProfileStats]:
+    """The core numbers only (total, POC, value area, range), worked out now; no
+    nodes and no histogram (empty tuples). For analytics that were told nobody
+    reads them (``SymbolAnalytics(needs=...)`` without "profiles")."""
+    st = bins_stats(bins, bs, params)
+    if st is None:
+        return None
+    _fill(st, False)
+    for f in _DETAIL_FIELDS:
+        _SET[f](st, ())
+    _set_work(st, None)
+    return st

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
 from datetime import date
 from typing import Optional
 
@@ -66,13 +65,43 @@ from .alerts import LvnAlertTracker
 from .bars import MinuteBarBuilder
 from .flow import BulkVolumeClassifier, buy_pressure, pressure_ratio
 from .indicators import Momentum, VolumeRatio, WilderATR
-from .profile import BIN_EPS, VolumeProfile, range_bins, resolve_bin_size
+from .profile import BIN_EPS, VolumeProfile, core_stats, range_bins, resolve_bin_size
 from .session import SessionCalendar
 from .state import market_state
 from .structure import StructureTracker
 
 NAN = float("nan")
 _INF = float("inf")
+
+# What the analytics can compute, for ``needs`` (None = all of it, as the live
+# path and its panes always want). A backtest computes the union of what its
+# setups declare (``Setup.needs``); anything not needed keeps its empty value.
+# ATR, momentum, the last bar/price and the session counters are always kept
+# (the engine's exits read ATR; they cost next to nothing).
+#   flow      buy/sell volume of bars (BVC), aggression, volume ratio, pressure,
+#             CVD (and its sparkline), VWAP
+#   state     the rolling profile's POC/VAH/VAL, market state, distance from POC
+#   profiles  session and previous profiles (balance range), every profile's
+#             nodes and histogram (without it the rolling ProfileStats carry no
+#             LVNs/HVNs and no histogram)
+#   structure impulse legs, pullback (implies profiles: the balance range)
+#   alerts    LVN alert levels and alerts (implies profiles and structure)
+NEEDS = ("flow", "state", "profiles", "structure", "alerts")
+NEEDS_ALL = frozenset(NEEDS)
+_IMPLIES = {"structure": ("profiles",), "alerts": ("profiles", "structure")}
+
+
+def resolve_needs(needs: Optional[frozenset[str]]) -> frozenset[str]:
+    """``needs`` plus what they imply; None means everything. Unknown names are an error."""
+    if needs is None:
+        return NEEDS_ALL
+    bad = sorted(set(needs) - NEEDS_ALL)
+    if bad:
+        raise ValueError(f"unknown analytics needs {bad}; allowed: {', '.join(NEEDS)}")
+    out = set(needs)
+    for k in needs:
+        out.update(_IMPLIES.get(k, ()))
+    return frozenset(out)
 BACKWARD_TOLERANCE_NS = NS_PER_S
 CVD_HISTORY = 390  # closed bars kept for the sparkline (one RTH session)
 HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles
@@ -100,10 +129,26 @@ class SymbolAnalytics:
         "_rolling", "_roll_q", "_rolling_stats", "_history", "_state", "_dist", "_momentum",
         "_atr_v", "_agg_res", "_last_bar", "_last_bar_rth", "_cvd_hist", "_cvd_hist_t",
         "_last", "_last_ts", "_structure", "_lvn", "_levels", "_pullback", "_version",
-        "_snap", "_snap_version", "_pressure",
+        "_snap", "_snap_version", "_pressure", "needs", "_need_flow", "_need_state", "_need_profiles",
+        "_need_structure", "_need_alerts", "_need_bins", "_levels_dirty", "_priced", "_range_cache",
+        "_idle_flow", "_sess_has_vol",
     )
 
-    def __init__(self, symbol: str, params: StrategyParams, calendar: SessionCalendar, prev_close: float = NAN) -> None:
+    def __init__(self, symbol: str, params: StrategyParams, calendar: SessionCalendar, prev_close: float = NAN,
+                 needs: Optional[frozenset[str]] = None) -> None:
+        self.needs = resolve_needs(needs)
+        n = self.needs
+        self._need_flow = "flow" in n
+        self._need_state = "state" in n
+        self._need_profiles = "profiles" in n
+        self._need_structure = "structure" in n
+        self._need_alerts = "alerts" in n
+        self._need_bins = self._need_state or self._need_profiles
+        self._levels_dirty = False
+        self._priced = False  # the LVN alert tracker has been given a price
+        self._range_cache: Optional[tuple[int, int, int, VolumeProfile]] = None
+        self._idle_flow = FlowView(0.0, None, NAN, 0.0, 0.0, NAN, NAN, NAN, NAN, ())
+        self._sess_has_vol = False  # without "profiles": the session had RTH volume
         self.symbol = symbol
         self.params = params
         self.calendar = calendar
@@ -226,7 +271,10 @@ class SymbolAnalytics:
         self._last = price
         self._last_ts = ts
         self._version += 1
+        if self._levels_dirty:
+            self._push_levels()
         if self._levels:
+            self._priced = True
             alerts = self._lvn.on_price(price, ts, self._atr_v)
             if alerts:
                 self._alerts.extend(alerts)
@@ -267,19 +315,23 @@ class SymbolAnalytics:
             self._enter_session(m)
         r = self._rth
         rth = r is not None and r[0] <= m < r[1]
-        if bar.vap:
+        bins: dict[int, float] = {}
+        if not self._need_bins:
+            pass
+        elif bar.vap:
             bs = self.bin_size
-            bins: dict[int, float] = {}
             for p, v in bar.vap:
                 i = math.floor(p / bs + BIN_EPS)
                 bins[i] = bins.get(i, 0.0) + v
-        else:
-            bins = dict(range_bins(bar.low, bar.high, bar.volume, self.bin_size)) if bar.volume > 0.0 else {}
-        self._bvc.push(bar.close)
-        buy, sell = bar.buy_volume, bar.sell_volume
-        if not (buy == buy and sell == sell):
-            buy = bar.volume * self._bvc.fraction()
-            bar = replace(bar, buy_volume=buy, sell_volume=bar.volume - buy)
+        elif bar.volume > 0.0:
+            bins = dict(range_bins(bar.low, bar.high, bar.volume, self.bin_size))
+        if self._need_flow:
+            self._bvc.push(bar.close)
+            buy, sell = bar.buy_volume, bar.sell_volume
+            if not (buy == buy and sell == sell):
+                buy = bar.volume * self._bvc.fraction()
+                bar = Bar(bar.symbol, bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                          buy, bar.volume - buy, bar.trades, bar.vwap, bar.vap)
         self._after_bar(bar, bins, rth)
         self._last = bar.close
         end = m + NS_PER_MIN
@@ -332,7 +384,7 @@ class SymbolAnalytics:
         pc = self.prev_close
         agg = self._agg_res
         bp, sp, ratio = self._pressure
-        flow = FlowView(
+        flow = self._idle_flow if not self._need_flow else FlowView(
             aggression=agg.score if agg else 0.0,
             direction=agg.direction if agg else None,
             volume_ratio=agg.volume_ratio if agg else NAN,
@@ -404,17 +456,20 @@ class SymbolAnalytics:
         self._sess_date = day
 
     def _roll_session(self) -> None:
-        if self._session_stats is not None:
+        had_volume = self._session_stats is not None if self._need_profiles else self._sess_has_vol
+        if had_volume:
             self._previous_stats = self._session_stats
             if self._session_close == self._session_close:
                 self.prev_close = self._session_close
-        prev = self._previous_stats
-        st = self._structure
-        if prev is not None:
-            st.set_balance(prev.val, prev.vah)
-        else:
-            st.set_balance(NAN, NAN)
-        st.reset()
+        self._sess_has_vol = False
+        if self._need_structure:
+            prev = self._previous_stats
+            st = self._structure
+            if prev is not None:
+                st.set_balance(prev.val, prev.vah)
+            else:
+                st.set_balance(NAN, NAN)
+            st.reset()
         self._session_profile.clear()
         self._session_stats = None
         self._cvd_closed = 0.0
@@ -424,67 +479,95 @@ class SymbolAnalytics:
         self._session_close = NAN
         self._cvd_hist.clear()
         self._cvd_hist_t = ()
-        self._update_levels()
+        if self._need_alerts:
+            self._update_levels()
         self._version += 1
 
     def _close_open_bar(self) -> Bar:
         b = self._builder
         bins = b.vap
         bar = b.close_bar()
-        self._bvc.push(bar.close)
+        if self._need_flow:
+            self._bvc.push(bar.close)
         self._after_bar(bar, bins, self._bar_rth)
         return bar
 
     def _after_bar(self, bar: Bar, bins: dict[int, float], rth: bool) -> None:
-        """Everything that follows a closed bar (its buy/sell volume known)."""
+        """Everything that follows a closed bar (its buy/sell volume known), as far
+        as ``needs`` asks for it."""
         p = self.params
         m = bar.ts_ns
         self._last_closed_minute = m
         c = bar.close
-        vol = bar.volume
-        buy, sell = bar.buy_volume, bar.sell_volume
-        delta = buy - sell
         atr = self._atr.update(bar.high, bar.low, c)
         self._atr_v = atr
         mom = self._mom.update(c, atr)
         self._momentum = mom
-        vr = self._vr.update(vol)
-        self._agg_res = self._agg.update(delta, vol, vr, buy, sell)
-        bp = buy_pressure(buy, sell)
-        self._pressure = (bp, 100.0 - bp, pressure_ratio(buy, sell))
-        # rolling profile: bars of the last lookback_minutes minutes
-        roll = self._rolling
-        q = self._roll_q
-        roll.merge(bins)
-        q.append((m, bins))
-        horizon = m - p.lookback_minutes * NS_PER_MIN
-        while q[0][0] <= horizon:
-            roll.subtract(q.popleft()[1])
-        self._rolling_stats = rs = roll.stats(p)
-        self._state, self._dist = market_state(c, rs, mom, p)
+        flow = self._need_flow
+        if flow:
+            vol = bar.volume
+            buy, sell = bar.buy_volume, bar.sell_volume
+            delta = buy - sell
+            vr = self._vr.update(vol)
+            self._agg_res = self._agg.update(delta, vol, vr, buy, sell)
+            bp = buy_pressure(buy, sell)
+            self._pressure = (bp, 100.0 - bp, pressure_ratio(buy, sell))
+        if self._need_state:
+            # rolling profile: bars of the last lookback_minutes minutes
+            roll = self._rolling
+            q = self._roll_q
+            roll.merge(bins)
+            q.append((m, bins))
+            horizon = m - p.lookback_minutes * NS_PER_MIN
+            while q[0][0] <= horizon:
+                roll.subtract(q.popleft()[1])
+            if self._need_profiles:
+                rs = roll.stats(p)  # nodes and histogram worked out if someone reads them
+            else:
+                rs = core_stats(roll.bins, roll.bin_size, p)
+            self._rolling_stats = rs
+            self._state, self._dist = market_state(c, rs, mom, p)
         if rth:
-            self._session_profile.merge(bins)
-            self._cvd_closed += delta
-            vw = bar.vwap
-            if not vw == vw:
-                vw = (bar.high + bar.low + c) / 3.0
-            self._pv_closed += vw * vol
-            self._vol_closed += vol
+            if self._need_profiles:
+                self._session_profile.merge(bins)
+                self._session_stats = self._session_profile.stats(p)
+            elif bar.volume > 0.0:
+                self._sess_has_vol = True
+            if flow:
+                self._cvd_closed += delta
+                vw = bar.vwap
+                if not vw == vw:
+                    vw = (bar.high + bar.low + c) / 3.0
+                self._pv_closed += vw * vol
+                self._vol_closed += vol
+                self._cvd_hist.append(self._cvd_closed)
+                self._cvd_hist_t = tuple(self._cvd_hist)
             self._session_bars += 1
             self._session_close = c
-            self._session_stats = self._session_profile.stats(p)
-            self._cvd_hist.append(self._cvd_closed)
-            self._cvd_hist_t = tuple(self._cvd_hist)
-        self._history.append((m, bins))
-        st = self._structure
-        st.on_bar(bar, atr)
-        self._update_levels()
-        self._pullback = st.pullback(c, self._lvn.band(c, atr))
+        if self._need_structure:
+            self._history.append((m, bins))
+            st = self._structure
+            st.on_bar(bar, atr)
+            if self._need_alerts:
+                self._update_levels()
+            self._pullback = st.pullback(c, self._lvn.band(c, atr))
         self._last_bar = bar
         self._last_bar_rth = rth
         self._version += 1
 
     def _update_levels(self) -> None:
+        """The LVN alert levels changed (perhaps). Until the tracker has been given
+        a price every level in it is armed and nothing else depends on the order of
+        level sets, so pushing only the latest set gives the same state: the levels
+        (which need the session profile's LVNs) are then worked out when the next
+        trade needs them, not on every bar (bars-only history never does)."""
+        if self._priced:
+            self._push_levels()
+        else:
+            self._levels_dirty = True
+
+    def _push_levels(self) -> None:
+        self._levels_dirty = False
         levels: list[tuple[float, str]] = []
         if self._session_stats is not None:
             levels.extend((n.price, "session") for n in self._session_stats.lvns)
@@ -499,8 +582,29 @@ class SymbolAnalytics:
             self._lvn.set_levels(levels)
 
     def _range_profile(self, start_ns: int, end_ns: int) -> Optional[ProfileStats]:
-        prof = VolumeProfile(self.bin_size)
-        for m, bins in self._history:
-            if start_ns <= m < end_ns:
+        """The profile of the history bars with start_ns <= minute < end_ns.
+
+        A leg asks again each time it extends, with the same start and a later
+        end: the profile built last time is kept and only the bars after the last
+        one merged are added (the same merges in the same order as building it
+        from scratch). Built afresh for a new start, or when bars of the range
+        may have aged out of the history."""
+        hist = self._history
+        cache = self._range_cache
+        if cache is not None and cache[0] == start_ns and (len(hist) < HISTORY_BARS or hist[0][0] < start_ns):
+            last_m, prof = cache[1], cache[2]
+        else:
+            last_m, prof = None, VolumeProfile(self.bin_size)
+        fresh = []
+        for entry in reversed(hist):
+            if last_m is not None and entry[0] <= last_m:
+                break
+            fresh.append(entry)
+        for m, bins in reversed(fresh):
+            if m >= end_ns:
+                break
+            if m >= start_ns:
                 prof.merge(bins)
+            last_m = m
+        self._range_cache = (start_ns, last_m, prof)
         return prof.stats(self.params)
