@@ -341,7 +341,8 @@ class Engine:
                 self.alerts.appendleft(alert)
                 self.counters["lvn_alerts"] += 1
                 self._journal("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) {alert.direction.replace('_', ' ')}, {alert.distance_pct:.2f}%", sym)
-            await self._manage_exits(sym, snap.last, now, snap.atr)
+            if sym in self._plans:  # (_manage_exits does nothing without a plan: skip the coroutine)
+                await self._manage_exits(sym, snap.last, now, snap.atr)
             if not snap.in_session:
                 continue
             self.state_minutes[snap.state.value] += 1
@@ -518,6 +519,8 @@ class Engine:
     # ------------------------------------------------------------------ pending signals
 
     def _expire_signals(self, now: int) -> None:
+        if not self.pending:
+            return
         for sid, sig in list(self.pending.items()):
             if sig.expires_ns and now >= sig.expires_ns:
                 del self.pending[sid]

@@ -109,6 +109,9 @@ HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles
 
 def _bar_problem(bar: Bar) -> Optional[str]:
     o, h, lo, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
+    if type(o) is float and type(h) is float and type(lo) is float and type(c) is float and type(v) is float \
+            and 0.0 < lo <= o <= h < _INF and lo <= c <= h and 0.0 <= v < _INF:
+        return None  # the common case, decided by the same tests as below
     for name, x in (("open", o), ("high", h), ("low", lo), ("close", c)):
         if not (isinstance(x, (int, float)) and 0.0 < x < _INF):
             return f"bar {name} {x!r} is not a positive finite price"
@@ -595,16 +598,16 @@ class SymbolAnalytics:
             last_m, prof = cache[1], cache[2]
         else:
             last_m, prof = None, VolumeProfile(self.bin_size)
-        fresh = []
+        fresh = []  # the bars not merged yet, newest first, back to the start of the range
         for entry in reversed(hist):
-            if last_m is not None and entry[0] <= last_m:
+            m = entry[0]
+            if m < start_ns or (last_m is not None and m <= last_m):
                 break
             fresh.append(entry)
         for m, bins in reversed(fresh):
             if m >= end_ns:
                 break
-            if m >= start_ns:
-                prof.merge(bins)
+            prof.merge(bins)
             last_m = m
         self._range_cache = (start_ns, last_m, prof)
         return prof.stats(self.params)

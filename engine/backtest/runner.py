@@ -12,6 +12,12 @@ With trades data the engine's one-second timer is stood in for by a
 within a second of the minute turning in a live run): it closes the bars of
 symbols that had no trade since.
 
+Analytics: by default each symbol computes only what its setups read (the
+union of their ``needs``, engine.strategy.base), e.g. the SMA-cross baseline
+builds no profiles at all; ``needs=None`` computes everything, as live. Either
+way the numbers a setup reads are the same. The summary's minutes per market
+state are left out when market state was not computed.
+
 What the runner adds is bookkeeping only: the fills (through the broker's event
 handler, after the engine's own), round trips (metrics.TradeBuilder), equity
 samples while a position is open, closing equity per session, and the number of
@@ -25,11 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ..analytics.session import SessionCalendar
+from ..analytics.symbol import SymbolAnalytics
 from ..brokers.paper import PaperBroker
 from ..clock import DataClock
 from ..config import CockpitConfig, ConfigError, parse_config
 from ..engine import Engine
 from ..model import NS_PER_MIN, NS_PER_S, Bar, BrokerEvent, Mode, OrderLeg, Trade
+from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
 from .feed import ArrayFeed
@@ -119,12 +127,17 @@ def backtest_config(
 # --------------------------------------------------------------------------- the run
 
 
+SETUP_NEEDS = "setups"  # needs=...: the union of what each symbol's setups read
+
+
 class BacktestRun:
     """One Engine over one Dataset. ``analytics`` optionally replaces the engine's
-    per-symbol analytics objects (the sweep's recorded-snapshot stand-in)."""
+    per-symbol analytics objects (the sweep's recorded-snapshot stand-in);
+    otherwise ``needs`` says what they compute (SETUP_NEEDS, None = everything,
+    or a set of engine.analytics.symbol.NEEDS names)."""
 
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
-                 warmup: Iterable[Bar] = ()) -> None:
+                 warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS) -> None:
         self.config = config
         self.ds = ds
         self.clock = DataClock()
@@ -134,6 +147,13 @@ class BacktestRun:
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
         if analytics:
             self.engine.analytics.update(analytics)
+        else:
+            eng = self.engine
+            for sym in eng.symbols:
+                p = eng.params[sym]
+                n = setups_needs(p) if needs == SETUP_NEEDS else needs
+                if n is not None:
+                    eng.analytics[sym] = SymbolAnalytics(sym, p, self.calendar, needs=n)
         for bar in warmup:
             if bar.symbol in self.engine.analytics:
                 self.engine._apply_bar(bar, record=False)
@@ -144,6 +164,7 @@ class BacktestRun:
         self.equity: list[float] = []
         self.daily: list[tuple[str, float]] = []
         self._day = None
+        self._day_start = self._day_end = 0
         self.bars = 0
         self.bars_in_position = 0
         self.items = 0
@@ -165,11 +186,14 @@ class BacktestRun:
         cal = self.calendar
         open_pos = self.builder._open
         for sym, bar in closed:
-            day = cal.session_date(bar.ts_ns)
-            if day != self._day:
-                if self._day is not None:
-                    self.daily.append((self._day.isoformat(), self.broker.account().equity))
-                self._day = day
+            ts = bar.ts_ns
+            if not (self._day_start <= ts < self._day_end):  # (one session date within its bounds)
+                day = cal.session_date(ts)
+                self._day_start, self._day_end = cal.session_bounds(ts)
+                if day != self._day:
+                    if self._day is not None:
+                        self.daily.append((self._day.isoformat(), self.broker.account().equity))
+                    self._day = day
             self.bars += 1
             if sym in open_pos:
                 self.bars_in_position += 1
@@ -236,6 +260,8 @@ class BacktestRun:
         met = M.compute(self.builder.trades, init, self.equity, [e for _, e in self.daily],
                         self.bars, self.bars_in_position)
         summary = self.engine.summary()
+        if not all("state" in getattr(an, "needs", ("state",)) for an in self.engine.analytics.values()):
+            summary["states"] = {}  # market state was not computed: the counts would all say BALANCE
         return BacktestResult(
             params=params or run_params(self.config), metrics=met, trades=list(self.builder.trades),
             equity_ts=list(self.equity_ts), equity=list(self.equity), daily=list(self.daily),
@@ -266,13 +292,14 @@ def run_params(config: CockpitConfig) -> dict:
 
 
 def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
-                 warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
+                 warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None,
+                 needs: Any = SETUP_NEEDS) -> BacktestResult:
     if not ds.series:
         raise ConfigError("the dataset is empty")
     missing = [s for s in ds.symbols if s not in config.app.symbols]
     if missing:
         raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
-    return BacktestRun(config, ds, analytics, warmup).run(should_stop)
+    return BacktestRun(config, ds, analytics, warmup, needs).run(should_stop)
 
 
 def equity_points(res: BacktestResult, initial: float) -> tuple[list[int], list[float]]:

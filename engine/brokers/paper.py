@@ -79,6 +79,7 @@ from ..model import (
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
 _EPS = 1e-9
+_INF = math.inf
 
 
 @dataclass(slots=True)
@@ -329,7 +330,12 @@ class PaperBroker:
         if symbol not in self._symbols:
             return
         o, h, lo, c = bar.open, bar.high, bar.low, bar.close
-        if not all(_finite_positive(x) for x in (o, h, lo, c)) or not (lo <= min(o, c) and h >= max(o, c)):
+        if type(o) is float and type(h) is float and type(lo) is float and type(c) is float:
+            # the same test as below for plain floats: positive, finite, low <= open/close <= high
+            ok = 0.0 < lo <= o <= h < _INF and lo <= c <= h
+        else:
+            ok = all(_finite_positive(x) for x in (o, h, lo, c)) and lo <= min(o, c) and h >= max(o, c)
+        if not ok:
             self.malformed += 1
             return
         self._tick += 1

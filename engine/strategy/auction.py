@@ -116,6 +116,7 @@ class AuctionSetup:
     """Baseline: trade with an imbalance confirmed by aggressive flow."""
 
     name = "auction"
+    needs = frozenset({"flow", "state"})  # aggression/direction, state, momentum, ATR
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol

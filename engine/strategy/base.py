@@ -1,7 +1,14 @@
 """The Setup protocol. One instance per symbol per setup; it is told about every
 closed one-minute bar (with the symbol's snapshot after that bar) and may return
 a Signal. Setups keep whatever short history they need themselves; they never
-size, never check risk and never talk to a broker."""
+size, never check risk and never talk to a broker.
+
+``needs`` names the analytics the setup reads from the snapshot (the names of
+``engine.analytics.symbol.NEEDS``: flow, state, profiles, structure, alerts).
+A backtest computes only the union of its setups' needs; the live path always
+computes everything (the panes show it). A setup without ``needs`` gets
+everything. Reading something not declared gives its empty value (NaN, None,
+BALANCE, no nodes) in a backtest, so a setup must declare all it reads."""
 from __future__ import annotations
 
 from typing import Optional, Protocol, runtime_checkable
@@ -13,6 +20,7 @@ from ..model import Signal, SymbolSnapshot
 @runtime_checkable
 class Setup(Protocol):
     name: str
+    needs: frozenset[str]
 
     def __init__(self, symbol: str, params: StrategyParams) -> None: ...
 

@@ -66,6 +66,7 @@ class MeanReversionSetup:
     """Balance, failed breakout, reclaim, pullback to a reclaim-leg LVN, flow toward POC."""
 
     name = "mean_reversion"
+    needs = frozenset({"flow", "state", "profiles"})  # + rolling/session LVNs
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol

@@ -5,6 +5,8 @@ engine builds one instance per symbol per setup with ``make_setups``.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from ..config import SETUP_NAMES, StrategyParams
 from .auction import AuctionSetup
 from .base import Setup
@@ -36,3 +38,18 @@ def make_setups(symbol: str, params: StrategyParams) -> list[Setup]:
         seen.add(name)
         out.append(cls(symbol, params))
     return out
+
+
+def setups_needs(params: StrategyParams) -> Optional[frozenset[str]]:
+    """The union of the analytics needs of the setups ``params`` runs (None, i.e.
+    everything, when one of them does not declare its needs)."""
+    out: set[str] = set()
+    for name in params.setups if params.enabled else ():
+        cls = SETUPS.get(name)
+        if cls is None:
+            raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(SETUPS)}")
+        needs = getattr(cls, "needs", None)
+        if needs is None:
+            return None
+        out.update(needs)
+    return frozenset(out)

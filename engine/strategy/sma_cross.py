@@ -68,6 +68,7 @@ class SmaCrossSetup:
     """Close crosses its SMA: long above, short below, ATR bracket."""
 
     name = "sma_cross"
+    needs: frozenset[str] = frozenset()  # OHLC of snap.last_bar and snap.last only
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol

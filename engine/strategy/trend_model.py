@@ -72,6 +72,7 @@ class TrendModelSetup:
     """Imbalance + impulse leg + pullback to an impulse LVN + with-trend flow."""
 
     name = "trend_model"
+    needs = frozenset({"flow", "state", "structure"})  # + impulse legs, balance range, pullback
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol
