@@ -13,7 +13,9 @@ classifies their volume by BVC, as for any bars-only file).
   trade the same rule. Timed as whole commands (subprocess: interpreter start,
   imports, CSV load, run) and as engine time alone (in process, data loaded).
 - auction: the auction setup with every analytic (profiles, flow, state,
-  structure, alerts) over the same year, engine time.
+  structure, alerts: ``needs=None``, what the live path computes) over the same
+  year, engine time; and the same run computing only what the auction setup
+  reads (flow + state, the backtest default). Same trades either way.
 - grid: the 54-combination grid on N symbols x D sessions with the process pool
   (analytics recorded once per symbol, replayed per combination).
 """
@@ -103,18 +105,19 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return dt, out.stdout
 
 
-def engine_time(csv: Path, setup: str, extra: dict | None = None) -> tuple[float, dict]:
+def engine_time(csv: Path, setup: str, extra: dict | None = None, all_analytics: bool = False) -> tuple[float, dict]:
     from engine.backtest.data import load_dataset
-    from engine.backtest.runner import backtest_config, run_backtest
+    from engine.backtest.runner import SETUP_NEEDS, backtest_config, run_backtest
 
     ds = load_dataset([str(csv)], ["BENCH"])
     risk = {"fixed_qty": 100, "max_position_notional": 1e12, "max_daily_loss_pct": 100.0,
             "max_consecutive_losses": 1_000_000} if setup == "sma_cross" else {}
     broker = {"initial_equity": 1e7, "slippage_bps": 0.0, "commission_per_share": 0.0} if setup == "sma_cross" else {}
     cfg = backtest_config(None, ds.symbols, setup=setup, risk=risk | (extra or {}), broker=broker)
-    run_backtest(cfg, ds.window(int(ds.series["BENCH"].ts_ns[0]), int(ds.series["BENCH"].ts_ns[500])))  # warm caches
+    needs = None if all_analytics else SETUP_NEEDS
+    run_backtest(cfg, ds.window(int(ds.series["BENCH"].ts_ns[0]), int(ds.series["BENCH"].ts_ns[500])), needs=needs)  # warm caches
     t = time.perf_counter()
-    res = run_backtest(cfg, ds)
+    res = run_backtest(cfg, ds, needs=needs)
     return time.perf_counter() - t, res.metrics.as_dict()
 
 
@@ -153,8 +156,13 @@ def part_sma(csv: Path, n: int) -> dict:
 
 
 def part_auction(csv: Path, n: int) -> dict:
-    e, met = engine_time(csv, "auction")
-    return {"bars": n, "auction_engine_s": round(e, 3), "bars_per_s": round(n / e), "trades": met["trades"]}
+    e, met = engine_time(csv, "auction", all_analytics=True)
+    e2, met2 = engine_time(csv, "auction")
+    if met2 != met:
+        raise SystemExit(f"auction with only its needs differs from all analytics: {met2} != {met}")
+    return {"bars": n, "auction_all_analytics_engine_s": round(e, 3), "bars_per_s": round(n / e),
+            "auction_setup_needs_engine_s": round(e2, 3), "setup_needs_bars_per_s": round(n / e2),
+            "trades": met["trades"]}
 
 
 def part_grid(symbols: int, days: int, workers: int) -> dict:

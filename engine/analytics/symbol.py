@@ -79,16 +79,18 @@ _INF = float("inf")
 # ATR, momentum, the last bar/price and the session counters are always kept
 # (the engine's exits read ATR; they cost next to nothing).
 #   flow      buy/sell volume of bars (BVC), aggression, volume ratio, pressure,
-#             CVD (and its sparkline), VWAP
+#             CVD, VWAP
+#   sparkline the CVD of every closed bar of the session (FlowView.cvd_history,
+#             drawn by the flow pane; implies flow)
 #   state     the rolling profile's POC/VAH/VAL, market state, distance from POC
 #   profiles  session and previous profiles (balance range), every profile's
 #             nodes and histogram (without it the rolling ProfileStats carry no
 #             LVNs/HVNs and no histogram)
 #   structure impulse legs, pullback (implies profiles: the balance range)
 #   alerts    LVN alert levels and alerts (implies profiles and structure)
-NEEDS = ("flow", "state", "profiles", "structure", "alerts")
+NEEDS = ("flow", "sparkline", "state", "profiles", "structure", "alerts")
 NEEDS_ALL = frozenset(NEEDS)
-_IMPLIES = {"structure": ("profiles",), "alerts": ("profiles", "structure")}
+_IMPLIES = {"sparkline": ("flow",), "structure": ("profiles",), "alerts": ("profiles", "structure")}
 
 
 def resolve_needs(needs: Optional[frozenset[str]]) -> frozenset[str]:
@@ -134,7 +136,7 @@ class SymbolAnalytics:
         "_last", "_last_ts", "_structure", "_lvn", "_levels", "_pullback", "_version",
         "_snap", "_snap_version", "_pressure", "needs", "_need_flow", "_need_state", "_need_profiles",
         "_need_structure", "_need_alerts", "_need_bins", "_levels_dirty", "_priced", "_range_cache",
-        "_idle_flow", "_sess_has_vol",
+        "_idle_flow", "_sess_has_vol", "_need_sparkline",
     )
 
     def __init__(self, symbol: str, params: StrategyParams, calendar: SessionCalendar, prev_close: float = NAN,
@@ -142,6 +144,7 @@ class SymbolAnalytics:
         self.needs = resolve_needs(needs)
         n = self.needs
         self._need_flow = "flow" in n
+        self._need_sparkline = "sparkline" in n
         self._need_state = "state" in n
         self._need_profiles = "profiles" in n
         self._need_structure = "structure" in n
@@ -543,8 +546,9 @@ class SymbolAnalytics:
                     vw = (bar.high + bar.low + c) / 3.0
                 self._pv_closed += vw * vol
                 self._vol_closed += vol
-                self._cvd_hist.append(self._cvd_closed)
-                self._cvd_hist_t = tuple(self._cvd_hist)
+                if self._need_sparkline:
+                    self._cvd_hist.append(self._cvd_closed)
+                    self._cvd_hist_t = tuple(self._cvd_hist)
             self._session_bars += 1
             self._session_close = c
         if self._need_structure:

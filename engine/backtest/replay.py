@@ -11,9 +11,13 @@ SymbolAnalytics: an object with the same interface that hands back the
 recorded results in order. Everything after analytics (setups, risk, exits,
 paper broker) is the engine's own code, once per combination.
 
-The recorded snapshots drop what no setup or engine step reads (profile
+The analytics recorded are the ones the setups read (their ``needs``; a
+recording for the auction setup builds no session profiles at all), and the
+recorded snapshots drop what no setup or engine step reads (profile
 histograms, the CVD sparkline) to keep a year of them small; a setup that
-needs them would declare it in ``NEEDS_HISTOGRAMS``.
+needs them would declare it in ``NEEDS_HISTOGRAMS``. The input bars are kept
+too, so every combination replays the same Bar objects instead of building
+them again.
 
 Bars data only: with trades data the paper broker fills on individual trades,
 so a sweep over trades runs the full engine per combination.
@@ -54,6 +58,8 @@ class Recording:
     alerts: dict = field(default_factory=dict)  # input index -> [LvnAlert]
     rejects: dict = field(default_factory=dict)  # input index -> [(Trade, reason)]
     malformed: int = 0
+    needs: Optional[frozenset] = None  # what the analytics computed (None = everything)
+    inputs: list = field(default_factory=list)  # the input bars, in order
 
 
 class _Slim:
@@ -75,26 +81,32 @@ class _Slim:
         return slim
 
     def snapshot(self, s: SymbolSnapshot) -> SymbolSnapshot:
+        rolling, session, previous = (self.profile(s.rolling), self.profile(s.session_profile),
+                                      self.profile(s.previous_profile))
+        if (rolling is s.rolling and session is s.session_profile and previous is s.previous_profile
+                and not s.flow.cvd_history):
+            return s  # nothing to strip (analytics without profiles or sparkline)
         return replace(
-            s, rolling=self.profile(s.rolling), session_profile=self.profile(s.session_profile),
-            previous_profile=self.profile(s.previous_profile),
+            s, rolling=rolling, session_profile=session, previous_profile=previous,
             flow=replace(s.flow, cvd_history=()) if s.flow.cvd_history else s.flow,
         )
 
 
 def record_bars(symbol: str, bars: BarsArrays, params: StrategyParams, calendar: SessionCalendar,
-                warmup: Optional[list[Bar]] = None, slim: bool = True) -> Recording:
+                warmup: Optional[list[Bar]] = None, slim: bool = True,
+                needs: Optional[frozenset] = None) -> Recording:
     """Run the real SymbolAnalytics over ``bars`` making the calls the Engine makes
-    per bar (on_bar, drain_rejects when malformed, snapshot, drain_alerts)."""
-    an = SymbolAnalytics(symbol, params, calendar)
+    per bar (on_bar, drain_rejects when malformed, snapshot, drain_alerts).
+    ``needs`` as for SymbolAnalytics (None = everything)."""
+    an = SymbolAnalytics(symbol, params, calendar, needs=needs)
     for bar in warmup or ():
         an.on_bar(bar)
     an.drain_alerts()
     an.drain_rejects()
     slimmer = _Slim() if slim else None
-    rec = Recording(symbol, [], [])
+    rec = Recording(symbol, [], [], needs=an.needs, inputs=list(bars.iter_bars(symbol)))
     out_bars, out_snaps = rec.bars, rec.snaps
-    for i, bar in enumerate(bars.iter_bars(symbol)):
+    for i, bar in enumerate(rec.inputs):
         before = an.malformed
         applied = an.on_bar(bar)
         if an.malformed != before:
@@ -117,6 +129,7 @@ class ReplayedAnalytics:
 
     def __init__(self, rec: Recording) -> None:
         self.symbol = rec.symbol
+        self.needs = rec.needs
         self._rec = rec
         self._i = -1
         self.malformed = 0

@@ -137,13 +137,15 @@ class BacktestRun:
     or a set of engine.analytics.symbol.NEEDS names)."""
 
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
-                 warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS) -> None:
+                 warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS,
+                 items: Optional[Sequence] = None) -> None:
         self.config = config
         self.ds = ds
         self.clock = DataClock()
         self.calendar = SessionCalendar(config.feed.session, config.sessions.policy)
         self.broker = PaperBroker(config.broker, self.clock, config.app.symbols)
         self.feed = ArrayFeed(ds, self.clock)
+        self._items = items  # the dataset's items already built (a sweep replays the same Bars)
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
         if analytics:
             self.engine.analytics.update(analytics)
@@ -209,7 +211,7 @@ class BacktestRun:
         trades_data = self.ds.kind == "trades"
         minute = -1
         n = 0
-        for item in self.feed.items():
+        for item in (self.feed.items() if self._items is None else self._items):
             n += 1
             closed = on_data(item)
             if closed:
@@ -293,13 +295,13 @@ def run_params(config: CockpitConfig) -> dict:
 
 def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None,
-                 needs: Any = SETUP_NEEDS) -> BacktestResult:
+                 needs: Any = SETUP_NEEDS, items: Optional[Sequence] = None) -> BacktestResult:
     if not ds.series:
         raise ConfigError("the dataset is empty")
     missing = [s for s in ds.symbols if s not in config.app.symbols]
     if missing:
         raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
-    return BacktestRun(config, ds, analytics, warmup, needs).run(should_stop)
+    return BacktestRun(config, ds, analytics, warmup, needs, items).run(should_stop)
 
 
 def equity_points(res: BacktestResult, initial: float) -> tuple[list[int], list[float]]:

@@ -36,6 +36,7 @@ from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .replay import ReplayedAnalytics, analytics_key, record_bars
+from ..strategy.registry import setups_needs
 from .runner import backtest_config, run_backtest
 
 OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
@@ -57,22 +58,42 @@ def _result_row(idx: int, symbol: str, res) -> dict:
             "signals": res.summary.get("signals_total", 0)}
 
 
+# Recordings a worker process made, kept for its next task (the same symbol's
+# next chunk of combinations records nothing). Keyed by the symbol's data
+# fingerprint and the analytics key; only the latest few are kept.
+_WORKER_RECORDINGS: dict[tuple, Any] = {}
+_WORKER_KEEP = 2
+
+
+def _recording(ds: Dataset, symbol: str, cfg: CockpitConfig, params) -> Any:
+    needs = setups_needs(params)
+    key = (ds.fingerprint, symbol, analytics_key(params), needs, cfg.feed.session,
+           repr(cfg.sessions.model_dump()))
+    rec = _WORKER_RECORDINGS.get(key)
+    if rec is None:
+        cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy)
+        rec = record_bars(symbol, ds.series[symbol], params, cal, needs=needs)
+        while len(_WORKER_RECORDINGS) >= _WORKER_KEEP:
+            _WORKER_RECORDINGS.pop(next(iter(_WORKER_RECORDINGS)))
+        _WORKER_RECORDINGS[key] = rec
+    return rec
+
+
 def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> list[dict]:
-    """One symbol, several combinations. Runs in a worker process (or Dask worker)."""
+    """One symbol, several combinations. Runs in a worker process (or Dask worker).
+    With bars, the symbol's analytics are recorded once (per distinct analytics
+    parameters and setups' needs, kept for the worker's next task) and replayed
+    into the real Engine per combination, with the same Bar objects."""
     out = []
-    recordings: dict[tuple, Any] = {}
     for idx, combo in combos:
         cfg = combo_config(base, [symbol], combo)
         analytics = None
+        items = None
         if ds.kind == "bars":
-            params = cfg.strategy.for_symbol(symbol)
-            key = analytics_key(params)
-            rec = recordings.get(key)
-            if rec is None:
-                cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy)
-                rec = recordings[key] = record_bars(symbol, ds.series[symbol], params, cal)
+            rec = _recording(ds, symbol, cfg, cfg.strategy.for_symbol(symbol))
             analytics = {symbol: ReplayedAnalytics(rec)}
-        res = run_backtest(cfg, ds, analytics=analytics)
+            items = rec.inputs
+        res = run_backtest(cfg, ds, analytics=analytics, items=items)
         out.append(_result_row(idx, symbol, res))
     return out
 
