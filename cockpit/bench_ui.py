@@ -7,20 +7,23 @@ Two measurements, both on the real app and the real engine sharing one event loo
    5-symbol simulator at max speed. Keys are delivered to the app the way a
    terminal driver delivers them (``driver.send_message(events.Key)``). The
    *effect* of a key is reached at the end of the first frame that Textual hands
-   to the terminal after the key's result is in the app's state:
+   to the terminal once the key's result is in the app's state and on screen:
 
-   - ``space``: the engine's ``entries_paused`` flipped and the header's entries
-     badge shows it (``PAUSED`` or hidden);
-   - ``t``: the next theme is the app's theme and its CSS is applied (the
-     screen's computed background changed);
-   - ``1``..``5`` (several symbols only): the symbol is selected and the market
-     pane's title names it.
+   - ``space``: the engine's ``entries_paused`` flipped, the header's entries
+     badge is styled shown (hidden) and, when pausing, the frame's text holds
+     ``PAUSED``;
+   - ``t``: the next theme is the app's theme, its CSS is applied (the
+     screen's computed background changed) and the panes re-rendered their
+     theme-coloured text (the app's full re-apply after a theme switch ran);
+   - ``1``..``5`` (several symbols only): the symbol is selected and the frame's
+     text holds the market pane's new title ``Market state · SYM``.
 
    "A frame handed to the terminal" means Textual's ``App._display`` was called
    with a compositor update; the headless driver discards it, so the tap also
-   renders it to the ANSI string a real driver writes (that cost is included)
-   and checks the text: a pause frame must contain ``PAUSED``, a symbol frame the
-   new title (``marker_confirmed``).
+   renders it to the ANSI string a real xterm-256color driver writes (that cost
+   is included, and gives ``headless_render_kb_per_s``). A key whose effect
+   never shows within 2 s counts as a timeout. ``repaint_profile`` splits those
+   bytes per widget.
 
 2. Bytes to the terminal (a pseudo-terminal, what an SSH link carries). A child
    process (``python -m cockpit.bench_ui serve SCENARIO``) runs ``run_app`` with
@@ -32,7 +35,8 @@ Two measurements, both on the real app and the real engine sharing one event loo
 
 Feeds are finite (the trades file holds 5 minutes, 21k trades; the simulator
 one session), so they are looped: lap k of the replay is the same trades shifted
-by k file-spans in time; lap k of the simulator is the next trading day.
+by k file-spans in time; lap k of the simulator is its default session (seed 7,
+5 symbols) shifted to the k-th next trading day.
 Nothing here is asserted; the numbers are printed.
 """
 from __future__ import annotations
@@ -143,12 +147,103 @@ def _replay_laps(symbol: str, clock):
     return make
 
 
+class MergedTradesFeed:
+    """Feed + ControllableFeed: trades of several symbols already merged in time
+    order (numpy columns), turned into model Trades a chunk at a time, so the
+    start of a lap costs no more than any other moment (SyntheticFeed converts a
+    whole session up front, which is fine once but not every few seconds)."""
+
+    name = "synthetic"
+    CHUNK = 4096
+
+    def __init__(self, cols: dict, names: list[str], speed: float, clock, message: str, warm=()) -> None:
+        from engine.feeds.pacing import Pacer
+
+        self._cols = cols  # ts_ns, price, size, bid, ask, sym (index into names)
+        self._names = names
+        self._pacer = Pacer(speed)
+        self.clock = clock
+        self._message = message
+        self._warm = list(warm)
+        self._connected = self._done = False
+        self._emitted = 0
+        self._last_data_ns = 0
+
+    def previous_session_bars(self) -> list:
+        return self._warm
+
+    async def start(self) -> None:
+        self._connected = True
+
+    async def stop(self) -> None:
+        self._pacer.stop()
+        self._connected = False
+
+    async def stream(self):
+        from engine.model import Trade
+
+        c, names, pacer, clock = self._cols, self._names, self._pacer, self.clock
+        n = len(c["ts_ns"])
+        for start in range(0, n, self.CHUNK):
+            end = start + self.CHUNK
+            chunk = [c[k][start:end].tolist() for k in ("ts_ns", "price", "size", "bid", "ask", "sym")]
+            for ts, p, sz, b, a, k in zip(*chunk):
+                await pacer.wait_for(ts)
+                if pacer.stopped:
+                    return
+                if clock is not None:
+                    clock.advance(ts)
+                self._last_data_ns = ts
+                self._emitted += 1
+                yield Trade(names[k], ts, p, sz, 0, b, a)
+        self._done = True
+
+    def set_speed(self, factor: float) -> None:
+        self._pacer.set_speed(factor)
+
+    def pause(self) -> None:
+        self._pacer.pause()
+
+    def resume(self) -> None:
+        self._pacer.resume()
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+    def status(self):
+        from engine.model import FeedStatus
+
+        return FeedStatus(name=self.name, connected=self._connected, lag_s=self._pacer.lag_s, speed=self._pacer.speed,
+                          paused=self._pacer.paused, message=self._message, done=self._done,
+                          last_data_ns=self._last_data_ns)
+
+
 def _synthetic_laps(symbols, seed: int, clock):
-    from engine.feeds.synthetic import DEFAULT_SESSION_DATE, SyntheticFeed, trading_days_from
+    """The simulator's default session (what `cockpit run` shows), replayed on
+    the following trading days: lap k is the same trades shifted to the k-th
+    next NYSE session (same ET clock times; the laps stay within one DST period)."""
+    import numpy as np
+
+    from engine.feeds.synthetic import DEFAULT_SESSION_DATE, SyntheticFeed, merge_sessions, trading_days_from
+
+    sim = SyntheticFeed(symbols=tuple(symbols), seed=seed, session_date=DEFAULT_SESSION_DATE)
+    sims = [sim.sessions()[s] for s in sim.symbols]
+    order, names = merge_sessions(sims)
+    which, idx = order[:, 0], order[:, 1]
+    cols = {"sym": which.astype(np.int64)}
+    for name in ("ts_ns", "price", "size", "bid", "ask"):
+        per = [getattr(x.trades, name) for x in sims]
+        offsets = np.cumsum([0] + [len(a) for a in per[:-1]])
+        cols[name] = np.concatenate(per)[offsets[which] + idx]
+    warm = sim.previous_session_bars()
+    days = trading_days_from(DEFAULT_SESSION_DATE, 60)
+    message = f"seed {seed}, {DEFAULT_SESSION_DATE.isoformat()}, {len(names)} symbols"
 
     def make(k: int, speed: float):
-        day = trading_days_from(DEFAULT_SESSION_DATE, k + 1)[-1]
-        return SyntheticFeed(symbols=tuple(symbols), seed=seed, session_date=day, speed=speed, clock=clock)
+        shift = (days[k] - DEFAULT_SESSION_DATE).days * 86_400 * 1_000_000_000
+        lap = dict(cols, ts_ns=cols["ts_ns"] + shift)
+        return MergedTradesFeed(lap, names, speed, clock, message, warm=warm if k == 0 else ())
 
     return make
 
@@ -207,16 +302,30 @@ class FrameTap:
     """Wraps ``app._display``: renders each compositor update to the string a
     terminal driver would write, counts it, and resolves the pending probe."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, by_widget: bool = False) -> None:
+        from rich.console import Console
+
         self.app = app
+        # what a real driver on an xterm-256color terminal writes (the headless
+        # app's own console has no terminal to detect colours from)
+        self.console = Console(color_system="256", force_terminal=True, legacy_windows=False,
+                               file=open(os.devnull, "w"))
+        self.by_widget: Optional[dict[str, int]] = {} if by_widget else None
         self.frames = 0
         self.bytes = 0
         self.probe: Optional[tuple[Callable[[], bool], Optional[str]]] = None
         self.hit_at: Optional[float] = None
-        self.marker_ok: Optional[bool] = None
         self.done = asyncio.Event()
+        self.forced_applies = 0  # full repaints of every pane (after a theme switch, a resize)
         self._orig = app._display
         app._display = self._display
+        self._orig_apply = app._apply
+        app._apply = self._apply
+
+    def _apply(self, force: bool = False) -> None:
+        self._orig_apply(force)
+        if force:
+            self.forced_applies += 1
 
     def _display(self, screen, renderable) -> None:
         from textual._compositor import CompositorUpdate
@@ -224,25 +333,45 @@ class FrameTap:
         self._orig(screen, renderable)
         if not isinstance(renderable, CompositorUpdate):
             return
-        text = renderable.render_segments(self.app.console)
+        text = renderable.render_segments(self.console)
         self.frames += 1
         self.bytes += len(text.encode("utf-8"))
+        if self.by_widget is not None:
+            self._attribute(screen, renderable)
         probe = self.probe
         if probe is not None and self.hit_at is None:
             ready, marker = probe
-            if ready():
+            if ready() and (marker is None or marker in ANSI.sub("", text)):
                 self.hit_at = time.perf_counter()
-                self.marker_ok = None if marker is None else marker in ANSI.sub("", text)
                 self.done.set()
+
+    def _attribute(self, screen, update) -> None:
+        """Bytes of a partial update per widget (the chops are cut at widget edges)."""
+        from textual._compositor import ChopsUpdate
+
+        if not isinstance(update, ChopsUpdate):
+            self.by_widget["(full repaint)"] = self.by_widget.get("(full repaint)", 0) + len(
+                update.render_segments(self.console).encode("utf-8"))
+            return
+        for y, x1, x2 in update.spans:
+            for end, (x, strip) in zip(update.chop_ends[y], update.chops[y].items()):
+                if strip is None or x > x2 or end <= x1:
+                    continue
+                try:
+                    widget, _ = screen.get_widget_at(x, y)
+                    name = f"{type(widget).__name__}#{widget.id or (widget.parent.id if widget.parent else '')}"
+                except Exception:  # a region no widget claims (a gap)
+                    name = "(none)"
+                n = len(strip.render(self.console).encode("utf-8")) + 8  # + the cursor move
+                self.by_widget[name] = self.by_widget.get(name, 0) + n
 
     def arm(self, ready: Callable[[], bool], marker: Optional[str]) -> None:
         self.probe = (ready, marker)
         self.hit_at = None
-        self.marker_ok = None
         self.done.clear()
 
 
-def _key_probes(app, engine, symbols: list[str]):
+def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
     """Endless (key, ready, marker) triples; each key's effect is checkable."""
     from textual.widgets import Label
 
@@ -254,7 +383,8 @@ def _key_probes(app, engine, symbols: list[str]):
             if engine.entries_paused != want:
                 return False
             state = getattr(badge, "_state", None) or ("", "")
-            return ("PAUSED" in state[0]) == want
+            # the badge's class change is styled on idle: shown (or hidden) only then
+            return ("PAUSED" in state[0]) == want and bool(badge.styles.display != "none") == want
 
         return "space", ready, ("PAUSED" if want else None)
 
@@ -263,9 +393,12 @@ def _key_probes(app, engine, symbols: list[str]):
 
         want = THEMES[(THEMES.index(app.theme_name) + 1) % len(THEMES)]
         before = app.screen.styles.background
+        forced = tap.forced_applies
 
         def ready() -> bool:
-            return app.theme_name == want and app.screen.styles.background != before
+            # the CSS is applied AND the panes re-rendered their theme-coloured text
+            return (app.theme_name == want and app.screen.styles.background != before
+                    and tap.forced_applies > forced)
 
         return "t", ready, None
 
@@ -302,16 +435,16 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
     engine, config = build_bench_engine(sc)
     await engine.start()
     app = CockpitApp(engine, config, settings_path=settings_dir / f"ui-{sc.name}.json")
+    app.freeze_startup_heap = True  # as run_app does
     samples: dict[str, list[float]] = {}
     timeouts = 0
-    confirmed = checked = 0
     rng = random.Random(7)
     try:
         async with app.run_test(size=size) as pilot:
             tap = FrameTap(app)
             await asyncio.sleep(KEY_WARMUP_S)
             driver = app._driver
-            probes = _key_probes(app, engine, list(config.app.symbols))
+            probes = _key_probes(app, engine, tap, list(config.app.symbols))
             t_start = time.perf_counter()
             e0, f0, b0, a0 = engine.feed.emitted, tap.frames, tap.bytes, app.applied_count
             while time.perf_counter() - t_start < seconds:
@@ -325,9 +458,6 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
                 try:
                     await asyncio.wait_for(tap.done.wait(), KEY_TIMEOUT_S)
                     samples.setdefault(key if key in ("space", "t") else "digit", []).append((tap.hit_at - t0) * 1e3)
-                    if tap.marker_ok is not None:
-                        checked += 1
-                        confirmed += tap.marker_ok
                 except asyncio.TimeoutError:
                     timeouts += 1
                 tap.probe = None
@@ -336,7 +466,6 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
             elapsed = time.perf_counter() - t_start
             trades = engine.feed.emitted - e0
             frames, nbytes, applied = tap.frames - f0, tap.bytes - b0, app.applied_count - a0
-            color_system = app.console.color_system
             await pilot.pause()
     finally:
         await engine.stop()
@@ -352,8 +481,7 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
         "frames_per_s": frames / elapsed,
         "snapshots_applied_per_s": applied / elapsed,
         "headless_render_kb_per_s": nbytes / elapsed / 1000,
-        "marker_confirmed": f"{confirmed}/{checked}",
-        "color_system": str(color_system),
+        "color_system": str(tap.console.color_system),
     }
     for key, v in sorted(samples.items()):
         out[f"{key}_p50_ms"] = _pct(v, 50)
@@ -366,33 +494,56 @@ def key_latency(scenario: str, seconds: float, size: tuple[int, int] = (120, 40)
         return asyncio.run(_key_latency_async(SCENARIOS[scenario], seconds, size, Path(d)))
 
 
+async def _repaint_profile_async(sc: Scenario, seconds: float, size: tuple[int, int], settings_dir: Path) -> dict:
+    from .app import CockpitApp
+
+    engine, config = build_bench_engine(sc)
+    await engine.start()
+    app = CockpitApp(engine, config, settings_path=settings_dir / f"ui-{sc.name}.json")
+    try:
+        async with app.run_test(size=size) as pilot:
+            await asyncio.sleep(KEY_WARMUP_S)
+            tap = FrameTap(app, by_widget=True)
+            t0 = time.perf_counter()
+            await asyncio.sleep(seconds)
+            elapsed = time.perf_counter() - t0
+            by_widget = dict(tap.by_widget or {})
+            total = tap.bytes
+            await pilot.pause()
+    finally:
+        await engine.stop()
+    return {"kb_per_s": total / elapsed / 1000,
+            "widgets": {k: v / elapsed / 1000 for k, v in sorted(by_widget.items(), key=lambda kv: -kv[1])}}
+
+
+def repaint_profile(scenario: str, seconds: float, size: tuple[int, int] = (120, 40)) -> dict:
+    """Which widgets the terminal bytes go to (headless, no keys pressed): KB/s
+    per widget, rendered for an xterm-256color terminal."""
+    with tempfile.TemporaryDirectory(prefix="cockpit-bench-ui-") as d:
+        return asyncio.run(_repaint_profile_async(SCENARIOS[scenario], seconds, size, Path(d)))
+
+
 # --------------------------------------------------------------------------- bytes over a pty
 
 
 def _serve(scenario: str, stats_path: str, settings_path: str) -> None:
-    """Child process: the real app on this process's terminal, engine on a looped
-    feed; writes the engine's consumed-trade count to ``stats_path`` twice a second."""
-    from .app import CockpitApp
+    """Child process: ``run_app`` (what `cockpit run` runs) on this process's
+    terminal, the engine on a looped feed. A thread writes the engine's
+    consumed-trade count to ``stats_path`` twice a second."""
+    import threading
 
-    sc = SCENARIOS[scenario]
-    engine, config = build_bench_engine(sc)
+    from .app import run_app
 
-    async def report() -> None:
+    engine, config = build_bench_engine(SCENARIOS[scenario])
+
+    def report() -> None:
         while True:
             with open(stats_path, "a") as f:
                 f.write(json.dumps({"t": time.time(), "emitted": engine.feed.emitted}) + "\n")
-            await asyncio.sleep(0.5)
+            time.sleep(0.5)
 
-    async def main() -> None:
-        await engine.start()
-        reporter = asyncio.create_task(report())
-        try:
-            await CockpitApp(engine, config, settings_path=Path(settings_path)).run_async()
-        finally:
-            reporter.cancel()
-            await engine.stop()
-
-    asyncio.run(main())
+    threading.Thread(target=report, name="bench-stats", daemon=True).start()
+    run_app(engine, config, settings_path=Path(settings_path))
 
 
 def pty_bytes(scenario: str, size: tuple[int, int], seconds: float, warmup: float = PTY_WARMUP_S) -> dict:

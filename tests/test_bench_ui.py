@@ -26,8 +26,8 @@ def test_bench_ui_short_run_reports_every_figure():
     assert r["keys_replay-max_timeouts"] == 0
     assert r["keys_replay-max_p50_ms"] <= r["keys_replay-max_p99_ms"] <= r["keys_replay-max_max_ms"]
     assert r["keys_replay-max_trades_per_s"] > 0  # the engine was consuming the replay meanwhile
-    done, checked = map(int, r["keys_replay-max_marker_confirmed"].split("/"))
-    assert checked >= 1 and done == checked  # every PAUSED frame really showed PAUSED
+    assert r["keys_replay-max_space_p50_ms"] > 0  # pause took effect on screen (a frame showing PAUSED)
+    assert r["keys_replay-max_color_system"] == "256"
     for f in PTY_FIELDS:
         v = r[f"pty_sim5-x10_80x24_{f}"]
         assert isinstance(v, float) and math.isfinite(v) and v >= 0, (f, v)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Hashable, Optional, Sequence
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.containers import Vertical
@@ -77,6 +78,16 @@ def sign_tone(x: float) -> Optional[str]:
     return "up" if x > 0 else "down"
 
 
+def _shape(text: Text) -> tuple[int, int]:
+    lines = text.plain.split("\n")
+    return len(lines), max(cell_len(line) for line in lines)
+
+
+def _needs_layout(old: Text, new: Text, width: int) -> bool:
+    (old_n, old_w), (new_n, new_w) = _shape(old), _shape(new)
+    return old_n != new_n or old_w >= width or new_w >= width
+
+
 class TextPane(Toned, Static):
     """A Static that repaints only when the rendered text actually changed."""
 
@@ -87,8 +98,10 @@ class TextPane(Toned, Static):
     def show_text(self, text: Text) -> bool:
         if self._shown is not None and same(text, self._shown):
             return False
-        self._shown = text
-        self.update(text)
+        old, self._shown = self._shown, text
+        # a layout pass re-arranges the whole screen (tens of ms): only when the
+        # height (auto) can change, i.e. the line count changed or a line may wrap
+        self.update(text, layout=old is None or _needs_layout(old, text, self.size.width))
         return True
 
     def forget(self) -> None:

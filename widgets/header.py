@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
@@ -71,8 +72,10 @@ class _Badge(Label):
             self.remove_class(old)
         if cls and cls != old:
             self.add_class(cls)
+        old_text = self._state[0] if self._state else None
         self._state = (text, cls)
-        self.update(text)
+        # width is auto: a layout pass (the whole screen) only when the width changes
+        self.update(text, layout=old_text is None or cell_len(old_text) != cell_len(text))
         return True
 
 

@@ -89,7 +89,7 @@ class SignalsPane(Pane):
             hint = "no pending signal"
         if hint != self._hint:
             self._hint = hint
-            self.query_one("#pending-hint", Label).update(hint)
+            self.query_one("#pending-hint", Label).update(hint, layout=False)  # .hint: fixed 1 x 100%
 
     def apply(self, view: View, force: bool = False) -> None:
         pending = self.pending_table
