@@ -209,6 +209,11 @@ class SyncTable(Toned, DataTable):
         refresh; sync() then repaints just the rows that changed."""
         if getattr(self, "_quiet", False) and not regions and not layout and not recompose:
             return self
+        if getattr(self, "_no_layout", False):
+            # a removed row: repaint the table, but a layout pass of the whole screen
+            # is needed only if the table's size changes, and then DataTable's own
+            # dimension update (on idle) asks for it
+            layout = False
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     @property
@@ -231,7 +236,11 @@ class SyncTable(Toned, DataTable):
         wanted_set = set(wanted)
         changed = False
         for key in [k for k in self._order if k not in wanted_set]:
-            self.remove_row(key)
+            self._no_layout = True
+            try:
+                self.remove_row(key)
+            finally:
+                self._no_layout = False
             del self._rows[key]
             changed = True
         col_keys = [c[0] for c in self._column_spec]
