@@ -14,10 +14,18 @@ engine's notion of time (the engine's clock is a DataClock advanced by the feed)
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Optional
 
 NS = 1_000_000_000
 MIN_SLEEP_S = 0.001  # below this an item is just handed out (sleep granularity)
+
+
+# As fast as possible still hands the event loop back often enough for a key press
+# to be seen promptly: after yield_every items, or after MAX_HOLD_S of work
+# (checked every CHECK_EVERY items, since reading the clock per item costs too).
+MAX_HOLD_S = 0.002
+CHECK_EVERY = 32
 
 
 class Pacer:
@@ -34,6 +42,7 @@ class Pacer:
         self._anchor_data = 0
         self._last_data = 0
         self._count = 0
+        self._held_since = time.perf_counter()
         self.lag_s = 0.0  # how far behind schedule the last item was handed out
         self.stopped = False
 
@@ -84,8 +93,11 @@ class Pacer:
             if self.speed == 0 or not paced:
                 self.lag_s = 0.0
                 self._last_data = ts_ns
-                if self._count % self.yield_every == 0:
+                if self._count % self.yield_every == 0 or (
+                    self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
+                ):
                     await asyncio.sleep(0)
+                    self._held_since = time.perf_counter()
                 return
             now = loop.time()
             if self._anchor_wall is None:
@@ -100,8 +112,11 @@ class Pacer:
             if delay < MIN_SLEEP_S:
                 self.lag_s = max(0.0, -delay)
                 self._last_data = ts_ns
-                if self._count % self.yield_every == 0:
+                if self._count % self.yield_every == 0 or (
+                    self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
+                ):
                     await asyncio.sleep(0)
+                    self._held_since = time.perf_counter()
                 return
             self._changed.clear()
             try:
