@@ -33,6 +33,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..analytics.indicators import WilderATR, atr_array
 from ..config import StrategyParams
 from ..model import Side, Signal, SymbolSnapshot
 from .auction import BarGate, build_signal
@@ -49,19 +50,9 @@ def sma(close: np.ndarray, period: int) -> np.ndarray:
 
 
 def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    """Wilder ATR as defined in the module docstring; NaN before bar ``period``."""
-    high, low, close = (np.asarray(a, dtype=float) for a in (high, low, close))
-    prev = np.concatenate(([np.nan], close[:-1]))
-    tr = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
-    tr[0] = high[0] - low[0] if len(tr) else 0.0
-    out = np.full(tr.shape, np.nan)
-    if len(tr) >= period:
-        atr = tr[:period].mean()
-        out[period - 1] = atr
-        for i in range(period, len(tr)):
-            atr = (atr * (period - 1) + tr[i]) / period
-            out[i] = atr
-    return out
+    """Wilder ATR over arrays: the analytics' own definition (one implementation)."""
+    return atr_array(np.asarray(high, dtype=float), np.asarray(low, dtype=float),
+                     np.asarray(close, dtype=float), period)
 
 
 class SmaCrossSetup:
@@ -79,14 +70,14 @@ class SmaCrossSetup:
         self._closes: deque[float] = deque(maxlen=self._period)
         self._prev_close = math.nan
         self._prev_sma = math.nan
-        self._tr_sum = 0.0  # sum of TRs until the first ATR exists
-        self._tr_count = 0
-        self._atr = math.nan
+        # the setup's own ATR series (it sees only the bars it is given), computed by
+        # the analytics' WilderATR: one definition of the rule
+        self._atr_ind = WilderATR(params.atr_period)
         self.skipped_bars = 0
 
     @property
     def atr(self) -> float:
-        return self._atr
+        return self._atr_ind.value
 
     def on_bar(self, snap: SymbolSnapshot, now_ns: int) -> Optional[Signal]:
         bar = snap.last_bar
@@ -97,17 +88,8 @@ class SmaCrossSetup:
             self.skipped_bars += 1
             return None
 
-        # Wilder ATR
         pc = self._prev_close
-        tr = h - l if pc != pc else max(h - l, abs(h - pc), abs(l - pc))  # pc != pc: NaN
-        n = self._atr_n
-        if self._tr_count < n:
-            self._tr_sum += tr
-            self._tr_count += 1
-            if self._tr_count == n:
-                self._atr = self._tr_sum / n
-        else:
-            self._atr = (self._atr * (n - 1) + tr) / n
+        atr = self._atr_ind.update(h, l, c)
 
         # SMA and the cross
         closes = self._closes
@@ -122,7 +104,6 @@ class SmaCrossSetup:
             side = Side.SELL
         else:
             return None  # includes every NaN comparison (warm-up)
-        atr = self._atr
         if atr != atr or atr <= 0:
             return None
         return self._signal(snap, side, c, mean, pc, prev_sma, atr, now_ns)
