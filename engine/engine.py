@@ -399,9 +399,19 @@ class Engine:
             await self._send(sig)
 
     def _has_exposure(self, symbol: str) -> bool:
+        fast = getattr(self.broker, "has_exposure", None)  # the paper broker answers without snapshots
+        if fast is not None:
+            return fast(symbol)
         if any(p.symbol == symbol and p.qty != 0 for p in self.broker.positions()):
             return True
         return any(o.symbol == symbol and o.leg is OrderLeg.ENTRY for o in self.broker.open_orders())
+
+    def _position(self, symbol: str):
+        """The broker's position in ``symbol`` or None; one lookup where the broker offers it."""
+        one = getattr(self.broker, "position", None)
+        if one is not None:
+            return one(symbol)
+        return next((p for p in self.broker.positions() if p.symbol == symbol), None)
 
     def _decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info") -> Signal:
         sig = replace(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns())
@@ -465,7 +475,7 @@ class Engine:
         self._notify()
 
     def _after_fill(self, f) -> None:
-        pos = next((p for p in self.broker.positions() if p.symbol == f.symbol), None)
+        pos = self._position(f.symbol)
         if f.leg is OrderLeg.ENTRY:
             plan = self._plans.get(f.symbol)
             if plan is not None and pos is not None:
@@ -506,7 +516,7 @@ class Engine:
             elif action.kind == "move_stop" and action.new_stop is not None:
                 await self.broker.replace_stop(symbol, action.new_stop)
             elif action.kind == "partial" and action.qty > 0:
-                pos = next((p for p in self.broker.positions() if p.symbol == symbol), None)
+                pos = self._position(symbol)
                 if pos is None or pos.qty == 0:
                     continue
                 side = Side.SELL if pos.qty > 0 else Side.BUY

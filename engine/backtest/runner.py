@@ -181,7 +181,7 @@ class BacktestRun:
         elif ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             self.builder.on_fill(ev.fill)
             self.equity_ts.append(ev.fill.ts_ns)
-            self.equity.append(self.broker.account().equity)
+            self.equity.append(self.broker.equity())
 
     def _on_closed(self, closed: list[tuple[str, Bar]]) -> None:
         """Bookkeeping for closed bars, before the engine acts on them."""
@@ -194,14 +194,14 @@ class BacktestRun:
                 self._day_start, self._day_end = cal.session_bounds(ts)
                 if day != self._day:
                     if self._day is not None:
-                        self.daily.append((self._day.isoformat(), self.broker.account().equity))
+                        self.daily.append((self._day.isoformat(), self.broker.equity()))
                     self._day = day
             self.bars += 1
             if sym in open_pos:
                 self.bars_in_position += 1
         if open_pos:
             self.equity_ts.append(closed[-1][1].ts_ns + NS_PER_MIN)
-            self.equity.append(self.broker.account().equity)
+            self.equity.append(self.broker.equity())
 
     def run(self, should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
         eng = self.engine
@@ -239,9 +239,9 @@ class BacktestRun:
         drive(self.broker.close_all(immediate=True))
         end_ts = self.clock.now_ns()
         self.equity_ts.append(end_ts)
-        self.equity.append(self.broker.account().equity)
+        self.equity.append(self.broker.equity())
         if self._day is not None:
-            self.daily.append((self._day.isoformat(), self.broker.account().equity))
+            self.daily.append((self._day.isoformat(), self.broker.equity()))
         return self.result()
 
     def _tick(self) -> None:

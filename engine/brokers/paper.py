@@ -360,29 +360,40 @@ class PaperBroker:
     # ------------------------------------------------------------------ protocol: queries
 
     def positions(self) -> list[Position]:
-        out = []
-        for symbol, b in self._books.items():
-            last = self._last.get(symbol, b.avg_price)
-            stop = target = None
-            for w in self._open[symbol].values():
-                if w.leg is OrderLeg.STOP_LOSS and w.status is OrderStatus.NEW:
-                    stop = w.stop_price
-                elif w.leg is OrderLeg.TAKE_PROFIT and w.status is OrderStatus.NEW:
-                    target = w.limit_price
-            out.append(
-                Position(
-                    symbol=symbol,
-                    qty=b.qty,
-                    avg_price=b.avg_price,
-                    last=last,
-                    unrealized_pnl=b.qty * (last - b.avg_price),
-                    realized_pnl=b.realized,
-                    stop=stop,
-                    target=target,
-                    opened_ns=b.opened_ns,
-                )
-            )
-        return out
+        return [self._position_of(symbol, b) for symbol, b in self._books.items()]
+
+    def position(self, symbol: str) -> Optional[Position]:
+        """The symbol's entry of ``positions()`` (None without one), without building the others'."""
+        b = self._books.get(symbol)
+        return self._position_of(symbol, b) if b is not None else None
+
+    def has_exposure(self, symbol: str) -> bool:
+        """A non-zero position or a working entry order in ``symbol`` (what the engine
+        checks before acting on a signal), without snapshotting positions and orders."""
+        b = self._books.get(symbol)
+        if b is not None and b.qty != 0:
+            return True
+        return any(w.leg is OrderLeg.ENTRY for w in self._open.get(symbol, {}).values())
+
+    def _position_of(self, symbol: str, b: _Book) -> Position:
+        last = self._last.get(symbol, b.avg_price)
+        stop = target = None
+        for w in self._open[symbol].values():
+            if w.leg is OrderLeg.STOP_LOSS and w.status is OrderStatus.NEW:
+                stop = w.stop_price
+            elif w.leg is OrderLeg.TAKE_PROFIT and w.status is OrderStatus.NEW:
+                target = w.limit_price
+        return Position(
+            symbol=symbol,
+            qty=b.qty,
+            avg_price=b.avg_price,
+            last=last,
+            unrealized_pnl=b.qty * (last - b.avg_price),
+            realized_pnl=b.realized,
+            stop=stop,
+            target=target,
+            opened_ns=b.opened_ns,
+        )
 
     def open_orders(self) -> list[Order]:
         ws = [w for book in self._open.values() for w in book.values()]
@@ -399,6 +410,13 @@ class PaperBroker:
 
     def last_price(self, symbol: str) -> Optional[float]:
         return self._last.get(symbol)
+
+    def equity(self) -> float:
+        """``account().equity`` (the same sums in the same order) without the rest of the account."""
+        market_value = 0.0
+        for symbol, b in self._books.items():
+            market_value += b.qty * self._last.get(symbol, b.avg_price)
+        return self._cash + market_value
 
     def account(self) -> Account:
         market_value = unrealized = gross = 0.0
