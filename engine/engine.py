@@ -68,6 +68,7 @@ class Engine:
         calendar: Optional[SessionCalendar] = None,
         redact: Callable[[str], str] = lambda s: s,
         store_opener=None,
+        run_id: str = "",
     ) -> None:
         self.config = config
         self.feed = feed
@@ -75,6 +76,7 @@ class Engine:
         self.clock = clock
         self.store = store
         self._store_opener = store_opener  # async () -> Store, run on the loop that starts us
+        self.run_id = run_id  # namespaces signal ids of a simulated/replayed run ("" = none)
         self.redact = redact
         self.calendar = calendar or SessionCalendar(config.feed.session, config.sessions.policy)
         self.symbols = list(config.app.symbols)
@@ -366,6 +368,8 @@ class Engine:
                 self._journal("info", "session", f"new session {day}")
 
     async def _on_signal(self, sig: Signal, now: int) -> None:
+        if self.run_id:
+            sig = replace(sig, id=f"{self.run_id}:{sig.id}")
         self.counters["signals"] += 1
         self._journal("info", "signal", f"{sig.setup} {sig.side} @ {sig.entry:.2f}: {sig.reason}", sig.symbol)
         if any(p.symbol == sig.symbol for p in self.pending.values()) or self._has_exposure(sig.symbol):

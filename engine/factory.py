@@ -4,6 +4,7 @@ network: the seeded simulator, the simulated paper broker, data time."""
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import date
 from pathlib import Path
 from typing import Optional
@@ -69,9 +70,10 @@ def _alpaca_keys(what: str):
     return keys
 
 
-def build_broker(config: CockpitConfig, clock: Clock):
+def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
     if config.broker.kind == "paper" and not config.broker.live:
-        return PaperBroker(config.broker, clock, config.app.symbols)
+        prefix = f"paper-{run_id}" if run_id else "paper"
+        return PaperBroker(config.broker, clock, config.app.symbols, id_prefix=prefix)
     from .brokers.alpaca import AlpacaBroker
 
     keys = _alpaca_keys("broker.kind = 'alpaca'")
@@ -92,7 +94,11 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     on the event loop that runs it, unless use_store is False."""
     clock = clock or build_clock(config)
     feed = build_feed(config, clock)
-    broker = build_broker(config, clock)
+    # A simulated or replayed session can be run again into the same store: a short run
+    # token keeps its signal, order and fill ids from overwriting the earlier run's.
+    # Live ids are unique by wall time already (and must stay stable across a restart).
+    run_id = secrets.token_hex(3) if config.feed.kind in ("synthetic", "replay") else ""
+    broker = build_broker(config, clock, run_id)
     opener = None
     if store is None and use_store:
         async def opener():
@@ -102,4 +108,5 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
     from .live.secrets import redact
 
-    return Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact)
+    return Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
+                  run_id=run_id)

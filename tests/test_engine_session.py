@@ -226,3 +226,21 @@ async def test_stale_live_data_blocks_entries_with_a_visible_reason():
     eng.on_data(Trade("SPY", clock.now_ns(), 540.1, 100))
     assert eng.entry_block_reason() == "" and not eng.snapshot().feed.stale
     await eng.feed.stop()
+
+
+async def test_running_the_same_simulated_session_twice_keeps_both_runs_records(tmp_path):
+    from engine.store import Store
+
+    db = tmp_path / "twice.db"
+    runs = [await _run_session(_config("AUTO", app={"db": str(db)}), use_store=True) for _ in range(2)]
+    assert runs[0].run_id != runs[1].run_id
+    store = await Store.open(str(db))
+    try:
+        stored = {f.id for f in await store.fills()}
+        for eng in runs:
+            assert {f.id for f in eng.fills} <= stored
+        assert len(stored) == sum(len(e.fills) for e in runs)
+        assert len(await store.signals()) == sum(
+            n for e in runs for (_, d), n in e.signal_counts.items() if d != "pending")
+    finally:
+        await store.close()

@@ -157,6 +157,7 @@ class PaperBroker:
         clock: Clock,
         symbols: Iterable[str],
         ids: Optional[ClientOrderIds] = None,
+        id_prefix: str = "paper",
     ) -> None:
         self._cfg = config
         self._clock = clock
@@ -167,6 +168,9 @@ class PaperBroker:
         self._cps = config.commission_per_share
         self._margin = getattr(config, "margin_multiplier", 1.0)
         self._ids = ids or ClientOrderIds("paper")
+        # order/fill ids are "<id_prefix>-N": a run token in the prefix keeps two runs
+        # that share a store from writing the same ids (the store keeps fills once by id)
+        self._id_prefix = id_prefix
         self._handler: Optional[Callable[[BrokerEvent], None]] = None
         self._outbox: list[BrokerEvent] = []
 
@@ -467,7 +471,7 @@ class PaperBroker:
             if o.parent_id:
                 by_parent.setdefault(o.parent_id, []).append(w)
             seq = o.id.rsplit("-", 1)[-1]
-            if o.id.startswith("paper-") and seq.isdigit():
+            if o.id.startswith(self._id_prefix + "-") and seq.isdigit():
                 self._order_seq = max(self._order_seq, int(seq))
         for parent_id, kids in by_parent.items():
             parent = self._orders.get(parent_id)
@@ -570,7 +574,7 @@ class PaperBroker:
         self._order_seq += 1
         self._touch_seq += 1
         w = _Working(
-            id=f"paper-{self._order_seq}",
+            id=f"{self._id_prefix}-{self._order_seq}",
             client_order_id=req.client_order_id if isinstance(req.client_order_id, str) else str(req.client_order_id),
             symbol=req.symbol, side=req.side, type=req.type,
             qty=req.qty if isinstance(req.qty, int) else 0,
@@ -603,7 +607,7 @@ class PaperBroker:
     ) -> _Working:
         self._order_seq += 1
         w = _Working(
-            id=f"paper-{self._order_seq}", client_order_id=client_order_id, symbol=symbol,
+            id=f"{self._id_prefix}-{self._order_seq}", client_order_id=client_order_id, symbol=symbol,
             side=side, type=typ, qty=qty, status=status, leg=leg, created_ns=now,
             limit_price=limit_price, stop_price=stop_price, parent_id=parent_id,
             signal_id=signal_id, armed_tick=self._tick,
@@ -705,7 +709,7 @@ class PaperBroker:
         self._close_out(w)
         self._fill_seq += 1
         fill = Fill(
-            id=f"paper-fill-{self._fill_seq}", order_id=w.id, client_order_id=w.client_order_id,
+            id=f"{self._id_prefix}-fill-{self._fill_seq}", order_id=w.id, client_order_id=w.client_order_id,
             symbol=w.symbol, side=w.side, qty=qty, price=price, commission=commission,
             ts_ns=ts_ns, leg=w.leg,
         )
