@@ -38,6 +38,8 @@ from typing import Optional
 
 import numpy as np
 
+from .indicators import ordered_sum
+
 _SQRT2 = math.sqrt(2.0)
 _INF = float("inf")
 NAN = float("nan")
@@ -177,10 +179,7 @@ def _bvc_fraction(dp: float, sigma: float) -> float:
 def window_std(values) -> float:
     """Sample std (ddof=1) by the two-pass formula, summing in order (oldest first)."""
     n = len(values)
-    s = 0.0
-    for x in values:
-        s += x
-    mean = s / n
+    mean = ordered_sum(values) / n
     q = 0.0
     for x in values:
         d = x - mean

@@ -18,11 +18,25 @@ return bit-identical numbers.
 """
 from __future__ import annotations
 
+import sys
 from collections import deque
 
 import numpy as np
 
 NAN = float("nan")
+
+if sys.version_info < (3, 12):
+    def ordered_sum(values) -> float:
+        """``0.0 + x0 + x1 + ...`` left to right, as the loops and array functions here
+        sum. Up to Python 3.11 the builtin ``sum`` does exactly that, in C."""
+        return sum(values, 0.0)
+else:  # 3.12's sum compensates float rounding: a different double, so loop
+    def ordered_sum(values) -> float:
+        """``0.0 + x0 + x1 + ...`` left to right, as the array functions here sum."""
+        s = 0.0
+        for x in values:
+            s += x
+        return s
 
 
 class WilderATR:
@@ -159,10 +173,7 @@ class VolumeRatio:
         n = len(vols)
         out = NAN
         if n:
-            s = 0.0
-            for v in vols:  # oldest first, like the array function
-                s += v
-            mean = s / n
+            mean = ordered_sum(vols) / n  # oldest first, like the array function
             if mean > 0.0:
                 out = volume / mean
         vols.append(volume)

@@ -74,8 +74,16 @@ def _xnys_decade(decade: int) -> dict[date, tuple[int, int]]:
     """NYSE sessions of one decade: date -> (open_ns, close_ns), UTC nanoseconds.
 
     Built once per decade per process: exchange_calendars is slow to import and
-    to build, and a decade is all a live run or a typical backtest touches.
+    to build (~0.4 s with pandas), and a decade is all a live run or a typical
+    backtest touches. The built decade is also kept in a small file in the user
+    cache dir, named by the exchange_calendars version that built it, so later
+    processes read the same sessions without importing pandas.
     """
+    path = _xnys_cache_path(decade)
+    if path is not None:
+        cached = _read_xnys_cache(path)
+        if cached:
+            return cached
     import exchange_calendars as xcals  # lazy: pulls pandas in (about a second)
 
     try:
@@ -88,7 +96,65 @@ def _xnys_decade(decade: int) -> dict[date, tuple[int, int]]:
             days = [ts.date() for ts in sched.index]
     except Exception as exc:  # the package bounds its range; say which years failed
         raise ValueError(f"no NYSE calendar for {decade}-{decade + 9}: {exc}") from None
-    return {d: (int(o), int(c)) for d, o, c in zip(days, opens, closes)}
+    out = {d: (int(o), int(c)) for d, o, c in zip(days, opens, closes)}
+    if path is not None:
+        _write_xnys_cache(path, out)
+    return out
+
+
+def _xnys_cache_path(decade: int):
+    """Where a decade built by the installed exchange_calendars is kept (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+    from pathlib import Path
+
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cockpit")) / "calendars" / f"XNYS-{decade}-exchange_calendars-{ver}.txt"
+
+
+def _read_xnys_cache(path) -> Optional[dict[date, tuple[int, int]]]:
+    """The cached decade, or None when the file is missing or not wholly readable."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeError):
+        return None
+    lines = text.splitlines()
+    if not lines or lines[-1] != "end":  # a file cut short is rebuilt
+        return None
+    out: dict[date, tuple[int, int]] = {}
+    try:
+        for line in lines[:-1]:
+            d, o, c = line.split()
+            out[date.fromisoformat(d)] = (int(o), int(c))
+    except ValueError:
+        return None
+    return out
+
+
+def _write_xnys_cache(path, sessions: dict[date, tuple[int, int]]) -> None:
+    """Write atomically (other processes may read it at the same time); a cache
+    that cannot be written is only a slower next start."""
+    import os
+    import tempfile
+
+    body = "".join(f"{d.isoformat()} {o} {c}\n" for d, (o, c) in sessions.items()) + "end\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(body)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
 
 
 def _xnys_session(day: date) -> Optional[tuple[int, int]]:
