@@ -18,6 +18,7 @@ what it dropped.
 from __future__ import annotations
 
 import gzip
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -326,7 +327,80 @@ def _trades_from(text: str, cols: list[str], start: int, source: str) -> TradesA
     return TradesArrays(ts[keep], price[keep], size[keep], side[keep], bid[keep], ask[keep], source, malformed)
 
 
+_PLAIN_NUMBER_BYTES = np.zeros(256, dtype=bool)
+_PLAIN_NUMBER_BYTES[np.frombuffer(b"0123456789.,-+eE\n", dtype=np.uint8)] = True
+
+
+def _numeric_table(text: str, start: int, ncols: int) -> Optional[np.ndarray]:
+    """The data lines as an (n, ncols) float64 table when the file is the plain
+    kind (only numbers, exactly ``ncols`` fields on every line, no blank lines, no
+    quotes, no CR, only digits, signs, points and exponents), parsed in one call; None for anything else (the line-by-line
+    path then finds and names each problem). numpy reads a decimal number to the
+    same double as ``float()``."""
+    data = text[start:]
+    if not data or '"' in data or "\r" in data:
+        return None
+    if not data.endswith("\n"):
+        data += "\n"
+    try:
+        raw = np.frombuffer(data.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    if not bool(_PLAIN_NUMBER_BYTES[raw].all()):  # (no hex, nan, spaces, underscores...)
+        return None
+    nl = np.flatnonzero(raw == 10)
+    commas = np.flatnonzero(raw == 44)
+    n = nl.size
+    if commas.size != n * (ncols - 1):
+        return None
+    if ncols > 1:  # every line holds exactly its share of the commas
+        per_line = commas.reshape(n, ncols - 1)
+        prev = np.empty(n, dtype=nl.dtype)
+        prev[0] = -1
+        prev[1:] = nl[:-1]
+        if not (bool((per_line[:, 0] > prev + 1).all()) and bool((per_line[:, -1] < nl - 1).all())):
+            return None
+        if ncols > 2 and not bool((np.diff(per_line, axis=1) > 1).all()):
+            return None  # an empty field
+    elif bool((np.diff(nl, prepend=-1) < 2).any()):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            flat = np.fromstring(data.replace("\n", ","), dtype=np.float64, sep=",")
+    except (ValueError, DeprecationWarning):
+        return None
+    if flat.size != n * ncols:
+        return None
+    return flat.reshape(n, ncols)
+
+
+def _bars_fast(text: str, cols: list[str], start: int, source: str) -> Optional[BarsArrays]:
+    """A plain numeric bars file with nothing to report, read in one pass (None otherwise)."""
+    time_name = next(c for c in BAR_TIME_COLUMNS if c in cols)
+    if time_name == "ts_ns":  # integer nanoseconds must not pass through a double
+        return None
+    table = _numeric_table(text, start, len(cols))
+    if table is None:
+        return None
+    idx = {name: i for i, name in enumerate(cols)}
+    ts = numeric_time_to_ns(np.ascontiguousarray(table[:, idx[time_name]]))
+    o, h, l, c, v = (np.ascontiguousarray(table[:, idx[k]]) for k in BAR_REQUIRED)
+    with np.errstate(invalid="ignore"):
+        ok = ((o > 0) & (h > 0) & (l > 0) & (c > 0) & (h >= l) & (h >= o) & (h >= c) & (l <= o) & (l <= c)
+              & (v >= 0))
+    if not bool(ok.all()):
+        return None
+    malformed = Malformed()
+    n = len(ts)
+    keep = _drop_out_of_order(ts, np.ones(n, dtype=bool), list(range(2, n + 2)), malformed)
+    return BarsArrays(ts[keep], o[keep], h[keep], l[keep], c[keep], v[keep], source=source, malformed=malformed)
+
+
 def _bars_from(text: str, cols: list[str], start: int, source: str) -> BarsArrays:
+    fast = _bars_fast(text, cols, start, source)
+    if fast is not None:
+        return fast
     malformed = Malformed()
     rows, lines = _rows(text, start, len(cols), malformed)
     columns = list(zip(*rows)) if rows else [()] * len(cols)
