@@ -37,6 +37,7 @@ from .model import (
     FeedStatus,
     JournalEntry,
     LvnAlert,
+    MarketState,
     Mode,
     OrderLeg,
     OrderRequest,
@@ -53,6 +54,7 @@ from .strategy.registry import make_setups
 MAX_DECISIONS = 50
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
 MAX_ALERTS = 100
+_STATE_KEY = {s: s.value for s in MarketState}  # (an enum's .value is a descriptor call, per bar here)
 
 
 class Engine:
@@ -347,7 +349,7 @@ class Engine:
                 await self._manage_exits(sym, snap.last, now, snap.atr)
             if not snap.in_session:
                 continue
-            self.state_minutes[snap.state.value] += 1
+            self.state_minutes[_STATE_KEY[snap.state]] += 1
             for setup in self.setups[sym]:
                 sig = setup.on_bar(snap, now)
                 if sig is not None:

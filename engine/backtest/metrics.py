@@ -29,7 +29,7 @@ Definitions (every one hand-checked in tests/test_backtest_metrics.py):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -65,10 +65,14 @@ class TradeRecord:
         return (self.exit_ns - self.entry_ns) / NS_PER_MIN
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        # (plain fields only, so no deep copy as in dataclasses.asdict: a sweep serialises every trade)
+        d = {name: getattr(self, name) for name in _TRADE_FIELDS}
         d["r"] = None if math.isnan(self.r) else self.r
         d["hold_min"] = self.hold_min
         return d
+
+
+_TRADE_FIELDS = tuple(f.name for f in fields(TradeRecord))
 
 
 @dataclass

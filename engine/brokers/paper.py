@@ -344,6 +344,9 @@ class PaperBroker:
             return
         self._tick += 1
         book = self._open[symbol]
+        if not book and not self._timed:  # the common case: nothing working (and nothing queued to flush)
+            self._last[symbol] = c
+            return
         try:
             if self._timed:
                 self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
