@@ -57,6 +57,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from engine.feeds.pacing import PacedFeed
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILE = REPO.parent / "shared" / "data" / "btcusdt_perp_20240808_trades.csv"
 DEFAULT_SIZES = ((120, 40), (80, 24))
@@ -147,7 +149,7 @@ def _replay_laps(symbol: str, clock):
     return make
 
 
-class MergedTradesFeed:
+class MergedTradesFeed(PacedFeed):
     """Feed + ControllableFeed: trades of several symbols already merged in time
     order (numpy columns), turned into model Trades a chunk at a time, so the
     start of a lap costs no more than any other moment (SyntheticFeed converts a
@@ -198,25 +200,8 @@ class MergedTradesFeed:
                 yield Trade(names[k], ts, p, sz, 0, b, a)
         self._done = True
 
-    def set_speed(self, factor: float) -> None:
-        self._pacer.set_speed(factor)
-
-    def pause(self) -> None:
-        self._pacer.pause()
-
-    def resume(self) -> None:
-        self._pacer.resume()
-
-    @property
-    def emitted(self) -> int:
-        return self._emitted
-
-    def status(self):
-        from engine.model import FeedStatus
-
-        return FeedStatus(name=self.name, connected=self._connected, lag_s=self._pacer.lag_s, speed=self._pacer.speed,
-                          paused=self._pacer.paused, message=self._message, done=self._done,
-                          last_data_ns=self._last_data_ns)
+    def status_message(self) -> str:
+        return self._message
 
 
 def _synthetic_laps(symbols, seed: int, clock):

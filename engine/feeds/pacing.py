@@ -17,6 +17,8 @@ import asyncio
 import time
 from typing import Optional
 
+from ..model import FeedStatus
+
 NS = 1_000_000_000
 MIN_SLEEP_S = 0.001  # below this an item is just handed out (sleep granularity)
 
@@ -124,3 +126,40 @@ class Pacer:
             except asyncio.TimeoutError:
                 pass
             # loop: re-evaluate (paused, speed changed, or simply due now)
+
+
+class PacedFeed:
+    """The control and status surface every paced feed shares (ControllableFeed):
+    speed, pause and resume go to its Pacer; status() reports from the fields the
+    feed keeps (``_pacer``, ``_connected``, ``_done``, ``_last_data_ns``,
+    ``_emitted``) plus ``status_message()``."""
+
+    name = "paced"
+
+    def set_speed(self, factor: float) -> None:
+        self._pacer.set_speed(factor)
+
+    def pause(self) -> None:
+        self._pacer.pause()
+
+    def resume(self) -> None:
+        self._pacer.resume()
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+    def status_message(self) -> str:
+        return ""
+
+    def status(self) -> FeedStatus:
+        return FeedStatus(
+            name=self.name,
+            connected=self._connected,
+            lag_s=self._pacer.lag_s,
+            speed=self._pacer.speed,
+            paused=self._pacer.paused,
+            message=self.status_message(),
+            done=self._done,
+            last_data_ns=self._last_data_ns,
+        )

@@ -15,10 +15,10 @@ from ..clock import DataClock
 from ..model import FeedStatus
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
-from .pacing import Pacer
+from .pacing import PacedFeed, Pacer
 
 
-class ReplayFeed:
+class ReplayFeed(PacedFeed):
     """Feed + ControllableFeed over a recorded file (or arrays already loaded)."""
 
     name = "replay"
@@ -83,27 +83,5 @@ class ReplayFeed:
 
     # ------------------------------------------------------------------ control
 
-    def set_speed(self, factor: float) -> None:
-        self._pacer.set_speed(factor)
-
-    def pause(self) -> None:
-        self._pacer.pause()
-
-    def resume(self) -> None:
-        self._pacer.resume()
-
-    @property
-    def emitted(self) -> int:
-        return self._emitted
-
-    def status(self) -> FeedStatus:
-        return FeedStatus(
-            name=self.name,
-            connected=self._connected,
-            lag_s=self._pacer.lag_s,
-            speed=self._pacer.speed,
-            paused=self._pacer.paused,
-            message=self._message,
-            done=self._done,
-            last_data_ns=self._last_data_ns,
-        )
+    def status_message(self) -> str:
+        return self._message

@@ -47,7 +47,7 @@ from ..clock import DataClock
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
-from .pacing import Pacer
+from .pacing import PacedFeed, Pacer
 
 ET = ZoneInfo("America/New_York")
 DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
@@ -609,7 +609,7 @@ def _parse_hhmm(text: str) -> dtime:
         raise ValueError(f"start_at must be HH:MM (America/New_York), got {text!r}") from None
 
 
-class SyntheticFeed:
+class SyntheticFeed(PacedFeed):
     """Feed + ControllableFeed: a seeded multi-symbol session, streamed in time order.
 
     ``start_at`` (HH:MM ET) skips ahead: trades before it are handed out at once
@@ -723,27 +723,5 @@ class SyntheticFeed:
         else:
             self._done = True
 
-    def set_speed(self, factor: float) -> None:
-        self._pacer.set_speed(factor)
-
-    def pause(self) -> None:
-        self._pacer.pause()
-
-    def resume(self) -> None:
-        self._pacer.resume()
-
-    @property
-    def emitted(self) -> int:
-        return self._emitted
-
-    def status(self) -> FeedStatus:
-        return FeedStatus(
-            name=self.name,
-            connected=self._connected,
-            lag_s=self._pacer.lag_s,
-            speed=self._pacer.speed,
-            paused=self._pacer.paused,
-            message=f"seed {self.seed}, {self.session_date.isoformat()}, {len(self.symbols)} symbols",
-            done=self._done,
-            last_data_ns=self._last_data_ns,
-        )
+    def status_message(self) -> str:
+        return f"seed {self.seed}, {self.session_date.isoformat()}, {len(self.symbols)} symbols"
