@@ -117,6 +117,11 @@ class Engine:
         self._resume_after_ns = 0  # after a restart: data up to here is already in the analytics
         self._reported: set = set()
         broker.set_event_handler(self._on_broker_event)
+        # a simulated broker fills from market data; resolved once, not per trade
+        self._broker_on_trade = getattr(broker, "on_trade", None)
+        self._broker_on_bar = getattr(broker, "on_bar", None)
+        self._broker_on_quote = getattr(broker, "on_quote", None)
+        self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -276,11 +281,10 @@ class Engine:
             self._last_data_ns = item.ts_ns
             # the broker sees the trade first: orders placed because of this trade
             # fill on the next one, never at a price already seen
-            on_trade = getattr(self.broker, "on_trade", None)
-            if on_trade is not None:
-                on_trade(item)
+            if self._broker_on_trade is not None:
+                self._broker_on_trade(item)
             bar = an.on_trade(item)
-            if an.malformed:
+            if an.malformed != self._malformed_seen[sym]:
                 self._drain_rejects(an)
             if self.pending:
                 self._check_run_past(sym, item.price, item.ts_ns)
@@ -293,9 +297,8 @@ class Engine:
             if self._data_clock is not None:
                 self._data_clock.advance(item.ts_ns + 60 * NS_PER_S)
             self._last_data_ns = item.ts_ns
-            on_bar = getattr(self.broker, "on_bar", None)
-            if on_bar is not None:
-                on_bar(item)
+            if self._broker_on_bar is not None:
+                self._broker_on_bar(item)
             closed = self._apply_bar(item, record=True)
             self._version += 1
             return [(item.symbol, closed)] if closed is not None else []
@@ -303,9 +306,8 @@ class Engine:
             an = self.analytics.get(item.symbol)
             if an is not None:
                 an.on_quote(item)
-                on_quote = getattr(self.broker, "on_quote", None)
-                if on_quote is not None:
-                    on_quote(item)
+                if self._broker_on_quote is not None:
+                    self._broker_on_quote(item)
             return []
         self.counters["unknown_item"] += 1
         return []
@@ -313,14 +315,15 @@ class Engine:
     def _apply_bar(self, bar: Bar, record: bool) -> Optional[Bar]:
         an = self.analytics[bar.symbol]
         closed = an.on_bar(bar)
-        if an.malformed:
+        if an.malformed != self._malformed_seen[bar.symbol]:
             self._drain_rejects(an)
         return closed if record else None
 
     def _drain_rejects(self, an: SymbolAnalytics) -> None:
-        for trade, reason in an.drain_rejects():
+        self._malformed_seen[an.symbol] = an.malformed
+        for trade, reason in an.drain_rejects():  # rejected bars come as (close, volume) trades
             self.counters["malformed"] += 1
-            self._journal("warn", "malformed", f"skipped trade: {reason}", trade.symbol,
+            self._journal("warn", "malformed", f"skipped data: {reason}", trade.symbol,
                           {"ts_ns": trade.ts_ns, "price": _num(trade.price), "size": _num(trade.size)})
 
     # ------------------------------------------------------------------ bar close: setups
@@ -396,7 +399,6 @@ class Engine:
         elif self.mode is Mode.SEMI:
             sig = replace(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
             self.pending[sig.id] = sig
-            self.signal_counts[(sig.setup, Decision.PENDING.value)] += 0
             if self.store is not None:
                 self.store.record_signal(sig)
             self._notify()
@@ -701,10 +703,10 @@ class Engine:
     def _build_snapshot(self) -> EngineSnapshot:
         now = self.clock.now_ns()
         status = self.feed.status()
-        if status.connected and not status.done and self._data_age_s(now) is not None:
-            age = self._data_age_s(now)
-            if age is not None and age > self.config.risk.stale_after_s and self.calendar.in_rth(now):
-                status = replace(status, stale=True)
+        age = self._data_age_s(now)
+        if (status.connected and not status.done and age is not None
+                and age > self.config.risk.stale_after_s and self.calendar.in_rth(now)):
+            status = replace(status, stale=True)
         open_orders = self.broker.open_orders()
         recent = [o for o in self.broker.recent_orders(30) if not o.status.is_open]
         return EngineSnapshot(
@@ -800,8 +802,9 @@ class Engine:
                 try:
                     self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,
                                                   abs(pos.qty), pos.opened_ns, params=self.params[pos.symbol])
-                except ValueError:
-                    pass
+                except ValueError as exc:  # the broker's bracket still protects it
+                    self._journal("warn", "exit", f"restored {pos.symbol} position: exit management not "
+                                  f"resumed: {exc}", pos.symbol)
         if n or state.pending or state.positions:
             self._journal("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                           f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")
@@ -815,7 +818,7 @@ class Engine:
         by_decision: Counter[str] = Counter()
         for (setup, decision), n in self.signal_counts.items():
             if n:
-                by_setup.setdefault(setup, {})[decision] = by_setup.get(setup, {}).get(decision, 0) + n
+                by_setup.setdefault(setup, {})[decision] = n
                 by_decision[decision] += n
         return {
             "signals_total": self.counters["signals"],
