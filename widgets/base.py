@@ -231,7 +231,10 @@ class SyncTable(Toned, DataTable):
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> bool:
         """Make the table show ``rows``; returns True if anything changed."""
-        keep_cursor = self.cursor_key()
+        # a visible cursor is a selection (what `a` approves): it follows its row. A
+        # hidden one must not, or DataTable scrolls after it as rows are added above
+        # and a newest-first table ends up showing its oldest rows.
+        keep_cursor = self.cursor_key() if self.show_cursor else None
         wanted = [k for k, _ in rows]
         wanted_set = set(wanted)
         changed = False

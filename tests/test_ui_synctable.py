@@ -1,0 +1,47 @@
+"""SyncTable keeps newest-first tables showing their newest rows."""
+from rich.text import Text
+from textual.app import App
+
+from widgets.base import SyncTable
+
+COLS = [("t", "Time", 8), ("s", "Sym", 6)]
+
+
+class _TableApp(App):
+    def __init__(self, show_cursor: bool) -> None:
+        super().__init__()
+        self.show_cursor = show_cursor
+
+    def compose(self):
+        yield SyncTable(COLS, id="t", show_cursor=self.show_cursor)
+
+    CSS = "#t { height: 4; }"
+
+
+def _rows(keys):
+    return [(k, (Text(k), Text("X"))) for k in keys]
+
+
+async def test_a_table_without_cursor_stays_at_its_newest_rows():
+    app = _TableApp(show_cursor=False)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncTable)
+        keys: list[str] = []
+        for i in range(20):  # decisions arrive one by one, newest first
+            keys.insert(0, f"d{i:02d}")
+            table.sync(_rows(keys))
+            await pilot.pause()
+        assert table.scroll_y == 0
+        assert table.get_row_at(0)[0].plain.strip() == "d19"
+
+
+async def test_a_visible_cursor_stays_on_its_row_when_rows_arrive_above():
+    app = _TableApp(show_cursor=True)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncTable)
+        table.sync(_rows(["b", "a"]))
+        await pilot.pause()
+        table.move_cursor(row=1)  # the trader selected "a"
+        table.sync(_rows(["c", "b", "a"]))
+        await pilot.pause()
+        assert table.cursor_key() == "a"
