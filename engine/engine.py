@@ -29,6 +29,7 @@ from .exits import ExitManager
 from .feeds.base import Feed
 from .ids import ClientOrderIds
 from .model import (
+    evolve,
     NS_PER_S,
     Bar,
     BrokerEvent,
@@ -374,9 +375,9 @@ class Engine:
 
     async def _on_signal(self, sig: Signal, now: int) -> None:
         if self.run_id:
-            sig = replace(sig, id=f"{self.run_id}:{sig.id}")
+            sig = evolve(sig, id=f"{self.run_id}:{sig.id}")
         self.counters["signals"] += 1
-        self._journal("info", "signal", f"{sig.setup} {sig.side} @ {sig.entry:.2f}: {sig.reason}", sig.symbol)
+        self._journal("info", "signal", f"{sig.setup} {sig.side.value} @ {sig.entry:.2f}: {sig.reason}", sig.symbol)
         if any(p.symbol == sig.symbol for p in self.pending.values()) or self._has_exposure(sig.symbol):
             self._decide(sig, Decision.DROPPED, f"{sig.symbol} already has a pending signal or an open position")
             return
@@ -397,7 +398,7 @@ class Engine:
         if self.mode is Mode.WATCH:
             self._decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
         elif self.mode is Mode.SEMI:
-            sig = replace(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
+            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
             self.pending[sig.id] = sig
             if self.store is not None:
                 self.store.record_signal(sig)
@@ -422,11 +423,11 @@ class Engine:
         return next((p for p in self.broker.positions() if p.symbol == symbol), None)
 
     def _decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info") -> Signal:
-        sig = replace(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns())
+        sig = evolve(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns())
         self.decisions.appendleft(sig)
         self.signal_counts[(sig.setup, decision.value)] += 1
         kind = "block" if decision is Decision.BLOCKED else "decision"
-        self._journal(level, kind, f"{decision.value}: {sig.setup} {sig.side} {sig.symbol} — {reason}", sig.symbol,
+        self._journal(level, kind, f"{decision.value}: {sig.setup} {sig.side.value} {sig.symbol} — {reason}", sig.symbol,
                       {"signal_id": sig.id})
         if self.store is not None:
             self.store.record_signal(sig)
@@ -456,7 +457,7 @@ class Engine:
             self._journal("error", "broker", f"order {coid} rejected: {self.redact(order.reason)}", sig.symbol)
         else:
             self._plans[sig.symbol] = sig
-            self._journal("info", "order", f"sent bracket {sig.side} {sig.qty} {sig.symbol} (stop {sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
+            self._journal("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop {sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
         if self.store is not None:
             self.store.record_order(order)
         self._notify()
@@ -472,13 +473,13 @@ class Engine:
             if self.store is not None:
                 self.store.record_fill(f)
                 self._record_account()
-            self._journal("info", "fill", f"filled {f.side} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg})", f.symbol)
+            self._journal("info", "fill", f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg.value})", f.symbol)
             self._after_fill(f)
         elif ev.kind == "rejected":
             self.counters["rejections"] += 1
             self._journal("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: {self.redact(ev.reason or o.reason)}", o.symbol)
         elif ev.kind in ("canceled", "expired"):
-            self._journal("info", "order", f"{o.symbol} {o.leg} order {o.client_order_id} {ev.kind}" + (f": {ev.reason}" if ev.reason else ""), o.symbol)
+            self._journal("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}" + (f": {ev.reason}" if ev.reason else ""), o.symbol)
         self._bump()
         self._notify()
 

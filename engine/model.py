@@ -413,3 +413,33 @@ class EngineSnapshot:
     journal: tuple[JournalEntry, ...]  # newest last
     blocked_entries_reason: str = ""  # why new entries are blocked right now ("" = not blocked)
     counters: dict[str, int] = field(default_factory=dict)
+
+
+def evolve(obj, **changes):
+    """``dataclasses.replace`` for the frozen slotted records above, about twice as
+    fast (the signal path copies a Signal three times per signal). No field here
+    has ``init=False`` or a ``__post_init__``, which is what replace would add;
+    unknown names raise TypeError like replace does."""
+    cls = type(obj)
+    plan = _EVOLVE.get(cls)
+    if plan is None:
+        plan = _EVOLVE[cls] = tuple((n, cls.__dict__[n].__get__, cls.__dict__[n].__set__) for n in cls.__slots__)
+    new = object.__new__(cls)
+    if changes:
+        used = 0
+        for name, get, put in plan:
+            if name in changes:
+                put(new, changes[name])
+                used += 1
+            else:
+                put(new, get(obj))
+        if used != len(changes):
+            unknown = sorted(set(changes) - {n for n, _, _ in plan})
+            raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    else:
+        for name, get, put in plan:
+            put(new, get(obj))
+    return new
+
+
+_EVOLVE: dict[type, tuple] = {}

@@ -19,15 +19,16 @@ The RiskManager sizes the signal (qty, risk_usd, r_multiple) but leaves its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo
 
 from .config import RiskConfig
-from .model import Account, Order, OrderLeg, Position, Signal
+from .model import Account, Order, OrderLeg, Position, Signal, evolve
 
 _EPS = 1e-9
+_NS_PER_HOUR = 3_600_000_000_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class RiskManager:
         self._tz = ZoneInfo(tz)
         self._start = _hhmm(cfg.trading_start)
         self._end = _hhmm(cfg.trading_end)
+        self._start_s = self._start.hour * 3600 + self._start.minute * 60
+        self._end_s = self._end.hour * 3600 + self._end.minute * 60
+        self._offset_hour = None  # (UTC hour, offset ns): the zone's offset is fixed within it
         self._allow = {s.upper() for s in cfg.allow_symbols}
         self._deny = {s.upper() for s in cfg.deny_symbols}
         self._daily_loss_reason = ""  # latched until new_session()
@@ -109,10 +113,29 @@ class RiskManager:
             return f"max_consecutive_losses {cfg.max_consecutive_losses} reached ({self._consecutive_losses} losses in a row)"
         if data_age_s is not None and data_age_s > cfg.stale_after_s:
             return f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s"
-        et = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
-        if not (self._start <= et.time() < self._end):
+        if not self._in_window(now_ns):
+            et = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
             return f"outside the trading window {cfg.trading_start}-{cfg.trading_end} ET (now {et:%H:%M:%S} ET)"
         return ""
+
+    def _in_window(self, now_ns: int) -> bool:
+        """start <= local time of day < end, the zone's UTC offset looked up once per
+        UTC hour (offsets change on hour boundaries in New York; an hour whose two
+        ends disagree is converted exactly every time)."""
+        hour = now_ns // _NS_PER_HOUR
+        cached = self._offset_hour
+        if cached is not None and cached[0] == hour:
+            off = cached[1]
+        else:
+            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self._tz).utcoffset()
+            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self._tz).utcoffset()
+            if a != b:
+                t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz).time()
+                return self._start <= t < self._end
+            off = int(a.total_seconds()) * 1_000_000_000
+            self._offset_hour = (hour, off)
+        secs = ((now_ns + off) // 1_000_000_000) % 86400
+        return self._start_s <= secs < self._end_s
 
     def symbol_block_reason(self, symbol: str) -> str:
         s = symbol.upper()
@@ -150,7 +173,7 @@ class RiskManager:
             if n_open >= cfg.max_open_orders:
                 reason = f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)"
         if reason:
-            return RiskDecision(False, replace(signal, qty=0, risk_usd=0.0), reason)
+            return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), reason)
         sized, reason = self.size(signal, account)
         if not reason and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
             # a target nearer than the stop is a trade nobody should be asked to approve
@@ -165,7 +188,7 @@ class RiskManager:
         entry, stop = signal.entry, signal.stop
         per_share = abs(entry - stop)
         if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
-            return replace(signal, qty=0, risk_usd=0.0), (
+            return evolve(signal, qty=0, risk_usd=0.0), (
                 f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
@@ -174,7 +197,7 @@ class RiskManager:
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
         qty = min(by_risk, by_bp, by_notional)
-        sized = replace(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
+        sized = evolve(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
         if qty >= 1:
             return sized, ""
         if qty == by_risk and cfg.fixed_qty > 0:

@@ -216,3 +216,23 @@ def test_target_nearer_than_min_reward_risk_is_blocked_with_the_reason():
     assert rm.check(fair, acct, [], [], now, 0.0).allowed
     off = RiskManager(RiskConfig(min_reward_risk=0, trading_start="00:00", trading_end="23:59"))
     assert off.check(poor, acct, [], [], now, 0.0).allowed
+
+
+def test_trading_window_uses_local_time_across_dst_changes():
+    """The window check caches the zone's offset per UTC hour; it must agree with a
+    full conversion on and around both 2024 DST changes and on ordinary days."""
+    from datetime import datetime, timedelta, timezone as tz
+
+    r = RiskManager(RiskConfig(trading_start="09:35", trading_end="15:45"))
+    ny = r._tz
+    for day in ("2024-03-08", "2024-03-10", "2024-03-11", "2024-11-03", "2024-11-04", "2024-07-01"):
+        start = datetime.fromisoformat(day).replace(tzinfo=tz.utc)
+        for minute in range(0, 48 * 60, 7):
+            t = start + timedelta(minutes=minute, seconds=13)
+            ns = int(t.timestamp()) * 1_000_000_000
+            local = t.astimezone(ny).time()
+            assert r._in_window(ns) == (r._start <= local < r._end), (t, local)
+    # the message names the local time when blocked
+    t = datetime(2024, 7, 1, 13, 0, tzinfo=tz.utc)  # 09:00 EDT
+    acct = Account(equity=1e5, cash=1e5, buying_power=1e5, start_of_day_equity=1e5)
+    assert "now 09:00:00 ET" in r.entry_block_reason(int(t.timestamp()) * 1_000_000_000, acct, None)

@@ -111,24 +111,11 @@ class _Working:
     sibling: Optional[str] = None  # the OCO partner of a bracket child
 
     def snapshot(self) -> Order:
+        # positional, in Order's field order (a snapshot is built for every event)
         return Order(
-            id=self.id,
-            client_order_id=self.client_order_id,
-            symbol=self.symbol,
-            side=self.side,
-            type=self.type,
-            qty=self.qty,
-            status=self.status,
-            filled_qty=self.filled_qty,
-            avg_fill_price=self.avg_fill_price,
-            limit_price=self.limit_price,
-            stop_price=self.stop_price,
-            leg=self.leg,
-            parent_id=self.parent_id,
-            signal_id=self.signal_id,
-            created_ns=self.created_ns,
-            updated_ns=self.updated_ns,
-            reason=self.reason,
+            self.id, self.client_order_id, self.symbol, self.side, self.type, self.qty, self.status,
+            self.filled_qty, self.avg_fill_price, self.limit_price, self.stop_price, self.leg,
+            self.parent_id, self.signal_id, self.created_ns, self.updated_ns, self.reason,
         )
 
 
@@ -668,12 +655,18 @@ class PaperBroker:
 
     def _fill_from_bar(self, book: dict[str, _Working], bar: Bar) -> None:
         tick = self._tick
-        eligible = [w for w in book.values() if w.status is OrderStatus.NEW and w.armed_tick < tick]
-        prices = {w.id: self._bar_price(w, bar) for w in eligible}
+        NEW = OrderStatus.NEW
+        eligible = [w for w in book.values() if w.status is NEW and w.armed_tick < tick]
+        if not eligible:
+            return
+        bar_price = self._bar_price
+        hits = [bar_price(w, bar) for w in eligible]
+        if not any(hits):
+            return  # nothing touched (the common bar while a bracket works)
+        prices = {w.id: hit for w, hit in zip(eligible, hits)}
         mid_ns = bar.ts_ns + NS_PER_MIN // 2  # an intrabar fill happened some time inside the minute
-        for w in eligible:
-            hit = prices[w.id]
-            if hit is None or w.status is not OrderStatus.NEW:
+        for w, hit in zip(eligible, hits):
+            if hit is None or w.status is not NEW:
                 continue
             if w.leg is OrderLeg.TAKE_PROFIT and w.sibling and prices.get(w.sibling) is not None:
                 continue  # both touched: the stop-loss fills (pessimistic)
@@ -682,7 +675,7 @@ class PaperBroker:
             # an entry filled in this bar: the rest of the bar may already hit its stop
             for cid in w.children:
                 child = self._orders[cid]
-                if child.leg is OrderLeg.STOP_LOSS and child.status is OrderStatus.NEW:
+                if child.leg is OrderLeg.STOP_LOSS and child.status is NEW:
                     stop = child.stop_price
                     sell = child.side is Side.SELL
                     touched = bar.low <= stop if sell else bar.high >= stop
