@@ -77,7 +77,7 @@ class ClientOrderIds:
     @staticmethod
     def child(parent_client_order_id: str, leg: str) -> str:
         """A bracket child's id: the parent's id plus the leg ("take_profit" -> "-tp")."""
-        suffix = LEG_SUFFIX.get(str(leg), _clean(leg))
+        suffix = LEG_SUFFIX.get(str(leg)) or _clean(leg)
         return fit(f"{parent_client_order_id}-{suffix}")
 
     def next_exit(self, symbol: str, tag: str = "x") -> str:

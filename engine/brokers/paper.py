@@ -420,16 +420,28 @@ class PaperBroker:
             unrealized += b.qty * (last - b.avg_price)
             gross += abs(b.qty) * last
         equity = self._cash + market_value
-        reserved = self._reserved_notional()
         return Account(
             equity=equity,
             cash=self._cash,
-            buying_power=max(0.0, equity * self._margin - gross - reserved),
+            buying_power=self._buying_power(equity, gross),
             start_of_day_equity=self._sod_equity,
             realized_pnl=self._realized,
             unrealized_pnl=unrealized,
             commissions=self._commissions,
         )
+
+    def _buying_power(self, equity: float, gross: float) -> float:
+        return max(0.0, equity * self._margin - gross - self._reserved_notional())
+
+    def _current_buying_power(self) -> float:
+        """``account().buying_power`` (the same sums in the same order) without the rest."""
+        market_value = gross = 0.0
+        last_of = self._last.get
+        for symbol, b in self._books.items():
+            last = last_of(symbol, b.avg_price)
+            market_value += b.qty * last
+            gross += abs(b.qty) * last
+        return self._buying_power(self._cash + market_value, gross)
 
     # ------------------------------------------------------------------ restart
 
@@ -555,7 +567,7 @@ class PaperBroker:
             if ref is None:
                 return f"no price yet for {req.symbol}: cannot check buying power for a market order"
             need = opening * ref
-            available = self.account().buying_power
+            available = self._current_buying_power()
             if need > available + _EPS:
                 return f"insufficient buying power: order needs ${need:,.2f}, available ${available:,.2f}"
         return ""
@@ -865,7 +877,7 @@ class PaperBroker:
         w.updated_ns = ts_ns
 
     def _emit(self, kind: str, w: _Working, fill: Optional[Fill] = None, reason: str = "") -> None:
-        self._outbox.append(BrokerEvent(kind=kind, order=w.snapshot(), fill=fill, reason=reason or w.reason))
+        self._outbox.append(BrokerEvent(kind, w.snapshot(), fill, reason or w.reason))
 
     def _flush(self) -> None:
         """Deliver queued events once the operation's state change is complete.
