@@ -45,6 +45,7 @@ Node price is the bin centre; node volume is the smoothed volume.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import fields
 from functools import reduce
 from itertools import compress, islice
@@ -202,6 +203,123 @@ class VolumeProfile:
         return tuple((bin_centre(i, bs), self.bins[i]) for i in sorted(self.bins))
 
 
+class RollingProfile:
+    """A volume histogram that bar histograms are merged into and subtracted from
+    (a rolling window), kept as a dense list of bins with an offset.
+
+    Why: its core statistics are needed after every bar. As a dict they would
+    mean building the dense list (and trimming it) each time; here the list is
+    there and the bounds of the bins that may hold volume are tracked.
+
+    The numbers are exactly those of :class:`VolumeProfile` fed the same merges
+    and subtractions: a bin the dict does not hold is a 0.0 here, ``0.0 + v`` is
+    what the dict's ``get(i, 0.0) + v`` adds, and a subtraction that the dict
+    pops (residue ``<= v * 1e-9``) leaves 0.0. Statistics take the bins from the
+    lowest to the highest one holding volume (``> 0``), as :func:`dense_stats`
+    trims them. Invariant: no bin outside ``[_first, _last]`` holds volume.
+    """
+
+    __slots__ = ("bin_size", "_h", "_base", "_first", "_last")
+
+    _PAD = 64  # bins added beyond a bin that falls outside the list
+
+    def __init__(self, bin_size: float) -> None:
+        if not (bin_size > 0.0 and math.isfinite(bin_size)):
+            raise ValueError(f"bin_size must be a positive number, got {bin_size!r}")
+        self.bin_size = float(bin_size)
+        self._h: list[float] = []
+        self._base = 0  # bin index of _h[0]
+        self._first = 0  # list positions: bins outside _first.._last hold no volume
+        self._last = -1
+
+    def _cover(self, lo: int, hi: int) -> None:
+        """Grow the list so bins lo..hi are in it, and widen the bounds over them."""
+        h = self._h
+        if not h:
+            self._base = lo - self._PAD
+            h.extend([0.0] * (hi - lo + 1 + 2 * self._PAD))
+            self._first, self._last = lo - self._base, hi - self._base
+            return
+        if lo < self._base:
+            grow = self._base - lo + self._PAD
+            h[:0] = [0.0] * grow
+            self._base -= grow
+            self._first += grow
+            self._last += grow
+        top = self._base + len(h)
+        if hi >= top:
+            h.extend([0.0] * (hi - top + 1 + self._PAD))
+        a, b = lo - self._base, hi - self._base
+        if self._first > self._last:
+            self._first, self._last = a, b
+        else:
+            if a < self._first:
+                self._first = a
+            if b > self._last:
+                self._last = b
+
+    def merge(self, bins: dict[int, float]) -> None:
+        if not bins:
+            return
+        self._cover(min(bins), max(bins))
+        h = self._h
+        base = self._base
+        for i, v in bins.items():
+            h[i - base] += v
+
+    def subtract(self, bins: dict[int, float]) -> None:
+        """Remove a histogram merged earlier; a bin left with no more than a
+        billionth of what was removed (floating point residue) becomes 0.0."""
+        if not bins:
+            return
+        self._cover(min(bins), max(bins))  # a negative volume removed adds volume
+        h = self._h
+        base = self._base
+        for i, v in bins.items():
+            k = i - base
+            r = h[k] - v
+            h[k] = 0.0 if r <= v * 1e-9 else r
+
+    def clear(self) -> None:
+        self._h = []
+        self._first, self._last = 0, -1
+
+    def dense(self) -> tuple[int, list[float]]:
+        """(lowest bin holding volume, a copy of the bins from it to the highest
+        one holding volume); (0, []) when no bin does."""
+        h = self._h
+        f, last = self._first, self._last
+        while f <= last and not h[f] > 0.0:
+            f += 1
+        while last >= f and not h[last] > 0.0:
+            last -= 1
+        self._first, self._last = f, last
+        if f > last:
+            return 0, []
+        return self._base + f, h[f : last + 1]
+
+    @property
+    def bins(self) -> dict[int, float]:
+        """The bins holding volume as a dict bin -> volume (for inspection)."""
+        lo, h = self.dense()
+        return {lo + k: v for k, v in enumerate(h) if v > 0.0}
+
+    def stats(self, params: StrategyParams) -> Optional[ProfileStats]:
+        """Every statistic, worked out when first read (as ``VolumeProfile.stats``)."""
+        lo, h = self.dense()
+        return list_stats(lo, h, self.bin_size, params)
+
+    def core_stats(self, params: StrategyParams) -> Optional[ProfileStats]:
+        """The core numbers only, worked out now (as :func:`core_stats`): total,
+        POC, value area, range; no nodes and no histogram."""
+        lo, h = self.dense()
+        if not h:
+            return None
+        bs = self.bin_size
+        _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params)
+        return ProfileStats(bs, total, poc, vah, val, va_vol, (), (), low, high, ())
+
+
 def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[tuple[int, float]]:
     """The (bin, volume) pairs of a bar's volume spread evenly over its range."""
     i0 = math.floor(low / bin_size + BIN_EPS)
@@ -307,9 +425,15 @@ def poc_index(hist: list[float]) -> int:
     return best
 
 
-def _sum(h: list[float]) -> float:
-    """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions)."""
-    return reduce(add, h, 0.0)
+if sys.version_info < (3, 12):
+    def _sum(h: list[float]) -> float:
+        """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions).
+        Up to Python 3.11 the builtin ``sum`` adds floats exactly so, in C."""
+        return sum(h, 0.0)
+else:  # 3.12's sum compensates rounding (another double): reduce adds plainly
+    def _sum(h: list[float]) -> float:
+        """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions)."""
+        return reduce(add, h, 0.0)
 
 
 def value_area(hist: list[float], poc: int, pct: float, total: Optional[float] = None) -> tuple[int, int, float]:
@@ -561,23 +685,31 @@ def _core(st: LazyProfileStats, lo: int, h: list[float], params: StrategyParams)
     if first or last != n - 1:
         h = h[first : last + 1]
         lo += first
-        n = len(h)
+    h, total, p, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, _BIN_SIZE_GET(st), params)
+    _SET["total_volume"](st, total)
+    _SET["poc"](st, poc)
+    _SET["vah"](st, vah)
+    _SET["val"](st, val)
+    _SET["value_area_volume"](st, va_vol)
+    _SET["low"](st, low)
+    _SET["high"](st, high)
+    return (lo, h, total, p, params)
+
+
+def _core_numbers(lo: int, h: list[float], bs: float, params: StrategyParams) -> tuple:
+    """The core of the statistics of a trimmed dense histogram ``h`` (first and
+    last bin > 0) whose first bin is ``lo``: (h with negative bins read as 0,
+    total, POC index, POC, VAH, VAL, value area volume, low, high)."""
+    n = len(h)
     if min(h) < 0.0:
         h = [0.0 if v < 0.0 else v for v in h]
     total = _sum(h)
     p = poc_index(h)
     va_lo, va_hi, va_vol = value_area(h, p, params.value_area_pct, total)
-    g = _grid(_BIN_SIZE_GET(st))
+    g = _grid(bs)
     o = g.cover(lo, lo + n)
-    edges, centres = g.edges, g.centres
-    _SET["total_volume"](st, total)
-    _SET["poc"](st, centres[o + p])
-    _SET["vah"](st, edges[o + va_hi + 1])
-    _SET["val"](st, edges[o + va_lo])
-    _SET["value_area_volume"](st, va_vol)
-    _SET["low"](st, edges[o])
-    _SET["high"](st, edges[o + n])
-    return (lo, h, total, p, params)
+    edges = g.edges
+    return h, total, p, g.centres[o + p], edges[o + va_hi + 1], edges[o + va_lo], va_vol, edges[o], edges[o + n]
 
 
 def _details(st: LazyProfileStats, lo: int, h: list[float], total: float, p: int, params: StrategyParams) -> None:

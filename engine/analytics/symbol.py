@@ -65,7 +65,7 @@ from .alerts import LvnAlertTracker
 from .bars import MinuteBarBuilder
 from .flow import BulkVolumeClassifier, buy_pressure, pressure_ratio
 from .indicators import Momentum, VolumeRatio, WilderATR
-from .profile import BIN_EPS, VolumeProfile, core_stats, range_bins, resolve_bin_size
+from .profile import BIN_EPS, RollingProfile, VolumeProfile, range_bins, resolve_bin_size
 from .session import SessionCalendar
 from .state import market_state
 from .structure import StructureTracker
@@ -188,7 +188,7 @@ class SymbolAnalytics:
         self._vr = VolumeRatio(params.volume_ratio_bars)
         self._bvc = BulkVolumeClassifier(params.bvc_window)
         self._agg = AggressionTracker(params)
-        self._rolling: Optional[VolumeProfile] = None
+        self._rolling: Optional[RollingProfile] = None
         self._roll_q: deque[tuple[int, dict[int, float]]] = deque()
         self._rolling_stats: Optional[ProfileStats] = None
         self._history: deque[tuple[int, dict[int, float]]] = deque(maxlen=HISTORY_BARS)
@@ -449,7 +449,7 @@ class SymbolAnalytics:
     def _init_bins(self, bin_size: float) -> None:
         self.bin_size = bin_size
         self._builder = MinuteBarBuilder(self.symbol, bin_size)
-        self._rolling = VolumeProfile(bin_size)
+        self._rolling = RollingProfile(bin_size)
         self._session_profile = VolumeProfile(bin_size)
 
     def _enter_session(self, minute: int) -> None:
@@ -530,7 +530,7 @@ class SymbolAnalytics:
             if self._need_profiles:
                 rs = roll.stats(p)  # nodes and histogram worked out if someone reads them
             else:
-                rs = core_stats(roll.bins, roll.bin_size, p)
+                rs = roll.core_stats(p)
             self._rolling_stats = rs
             self._state, self._dist = market_state(c, rs, mom, p)
         if rth:

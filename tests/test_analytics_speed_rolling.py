@@ -1,0 +1,77 @@
+"""The dense RollingProfile gives exactly the numbers of the dict VolumeProfile
+fed the same merges and subtractions (it replaced it for the rolling profile
+to make the per-bar statistics cheaper)."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from engine.analytics.profile import RollingProfile, VolumeProfile, bins_stats, core_stats, range_bins
+from engine.config import StrategyParams
+from engine.model import ProfileStats
+
+PARAMS = StrategyParams()
+NAMES = [f.name for f in fields(ProfileStats)]
+
+
+def _values(st):
+    return None if st is None else {k: getattr(st, k) for k in NAMES}
+
+
+def _bar_bins(rng, price: float, bs: float) -> dict[int, float]:
+    kind = rng.integers(0, 4)
+    if kind == 0:  # a wide bar spread over its range
+        lo = price - rng.random() * 2.0
+        return dict(range_bins(lo, lo + rng.random() * 3.0, float(rng.integers(1, 5000)), bs))
+    if kind == 1:  # a tiny volume next to big ones: residues survive a subtraction
+        return {int(price / bs): float(rng.random() * 1e-6)}
+    if kind == 2:  # volume at price, some zero
+        return {int(price / bs) + int(d): float(v) for d, v in zip(rng.integers(-5, 6, 4), rng.integers(0, 900, 4))}
+    return {}  # a zero-volume bar
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
+    rng = np.random.default_rng(seed)
+    bs = 0.25
+    d, r = VolumeProfile(bs), RollingProfile(bs)
+    q: deque = deque()
+    price = 100.0
+    checked = 0
+    for step in range(1500):
+        price += rng.normal(0.0, 0.6) + (40.0 if step == 700 else 0.0) - (90.0 if step == 1100 else 0.0)
+        bins = _bar_bins(rng, price, bs)
+        d.merge(bins)
+        r.merge(bins)
+        q.append(bins)
+        while len(q) > rng.integers(1, 60):
+            old = q.popleft()
+            d.subtract(old)
+            r.subtract(old)
+        assert r.bins == {i: v for i, v in d.bins.items() if v > 0.0}
+        want = bins_stats(dict(d.bins), bs, PARAMS)
+        got_core = r.core_stats(PARAMS)
+        assert _values(got_core) == _values(core_stats(dict(d.bins), bs, PARAMS))
+        if step % 10 == 0:  # the full statistics (nodes, histogram) too
+            assert _values(r.stats(PARAMS)) == _values(want)
+        checked += want is not None
+    assert checked > 1000
+
+
+def test_rolling_profile_empty_and_cleared():
+    r = RollingProfile(0.5)
+    assert r.core_stats(PARAMS) is None and r.stats(PARAMS) is None and r.dense() == (0, [])
+    r.merge({10: 5.0, 12: 1.0})
+    assert r.dense() == (10, [5.0, 0.0, 1.0])
+    r.subtract({10: 5.0, 12: 1.0})
+    assert r.core_stats(PARAMS) is None and r.bins == {}
+    r.merge({-3: 2.0})
+    st = r.core_stats(PARAMS)
+    assert (st.poc, st.val, st.vah, st.total_volume) == (-1.25, -1.5, -1.0, 2.0)
+    r.clear()
+    assert r.stats(PARAMS) is None
+    with pytest.raises(ValueError, match="bin_size"):
+        RollingProfile(0.0)
