@@ -37,7 +37,7 @@ def _bar_bins(rng, price: float, bs: float) -> dict[int, float]:
 def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
     rng = np.random.default_rng(seed)
     bs = 0.25
-    d, r = VolumeProfile(bs), RollingProfile(bs)
+    d, r, rp = VolumeProfile(bs), RollingProfile(bs), RollingProfile(bs)  # rp: fed (bins, volumes) lists
     q: deque = deque()
     price = 100.0
     checked = 0
@@ -46,15 +46,18 @@ def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
         bins = _bar_bins(rng, price, bs)
         d.merge(bins)
         r.merge(bins)
+        rp.merge_pairs(list(bins), list(bins.values()))
         q.append(bins)
         while len(q) > rng.integers(1, 60):
             old = q.popleft()
             d.subtract(old)
             r.subtract(old)
+            rp.subtract_pairs(list(old), list(old.values()))
         assert r.bins == {i: v for i, v in d.bins.items() if v > 0.0}
         want = bins_stats(dict(d.bins), bs, PARAMS)
         got_core = r.core_stats(PARAMS)
         assert _values(got_core) == _values(core_stats(dict(d.bins), bs, PARAMS))
+        assert rp.value_area(PARAMS) == (None if want is None else (want.poc, want.vah, want.val))
         if step % 10 == 0:  # the full statistics (nodes, histogram) too
             assert _values(r.stats(PARAMS)) == _values(want)
         checked += want is not None

@@ -26,11 +26,12 @@ from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
 from .aggression import aggression_array
 from .flow import bvc_split, classify_arrays, pressure_arrays
 from .indicators import atr_array, momentum_array, volume_ratio_array
-from .profile import BIN_EPS, bin_indexes, dense_stats, resolve_bin_size
+from .profile import BIN_EPS, RollingProfile, bin_indexes, dense_stats, resolve_bin_size
 from .session import SessionCalendar
 from .state import state_array
 
 BACKWARD_TOLERANCE_NS = NS_PER_S
+NAN = float("nan")
 
 
 def _f64(a) -> np.ndarray:
@@ -95,30 +96,35 @@ def _session_cumsum(x: np.ndarray, sess: np.ndarray) -> np.ndarray:
 def _rolling_stats(minutes: np.ndarray, bar_ptr: np.ndarray, bins: np.ndarray, vols: np.ndarray,
                    lo: int, nbins: int, bin_size: float, params: StrategyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
-    ``bins[bar_ptr[k]:bar_ptr[k+1]]`` are bar k's bins (relative to ``lo``)."""
+    ``bins[bar_ptr[k]:bar_ptr[k+1]]`` are bar k's bins (relative to ``lo``).
+
+    The rolling histogram is a :class:`RollingProfile` (the one SymbolAnalytics
+    keeps): the same additions and subtractions bin by bin, and statistics over
+    the bins holding volume only, not over the whole data's price range."""
     n = minutes.size
-    poc = np.full(n, np.nan)
-    vah = np.full(n, np.nan)
-    val = np.full(n, np.nan)
-    roll = np.zeros(nbins)
+    poc = [NAN] * n
+    vah = [NAN] * n
+    val = [NAN] * n
+    roll = RollingProfile(bin_size)
     span = params.lookback_minutes * NS_PER_MIN
     mins = minutes.tolist()
+    ptr = bar_ptr.tolist()
+    idx = (bins + lo).tolist()
+    vol = vols.tolist()
+    merge, subtract, core = roll.merge_pairs, roll.subtract_pairs, roll.value_area
     head = 0
     for k in range(n):
-        a, b = bar_ptr[k], bar_ptr[k + 1]
-        roll[bins[a:b]] += vols[a:b]
+        a, b = ptr[k], ptr[k + 1]
+        merge(idx[a:b], vol[a:b])
         horizon = mins[k] - span
         while mins[head] <= horizon:
-            a, b = bar_ptr[head], bar_ptr[head + 1]
-            idx, v = bins[a:b], vols[a:b]
-            r = roll[idx] - v
-            r[r <= v * 1e-9] = 0.0
-            roll[idx] = r
+            a, b = ptr[head], ptr[head + 1]
+            subtract(idx[a:b], vol[a:b])
             head += 1
-        st = dense_stats(lo, roll, bin_size, params)
+        st = core(params)
         if st is not None:
-            poc[k], vah[k], val[k] = st.poc, st.vah, st.val
-    return poc, vah, val
+            poc[k], vah[k], val[k] = st
+    return np.array(poc), np.array(vah), np.array(val)
 
 
 def _finish(out: dict[str, np.ndarray], sess: np.ndarray, rth: np.ndarray, bar_vwap: np.ndarray,

@@ -267,6 +267,28 @@ class RollingProfile:
         for i, v in bins.items():
             h[i - base] += v
 
+    def merge_pairs(self, idx: list[int], vols: list[float]) -> None:
+        """:meth:`merge` of a histogram given as bins (each once) and their volumes."""
+        if not idx:
+            return
+        self._cover(min(idx), max(idx))
+        h = self._h
+        base = self._base
+        for i, v in zip(idx, vols):
+            h[i - base] += v
+
+    def subtract_pairs(self, idx: list[int], vols: list[float]) -> None:
+        """:meth:`subtract` of a histogram given as bins (each once) and their volumes."""
+        if not idx:
+            return
+        self._cover(min(idx), max(idx))
+        h = self._h
+        base = self._base
+        for i, v in zip(idx, vols):
+            k = i - base
+            r = h[k] - v
+            h[k] = 0.0 if r <= v * 1e-9 else r
+
     def subtract(self, bins: dict[int, float]) -> None:
         """Remove a histogram merged earlier; a bin left with no more than a
         billionth of what was removed (floating point residue) becomes 0.0."""
@@ -318,6 +340,13 @@ class RollingProfile:
         bs = self.bin_size
         _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params)
         return ProfileStats(bs, total, poc, vah, val, va_vol, (), (), low, high, ())
+
+    def value_area(self, params: StrategyParams) -> Optional[tuple[float, float, float]]:
+        """(POC, VAH, VAL) as :meth:`core_stats` gives them; None when empty."""
+        lo, h = self.dense()
+        if not h:
+            return None
+        return _core_numbers(lo, h, self.bin_size, params)[3:6]
 
 
 def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[tuple[int, float]]:
