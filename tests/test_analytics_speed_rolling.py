@@ -1,5 +1,5 @@
-"""The dense RollingProfile gives exactly the numbers of the dict VolumeProfile
-fed the same merges and subtractions (it replaced it for the rolling profile
+"""The DenseProfile gives exactly the numbers of the dict VolumeProfile
+fed the same merges and subtractions (it replaced it for the rolling and session profiles
 to make the per-bar statistics cheaper)."""
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from engine.analytics.profile import RollingProfile, VolumeProfile, bins_stats, core_stats, range_bins
+from engine.analytics.profile import (
+    DenseProfile,
+    VolumeProfile,
+    bins_stats,
+    core_stats,
+    range_bin_dict,
+    range_bins,
+    value_area,
+)
 from engine.config import StrategyParams
 from engine.model import ProfileStats
 
@@ -37,7 +45,7 @@ def _bar_bins(rng, price: float, bs: float) -> dict[int, float]:
 def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
     rng = np.random.default_rng(seed)
     bs = 0.25
-    d, r, rp = VolumeProfile(bs), RollingProfile(bs), RollingProfile(bs)  # rp: fed (bins, volumes) lists
+    d, r, rp = VolumeProfile(bs), DenseProfile(bs), DenseProfile(bs)  # rp: fed (bins, volumes) lists
     q: deque = deque()
     price = 100.0
     checked = 0
@@ -65,7 +73,7 @@ def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
 
 
 def test_rolling_profile_empty_and_cleared():
-    r = RollingProfile(0.5)
+    r = DenseProfile(0.5)
     assert r.core_stats(PARAMS) is None and r.stats(PARAMS) is None and r.dense() == (0, [])
     r.merge({10: 5.0, 12: 1.0})
     assert r.dense() == (10, [5.0, 0.0, 1.0])
@@ -77,4 +85,51 @@ def test_rolling_profile_empty_and_cleared():
     r.clear()
     assert r.stats(PARAMS) is None
     with pytest.raises(ValueError, match="bin_size"):
-        RollingProfile(0.0)
+        DenseProfile(0.0)
+
+
+def _value_area_reference(hist, poc, pct):
+    """The pairs rule as first written (both pairs worked out on every step)."""
+    total = 0.0
+    for v in hist:
+        total += v
+    target = total * (pct / 100.0)
+    lo = hi = poc
+    vol = hist[poc]
+    last = len(hist) - 1
+    while vol < target:
+        room = last - hi
+        up_n, up = (2, hist[hi + 1] + hist[hi + 2]) if room >= 2 else ((1, hist[hi + 1]) if room == 1 else (0, 0.0))
+        dn_n, dn = (2, hist[lo - 1] + hist[lo - 2]) if lo >= 2 else ((1, hist[0]) if lo == 1 else (0, 0.0))
+        if up_n == 0 and dn_n == 0:
+            break
+        if up_n and (dn_n == 0 or up >= dn):
+            hi += up_n
+            vol += up
+        else:
+            lo -= dn_n
+            vol += dn
+    return lo, hi, vol
+
+
+def test_value_area_equals_the_reference_rule():
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        n = int(rng.integers(1, 40))
+        hist = [float(x) for x in rng.integers(0, 6, n) * rng.random()]  # ties and empty bins
+        if rng.random() < 0.3:
+            hist = [float(x) for x in rng.integers(0, 3, n)]
+        poc = int(rng.integers(0, n))
+        pct = float(rng.choice([1.0, 50.0, 70.0, 100.0]))
+        assert value_area(hist, poc, pct) == _value_area_reference(hist, poc, pct)
+
+
+def test_range_bin_dict_equals_range_bins():
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        lo = 10.0 + rng.random() * 100.0
+        hi = lo + rng.random() * rng.choice([0.0, 0.3, 5.0])
+        vol = float(rng.integers(0, 10_000))
+        bs = float(rng.choice([0.01, 0.05, 0.25]))
+        got = range_bin_dict(lo, hi, vol, bs)
+        assert list(got.items()) == range_bins(lo, hi, vol, bs)

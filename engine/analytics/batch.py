@@ -26,7 +26,7 @@ from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
 from .aggression import aggression_array
 from .flow import bvc_split, classify_arrays, pressure_arrays
 from .indicators import atr_array, momentum_array, volume_ratio_array
-from .profile import BIN_EPS, RollingProfile, bin_indexes, dense_stats, resolve_bin_size
+from .profile import BIN_EPS, DenseProfile, bin_indexes, dense_stats, resolve_bin_size
 from .session import SessionCalendar
 from .state import state_array
 
@@ -98,14 +98,14 @@ def _rolling_stats(minutes: np.ndarray, bar_ptr: np.ndarray, bins: np.ndarray, v
     """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
     ``bins[bar_ptr[k]:bar_ptr[k+1]]`` are bar k's bins (relative to ``lo``).
 
-    The rolling histogram is a :class:`RollingProfile` (the one SymbolAnalytics
+    The rolling histogram is a :class:`DenseProfile` (the one SymbolAnalytics
     keeps): the same additions and subtractions bin by bin, and statistics over
     the bins holding volume only, not over the whole data's price range."""
     n = minutes.size
     poc = [NAN] * n
     vah = [NAN] * n
     val = [NAN] * n
-    roll = RollingProfile(bin_size)
+    roll = DenseProfile(bin_size)
     span = params.lookback_minutes * NS_PER_MIN
     mins = minutes.tolist()
     ptr = bar_ptr.tolist()

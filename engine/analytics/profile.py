@@ -203,13 +203,14 @@ class VolumeProfile:
         return tuple((bin_centre(i, bs), self.bins[i]) for i in sorted(self.bins))
 
 
-class RollingProfile:
-    """A volume histogram that bar histograms are merged into and subtracted from
-    (a rolling window), kept as a dense list of bins with an offset.
+class DenseProfile:
+    """A volume histogram that bar histograms are merged into (and, for a rolling
+    window, subtracted from), kept as a dense list of bins with an offset.
 
-    Why: its core statistics are needed after every bar. As a dict they would
-    mean building the dense list (and trimming it) each time; here the list is
-    there and the bounds of the bins that may hold volume are tracked.
+    Why: the rolling and session profiles' statistics are needed after every
+    bar. As a dict they would mean copying it and building the dense list (and
+    trimming it) each time; here the list is there and the bounds of the bins
+    that may hold volume are tracked.
 
     The numbers are exactly those of :class:`VolumeProfile` fed the same merges
     and subtractions: a bin the dict does not hold is a 0.0 here, ``0.0 + v`` is
@@ -261,9 +262,12 @@ class RollingProfile:
     def merge(self, bins: dict[int, float]) -> None:
         if not bins:
             return
-        self._cover(min(bins), max(bins))
-        h = self._h
         base = self._base
+        lo, hi = min(bins), max(bins)
+        if not (self._first <= lo - base and hi - base <= self._last):  # else inside the bounds already
+            self._cover(lo, hi)
+            base = self._base
+        h = self._h
         for i, v in bins.items():
             h[i - base] += v
 
@@ -294,9 +298,12 @@ class RollingProfile:
         billionth of what was removed (floating point residue) becomes 0.0."""
         if not bins:
             return
-        self._cover(min(bins), max(bins))  # a negative volume removed adds volume
-        h = self._h
         base = self._base
+        lo, hi = min(bins), max(bins)
+        if not (self._first <= lo - base and hi - base <= self._last):
+            self._cover(lo, hi)  # a negative volume removed adds volume
+            base = self._base
+        h = self._h
         for i, v in bins.items():
             k = i - base
             r = h[k] - v
@@ -358,6 +365,15 @@ def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[
     n = i1 - i0 + 1
     v = volume / n
     return [(i, v) for i in range(i0, i1 + 1)]
+
+
+def range_bin_dict(low: float, high: float, volume: float, bin_size: float) -> dict[int, float]:
+    """:func:`range_bins` as a dict bin -> volume (built in C: one call per bar)."""
+    i0 = math.floor(low / bin_size + BIN_EPS)
+    i1 = math.floor(high / bin_size + BIN_EPS)
+    if i1 < i0:
+        i0, i1 = i1, i0
+    return dict.fromkeys(range(i0, i1 + 1), volume / (i1 - i0 + 1))
 
 
 def vap_bins(vap: Iterable[tuple[float, float]], bin_size: float) -> dict[int, float]:
@@ -467,36 +483,52 @@ else:  # 3.12's sum compensates rounding (another double): reduce adds plainly
 
 def value_area(hist: list[float], poc: int, pct: float, total: Optional[float] = None) -> tuple[int, int, float]:
     """(lowest bin, highest bin, volume) of the value area, by the pairs rule.
-    ``total`` is ``_sum(hist)`` when the caller already has it."""
+    ``total`` is ``_sum(hist)`` when the caller already has it. The pair on the
+    side that did not move is kept from the step before (the same sum)."""
     n = len(hist)
     if total is None:
         total = _sum(hist)
     target = total * (pct / 100.0)
     lo = hi = poc
     vol = hist[poc]
+    if not vol < target:
+        return lo, hi, vol
     last = n - 1
+    room = last - hi
+    if room >= 2:
+        up_n, up = 2, hist[hi + 1] + hist[hi + 2]
+    elif room == 1:
+        up_n, up = 1, hist[hi + 1]
+    else:
+        up_n, up = 0, 0.0
+    if lo >= 2:
+        dn_n, dn = 2, hist[lo - 1] + hist[lo - 2]
+    elif lo == 1:
+        dn_n, dn = 1, hist[0]
+    else:
+        dn_n, dn = 0, 0.0
     while vol < target:
-        room = last - hi
-        if room >= 2:
-            up_n, up = 2, hist[hi + 1] + hist[hi + 2]
-        elif room == 1:
-            up_n, up = 1, hist[hi + 1]
-        else:
-            up_n, up = 0, 0.0
-        if lo >= 2:
-            dn_n, dn = 2, hist[lo - 1] + hist[lo - 2]
-        elif lo == 1:
-            dn_n, dn = 1, hist[0]
-        else:
-            dn_n, dn = 0, 0.0
-        if up_n == 0 and dn_n == 0:
-            break
         if up_n and (dn_n == 0 or up >= dn):
             hi += up_n
             vol += up
-        else:
+            room = last - hi
+            if room >= 2:
+                up_n, up = 2, hist[hi + 1] + hist[hi + 2]
+            elif room == 1:
+                up_n, up = 1, hist[hi + 1]
+            else:
+                up_n, up = 0, 0.0
+        elif dn_n:
             lo -= dn_n
             vol += dn
+            if lo >= 2:
+                dn_n, dn = 2, hist[lo - 1] + hist[lo - 2]
+            elif lo == 1:
+                dn_n, dn = 1, hist[0]
+            else:
+                dn_n, dn = 0, 0.0
+        else:
+            break
     return lo, hi, vol
 
 

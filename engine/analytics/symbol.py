@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import fields
 from datetime import date
 from typing import Optional
 
@@ -63,11 +64,11 @@ from ..model import (
 from .aggression import AggressionTracker
 from .alerts import LvnAlertTracker
 from .bars import MinuteBarBuilder
-from .flow import BulkVolumeClassifier, buy_pressure, pressure_ratio
+from .flow import BulkVolumeClassifier, pressure
 from .indicators import Momentum, VolumeRatio, WilderATR
-from .profile import BIN_EPS, RollingProfile, VolumeProfile, range_bins, resolve_bin_size
+from .profile import BIN_EPS, DenseProfile, VolumeProfile, range_bin_dict, resolve_bin_size
 from .session import SessionCalendar
-from .state import market_state
+from .state import classify_state
 from .structure import StructureTracker
 
 NAN = float("nan")
@@ -107,6 +108,18 @@ def resolve_needs(needs: Optional[frozenset[str]]) -> frozenset[str]:
 BACKWARD_TOLERANCE_NS = NS_PER_S
 CVD_HISTORY = 390  # closed bars kept for the sparkline (one RTH session)
 HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles
+
+
+# snapshot() builds FlowView and SymbolSnapshot with positional arguments (once
+# per bar: cheaper than keywords); it relies on this field order, checked here.
+_FLOW_FIELDS = ("aggression", "direction", "volume_ratio", "cvd", "cvd_change", "buy_pressure", "sell_pressure",
+                "pressure_ratio", "last_delta", "cvd_history")
+_SNAPSHOT_FIELDS = ("symbol", "ts_ns", "last", "prev_close", "change_pct", "state", "distance_from_poc_pct",
+                    "momentum", "atr", "vwap", "rolling", "session_profile", "previous_profile", "flow",
+                    "balance_low", "balance_high", "impulse", "pullback", "bars", "last_bar", "in_session")
+for _cls, _names in ((FlowView, _FLOW_FIELDS), (SymbolSnapshot, _SNAPSHOT_FIELDS)):
+    if tuple(f.name for f in fields(_cls))[: len(_names)] != _names:
+        raise ImportError(f"{_cls.__name__}'s fields changed order; update SymbolAnalytics.snapshot")
 
 
 def _bar_problem(bar: Bar) -> Optional[str]:
@@ -175,7 +188,7 @@ class SymbolAnalytics:
         self._sess_date: Optional[date] = None
         self._rth: Optional[tuple[int, int]] = None
         self._bar_rth = False
-        self._session_profile: Optional[VolumeProfile] = None
+        self._session_profile: Optional[DenseProfile] = None
         self._session_stats: Optional[ProfileStats] = None
         self._previous_stats: Optional[ProfileStats] = None
         self._cvd_closed = 0.0
@@ -188,7 +201,7 @@ class SymbolAnalytics:
         self._vr = VolumeRatio(params.volume_ratio_bars)
         self._bvc = BulkVolumeClassifier(params.bvc_window)
         self._agg = AggressionTracker(params)
-        self._rolling: Optional[RollingProfile] = None
+        self._rolling: Optional[DenseProfile] = None
         self._roll_q: deque[tuple[int, dict[int, float]]] = deque()
         self._rolling_stats: Optional[ProfileStats] = None
         self._history: deque[tuple[int, dict[int, float]]] = deque(maxlen=HISTORY_BARS)
@@ -330,7 +343,7 @@ class SymbolAnalytics:
                 i = math.floor(p / bs + BIN_EPS)
                 bins[i] = bins.get(i, 0.0) + v
         elif bar.volume > 0.0:
-            bins = dict(range_bins(bar.low, bar.high, bar.volume, self.bin_size))
+            bins = range_bin_dict(bar.low, bar.high, bar.volume, self.bin_size)
         if self._need_flow:
             self._bvc.push(bar.close)
             buy, sell = bar.buy_volume, bar.sell_volume
@@ -388,43 +401,30 @@ class SymbolAnalytics:
             return self._snap
         last = self._last
         pc = self.prev_close
-        agg = self._agg_res
-        bp, sp, ratio = self._pressure
-        flow = self._idle_flow if not self._need_flow else FlowView(
-            aggression=agg.score if agg else 0.0,
-            direction=agg.direction if agg else None,
-            volume_ratio=agg.volume_ratio if agg else NAN,
-            cvd=self.cvd,
-            cvd_change=agg.cvd_change if agg else 0.0,
-            buy_pressure=bp,
-            sell_pressure=sp,
-            pressure_ratio=ratio,
-            last_delta=(self._last_bar.buy_volume - self._last_bar.sell_volume) if self._last_bar else 0.0,
-            cvd_history=self._cvd_hist_t,
-        )
+        if self._need_flow:
+            agg = self._agg_res
+            bp, sp, ratio = self._pressure
+            lb = self._last_bar
+            # positional arguments, in FlowView's field order (cheaper than keywords, once per bar)
+            if agg is not None:
+                flow = FlowView(agg.score, agg.direction, agg.volume_ratio, self.cvd, agg.cvd_change, bp, sp, ratio,
+                                (lb.buy_volume - lb.sell_volume) if lb else 0.0, self._cvd_hist_t)
+            else:
+                flow = FlowView(0.0, None, NAN, self.cvd, 0.0, bp, sp, ratio,
+                                (lb.buy_volume - lb.sell_volume) if lb else 0.0, self._cvd_hist_t)
+        else:
+            flow = self._idle_flow
         prev = self._previous_stats
+        # positional arguments, in SymbolSnapshot's field order: symbol, ts_ns, last,
+        # prev_close, change_pct, state, distance_from_poc_pct, momentum, atr, vwap,
+        # rolling, session_profile, previous_profile, flow, balance_low,
+        # balance_high, impulse, pullback, bars, last_bar, in_session
         snap = SymbolSnapshot(
-            symbol=self.symbol,
-            ts_ns=self._last_ts,
-            last=last,
-            prev_close=pc,
-            change_pct=(last - pc) / pc * 100.0 if pc > 0.0 else NAN,
-            state=self._state,
-            distance_from_poc_pct=self._dist,
-            momentum=self._momentum,
-            atr=self._atr_v,
-            vwap=self.vwap,
-            rolling=self._rolling_stats,
-            session_profile=self._session_stats,
-            previous_profile=prev,
-            flow=flow,
-            balance_low=prev.val if prev else NAN,
-            balance_high=prev.vah if prev else NAN,
-            impulse=self._structure.impulse,
-            pullback=self._pullback,
-            bars=self._session_bars,
-            last_bar=self._last_bar,
-            in_session=self._last_bar_rth,
+            self.symbol, self._last_ts, last, pc, (last - pc) / pc * 100.0 if pc > 0.0 else NAN,
+            self._state, self._dist, self._momentum, self._atr_v, self.vwap,
+            self._rolling_stats, self._session_stats, prev, flow,
+            prev.val if prev else NAN, prev.vah if prev else NAN,
+            self._structure.impulse, self._pullback, self._session_bars, self._last_bar, self._last_bar_rth,
         )
         self._snap = snap
         self._snap_version = self._version
@@ -449,8 +449,8 @@ class SymbolAnalytics:
     def _init_bins(self, bin_size: float) -> None:
         self.bin_size = bin_size
         self._builder = MinuteBarBuilder(self.symbol, bin_size)
-        self._rolling = RollingProfile(bin_size)
-        self._session_profile = VolumeProfile(bin_size)
+        self._rolling = DenseProfile(bin_size)
+        self._session_profile = DenseProfile(bin_size)
 
     def _enter_session(self, minute: int) -> None:
         cal = self.calendar
@@ -516,8 +516,7 @@ class SymbolAnalytics:
             delta = buy - sell
             vr = self._vr.update(vol)
             self._agg_res = self._agg.update(delta, vol, vr, buy, sell)
-            bp = buy_pressure(buy, sell)
-            self._pressure = (bp, 100.0 - bp, pressure_ratio(buy, sell))
+            self._pressure = pressure(buy, sell)
         if self._need_state:
             # rolling profile: bars of the last lookback_minutes minutes
             roll = self._rolling
@@ -532,7 +531,10 @@ class SymbolAnalytics:
             else:
                 rs = roll.core_stats(p)
             self._rolling_stats = rs
-            self._state, self._dist = market_state(c, rs, mom, p)
+            if rs is None:
+                self._state, self._dist = MarketState.BALANCE, NAN  # as market_state() says
+            else:
+                self._state, self._dist = classify_state(c, rs.poc, rs.vah, rs.val, mom, p)
         if rth:
             if self._need_profiles:
                 self._session_profile.merge(bins)
