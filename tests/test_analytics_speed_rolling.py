@@ -133,3 +133,24 @@ def test_range_bin_dict_equals_range_bins():
         bs = float(rng.choice([0.01, 0.05, 0.25]))
         got = range_bin_dict(lo, hi, vol, bs)
         assert list(got.items()) == range_bins(lo, hi, vol, bs)
+
+
+def test_cvd_sparkline_keeps_the_last_390_closed_bars():
+    """A 24-hour session has more than CVD_HISTORY bars: the sparkline holds the
+    CVD after each of the last CVD_HISTORY of them, oldest first."""
+    from engine.analytics.session import SessionCalendar
+    from engine.analytics.symbol import CVD_HISTORY, SymbolAnalytics
+    from engine.model import NS_PER_MIN, Bar
+
+    an = SymbolAnalytics("BTC", PARAMS, SessionCalendar("24h_utc"))
+    t0 = 1_704_067_200 * 10**9  # 2024-01-01 00:00 UTC, a session start
+    rng = np.random.default_rng(3)
+    cvds = []
+    for k in range(CVD_HISTORY + 150):
+        buy, sell = float(rng.integers(0, 50)), float(rng.integers(0, 50))
+        px = 100.0 + k * 0.01
+        assert an.on_bar(Bar("BTC", t0 + k * NS_PER_MIN, px, px + 0.5, px - 0.5, px, buy + sell, buy, sell)) is not None
+        cvds.append(an.cvd)
+        hist = an.snapshot().flow.cvd_history
+        assert hist == tuple(cvds[-CVD_HISTORY:])
+    assert len(hist) == CVD_HISTORY and hist[-1] == an.cvd

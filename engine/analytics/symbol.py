@@ -145,7 +145,7 @@ class SymbolAnalytics:
         "_session_profile", "_session_stats", "_previous_stats", "_cvd_closed", "_pv_closed",
         "_vol_closed", "_session_bars", "_session_close", "_atr", "_mom", "_vr", "_bvc", "_agg",
         "_rolling", "_roll_q", "_rolling_stats", "_history", "_state", "_dist", "_momentum",
-        "_atr_v", "_agg_res", "_last_bar", "_last_bar_rth", "_cvd_hist", "_cvd_hist_t",
+        "_atr_v", "_agg_res", "_last_bar", "_last_bar_rth", "_cvd_hist_t",
         "_last", "_last_ts", "_structure", "_lvn", "_levels", "_pullback", "_version",
         "_snap", "_snap_version", "_pressure", "needs", "_need_flow", "_need_state", "_need_profiles",
         "_need_structure", "_need_alerts", "_need_bins", "_levels_dirty", "_priced", "_range_cache",
@@ -213,8 +213,7 @@ class SymbolAnalytics:
         self._pressure = (NAN, NAN, NAN)
         self._last_bar: Optional[Bar] = None
         self._last_bar_rth = False
-        self._cvd_hist: deque[float] = deque(maxlen=CVD_HISTORY)
-        self._cvd_hist_t: tuple[float, ...] = ()
+        self._cvd_hist_t: tuple[float, ...] = ()  # the last CVD_HISTORY closed bars' CVD
         self._last = NAN
         self._last_ts = 0
         self._structure = StructureTracker(params, self._range_profile)
@@ -483,7 +482,6 @@ class SymbolAnalytics:
         self._vol_closed = 0.0
         self._session_bars = 0
         self._session_close = NAN
-        self._cvd_hist.clear()
         self._cvd_hist_t = ()
         if self._need_alerts:
             self._update_levels()
@@ -549,8 +547,8 @@ class SymbolAnalytics:
                 self._pv_closed += vw * vol
                 self._vol_closed += vol
                 if self._need_sparkline:
-                    self._cvd_hist.append(self._cvd_closed)
-                    self._cvd_hist_t = tuple(self._cvd_hist)
+                    h = self._cvd_hist_t  # a new tuple per bar (snapshots share it): one copy, not deque + tuple
+                    self._cvd_hist_t = (h if len(h) < CVD_HISTORY else h[1:]) + (self._cvd_closed,)
             self._session_bars += 1
             self._session_close = c
         if self._need_structure:
