@@ -15,6 +15,7 @@ from engine.analytics.profile import (
     bins_stats,
     core_stats,
     range_bin_dict,
+    poc_index,
     range_bins,
     value_area,
 )
@@ -29,8 +30,10 @@ def _values(st):
     return None if st is None else {k: getattr(st, k) for k in NAMES}
 
 
-def _bar_bins(rng, price: float, bs: float) -> dict[int, float]:
-    kind = rng.integers(0, 4)
+def _bar_bins(rng, price: float, bs: float, negative: bool = False) -> dict[int, float]:
+    kind = rng.integers(0, 5 if negative else 4)
+    if kind == 4:  # a negative volume (a malformed stored candle): bins < 0 are read as 0
+        return {int(price / bs) + int(d): -float(v) for d, v in zip(rng.integers(-3, 4, 2), rng.integers(1, 400, 2))}
     if kind == 0:  # a wide bar spread over its range
         lo = price - rng.random() * 2.0
         return dict(range_bins(lo, lo + rng.random() * 3.0, float(rng.integers(1, 5000)), bs))
@@ -51,7 +54,7 @@ def test_rolling_profile_equals_the_dict_profile_merge_by_merge(seed):
     checked = 0
     for step in range(1500):
         price += rng.normal(0.0, 0.6) + (40.0 if step == 700 else 0.0) - (90.0 if step == 1100 else 0.0)
-        bins = _bar_bins(rng, price, bs)
+        bins = _bar_bins(rng, price, bs, negative=seed >= 4)
         d.merge(bins)
         r.merge(bins)
         rp.merge_pairs(list(bins), list(bins.values()))
@@ -154,3 +157,25 @@ def test_cvd_sparkline_keeps_the_last_390_closed_bars():
         hist = an.snapshot().flow.cvd_history
         assert hist == tuple(cvds[-CVD_HISTORY:])
     assert len(hist) == CVD_HISTORY and hist[-1] == an.cvd
+
+
+def _poc_reference(hist):
+    top = max(hist)
+    mid2 = len(hist) - 1
+    best, best_d = -1, None
+    for i, v in enumerate(hist):
+        if v == top:
+            d = abs(2 * i - mid2)
+            if best_d is None or d < best_d:
+                best, best_d = i, d
+    return best
+
+
+def test_poc_index_ties_go_to_the_middle_then_the_lower_bin():
+    rng = np.random.default_rng(8)
+    for _ in range(5000):
+        n = int(rng.integers(1, 30))
+        hist = [float(x) for x in rng.integers(0, int(rng.integers(1, 4)), n)]
+        assert poc_index(hist) == _poc_reference(hist), hist
+    assert poc_index([1.0, 3.0, 3.0, 3.0, 3.0, 1.0]) == 2  # middle 2.5: 2 and 3 equally near, the lower
+    assert poc_index([3.0, 0.0, 0.0, 0.0, 3.0, 3.0]) == 4

@@ -220,7 +220,7 @@ class DenseProfile:
     trims them. Invariant: no bin outside ``[_first, _last]`` holds volume.
     """
 
-    __slots__ = ("bin_size", "_h", "_base", "_first", "_last")
+    __slots__ = ("bin_size", "_h", "_base", "_first", "_last", "_neg")
 
     _PAD = 64  # bins added beyond a bin that falls outside the list
 
@@ -232,6 +232,7 @@ class DenseProfile:
         self._base = 0  # bin index of _h[0]
         self._first = 0  # list positions: bins outside _first.._last hold no volume
         self._last = -1
+        self._neg = False  # a negative volume was merged or subtracted: bins may be < 0
 
     def _cover(self, lo: int, hi: int) -> None:
         """Grow the list so bins lo..hi are in it, and widen the bounds over them."""
@@ -262,6 +263,8 @@ class DenseProfile:
     def merge(self, bins: dict[int, float]) -> None:
         if not bins:
             return
+        if not self._neg and min(bins.values()) < 0.0:
+            self._neg = True
         base = self._base
         lo, hi = min(bins), max(bins)
         if not (self._first <= lo - base and hi - base <= self._last):  # else inside the bounds already
@@ -275,6 +278,8 @@ class DenseProfile:
         """:meth:`merge` of a histogram given as bins (each once) and their volumes."""
         if not idx:
             return
+        if not self._neg and min(vols) < 0.0:
+            self._neg = True
         self._cover(min(idx), max(idx))
         h = self._h
         base = self._base
@@ -285,6 +290,8 @@ class DenseProfile:
         """:meth:`subtract` of a histogram given as bins (each once) and their volumes."""
         if not idx:
             return
+        if not self._neg and min(vols) < 0.0:
+            self._neg = True
         self._cover(min(idx), max(idx))
         h = self._h
         base = self._base
@@ -298,6 +305,8 @@ class DenseProfile:
         billionth of what was removed (floating point residue) becomes 0.0."""
         if not bins:
             return
+        if not self._neg and min(bins.values()) < 0.0:
+            self._neg = True
         base = self._base
         lo, hi = min(bins), max(bins)
         if not (self._first <= lo - base and hi - base <= self._last):
@@ -312,6 +321,7 @@ class DenseProfile:
     def clear(self) -> None:
         self._h = []
         self._first, self._last = 0, -1
+        self._neg = False
 
     def dense(self) -> tuple[int, list[float]]:
         """(lowest bin holding volume, a copy of the bins from it to the highest
@@ -345,7 +355,7 @@ class DenseProfile:
         if not h:
             return None
         bs = self.bin_size
-        _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params)
+        _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params, self._neg)
         return ProfileStats(bs, total, poc, vah, val, va_vol, (), (), low, high, ())
 
     def value_area(self, params: StrategyParams) -> Optional[tuple[float, float, float]]:
@@ -353,7 +363,7 @@ class DenseProfile:
         lo, h = self.dense()
         if not h:
             return None
-        return _core_numbers(lo, h, self.bin_size, params)[3:6]
+        return _core_numbers(lo, h, self.bin_size, params, self._neg)[3:6]
 
 
 def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[tuple[int, float]]:
@@ -456,17 +466,23 @@ def smooth_list(h: list[float], width: int) -> list[float]:
 
 
 def poc_index(hist: list[float]) -> int:
+    """Index of the POC: the highest bin; of equal highest bins the one nearest
+    the middle of the range, then the lower one. The equal bins are found by
+    ``list.index`` (in C), lowest first, stopping once past the middle."""
     top = max(hist)
-    if hist.count(top) == 1:
-        return hist.index(top)
-    n = len(hist)
-    mid2 = n - 1  # twice the middle index, to stay in integers
-    best, best_d = -1, None
-    for i, v in enumerate(hist):
-        if v == top:
-            d = abs(2 * i - mid2)
-            if best_d is None or d < best_d:  # equal distance keeps the lower bin
-                best, best_d = i, d
+    c = hist.count(top)
+    i = hist.index(top)
+    if c == 1:
+        return i
+    mid2 = len(hist) - 1  # twice the middle index, to stay in integers
+    best, best_d = i, abs(2 * i - mid2)
+    for _ in range(c - 1):
+        if 2 * i >= mid2:  # at or past the middle: the later ones are farther from it
+            break
+        i = hist.index(top, i + 1)
+        d = abs(2 * i - mid2)
+        if d < best_d:  # equal distance keeps the lower bin
+            best, best_d = i, d
     return best
 
 
@@ -757,12 +773,13 @@ def _core(st: LazyProfileStats, lo: int, h: list[float], params: StrategyParams)
     return (lo, h, total, p, params)
 
 
-def _core_numbers(lo: int, h: list[float], bs: float, params: StrategyParams) -> tuple:
+def _core_numbers(lo: int, h: list[float], bs: float, params: StrategyParams, may_be_negative: bool = True) -> tuple:
     """The core of the statistics of a trimmed dense histogram ``h`` (first and
     last bin > 0) whose first bin is ``lo``: (h with negative bins read as 0,
-    total, POC index, POC, VAH, VAL, value area volume, low, high)."""
+    total, POC index, POC, VAH, VAL, value area volume, low, high).
+    ``may_be_negative=False``: the caller knows no bin is < 0 (skips the check)."""
     n = len(h)
-    if min(h) < 0.0:
+    if may_be_negative and min(h) < 0.0:
         h = [0.0 if v < 0.0 else v for v in h]
     total = _sum(h)
     p = poc_index(h)
