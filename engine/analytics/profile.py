@@ -45,17 +45,15 @@ Node price is the bin centre; node volume is the smoothed volume.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import fields
-from functools import reduce
 from itertools import compress, islice
-from operator import add
 from typing import Iterable, Optional
 
 import numpy as np
 
 from ..config import StrategyParams
 from ..model import Node, ProfileStats
+from .indicators import ordered_sum
 
 BIN_EPS = 1e-6
 PRICE_DECIMALS = 10
@@ -261,59 +259,43 @@ class DenseProfile:
                 self._last = b
 
     def merge(self, bins: dict[int, float]) -> None:
-        if not bins:
-            return
-        if not self._neg and min(bins.values()) < 0.0:
-            self._neg = True
-        base = self._base
-        lo, hi = min(bins), max(bins)
-        if not (self._first <= lo - base and hi - base <= self._last):  # else inside the bounds already
-            self._cover(lo, hi)
-            base = self._base
-        h = self._h
-        for i, v in bins.items():
-            h[i - base] += v
-
-    def merge_pairs(self, idx: list[int], vols: list[float]) -> None:
-        """:meth:`merge` of a histogram given as bins (each once) and their volumes."""
-        if not idx:
-            return
-        if not self._neg and min(vols) < 0.0:
-            self._neg = True
-        self._cover(min(idx), max(idx))
-        h = self._h
-        base = self._base
-        for i, v in zip(idx, vols):
-            h[i - base] += v
-
-    def subtract_pairs(self, idx: list[int], vols: list[float]) -> None:
-        """:meth:`subtract` of a histogram given as bins (each once) and their volumes."""
-        if not idx:
-            return
-        if not self._neg and min(vols) < 0.0:
-            self._neg = True
-        self._cover(min(idx), max(idx))
-        h = self._h
-        base = self._base
-        for i, v in zip(idx, vols):
-            k = i - base
-            r = h[k] - v
-            h[k] = 0.0 if r <= v * 1e-9 else r
+        """Add a bar's histogram (bin -> volume)."""
+        self.merge_pairs(bins, bins.values())  # (a dict's keys and values, in the same order)
 
     def subtract(self, bins: dict[int, float]) -> None:
         """Remove a histogram merged earlier; a bin left with no more than a
         billionth of what was removed (floating point residue) becomes 0.0."""
-        if not bins:
-            return
-        if not self._neg and min(bins.values()) < 0.0:
+        self.subtract_pairs(bins, bins.values())
+
+    def _take(self, idx: Iterable[int], vols: Iterable[float]) -> int:
+        """Make room for bins ``idx`` (widening the bounds only when needed) and note
+        a negative volume; returns ``_base`` after any growth."""
+        if not self._neg and min(vols) < 0.0:
             self._neg = True
+        lo, hi = min(idx), max(idx)
         base = self._base
-        lo, hi = min(bins), max(bins)
-        if not (self._first <= lo - base and hi - base <= self._last):
-            self._cover(lo, hi)  # a negative volume removed adds volume
+        if not (self._first <= lo - base and hi - base <= self._last):  # else inside the bounds already
+            self._cover(lo, hi)  # (removing a negative volume adds volume: subtract covers too)
             base = self._base
+        return base
+
+    def merge_pairs(self, idx: Iterable[int], vols: Iterable[float]) -> None:
+        """:meth:`merge` of a histogram given as bins (each once) and their volumes
+        (re-iterable collections: lists, or a dict and its values)."""
+        if not idx:
+            return
+        base = self._take(idx, vols)
         h = self._h
-        for i, v in bins.items():
+        for i, v in zip(idx, vols):
+            h[i - base] += v
+
+    def subtract_pairs(self, idx: Iterable[int], vols: Iterable[float]) -> None:
+        """:meth:`subtract` of a histogram given as bins (each once) and their volumes."""
+        if not idx:
+            return
+        base = self._take(idx, vols)
+        h = self._h
+        for i, v in zip(idx, vols):
             k = i - base
             r = h[k] - v
             h[k] = 0.0 if r <= v * 1e-9 else r
@@ -486,15 +468,7 @@ def poc_index(hist: list[float]) -> int:
     return best
 
 
-if sys.version_info < (3, 12):
-    def _sum(h: list[float]) -> float:
-        """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions).
-        Up to Python 3.11 the builtin ``sum`` adds floats exactly so, in C."""
-        return sum(h, 0.0)
-else:  # 3.12's sum compensates rounding (another double): reduce adds plainly
-    def _sum(h: list[float]) -> float:
-        """0.0 + h[0] + h[1] + ... in index order (one fixed order of additions)."""
-        return reduce(add, h, 0.0)
+_sum = ordered_sum  # 0.0 + h[0] + h[1] + ... in index order (one fixed order of additions)
 
 
 def value_area(hist: list[float], poc: int, pct: float, total: Optional[float] = None) -> tuple[int, int, float]:
