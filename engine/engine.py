@@ -361,6 +361,12 @@ class Engine:
         self._expire_signals(now)
         self._bump()
 
+    def add_state_minutes(self, counts: dict[str, int]) -> None:
+        """In-session bars per market state that a backtest counted without handing
+        them to the engine (bars on which the engine provably does nothing else)."""
+        for key, n in counts.items():
+            self.state_minutes[key] += n
+
     def _maybe_new_session(self, now: int) -> None:
         day = self.calendar.session_date(now)
         if day != self._session_date:

@@ -19,19 +19,28 @@ needs them would declare it in ``NEEDS_HISTOGRAMS``. The input bars are kept
 too, so every combination replays the same Bar objects instead of building
 them again.
 
+The setups can be taped the same way (``record_signals``): the combination's
+real setups run once over the recorded snapshots, exactly as the engine would
+call them, and ``ReplayedSetup`` hands their signals back. With a tape the
+engine need not see a bar on which it provably does nothing: no signal, no
+position, no working order, no alert, no rejected data (runner.BacktestRun
+visits only the other bars). Setups are pure functions of the snapshots and
+times they are given, which is what makes the tape exact.
+
 Bars data only: with trades data the paper broker fills on individual trades,
 so a sweep over trades runs the full engine per combination.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import Optional
 
 from ..analytics.session import SessionCalendar
 from ..analytics.symbol import SymbolAnalytics
 from ..config import StrategyParams
 from ..feeds.loaders import BarsArrays
-from ..model import Bar, LvnAlert, ProfileStats, SymbolSnapshot, Trade
+from ..model import NS_PER_MIN, Bar, LvnAlert, ProfileStats, Signal, SymbolSnapshot, Trade
 
 # StrategyParams keys that only setups, exits or sizing read: changing them does
 # not change a single analytics number. Any other key (including ones added
@@ -60,6 +69,43 @@ class Recording:
     malformed: int = 0
     needs: Optional[frozenset] = None  # what the analytics computed (None = everything)
     inputs: list = field(default_factory=list)  # the input bars, in order
+    _state_prefix: Optional[dict] = field(default=None, repr=False)
+    _sessions: Optional[tuple] = field(default=None, repr=False)
+
+    def state_minutes(self, start: int, stop: int) -> dict[str, int]:
+        """Applied in-session bars per market state among inputs ``start:stop``
+        (what the engine's ``state_minutes`` counts for those bars)."""
+        if self._state_prefix is None:
+            keys = [s.state.value if s is not None and s.in_session else None for s in self.snaps]
+            self._state_prefix = {
+                k: [0, *accumulate(1 if x == k else 0 for x in keys)] for k in set(keys) if k is not None
+            }
+        out = {}
+        for k, pre in self._state_prefix.items():
+            n = pre[stop] - pre[start]
+            if n:
+                out[k] = n
+        return out
+
+    def session_starts(self, calendar: SessionCalendar) -> tuple[list[int], list]:
+        """(input indices, session dates) of the applied bars that begin a session date."""
+        if self._sessions is None or self._sessions[0] is not calendar:
+            idx, days = [], []
+            lo = hi = 0
+            last = None
+            for i, bar in enumerate(self.bars):
+                if bar is None:
+                    continue
+                ts = bar.ts_ns
+                if not (lo <= ts < hi):
+                    lo, hi = calendar.session_bounds(ts)
+                    day = calendar.session_date(ts)
+                    if day != last:
+                        idx.append(i)
+                        days.append(day)
+                        last = day
+            self._sessions = (calendar, idx, days)
+        return self._sessions[1], self._sessions[2]
 
 
 class _Slim:
@@ -135,6 +181,10 @@ class ReplayedAnalytics:
         self.malformed = 0
         self._pending_rejects: list = []
 
+    def seek(self, i: int) -> None:
+        """The next ``on_bar`` is input ``i`` (inputs before it were skipped as quiet)."""
+        self._i = i - 1
+
     def on_bar(self, bar: Bar) -> Optional[Bar]:
         i = self._i = self._i + 1
         rec = self._rec
@@ -167,3 +217,51 @@ class ReplayedAnalytics:
     def last(self) -> float:
         s = self._rec.snaps[self._i] if self._i >= 0 else None
         return s.last if s is not None else float("nan")
+
+
+# --------------------------------------------------------------------------- setups on tape
+
+
+@dataclass
+class SignalTape:
+    """What a combination's setups said over a Recording, run once by the real setups."""
+
+    setups: list  # [(setup name, {now_ns: Signal})], in the engine's setup order
+    indices: list  # input indices on which any setup signalled, ascending
+    end_ns: int = 0  # the data clock after the last input (its bar's end)
+
+
+def record_signals(rec: Recording, setups: list) -> SignalTape:
+    """Run ``setups`` (fresh, from make_setups) over the recording the way
+    Engine._after_bars calls them: every applied bar that is in session, with
+    ``now`` = the DataClock after the bar (its end; the clock never goes back)."""
+    tapes: list[dict[int, Signal]] = [{} for _ in setups]
+    calls = [(s.on_bar, t) for s, t in zip(setups, tapes)]
+    indices = []
+    now = 0
+    for i, (inp, bar, snap) in enumerate(zip(rec.inputs, rec.bars, rec.snaps)):
+        end = inp.ts_ns + NS_PER_MIN
+        if end > now:
+            now = end
+        if bar is None or not snap.in_session:
+            continue
+        hit = False
+        for on_bar, tape in calls:
+            sig = on_bar(snap, now)
+            if sig is not None:
+                tape[now] = sig
+                hit = True
+        if hit:
+            indices.append(i)
+    return SignalTape([(s.name, t) for s, t in zip(setups, tapes)], indices, now)
+
+
+class ReplayedSetup:
+    """A setup's interface, as the Engine calls it on closed bars, over a tape."""
+
+    def __init__(self, name: str, by_now: dict) -> None:
+        self.name = name
+        self._by_now = by_now
+
+    def on_bar(self, snap: SymbolSnapshot, now_ns: int) -> Optional[Signal]:
+        return self._by_now.get(now_ns)

@@ -23,6 +23,13 @@ handler, after the engine's own), round trips (metrics.TradeBuilder), equity
 samples while a position is open, closing equity per session, and the number of
 bars with a position (exposure). At the end, open positions are closed at the
 last price (``close_all(immediate=True)``) so every trade is counted.
+
+With a signal tape (replay.record_signals, sweeps over bars) the engine is
+handed only the bars on which it can do something: while the symbol has no
+position, no working order and no plan, the run jumps to the next bar with a
+signal, an LVN alert or rejected data. A skipped bar would have changed
+nothing but counts (bars, session closes, minutes per market state), which are
+added for the span; the results are the same as visiting every bar.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
 from .feed import ArrayFeed
+from .replay import ReplayedAnalytics, ReplayedSetup, SignalTape
 
 
 class EngineSuspended(RuntimeError):
@@ -138,7 +146,7 @@ class BacktestRun:
 
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS,
-                 items: Optional[Sequence] = None) -> None:
+                 items: Optional[Sequence] = None, tape: Optional[SignalTape] = None) -> None:
         self.config = config
         self.ds = ds
         self.clock = DataClock()
@@ -147,6 +155,16 @@ class BacktestRun:
         self.feed = ArrayFeed(ds, self.clock)
         self._items = items  # the dataset's items already built (a sweep replays the same Bars)
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
+        self._tape = tape
+        if tape is not None:
+            replayed = list(analytics.values()) if analytics else []
+            if len(self.engine.symbols) != 1 or len(replayed) != 1 or not isinstance(replayed[0], ReplayedAnalytics):
+                raise ConfigError("a signal tape replays one symbol's recorded analytics (a sweep over bars)")
+            sym = self.engine.symbols[0]
+            names = [s.name for s in self.engine.setups[sym]]
+            if names != [n for n, _ in tape.setups]:
+                raise ConfigError(f"the signal tape has setups {[n for n, _ in tape.setups]}, the run {names}")
+            self.engine.setups[sym] = [ReplayedSetup(n, by_now) for n, by_now in tape.setups]
         if analytics:
             self.engine.analytics.update(analytics)
         else:
@@ -204,6 +222,9 @@ class BacktestRun:
             self.equity.append(self.broker.equity())
 
     def run(self, should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
+        if self._tape is not None:
+            self._run_eventful(should_stop)
+            return self._finish()
         eng = self.engine
         on_data = eng.on_data
         after = eng._after_bars
@@ -226,7 +247,12 @@ class BacktestRun:
             if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
                 break
         self.items = n
-        # end of data: close the last bars exactly like Engine._run_feed
+        return self._finish()
+
+    def _finish(self) -> BacktestResult:
+        """End of data: close the last bars exactly like Engine._run_feed, then
+        every position at the last price."""
+        eng = self.engine
         now = self.clock.now_ns()
         closed = []
         for sym, an in eng.analytics.items():
@@ -234,8 +260,8 @@ class BacktestRun:
             if bar is not None:
                 closed.append((sym, bar))
         if closed:
-            on_closed(closed)
-            drive(after(closed))
+            self._on_closed(closed)
+            drive(eng._after_bars(closed))
         drive(self.broker.close_all(immediate=True))
         end_ts = self.clock.now_ns()
         self.equity_ts.append(end_ts)
@@ -243,6 +269,55 @@ class BacktestRun:
         if self._day is not None:
             self.daily.append((self._day.isoformat(), self.broker.equity()))
         return self.result()
+
+    def _run_eventful(self, should_stop: Optional[Callable[[], bool]]) -> None:
+        """The bars loop of ``run`` over the bars the engine can act on (see the
+        module doc); the rest are counted, not visited."""
+        eng = self.engine
+        sym = eng.symbols[0]
+        an = eng.analytics[sym]
+        rec = an._rec
+        inputs = rec.inputs
+        n = len(inputs)
+        events = sorted(set(self._tape.indices) | set(rec.alerts) | set(rec.rejects))
+        starts, days = rec.session_starts(self.calendar)
+        is_idle = self.broker.is_idle
+        plans, pending = eng._plans, eng.pending
+        on_data, after, on_closed = eng.on_data, eng._after_bars, self._on_closed
+        k = s = 0  # next event, next session start
+        i = visited = 0
+        while i < n:
+            if is_idle(sym) and sym not in plans and not pending:
+                while k < len(events) and events[k] < i:
+                    k += 1
+                j = events[k] if k < len(events) else n
+                if j > i:
+                    # bars i..j-1: applied (rejects are events), flat, nothing working
+                    self.bars += j - i
+                    eng.add_state_minutes(rec.state_minutes(i, j))
+                    while s < len(starts) and starts[s] < i:
+                        s += 1
+                    while s < len(starts) and starts[s] < j:
+                        day = days[s]
+                        if day != self._day:
+                            if self._day is not None:
+                                self.daily.append((self._day.isoformat(), self.broker.equity()))
+                            self._day = day
+                        s += 1
+                    i = j
+                    if i >= n:
+                        break
+            an.seek(i)
+            closed = on_data(inputs[i])
+            if closed:
+                on_closed(closed)
+                drive(after(closed))
+            i += 1
+            visited += 1
+            if should_stop is not None and (visited & 0xFFFF) == 0 and should_stop():
+                break
+        self.items = n
+        self.clock.advance(self._tape.end_ns)  # where the data clock ends after every bar
 
     def _tick(self) -> None:
         """The engine timer's bar closing, at data time (trades data only)."""
@@ -295,13 +370,14 @@ def run_params(config: CockpitConfig) -> dict:
 
 def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None,
-                 needs: Any = SETUP_NEEDS, items: Optional[Sequence] = None) -> BacktestResult:
+                 needs: Any = SETUP_NEEDS, items: Optional[Sequence] = None,
+                 tape: Optional[SignalTape] = None) -> BacktestResult:
     if not ds.series:
         raise ConfigError("the dataset is empty")
     missing = [s for s in ds.symbols if s not in config.app.symbols]
     if missing:
         raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
-    return BacktestRun(config, ds, analytics, warmup, needs, items).run(should_stop)
+    return BacktestRun(config, ds, analytics, warmup, needs, items, tape).run(should_stop)
 
 
 def equity_points(res: BacktestResult, initial: float) -> tuple[list[int], list[float]]:

@@ -35,8 +35,8 @@ from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
-from .replay import ReplayedAnalytics, analytics_key, record_bars
-from ..strategy.registry import setups_needs
+from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
+from ..strategy.registry import make_setups, setups_needs
 from .runner import backtest_config, run_backtest
 
 OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
@@ -83,17 +83,20 @@ def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]
     """One symbol, several combinations. Runs in a worker process (or Dask worker).
     With bars, the symbol's analytics are recorded once (per distinct analytics
     parameters and setups' needs, kept for the worker's next task) and replayed
-    into the real Engine per combination, with the same Bar objects."""
+    into the real Engine per combination, with the same Bar objects; the
+    combination's setups run once over the recording (a signal tape) so the
+    engine is handed only the bars it can act on."""
     out = []
     for idx, combo in combos:
         cfg = combo_config(base, [symbol], combo)
-        analytics = None
-        items = None
+        analytics = items = tape = None
         if ds.kind == "bars":
-            rec = _recording(ds, symbol, cfg, cfg.strategy.for_symbol(symbol))
+            params = cfg.strategy.for_symbol(symbol)
+            rec = _recording(ds, symbol, cfg, params)
             analytics = {symbol: ReplayedAnalytics(rec)}
             items = rec.inputs
-        res = run_backtest(cfg, ds, analytics=analytics, items=items)
+            tape = record_signals(rec, make_setups(symbol, params))
+        res = run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
         out.append(_result_row(idx, symbol, res))
     return out
 

@@ -369,6 +369,11 @@ class PaperBroker:
             return True
         return any(w.leg is OrderLeg.ENTRY for w in self._open.get(symbol, {}).values())
 
+    def is_idle(self, symbol: str) -> bool:
+        """No position, no order (working or held) in ``symbol`` and no timed order
+        anywhere: a bar of ``symbol`` would only update its last price."""
+        return not self._open[symbol] and symbol not in self._books and not self._timed
+
     def _position_of(self, symbol: str, b: _Book) -> Position:
         last = self._last.get(symbol, b.avg_price)
         stop = target = None
