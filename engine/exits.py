@@ -155,16 +155,9 @@ class ExitManager:
         if (price - plan.extreme) * sign > 0:
             plan.extreme = price
 
-        if p.flat_before_close_min > 0:
-            left = self._minutes_to_close(ts_ns)
-            if left is not None and left <= p.flat_before_close_min + _EPS:
-                return [self._close(plan, f"flat before the close: {left:.1f} min left "
-                                          f"(flat_before_close_min {p.flat_before_close_min:g})")]
-        if p.trade_timeout_min > 0:
-            held = (ts_ns - plan.opened_ns) / NS_PER_MIN
-            if held >= p.trade_timeout_min - _EPS:
-                return [self._close(plan, f"time exit: in the trade {held:.1f} min "
-                                          f">= trade_timeout_min {p.trade_timeout_min:g}")]
+        why_now = self._time_exit(plan, ts_ns)
+        if why_now:
+            return [self._close(plan, why_now)]
 
         actions: list[ExitAction] = []
         if not plan.has_r:
@@ -202,6 +195,47 @@ class ExitManager:
             plan.stop = new_stop
             actions.append(ExitAction("move_stop", symbol, plan.qty, new_stop, why))
         return actions
+
+    def _time_exit(self, plan: TradePlan, ts_ns: int) -> str:
+        """Why a time rule closes ``plan`` at ``ts_ns``, or ""."""
+        p = plan.params
+        if p.flat_before_close_min > 0:
+            left = self._minutes_to_close(ts_ns)
+            if left is not None and left <= p.flat_before_close_min + _EPS:
+                return (f"flat before the close: {left:.1f} min left "
+                        f"(flat_before_close_min {p.flat_before_close_min:g})")
+        if p.trade_timeout_min > 0:
+            held = (ts_ns - plan.opened_ns) / NS_PER_MIN
+            if held >= p.trade_timeout_min - _EPS:
+                return f"time exit: in the trade {held:.1f} min >= trade_timeout_min {p.trade_timeout_min:g}"
+        return ""
+
+    # ------------------------------------------------------------------ for a backtest that skips quiet bars
+
+    def price_blind(self, symbol: str) -> bool:
+        """True when no price can make ``on_price`` act for ``symbol``, only time can:
+        no plan, a plan already closing, no R to measure, or neither the partial
+        nor the trailing rule on."""
+        plan = self._plans.get(symbol)
+        if plan is None or plan.closing or not plan.has_r:
+            return True
+        return plan.params.target1_r <= 0 and plan.params.trail_activate_r <= 0
+
+    def time_exit_due(self, symbol: str, ts_ns: int) -> bool:
+        """Would a time rule close ``symbol`` on a price at ``ts_ns``?"""
+        plan = self._plans.get(symbol)
+        return plan is not None and not plan.closing and bool(self._time_exit(plan, ts_ns))
+
+    def note_prices(self, symbol: str, prices) -> None:
+        """What ``on_price`` does with prices on which no rule acts (``price_blind``
+        and no time rule due): track the best price since entry."""
+        plan = self._plans.get(symbol)
+        if plan is None or plan.closing:
+            return
+        sign = plan.side.sign
+        for price in prices:
+            if math.isfinite(price) and price > 0 and (price - plan.extreme) * sign > 0:
+                plan.extreme = price
 
     def _close(self, plan: TradePlan, reason: str) -> ExitAction:
         plan.closing = True

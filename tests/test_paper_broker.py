@@ -643,3 +643,70 @@ def test_equity_is_initial_plus_realized_plus_unrealized_minus_commissions(steps
         assert acct.cash == pytest.approx(1e7 - sum(f.side.sign * f.qty * f.price + f.commission for f in fills))
 
     asyncio.run(run())
+
+
+# ---------------------------------------------------------------------- first_touch (quiet-bar skipping)
+
+
+@settings(max_examples=60, deadline=None)
+@given(side=st.sampled_from([Side.BUY, Side.SELL]), seed=st.integers(0, 10_000),
+       with_limit=st.booleans())
+async def test_first_touch_is_the_first_bar_on_which_on_bar_fills(side, seed, with_limit):
+    """first_touch must name exactly the first bar that fills something: a bracket's
+    stop or target, or a resting limit entry, on random walks of bars."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(seed)
+    broker, clock, events = make()
+    broker.on_bar(bar(100, 100.5, 99.5, 100.0, minute=0))
+    if with_limit:
+        lim = 99.0 if side is Side.BUY else 101.0
+        await broker.submit(req("l-1", side=side, type=OrderType.LIMIT, limit_price=lim))
+    else:
+        sign = 1 if side is Side.BUY else -1
+        await broker.submit(req("b-1", side=side, take_profit=100 + sign * 2.0, stop_loss=100 - sign * 1.0))
+        broker.on_bar(bar(100, 100.2, 99.9, 100.0, minute=1))  # the market entry fills; the bracket works
+    assert broker.first_touch("SPY", np.array([1.0]), np.array([1.0]), 0, 1) in (0, 1)
+    px, bars = 100.0, []
+    for m in range(2, 42):
+        o = px + rng.uniform(-0.3, 0.3)
+        c = o + rng.uniform(-0.6, 0.6)
+        bars.append(bar(o, max(o, c) + rng.uniform(0, 0.4), min(o, c) - rng.uniform(0, 0.4), c, minute=m))
+        px = c
+    highs = np.array([b.high for b in bars])
+    lows = np.array([b.low for b in bars])
+    k = broker.first_touch("SPY", highs, lows, 0, len(bars))
+    fills_before = sum(e.kind == "fill" for e in events)
+    for b in bars[:k]:
+        broker.on_bar(b)
+    assert sum(e.kind == "fill" for e in events) == fills_before, "a bar before first_touch filled"
+    if k < len(bars):
+        broker.on_bar(bars[k])
+        assert sum(e.kind == "fill" for e in events) > fills_before, "first_touch named a bar that filled nothing"
+
+
+async def test_first_touch_is_immediate_for_market_and_timed_orders():
+    import numpy as np
+
+    broker, _, _ = make()
+    broker.on_bar(bar(100, 100.5, 99.5, 100.0))
+    highs, lows = np.array([100.1, 100.2]), np.array([99.9, 99.8])
+    assert broker.first_touch("SPY", highs, lows, 0, 2) == 2  # nothing working
+    await broker.submit(req("m-1"))
+    assert broker.first_touch("SPY", highs, lows, 0, 2) == 0
+    broker2, _, _ = make()
+    broker2.on_bar(bar(100, 100.5, 99.5, 100.0))
+    await broker2.submit(req("l-1", type=OrderType.LIMIT, limit_price=90.0, timeout_s=30))
+    assert broker2.first_touch("SPY", highs, lows, 0, 2) == 0  # a timed order may expire on any bar
+
+
+async def test_equity_with_last_is_equity_at_that_price():
+    broker, _, _ = make()
+    broker.on_bar(bar(100, 100.5, 99.5, 100.0))
+    await broker.submit(req("m-1", qty=37))
+    broker.on_bar(bar(100.3, 100.5, 99.5, 100.1, minute=1))
+    expected = broker.equity_with_last("SPY", 101.37)
+    broker.on_bar(bar(101.0, 101.5, 100.9, 101.37, minute=2))
+    assert broker.equity_with_last("SPY", 101.37) == expected == broker.equity()

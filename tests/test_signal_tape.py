@@ -37,6 +37,8 @@ def _runs(ds, setup, combo):
     ("auction", {"atr_stop": 1.0, "atr_target": 2.0, "allow_balance_trades": True, "min_aggression": 60}),
     ("sma_cross", {}),
     ("auction,trend_model,mean_reversion", {"allow_balance_trades": True}),
+    ("sma_cross", {"trade_timeout_min": 7.0}),  # a time exit inside skipped in-position bars
+    ("sma_cross", {"trail_activate_r": 0.5, "target1_r": 1.0}),  # price rules: bars in position are visited
 ])
 def test_tape_run_equals_visiting_every_bar(ds, setup, combo):
     every, taped, visited, total, tape = _runs(ds, setup, combo)

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import Optional
 
+import numpy as np
+
 from ..analytics.session import SessionCalendar
 from ..analytics.symbol import SymbolAnalytics
 from ..config import StrategyParams
@@ -71,6 +73,20 @@ class Recording:
     inputs: list = field(default_factory=list)  # the input bars, in order
     _state_prefix: Optional[dict] = field(default=None, repr=False)
     _sessions: Optional[tuple] = field(default=None, repr=False)
+    _ranges: Optional[tuple] = field(default=None, repr=False)
+
+    def ranges(self) -> tuple:
+        """(highs, lows) of the input bars as numpy arrays, and the data clock after
+        each input (its bar's end; the clock never goes back)."""
+        if self._ranges is None:
+            highs = np.array([b.high for b in self.inputs], dtype=float)
+            lows = np.array([b.low for b in self.inputs], dtype=float)
+            ends, now = [], 0
+            for b in self.inputs:
+                now = max(now, b.ts_ns + NS_PER_MIN)
+                ends.append(now)
+            self._ranges = (highs, lows, ends)
+        return self._ranges
 
     def state_minutes(self, start: int, stop: int) -> dict[str, int]:
         """Applied in-session bars per market state among inputs ``start:stop``

@@ -34,6 +34,7 @@ added for the span; the results are the same as visiting every bar.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -284,6 +285,8 @@ class BacktestRun:
         is_idle = self.broker.is_idle
         plans, pending = eng._plans, eng.pending
         on_data, after, on_closed = eng.on_data, eng._after_bars, self._on_closed
+        exits = eng.exits
+        highs, lows, ends = rec.ranges()
         k = s = 0  # next event, next session start
         i = visited = 0
         while i < n:
@@ -307,6 +310,12 @@ class BacktestRun:
                     i = j
                     if i >= n:
                         break
+            elif not pending and exits.price_blind(sym):
+                j = self._quiet_in_position(i, events, starts, highs, lows, ends)
+                if j > i:
+                    i = j
+                    if i >= n:
+                        break
             an.seek(i)
             closed = on_data(inputs[i])
             if closed:
@@ -318,6 +327,41 @@ class BacktestRun:
                 break
         self.items = n
         self.clock.advance(self._tape.end_ns)  # where the data clock ends after every bar
+
+    def _quiet_in_position(self, i: int, events: list, starts: list, highs, lows, ends: list) -> int:
+        """With a position or working orders: skip from input ``i`` to the first bar
+        that is an event or a session start, could fill an order (the broker's
+        ``first_touch``) or is due a time exit; the bars skipped are counted as
+        ``_on_closed`` would count them. Returns the next input to visit."""
+        eng = self.engine
+        sym = eng.symbols[0]
+        rec = eng.analytics[sym]._rec
+        n = len(rec.inputs)
+        j = min(_next_at(events, i, n), _next_at(starts, i, n))
+        if j <= i:
+            return i
+        j = self.broker.first_touch(sym, highs, lows, i, j)
+        due = eng.exits.time_exit_due
+        for k in range(i, j):
+            if due(sym, ends[k]):
+                j = k
+                break
+        if j <= i:
+            return i
+        inputs, snaps = rec.inputs, rec.snaps
+        open_pos = self.builder._open
+        equity_with_last = self.broker.equity_with_last
+        for k in range(i, j):
+            self.bars += 1
+            if sym in open_pos:
+                self.bars_in_position += 1
+            if open_pos:
+                self.equity_ts.append(rec.bars[k].ts_ns + NS_PER_MIN)
+                self.equity.append(equity_with_last(sym, inputs[k].close))
+        eng.add_state_minutes(rec.state_minutes(i, j))
+        eng.exits.note_prices(sym, [snaps[k].last for k in range(i, j)])
+        self.broker.on_bar(inputs[j - 1])  # nothing to fill (first_touch): its last price and tick
+        return j
 
     def _tick(self) -> None:
         """The engine timer's bar closing, at data time (trades data only)."""
@@ -345,6 +389,12 @@ class BacktestRun:
             summary=summary, fingerprint=self.ds.fingerprint, bars=self.bars, items=self.items,
             symbols=list(self.ds.symbols),
         )
+
+
+def _next_at(sorted_indices: list, i: int, default: int) -> int:
+    """The first of ``sorted_indices`` at or after ``i``, else ``default``."""
+    k = bisect_left(sorted_indices, i)
+    return sorted_indices[k] if k < len(sorted_indices) else default
 
 
 def _setup_of(signal_id: Optional[str], symbol: str) -> str:

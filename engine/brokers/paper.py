@@ -374,6 +374,41 @@ class PaperBroker:
         anywhere: a bar of ``symbol`` would only update its last price."""
         return not self._open[symbol] and symbol not in self._books and not self._timed
 
+    def first_touch(self, symbol: str, highs, lows, start: int, stop: int) -> int:
+        """For a backtest that skips quiet bars: the first index in ``[start, stop)``
+        of the bars given by their highs and lows (numpy arrays) on which ``on_bar``
+        could fill one of ``symbol``'s working orders, else ``stop``. A market order
+        or any timed order answers ``start``. A bar touches a buy limit or a sell
+        stop when its low reaches the price, a sell limit or a buy stop when its
+        high does (an open beyond the price is inside the range), which is when
+        ``_bar_price`` fills; held orders cannot fill."""
+        if self._timed:
+            return start
+        first = stop
+        for w in self._open[symbol].values():
+            if w.status is not OrderStatus.NEW:
+                continue
+            if w.type is OrderType.MARKET:
+                return start
+            if first <= start:
+                break
+            if w.type is OrderType.LIMIT:
+                price, from_above = w.limit_price, w.side is Side.BUY
+            else:
+                price, from_above = w.stop_price, w.side is Side.SELL
+            hit = (lows[start:first] <= price) if from_above else (highs[start:first] >= price)
+            k = int(hit.argmax())
+            if hit[k]:
+                first = start + k
+        return first
+
+    def equity_with_last(self, symbol: str, price: float) -> float:
+        """``equity()`` as it would be with ``symbol`` last traded at ``price``."""
+        market_value = 0.0
+        for s, b in self._books.items():
+            market_value += b.qty * (price if s == symbol else self._last.get(s, b.avg_price))
+        return self._cash + market_value
+
     def _position_of(self, symbol: str, b: _Book) -> Position:
         last = self._last.get(symbol, b.avg_price)
         stop = target = None
