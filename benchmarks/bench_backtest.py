@@ -1,6 +1,6 @@
 """Backtest speed, side by side with backtesting.py in the same run.
 
-    .venv/bin/python benchmarks/bench_backtest.py [--part sma|auction|grid|all]
+    .venv/bin/python benchmarks/bench_backtest.py [--part sma|auction|grid|floor|all]
         [--grid-symbols 10] [--grid-days 252] [--workers 2]
 
 Data: 252 simulated NYSE sessions x 390 one-minute bars = 98,280 bars of one
@@ -165,6 +165,35 @@ def part_auction(csv: Path, n: int) -> dict:
             "trades": met["trades"]}
 
 
+def part_floor(csv: Path, n: int) -> dict:
+    """What the sma_cross run costs before any trading, piece by piece: the Bar
+    objects, the analytics it needs (bars, ATR) with a snapshot per bar, and the
+    setup over those snapshots -- the per-bar floor of the object-per-bar engine."""
+    from engine.analytics.session import SessionCalendar
+    from engine.backtest.data import load_dataset
+    from engine.backtest.replay import record_bars, record_signals
+    from engine.backtest.runner import backtest_config
+    from engine.strategy.registry import make_setups
+
+    ds = load_dataset([str(csv)], ["BENCH"])
+    cfg = backtest_config(None, ds.symbols, setup="sma_cross")
+    params = cfg.strategy.for_symbol("BENCH")
+    cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy)
+    arrays = ds.series["BENCH"]
+    t = time.perf_counter()
+    bars = list(arrays.iter_bars("BENCH"))
+    t_bars = time.perf_counter() - t
+    t = time.perf_counter()
+    rec = record_bars("BENCH", arrays, params, cal, needs=frozenset())
+    t_rec = time.perf_counter() - t
+    t = time.perf_counter()
+    tape = record_signals(rec, make_setups("BENCH", params))
+    t_setup = time.perf_counter() - t
+    return {"bars": len(bars), "bar_objects_s": round(t_bars, 3),
+            "bar_objects_plus_analytics_and_snapshots_s": round(t_rec, 3),
+            "setup_over_snapshots_s": round(t_setup, 3), "signals": len(tape.indices)}
+
+
 def part_grid(symbols: int, days: int, workers: int) -> dict:
     from engine.backtest.data import load_dataset
     from engine.backtest.executors import make_executor
@@ -194,7 +223,7 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["sma", "auction", "grid", "all"], default="all")
+    ap.add_argument("--part", choices=["sma", "auction", "grid", "floor", "all"], default="all")
     ap.add_argument("--grid-symbols", type=int, default=10)
     ap.add_argument("--grid-days", type=int, default=252)
     ap.add_argument("--workers", type=int, default=2)
@@ -210,6 +239,8 @@ def main() -> None:
     if args.part in ("auction", "all"):
         results["auction"] = part_auction(csv, n)
         print(json.dumps({"auction": results["auction"]}), flush=True)
+    if args.part == "floor":
+        print(json.dumps({"floor": part_floor(csv, n)}), flush=True)
     if args.part in ("grid", "all"):
         results["grid"] = part_grid(args.grid_symbols, args.grid_days, args.workers)
         print(json.dumps({"grid": results["grid"]}), flush=True)
