@@ -49,7 +49,7 @@ from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
 from .feed import ArrayFeed
-from .replay import ReplayedAnalytics, ReplayedSetup, SignalTape
+from .replay import Recording, ReplayedAnalytics, ReplayedSetup, SignalTape
 
 
 class EngineSuspended(RuntimeError):
@@ -287,35 +287,16 @@ class BacktestRun:
         on_data, after, on_closed = eng.on_data, eng._after_bars, self._on_closed
         exits = eng.exits
         highs, lows, ends = rec.ranges()
-        k = s = 0  # next event, next session start
         i = visited = 0
         while i < n:
             if is_idle(sym) and sym not in plans and not pending:
-                while k < len(events) and events[k] < i:
-                    k += 1
-                j = events[k] if k < len(events) else n
-                if j > i:
-                    # bars i..j-1: applied (rejects are events), flat, nothing working
-                    self.bars += j - i
-                    eng.add_state_minutes(rec.state_minutes(i, j))
-                    while s < len(starts) and starts[s] < i:
-                        s += 1
-                    while s < len(starts) and starts[s] < j:
-                        day = days[s]
-                        if day != self._day:
-                            if self._day is not None:
-                                self.daily.append((self._day.isoformat(), self.broker.equity()))
-                            self._day = day
-                        s += 1
-                    i = j
-                    if i >= n:
-                        break
+                i = self._quiet_flat(rec, i, events, starts, days)
+                if i >= n:
+                    break
             elif not pending and exits.price_blind(sym):
-                j = self._quiet_in_position(i, events, starts, highs, lows, ends)
-                if j > i:
-                    i = j
-                    if i >= n:
-                        break
+                i = self._quiet_in_position(rec, i, events, starts, highs, lows, ends)
+                if i >= n:
+                    break
             an.seek(i)
             closed = on_data(inputs[i])
             if closed:
@@ -328,14 +309,30 @@ class BacktestRun:
         self.items = n
         self.clock.advance(self._tape.end_ns)  # where the data clock ends after every bar
 
-    def _quiet_in_position(self, i: int, events: list, starts: list, highs, lows, ends: list) -> int:
+    def _quiet_flat(self, rec: Recording, i: int, events: list, starts: list, days: list) -> int:
+        """Flat with nothing working: skip from input ``i`` to the next event (bars
+        in between are applied, since rejects are events), counting the bars and
+        the session closes ``_on_closed`` would. Returns the next input to visit."""
+        j = _next_at(events, i, len(rec.inputs))
+        if j <= i:
+            return i
+        self.bars += j - i
+        self.engine.add_state_minutes(rec.state_minutes(i, j))
+        for s in range(bisect_left(starts, i), bisect_left(starts, j)):
+            if days[s] != self._day:  # flat: the session's closing equity is the cash
+                if self._day is not None:
+                    self.daily.append((self._day.isoformat(), self.broker.equity()))
+                self._day = days[s]
+        return j
+
+    def _quiet_in_position(self, rec: Recording, i: int, events: list, starts: list, highs, lows,
+                           ends: list) -> int:
         """With a position or working orders: skip from input ``i`` to the first bar
         that is an event or a session start, could fill an order (the broker's
         ``first_touch``) or is due a time exit; the bars skipped are counted as
         ``_on_closed`` would count them. Returns the next input to visit."""
         eng = self.engine
         sym = eng.symbols[0]
-        rec = eng.analytics[sym]._rec
         n = len(rec.inputs)
         j = min(_next_at(events, i, n), _next_at(starts, i, n))
         if j <= i:
