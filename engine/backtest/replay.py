@@ -197,6 +197,10 @@ class ReplayedAnalytics:
         self.malformed = 0
         self._pending_rejects: list = []
 
+    @property
+    def recording(self) -> Recording:
+        return self._rec
+
     def seek(self, i: int) -> None:
         """The next ``on_bar`` is input ``i`` (inputs before it were skipped as quiet)."""
         self._i = i - 1
@@ -254,11 +258,8 @@ def record_signals(rec: Recording, setups: list) -> SignalTape:
     tapes: list[dict[int, Signal]] = [{} for _ in setups]
     calls = [(s.on_bar, t) for s, t in zip(setups, tapes)]
     indices = []
-    now = 0
-    for i, (inp, bar, snap) in enumerate(zip(rec.inputs, rec.bars, rec.snaps)):
-        end = inp.ts_ns + NS_PER_MIN
-        if end > now:
-            now = end
+    ends = rec.ranges()[2]
+    for i, (now, bar, snap) in enumerate(zip(ends, rec.bars, rec.snaps)):
         if bar is None or not snap.in_session:
             continue
         hit = False
@@ -269,7 +270,7 @@ def record_signals(rec: Recording, setups: list) -> SignalTape:
                 hit = True
         if hit:
             indices.append(i)
-    return SignalTape([(s.name, t) for s, t in zip(setups, tapes)], indices, now)
+    return SignalTape([(s.name, t) for s, t in zip(setups, tapes)], indices, ends[-1] if ends else 0)
 
 
 class ReplayedSetup:

@@ -27,9 +27,12 @@ last price (``close_all(immediate=True)``) so every trade is counted.
 With a signal tape (replay.record_signals, sweeps over bars) the engine is
 handed only the bars on which it can do something: while the symbol has no
 position, no working order and no plan, the run jumps to the next bar with a
-signal, an LVN alert or rejected data. A skipped bar would have changed
-nothing but counts (bars, session closes, minutes per market state), which are
-added for the span; the results are the same as visiting every bar.
+signal, an LVN alert or rejected data; in a position (when no partial or
+trailing rule is on) it jumps to the first bar that is an event or a session
+start, touches a working order (PaperBroker.first_touch) or is due a time exit.
+A skipped bar would have changed nothing but counts (bars, session closes,
+minutes per market state), equity samples and the best price since entry,
+which are added for the span; the results are the same as visiting every bar.
 """
 from __future__ import annotations
 
@@ -277,7 +280,7 @@ class BacktestRun:
         eng = self.engine
         sym = eng.symbols[0]
         an = eng.analytics[sym]
-        rec = an._rec
+        rec = an.recording
         inputs = rec.inputs
         n = len(inputs)
         events = sorted(set(self._tape.indices) | set(rec.alerts) | set(rec.rejects))
