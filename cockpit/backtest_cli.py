@@ -218,7 +218,7 @@ def _resume_hint(path: str) -> str:
 def sweep_command(args, client=None) -> int:
     from engine.backtest import report
     from engine.backtest.executors import make_executor
-    from engine.backtest.grid import parse_grid
+    from engine.backtest.grid import STRATEGY_KEYS, parse_grid
     from engine.backtest.sweep import run_sweep
 
     grid = parse_grid(args.grid)
@@ -246,7 +246,9 @@ def sweep_command(args, client=None) -> int:
                      "results_file": out.results_path, "rows": rows})
     else:
         con = _console()
-        con.print(report.sweep_table(out.rows, args.objective, args.top, args.min_trades))
+        base_values = {k: getattr(cfg.strategy if k in STRATEGY_KEYS else cfg.risk, k) for k in grid.keys}
+        con.print(report.sweep_table(out.rows, args.objective, args.top, args.min_trades, keys=grid.keys,
+                                     base_values=base_values, width=con.width))
         con.print(f"{len(grid)} combinations x {len(ds.symbols)} symbols (+ baseline) on {ds.description}: "
                   f"{out.elapsed_s:.1f} s with {out.executor}")
         if run_id:
@@ -290,7 +292,7 @@ def walkforward_command(args, client=None) -> int:
         _print_json({"folds": folds, "stitched": wf.stitched.as_dict(), "degradation": deg, "run_id": run_id})
         return 0
     con = _console()
-    con.print(folds_table(wf))
+    con.print(folds_table(wf, width=con.width))
     con.print(report.metrics_table(wf.stitched, "Stitched out-of-sample"))
     con.print(f"degradation ratio (mean OOS / mean IS {args.objective}): {M.fmt(wf.degradation, '{:.3f}')}")
     con.print(report.equity_text(wf.stitched_ts, wf.stitched_equity))

@@ -278,6 +278,57 @@ def test_walkforward_folds_pick_in_sample_best_and_stitch_out_of_sample():
     oos = (f1.out_sample.sharpe + f2.out_sample.sharpe) / 2
     ins = (f1.in_sample.sharpe + f2.in_sample.sharpe) / 2
     assert wf.degradation == pytest.approx(oos / ins)
-    assert len(wf.stitched_equity) == 4
-    assert wf.stitched_equity[-1] == pytest.approx(
-        cfg.broker.initial_equity + f1.out_sample.net_pnl + f2.out_sample.net_pnl)
+    # the stitched curve holds each fold's intraday samples and session closes, the second
+    # fold's shifted by what the first made
+    initial = cfg.broker.initial_equity
+    assert len(wf.stitched_equity) == len(f1.oos_equity) + len(f2.oos_equity) + 4
+    assert wf.stitched_equity[-1] == pytest.approx(initial + f1.out_sample.net_pnl + f2.out_sample.net_pnl)
+    shift = f1.out_sample.net_pnl
+    assert wf.stitched_equity[len(f1.oos_equity) + 2:-2][0] == pytest.approx(f2.oos_equity[0][1] + shift)
+    # exposure pools the folds' bars (it read 0.0 before)
+    for f in (f1, f2):
+        assert f.out_sample.exposure_pct == pytest.approx(f.oos_bars_in_position / f.oos_bars * 100)
+    assert 0 < wf.stitched.exposure_pct == pytest.approx(
+        (f1.oos_bars_in_position + f2.oos_bars_in_position) / (f1.oos_bars + f2.oos_bars) * 100)
+    # the drawdown sees the intraday samples, not only the session closes
+    from engine.backtest.metrics import max_drawdown_pct
+
+    closes = [e for _, e in f1.oos_daily] + [e + shift for _, e in f2.oos_daily]
+    assert wf.stitched.max_drawdown_pct == pytest.approx(max_drawdown_pct([initial, *wf.stitched_equity]))
+    assert wf.stitched.max_drawdown_pct > max_drawdown_pct([initial, *closes])
+
+
+def test_pooled_equity_applies_samples_at_one_instant_together():
+    from engine.backtest.sweep import combine, pooled_equity
+
+    # A rises to 110 at t1; at t2 A gives back 10 while B gains 10: the pool never dipped
+    a = {"equity_ts": [1, 2], "equity": [110.0, 100.0]}
+    b = {"equity_ts": [2, 4], "equity": [110.0, 95.0]}
+    assert pooled_equity([a, b], 100.0) == [110.0, 110.0, 95.0]
+    rows = [dict(r, trades=[], daily=[["2024-01-02", r["equity"][-1]]], bars=10, in_position=5) for r in (a, b)]
+    m = combine(rows, 100.0)
+    assert m.max_drawdown_pct == pytest.approx(15 / 110 * 100)  # 110 -> 95, not the 110 -> 100 a split t2 shows
+    assert m.final_equity == pytest.approx(95.0) and m.exposure_pct == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="one timestamp per equity sample"):
+        pooled_equity([{"equity_ts": [1], "equity": [1.0, 2.0]}], 100.0)
+
+
+def test_sweep_of_several_symbols_measures_drawdown_on_intraday_equity():
+    ds = load_dataset(["synthetic:SPY,QQQ:3:3"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    out = run_sweep(ds, cfg, parse_grid(["atr_target=2,3"]), make_executor("inline"), min_trades=1)
+    deeper = 0
+    for r in out.rows:
+        got = [out.raw[(r.index, s)] for s in ds.symbols]
+        daily_only = combine_daily_only(got, cfg.broker.initial_equity)
+        assert r.metrics.max_drawdown_pct >= daily_only
+        deeper += r.metrics.max_drawdown_pct > daily_only
+    assert deeper  # the session closes alone understate it
+
+
+def combine_daily_only(rows, initial):
+    from engine.backtest.metrics import max_drawdown_pct
+
+    dates = sorted({d for r in rows for d, _ in r["daily"]})
+    pooled = [initial + sum(dict(map(tuple, r["daily"])).get(d, initial) - initial for r in rows) for d in dates]
+    return max_drawdown_pct([initial, *pooled])

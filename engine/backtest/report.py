@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
@@ -182,21 +183,97 @@ def _iso_s(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sweep_table(rows, objective: str, limit: Optional[int] = None, min_trades: int = 0):
+@dataclass
+class Column:
+    """One column of a fitted table: its cells are already formatted text."""
+
+    header: str  # "\n" splits it over lines (narrow columns, long names)
+    cells: list[str]
+    justify: str = "right"
+    drop: int = 0  # 0: always shown; otherwise, on a narrow terminal the highest is left out first
+
+
+def fitted_table(title: str, columns: list[Column], width: Optional[int] = None, bold_rows: Sequence[int] = ()):
+    """A compact rich table whose cells are never cut: each column is as wide as its
+    widest cell or header line, and when the whole does not fit ``width`` (a trader's
+    80-column SSH window) the droppable columns are left out, highest ``drop`` first,
+    and named in a line under it, rather than every value ending in "…"."""
+    from rich import box
+    from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"Sweep ranked by {objective} (PF: profit factor up with >= {min_trades} trades; "
-                    "SR: Sharpe up, drawdown < 2x baseline)", header_style="bold")
-    for col, just in (("#", "right"), ("parameters", "left"), ("trades", "right"), ("win %", "right"),
-                      ("exp R", "right"), ("PF", "right"), ("Sharpe", "right"), ("max DD %", "right"),
-                      ("net $", "right"), ("PF", "center"), ("SR", "center")):
-        t.add_column(col, justify=just)
+    shown = list(columns)
+    hidden: list[str] = []
+
+    def build() -> Table:
+        t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False,
+                  title_justify="left")
+        for c in shown:
+            w = max([len(x) for x in c.header.split("\n")] + [len(x) for x in c.cells])
+            t.add_column(c.header, justify=c.justify, no_wrap=True, min_width=w)
+        for i in range(max((len(c.cells) for c in shown), default=0)):
+            t.add_row(*(c.cells[i] for c in shown), style="bold" if i in bold_rows else None)
+        return t
+
+    table = build()
+    if width is None:
+        return table
+    measure = Console(width=100_000)
+    while measure.measure(table).maximum > width and any(c.drop for c in shown):
+        worst = max(shown, key=lambda c: c.drop)
+        shown.remove(worst)
+        hidden.insert(0, worst.header.replace("\n", " "))
+        table = build()
+    if not hidden:
+        return table
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(table, Text("hidden for this width: " + ", ".join(hidden) + " (widen the terminal to see them)",
+                             style="dim"))
+
+
+def sweep_table(rows, objective: str, limit: Optional[int] = None, min_trades: int = 0,
+                keys: Optional[Sequence[str]] = None, base_values: Optional[dict] = None,
+                width: Optional[int] = None):
+    """The ranked sweep: one column per grid key (so each combination's values line
+    up), the section 12 figures, and the two acceptance flags. The baseline row
+    shows its own values when ``base_values`` are given."""
     shown = rows if limit is None else rows[:limit]
+    if keys is None:
+        keys = list(dict.fromkeys(k for r in shown for k in r.combo))
+    base_values = base_values or {}
+    obj = {"sharpe": "sharpe", "profit_factor": "PF", "expectancy": "exp R"}.get(objective, "")
+    cols = [Column("#", [])] + [Column(k.replace("_", "\n"), []) for k in keys]
+    metrics = [("trades", "trades", None, 0), ("win\n%", "win_rate", "{:.1f}", 6), ("exp\nR", "expectancy_r", "{:.3f}", 5),
+               ("PF", "profit_factor", "{:.2f}", 3), ("Sharpe", "sharpe", "{:.2f}", 2),
+               ("max\nDD %", "max_drawdown_pct", "{:.2f}", 1), ("net $", "net_pnl", "{:,.0f}", 4)]
+    for header, attr, spec, drop in metrics:
+        protected = header.replace("\n", " ") == obj or (obj == "sharpe" and header == "Sharpe")
+        cols.append(Column(header, [], drop=0 if protected else drop))
+    cols += [Column("PF\nok", [], "center"), Column("SR\nok", [], "center")]
+    bold = []
     for k, r in enumerate(shown, 1):
         m = r.metrics
         base = r.index == -1
-        t.add_row(str(k), "[bold]baseline[/]" if base else r.label, str(m.trades), M.fmt(m.win_rate, "{:.1f}"),
-                  M.fmt(m.expectancy_r, "{:.3f}"), M.fmt(m.profit_factor, "{:.2f}"), M.fmt(m.sharpe, "{:.2f}"),
-                  M.fmt(m.max_drawdown_pct, "{:.2f}"), M.fmt(m.net_pnl, "{:,.0f}"),
-                  "-" if base else ("✓" if r.pf_ok else "✗"), "-" if base else ("✓" if r.sharpe_ok else "✗"))
-    return t
+        if base:
+            bold.append(k - 1)
+        values = base_values if base else r.combo
+        cells = ["base" if base else str(k)] + [_fmt_value(values.get(key)) for key in keys]
+        cells += [str(m.trades) if attr == "trades" else M.fmt(getattr(m, attr), spec) for _, attr, spec, _ in metrics]
+        cells += ["-" if base else ("✓" if r.pf_ok else "✗"), "-" if base else ("✓" if r.sharpe_ok else "✗")]
+        for c, text in zip(cols, cells):
+            c.cells.append(text)
+    title = (f"Sweep ranked by {objective}. PF ok: profit factor above the baseline's with >= {min_trades} trades; "
+             "SR ok: Sharpe above the baseline's, drawdown at most 2x")
+    return fitted_table(title, cols, width, bold_rows=bold)
+
+
+def _fmt_value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)

@@ -83,6 +83,7 @@ class BacktestResult:
     bars: int = 0
     items: int = 0
     symbols: list[str] = field(default_factory=list)
+    bars_in_position: int = 0
 
     def as_dict(self, with_trades: bool = False) -> dict:
         out = {"params": self.params, "fingerprint": self.fingerprint, "symbols": self.symbols,
@@ -387,7 +388,7 @@ class BacktestRun:
             params=params or run_params(self.config), metrics=met, trades=list(self.builder.trades),
             equity_ts=list(self.equity_ts), equity=list(self.equity), daily=list(self.daily),
             summary=summary, fingerprint=self.ds.fingerprint, bars=self.bars, items=self.items,
-            symbols=list(self.ds.symbols),
+            symbols=list(self.ds.symbols), bars_in_position=self.bars_in_position,
         )
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from ..analytics.session import SessionCalendar
 from ..config import CockpitConfig, parse_config
 from . import metrics as M
@@ -53,7 +55,8 @@ def combo_config(base: dict, symbols: list[str], combo: dict) -> CockpitConfig:
 
 def _result_row(idx: int, symbol: str, res) -> dict:
     return {"combo": idx, "symbol": symbol, "trades": [t.as_dict() for t in res.trades],
-            "daily": [[d, e] for d, e in res.daily], "equity": res.equity, "bars": res.bars,
+            "daily": [[d, e] for d, e in res.daily], "equity": res.equity, "equity_ts": res.equity_ts,
+            "bars": res.bars,
             "in_position": res.metrics.exposure_pct * res.bars / 100.0 if res.bars else 0,
             "signals": res.summary.get("signals_total", 0)}
 
@@ -110,7 +113,10 @@ def trade_from_dict(d: dict) -> M.TradeRecord:
 
 
 def combine(rows: list[dict], initial: float) -> M.Metrics:
-    """Pooled metrics of one combination over its symbols."""
+    """Pooled metrics of one combination over its symbols: all their trades; the
+    drawdown on the pooled equity sampled whenever any symbol's equity was (the
+    same samples a single backtest's drawdown uses, so a 10-symbol sweep does not
+    see only session closes); Sharpe on the pooled session closes."""
     trades = sorted((trade_from_dict(t) for r in rows for t in r["trades"]), key=lambda t: t.exit_ns)
     bars = sum(r["bars"] for r in rows)
     in_pos = sum(r["in_position"] for r in rows)
@@ -127,7 +133,26 @@ def combine(rows: list[dict], initial: float) -> M.Metrics:
             last = series.get(d, last)
             pnl[pos[d]] += last - initial
     daily = [initial + p for p in pnl]
-    return M.compute(trades, initial, daily, daily, bars, int(round(in_pos)))
+    return M.compute(trades, initial, pooled_equity(rows, initial), daily, bars, int(round(in_pos)))
+
+
+def pooled_equity(rows: list[dict], initial: float) -> list[float]:
+    """Initial equity plus every symbol's P&L, at each time any symbol's equity was
+    sampled (each symbol's equity holds between its own samples). Samples at the
+    same instant are applied together: the pool never shows a state that did not
+    exist at some moment."""
+    ts = [np.asarray(r.get("equity_ts") or [], dtype=np.int64) for r in rows]
+    if any(len(t) != len(r["equity"]) for t, r in zip(ts, rows)):
+        raise ValueError("pooled equity: every result needs one timestamp per equity sample")
+    steps = [np.diff(np.asarray(r["equity"], dtype=float), prepend=initial) for r in rows]
+    t = np.concatenate(ts) if ts else np.zeros(0, np.int64)
+    if t.size == 0:
+        return []
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    level = initial + np.cumsum(np.concatenate(steps)[order])
+    last_of_instant = np.append(t[1:] != t[:-1], True)
+    return level[last_of_instant].tolist()
 
 
 @dataclass
@@ -237,7 +262,8 @@ def run_sweep(
             raise ConfigError(f"--resume {resume}: that file belongs to another sweep (different data, "
                               "grid or settings); start a new one or give the same arguments")
         for r in saved["results"]:
-            results[(r["combo"], r["symbol"])] = r
+            if "equity_ts" in r:  # (a file from before pooled drawdowns: those runs are redone)
+                results[(r["combo"], r["symbol"])] = r
     tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
     tasks = [(s, idxs) for s, idxs in tasks if idxs]
     total = (len(combos) + 1) * len(symbols)

@@ -63,6 +63,9 @@ class Fold:
     out_sample: M.Metrics
     oos_daily: list = field(default_factory=list)
     oos_trades: list = field(default_factory=list)
+    oos_equity: list = field(default_factory=list)  # (ts_ns, equity) samples of the out-of-sample run
+    oos_bars: int = 0
+    oos_bars_in_position: int = 0
 
 
 @dataclass
@@ -118,23 +121,29 @@ def run_walkforward(
         res = run_backtest(cfg, test_ds, warmup=warm)
         k += 1
         fold = Fold(k, (tr[0][0].isoformat(), tr[-1][0].isoformat()), (te[0][0].isoformat(), te[-1][0].isoformat()),
-                    best.combo, best.metrics, res.metrics, res.daily, res.trades)
+                    best.combo, best.metrics, res.metrics, res.daily, res.trades,
+                    list(zip(res.equity_ts, res.equity)), res.bars, res.bars_in_position)
         folds.append(fold)
         if on_fold is not None:
             on_fold(fold)
         start += test
-    # stitched out-of-sample equity: chain each fold's daily P&L
-    eq = initial
-    st_ts, st_eq, trades = [], [], []
+    # stitched out-of-sample equity: each fold's P&L added to where the folds before it
+    # ended, its intraday samples (for the drawdown and the curve) and its session closes
+    offset = 0.0
+    points, closes, trades = [], [], []
     for f in folds:
-        prev = initial
-        for d, e in f.oos_daily:
-            eq += e - prev
-            prev = e
-            st_ts.append(cal.session_bounds(_date_ns(d))[1] - 1)
-            st_eq.append(eq)
+        points += [(ts, 0, offset + e) for ts, e in f.oos_equity]
+        for d, e in f.oos_daily:  # a session's close comes after every sample of that session
+            points.append((cal.session_bounds(_date_ns(d))[1], 1, offset + e))
+            closes.append(offset + e)
+        if f.oos_daily:
+            offset += f.oos_daily[-1][1] - initial
         trades.extend(f.oos_trades)
-    stitched = M.compute(trades, initial, st_eq, st_eq)
+    points.sort(key=lambda p: p[:2])
+    st_ts = [ts for ts, _, _ in points]
+    st_eq = [e for _, _, e in points]
+    stitched = M.compute(trades, initial, st_eq, closes, sum(f.oos_bars for f in folds),
+                         sum(f.oos_bars_in_position for f in folds))
     is_vals = [_obj(f.in_sample, attr) for f in folds]
     oos_vals = [_obj(f.out_sample, attr) for f in folds]
     is_mean = _nanmean(is_vals)
@@ -156,19 +165,29 @@ def _date_ns(d: str) -> int:
     return int(datetime(x.year, x.month, x.day, 12, tzinfo=timezone.utc).timestamp()) * NS_PER_S
 
 
-def folds_table(wf: WalkForward):
-    from rich.table import Table
+def folds_table(wf: WalkForward, width: Optional[int] = None):
+    """In-sample vs out-of-sample per fold, one column per grid key for the chosen
+    parameters. Dates drop their year when every fold lies in one year (the title
+    names it), so the table fits an 80-column terminal."""
+    from .report import Column, _fmt_value, fitted_table
 
     attr = OBJECTIVES[wf.objective]
-    t = Table(title=f"Walk-forward ({wf.objective}): in-sample vs out-of-sample", header_style="bold")
-    for col in ("fold", "train", "test", "best parameters", "IS trades", f"IS {wf.objective}", "OOS trades",
-                f"OOS {wf.objective}", "OOS net $"):
-        t.add_column(col)
-    for f in wf.folds:
-        t.add_row(str(f.n), f"{f.train[0]}..{f.train[1]}", f"{f.test[0]}..{f.test[1]}",
-                  " ".join(f"{k}={v}" for k, v in f.params.items()), str(f.in_sample.trades),
-                  M.fmt(getattr(f.in_sample, attr), "{:.3f}"), str(f.out_sample.trades),
-                  M.fmt(getattr(f.out_sample, attr), "{:.3f}"), M.fmt(f.out_sample.net_pnl, "{:,.0f}"))
-    return t
+    dates = [d for f in wf.folds for d in (*f.train, *f.test)]
+    years = {d[:4] for d in dates}
+    short = len(years) == 1
 
+    def span(a: str, b: str) -> str:
+        return f"{a[5:]}..{b[5:]}" if short else f"{a}..{b}"
 
+    keys = list(dict.fromkeys(k for f in wf.folds for k in f.params))
+    cols = [Column("fold", [str(f.n) for f in wf.folds]),
+            Column("train", [span(*f.train) for f in wf.folds], "left"),
+            Column("test", [span(*f.test) for f in wf.folds], "left")]
+    cols += [Column(k.replace("_", "\n"), [_fmt_value(f.params.get(k)) for f in wf.folds]) for k in keys]
+    cols += [Column("IS\ntrades", [str(f.in_sample.trades) for f in wf.folds], drop=1),
+             Column(f"IS\n{wf.objective}", [M.fmt(getattr(f.in_sample, attr), "{:.3f}") for f in wf.folds]),
+             Column("OOS\ntrades", [str(f.out_sample.trades) for f in wf.folds], drop=1),
+             Column(f"OOS\n{wf.objective}", [M.fmt(getattr(f.out_sample, attr), "{:.3f}") for f in wf.folds]),
+             Column("OOS\nnet $", [M.fmt(f.out_sample.net_pnl, "{:,.0f}") for f in wf.folds], drop=2)]
+    where = f" ({years.pop()})" if short and years else ""
+    return fitted_table(f"Walk-forward ({wf.objective}){where}: in-sample vs out-of-sample", cols, width)
