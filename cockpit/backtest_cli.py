@@ -314,19 +314,23 @@ def runs_command(args) -> int:
         _print_json([{"id": r.id, "created_ns": r.created_ns, "kind": r.kind, "params": r.params,
                       "fingerprint": r.fingerprint, "metrics": r.metrics} for r in runs])
         return 0
-    from rich.table import Table
+    from engine.backtest.report import Column, fitted_table
 
-    t = Table(title="Stored runs (newest first)", header_style="bold")
-    for col in ("id", "when (UTC)", "kind", "data", "parameters", "trades", "PF", "Sharpe", "max DD %", "net $"):
-        t.add_column(col)
-    for r in runs:
-        m = r.metrics
-        p = r.params
-        when = datetime.fromtimestamp(r.created_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
-        t.add_row(r.id[:8], when, r.kind, str(p.get("data", ""))[:40], _short_params(r.kind, p),
-                  str(m.get("trades", "")), M.fmt(m.get("profit_factor"), "{:.2f}"), M.fmt(m.get("sharpe"), "{:.2f}"),
-                  M.fmt(m.get("max_drawdown_pct"), "{:.2f}"), M.fmt(m.get("net_pnl"), "{:,.0f}"))
-    _console().print(t)
+    whens = [datetime.fromtimestamp(r.created_ns / 1e9, tz=timezone.utc) for r in runs]
+    this_year = len({w.year for w in whens}) <= 1
+    cols = [Column("id", [r.id[:8] for r in runs], "left"),
+            Column("when (UTC)", [w.strftime("%m-%d %H:%M" if this_year else "%Y-%m-%d %H:%M") for w in whens], "left",
+                   drop=3),
+            Column("kind", [r.kind for r in runs], "left"),
+            Column("data", [str(r.params.get("data", "")) for r in runs], "left", wrap=True),
+            Column("parameters", [_short_params(r.kind, r.params) for r in runs], "left", wrap=True)]
+    for header, key, spec, drop in (("trades", "trades", None, 0), ("PF", "profit_factor", "{:.2f}", 2),
+                                    ("Sharpe", "sharpe", "{:.2f}", 0), ("max\nDD %", "max_drawdown_pct", "{:.2f}", 1),
+                                    ("net $", "net_pnl", "{:,.0f}", 0)):
+        cells = [str(r.metrics.get(key, "")) if spec is None else M.fmt(r.metrics.get(key), spec) for r in runs]
+        cols.append(Column(header, cells, drop=drop))
+    con = _console()
+    con.print(fitted_table("Stored runs, newest first (ids: the first 8 characters)", cols, con.width))
     if not runs:
         print("no runs stored yet: cockpit backtest --data ... stores one")
     return 0

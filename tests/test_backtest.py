@@ -235,6 +235,19 @@ def test_cli_backtest_stores_a_run_and_runs_lists_it(tmp_path, capsys):
     assert runs[0]["metrics"]["trades"] == out["metrics"]["trades"]
 
 
+def test_cli_runs_table_in_80_columns_shows_whole_ids(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "runs.db")
+    assert _cli(["backtest", "--data", "synthetic:SPY:2:5", "--db", db, "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    monkeypatch.setenv("COLUMNS", "80")
+    assert _cli(["runs", "--db", db]) == 0
+    text = capsys.readouterr().out
+    assert run_id[:8] in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    row = next(line for line in text.splitlines() if run_id[:8] in line)
+    assert "backtest" in row and "synthetic:SPY" in row
+
+
 def test_cli_bad_grid_exits_2_naming_the_key(capsys):
     rc = _cli(["sweep", "--data", "synthetic:SPY:1:5", "--no-store", "--grid", "atr_stpo=1,2"])
     assert rc == 2

@@ -191,6 +191,10 @@ class Column:
     cells: list[str]
     justify: str = "right"
     drop: int = 0  # 0: always shown; otherwise, on a narrow terminal the highest is left out first
+    wrap: bool = False  # long text (data, parameters): folds over lines instead of setting the width
+
+
+WRAP_MIN = 12  # a wrapping column is never narrower than this
 
 
 def fitted_table(title: str, columns: list[Column], width: Optional[int] = None, bold_rows: Sequence[int] = ()):
@@ -205,25 +209,32 @@ def fitted_table(title: str, columns: list[Column], width: Optional[int] = None,
     shown = list(columns)
     hidden: list[str] = []
 
-    def build() -> Table:
+    def build(wrap_width: int) -> Table:
         t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False,
                   title_justify="left")
         for c in shown:
             w = max([len(x) for x in c.header.split("\n")] + [len(x) for x in c.cells])
-            t.add_column(c.header, justify=c.justify, no_wrap=True, min_width=w)
+            if c.wrap:
+                t.add_column(c.header, justify=c.justify, overflow="fold", max_width=min(w, wrap_width))
+            else:
+                t.add_column(c.header, justify=c.justify, no_wrap=True, min_width=w)
         for i in range(max((len(c.cells) for c in shown), default=0)):
             t.add_row(*(c.cells[i] for c in shown), style="bold" if i in bold_rows else None)
         return t
 
-    table = build()
     if width is None:
-        return table
+        return build(10_000)
     measure = Console(width=100_000)
+    table = build(WRAP_MIN)
     while measure.measure(table).maximum > width and any(c.drop for c in shown):
         worst = max(shown, key=lambda c: c.drop)
         shown.remove(worst)
         hidden.insert(0, worst.header.replace("\n", " "))
-        table = build()
+        table = build(WRAP_MIN)
+    wraps = sum(c.wrap for c in shown)
+    if wraps:  # the room left goes to the columns that may wrap
+        spare = width - measure.measure(table).maximum
+        table = build(WRAP_MIN + max(0, spare) // wraps)
     if not hidden:
         return table
     from rich.console import Group
