@@ -710,3 +710,11 @@ async def test_equity_with_last_is_equity_at_that_price():
     expected = broker.equity_with_last("SPY", 101.37)
     broker.on_bar(bar(101.0, 101.5, 100.9, 101.37, minute=2))
     assert broker.equity_with_last("SPY", 101.37) == expected == broker.equity()
+
+
+async def test_order_count_counts_every_order_taken_without_a_cap():
+    broker, _, _ = make()
+    assert broker.order_count() == 0
+    await _long_bracket(broker)  # an entry and its two held children
+    await broker.submit(req("dup-1", qty=0))  # refused: still an order the broker took
+    assert broker.order_count() == 4 == len(broker.recent_orders(100))

@@ -749,6 +749,10 @@ class AlpacaBroker:
     def open_orders(self) -> list[Order]:
         return [o for o in self._orders.values() if o.status.is_open]
 
+    def order_count(self) -> int:
+        """Orders this session has seen (placed here or reported by the account stream)."""
+        return len(self._orders)
+
     def recent_orders(self, n: int = 50) -> list[Order]:
         return sorted(self._orders.values(), key=lambda o: o.updated_ns, reverse=True)[:n]
 

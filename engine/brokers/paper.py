@@ -434,6 +434,10 @@ class PaperBroker:
         ws.sort(key=lambda w: w.touch)
         return [w.snapshot() for w in ws]
 
+    def order_count(self) -> int:
+        """Every order this broker has taken (rejected ones too), without snapshotting them."""
+        return len(self._orders)
+
     def recent_orders(self, n: int = 50) -> list[Order]:
         """The ``n`` most recently changed orders (open or not), newest first."""
         return [w.snapshot() for w in heapq.nlargest(n, self._orders.values(), key=lambda w: w.touch)]
