@@ -93,3 +93,21 @@ def test_grid_errors_name_the_bad_key_or_value(words, needle):
     with pytest.raises(ConfigError) as exc:
         parse_grid(words)
     assert needle in str(exc.value)
+
+
+def test_trade_from_row_round_trips_as_dict_and_stays_frozen():
+    import dataclasses
+
+    from engine.backtest.metrics import TradeRecord, trade_from_row
+
+    t = TradeRecord("SPY", "long", 100, 1, 2, 10.0, 11.0, 99.0, 1.0, 50.0, "take_profit", "auction")
+    row = t.as_dict()
+    assert row["r"] == pytest.approx(99.0 / 50.0)  # derived keys are in the row, not fields
+    u = trade_from_row(row)
+    assert u == t and hash(u) == hash(t) and u.r == t.r
+    old = {k: v for k, v in row.items() if k != "setup"}  # a row from before setups were recorded
+    assert trade_from_row(old).setup == ""
+    with pytest.raises(KeyError):
+        trade_from_row({k: v for k, v in row.items() if k != "pnl"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        u.pnl = 0.0

@@ -25,7 +25,7 @@ import json
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -107,9 +107,7 @@ def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]
 # --------------------------------------------------------------------------- pooling results
 
 
-def trade_from_dict(d: dict) -> M.TradeRecord:
-    names = {f.name for f in fields(M.TradeRecord)}
-    return M.TradeRecord(**{k: v for k, v in d.items() if k in names})
+trade_from_dict = M.trade_from_row
 
 
 def combine(rows: list[dict], initial: float) -> M.Metrics:
