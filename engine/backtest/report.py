@@ -253,15 +253,16 @@ def sweep_table(rows, objective: str, limit: Optional[int] = None, min_trades: i
     shown = rows if limit is None else rows[:limit]
     if keys is None:
         keys = list(dict.fromkeys(k for r in shown for k in r.combo))
+    from .sweep import OBJECTIVES
+
     base_values = base_values or {}
-    obj = {"sharpe": "sharpe", "profit_factor": "PF", "expectancy": "exp R"}.get(objective, "")
+    ranked_by = OBJECTIVES.get(objective)  # the metric the rows are ranked by is never hidden
     cols = [Column("#", [])] + [Column(k.replace("_", "\n"), []) for k in keys]
     metrics = [("trades", "trades", None, 0), ("win\n%", "win_rate", "{:.1f}", 6), ("exp\nR", "expectancy_r", "{:.3f}", 5),
                ("PF", "profit_factor", "{:.2f}", 3), ("Sharpe", "sharpe", "{:.2f}", 2),
                ("max\nDD %", "max_drawdown_pct", "{:.2f}", 1), ("net $", "net_pnl", "{:,.0f}", 4)]
     for header, attr, spec, drop in metrics:
-        protected = header.replace("\n", " ") == obj or (obj == "sharpe" and header == "Sharpe")
-        cols.append(Column(header, [], drop=0 if protected else drop))
+        cols.append(Column(header, [], drop=0 if attr == ranked_by else drop))
     cols += [Column("PF\nok", [], "center"), Column("SR\nok", [], "center")]
     bold = []
     for k, r in enumerate(shown, 1):

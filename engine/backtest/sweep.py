@@ -107,15 +107,12 @@ def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]
 # --------------------------------------------------------------------------- pooling results
 
 
-trade_from_dict = M.trade_from_row
-
-
 def combine(rows: list[dict], initial: float) -> M.Metrics:
     """Pooled metrics of one combination over its symbols: all their trades; the
     drawdown on the pooled equity sampled whenever any symbol's equity was (the
     same samples a single backtest's drawdown uses, so a 10-symbol sweep does not
     see only session closes); Sharpe on the pooled session closes."""
-    trades = sorted((trade_from_dict(t) for r in rows for t in r["trades"]), key=lambda t: t.exit_ns)
+    trades = sorted((M.trade_from_row(t) for r in rows for t in r["trades"]), key=lambda t: t.exit_ns)
     bars = sum(r["bars"] for r in rows)
     in_pos = sum(r["in_position"] for r in rows)
     if len(rows) == 1:
