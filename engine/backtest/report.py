@@ -282,10 +282,9 @@ def sweep_table(rows, objective: str, limit: Optional[int] = None, min_trades: i
 
 
 def _fmt_value(v) -> str:
+    """A grid value in a table cell: the grid's own spelling, floats without a trailing .0."""
+    from .grid import _fmt
+
     if v is None:
         return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
+    return f"{v:g}" if isinstance(v, float) else _fmt(v)
