@@ -29,7 +29,7 @@ def _full_engine_path(seed: int = 7) -> dict:
         for item in items:
             closed = engine.on_data(item)
             if closed:
-                await engine._after_bars(closed)
+                await engine.on_bars_closed(closed)
         elapsed = time.perf_counter() - t0
         return {"trades": len(items), "seconds": elapsed, "trades_per_s": len(items) / elapsed,
                 "fills": engine.counters["fills"], "signals": engine.counters["signals"]}

@@ -57,6 +57,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from engine.feeds.base import ControllableFeed
 from engine.feeds.pacing import PacedFeed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +74,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?<=>$]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]
 # --------------------------------------------------------------------------- feeds
 
 
-class LoopedFeed:
-    """Feed + ControllableFeed: a finite feed run lap after lap, so a benchmark
+class LoopedFeed(ControllableFeed):
+    """A finite feed run lap after lap, so a benchmark
     sees a steady state. ``make_lap(k, speed)`` builds lap k (its timestamps must
     follow lap k-1's). Pause and speed carry over from lap to lap."""
 
@@ -89,8 +90,7 @@ class LoopedFeed:
         self._emitted_before = 0
 
     def previous_session_bars(self) -> list:
-        warm = getattr(self._inner, "previous_session_bars", None)
-        return list(warm()) if callable(warm) else []
+        return list(self._inner.previous_session_bars())
 
     async def start(self) -> None:
         await self._inner.start()
@@ -133,7 +133,7 @@ class LoopedFeed:
         return replace(s, done=False, message=f"{s.message} (bench lap {self.lap + 1})")
 
 
-def _replay_laps(symbol: str, clock):
+def _replay_laps(symbol: str):
     from engine.feeds.loaders import load_trades
     from engine.feeds.replay import ReplayFeed
 
@@ -144,13 +144,13 @@ def _replay_laps(symbol: str, clock):
 
     def make(k: int, speed: float):
         lap = data if k == 0 else replace(data, ts_ns=data.ts_ns + k * span)
-        return ReplayFeed(lap, symbol=symbol, speed=speed, clock=clock)
+        return ReplayFeed(lap, symbol=symbol, speed=speed)
 
     return make
 
 
 class MergedTradesFeed(PacedFeed):
-    """Feed + ControllableFeed: trades of several symbols already merged in time
+    """Trades of several symbols already merged in time
     order (numpy columns), turned into model Trades a chunk at a time, so the
     start of a lap costs no more than any other moment (SyntheticFeed converts a
     whole session up front, which is fine once but not every few seconds)."""
@@ -158,13 +158,12 @@ class MergedTradesFeed(PacedFeed):
     name = "synthetic"
     CHUNK = 4096
 
-    def __init__(self, cols: dict, names: list[str], speed: float, clock, message: str, warm=()) -> None:
+    def __init__(self, cols: dict, names: list[str], speed: float, message: str, warm=()) -> None:
         from engine.feeds.pacing import Pacer
 
         self._cols = cols  # ts_ns, price, size, bid, ask, sym (index into names)
         self._names = names
         self._pacer = Pacer(speed)
-        self.clock = clock
         self._message = message
         self._warm = list(warm)
         self._connected = self._done = False
@@ -184,7 +183,7 @@ class MergedTradesFeed(PacedFeed):
     async def stream(self):
         from engine.model import Trade
 
-        c, names, pacer, clock = self._cols, self._names, self._pacer, self.clock
+        c, names, pacer = self._cols, self._names, self._pacer
         n = len(c["ts_ns"])
         for start in range(0, n, self.CHUNK):
             end = start + self.CHUNK
@@ -193,8 +192,6 @@ class MergedTradesFeed(PacedFeed):
                 await pacer.wait_for(ts)
                 if pacer.stopped:
                     return
-                if clock is not None:
-                    clock.advance(ts)
                 self._last_data_ns = ts
                 self._emitted += 1
                 yield Trade(names[k], ts, p, sz, 0, b, a)
@@ -204,7 +201,7 @@ class MergedTradesFeed(PacedFeed):
         return self._message
 
 
-def _synthetic_laps(symbols, seed: int, clock):
+def _synthetic_laps(symbols, seed: int):
     """The simulator's default session (what `cockpit run` shows), replayed on
     the following trading days: lap k is the same trades shifted to the k-th
     next NYSE session (same ET clock times; the laps stay within one DST period)."""
@@ -228,7 +225,7 @@ def _synthetic_laps(symbols, seed: int, clock):
     def make(k: int, speed: float):
         shift = (days[k] - DEFAULT_SESSION_DATE).days * 86_400 * 1_000_000_000
         lap = dict(cols, ts_ns=cols["ts_ns"] + shift)
-        return MergedTradesFeed(lap, names, speed, clock, message, warm=warm if k == 0 else ())
+        return MergedTradesFeed(lap, names, speed, message, warm=warm if k == 0 else ())
 
     return make
 
@@ -271,9 +268,9 @@ def build_bench_engine(sc: Scenario):
     config = scenario_config(sc)
     clock = DataClock()
     if sc.feed == "replay":
-        make = _replay_laps(config.app.symbols[0], clock)
+        make = _replay_laps(config.app.symbols[0])
     else:
-        make = _synthetic_laps(config.app.symbols, config.app.seed, clock)
+        make = _synthetic_laps(config.app.symbols, config.app.seed)
     feed = LoopedFeed(make, sc.speed)
     broker = build_broker(config, clock)
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)

@@ -1,6 +1,6 @@
 """Where time comes from. Nothing in the engine reads the wall clock directly:
-live runs get a WallClock, replays and backtests a DataClock that the feed
-advances, tests a FixedClock. That is what makes a replay and a backtest of the
+live runs get a WallClock, replays and backtests a DataClock that the engine
+advances from the data it is handed, tests a FixedClock. That is what makes a replay and a backtest of the
 same data produce the same decisions."""
 from __future__ import annotations
 

@@ -18,13 +18,12 @@ from .engine import Engine
 
 def build_feed(config: CockpitConfig, clock: Clock):
     kind = config.feed.kind
-    data_clock = clock if isinstance(clock, DataClock) else None
     if kind == "synthetic":
         from .feeds.synthetic import SyntheticFeed
 
         day = date.fromisoformat(config.feed.sim_date) if config.feed.sim_date else None
         return SyntheticFeed(symbols=tuple(config.app.symbols), seed=config.app.seed, session_date=day,
-                             speed=config.feed.speed, clock=data_clock)
+                             speed=config.feed.speed)
     if kind == "replay":
         from .feeds.replay import ReplayFeed
 
@@ -33,7 +32,7 @@ def build_feed(config: CockpitConfig, clock: Clock):
         path = Path(config.feed.file)
         if not path.exists():
             raise ConfigError(f"feed.file = {str(path)!r} does not exist")
-        return ReplayFeed(path, symbol=config.app.symbols[0], speed=config.feed.speed, clock=data_clock)
+        return ReplayFeed(path, symbol=config.app.symbols[0], speed=config.feed.speed)
     if kind == "alpaca":
         from .feeds.alpaca import AlpacaFeed
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from datetime import datetime, time, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -31,11 +32,40 @@ _EPS = 1e-9
 _NS_PER_HOUR = 3_600_000_000_000
 
 
+class RiskRule(str, Enum):
+    """The gate that blocked an entry. Its value is the key the run summary counts
+    blocks under (``blocked_reasons``); the reason text carries the figures."""
+
+    ENTRIES_PAUSED = "entries paused"
+    DAILY_LOSS = "daily loss limit"
+    MIN_ACCOUNT_BALANCE = "min_account_balance"
+    CONSECUTIVE_LOSSES = "max_consecutive_losses"
+    DATA_STALE = "data stale"
+    TRADING_WINDOW = "outside the trading window"
+    DENY_LIST = "deny list"
+    ALLOW_LIST = "allow list"
+    MAX_POSITIONS = "max_positions"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    INVALID_STOP = "invalid stop"
+    SIZE_BELOW_ONE = "qty"
+    MIN_REWARD_RISK = "min_reward_risk"
+    SESSION_POLICY = "session_policy"
+
+
 @dataclass(frozen=True)
 class RiskDecision:
     allowed: bool
     signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)
     reason: str  # "" when allowed; one readable line when blocked
+    rule: Optional[RiskRule] = None  # the gate that blocked; None when allowed
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why entries are blocked: the gate and one readable line with its figures."""
+
+    rule: RiskRule
+    reason: str
 
 
 def _hhmm(text: str) -> time:
@@ -93,11 +123,22 @@ class RiskManager:
         data_age_s: Optional[float],
         entries_paused: bool = False,
     ) -> str:
-        """Why new entries are blocked right now, whatever the signal ("" if they are not).
+        """Why new entries are blocked right now, whatever the signal ("" if they are not)."""
+        block = self.entry_block(now_ns, account, data_age_s, entries_paused)
+        return block.reason if block is not None else ""
+
+    def entry_block(
+        self,
+        now_ns: int,
+        account: Account,
+        data_age_s: Optional[float],
+        entries_paused: bool = False,
+    ) -> Optional[Block]:
+        """The gate that blocks new entries right now, whatever the signal (None if none does).
         ``data_age_s`` None means the age is unknown (no data yet / backtest): not stale."""
         cfg = self.cfg
         if entries_paused:
-            return "entries paused"
+            return Block(RiskRule.ENTRIES_PAUSED, "entries paused")
         if not self._daily_loss_reason:
             limit = cfg.max_daily_loss_pct / 100.0 * account.start_of_day_equity
             if account.day_pnl <= -limit + _EPS:
@@ -106,17 +147,21 @@ class RiskManager:
                     f"of start-of-day equity ({_money(-limit)}); exits only until the next session"
                 )
         if self._daily_loss_reason:
-            return self._daily_loss_reason
+            return Block(RiskRule.DAILY_LOSS, self._daily_loss_reason)
         if account.equity < cfg.min_account_balance:
-            return f"equity {_money(account.equity)} < min_account_balance {_money(cfg.min_account_balance)}"
+            return Block(RiskRule.MIN_ACCOUNT_BALANCE,
+                         f"equity {_money(account.equity)} < min_account_balance {_money(cfg.min_account_balance)}")
         if self._consecutive_losses >= cfg.max_consecutive_losses:
-            return f"max_consecutive_losses {cfg.max_consecutive_losses} reached ({self._consecutive_losses} losses in a row)"
+            return Block(RiskRule.CONSECUTIVE_LOSSES, f"max_consecutive_losses {cfg.max_consecutive_losses} reached "
+                         f"({self._consecutive_losses} losses in a row)")
         if data_age_s is not None and data_age_s > cfg.stale_after_s:
-            return f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s"
+            return Block(RiskRule.DATA_STALE,
+                         f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s")
         if not self._in_window(now_ns):
             et = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
-            return f"outside the trading window {cfg.trading_start}-{cfg.trading_end} ET (now {et:%H:%M:%S} ET)"
-        return ""
+            return Block(RiskRule.TRADING_WINDOW, f"outside the trading window {cfg.trading_start}-{cfg.trading_end} "
+                         f"ET (now {et:%H:%M:%S} ET)")
+        return None
 
     def _in_window(self, now_ns: int) -> bool:
         """start <= local time of day < end, the zone's UTC offset looked up once per
@@ -137,13 +182,13 @@ class RiskManager:
         secs = ((now_ns + off) // 1_000_000_000) % 86400
         return self._start_s <= secs < self._end_s
 
-    def symbol_block_reason(self, symbol: str) -> str:
+    def symbol_block(self, symbol: str) -> Optional[Block]:
         s = symbol.upper()
         if s in self._deny:
-            return f"symbol {symbol} is on the deny list"
+            return Block(RiskRule.DENY_LIST, f"symbol {symbol} is on the deny list")
         if self._allow and s not in self._allow:
-            return f"symbol {symbol} is not on the allow list"
-        return ""
+            return Block(RiskRule.ALLOW_LIST, f"symbol {symbol} is not on the allow list")
+        return None
 
     def check(
         self,
@@ -159,37 +204,39 @@ class RiskManager:
         fixed order (account-wide first, then the symbol, then capacity, then size)
         and the first that blocks gives the reason."""
         cfg = self.cfg
-        reason = self.entry_block_reason(now_ns, account, data_age_s, entries_paused)
-        if not reason:
-            reason = self.symbol_block_reason(signal.symbol)
-        if not reason:
+        block = self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+        if block is None:
             # a working entry order will become a position: it takes a slot too
             busy = {p.symbol for p in positions if p.qty != 0}
             busy |= {o.symbol for o in open_orders if o.leg is OrderLeg.ENTRY and o.status.is_open}
             if len(busy) >= cfg.max_positions and signal.symbol not in busy:
-                reason = f"max_positions {cfg.max_positions} reached ({len(busy)} open or pending)"
-        if not reason:
+                block = Block(RiskRule.MAX_POSITIONS, f"max_positions {cfg.max_positions} reached "
+                              f"({len(busy)} open or pending)")
+        if block is None:
             n_open = sum(1 for o in open_orders if o.status.is_open)
             if n_open >= cfg.max_open_orders:
-                reason = f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)"
-        if reason:
-            return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), reason)
-        sized, reason = self.size(signal, account)
-        if not reason and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
+                block = Block(RiskRule.MAX_OPEN_ORDERS, f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)")
+        if block is not None:
+            return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), block.reason, block.rule)
+        sized, block = self.sized(signal, account)
+        if block is None and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
             # a target nearer than the stop is a trade nobody should be asked to approve
-            reason = f"min_reward_risk: target {sized.r_multiple:.2f}R < {cfg.min_reward_risk:g}R"
-        return RiskDecision(not reason, sized, reason)
+            block = Block(RiskRule.MIN_REWARD_RISK,
+                          f"min_reward_risk: target {sized.r_multiple:.2f}R < {cfg.min_reward_risk:g}R")
+        if block is not None:
+            return RiskDecision(False, sized, block.reason, block.rule)
+        return RiskDecision(True, sized, "")
 
     # ------------------------------------------------------------------ sizing
 
-    def size(self, signal: Signal, account: Account) -> tuple[Signal, str]:
-        """(signal with qty / risk_usd / r_multiple, "" or the reason qty < 1)."""
+    def sized(self, signal: Signal, account: Account) -> tuple[Signal, Optional[Block]]:
+        """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1)."""
         cfg = self.cfg
         entry, stop = signal.entry, signal.stop
         per_share = abs(entry - stop)
         if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
-            return evolve(signal, qty=0, risk_usd=0.0), (
-                f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
+            return evolve(signal, qty=0, risk_usd=0.0), Block(
+                RiskRule.INVALID_STOP, f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
         budget = max(account.equity, 0.0) * cfg.risk_per_trade_pct / 100.0
@@ -199,7 +246,7 @@ class RiskManager:
         qty = min(by_risk, by_bp, by_notional)
         sized = evolve(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
         if qty >= 1:
-            return sized, ""
+            return sized, None
         if qty == by_risk and cfg.fixed_qty > 0:
             why = f"fixed_qty {cfg.fixed_qty}"
         elif qty == by_risk:
@@ -208,4 +255,4 @@ class RiskManager:
             why = f"buying power {_money(account.buying_power)} at {_money(entry)}"
         else:
             why = f"max_position_notional {_money(cfg.max_position_notional)} at {_money(entry)}"
-        return sized, f"qty {qty} < 1 ({why})"
+        return sized, Block(RiskRule.SIZE_BELOW_ONE, f"qty {qty} < 1 ({why})")

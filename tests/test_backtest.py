@@ -52,7 +52,7 @@ def test_parity_live_path_and_backtester_on_one_synthetic_session():
 
     # live path: Engine + SyntheticFeed at speed 0 in AUTO mode, started like `cockpit run`
     clock = DataClock()
-    feed = SyntheticFeed(symbols=symbols, seed=11, session_date=DAY, speed=0, clock=clock)
+    feed = SyntheticFeed(symbols=symbols, seed=11, session_date=DAY, speed=0)
     live_broker = PaperBroker(cfg.broker, clock, symbols)
     live = Engine(cfg, feed, live_broker, clock, calendar=SessionCalendar(cfg.feed.session))
 
@@ -72,7 +72,7 @@ def test_parity_live_path_and_backtester_on_one_synthetic_session():
 
     assert live.counters["signals"] > 0 and live.counters["fills"] > 0  # the session trades
     assert _signals(bt) == _signals(live)
-    assert bt.signal_counts == live.signal_counts
+    assert bt.desk.signal_counts == live.desk.signal_counts
     assert _orders(run.broker) == _orders(live_broker)
     # every fill the live path made, in order (the backtest then closes what is still open)
     assert bt.fills[: len(live.fills)] == live.fills

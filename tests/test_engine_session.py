@@ -89,7 +89,7 @@ async def test_semi_approve_sends_a_bracket_and_reject_is_journaled():
     eng = build_engine(cfg, use_store=False)
     await eng.start()
     approved = rejected = None
-    while eng._feed_task is not None and not eng._feed_task.done():
+    while eng.feed_running:
         await asyncio.sleep(0)
         if eng.pending:
             sig = next(iter(eng.pending.values()))
@@ -113,7 +113,7 @@ async def test_set_mode_out_of_semi_expires_pending_visibly():
     cfg = _config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
     eng = build_engine(cfg, use_store=False)
     await eng.start()
-    while not eng.pending and not eng._feed_task.done():
+    while not eng.pending and eng.feed_running:
         await asyncio.sleep(0)
     assert eng.pending
     ids = list(eng.pending)
@@ -190,7 +190,7 @@ async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tm
     try:
         signals = await store.signals()
         assert len(signals) == len(eng.decisions) or len(signals) == sum(
-            n for (_, d), n in eng.signal_counts.items() if d != "pending")
+            n for (_, d), n in eng.desk.signal_counts.items() if d != "pending")
         decided = {s.decision.value for s in signals}
         assert {"auto", "blocked", "dropped"} <= decided
         assert all(s.decision_reason for s in signals if s.decision.value == "blocked")
@@ -201,7 +201,7 @@ async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tm
         for o in eng.broker.recent_orders(100_000):
             assert o.id in stored_orders and stored_orders[o.id].status == o.status, o
         assert len(await store.journal(kind="block", limit=100_000)) == sum(
-            n for (_, d), n in eng.signal_counts.items() if d == "blocked")
+            n for (_, d), n in eng.desk.signal_counts.items() if d == "blocked")
     finally:
         await store.close()
 
@@ -219,7 +219,7 @@ async def test_stale_live_data_blocks_entries_with_a_visible_reason():
     assert eng.entry_block_reason() == ""
     assert not eng.snapshot().feed.stale
     clock.advance_s(20)  # no trade for 20 s during RTH
-    eng._bump()
+    await eng.tick()  # the engine's once-a-second timer
     snap = eng.snapshot()
     assert snap.feed.stale
     assert "stale" in snap.blocked_entries_reason and "15" in snap.blocked_entries_reason
@@ -241,6 +241,6 @@ async def test_running_the_same_simulated_session_twice_keeps_both_runs_records(
             assert {f.id for f in eng.fills} <= stored
         assert len(stored) == sum(len(e.fills) for e in runs)
         assert len(await store.signals()) == sum(
-            n for e in runs for (_, d), n in e.signal_counts.items() if d != "pending")
+            n for e in runs for (_, d), n in e.desk.signal_counts.items() if d != "pending")
     finally:
         await store.close()

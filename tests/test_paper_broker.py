@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.brokers.base import Broker, MarketDrivenBroker
+from engine.brokers.base import BacktestBroker, Broker
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
 from engine.config import BrokerConfig
@@ -53,13 +53,12 @@ def req(cid, side=Side.BUY, qty=100, symbol="SPY", **kw):
 
 def test_implements_the_protocols():
     broker, _, _ = make()
-    assert isinstance(broker, Broker)
-    members = [n for n in vars(MarketDrivenBroker) if not n.startswith("_")] + [
-        n for n in vars(Broker) if not n.startswith("_") and n != "kind"
-    ]
-    assert {"on_trade", "on_bar", "on_quote", "start_of_day", "submit", "close_all"} <= set(members)
-    for name in members:
-        assert callable(getattr(broker, name)), name
+    assert isinstance(broker, Broker) and isinstance(broker, BacktestBroker)
+    assert not BacktestBroker.__abstractmethods__ - set(vars(PaperBroker)), "every abstract method implemented"
+    for name in ("on_trade", "on_bar", "on_quote", "start_of_day", "restore", "has_exposure", "position",
+                 "order_count", "check_timeouts", "first_touch", "equity_with_last", "is_idle"):
+        assert name in vars(PaperBroker), f"PaperBroker relies on the no-op default of {name}"
+    assert broker.fills_from_market_data
     assert broker.kind == "SIMULATED"
 
 

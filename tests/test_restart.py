@@ -22,7 +22,7 @@ async def _run_until(engine, stream, predicate):
     async for item in stream:
         closed = engine.on_data(item)
         if closed:
-            await engine._after_bars(closed)
+            await engine.on_bars_closed(closed)
             if predicate(engine):
                 return item.ts_ns
     raise AssertionError("the session ended before the state of interest was reached")
@@ -59,7 +59,7 @@ async def test_killed_mid_session_restart_finds_the_same_state(tmp_path):
     before_positions = sorted((p.symbol, p.qty, p.avg_price) for p in eng.broker.positions() if p.qty)
     before_orders = sorted((o.client_order_id, o.leg.value, o.status.value) for o in eng.broker.open_orders())
     before_pending = sorted(eng.pending)
-    eng._record_account()
+    eng.recorder.account(eng.broker)
     await eng.store.flush()  # the batch writer's last flush before the crash
     await eng.store.close()  # release the file; nothing else of run 1 is shut down cleanly
 

@@ -8,11 +8,11 @@ like a live engine, e.g. in the parity test).
 """
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator, Optional, Union
+from typing import AsyncIterator, Iterator, Union
 
 import numpy as np
 
-from ..clock import DataClock
+from ..feeds.base import Feed
 from ..feeds.loaders import BarsArrays, TradesArrays
 from ..model import Bar, FeedStatus, Trade
 from .data import Dataset
@@ -49,14 +49,13 @@ def items(ds: Dataset) -> Iterator[Union[Bar, Trade]]:
         yield per[k][i]
 
 
-class ArrayFeed:
-    """Feed protocol over a Dataset, as fast as possible (no pacing)."""
+class ArrayFeed(Feed):
+    """A Feed over a Dataset, as fast as possible (no pacing)."""
 
     name = "backtest"
 
-    def __init__(self, ds: Dataset, clock: Optional[DataClock] = None, yield_every: int = 4096) -> None:
+    def __init__(self, ds: Dataset, yield_every: int = 4096) -> None:
         self.ds = ds
-        self.clock = clock
         self._yield_every = yield_every
         self._connected = False
         self._done = False
@@ -76,8 +75,6 @@ class ArrayFeed:
         import asyncio
 
         for item in self.items():
-            if self.clock is not None:
-                self.clock.advance(item.ts_ns)
             self._last = item.ts_ns
             self.emitted += 1
             if self.emitted % self._yield_every == 0:

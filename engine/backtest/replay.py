@@ -253,7 +253,7 @@ class SignalTape:
 
 def record_signals(rec: Recording, setups: list) -> SignalTape:
     """Run ``setups`` (fresh, from make_setups) over the recording the way
-    Engine._after_bars calls them: every applied bar that is in session, with
+    Engine.on_bars_closed calls them: every applied bar that is in session, with
     ``now`` = the DataClock after the bar (its end; the clock never goes back)."""
     tapes: list[dict[int, Signal]] = [{} for _ in setups]
     calls = [(s.on_bar, t) for s, t in zip(setups, tapes)]

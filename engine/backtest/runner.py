@@ -1,16 +1,17 @@
 """The backtest runner: the live Engine, its analytics, setups, risk manager and
 paper broker, run over history on a DataClock. Nothing here decides a trade.
 
-How it drives the engine: exactly what ``Engine._run_feed`` does per item --
-``engine.on_data(item)``, then ``engine._after_bars(closed)`` for the bars it
-closed, then at the end close the last bars -- but without an event loop. The
+How it drives the engine: through the engine's public seam, exactly what
+``Engine._run_feed`` does per item -- ``engine.on_data(item)``, then
+``engine.on_bars_closed(closed)`` for the bars it closed, then at the end
+``engine.end_of_data_bars()`` -- but without an event loop. The
 engine's awaits on the backtest path (the paper broker's submit/close, exits)
 never suspend, so each coroutine is run to completion with one ``send(None)``;
 if one ever does suspend, the run stops with an error instead of guessing.
 With trades data the engine's one-second timer is stood in for by a
-``engine.tick()`` whenever data time enters a new minute (what the timer does
-within a second of the minute turning in a live run): it closes the bars of
-symbols that had no trade since.
+``engine.close_bars(now)`` whenever data time enters a new minute (what the
+timer does within a second of the minute turning in a live run): it closes the
+bars of symbols that had no trade since.
 
 Analytics: by default each symbol computes only what its setups read (the
 union of their ``needs``, engine.strategy.base), e.g. the SMA-cross baseline
@@ -18,8 +19,8 @@ builds no profiles at all; ``needs=None`` computes everything, as live. Either
 way the numbers a setup reads are the same. The summary's minutes per market
 state are left out when market state was not computed.
 
-What the runner adds is bookkeeping only: the fills (through the broker's event
-handler, after the engine's own), round trips (metrics.TradeBuilder), equity
+What the runner adds is bookkeeping only: the fills (a broker listener, called
+after the engine has handled each event), round trips (metrics.TradeBuilder), equity
 samples while a position is open, closing equity per session, and the number of
 bars with a position (exposure). At the end, open positions are closed at the
 last price (``close_all(immediate=True)``) so every trade is counted.
@@ -47,7 +48,7 @@ from ..brokers.paper import PaperBroker
 from ..clock import DataClock
 from ..config import CockpitConfig, ConfigError, parse_config
 from ..engine import Engine
-from ..model import NS_PER_MIN, NS_PER_S, Bar, BrokerEvent, Mode, OrderLeg, Trade
+from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg, Trade
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
@@ -157,7 +158,7 @@ class BacktestRun:
         self.clock = DataClock()
         self.calendar = SessionCalendar(config.feed.session, config.sessions.policy)
         self.broker = PaperBroker(config.broker, self.clock, config.app.symbols)
-        self.feed = ArrayFeed(ds, self.clock)
+        self.feed = ArrayFeed(ds)
         self._items = items  # the dataset's items already built (a sweep replays the same Bars)
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
         self._tape = tape
@@ -179,12 +180,9 @@ class BacktestRun:
                 n = setups_needs(p) if needs == SETUP_NEEDS else needs
                 if n is not None:
                     eng.analytics[sym] = SymbolAnalytics(sym, p, self.calendar, needs=n)
-        for bar in warmup:
-            if bar.symbol in self.engine.analytics:
-                self.engine._apply_bar(bar, record=False)
+        self.engine.warm_up(warmup)
         self.builder = M.TradeBuilder()
-        self._engine_handler = self.engine._on_broker_event
-        self.broker.set_event_handler(self._on_event)
+        self.engine.add_broker_listener(self._on_event)
         self.equity_ts: list[int] = []
         self.equity: list[float] = []
         self.daily: list[tuple[str, float]] = []
@@ -194,9 +192,8 @@ class BacktestRun:
         self.bars_in_position = 0
         self.items = 0
 
-    # broker events: the engine first (its handler reads positions), then the books
     def _on_event(self, ev: BrokerEvent) -> None:
-        self._engine_handler(ev)
+        """A broker event, after the engine has handled it: the books."""
         o = ev.order
         if ev.kind == "new" and o.leg is OrderLeg.STOP_LOSS and o.parent_id is not None:
             setup = _setup_of(o.signal_id, o.symbol)
@@ -232,7 +229,7 @@ class BacktestRun:
             return self._finish()
         eng = self.engine
         on_data = eng.on_data
-        after = eng._after_bars
+        after = eng.on_bars_closed
         on_closed = self._on_closed
         trades_data = self.ds.kind == "trades"
         minute = -1
@@ -255,18 +252,13 @@ class BacktestRun:
         return self._finish()
 
     def _finish(self) -> BacktestResult:
-        """End of data: close the last bars exactly like Engine._run_feed, then
-        every position at the last price."""
+        """End of data: the engine closes the last bars, then every position is
+        closed at the last price."""
         eng = self.engine
-        now = self.clock.now_ns()
-        closed = []
-        for sym, an in eng.analytics.items():
-            bar = an.close_until(now + 120 * NS_PER_S)
-            if bar is not None:
-                closed.append((sym, bar))
+        closed = eng.end_of_data_bars()
         if closed:
             self._on_closed(closed)
-            drive(eng._after_bars(closed))
+            drive(eng.on_bars_closed(closed))
         drive(self.broker.close_all(immediate=True))
         end_ts = self.clock.now_ns()
         self.equity_ts.append(end_ts)
@@ -287,8 +279,8 @@ class BacktestRun:
         events = sorted(set(self._tape.indices) | set(rec.alerts) | set(rec.rejects))
         starts, days = rec.session_starts(self.calendar)
         is_idle = self.broker.is_idle
-        plans, pending = eng._plans, eng.pending
-        on_data, after, on_closed = eng.on_data, eng._after_bars, self._on_closed
+        plans, pending = eng.router.plans, eng.pending
+        on_data, after, on_closed = eng.on_data, eng.on_bars_closed, self._on_closed
         exits = eng.exits
         highs, lows, ends = rec.ranges()
         i = visited = 0
@@ -311,7 +303,7 @@ class BacktestRun:
             if should_stop is not None and (visited & 0xFFFF) == 0 and should_stop():
                 break
         self.items = n
-        self.clock.advance(self._tape.end_ns)  # where the data clock ends after every bar
+        eng.advance_data_time(self._tape.end_ns)  # where the data clock ends after every bar
 
     def _quiet_flat(self, rec: Recording, i: int, events: list, starts: list, days: list) -> int:
         """Flat with nothing working: skip from input ``i`` to the next event (bars
@@ -367,15 +359,10 @@ class BacktestRun:
     def _tick(self) -> None:
         """The engine timer's bar closing, at data time (trades data only)."""
         eng = self.engine
-        now = self.clock.now_ns()
-        closed = []
-        for sym, an in eng.analytics.items():
-            bar = an.close_until(now)
-            if bar is not None:
-                closed.append((sym, bar))
+        closed = eng.close_bars(self.clock.now_ns())
         if closed:
             self._on_closed(closed)
-            drive(eng._after_bars(closed))
+            drive(eng.on_bars_closed(closed))
 
     def result(self, params: Optional[dict] = None) -> BacktestResult:
         init = self.config.broker.initial_equity

@@ -48,6 +48,7 @@ from alpaca.trading.requests import (
 from alpaca.trading.stream import TradingStream
 
 from ..clock import Clock, WallClock
+from .base import Broker
 from ..live.backoff import Backoff
 from ..live.reconcile import diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
@@ -184,7 +185,7 @@ class _TradeUpdatesStream(TradingStream):
             pass
 
 
-class AlpacaBroker:
+class AlpacaBroker(Broker):
     """Broker protocol over Alpaca (paper by default). See the module doc."""
 
     def __init__(

@@ -1,62 +1,137 @@
-"""The Broker protocol the engine trades through: the paper broker and Alpaca.
+"""The Broker the engine trades through: the paper broker and Alpaca.
 
 Every order carries our client order id; submitting an id a second time is
 refused, never doubled. Rejections come back as an Order with status REJECTED
 and a reason, never as a silent drop. Updates (fills, cancels, rejections) are
-delivered as BrokerEvents through ``events()`` / the ``on_event`` callback.
+delivered as BrokerEvents to the handler given to ``set_event_handler``.
+
+``Broker`` is an abstract base class: the commands and views every broker must
+implement are abstract, and what only some brokers need (a network session to
+start and stop, fills driven by market data, a restore from the store) has a
+no-op default here, so the engine calls methods and never probes for them.
+``BacktestBroker`` adds what the backtester alone reads (idle checks, the first
+bar that can fill an order, equity at a given price).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import Callable, Optional, Sequence
 
-from ..model import Account, Bar, BrokerEvent, Order, OrderRequest, Position, Quote, Trade
+from ..model import Account, Bar, BrokerEvent, Order, OrderLeg, OrderRequest, Position, Quote, Trade
 
 
-@runtime_checkable
-class Broker(Protocol):
-    kind: str  # "SIMULATED" | "PAPER" | "LIVE"
+class Broker(ABC):
+    kind: str = ""  # "SIMULATED" | "PAPER" | "LIVE"
 
+    # ------------------------------------------------------------------ wiring
+
+    @abstractmethod
     def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None: ...
 
+    def set_reconcile_handler(self, handler: Callable[[list[str]], None]) -> None:
+        """Where lines describing a reconcile with the real account go (a network broker)."""
+
+    async def start(self) -> list[str]:
+        """Connect and reconcile; returns what the reconcile changed, one line each."""
+        return []
+
+    async def stop(self) -> None:
+        """Disconnect (a network broker)."""
+
+    # ------------------------------------------------------------------ commands
+
+    @abstractmethod
     async def submit(self, request: OrderRequest) -> Order:
         """Submit an order (a bracket when take_profit and stop_loss are set).
         Returns the entry order; status REJECTED with a reason when refused."""
-        ...
 
-    async def cancel_all(self) -> list[Order]: ...
-
-    async def close_all(self) -> list[Order]:
-        """Cancel every open order, then close every position at market."""
-        ...
-
-    async def close(self, symbol: str) -> list[Order]:
-        """Cancel the symbol's open orders and close its position at market."""
-        ...
-
+    @abstractmethod
     async def cancel(self, order_id: str) -> Optional[Order]: ...
 
+    @abstractmethod
+    async def cancel_all(self) -> list[Order]: ...
+
+    @abstractmethod
+    async def close_all(self) -> list[Order]:
+        """Cancel every open order, then close every position at market."""
+
+    @abstractmethod
+    async def close(self, symbol: str) -> list[Order]:
+        """Cancel the symbol's open orders and close its position at market."""
+
+    @abstractmethod
     async def replace_stop(self, symbol: str, new_stop: float) -> Optional[Order]:
         """Move the protective stop of the symbol's position (break-even, trailing)."""
-        ...
 
+    def check_timeouts(self) -> list[Order]:
+        """Expire working orders past their timeout (a broker that keeps the timers)."""
+        return []
+
+    # ------------------------------------------------------------------ views
+
+    @abstractmethod
     def positions(self) -> list[Position]: ...
 
+    @abstractmethod
     def open_orders(self) -> list[Order]: ...
 
+    @abstractmethod
     def recent_orders(self, n: int = 50) -> list[Order]: ...
 
+    @abstractmethod
     def account(self) -> Account: ...
 
+    def position(self, symbol: str) -> Optional[Position]:
+        return next((p for p in self.positions() if p.symbol == symbol), None)
 
-class MarketDrivenBroker(Broker, Protocol):
-    """A simulated broker fills from the feed: it must see every trade / bar."""
+    def has_exposure(self, symbol: str) -> bool:
+        """A position, or an entry order that may become one."""
+        if any(p.symbol == symbol and p.qty != 0 for p in self.positions()):
+            return True
+        return any(o.symbol == symbol and o.leg is OrderLeg.ENTRY for o in self.open_orders())
 
-    def on_trade(self, trade: Trade) -> None: ...
+    def order_count(self) -> int:
+        """Orders taken in this run."""
+        return len(self.recent_orders(10_000))
 
-    def on_bar(self, bar: Bar) -> None: ...
+    # ------------------------------------------------------------------ market data and the day
 
-    def on_quote(self, quote: Quote) -> None: ...
+    def on_trade(self, trade: Trade) -> None:
+        """A simulated broker fills from market data; a real one ignores it."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A simulated broker fills from market data; a real one ignores it."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """A simulated broker fills from market data; a real one ignores it."""
+
+    @property
+    def fills_from_market_data(self) -> bool:
+        """Whether on_trade/on_bar/on_quote matter (the engine skips them otherwise)."""
+        return False
 
     def start_of_day(self, ts_ns: int) -> None:
         """A new session began: start-of-day equity := current equity."""
-        ...
+
+    def restore(self, positions, open_orders: Sequence[Order], account: Optional[Account] = None) -> None:
+        """After a restart, the state the store kept (a real broker reconciles instead)."""
+
+
+class BacktestBroker(Broker):
+    """What the backtester reads besides the Broker interface, to skip bars on
+    which provably nothing can happen."""
+
+    @abstractmethod
+    def is_idle(self, symbol: str) -> bool:
+        """No position and no working order in ``symbol``."""
+
+    @abstractmethod
+    def first_touch(self, symbol: str, highs, lows, start: int, stop: int) -> int:
+        """The first bar index in [start, stop) whose range could fill a working order, else stop."""
+
+    @abstractmethod
+    def equity_with_last(self, symbol: str, price: float) -> float:
+        """Equity if ``symbol`` last traded at ``price``."""
+
+    @abstractmethod
+    def equity(self) -> float: ...

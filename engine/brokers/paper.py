@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from ..clock import Clock
+from .base import BacktestBroker
 from ..config import BrokerConfig
 from ..ids import ClientOrderIds, is_valid_client_order_id
 from ..model import (
@@ -133,7 +134,7 @@ def _finite_positive(x: Optional[float]) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
-class PaperBroker:
+class PaperBroker(BacktestBroker):
     """Simulated broker (see the module docstring for every fill rule)."""
 
     kind = "SIMULATED"
@@ -185,6 +186,10 @@ class PaperBroker:
 
     def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
         self._handler = handler
+
+    @property
+    def fills_from_market_data(self) -> bool:
+        return True
 
     @property
     def symbols(self) -> frozenset[str]:

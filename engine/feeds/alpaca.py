@@ -37,6 +37,7 @@ from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_msgpack_list
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Quote, Trade
+from .base import Feed
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,11 @@ class _ObservedStockDataStream(StockDataStream):
             pass
 
 
-class AlpacaFeed:
-    """Feed protocol over Alpaca's stock data stream. See the module doc."""
+class AlpacaFeed(Feed):
+    """A Feed over Alpaca's stock data stream. See the module doc."""
 
     name = "alpaca"
+    can_backfill = True
 
     def __init__(
         self,

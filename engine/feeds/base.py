@@ -1,37 +1,83 @@
-"""The Feed protocol: anything that produces market data for the engine.
+"""The Feed: anything that produces market data for the engine.
 
 A feed is started, yields Trades / Bars / Quotes in time order from ``stream()``,
-reports a FeedStatus, and is stopped. Replay and simulator feeds also take a
-speed factor (0 = as fast as possible) and pause/resume.
+reports a FeedStatus, and is stopped. What only some feeds offer has a default
+here, so the engine calls methods and never probes for them:
+
+- ``previous_session_bars()``: bars of the session before the first streamed one
+  (the balance range and previous profile at the open); none by default.
+- ``backfill()``: history from the data vendor (a live start catches up on the
+  previous session and today so far); ``can_backfill`` says whether it exists.
+- ``drain_notices()``: what the trader must see about the feed itself (dropped
+  symbols, reconnects) as journal entries; none by default.
+
+``ControllableFeed`` (replay and simulator) adds speed, pause and resume.
+Feeds never move the engine's clock: the engine advances data time itself
+from the items it is handed.
 """
 from __future__ import annotations
 
-from typing import AsyncIterator, Protocol, Union, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import AsyncIterator, Union
 
-from ..model import Bar, FeedStatus, Quote, Trade
+from ..model import Bar, FeedStatus, JournalEntry, Quote, Trade
 
 MarketData = Union[Trade, Bar, Quote]
 
 
-@runtime_checkable
-class Feed(Protocol):
-    name: str
+class Feed(ABC):
+    name: str = "feed"
+    can_backfill: bool = False
 
+    @abstractmethod
     async def start(self) -> None: ...
 
+    @abstractmethod
     async def stop(self) -> None: ...
 
+    @abstractmethod
     def stream(self) -> AsyncIterator[MarketData]: ...
 
+    @abstractmethod
     def status(self) -> FeedStatus: ...
 
+    def previous_session_bars(self) -> list[Bar]:
+        return []
 
-@runtime_checkable
-class ControllableFeed(Feed, Protocol):
+    async def backfill(self, symbol: str, start_ns: int, end_ns: int, kind: str = "trades") -> list[MarketData]:
+        """Items of ``symbol`` in [start_ns, end_ns): ``kind`` "trades" or "bars"."""
+        return []
+
+    def drain_notices(self) -> list[JournalEntry]:
+        return []
+
+    @property
+    def controllable(self) -> bool:
+        """Whether set_speed / pause / resume do anything (a live feed runs at the market's pace)."""
+        return False
+
+    def set_speed(self, factor: float) -> None:
+        """Replay speed (0 = as fast as possible); a live feed ignores it."""
+
+    def pause(self) -> None:
+        """Hold the stream; a live feed ignores it."""
+
+    def resume(self) -> None:
+        """Release a paused stream; a live feed ignores it."""
+
+
+class ControllableFeed(Feed):
     """Replay and simulator: time can be sped up, slowed and paused."""
 
+    @property
+    def controllable(self) -> bool:
+        return True
+
+    @abstractmethod
     def set_speed(self, factor: float) -> None: ...
 
+    @abstractmethod
     def pause(self) -> None: ...
 
+    @abstractmethod
     def resume(self) -> None: ...

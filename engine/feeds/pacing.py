@@ -9,7 +9,8 @@ schedule at the item being waited for, so they take effect immediately and a
 pause never turns into a burst of catch-up.
 
 The wall side uses the event loop's monotonic clock: that is pacing, not the
-engine's notion of time (the engine's clock is a DataClock advanced by the feed).
+engine's notion of time (the engine's DataClock, which the engine advances from
+the items it is handed).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 from typing import Optional
 
 from ..model import FeedStatus
+from .base import ControllableFeed
 
 NS = 1_000_000_000
 MIN_SLEEP_S = 0.001  # below this an item is just handed out (sleep granularity)
@@ -128,7 +130,7 @@ class Pacer:
             # loop: re-evaluate (paused, speed changed, or simply due now)
 
 
-class PacedFeed:
+class PacedFeed(ControllableFeed):
     """The control and status surface every paced feed shares (ControllableFeed):
     speed, pause and resume go to its Pacer; status() reports from the fields the
     feed keeps (``_pacer``, ``_connected``, ``_done``, ``_last_data_ns``,

@@ -50,7 +50,7 @@ from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.secrets import redact, register_secret
 from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Trade
-from .base import MarketData
+from .base import Feed, MarketData
 
 ENV_API_KEY = "POLYGON_API_KEY"
 ENV_REST_URL = "COCKPIT_POLYGON_URL"
@@ -314,7 +314,7 @@ class SeenTrades:
 _STOP = object()
 
 
-class PolygonFeed:
+class PolygonFeed(Feed):
     """Live Polygon trades (``T.SYM``) and/or minute aggregates (``AM.SYM``).
 
     ``data``: "trades" (default; the engine builds its bars from trades),
@@ -326,6 +326,8 @@ class PolygonFeed:
     the balance range); ``today_from_ns`` backfills today's trades so far before
     the first live trade. ``dropped`` holds each symbol the key is not entitled
     to, with the reason; ``drain_notices()`` returns journal entries."""
+
+    can_backfill = True
 
     name = "polygon"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
-from ..clock import DataClock
 from ..model import FeedStatus
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
@@ -28,12 +27,10 @@ class ReplayFeed(PacedFeed):
         source: Union[str, Path, TradesArrays, BarsArrays],
         symbol: str,
         speed: float = 1.0,
-        clock: Optional[DataClock] = None,
         yield_every: int = 512,
         max_gap_s: Optional[float] = None,
     ) -> None:
         self.symbol = symbol
-        self.clock = clock
         self._source = source
         self._data: Optional[DataArrays] = source if isinstance(source, (TradesArrays, BarsArrays)) else None
         self._pacer = Pacer(speed, yield_every=yield_every, max_gap_s=max_gap_s)
@@ -68,13 +65,10 @@ class ReplayFeed(PacedFeed):
         if not self._connected:
             await self.start()
         pacer = self._pacer
-        clock = self.clock
         for item in iter_records(self.data, self.symbol):
             await pacer.wait_for(item.ts_ns)
             if pacer.stopped:
                 break
-            if clock is not None:
-                clock.advance(item.ts_ns)
             self._last_data_ns = item.ts_ns
             self._emitted += 1
             yield item

@@ -43,7 +43,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..clock import DataClock
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
@@ -627,7 +626,6 @@ class SyntheticFeed(PacedFeed):
         seed: int = 7,
         session_date: Optional[date] = None,
         speed: float = 1.0,
-        clock: Optional[DataClock] = None,
         start_at: Optional[str] = "09:30",
         reference_date: Optional[date] = None,
         history_days: int = 1,
@@ -644,7 +642,6 @@ class SyntheticFeed(PacedFeed):
         self.start_at = _parse_hhmm(start_at) if start_at else None
         self.history_days = max(1, int(history_days))
         self.trades_per_session = trades_per_session
-        self.clock = clock
         self._pacer = Pacer(speed, yield_every=yield_every)
         self._chains: Optional[dict[str, list[SimulatedSession]]] = None
         self._connected = False
@@ -704,7 +701,7 @@ class SyntheticFeed(PacedFeed):
         if self.start_at is not None and sims:
             local = datetime.combine(self.session_date, self.start_at, tzinfo=ET)
             paced_from = int(local.timestamp()) * NS_PER_S
-        pacer, clock = self._pacer, self.clock
+        pacer = self._pacer
         fast_forward = True
         for k, i in order.tolist():
             ts, p, sz, b, a = (c[i] for c in cols[k])
@@ -715,8 +712,6 @@ class SyntheticFeed(PacedFeed):
             await pacer.wait_for(ts, paced=paced)
             if pacer.stopped:
                 break
-            if clock is not None:
-                clock.advance(ts)
             self._last_data_ns = ts
             self._emitted += 1
             yield Trade(names[k], ts, p, sz, 0, b, a)

@@ -1,0 +1,145 @@
+"""The data engine: market data in, analytics up to date, closed bars out.
+
+It owns each symbol's analytics, the data clock of a replay or backtest (data
+time moves here and nowhere else), the broker's view of the tape (a simulated
+broker fills from it, before the analytics see the item, so an order placed
+because of a trade fills on a later one), the LVN alerts and minutes per market
+state, and malformed data (counted, journaled once, skipped).
+
+``on_data`` is the hot path: synchronous, per item, returning the bars the item
+closed; ``close_bars(until)`` closes bars when time passes without trades.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Callable, Iterable, Optional
+
+from .analytics.session import SessionCalendar
+from .analytics.symbol import SymbolAnalytics
+from .brokers.base import Broker
+from .clock import Clock, DataClock
+from .config import StrategyParams
+from .model import NS_PER_S, Bar, LvnAlert, Quote, Signal, Trade
+from .recorder import Recorder, _num
+
+MAX_ALERTS = 100
+BAR_NS = 60 * NS_PER_S
+
+
+class DataEngine:
+    def __init__(self, symbols: list[str], params: dict[str, StrategyParams], calendar: SessionCalendar,
+                 clock: Clock, broker: Broker, recorder: Recorder, counters: Counter,
+                 pending: dict[str, Signal], check_run_past: Callable[[str, float], None]) -> None:
+        self.calendar = calendar
+        self.clock = clock
+        self.recorder = recorder
+        self.counters = counters
+        self.analytics = {s: SymbolAnalytics(s, params[s], calendar) for s in symbols}
+        self.alerts: deque[LvnAlert] = deque(maxlen=MAX_ALERTS)
+        self.state_minutes: Counter[str] = Counter()  # closed in-session bars per market state
+        self.last_data_ns = 0
+        self.seen = 0  # trades and bars applied: part of the engine's published version
+        self.resume_after_ns = 0  # after a restart: data up to here is already in the analytics
+        self.data_clock = clock if isinstance(clock, DataClock) else None
+        self._pending = pending  # the desk's: a pending signal is checked against every trade
+        self._check_run_past = check_run_past
+        self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
+        # a simulated broker fills from market data; resolved once, not per item
+        fills = broker.fills_from_market_data
+        self._broker_on_trade = broker.on_trade if fills else None
+        self._broker_on_bar = broker.on_bar if fills else None
+        self._broker_on_quote = broker.on_quote if fills else None
+
+    # ------------------------------------------------------------------ data time
+
+    def advance(self, ts_ns: int) -> None:
+        """Data time moves to ``ts_ns`` (a replay or backtest; live time is the wall clock)."""
+        if self.data_clock is not None:
+            self.data_clock.advance(ts_ns)
+
+    def data_age_s(self, now: int) -> Optional[float]:
+        """Seconds since the last item, None before the first; 0 on data time (the last item *is* now)."""
+        if self.data_clock is not None:
+            return 0.0
+        if not self.last_data_ns:
+            return None
+        return max(0.0, (now - self.last_data_ns) / NS_PER_S)
+
+    # ------------------------------------------------------------------ items (hot path)
+
+    def on_data(self, item) -> list[tuple[str, Bar]]:
+        """Apply one market data item. Returns the bars it closed (usually none)."""
+        t = type(item)
+        if self.data_clock is not None:
+            self.data_clock.advance(item.ts_ns + BAR_NS if t is Bar else item.ts_ns)
+        if item.ts_ns < self.resume_after_ns:
+            self.counters["already_restored"] += 1
+            return []
+        if t is Trade:
+            sym = item.symbol
+            an = self.analytics.get(sym)
+            if an is None:
+                self.counters["unknown_symbol"] += 1
+                return []
+            self.last_data_ns = item.ts_ns
+            if self._broker_on_trade is not None:
+                self._broker_on_trade(item)
+            bar = an.on_trade(item)
+            if an.malformed != self._malformed_seen[sym]:
+                self._drain_rejects(an)
+            if self._pending:
+                self._check_run_past(sym, item.price)
+            self.seen += 1
+            return [(sym, bar)] if bar is not None else []
+        if t is Bar:
+            an = self.analytics.get(item.symbol)
+            if an is None:
+                self.counters["unknown_symbol"] += 1
+                return []
+            self.last_data_ns = item.ts_ns
+            if self._broker_on_bar is not None:
+                self._broker_on_bar(item)
+            closed = an.on_bar(item)
+            if an.malformed != self._malformed_seen[item.symbol]:
+                self._drain_rejects(an)
+            self.seen += 1
+            return [(item.symbol, closed)] if closed is not None else []
+        if t is Quote:
+            an = self.analytics.get(item.symbol)
+            if an is not None:
+                an.on_quote(item)
+                if self._broker_on_quote is not None:
+                    self._broker_on_quote(item)
+            return []
+        self.counters["unknown_item"] += 1
+        return []
+
+    def warm_up(self, bars: Iterable[Bar]) -> int:
+        """History the analytics must have seen (the previous session, a restart's
+        candles): applied without being recorded, acted on or moving data time."""
+        n = 0
+        for bar in bars:
+            an = self.analytics.get(bar.symbol)
+            if an is None:
+                continue
+            an.on_bar(bar)
+            if an.malformed != self._malformed_seen[bar.symbol]:
+                self._drain_rejects(an)
+            n += 1
+        return n
+
+    def close_bars(self, until_ns: int) -> list[tuple[str, Bar]]:
+        """Close every symbol's open bar whose minute ended by ``until_ns``."""
+        closed = []
+        for sym, an in self.analytics.items():
+            bar = an.close_until(until_ns)
+            if bar is not None:
+                closed.append((sym, bar))
+        return closed
+
+    def _drain_rejects(self, an: SymbolAnalytics) -> None:
+        self._malformed_seen[an.symbol] = an.malformed
+        for trade, reason in an.drain_rejects():  # rejected bars come as (close, volume) trades
+            self.counters["malformed"] += 1
+            self.recorder.log("warn", "malformed", f"skipped data: {reason}", trade.symbol,
+                              {"ts_ns": trade.ts_ns, "price": _num(trade.price), "size": _num(trade.size)})

@@ -1,0 +1,181 @@
+"""The signal desk: what happens to a signal between its setup and the router.
+
+It owns the mode (WATCH shows, SEMI queues for the trader, AUTO sends), the
+pause on new entries, the pending approvals with their expiry (a time to live,
+or price running past the entry), and the decision on every signal, with its
+reason, recorded and counted per setup and per blocking rule. It never talks to
+the broker's order side: a signal it approves is handed back to the engine,
+which gives it to the router.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Callable, Optional
+
+from .analytics.session import SessionCalendar
+from .brokers.base import Broker
+from .clock import Clock
+from .config import CockpitConfig
+from .model import NS_PER_S, Decision, Mode, Signal, evolve
+from .notify import Notifier
+from .recorder import Recorder
+from .risk import RiskManager, RiskRule
+
+MAX_DECISIONS = 50
+
+
+class SignalDesk:
+    def __init__(self, config: CockpitConfig, calendar: SessionCalendar, risk: RiskManager, broker: Broker,
+                 clock: Clock, recorder: Recorder, notifier: Notifier, counters: Counter,
+                 data_age_s: Callable[[int], Optional[float]], run_id: str = "") -> None:
+        self.config = config
+        self.calendar = calendar
+        self.risk = risk
+        self.broker = broker
+        self.clock = clock
+        self.recorder = recorder
+        self.notifier = notifier
+        self.counters = counters
+        self.data_age_s = data_age_s
+        self.run_id = run_id  # namespaces signal ids of a simulated/replayed run ("" = none)
+        self.mode: Mode = config.app.mode
+        self.entries_paused = False
+        self.pending: dict[str, Signal] = {}
+        self.decisions: deque[Signal] = deque(maxlen=MAX_DECISIONS)
+        self.signal_counts: Counter[tuple[str, str]] = Counter()  # (setup, decision)
+        self.block_reasons: Counter[str] = Counter()  # per RiskRule value
+
+    # ------------------------------------------------------------------ signals in
+
+    def on_signal(self, sig: Signal, now: int) -> Optional[Signal]:
+        """Decide a new signal. Returns it (decided AUTO) when it is to be sent now."""
+        if self.run_id:
+            sig = evolve(sig, id=f"{self.run_id}:{sig.id}")
+        self.counters["signals"] += 1
+        self.recorder.log("info", "signal", f"{sig.setup} {sig.side.value} @ {sig.entry:.2f}: {sig.reason}", sig.symbol)
+        if any(p.symbol == sig.symbol for p in self.pending.values()) or self.broker.has_exposure(sig.symbol):
+            self.decide(sig, Decision.DROPPED, f"{sig.symbol} already has a pending signal or an open position")
+            return None
+        if self.config.sessions.enforce_policy:
+            recommended = self.calendar.info(now).recommended_setup
+            if recommended != sig.setup:
+                self.block_reasons[RiskRule.SESSION_POLICY.value] += 1
+                self.decide(sig, Decision.BLOCKED, f"session_policy: this window recommends {recommended or 'no setup'}",
+                            level="warn")
+                return None
+        decision = self._risk_check(sig, now)
+        sig = decision.signal
+        if not decision.allowed:
+            self.block_reasons[decision.rule.value] += 1
+            self.decide(sig, Decision.BLOCKED, decision.reason, level="warn")
+            return None
+        if self.mode is Mode.WATCH:
+            self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
+            return None
+        if self.mode is Mode.SEMI:
+            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
+            self.pending[sig.id] = sig
+            self.recorder.signal(sig)
+            self.notifier.notify()
+            return None
+        return self.decide(sig, Decision.AUTO, "AUTO mode")
+
+    def _risk_check(self, sig: Signal, now: int):
+        b = self.broker
+        return self.risk.check(sig, b.account(), b.positions(), b.open_orders(), now, self.data_age_s(now),
+                               entries_paused=self.entries_paused)
+
+    # ------------------------------------------------------------------ the trader's answers
+
+    def approve(self, signal_id: str) -> Optional[Signal]:
+        """The pending signal, decided: APPROVED (to be sent) or BLOCKED by risk as of now.
+        None when no such signal is pending."""
+        sig = self.pending.pop(signal_id, None)
+        if sig is None:
+            self.recorder.log("warn", "decision", f"approve: no pending signal {signal_id}")
+            return None
+        decision = self._risk_check(sig, self.clock.now_ns())
+        if not decision.allowed:
+            self.block_reasons[decision.rule.value] += 1
+            return self.decide(decision.signal, Decision.BLOCKED, f"approved but blocked: {decision.reason}",
+                               level="warn")
+        return self.decide(decision.signal, Decision.APPROVED, "approved by trader")
+
+    def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
+        sig = self.pending.pop(signal_id, None)
+        if sig is None:
+            return None
+        return self.decide(sig, Decision.REJECTED, reason)
+
+    def set_mode(self, mode: Mode) -> None:
+        if mode is self.mode:
+            return
+        old, self.mode = self.mode, mode
+        self.recorder.log("warn" if mode is Mode.AUTO else "info", "mode", f"mode {old} -> {mode}")
+        if mode is not Mode.SEMI:
+            # pending approvals belong to SEMI; in WATCH they must not be sent, in AUTO
+            # they were never risk-checked for automatic sending: expire them visibly
+            for sid, sig in list(self.pending.items()):
+                del self.pending[sid]
+                self.decide(sig, Decision.EXPIRED, f"mode changed to {mode}")
+
+    def pause_entries(self) -> None:
+        if not self.entries_paused:
+            self.entries_paused = True
+            self.recorder.log("warn", "mode", "new entries paused (exits still managed)")
+
+    def resume_entries(self) -> None:
+        if self.entries_paused:
+            self.entries_paused = False
+            self.recorder.log("info", "mode", "new entries resumed")
+
+    # ------------------------------------------------------------------ expiry
+
+    def expire(self, now: int) -> None:
+        """Pending signals past their time to live."""
+        if not self.pending:
+            return
+        for sid, sig in list(self.pending.items()):
+            if sig.expires_ns and now >= sig.expires_ns:
+                del self.pending[sid]
+                self.decide(sig, Decision.EXPIRED, f"not approved within {self.config.engine.signal_ttl_s:g} s")
+
+    def check_run_past(self, symbol: str, price: float) -> None:
+        """Pending signals whose price ran past the entry by signal_run_fraction of the stop distance."""
+        frac = self.config.engine.signal_run_fraction
+        for sid, sig in list(self.pending.items()):
+            if sig.symbol != symbol:
+                continue
+            stop_dist = abs(sig.entry - sig.stop)
+            run = (price - sig.entry) * sig.side.sign
+            if stop_dist > 0 and run > frac * stop_dist:
+                del self.pending[sid]
+                self.decide(sig, Decision.EXPIRED,
+                            f"price {price:.2f} ran {run / stop_dist:.2f}x the stop distance past entry")
+
+    # ------------------------------------------------------------------ views
+
+    def entry_block_reason(self, now: int) -> str:
+        if self.entries_paused:
+            return "entries paused"
+        return self.risk.entry_block_reason(now, self.broker.account(), self.data_age_s(now))
+
+    def restore(self, decisions: list[Signal], pending: list[Signal], symbols) -> None:
+        """A restart: today's decisions (newest first) and the signals still awaiting the trader."""
+        for sig in reversed(decisions[:MAX_DECISIONS]):
+            self.decisions.appendleft(sig)
+        for sig in pending:
+            if sig.symbol in symbols:
+                self.pending[sig.id] = sig
+
+    # ------------------------------------------------------------------ decisions
+
+    def decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info") -> Signal:
+        sig = evolve(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns())
+        self.decisions.appendleft(sig)
+        self.signal_counts[(sig.setup, decision.value)] += 1
+        kind = "block" if decision is Decision.BLOCKED else "decision"
+        self.recorder.log(level, kind, f"{decision.value}: {sig.setup} {sig.side.value} {sig.symbol} — {reason}",
+                          sig.symbol, {"signal_id": sig.id})
+        self.recorder.signal(sig)
+        return sig

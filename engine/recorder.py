@@ -1,0 +1,127 @@
+"""The record of a run: the journal the log pane shows and the store behind it.
+
+The recorder owns the in-memory journal (newest last, capped) and the store
+every signal, order, fill, candle, account snapshot and journal line is written
+to. A run without a store (a backtest, ``--no-store``) gets ``NullStore``, which
+drops every write, so no caller has to ask whether there is a store. It also
+reads back what a restart in the same session needs (``load_today``).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Awaitable, Callable, Optional
+
+from .clock import Clock
+from .model import Bar, JournalEntry, Order, Signal
+from .notify import Notifier
+
+
+def _num(x: Optional[float]) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+class NullStore:
+    """A store that records nothing: every write is dropped, every read is empty."""
+
+    def record_journal(self, entry: JournalEntry) -> None: ...
+
+    def record_order(self, order: Order) -> None: ...
+
+    def record_fill(self, fill: Any) -> None: ...
+
+    def record_signal(self, signal: Signal) -> None: ...
+
+    def record_bar(self, bar: Bar) -> None: ...
+
+    def record_state(self, *args: Any) -> None: ...
+
+    def record_flow(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def record_account(self, account: Any, ts_ns: int) -> None: ...
+
+    def record_position(self, position: Any, ts_ns: int) -> None: ...
+
+    async def all_strategy_configs(self) -> dict:
+        return {}
+
+    async def close(self) -> None: ...
+
+
+NULL_STORE = NullStore()
+
+
+class Recorder:
+    def __init__(self, clock: Clock, notifier: Notifier, journal_size: int, redact: Callable[[str], str] = str,
+                 store: Any = None, opener: Optional[Callable[[], Awaitable[Any]]] = None) -> None:
+        self.clock = clock
+        self.notifier = notifier
+        self.redact = redact
+        self.journal: deque[JournalEntry] = deque(maxlen=journal_size)
+        self.store = store if store is not None else NULL_STORE
+        self._opener = opener  # async () -> Store, run on the loop that starts the engine
+
+    @property
+    def recording(self) -> bool:
+        return self.store is not NULL_STORE
+
+    async def open(self) -> None:
+        if not self.recording and self._opener is not None:
+            self.store = await self._opener()
+
+    # ------------------------------------------------------------------ journal
+
+    def log(self, level: str, kind: str, message: str, symbol: Optional[str] = None,
+            data: Optional[dict] = None) -> None:
+        """One journal line (secrets redacted), in memory and in the store."""
+        self.add(JournalEntry(self.clock.now_ns(), level, kind, self.redact(message), symbol, data))
+
+    def add(self, entry: JournalEntry) -> None:
+        """A journal line made elsewhere (a feed's notice)."""
+        self.journal.append(entry)
+        self.store.record_journal(entry)
+        self.notifier.bump()
+
+    # ------------------------------------------------------------------ records
+
+    def order(self, order: Order) -> None:
+        self.store.record_order(order)
+
+    def fill(self, fill: Any) -> None:
+        self.store.record_fill(fill)
+
+    def signal(self, signal: Signal) -> None:
+        self.store.record_signal(signal)
+
+    def bar(self, symbol: str, bar: Bar, snap: Any) -> None:
+        """A closed candle with its market state and order flow."""
+        if not self.recording:
+            return
+        st = self.store
+        st.record_bar(bar)
+        r = snap.rolling
+        st.record_state(symbol, bar.ts_ns, snap.state.value, r.poc if r else math.nan, r.vah if r else math.nan,
+                        r.val if r else math.nan, snap.distance_from_poc_pct, snap.momentum)
+        fl = snap.flow
+        st.record_flow(symbol, bar.ts_ns, buy=_num(bar.buy_volume), sell=_num(bar.sell_volume), delta=fl.last_delta,
+                       cvd=fl.cvd, pressure=_num(fl.buy_pressure), aggression=fl.aggression,
+                       direction=fl.direction.value if fl.direction else None)
+
+    def account(self, broker: Any) -> None:
+        """The broker's account and positions, as of now."""
+        if not self.recording:
+            return
+        now = self.clock.now_ns()
+        self.store.record_account(broker.account(), now)
+        for p in broker.positions():
+            self.store.record_position(p, now)
+
+    async def load_today(self, session_start_ns: int):
+        """What the store kept of this session (engine.store.RestoredState), or None without a store."""
+        if not self.recording:
+            return None
+        return await self.store.load_today(session_start_ns)
+
+    async def close(self, broker: Any) -> None:
+        self.account(broker)
+        await self.store.close()
