@@ -7,7 +7,8 @@ It is the wiring of the roles, each in its own module:
 - ``Strategies`` (strategies.py): per-symbol parameters and the setups built from them;
 - ``SignalDesk`` (desk.py): mode, pending approvals, expiry, every decision;
 - ``OrderRouter`` (router.py): orders, broker events, exits, flatten/cancel;
-- ``Recorder`` (recorder.py): the journal and the store; ``Notifier`` (notify.py): the UI's version and listeners.
+- ``Recorder`` (recorder.py): the journal and the store; ``Notifier`` (notify.py): the UI's version and listeners;
+- startup.py: what a restart restores and a live start backfills; views.py: the snapshot and the summary.
 
 Market data is handled synchronously per item (the hot path); only when a bar
 closes, a signal is sent, or a trader command arrives does anything await.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
 from .analytics.session import SessionCalendar
@@ -38,7 +38,9 @@ from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
 from .router import OrderRouter
+from .startup import backfill_live, restore_today
 from .strategies import Strategies
+from .views import build_snapshot, run_summary
 
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
 END_OF_DATA_NS = 120 * NS_PER_S  # a finite feed ended: close bars up to this far past the last item
@@ -61,7 +63,7 @@ class Engine:
         self.params, self.setups = self.strategies.params, self.strategies.setups
         self.risk = RiskManager(config.risk)
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
-                               self.counters, self._data_age_s, run_id)
+                               self.counters, lambda now: self.data.data_age_s(now), run_id)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
                                self.desk.pending, self.desk.check_run_past)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
@@ -90,7 +92,7 @@ class Engine:
         """Open the store, warm up, restore today's state, start the feed and the timer."""
         await self.prepare()
         await self.feed.start()
-        self._journal("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
+        self.recorder.log("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
 
@@ -102,36 +104,16 @@ class Engine:
             await self.strategies.reload(self.recorder.store, self._rebuild_analytics)
         self.warm_up(self.feed.previous_session_bars())
         if self.recorder.recording:
-            await self._restore()
+            await restore_today(self)
         # a real broker reconciles first: its positions and open orders replace ours
         for line in await self.broker.start():
-            self._journal("warn", "reconcile", line)
-        self.broker.set_reconcile_handler(lambda lines: [self._journal("warn", "reconcile", ln) for ln in lines])
+            self.recorder.log("warn", "reconcile", line)
+        self.broker.set_reconcile_handler(lambda lines: [self.recorder.log("warn", "reconcile", ln) for ln in lines])
         if self.feed.can_backfill and self.data.data_clock is None:
-            await self._backfill()
+            await backfill_live(self)
 
     def _rebuild_analytics(self, symbol: str, params: StrategyParams) -> None:
         self.analytics[symbol] = SymbolAnalytics(symbol, params, self.calendar)
-
-    async def _backfill(self) -> None:
-        """Live start: the previous session (1-minute bars: balance range, previous
-        profile) and today so far (trades), so the panes are right from the first frame."""
-        now = self.clock.now_ns()
-        start = self.calendar.session_start_ns(now)
-        bounds = self.calendar.rth_bounds(self.calendar.previous_trading_day(self.calendar.session_date(now)))
-        for sym in self.symbols:
-            try:
-                if bounds is not None:
-                    self.warm_up(await self.feed.backfill(sym, bounds[0], bounds[1], kind="bars"))
-                items = await self.feed.backfill(sym, max(start, self.data.resume_after_ns), now, kind="trades")
-            except Exception as exc:  # the trader must see a failed backfill, trading can still start
-                self._journal("error", "feed", f"backfill of {sym} failed: {type(exc).__name__}: "
-                              f"{self.recorder.redact(str(exc))}", sym)
-                continue
-            closed = [c for item in items for c in self.on_data(item)]
-            if closed:
-                await self.on_bars_closed(closed, act=False)
-            self._journal("info", "feed", f"backfilled {sym}: {len(items):,} trades today", sym)
 
     async def wait_done(self) -> None:
         """Until a finite feed (replay, one simulated session) has been consumed."""
@@ -166,11 +148,11 @@ class Engine:
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
-            self._journal("info", "feed", "feed finished")
+            self.recorder.log("info", "feed", "feed finished")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a feed failure must be seen, not swallowed
-            self._journal("error", "feed", f"feed failed: {type(exc).__name__}: {self.recorder.redact(str(exc))}")
+            self.recorder.log("error", "feed", f"feed failed: {type(exc).__name__}: {self.recorder.redact(str(exc))}")
             raise
 
     async def _run_timer(self) -> None:
@@ -186,7 +168,7 @@ class Engine:
                 try:
                     await self.reload_strategy_configs()
                 except Exception as exc:  # a store hiccup must not stop the engine
-                    self._journal("error", "store", f"reading strategy_configs failed: {self.recorder.redact(str(exc))}")
+                    self.recorder.log("error", "store", f"reading strategy_configs failed: {self.recorder.redact(str(exc))}")
 
     async def tick(self) -> None:
         now = self.clock.now_ns()
@@ -249,7 +231,7 @@ class Engine:
             for alert in alerts:
                 self.alerts.appendleft(alert)
                 self.counters["lvn_alerts"] += 1
-                self._journal("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) "
+                self.recorder.log("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) "
                               f"{alert.direction.replace('_', ' ')}, {alert.distance_pct:.2f}%", sym)
             if sym in self.router.plans:
                 await self.router.manage_exits(sym, snap.last, now, snap.atr)
@@ -273,7 +255,7 @@ class Engine:
             self.broker.start_of_day(now)
             self.risk.new_session()
             if not first:
-                self._journal("info", "session", f"new session {day}")
+                self.recorder.log("info", "session", f"new session {day}")
 
     # ------------------------------------------------------------------ per-symbol strategy configs
 
@@ -289,7 +271,7 @@ class Engine:
 
     def snapshot(self) -> EngineSnapshot:
         if self._snapshot is None or self._snapshot_version != self.version:
-            self._snapshot = self._build_snapshot()
+            self._snapshot = build_snapshot(self)
             self._snapshot_version = self.version
         return self._snapshot
 
@@ -340,7 +322,7 @@ class Engine:
     def set_speed(self, factor: float) -> None:
         if self.feed.controllable:
             self.feed.set_speed(factor)
-            self._journal("info", "feed", f"speed {'max' if factor == 0 else f'x{factor:g}'}")
+            self.recorder.log("info", "feed", f"speed {'max' if factor == 0 else f'x{factor:g}'}")
 
     def speed(self) -> float:
         return self.feed.status().speed
@@ -350,76 +332,7 @@ class Engine:
     def entry_block_reason(self, now: Optional[int] = None) -> str:
         return self.desk.entry_block_reason(self.clock.now_ns() if now is None else now)
 
-    def _build_snapshot(self) -> EngineSnapshot:
-        now = self.clock.now_ns()
-        status = self.feed.status()
-        age = self._data_age_s(now)
-        if (status.connected and not status.done and age is not None
-                and age > self.config.risk.stale_after_s and self.calendar.in_rth(now)):
-            status = replace(status, stale=True)
-        recent = [o for o in self.broker.recent_orders(30) if not o.status.is_open]
-        return EngineSnapshot(
-            ts_ns=now, mode=self.mode, entries_paused=self.entries_paused, broker_kind=self.broker.kind,
-            feed=status, symbols={s: an.snapshot() for s, an in self.analytics.items()},
-            alerts=tuple(self.alerts), pending=tuple(self.pending.values()), decisions=tuple(self.decisions),
-            positions=tuple(p for p in self.broker.positions() if p.qty != 0),
-            orders=tuple(self.broker.open_orders()) + tuple(recent), account=self.broker.account(),
-            session=self.calendar.info(now) if now else None, journal=tuple(self.journal),
-            blocked_entries_reason=self.entry_block_reason(now) if now else "", counters=dict(self.counters),
-        )
-
-    def _data_age_s(self, now: int) -> Optional[float]:
-        return self.data.data_age_s(now)
-
-    def _journal(self, level: str, kind: str, message: str, symbol: Optional[str] = None,
-                 data: Optional[dict] = None) -> None:
-        self.recorder.log(level, kind, message, symbol, data)
-
-    # ------------------------------------------------------------------ restart
-
-    async def _restore(self) -> None:
-        """A restart in the same session: replay today's stored candles into the analytics,
-        bring back decisions and pending signals, hand the broker its positions and open
-        orders, and resume managing the exits of each restored position."""
-        now = self.clock.now_ns()
-        if not now:
-            return
-        state = await self.recorder.load_today(self.calendar.session_start_ns(now))
-        bars = [bar for sym, sym_bars in state.bars.items() if sym in self.analytics for bar in sym_bars]
-        n = self.data.warm_up(bars)
-        self.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
-        self.desk.restore(state.decisions, state.pending, self.analytics)
-        self.broker.restore(state.positions, state.open_orders, state.account)
-        positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
-        self.router.restore_plans(positions, state.decisions)
-        if n or state.pending or state.positions:
-            self._journal("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
-                          f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")
-
-    # ------------------------------------------------------------------ summary
 
     def summary(self) -> dict:
         """Figures of the run so far (the headless command prints them)."""
-        acct = self.broker.account()
-        by_setup: dict[str, dict[str, int]] = {}
-        by_decision: Counter[str] = Counter()
-        for (setup, decision), n in self.desk.signal_counts.items():
-            if n:
-                by_setup.setdefault(setup, {})[decision] = n
-                by_decision[decision] += n
-        return {
-            "signals_total": self.counters["signals"],
-            "signals_by_setup": by_setup,
-            "signals_by_decision": dict(by_decision),
-            "blocked_reasons": dict(self.desk.block_reasons),
-            "orders": self.broker.order_count(),
-            "fills": self.counters["fills"],
-            "rejections": self.counters["rejections"],
-            "lvn_alerts": self.counters["lvn_alerts"],
-            "malformed": self.counters["malformed"],
-            "equity": round(acct.equity, 2),
-            "day_pnl": round(acct.day_pnl, 2),
-            "realized_pnl": round(acct.realized_pnl, 2),
-            "open_positions": sum(1 for p in self.broker.positions() if p.qty != 0),
-            "states": dict(self.state_minutes),
-        }
+        return run_summary(self)

@@ -1,0 +1,55 @@
+"""Before data flows: what a restart brings back and what a live start catches up on.
+
+A restart inside the session must carry on where it stopped: the analytics
+rebuilt from today's stored candles (and data already seen skipped), today's
+decisions and the signals still pending, the broker's positions and open orders
+(a real broker reconciles with the account instead), and exit management of
+each open position. A live start fetches the previous session's bars (balance
+range, previous profile) and today's trades so far, so the panes are right
+from the first frame.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .model import NS_PER_S
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+async def restore_today(engine: "Engine") -> None:
+    now = engine.clock.now_ns()
+    if not now:
+        return
+    state = await engine.recorder.load_today(engine.calendar.session_start_ns(now))
+    bars = [bar for sym, sym_bars in state.bars.items() if sym in engine.analytics for bar in sym_bars]
+    n = engine.data.warm_up(bars)
+    engine.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
+    engine.desk.restore(state.decisions, state.pending, engine.analytics)
+    engine.broker.restore(state.positions, state.open_orders, state.account)
+    positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
+    engine.router.restore_plans(positions, state.decisions)
+    if n or state.pending or state.positions:
+        engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
+                            f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")
+
+
+async def backfill_live(engine: "Engine") -> None:
+    clock, cal, feed, log = engine.clock, engine.calendar, engine.feed, engine.recorder.log
+    now = clock.now_ns()
+    start = cal.session_start_ns(now)
+    bounds = cal.rth_bounds(cal.previous_trading_day(cal.session_date(now)))
+    for sym in engine.symbols:
+        try:
+            if bounds is not None:
+                engine.warm_up(await feed.backfill(sym, bounds[0], bounds[1], kind="bars"))
+            items = await feed.backfill(sym, max(start, engine.data.resume_after_ns), now, kind="trades")
+        except Exception as exc:  # the trader must see a failed backfill, trading can still start
+            log("error", "feed", f"backfill of {sym} failed: {type(exc).__name__}: "
+                f"{engine.recorder.redact(str(exc))}", sym)
+            continue
+        closed = [c for item in items for c in engine.on_data(item)]
+        if closed:
+            await engine.on_bars_closed(closed, act=False)
+        log("info", "feed", f"backfilled {sym}: {len(items):,} trades today", sym)
