@@ -7,7 +7,9 @@ because of a trade fills on a later one), the LVN alerts and minutes per market
 state, and malformed data (counted, journaled once, skipped).
 
 ``on_data`` is the hot path: synchronous, per item, returning the bars the item
-closed; ``close_bars(until)`` closes bars when time passes without trades.
+closed; ``close_bars(until)`` closes bars when time passes without trades. On
+data time that happens when a trade enters a new minute (``minute_closes``),
+never on a wall-clock timer, so a replay decides the same at any speed and load.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from .analytics.symbol import SymbolAnalytics
 from .brokers.base import Broker
 from .clock import Clock, DataClock
 from .config import StrategyParams
-from .model import NS_PER_S, Bar, LvnAlert, Quote, Signal, Trade
+from .model import NS_PER_MIN, NS_PER_S, Bar, LvnAlert, Quote, Signal, Trade
 from .recorder import Recorder, _num
 
 MAX_ALERTS = 100
@@ -29,7 +31,7 @@ BAR_NS = 60 * NS_PER_S
 class DataEngine:
     def __init__(self, symbols: list[str], params: dict[str, StrategyParams], calendar: SessionCalendar,
                  clock: Clock, broker: Broker, recorder: Recorder, counters: Counter,
-                 pending: dict[str, Signal], check_run_past: Callable[[str, float], None]) -> None:
+                 pending: dict[str, Signal], on_pending_trade: Callable[[str, float, int], None]) -> None:
         self.calendar = calendar
         self.clock = clock
         self.recorder = recorder
@@ -42,7 +44,8 @@ class DataEngine:
         self.resume_after_ns = 0  # after a restart: data up to here is already in the analytics
         self.data_clock = clock if isinstance(clock, DataClock) else None
         self._pending = pending  # the desk's: a pending signal is checked against every trade
-        self._check_run_past = check_run_past
+        self._on_pending_trade = on_pending_trade
+        self._minute = -1  # data time's minute, for minute_closes
         self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
         # a simulated broker fills from market data; resolved once, not per item
         fills = broker.fills_from_market_data
@@ -88,7 +91,7 @@ class DataEngine:
             if an.malformed != self._malformed_seen[sym]:
                 self._drain_rejects(an)
             if self._pending:
-                self._check_run_past(sym, item.price)
+                self._on_pending_trade(sym, item.price, item.ts_ns)
             self.seen += 1
             return [(sym, bar)] if bar is not None else []
         if t is Bar:
@@ -136,6 +139,17 @@ class DataEngine:
             if bar is not None:
                 closed.append((sym, bar))
         return closed
+
+    def minute_closes(self, item) -> list[tuple[str, Bar]]:
+        """After a trade on data time: when it entered a new minute, every symbol's bar of
+        an earlier minute closes (a live run's timer does this on wall time)."""
+        if type(item) is not Trade or self.data_clock is None:
+            return []
+        m = item.ts_ns // NS_PER_MIN
+        if m == self._minute:
+            return []
+        first, self._minute = self._minute < 0, m
+        return [] if first else self.close_bars(self.data_clock.now_ns())
 
     def _drain_rejects(self, an: SymbolAnalytics) -> None:
         self._malformed_seen[an.symbol] = an.malformed

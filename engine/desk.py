@@ -140,6 +140,11 @@ class SignalDesk:
                 del self.pending[sid]
                 self.decide(sig, Decision.EXPIRED, f"not approved within {self.config.engine.signal_ttl_s:g} s")
 
+    def on_trade(self, symbol: str, price: float, ts_ns: int) -> None:
+        """A trade while signals are pending: expiry by time and by price, on data time."""
+        self.expire(ts_ns)
+        self.check_run_past(symbol, price)
+
     def check_run_past(self, symbol: str, price: float) -> None:
         """Pending signals whose price ran past the entry by signal_run_fraction of the stop distance."""
         frac = self.config.engine.signal_run_fraction

@@ -65,7 +65,7 @@ class Engine:
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
-                               self.desk.pending, self.desk.check_run_past)
+                               self.desk.pending, self.desk.on_trade)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
         self.router = OrderRouter(config, broker, self.recorder, self.notifier, self.counters, self.risk,
                                   self.exits, self.params, redact)
@@ -145,6 +145,9 @@ class Engine:
                 closed = self.on_data(item)
                 if closed:
                     await self.on_bars_closed(closed)
+                closed = self.data.minute_closes(item)
+                if closed:
+                    await self.on_bars_closed(closed)
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
@@ -171,14 +174,17 @@ class Engine:
                     self.recorder.log("error", "store", f"reading strategy_configs failed: {self.recorder.redact(str(exc))}")
 
     async def tick(self) -> None:
-        now = self.clock.now_ns()
-        self.desk.expire(now)
+        """The timer's work. On data time, bars close and signals expire with the data
+        (DataEngine.minute_closes, SignalDesk.on_trade), never at a wall-clock moment."""
         for entry in self.feed.drain_notices():  # dropped symbols, reconnects: the trader must see them
             self.recorder.add(entry)
-        self.broker.check_timeouts()  # limit entries past their timeout expire
-        closed = self.close_bars(now)
-        if closed:
-            await self.on_bars_closed(closed)
+        if self.data.data_clock is None:
+            now = self.clock.now_ns()
+            self.desk.expire(now)
+            self.broker.check_timeouts()  # limit entries past their timeout expire
+            closed = self.close_bars(now)
+            if closed:
+                await self.on_bars_closed(closed)
         self.notifier.bump()
 
     # ------------------------------------------------------------------ the seam a backtest drives

@@ -8,10 +8,9 @@ How it drives the engine: through the engine's public seam, exactly what
 engine's awaits on the backtest path (the paper broker's submit/close, exits)
 never suspend, so each coroutine is run to completion with one ``send(None)``;
 if one ever does suspend, the run stops with an error instead of guessing.
-With trades data the engine's one-second timer is stood in for by a
-``engine.close_bars(now)`` whenever data time enters a new minute (what the
-timer does within a second of the minute turning in a live run): it closes the
-bars of symbols that had no trade since.
+With trades data, after each item ``engine.data.minute_closes(item)`` closes the
+bars of symbols that had no trade since data time entered a new minute, as the
+engine's own feed loop does on data time.
 
 Analytics: by default each symbol computes only what its setups read (the
 union of their ``needs``, engine.strategy.base), e.g. the SMA-cross baseline
@@ -231,8 +230,7 @@ class BacktestRun:
         on_data = eng.on_data
         after = eng.on_bars_closed
         on_closed = self._on_closed
-        trades_data = self.ds.kind == "trades"
-        minute = -1
+        minute_closes = eng.data.minute_closes if self.ds.kind == "trades" else None
         n = 0
         for item in (self.feed.items() if self._items is None else self._items):
             n += 1
@@ -240,12 +238,11 @@ class BacktestRun:
             if closed:
                 on_closed(closed)
                 drive(after(closed))
-            if trades_data:
-                m = item.ts_ns // NS_PER_MIN
-                if m != minute:
-                    if minute >= 0:
-                        self._tick()
-                    minute = m
+            if minute_closes is not None:
+                closed = minute_closes(item)
+                if closed:
+                    on_closed(closed)
+                    drive(after(closed))
             if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
                 break
         self.items = n
@@ -355,14 +352,6 @@ class BacktestRun:
         eng.exits.note_prices(sym, [snaps[k].last for k in range(i, j)])
         self.broker.on_bar(inputs[j - 1])  # nothing to fill (first_touch): its last price and tick
         return j
-
-    def _tick(self) -> None:
-        """The engine timer's bar closing, at data time (trades data only)."""
-        eng = self.engine
-        closed = eng.close_bars(self.clock.now_ns())
-        if closed:
-            self._on_closed(closed)
-            drive(eng.on_bars_closed(closed))
 
     def result(self, params: Optional[dict] = None) -> BacktestResult:
         init = self.config.broker.initial_equity
