@@ -8,9 +8,9 @@ recorded data carries them: cheap to compare and free of timezone mistakes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Optional
+from typing import Any, Callable, Optional
 
 NS_PER_S = 1_000_000_000
 NS_PER_MIN = 60 * NS_PER_S
@@ -443,3 +443,28 @@ def evolve(obj, **changes):
 
 
 _EVOLVE: dict[type, tuple] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A record's field names in declaration order, which is its positional order."""
+    return tuple(f.name for f in fields(cls))
+
+
+def record_builder(cls: type, source: type) -> Callable[[Any], Any]:
+    """A function ``build(obj) -> cls`` that passes ``obj``'s same-named
+    attributes to ``cls`` positionally, in ``cls``'s field order.
+
+    For a mutable working copy of a record (the paper broker's order) that hands
+    out frozen snapshots of itself on every event: the field list is the
+    record's own, so it cannot fall out of step, and the function is generated
+    as source, so a call costs what a hand-written positional call costs.
+    Raises TypeError naming the fields ``source`` lacks."""
+    names = field_names(cls)
+    missing = [n for n in names if n not in field_names(source)]
+    if missing:
+        raise TypeError(f"{source.__name__} lacks {cls.__name__} field(s) {', '.join(missing)}")
+    fn_name = f"{cls.__name__.lower()}_from_{source.__name__.strip('_').lower()}"
+    src = f"def {fn_name}(obj):\n    return _cls({', '.join(f'obj.{n}' for n in names)})\n"
+    namespace: dict[str, Any] = {"_cls": cls}
+    exec(src, namespace)  # noqa: S102 - source built from dataclass field names only
+    return namespace[fn_name]
