@@ -342,7 +342,8 @@ class Store:
         stmt = select(PositionRow.__table__).where(p.id.in_(last_ids), p.qty != 0).order_by(p.symbol)
         st.positions = {r.symbol: convert.position_from_row(r) for r in await self._rows(stmt)}
 
-        st.open_orders = await self.orders(open_only=True)
+        # orders are DAY orders: one still open in an earlier session expired at its close
+        st.open_orders = [o for o in await self.orders(open_only=True) if o.created_ns >= session_start_ns]
 
         s = SignalRow.__table__.c
         stmt = (
