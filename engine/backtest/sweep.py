@@ -27,12 +27,12 @@ import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, get_args
 
 import numpy as np
 
 from ..analytics.session import SessionCalendar
-from ..config import CockpitConfig, parse_config
+from ..config import CockpitConfig, Objective, parse_config
 from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
@@ -41,7 +41,9 @@ from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signal
 from ..strategy.registry import make_setups, setups_needs
 from .runner import backtest_config, run_backtest
 
-OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
+# objective name -> the BacktestMetrics attribute a sweep ranks by
+OBJECTIVES: dict[str, str] = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
+assert set(OBJECTIVES) == set(get_args(Objective)), "every config.Objective needs a metric here"
 BASELINE = -1
 
 

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence, get_args
 
 from ..analytics.bars import MinuteBarBuilder
 from ..analytics.flow import TradeClassifier
 from ..analytics.profile import auto_bin_size
+from ..config import ImportTimeframe
 from ..model import NS_PER_MIN, Bar
 
 Progress = Callable[[int, int], None]  # (done, total) in the importer's own unit
 FLUSH_EVERY = 5_000  # candles per store flush (bounded memory, visible progress)
 MAX_REPORTED = 100
+TIMEFRAMES: tuple[str, ...] = get_args(ImportTimeframe)
 
 
 class ImportFailed(ValueError):

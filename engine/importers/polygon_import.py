@@ -9,10 +9,8 @@ from typing import Any, Iterable, Optional
 
 from ..feeds.polygon import (ENV_API_KEY, REST_PAGE_LIMIT, PolygonError, fetch_minute_bars, fetch_trades,
                              make_rest_client, polygon_api_key)
-from . import (ImportFailed, ImportReport, Progress, ceil_minute, day_chunks, floor_minute, trades_to_candles,
-               write_candles)
-
-TIMEFRAMES = ("1Min", "trades")
+from . import (TIMEFRAMES, ImportFailed, ImportReport, Progress, ceil_minute, day_chunks, floor_minute,
+               trades_to_candles, write_candles)
 
 
 async def import_polygon(store, symbols: Iterable[str], start_ns: int, end_ns: int, timeframe: str = "1Min", *,
