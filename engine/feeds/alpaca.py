@@ -22,7 +22,7 @@ import logging
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Hashable, Iterable, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Hashable, Iterable, Optional, Sequence, Union, get_args
 
 import msgpack
 from alpaca.data.enums import DataFeed
@@ -32,6 +32,7 @@ from alpaca.data.requests import StockBarsRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame
 
 from ..clock import Clock, WallClock
+from ..config import DataFeed as DataFeedName
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
@@ -203,7 +204,7 @@ class AlpacaFeed:
         symbols = [s.strip().upper() for s in symbols if s and s.strip()]
         if not symbols:
             raise ValueError("AlpacaFeed needs at least one symbol")
-        if feed not in ("iex", "sip"):
+        if feed not in get_args(DataFeedName):
             raise ValueError(f"feed must be 'iex' or 'sip', got {feed!r}")
         if not api_key or not secret_key:
             raise ValueError("AlpacaFeed needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")

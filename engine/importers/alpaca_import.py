@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, get_args
 
 from ..live.secrets import SecretsError, load_alpaca_keys, redact
-from ..config import DataFeed
+from ..config import DataFeed as DataFeedName
 from . import (TIMEFRAMES, ImportFailed, ImportReport, Progress, ceil_minute, day_chunks, floor_minute,
                trades_to_candles, write_candles)
 from ..model import NS_PER_MIN, Bar
@@ -70,7 +70,7 @@ async def import_alpaca(store, symbols: Iterable[str], start_ns: int, end_ns: in
         raise ImportFailed("import alpaca needs --symbols, e.g. --symbols SPY,QQQ")
     if timeframe not in TIMEFRAMES:
         raise ImportFailed(f"import alpaca --timeframe must be one of {', '.join(TIMEFRAMES)}, got {timeframe!r}")
-    if feed not in get_args(DataFeed):
+    if feed not in get_args(DataFeedName):
         raise ImportFailed(f"import alpaca --feed must be iex or sip, got {feed!r}")
     start_ns, end_ns = floor_minute(start_ns), ceil_minute(end_ns)
     if end_ns <= start_ns:
