@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, get_args
 import numpy as np
 
 from ..analytics.session import SessionCalendar
-from ..config import CockpitConfig, Objective, parse_config
+from ..config import CockpitConfig, ConfigError, Objective, parse_config
 from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
@@ -44,6 +44,13 @@ from .runner import backtest_config, run_backtest
 # objective name -> the BacktestMetrics attribute a sweep ranks by
 OBJECTIVES: dict[str, str] = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
 assert set(OBJECTIVES) == set(get_args(Objective)), "every config.Objective needs a metric here"
+
+
+def objective_metric(objective: str) -> str:
+    """The BacktestMetrics attribute ``objective`` ranks by; ConfigError for an unknown one."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[objective]
 BASELINE = -1
 
 
@@ -240,10 +247,7 @@ def run_sweep(
     """Run (or finish) a sweep. ``on_progress(done_combos, total_combos)`` is called
     after each finished task; a KeyboardInterrupt raised anywhere in the loop
     (Ctrl-C, or by the callback) stops it with the finished results kept."""
-    if objective not in OBJECTIVES:
-        from ..config import ConfigError
-
-        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
+    objective_metric(objective)  # an unknown objective fails before any work
     t0 = time.perf_counter()
     base = base_config.model_dump(mode="json")
     combos = grid.combinations()
@@ -254,8 +258,6 @@ def run_sweep(
     if resume and Path(resume).exists():
         saved = json.loads(Path(resume).read_text())
         if saved.get("id") != sid:
-            from ..config import ConfigError
-
             raise ConfigError(f"--resume {resume}: that file belongs to another sweep (different data, "
                               "grid or settings); start a new one or give the same arguments")
         for r in saved["results"]:

@@ -36,7 +36,7 @@ from ..config import DataFeed as DataFeedName
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
-from ..live.streams import FrameGuard, decodes_as_msgpack_list
+from ..live.streams import FrameGuard, decodes_as_msgpack_list, wait_unless_stopped
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Quote, Trade
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,7 @@ class _ObservedStockDataStream(StockDataStream):
     async def _wait_before_reconnect(self, retries: int) -> None:
         delay = self._owner._backoff.next_delay()
         self._owner._on_disconnected(delay)
-        if self._stop_stream_event is None or self._stop_stream_event.is_set():
-            return
-        try:
-            await asyncio.wait_for(self._stop_stream_event.wait(), timeout=delay)
-        except asyncio.TimeoutError:
-            pass
+        await wait_unless_stopped(self._stop_stream_event, delay)
 
 
 class AlpacaFeed:
