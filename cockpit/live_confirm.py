@@ -3,7 +3,7 @@ trader to type its account number. Anything else leaves the cockpit unstarted.""
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional
+from typing import Callable
 
 from engine.config import CockpitConfig, ConfigError
 

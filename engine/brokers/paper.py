@@ -173,7 +173,6 @@ class PaperBroker:
         self._realized = 0.0
         self._commissions = 0.0
         self._sod_equity = float(config.initial_equity)
-        self._sod_ns = 0
 
         self._tick = 0
         self._order_seq = 0
@@ -286,7 +285,6 @@ class PaperBroker:
     def start_of_day(self, ts_ns: int) -> None:
         """A new session began: start-of-day equity := current equity."""
         self._sod_equity = self.account().equity
-        self._sod_ns = ts_ns
 
     # ------------------------------------------------------------------ protocol: market data
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
 from ..clock import DataClock
-from ..model import FeedStatus
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
 from .pacing import PacedFeed, Pacer

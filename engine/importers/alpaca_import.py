@@ -19,8 +19,6 @@ from ..live.secrets import SecretsError, load_alpaca_keys, redact
 from ..model import NS_PER_MIN, Bar
 from . import ImportFailed, ImportReport, Progress, import_day_by_day, range_request, trades_to_candles
 
-PAGE_LIMIT = 10_000  # Alpaca's maximum page size
-
 
 def _dt(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).replace(microsecond=(ns % 1_000_000_000) // 1000)

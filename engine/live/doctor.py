@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .rest import AlpacaRestError, call_rest, harden_client
-from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys, redact
+from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys
 
 
 @dataclass(frozen=True)
