@@ -261,7 +261,7 @@ def run_sweep(
             raise ConfigError(f"--resume {resume}: that file belongs to another sweep (different data, "
                               "grid or settings); start a new one or give the same arguments")
         for r in saved["results"]:
-            if "equity_ts" in r:  # (a file from before pooled drawdowns: those runs are redone)
+            if "equity_ts" in r:  # a result without its equity curve cannot be pooled: that run is redone
                 results[(r["combo"], r["symbol"])] = r
     tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
     tasks = [(s, idxs) for s, idxs in tasks if idxs]
