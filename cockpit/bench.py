@@ -51,7 +51,7 @@ def add_commands(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes")
     bench.add_argument("what", choices=["engine", "ui"])
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--trades", type=int, default=1_000_000, help="trades per symbol (engine bench)")
+    bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
     bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
     bench.set_defaults(handler=bench_command)
 

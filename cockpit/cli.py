@@ -12,6 +12,7 @@ value and what is allowed.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import Optional
@@ -28,14 +29,14 @@ COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cockpit", description="Terminal trading cockpit (auction market theory, order flow)")
-    parser.set_defaults(handler=lambda args: _print_help(parser))
+    parser.set_defaults(handler=functools.partial(_print_help, parser))
     sub = parser.add_subparsers(dest="command")
     for module in COMMAND_MODULES:
         module.add_commands(sub)
     return parser
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
+def _print_help(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     parser.print_help()
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from dataclasses import asdict
@@ -73,7 +74,7 @@ def _endpoints(args: argparse.Namespace) -> EndpointsConfig:
 def add_commands(sub: "argparse._SubParsersAction") -> None:
     imp = sub.add_parser("import", help="import history into the store (csv, alpaca, polygon, polygon-flatfiles)")
     kinds = imp.add_subparsers(dest="import_kind", metavar="KIND")
-    imp.set_defaults(handler=lambda args: (imp.print_help(), 1)[1])
+    imp.set_defaults(handler=functools.partial(_help_for_missing_kind, imp))
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL (default: the user data dir)")
@@ -119,6 +120,12 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
 
 
 # --------------------------------------------------------------------------- import
+
+
+def _help_for_missing_kind(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`cockpit import` without a KIND: its help, and a failure status."""
+    parser.print_help()
+    return 1
 
 
 class _ProgressBar:
