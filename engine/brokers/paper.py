@@ -153,7 +153,7 @@ class PaperBroker:
             raise ValueError("PaperBroker needs at least one symbol to trade")
         self._slip = config.slippage_bps / 10_000.0
         self._cps = config.commission_per_share
-        self._margin = getattr(config, "margin_multiplier", 1.0)
+        self._margin = config.margin_multiplier
         self._ids = ids or ClientOrderIds("paper")
         # order/fill ids are "<id_prefix>-N": a run token in the prefix keeps two runs
         # that share a store from writing the same ids (the store keeps fills once by id)
