@@ -70,3 +70,17 @@ def test_24h_markets_get_a_whole_day_entry_window_unless_set():
     cfg = load_config(None, overrides={"feed": {"session": "24h_utc"}, "risk": {"trading_start": "08:00"}}, env={})
     assert (cfg.risk.trading_start, cfg.risk.trading_end) == ("08:00", "15:50")
     assert load_config(None, env={}).risk.trading_start == "09:35"
+
+
+def test_endpoint_urls_come_from_the_config_or_their_environment_names(tmp_path):
+    assert load_config(None, env={}).endpoints.polygon_rest == ""
+    f = tmp_path / "c.toml"
+    f.write_text('[endpoints]\npolygon_rest = "http://127.0.0.1:9/file"\nalpaca_data = "http://127.0.0.1:9/data"\n')
+    cfg = load_config(f, env={"COCKPIT_POLYGON_URL": "http://127.0.0.1:9/env", "COCKPIT_ALPACA_URL": ""})
+    assert cfg.endpoints.polygon_rest == "http://127.0.0.1:9/env"  # the environment wins over the file
+    assert cfg.endpoints.alpaca_data == "http://127.0.0.1:9/data"
+    assert cfg.endpoints.alpaca_trading == ""  # an empty variable is no override
+    cfg = load_config(None, env={"COCKPIT_POLYGON_URL": "http://a", "COCKPIT_ENDPOINTS__POLYGON_REST": "http://b"})
+    assert cfg.endpoints.polygon_rest == "http://b"
+    # keys are never configuration
+    assert not any("key" in name for name in cfg.endpoints.model_fields)

@@ -27,18 +27,18 @@ async def live(monkeypatch):
     md = MarketDataStreamStandIn(KEY_ID, SECRET)
     mws = await md.start()
     rest.listeners.append(trading.publish_threadsafe)
-    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": base,
-                        "COCKPIT_ALPACA_DATA_URL": base, "COCKPIT_ALPACA_TRADING_STREAM_URL": tws + "/stream",
-                        "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
-        monkeypatch.setenv(name, value)
-    yield rest, trading, md
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    endpoints = {"alpaca_trading": base, "alpaca_data": base, "alpaca_trading_stream": tws + "/stream",
+                 "alpaca_data_stream": mws + "/v2/iex"}
+    yield rest, trading, md, endpoints
     await md.stop()
     await trading.stop()
     rest.stop()
 
 
 async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_path):
-    rest, trading, md = live
+    rest, trading, md, endpoints = live
     # the broker already holds a position and a working order from an earlier session
     rest.add_position("AAPL", 10, 189.0, 190.0)
     rest.add_order(symbol="AAPL", qty=10, side="sell", type_="limit", limit_price=195.0)
@@ -49,7 +49,8 @@ async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_p
     rest.add_trades("AAPL", [(today_open + i * 2_000_000_000, 189.5 + (i % 11) * 0.05, 100, 10_000 + i) for i in range(600)])
 
     cfg = load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "SEMI", "db": str(tmp_path / "live.db")},
-                                       "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"}}, env={})
+                                       "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"},
+                                       "endpoints": endpoints}, env={})
     engine = build_engine(cfg, clock=FixedClock(T0))
     assert engine.broker.kind == "PAPER"
     await engine.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
-from ..model import FeedStatus
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
 from .pacing import PacedFeed, Pacer
