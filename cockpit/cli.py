@@ -18,6 +18,7 @@ import sys
 from typing import Optional
 
 from engine.config import ConfigError
+from engine.store.writer import StoreError
 
 from . import analyze, backtest_cli, bench, live_cli, run
 
@@ -50,6 +51,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return args.handler(args)
     except ConfigError as exc:
         print(f"cockpit: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:  # a store in use, unreadable or unwritable: one line, no traceback
+        print(f"cockpit: store: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -96,10 +96,18 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     broker = build_broker(config, clock, run_id)
     opener = None
     if store is None and use_store:
-        async def opener():
-            from .store import Store
+        from .store import Store
+        from .store.lock import lock_store
 
-            return await Store.open(config.app.db or None)
+        lock = lock_store(config.app.db or None)  # one trading process per store: refused here, before any UI
+
+        async def opener():
+            try:
+                return await Store.open(config.app.db or None, lock=lock)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
     from .live.secrets import redact
 

@@ -47,7 +47,7 @@ from ..brokers.paper import PaperBroker
 from ..clock import DataClock
 from ..config import CockpitConfig, ConfigError, parse_config
 from ..engine import Engine
-from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg, Trade
+from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset

@@ -3,8 +3,8 @@
 The file is loaded once into numpy arrays (engine.feeds.loaders) and handed out
 as model Trades or Bars in file order. Speed 1 is real time, 10 is ten times
 faster, 0 is as fast as possible (still yielding to the event loop regularly).
-Pause, resume and speed changes act at once. If a DataClock is given the feed
-advances it with every item, so the engine's time is the data's time.
+Pause, resume and speed changes act at once. The engine advances its data clock
+from the items, so its time is the data's time.
 """
 from __future__ import annotations
 
