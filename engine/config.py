@@ -72,6 +72,9 @@ class FeedConfig(_Section):
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
 
 
+LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades
+
+
 class BrokerConfig(_Section):
     kind: Literal["paper", "alpaca"] = "paper"
     live: bool = False  # real money; also needs --live and a typed confirmation
@@ -260,6 +263,22 @@ class CockpitConfig(_Section):
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
 
     @model_validator(mode="after")
+    def _a_real_broker_trades_on_real_prices(self) -> "CockpitConfig":
+        """Orders at Alpaca (paper or live) are priced from the feed: a simulated or
+        replayed feed, or another market's session, would send orders at prices that
+        are not the market's."""
+        if self.broker.kind == "alpaca" or self.broker.live:
+            account = "a live account" if self.broker.live else "an Alpaca paper account"
+            if self.feed.kind not in LIVE_FEEDS:
+                raise ValueError(f"feed.kind = {self.feed.kind!r} with {account}: orders would be priced from "
+                                 f"{'simulated' if self.feed.kind == 'synthetic' else 'recorded'} data; "
+                                 f"allowed with this broker: {', '.join(LIVE_FEEDS)}")
+            if self.feed.session != "us_equity":
+                raise ValueError(f"feed.session = {self.feed.session!r} with {account}: Alpaca trades US stocks; "
+                                 "allowed with this broker: 'us_equity'")
+        return self
+
+    @model_validator(mode="after")
     def _whole_day_window_for_24h_markets(self) -> "CockpitConfig":
         """The 09:35-15:50 ET default entry window belongs to the stock session; a
         24-hour instrument trades all session unless the trader set a window."""
@@ -293,6 +312,8 @@ def _describe(err: dict, source: str) -> str:
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean {'.'.join(map(str, loc[:-1] + (close[0],)))!r}?" if close else ""
         return f"{source}: unknown key {key!r}{hint} Valid keys here: {', '.join(valid)}"
+    if not loc:  # a rule across sections (a model validator): its message names the keys
+        return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     value = err.get("input")
     msg = err["msg"]
     ctx = err.get("ctx") or {}

@@ -84,3 +84,25 @@ def test_endpoint_urls_come_from_the_config_or_their_environment_names(tmp_path)
     assert cfg.endpoints.polygon_rest == "http://b"
     # keys are never configuration
     assert not any("key" in name for name in cfg.endpoints.model_fields)
+
+
+@pytest.mark.parametrize("feed", [{"kind": "synthetic"}, {"kind": "replay", "file": "x.csv"}])
+@pytest.mark.parametrize("broker", [{"kind": "paper", "live": True}, {"kind": "alpaca"}, {"kind": "alpaca", "live": True}])
+def test_a_real_broker_refuses_a_simulated_or_replayed_feed(feed, broker):
+    with pytest.raises(ConfigError, match=rf"feed.kind = '{feed['kind']}' with .*allowed with this broker: alpaca, polygon"):
+        load_config(None, overrides={"feed": feed, "broker": broker}, env={})
+
+
+def test_a_real_broker_refuses_another_markets_session():
+    with pytest.raises(ConfigError, match="feed.session = '24h_utc' .*Alpaca trades US stocks"):
+        load_config(None, overrides={"feed": {"kind": "polygon", "session": "24h_utc"},
+                                     "broker": {"kind": "alpaca", "live": True}}, env={})
+    ok = load_config(None, overrides={"feed": {"kind": "polygon"}, "broker": {"kind": "alpaca", "live": True}}, env={})
+    assert ok.broker.live and ok.feed.kind == "polygon"
+
+
+def test_cli_live_with_the_simulator_exits_2_naming_the_conflict():
+    run = subprocess.run([sys.executable, "-m", "cockpit", "run", "--headless", "--feed", "synthetic", "--live"],
+                         capture_output=True, text=True, timeout=120, input="")
+    assert run.returncode == 2
+    assert "feed.kind = 'synthetic' with a live account" in run.stderr and "Traceback" not in run.stderr
