@@ -175,8 +175,11 @@ class RiskConfig(_Section):
     max_open_orders: int = Field(10, ge=1)
     max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
     min_account_balance: float = Field(2_000.0, ge=0)
-    trading_start: str = "09:35"  # ET, new entries only inside [start, end)
-    trading_end: str = "15:50"
+    # new entries only inside [start, end), HH:MM in the session's own time zone (ET for
+    # us_equity, UTC for 24h_utc, Chicago for 24h_chicago); "" = the session's default
+    # window: 09:35-15:50 ET for US stocks, the whole day for a 24-hour market
+    trading_start: str = ""
+    trading_end: str = ""
     allow_symbols: list[str] = Field(default_factory=list)  # empty = all
     deny_symbols: list[str] = Field(default_factory=list)
     max_consecutive_losses: int = Field(4, ge=1)
@@ -187,6 +190,8 @@ class RiskConfig(_Section):
     @field_validator("trading_start", "trading_end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
+        if v == "":
+            return v
         try:
             h, m = v.split(":")
             if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
@@ -279,11 +284,10 @@ class CockpitConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _whole_day_window_for_24h_markets(self) -> "CockpitConfig":
-        """The 09:35-15:50 ET default entry window belongs to the stock session; a
-        24-hour instrument trades all session unless the trader set a window."""
-        if self.feed.session != "us_equity" and not ({"trading_start", "trading_end"} & self.risk.model_fields_set):
-            self.risk.trading_start, self.risk.trading_end = "00:00", "23:59"
+    def _window_is_both_or_neither(self) -> "CockpitConfig":
+        if bool(self.risk.trading_start) != bool(self.risk.trading_end):
+            raise ValueError("risk.trading_start and risk.trading_end are set together (or both left out for the "
+                             f"session's default window); got {self.risk.trading_start!r} and {self.risk.trading_end!r}")
         return self
 
 
