@@ -7,22 +7,16 @@ import dataclasses
 import json
 
 import pytest
-from ui_fixtures import T0, FixedEngine, demo_snapshot
 
-from cockpit.app import CockpitApp
 from cockpit.keys import resolve_keymap
 from cockpit.screens import ConfirmScreen, HelpScreen
 from cockpit.settings import UISettings
-from engine.config import CockpitConfig, ConfigError
+from engine.config import ConfigError
 from engine.model import NS_PER_S, FeedStatus, JournalEntry, LvnAlert, Mode
+from tests.ui_fixtures import T0, FixedEngine, demo_snapshot, fixed_app
 from widgets import format as fmt
 from widgets.base import SyncTable
 from widgets.header import broker_badge, feed_badge
-
-
-def make_app(tmp_path, engine=None, **ui) -> CockpitApp:
-    config = CockpitConfig.model_validate({"ui": {"bell": False, **ui}})
-    return CockpitApp(engine or FixedEngine(), config, clock_ns=lambda: T0, settings_path=tmp_path / "ui.json")
 
 
 # ----------------------------------------------------------------- formatting
@@ -83,7 +77,7 @@ def test_settings_file_round_trip_and_damage(tmp_path):
 
 async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         table = app.query_one("#watchlist-table", SyncTable)
@@ -105,7 +99,7 @@ async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_pat
 
 async def test_alerts_newest_first_and_bell(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine, bell=True)
+    app = fixed_app(tmp_path, engine, bell=True)
     rings = []
     async with app.run_test(size=(160, 50)) as pilot:
         app.bell = lambda: rings.append(1)
@@ -123,7 +117,7 @@ async def test_alerts_newest_first_and_bell(tmp_path):
 
 async def test_bell_off_when_configured(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine, bell=False)
+    app = fixed_app(tmp_path, engine, bell=False)
     rings = []
     async with app.run_test(size=(120, 40)) as pilot:
         app.bell = lambda: rings.append(1)
@@ -137,7 +131,7 @@ async def test_bell_off_when_configured(tmp_path):
 
 async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     seen = []
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
@@ -160,7 +154,7 @@ async def test_stale_feed_and_blocked_entries_are_shown(tmp_path):
     snap = demo_snapshot()
     snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, name="alpaca", stale=True, lag_s=20),
                                blocked_entries_reason="data stale (> 15 s)")
-    app = make_app(tmp_path, FixedEngine(snap))
+    app = fixed_app(tmp_path, FixedEngine(snap))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         feed = app.query_one("#hdr-feed")
@@ -174,7 +168,7 @@ async def test_stale_feed_and_blocked_entries_are_shown(tmp_path):
 
 
 async def test_header_shows_simulated_badge_equity_pnl_and_et_clock(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert "SIMULATED" in str(app.query_one("#hdr-broker").content)
@@ -188,7 +182,7 @@ async def test_header_shows_simulated_badge_equity_pnl_and_et_clock(tmp_path):
 
 
 async def test_selecting_a_symbol_switches_the_detail_panes(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert app.selected == "SPY"
@@ -206,7 +200,7 @@ async def test_selecting_a_symbol_switches_the_detail_panes(tmp_path):
 
 
 async def test_remapped_key_works_and_default_does_not(tmp_path):
-    app = make_app(tmp_path, keys={"flatten_all": "X"})
+    app = fixed_app(tmp_path, keys={"flatten_all": "X"})
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("F")
@@ -220,7 +214,7 @@ async def test_remapped_key_works_and_default_does_not(tmp_path):
 
 async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("F", "n")
@@ -236,7 +230,7 @@ async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
 
 async def test_speed_keys_step_the_replay_speed(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("plus", "plus", "minus")
@@ -244,7 +238,7 @@ async def test_speed_keys_step_the_replay_speed(tmp_path):
 
 
 async def test_layout_switches_on_resize(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         dash = app.query_one("#dash")
@@ -260,7 +254,7 @@ async def test_layout_switches_on_resize(tmp_path):
 
 
 async def test_theme_cycles_and_persists(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         up_dark = app.query_one("#watchlist-table", SyncTable).tone("up").color
@@ -278,7 +272,7 @@ async def test_theme_cycles_and_persists(tmp_path):
         cell = app.query_one("#watchlist-table", SyncTable).get_cell("SPY", "state")
         assert "IMB" in cell.plain and cell.style.color.triplet.hex == "#4da3ff"
     assert json.loads((tmp_path / "ui.json").read_text())["theme"] == "high-contrast"
-    again = make_app(tmp_path)
+    again = fixed_app(tmp_path)
     async with again.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert again.has_class("theme-high-contrast")
@@ -286,7 +280,7 @@ async def test_theme_cycles_and_persists(tmp_path):
 
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("m")
