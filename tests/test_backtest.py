@@ -25,7 +25,6 @@ from engine.feeds.synthetic import SyntheticFeed
 from engine.model import NS_PER_MIN, NS_PER_S, OrderLeg
 
 DAY = date(2024, 6, 12)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -259,9 +258,8 @@ def test_cli_bad_data_spec_exits_2(capsys):
     assert "DAYS and SEED" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (SHARED / "6eh4_202401_bars_1m.csv.gz").exists(), reason="shared data absent")
-def test_real_futures_bars_with_a_24h_session(capsys):
-    rc = _cli(["backtest", "--data", str(SHARED / "6eh4_202401_bars_1m.csv.gz"), "--session", "24h_chicago",
+def test_real_futures_bars_with_a_24h_session(capsys, shared_data):
+    rc = _cli(["backtest", "--data", str(shared_data("6eh4_202401_bars_1m.csv.gz")), "--session", "24h_chicago",
                "--end", "2024-01-05", "--no-store", "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)

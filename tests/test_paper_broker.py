@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,6 @@ from engine.model import (
 )
 
 T0 = 1_700_000_000 * NS_PER_S
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def make(slippage_bps=0.0, commission=0.0, equity=100_000.0, margin=2.0, symbols=("SPY", "QQQ")):
@@ -532,10 +530,7 @@ async def test_handler_sees_consistent_state_during_fill_event():
 # ------------------------------------------------------------------ real data
 
 
-def _load_trades(name, symbol, limit=None):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+def _load_trades(path, symbol, limit=None):
     out = []
     with path.open() as fh:
         for row in csv.DictReader(fh):
@@ -546,8 +541,8 @@ def _load_trades(name, symbol, limit=None):
     return out
 
 
-async def test_bracket_on_real_es_trades_exits_at_the_first_print_beyond_a_level():
-    trades = _load_trades("esh4_20231225_trades.csv", "ESH4")
+async def test_bracket_on_real_es_trades_exits_at_the_first_print_beyond_a_level(shared_data):
+    trades = _load_trades(shared_data("esh4_20231225_trades.csv"), "ESH4")
     clock = FixedClock(trades[0].ts_ns)
     broker = PaperBroker(BrokerConfig(slippage_bps=0.0), clock, ["ESH4"])
     events = []

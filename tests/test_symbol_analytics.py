@@ -4,7 +4,6 @@ bars it produced."""
 import math
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from engine.analytics.symbol import SymbolAnalytics
 from engine.config import StrategyParams
 from engine.model import NS_PER_MIN, NS_PER_S, Bar, MarketState, Quote, Trade
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 US = SessionCalendar("us_equity")
 
 
@@ -161,14 +159,12 @@ def snap_without_time(a):
 
 
 @pytest.mark.parametrize("source", ["synthetic", "esh4", "btcusdt"])
-def test_restart_from_produced_bars_is_exact(source):
+def test_restart_from_produced_bars_is_exact(shared_data, source):
     if source == "synthetic":
         trades, cal = synthetic_days(seed=3), US
     else:
         name = {"esh4": "esh4_20231225_trades.csv", "btcusdt": "btcusdt_perp_20240808_trades.csv"}[source]
-        if not (DATA / name).exists():
-            pytest.skip("../shared/data is not present")
-        d = np.genfromtxt(DATA / name, delimiter=",", names=True)
+        d = np.genfromtxt(shared_data(name), delimiter=",", names=True)
         cal = SessionCalendar("24h_chicago" if source == "esh4" else "24h_utc")
         trades = [Trade("XYZ", int(t), p, s, 0, b, a) for t, p, s, b, a in
                   zip(d["ts_ns"].astype(np.int64).tolist(), d["price"].tolist(), d["size"].tolist(),
