@@ -20,16 +20,14 @@ from engine.backtest.sweep import run_sweep
 from engine.brokers.paper import PaperBroker
 from engine.clock import DataClock
 from engine.engine import Engine
-from engine.feeds.loaders import BarsArrays, TradesArrays
+from engine.feeds.loaders import BarsArrays
 from engine.feeds.synthetic import SyntheticFeed
 from engine.model import NS_PER_MIN, NS_PER_S, OrderLeg
+from tests.factories import sweep_table
 
 DAY = date(2024, 6, 12)
 
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("COCKPIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "synthetic-cache"))
+pytestmark = pytest.mark.usefixtures("synthetic_cache")
 
 
 # --------------------------------------------------------------------------- parity
@@ -163,10 +161,6 @@ def test_bars_only_data_gets_bulk_volume_classification():
 # --------------------------------------------------------------------------- sweeps
 
 
-def _table(out):
-    return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]
-
-
 def test_sweep_interrupt_keeps_results_and_resume_finishes(tmp_path):
     ds = load_dataset(["synthetic:SPY,QQQ:2:3"])
     cfg = backtest_config(None, ds.symbols, setup="auction")
@@ -188,7 +182,7 @@ def test_sweep_interrupt_keeps_results_and_resume_finishes(tmp_path):
 
     resumed = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1, resume=path)
     assert resumed.complete and resumed.done_tasks == resumed.total_tasks
-    assert _table(resumed) == _table(full)
+    assert sweep_table(resumed) == sweep_table(full)
 
 
 def test_sweep_process_pool_matches_inline():
@@ -201,7 +195,7 @@ def test_sweep_process_pool_matches_inline():
         pooled = run_sweep(ds, cfg, grid, h, min_trades=1)
     finally:
         h.close()
-    assert _table(pooled) == _table(inline)
+    assert sweep_table(pooled) == sweep_table(inline)
     labels = [r.label for r in inline.rows]
     assert "baseline" in labels and len(labels) == 3
 

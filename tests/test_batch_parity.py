@@ -3,8 +3,6 @@ for every bar: both real trades files through analyze_trades_arrays vs on_trade,
 and the real BTC one-minute bars through analyze_bars_arrays vs on_bar. The two
 paths perform the same floating point operations in the same order, so the
 comparison is exact (NaN == NaN)."""
-from datetime import datetime, timezone
-
 import numpy as np
 import pytest
 

@@ -1,7 +1,5 @@
 """Volume profile: hand-computed POC, value area (pairs rule), HVN/LVN, and the
 numpy path equal to the incremental one."""
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
