@@ -14,6 +14,7 @@ from cockpit.settings import UISettings
 from engine.config import ConfigError
 from engine.model import NS_PER_S, FeedStatus, JournalEntry, LvnAlert, Mode
 from tests.ui_fixtures import T0, FixedEngine, demo_snapshot, fixed_app
+from tests.waiting import wait_for
 from widgets import format as fmt
 from widgets.base import SyncTable
 from widgets.header import broker_badge, feed_badge
@@ -90,7 +91,7 @@ async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_pat
         snap = engine.snapshot()
         qqq = dataclasses.replace(snap.symbols["QQQ"], last=439.00)
         engine.publish(dataclasses.replace(snap, symbols={**snap.symbols, "QQQ": qqq}))
-        await pilot.pause(0.4)
+        await wait_for(lambda: app.applied_count > applied, what="the new snapshot applied")
         assert app.applied_count == applied + 1
         assert table.cell_updates == written + 1
         assert "439.00" in str(table.get_cell("QQQ", "last"))
@@ -109,7 +110,7 @@ async def test_alerts_newest_first_and_bell(tmp_path):
         assert len(first_keys) == 2 and first_keys[0].startswith("SPY|")
         new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
         engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
-        await pilot.pause(0.4)
+        await wait_for(lambda: len(app.query_one("#alerts-table", SyncTable).keys) == 3, what="the new alert row")
         keys = app.query_one("#alerts-table", SyncTable).keys
         assert keys[0].startswith("TSLA|") and keys[1:] == first_keys
         assert rings == [1]
@@ -125,7 +126,8 @@ async def test_bell_off_when_configured(tmp_path):
         snap = engine.snapshot()
         new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
         engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
-        await pilot.pause(0.4)
+        await wait_for(lambda: app.query_one("#alerts-table", SyncTable).keys[0].startswith("TSLA|"),
+                       what="the new alert row")
         assert rings == []
 
 
@@ -136,17 +138,20 @@ async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         app.notify = lambda message, **kw: seen.append((message, kw.get("severity")))
+
+        def log_text() -> str:
+            return " ".join(" ".join(line.text.split()) for line in app.query_one("#log-view").lines)
+
         snap = engine.snapshot()
         err = JournalEntry(T0 + NS_PER_S, "error", "broker", "order ck-1 rejected: insufficient buying power", "SPY")
         engine.publish(dataclasses.replace(snap, journal=snap.journal + (err,)))
-        await pilot.pause(0.4)
+        await wait_for(lambda: seen, what="the notification")
         assert seen == [("SPY: order ck-1 rejected: insufficient buying power", "error")]
-        log_text = " ".join(" ".join(line.text.split()) for line in app.query_one("#log-view").lines)
-        assert "ERROR broker" in log_text and "rejected: insufficient" in log_text
+        assert "ERROR broker" in log_text() and "rejected: insufficient" in log_text()
         # an info line is logged but not notified
         info = JournalEntry(T0 + 2 * NS_PER_S, "info", "order", "sent bracket", "SPY")
         engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + (info,)))
-        await pilot.pause(0.4)
+        await wait_for(lambda: "sent bracket" in log_text(), what="the info line in the log")
         assert len(seen) == 1
 
 
@@ -248,7 +253,7 @@ async def test_layout_switches_on_resize(tmp_path):
         await pilot.pause()
         assert app.query_one("#profile").display and not app.query_one("#watchlist").display
         await pilot.resize_terminal(120, 40)
-        await pilot.pause(0.2)
+        await wait_for(lambda: dash.has_class("-full"), what="the full layout")
         assert dash.has_class("-full") and not app.query_one("#pagebar").display
         assert all(app.query_one(f"#{p}").display for p in ("watchlist", "profile", "signals", "orders", "log"))
 
@@ -268,9 +273,10 @@ async def test_theme_cycles_and_persists(tmp_path):
         up_hc = app.query_one("#watchlist-table", SyncTable).tone("up").color
         assert up_hc != up_dark and up_hc.triplet.hex == "#4da3ff"  # blue, not green
         # the rendered watchlist cell follows the theme
-        await pilot.pause(0.1)
-        cell = app.query_one("#watchlist-table", SyncTable).get_cell("SPY", "state")
-        assert "IMB" in cell.plain and cell.style.color.triplet.hex == "#4da3ff"
+        table = app.query_one("#watchlist-table", SyncTable)
+        await wait_for(lambda: table.get_cell("SPY", "state").style.color.triplet.hex == "#4da3ff",
+                       what="the state cell repainted in the new theme")
+        assert "IMB" in table.get_cell("SPY", "state").plain
     assert json.loads((tmp_path / "ui.json").read_text())["theme"] == "high-contrast"
     again = fixed_app(tmp_path)
     async with again.run_test(size=(120, 40)) as pilot:
