@@ -11,6 +11,7 @@ Timed tests carry the ``bench`` marker and are deselected by default
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
@@ -76,22 +77,28 @@ def alpaca_rest():
     standin.stop()
 
 
+@contextlib.asynccontextmanager
+async def serving(standin):
+    """A websocket stand-in listening for the length of the block."""
+    await standin.start()
+    try:
+        yield standin
+    finally:
+        await standin.stop()
+
+
 @pytest.fixture
 async def alpaca_trading_stream():
     """Alpaca's trade_updates websocket; ``.url`` is its base address."""
-    standin = TradingStreamStandIn(KEY_ID, SECRET)
-    await standin.start()
-    yield standin
-    await standin.stop()
+    async with serving(TradingStreamStandIn(KEY_ID, SECRET)) as standin:
+        yield standin
 
 
 @pytest.fixture
 async def alpaca_data_stream():
     """Alpaca's stock market data websocket; ``.url`` is its base address."""
-    standin = MarketDataStreamStandIn(KEY_ID, SECRET)
-    await standin.start()
-    yield standin
-    await standin.stop()
+    async with serving(MarketDataStreamStandIn(KEY_ID, SECRET)) as standin:
+        yield standin
 
 
 @pytest.fixture
@@ -106,7 +113,5 @@ def polygon_rest():
 @pytest.fixture
 async def polygon_ws():
     """Polygon's stocks websocket for POLYGON_KEY; XYZ is not entitled."""
-    standin = PolygonWsStandIn(POLYGON_KEY, not_entitled=("XYZ",))
-    await standin.start()
-    yield standin
-    await standin.stop()
+    async with serving(PolygonWsStandIn(POLYGON_KEY, not_entitled=("XYZ",))) as standin:
+        yield standin

@@ -106,14 +106,7 @@ async def test_set_speed_takes_effect_while_waiting():
     # the second item is an hour of data time away: at speed 1 it would wait an hour
     arr = _arrays(2, 3600 * 10**9)
     feed = ReplayFeed(arr, "X", speed=1.0)
-    got = []
-
-    async def consume():
-        async for x in feed.stream():
-            got.append(x)
-
-    task = asyncio.create_task(consume())
-    await wait_for(lambda: len(got) == 1, what="the first item")
+    got, task = await reading_until_first_item(feed)
     await let_others_run()
     assert len(got) == 1
     feed.set_speed(0)
@@ -131,8 +124,9 @@ async def _collect(feed):
     return [x async for x in feed.stream()]
 
 
-async def test_stop_ends_stream():
-    feed = ReplayFeed(_arrays(5, 3600 * 10**9), "X", speed=1.0)
+async def reading_until_first_item(feed):
+    """Read the feed into a list in a background task; return (list, task) once the
+    first item is in (the second is an hour of data time away)."""
     got = []
 
     async def consume():
@@ -141,6 +135,12 @@ async def test_stop_ends_stream():
 
     task = asyncio.create_task(consume())
     await wait_for(lambda: len(got) == 1, what="the first item")
+    return got, task
+
+
+async def test_stop_ends_stream():
+    feed = ReplayFeed(_arrays(5, 3600 * 10**9), "X", speed=1.0)
+    got, task = await reading_until_first_item(feed)
     await feed.stop()
     await asyncio.wait_for(task, 1.0)
     assert len(got) == 1
