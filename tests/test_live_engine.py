@@ -61,12 +61,13 @@ async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_p
         # flatten all goes straight to the broker: position closed, working order cancelled
         await engine.flatten_all()
         assert rest.requests_to("DELETE", "/v2/positions"), "close-all was not sent"
-        await wait_for(lambda: not engine.broker.open_orders() or all(o.side.value == "sell" and o.type.value == "market"
-                                                                    for o in engine.broker.open_orders()),
-                    what="working limit order cancelled")
+        await wait_for(lambda: all(o.side.value == "sell" and o.type.value == "market"
+                                   for o in engine.broker.open_orders()),
+                       what="working limit order cancelled")
         close = next(o for o in rest.orders.values() if o["type"] == "market" and o["status"] in ("new", "accepted"))
         rest.fill(close["id"], 10, 191.0)  # the market fills the closing order
-        await wait_for(lambda: not any(p.qty for p in engine.broker.positions()), what="engine sees the position closed")
+        await wait_for(lambda: not any(p.qty for p in engine.broker.positions()),
+                       what="engine sees the position closed")
         assert not rest.positions
         # keys never in the journal, the snapshot or the store
         text = json.dumps([j.message for j in engine.journal]) + repr(engine.snapshot())

@@ -158,8 +158,10 @@ async def test_rest_pagination_trades_and_minute_bars(polygon_ws, polygon_rest):
 
 async def test_minute_aggregates_stream_and_previous_session_warmup(polygon_ws, polygon_rest):
     prev_start = T0_NS - 86_400 * 10**9
-    polygon_rest.add_aggs("AAPL", [rest_agg(prev_start // 1_000_000 + i * 60_000, 169, 170, 168, 169.5, 500) for i in range(3)])
-    feed = make_feed(polygon_ws, polygon_rest, ["AAPL"], data="bars", previous_session=(prev_start, prev_start + 3 * 60 * 10**9))
+    polygon_rest.add_aggs("AAPL", [rest_agg(prev_start // 1_000_000 + i * 60_000, 169, 170, 168, 169.5, 500)
+                                   for i in range(3)])
+    feed = make_feed(polygon_ws, polygon_rest, ["AAPL"], data="bars",
+                     previous_session=(prev_start, prev_start + 3 * 60 * 10**9))
     await feed.start()
     try:
         assert [b.ts_ns for b in feed.previous_session_bars()] == [prev_start + i * 60 * 10**9 for i in range(3)]

@@ -118,7 +118,8 @@ async def test_expiry_is_journaled_and_shown(tmp_path):
     async with cockpit(tmp_path, make_config(signal_ttl_s=5)) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         engine.feed.resume()  # data time moves on: 5 s of it expire the signal
-        await wait_for(lambda: any(d.id == sig.id and d.decision is Decision.EXPIRED for d in engine.decisions), 30, "expiry")
+        await wait_for(lambda: any(d.id == sig.id and d.decision is Decision.EXPIRED for d in engine.decisions),
+                       30, "expiry")
         engine.feed.pause()
         assert any(e.kind == "decision" and "expired" in e.message and e.symbol == sig.symbol for e in engine.journal)
         await wait_for(lambda: f"{sig.id}|expired" in app.query_one("#decisions-table", SyncTable).keys, 5, "row")
@@ -193,7 +194,8 @@ async def test_pause_blocks_new_entries_while_exits_still_work(tmp_path):
         await wait_for(lambda: any(o.symbol == held.symbol and o.leg is OrderLeg.EXIT
                                    for o in engine.broker.recent_orders(500)), 5, "the closing order")
         engine.feed.resume()
-        await wait_for(lambda: not any(p.symbol == held.symbol and p.qty for p in engine.broker.positions()), 30, "exit")
+        await wait_for(lambda: not any(p.symbol == held.symbol and p.qty for p in engine.broker.positions()),
+                       30, "exit")
         exit_order = next(o for o in engine.broker.recent_orders(500) if o.symbol == held.symbol and o.leg is OrderLeg.EXIT)
         assert exit_order.side != held.side
         # a new signal arriving while paused is blocked, never sent
