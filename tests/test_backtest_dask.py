@@ -1,16 +1,15 @@
 """A sweep on a local Dask cluster gives the same table as the process pool."""
 from __future__ import annotations
 
+import distributed  # a test dependency (pyproject [test]): missing, this fails rather than skips
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from engine.backtest.data import load_dataset  # noqa: E402
-from engine.backtest.executors import make_executor  # noqa: E402
-from engine.backtest.grid import parse_grid  # noqa: E402
-from engine.backtest.runner import backtest_config  # noqa: E402
-from engine.backtest.sweep import run_sweep  # noqa: E402
-from tests.factories import sweep_table  # noqa: E402
+from engine.backtest.data import load_dataset
+from engine.backtest.executors import make_executor
+from engine.backtest.grid import parse_grid
+from engine.backtest.runner import backtest_config
+from engine.backtest.sweep import run_sweep
+from tests.factories import sweep_table
 
 
 pytestmark = pytest.mark.usefixtures("synthetic_cache")
