@@ -69,7 +69,12 @@ class OrderRouter:
         )
         with self.notifier.batch():
             order = await self.broker.submit(req)
-            if order.status is not OrderStatus.REJECTED:
+            if order.status is OrderStatus.UNKNOWN:
+                # possibly live: keep the plan so exit management starts if it fills
+                self.plans[sig.symbol] = sig
+                self.recorder.log("warn", "order", f"bracket {sig.side.value} {sig.qty} {sig.symbol} id {coid}: "
+                                  f"outcome unknown ({self.redact(order.reason)})", sig.symbol)
+            elif order.status is not OrderStatus.REJECTED:
                 self.plans[sig.symbol] = sig
                 self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
                                   f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
@@ -94,6 +99,11 @@ class OrderRouter:
             self.counters["rejections"] += 1
             rec.log("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: "
                     f"{self.redact(ev.reason or o.reason)}", o.symbol)
+            plan = self.plans.get(o.symbol)
+            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty:
+                self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
+        elif ev.kind == "resolved":
+            rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
         elif ev.kind in ("canceled", "expired"):
             rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
                     + (f": {ev.reason}" if ev.reason else ""), o.symbol)
@@ -152,6 +162,11 @@ class OrderRouter:
                     symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT))
                 if action.new_stop is not None:
                     await self.broker.replace_stop(symbol, action.new_stop)
+
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """A restart: this session's fills, oldest first, so the P&L of a round trip
+        that closes after the restart counts its opening fills too."""
+        self.fills = list(fills) + self.fills
 
     def restore_plans(self, positions: list[Position], decisions: list[Signal]) -> None:
         """A restart: manage each restored position's exits as before, from the newest
