@@ -13,13 +13,15 @@ router has handled it (the backtester's books).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional
+from itertools import chain
+from typing import Callable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitManager
 from .ids import ClientOrderIds
-from .model import BrokerEvent, Decision, Fill, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side, Signal
+from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+                    Signal)
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -40,7 +42,8 @@ class OrderRouter:
         self.redact = redact
         self.ids = ClientOrderIds("ck")
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
-        self.fills: list[Fill] = []
+        self.fills: list[Fill] = []  # this run's
+        self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
         self._attempt: Counter[str] = Counter()
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         broker.set_event_handler(self.on_broker_event)
@@ -132,7 +135,7 @@ class OrderRouter:
         """Realised P&L of the round trip that just closed, from its fills."""
         qty = 0
         cash = 0.0
-        for f in reversed(self.fills):
+        for f in chain(reversed(self.fills), reversed(self._earlier_fills)):
             if f.symbol != symbol:
                 continue
             s = f.qty if f.side is Side.BUY else -f.qty
@@ -166,11 +169,17 @@ class OrderRouter:
     def restore_fills(self, fills: list[Fill]) -> None:
         """A restart: this session's fills, oldest first, so the P&L of a round trip
         that closes after the restart counts its opening fills too."""
-        self.fills = list(fills) + self.fills
+        self._earlier_fills = list(fills)
 
-    def restore_plans(self, positions: list[Position], decisions: list[Signal]) -> None:
+    def restore_plans(self, positions: list[Position], decisions: list[Signal],
+                      open_orders: Sequence[Order] = ()) -> None:
         """A restart: manage each restored position's exits as before, from the newest
-        signal that opened it (``decisions`` newest first)."""
+        signal that opened it (``decisions`` newest first); an entry still open (working,
+        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills."""
+        by_id = {d.id: d for d in decisions if d.decision in (Decision.APPROVED, Decision.AUTO)}
+        for o in open_orders:
+            if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
+                self.plans.setdefault(o.symbol, by_id[o.signal_id])
         for pos in positions:
             sig = next((d for d in decisions if d.symbol == pos.symbol and d.decision in
                         (Decision.APPROVED, Decision.AUTO)), None)

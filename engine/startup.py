@@ -34,7 +34,7 @@ async def restore_today(engine: "Engine") -> None:
                           since_ns=session_start)
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
     engine.router.restore_fills(state.fills)
-    engine.router.restore_plans(positions, state.decisions)
+    engine.router.restore_plans(positions, state.decisions, state.open_orders)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                             f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")

@@ -13,6 +13,7 @@ Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 from alpaca.common.enums import Sort
@@ -20,7 +21,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
-from engine.brokers.alpaca import AlpacaBroker, _dt
+from engine.brokers.alpaca import AlpacaBroker
 from engine.clock import FixedClock
 from engine.config import load_config
 from engine.engine import Engine
@@ -148,8 +149,9 @@ def test_standin_lists_closed_orders_as_alpaca_py_asks_oldest_first_one_page_at_
             if i != 2:
                 rest.fill(o["id"], 1, 190.0 + i)
         client = TradingClient(KEY_ID, SECRET, paper=True, url_override=base)
+        t0 = datetime.fromtimestamp(T0 // 10**9, timezone.utc)
         first = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED, limit=2, direction=Sort.ASC,
-                                                   nested=True, after=_dt(T0)))
+                                                   nested=True, after=t0))
         assert [o.client_order_id for o in first] == ["o-0", "o-1"]
         query = rest.requests_to("GET", "/v2/orders")[-1].query
         assert query["status"] == ["closed"] and query["direction"] == ["asc"] and query["limit"] == ["2"]
@@ -437,7 +439,8 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
     store = await Store.open(db)
     try:
         fills = await store.fills()
-        assert [(f.leg, f.qty, f.price) for f in fills] == [(OrderLeg.ENTRY, 10, 190.0), (OrderLeg.STOP_LOSS, 10, 188.0)]
+        assert [(f.leg, f.qty, f.price) for f in fills] == [(OrderLeg.ENTRY, 10, 190.0),
+                                                            (OrderLeg.STOP_LOSS, 10, 188.0)]
         assert await store.orders(open_only=True) == []  # the legs' rows were closed too
     finally:
         await store.close()
@@ -478,3 +481,36 @@ async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_i
         assert len(await store.fills()) == 1
     finally:
         await run.engine.stop()
+
+
+async def test_restart_resolves_an_unknown_entry_from_the_store_and_manages_its_exits(live, tmp_path):
+    env = live
+    db = str(tmp_path / "ru.db")
+    first = Run(env, db, request_timeout_s=0.3)
+    await first.engine.start()
+    try:
+        env.forward = False
+        ambiguous_submit(env)
+        sig = signal("u2")
+        first.engine.recorder.signal(sig)  # the decision, as the desk records it
+        await first.engine.router.send(sig)
+        assert [o.status for o in first.engine.broker.open_orders()] == [OrderStatus.UNKNOWN]
+    finally:
+        await first.engine.stop()
+    (real_id,) = [i for i, o in env.rest.orders.items() if o["client_order_id"] == "ck-u2-1"]
+    env.rest.fill(real_id, 10, 190.0)  # it was live after all, and filled while nothing ran
+    env.forward = True
+
+    second = Run(env, db)
+    await second.engine.start()
+    try:
+        assert second.engine.counters["fills"] == 1
+        assert second.engine.router.exits.plan("AAPL") is not None  # its plan survived the restart
+        assert [o.status for o in second.engine.broker.open_orders() if o.leg is OrderLeg.ENTRY] == []
+        assert any("submit outcome was unknown, at broker as order " + real_id in m
+                   for m in second.journal("reconcile"))
+        rows = {o.id: o for o in await second.engine.store.orders()}
+        assert rows["unknown:ck-u2-1"].status is OrderStatus.CANCELED and rows[real_id].status is OrderStatus.FILLED
+    finally:
+        await second.engine.stop()
+    assert len(env.rest.requests_to("POST", "/v2/orders")) == 1

@@ -257,6 +257,7 @@ class AlpacaBroker(Broker):
         self._page_size = orders_page_size
         self._max_pages = max(1, max_order_pages)
         self._unknown: dict[str, str] = {}  # client id of an UNKNOWN submit -> its placeholder's order id
+        self._resolving: set[str] = set()  # client ids with a background look-up running
         self._since_ns: Optional[int] = None  # closed orders submitted after this are asked for
         self._handler: Optional[Callable[[BrokerEvent], None]] = None
         self._reconcile_handler: Optional[Callable[[list[str]], None]] = None
@@ -492,17 +493,25 @@ class AlpacaBroker(Broker):
         self.counters["submit_unknown"] += 1
         log.warning("order %s %s %s x%d outcome unknown: %s", req.client_order_id, req.symbol, req.side.value,
                     req.qty, reason)
-        self._spawn(self._resolve_unknown(req.client_order_id))
+        self._keep_resolving(req.client_order_id)
         return order
+
+    def _keep_resolving(self, client_order_id: str) -> None:
+        if client_order_id not in self._resolving:
+            self._resolving.add(client_order_id)
+            self._spawn(self._resolve_unknown(client_order_id))
 
     async def _resolve_unknown(self, client_order_id: str) -> None:
         """Look the UNKNOWN order up again, with backoff, until something says what it is."""
         attempt = 0
-        while client_order_id in self._unknown and not self._stopping:
-            await asyncio.sleep(self._unknown_backoff.step(attempt))
-            attempt += 1
-            if client_order_id in self._unknown:
-                await self._look_up_unknown(client_order_id)
+        try:
+            while client_order_id in self._unknown and not self._stopping:
+                await asyncio.sleep(self._unknown_backoff.step(attempt))
+                attempt += 1
+                if client_order_id in self._unknown:
+                    await self._look_up_unknown(client_order_id)
+        finally:
+            self._resolving.discard(client_order_id)
 
     async def _look_up_unknown(self, client_order_id: str) -> bool:
         """One look-up of an UNKNOWN order; True once it is resolved."""
@@ -861,6 +870,8 @@ class AlpacaBroker(Broker):
             self._merge(ao, emit=True, force=True, apply_position=False, sink=events)
         for coid, (found, certain) in lookups.items():
             self._settle_unknown(coid, found, certain, sink=events)
+        for coid in self._unknown:  # e.g. restored from the store: someone must keep asking
+            self._keep_resolving(coid)
         for oid, message in absent.items():
             gone = self._orders[oid] = replace(self._orders[oid], status=OrderStatus.CANCELED,
                                                reason=f"not at broker ({message})")
