@@ -16,10 +16,12 @@ target, the LVN/HVN thresholds and prominences) is a comparison of integers or
 of exact rationals, so ties are ties and a volume of exactly ``0.35 x`` the mean
 is at the threshold. Where the volume comes from:
 
-- a trade's size, or a bar's volume at price as one float per bin (a bar built
-  from trades sums its sizes per bin in floating point: exact for integer
-  sizes, and within far less than half a unit for decimal sizes), is read as
-  the nearest whole number of units (:func:`volume_units`);
+- a trade's size, or a bar's volume at price as one float per bin, is read as
+  the nearest whole number of units (:func:`volume_units`). A bar built from
+  trades sums its sizes per bin in floating point (the per-trade hot path
+  stays a float addition): exact for integer sizes; for decimal sizes the sum
+  is within half a unit of the decimal sum unless one bin of one bar gathers
+  thousands of fractional prints adding up to a million or more;
 - a bar without trades spreads its volume (in units) evenly over the ``n``
   bins of its range: each gets ``units / n``, which need not be whole. A
   profile that holds such shares counts in units of ``1 / per`` unit, ``per``
@@ -71,7 +73,7 @@ from fractions import Fraction
 from functools import lru_cache
 from itertools import compress, islice, repeat
 from operator import ge, le
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -89,7 +91,7 @@ _UNIT = float(UNITS_PER_VOLUME)
 
 def volume_units(volume: float) -> int:
     """A volume as the nearest whole number of units (1e-9; half to even).
-    Up to about 4e6 of volume with at most 9 decimals this is the decimal the
+    Up to about 2e6 of volume with at most 9 decimals this is the decimal the
     double was read from; beyond, the double's own resolution."""
     return round(volume * _UNIT)
 
@@ -179,7 +181,7 @@ class SpreadBins(dict):
     __slots__ = ("first", "last", "units")
 
 
-BarBins = Union[dict, SpreadBins]  # a bar's histogram: bin -> volume (float), or a spread
+BarBins = dict  # a bar's histogram: bin -> volume (float); a SpreadBins for a bar spread over its range
 
 
 def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[tuple[int, float]]:
