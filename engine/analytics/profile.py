@@ -397,14 +397,27 @@ class DenseProfile:
         if type(bins) is SpreadBins:
             self.add_spread(bins.first, bins.last, bins.units)
         elif bins:
-            self.add_units(bins, [round(v * _UNIT) for v in bins.values()])
+            self._add_volumes(bins, 1)
 
     def subtract(self, bins: BarBins) -> None:
         """Remove a histogram merged earlier (exactly)."""
         if type(bins) is SpreadBins:
             self.add_spread(bins.first, bins.last, -bins.units)
         elif bins:
-            self.add_units(bins, [round(v * _UNIT) for v in bins.values()], -1)
+            self._add_volumes(bins, -1)
+
+    def _add_volumes(self, bins: dict[int, float], sign: int) -> None:
+        """Add ``sign x`` each bin's volume, read as whole units (:func:`volume_units`)."""
+        base = self._cover(min(bins), max(bins))
+        h = self._h
+        unit = _UNIT
+        f = sign * self._per
+        if f == 1:
+            for i, v in bins.items():
+                h[i - base] += round(v * unit)
+        else:
+            for i, v in bins.items():
+                h[i - base] += round(v * unit) * f
 
     def merge_pairs(self, idx: Iterable[int], vols: Iterable[float]) -> None:
         """:meth:`merge` of a histogram given as bins (each once) and their volumes."""
