@@ -196,3 +196,36 @@ def test_real_btc_bars_rolling_profile_equals_a_fresh_profile_of_the_window():
         state, _ = market_state(float(c[k]), st, float(cols["momentum"][k]), params)
         assert cols["state"][k] == STATE_CODES[state], k
     assert [int(cols["state"][k]) for k in wanted] == [0] * len(wanted)
+
+
+def test_rolling_dense_profile_equals_a_fresh_profile_of_its_window_whatever_it_saw():
+    # bars spread over 1..90 bins (the profile's unit grows to the lcm of the spreads
+    # and is reduced again when it gets long) and bars of decimal volume at price;
+    # after every bar the rolling profile equals one built from the window's bars alone
+    rng = np.random.default_rng(5)
+    bs = 0.5
+    roll = DenseProfile(bs)
+    window: list = []
+    price = 100.0
+    longest_unit = 0
+    for step in range(1200):
+        price += float(rng.normal(0.0, 0.8))
+        if rng.random() < 0.6:
+            bins = range_bin_dict(price, price + bs * int(rng.integers(0, 90)), float(rng.integers(1, 10**6)) / 1000, bs)
+        else:
+            bins = {int(price / bs) + int(d): float(v) / 100 for d, v in zip(rng.integers(-6, 7, 5), rng.integers(1, 10**5, 5))}
+        roll.merge(bins)
+        longest_unit = max(longest_unit, roll._per.bit_length())
+        window.append(bins)
+        while len(window) > int(rng.integers(1, 80)):
+            roll.subtract(window.pop(0))
+        fresh = VolumeProfile(bs)
+        for b in window:
+            fresh.merge(b)
+        want = fresh.stats(BIN_1)
+        got = roll.core_stats(BIN_1)
+        assert (got.total_volume, got.poc, got.vah, got.val, got.value_area_volume) == (
+            want.total_volume, want.poc, want.vah, want.val, want.value_area_volume), step
+        if step % 25 == 0:
+            assert roll.stats(BIN_1) == want
+    assert longest_unit > DenseProfile._PER_BITS  # the unit grew long enough to be reduced

@@ -332,13 +332,16 @@ class DenseProfile:
     The numbers are those of :class:`VolumeProfile` fed the same merges and
     subtractions (both are exact). Statistics take the bins from the lowest to
     the highest one holding volume (``> 0``). Invariant: no bin outside
-    ``[_first, _last]`` holds volume.
+    ``[_first, _last]`` holds volume. The total is kept as the bins change
+    (statistics after every bar need it, and a sum of long integers is not
+    free), and whether a negative volume was ever added (only then can a bin
+    be below zero, which statistics read as empty).
     """
 
-    __slots__ = ("bin_size", "_h", "_base", "_first", "_last", "_per")
+    __slots__ = ("bin_size", "_h", "_base", "_first", "_last", "_per", "_total", "_neg")
 
     _PAD = 64  # bins added beyond a bin that falls outside the list
-    _PER_BITS = 128  # a ``per`` this long is reduced by the common factor of the bins, if any
+    _PER_BITS = 64  # a ``per`` this long is reduced by the common factor of the bins, if any
 
     def __init__(self, bin_size: float) -> None:
         self.bin_size = _check_bin_size(bin_size)
@@ -347,6 +350,8 @@ class DenseProfile:
         self._first = 0  # list positions: bins outside _first.._last hold no volume
         self._last = -1
         self._per = 1  # bins count in units of 1 / (UNITS_PER_VOLUME * _per)
+        self._total = 0  # the sum of the bins
+        self._neg = False  # a negative volume was merged or subtracted: bins may be < 0
 
     def _cover(self, lo: int, hi: int) -> int:
         """Make room for bins lo..hi and widen the bounds over them; returns ``_base``."""
@@ -382,19 +387,24 @@ class DenseProfile:
         """Count in units fine enough that ``1 / n`` of a unit is a whole number.
         ``per`` grows to the least common multiple of the spreads seen; once it is
         long, the factor common to every bin (bars that left) is divided out first."""
-        h, per = self._h, self._per
+        h, per, total = self._h, self._per, self._total
         if per.bit_length() > self._PER_BITS:
             g = math.gcd(per, *h)
             if g > 1:
                 per //= g
                 h = [v // g for v in h]
+                total //= g
         f = n // math.gcd(per, n)
-        self._h = [v * f for v in h] if f != 1 else h
-        self._per = per * f
+        if f != 1:
+            h = [v * f for v in h]
+            total *= f
+        self._h, self._per, self._total = h, per * f, total
 
     def merge(self, bins: BarBins) -> None:
         """Add a bar's histogram (bin -> volume, or a :class:`SpreadBins`)."""
         if type(bins) is SpreadBins:
+            if bins.units < 0:
+                self._neg = True
             self.add_spread(bins.first, bins.last, bins.units)
         elif bins:
             self._add_volumes(bins, 1)
@@ -402,6 +412,8 @@ class DenseProfile:
     def subtract(self, bins: BarBins) -> None:
         """Remove a histogram merged earlier (exactly)."""
         if type(bins) is SpreadBins:
+            if bins.units < 0:
+                self._neg = True
             self.add_spread(bins.first, bins.last, -bins.units)
         elif bins:
             self._add_volumes(bins, -1)
@@ -412,12 +424,20 @@ class DenseProfile:
         h = self._h
         unit = _UNIT
         f = sign * self._per
+        t = 0
         if f == 1:
             for i, v in bins.items():
-                h[i - base] += round(v * unit)
+                u = round(v * unit)
+                h[i - base] += u
+                t += u
         else:
             for i, v in bins.items():
-                h[i - base] += round(v * unit) * f
+                u = round(v * unit) * f
+                h[i - base] += u
+                t += u
+        self._total += t
+        if not self._neg and min(bins.values()) < 0.0:
+            self._neg = True
 
     def merge_pairs(self, idx: Iterable[int], vols: Iterable[float]) -> None:
         """:meth:`merge` of a histogram given as bins (each once) and their volumes."""
@@ -443,9 +463,13 @@ class DenseProfile:
         else:
             for i, u in zip(idx, units):
                 h[i - base] += u * f
+        self._total += sum(units) * f
+        if not self._neg and min(units) < 0:
+            self._neg = True
 
     def add_spread(self, first: int, last: int, units: int) -> None:
-        """Add ``units`` (negative: remove) spread evenly over the bins ``first..last``."""
+        """Add ``units`` spread evenly over the bins ``first..last``; negative
+        ``units`` remove a spread added earlier."""
         n = last - first + 1
         if self._per % n:
             self._grow(n)
@@ -454,11 +478,14 @@ class DenseProfile:
         h = self._h
         for k in range(first - base, last - base + 1):
             h[k] += share
+        self._total += units * self._per
 
     def clear(self) -> None:
         self._h = []
         self._first, self._last = 0, -1
         self._per = 1
+        self._total = 0
+        self._neg = False
 
     def _dense(self) -> tuple[int, list[int]]:
         """(lowest bin holding volume, a copy of the bins (units) from it to the
@@ -487,10 +514,16 @@ class DenseProfile:
         lo, h = self.dense()
         return {lo + k: v for k, v in enumerate(h) if v > 0.0}
 
+    def _sum_and_sign(self) -> tuple[Optional[int], bool]:
+        """(the total of the bins holding volume if known, whether a bin may be < 0).
+        With a negative volume ever added, bins outside the range may be < 0 and
+        the kept total is not that of the range: it is summed again."""
+        return (None, True) if self._neg else (self._total, False)
+
     def stats(self, params: StrategyParams) -> Optional[ProfileStats]:
         """Every statistic, worked out when first read (as ``VolumeProfile.stats``)."""
         lo, h = self._dense()
-        return units_stats(lo, h, UNITS_PER_VOLUME * self._per, self.bin_size, params)
+        return units_stats(lo, h, UNITS_PER_VOLUME * self._per, self.bin_size, params, self._sum_and_sign()[0])
 
     def core_stats(self, params: StrategyParams) -> Optional[ProfileStats]:
         """The core numbers only, worked out now (as :func:`core_stats`): total,
@@ -499,7 +532,7 @@ class DenseProfile:
         if not h:
             return None
         bs = self.bin_size
-        _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params)
+        _, total, _, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, bs, params, *self._sum_and_sign())
         den = UNITS_PER_VOLUME * self._per
         return ProfileStats(bs, total / den, poc, vah, val, va_vol / den, (), (), low, high, ())
 
@@ -508,7 +541,7 @@ class DenseProfile:
         lo, h = self._dense()
         if not h:
             return None
-        return _core_numbers(lo, h, self.bin_size, params)[3:6]
+        return _core_numbers(lo, h, self.bin_size, params, *self._sum_and_sign())[3:6]
 
 
 # --------------------------------------------------------------------------- numpy path
@@ -598,20 +631,21 @@ def poc_index(hist: list) -> int:
     return best
 
 
-def value_area(hist: list, poc: int, pct: float, total=None) -> tuple[int, int, float]:
-    """(lowest bin, highest bin, volume) of the value area, by the pairs rule.
-    ``total`` is ``sum(hist)`` when the caller already has it. The area is short of
-    ``pct`` % while ``volume x 100 < pct x total`` (``pct`` read as its decimal,
-    :func:`exact_ratio`: exact for integer bins). The pair on the side that did
-    not move is kept from the step before (the same sum)."""
+def value_area(hist: list[int], poc: int, pct: float, total: Optional[int] = None) -> tuple[int, int, int]:
+    """(lowest bin, highest bin, volume) of the value area of integer volumes, by
+    the pairs rule. ``total`` is ``sum(hist)`` when the caller already has it.
+    The area is short of ``pct`` % (read as its decimal, :func:`exact_ratio`)
+    while ``volume < pct x total / 100``, i.e. while it is below the smallest
+    integer at or above that. The pair on the side that did not move is kept
+    from the step before (the same sum)."""
     n = len(hist)
     if total is None:
         total = sum(hist)
     pn, pd = exact_ratio(pct)
-    scale, target = 100 * pd, pn * total  # short while vol * scale < target
+    target = _at_least(pn * total, 100 * pd)
     lo = hi = poc
     vol = hist[poc]
-    if not vol * scale < target:
+    if not vol < target:
         return lo, hi, vol
     last = n - 1
     room = last - hi
@@ -627,7 +661,7 @@ def value_area(hist: list, poc: int, pct: float, total=None) -> tuple[int, int, 
         dn_n, dn = 1, hist[0]
     else:
         dn_n, dn = 0, 0
-    while vol * scale < target:
+    while vol < target:
         if up_n and (dn_n == 0 or up >= dn):
             hi += up_n
             vol += up
@@ -771,15 +805,17 @@ def dense_stats(lo: int, hist, bin_size: float, params: StrategyParams) -> Optio
     return units_stats(lo, volume_units_list(hist), UNITS_PER_VOLUME, float(bin_size), params)
 
 
-def units_stats(lo: int, h: list[int], den: int, bs: float, params: StrategyParams) -> Optional[ProfileStats]:
+def units_stats(lo: int, h: list[int], den: int, bs: float, params: StrategyParams,
+                total: Optional[int] = None) -> Optional[ProfileStats]:
     """ProfileStats of a dense list of integer volumes (bin ``lo`` first), each
     ``den`` to one unit of volume; the result keeps the list (the caller hands
-    it over). None when no bin holds volume."""
+    it over). ``total``: the sum of the bins, when the caller keeps it. None
+    when no bin holds volume."""
     if not h or not max(h) > 0:
         return None
     st = object.__new__(LazyProfileStats)
     _BIN_SIZE_SLOT(st, bs)
-    _set_work(st, (lo, h, den, params))
+    _set_work(st, (lo, h, den, params, total))
     return st
 
 
@@ -850,12 +886,12 @@ _set_work = LazyProfileStats.__dict__["_work"].__set__
 
 def _fill(st: LazyProfileStats, detail: bool) -> None:
     """Work out the core of ``st`` (and its details when asked) from its ``_work``:
-    (bins dict, den, params) -> (lo, dense list, den, params)
+    (bins dict, den, params) -> (lo, dense list, den, params, total or None)
     -> (lo, list, den, total, POC index, params) -> None."""
     work = st._work
     if len(work) == 3:  # the bins as handed over, not yet made dense
-        work = (*_dense_of(work[0]), work[1], work[2])
-    if len(work) == 4:  # the core is pending
+        work = (*_dense_of(work[0]), work[1], work[2], None)
+    if len(work) == 5:  # the core is pending
         work = _core(st, *work)
         _set_work(st, work)
     if detail and work is not None:  # the details are pending
@@ -863,7 +899,8 @@ def _fill(st: LazyProfileStats, detail: bool) -> None:
         _set_work(st, None)
 
 
-def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: StrategyParams) -> tuple:
+def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: StrategyParams,
+          total: Optional[int]) -> tuple:
     n = len(h)
     first = 0
     while first < n and not h[first] > 0:
@@ -874,7 +911,7 @@ def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: Strateg
     if first or last != n - 1:
         h = h[first : last + 1]
         lo += first
-    h, total, p, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, _BIN_SIZE_GET(st), params)
+    h, total, p, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, _BIN_SIZE_GET(st), params, total)
     _SET["total_volume"](st, total / den)
     _SET["poc"](st, poc)
     _SET["vah"](st, vah)
@@ -885,15 +922,19 @@ def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: Strateg
     return (lo, h, den, total, p, params)
 
 
-def _core_numbers(lo: int, h: list[int], bs: float, params: StrategyParams) -> tuple:
+def _core_numbers(lo: int, h: list[int], bs: float, params: StrategyParams, total: Optional[int] = None,
+                  may_be_negative: bool = True) -> tuple:
     """The core of the statistics of a trimmed dense histogram ``h`` of integer
     volumes (first and last bin > 0) whose first bin is ``lo``: (h with negative
     bins read as 0, total, POC index, POC, VAH, VAL, value area volume, low, high),
-    the volumes in the units of ``h``."""
+    the volumes in the units of ``h``. ``total``: the sum of ``h`` when the caller
+    keeps it; ``may_be_negative=False``: the caller knows no bin is < 0."""
     n = len(h)
-    if min(h) < 0:
+    if may_be_negative and min(h) < 0:
         h = [0 if v < 0 else v for v in h]
-    total = sum(h)
+        total = None
+    if total is None:
+        total = sum(h)
     p = poc_index(h)
     va_lo, va_hi, va_vol = value_area(h, p, params.value_area_pct, total)
     g = _grid(bs)
