@@ -37,7 +37,7 @@ def _bar_bins(rng, price: float, bs: float, negative: bool = False) -> dict[int,
     if kind == 0:  # a wide bar spread over its range
         lo = price - rng.random() * 2.0
         return dict(range_bins(lo, lo + rng.random() * 3.0, float(rng.integers(1, 5000)), bs))
-    if kind == 1:  # a tiny volume next to big ones: residues survive a subtraction
+    if kind == 1:  # a tiny volume (a few hundred units of 1e-9) next to big ones
         return {int(price / bs): float(rng.random() * 1e-6)}
     if kind == 2:  # volume at price, some zero
         return {int(price / bs) + int(d): float(v) for d, v in zip(rng.integers(-5, 6, 4), rng.integers(0, 900, 4))}
