@@ -12,7 +12,6 @@ from engine.analytics.profile import (
     VolumeProfile,
     auto_bin_size,
     bin_index,
-    dense_stats,
     profile_from_arrays,
     smooth,
     stats_from_arrays,

@@ -795,16 +795,6 @@ def _grid(bin_size: float) -> _PriceGrid:
     return g
 
 
-def dense_stats(lo: int, hist, bin_size: float, params: StrategyParams) -> Optional[ProfileStats]:
-    """ProfileStats of a dense histogram of volumes (array or list) whose first
-    element is bin ``lo``; each volume is read as whole units (:func:`volume_units`).
-
-    Leading/trailing empty bins are trimmed first (the range is lowest to highest
-    non-empty bin). Returns None for an empty profile.
-    """
-    return units_stats(lo, volume_units_list(hist), UNITS_PER_VOLUME, float(bin_size), params)
-
-
 def units_stats(lo: int, h: list[int], den: int, bs: float, params: StrategyParams,
                 total: Optional[int] = None) -> Optional[ProfileStats]:
     """ProfileStats of a dense list of integer volumes (bin ``lo`` first), each
