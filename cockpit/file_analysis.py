@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.analytics.batch import analyze_bars_arrays, analyze_trades_arrays, session_profile_from_arrays
 from engine.analytics.flow import bvc_split, lee_ready, tick_rule
-from engine.analytics.profile import dense_stats, profile_from_ranges, resolve_bin_size
+from engine.analytics.profile import resolve_bin_size, stats_from_ranges
 from engine.analytics.session import SessionCalendar
 from engine.config import ConfigError, StrategyParams
 from engine.feeds.loaders import BarsArrays, DataFileError, TradesArrays, load
@@ -121,8 +121,7 @@ def analyze(path: str, session: str | None = None, bin_size: float | None = None
         # the last session's profile: each bar's volume spread over its range
         last = cols["session"] == cols["session"][-1]
         bs = resolve_bin_size(params, float(cols["open"][0]))
-        lo, hist = profile_from_ranges(cols["low"][last], cols["high"][last], cols["volume"][last], bs)
-        prof = dense_stats(lo, hist, bs, params)
+        prof = stats_from_ranges(cols["low"][last], cols["high"][last], cols["volume"][last], bs, params)
     result["bars"] = int(cols["ts"].size) if "ts" in cols else 0
     result["profile_last_session"] = _profile_dict(prof)
     if "state" in cols and cols["state"].size:

@@ -8,7 +8,7 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from engine.analytics.profile import LazyProfileStats, VolumeProfile, core_stats
+from engine.analytics.profile import LazyProfileStats, VolumeProfile
 from engine.analytics.session import SessionCalendar
 from engine.analytics.symbol import NEEDS_ALL, SymbolAnalytics, resolve_needs
 from engine.backtest.data import load_dataset
@@ -100,7 +100,7 @@ def test_lazy_profile_stats_read_in_any_order_equal_the_eager_values():
     assert a == eager and eager == a and hash(a) == hash(eager) and repr(a) == repr(eager)
     assert pickle.loads(pickle.dumps(prof.stats(params))) == eager
     assert replace(prof.stats(params), histogram=()) == replace(eager, histogram=())
-    core = core_stats(prof.bins, prof.bin_size, params)
+    core = prof.core_stats(params)
     assert (core.poc, core.vah, core.val, core.total_volume) == (a.poc, a.vah, a.val, a.total_volume)
     assert core.lvns == core.hvns == core.histogram == ()
     # the statistics are of the profile when asked, not when read

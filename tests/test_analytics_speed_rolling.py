@@ -37,7 +37,7 @@ def _bar_bins(rng, price: float, bs: float, negative: bool = False) -> dict[int,
     if kind == 0:  # a wide bar spread over its range
         lo = price - rng.random() * 2.0
         return dict(range_bins(lo, lo + rng.random() * 3.0, float(rng.integers(1, 5000)), bs))
-    if kind == 1:  # a tiny volume next to big ones: residues survive a subtraction
+    if kind == 1:  # a tiny volume (a few hundred units of 1e-9) next to big ones
         return {int(price / bs): float(rng.random() * 1e-6)}
     if kind == 2:  # volume at price, some zero
         return {int(price / bs) + int(d): float(v) for d, v in zip(rng.integers(-5, 6, 4), rng.integers(0, 900, 4))}
@@ -92,15 +92,13 @@ def test_rolling_profile_empty_and_cleared():
 
 
 def _value_area_reference(hist, poc, pct):
-    """The pairs rule as first written (both pairs worked out on every step)."""
-    total = 0.0
-    for v in hist:
-        total += v
-    target = total * (pct / 100.0)
+    """The pairs rule as first written (both pairs worked out on every step), on
+    integer volumes and a whole-number percentage (exact)."""
+    total = sum(hist)
     lo = hi = poc
     vol = hist[poc]
     last = len(hist) - 1
-    while vol < target:
+    while vol * 100 < pct * total:
         room = last - hi
         up_n, up = (2, hist[hi + 1] + hist[hi + 2]) if room >= 2 else ((1, hist[hi + 1]) if room == 1 else (0, 0.0))
         dn_n, dn = (2, hist[lo - 1] + hist[lo - 2]) if lo >= 2 else ((1, hist[0]) if lo == 1 else (0, 0.0))
@@ -119,11 +117,11 @@ def test_value_area_equals_the_reference_rule():
     rng = np.random.default_rng(11)
     for _ in range(3000):
         n = int(rng.integers(1, 40))
-        hist = [float(x) for x in rng.integers(0, 6, n) * rng.random()]  # ties and empty bins
+        hist = (rng.integers(0, 6, n) * int(rng.integers(1, 10**12))).tolist()  # ties and empty bins
         if rng.random() < 0.3:
-            hist = [float(x) for x in rng.integers(0, 3, n)]
+            hist = rng.integers(0, 3, n).tolist()
         poc = int(rng.integers(0, n))
-        pct = float(rng.choice([1.0, 50.0, 70.0, 100.0]))
+        pct = int(rng.choice([1, 50, 70, 100]))
         assert value_area(hist, poc, pct) == _value_area_reference(hist, poc, pct)
 
 

@@ -8,8 +8,11 @@ incremental path bar for bar (tests/test_batch_parity.py checks every bar):
   and size, positive timestamp, at most 1 s backwards; a late print goes into
   the open bar, i.e. a trade's bar minute is the running maximum of minutes);
 - per-bar sums use ``np.bincount`` (sequential, in trade order);
-- the rolling profile adds each bar's histogram and subtracts the bars that age
-  out, in the same order as ``VolumeProfile.merge/subtract``;
+- profiles are exact (profile.py): a bar's volume in a bin, summed in trade
+  order as the bar builder sums it, is read as whole units
+  (``volume_units_list``); a bar without trades is spread over its range
+  (``DenseProfile.add_spread``); the rolling profile adds each bar and removes
+  the bars that age out, as SymbolAnalytics does;
 - window sums (volume ratio, aggression, BVC) add the lagged arrays oldest first.
 
 Everything inherently sequential (the Wilder recursion, the rolling profile
@@ -26,7 +29,8 @@ from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
 from .aggression import aggression_array
 from .flow import bvc_split, classify_arrays, pressure_arrays
 from .indicators import atr_array, momentum_array, volume_ratio_array
-from .profile import BIN_EPS, DenseProfile, bin_indexes, dense_stats, resolve_bin_size
+from .profile import (BIN_EPS, UNITS_PER_VOLUME, DenseProfile, bin_indexes, resolve_bin_size, units_stats,
+                      volume_units_list)
 from .session import SessionCalendar
 from .state import state_array
 
@@ -93,14 +97,14 @@ def _session_cumsum(x: np.ndarray, sess: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rolling_stats(minutes: np.ndarray, bar_ptr: np.ndarray, bins: np.ndarray, vols: np.ndarray,
-                   lo: int, nbins: int, bin_size: float, params: StrategyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams, add_bar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
-    ``bins[bar_ptr[k]:bar_ptr[k+1]]`` are bar k's bins (relative to ``lo``).
+    ``add_bar(profile, k, sign)`` adds bar k's volume to the profile (sign 1) or
+    removes it (sign -1).
 
     The rolling histogram is a :class:`DenseProfile` (the one SymbolAnalytics
-    keeps): the same additions and subtractions bin by bin, and statistics over
-    the bins holding volume only, not over the whole data's price range."""
+    keeps), and statistics are over the bins holding volume only, not over the
+    whole data's price range."""
     n = minutes.size
     poc = [NAN] * n
     vah = [NAN] * n
@@ -108,23 +112,43 @@ def _rolling_stats(minutes: np.ndarray, bar_ptr: np.ndarray, bins: np.ndarray, v
     roll = DenseProfile(bin_size)
     span = params.lookback_minutes * NS_PER_MIN
     mins = minutes.tolist()
-    ptr = bar_ptr.tolist()
-    idx = (bins + lo).tolist()
-    vol = vols.tolist()
-    merge, subtract, core = roll.merge_pairs, roll.subtract_pairs, roll.value_area
+    core = roll.value_area
     head = 0
     for k in range(n):
-        a, b = ptr[k], ptr[k + 1]
-        merge(idx[a:b], vol[a:b])
+        add_bar(roll, k, 1)
         horizon = mins[k] - span
         while mins[head] <= horizon:
-            a, b = ptr[head], ptr[head + 1]
-            subtract(idx[a:b], vol[a:b])
+            add_bar(roll, head, -1)
             head += 1
         st = core(params)
         if st is not None:
             poc[k], vah[k], val[k] = st
     return np.array(poc), np.array(vah), np.array(val)
+
+
+def _pair_adder(bar_ptr: np.ndarray, bins: np.ndarray, units: list[int]):
+    """``add_bar`` for bars whose volume at price is ``units[bar_ptr[k]:bar_ptr[k+1]]``
+    in the bins ``bins[...]`` (absolute bin indexes)."""
+    ptr = bar_ptr.tolist()
+    idx = bins.tolist()
+
+    def add_bar(roll: DenseProfile, k: int, sign: int) -> None:
+        a, b = ptr[k], ptr[k + 1]
+        roll.add_units(idx[a:b], units[a:b], sign)
+
+    return add_bar
+
+
+def _spread_adder(first: np.ndarray, last: np.ndarray, units: list[int], has_volume: np.ndarray):
+    """``add_bar`` for bars spread over the bins ``first[k]..last[k]`` (bars without
+    volume add nothing)."""
+    f, la, live = first.tolist(), last.tolist(), has_volume.tolist()
+
+    def add_bar(roll: DenseProfile, k: int, sign: int) -> None:
+        if live[k]:
+            roll.add_spread(f[k], la[k], units[k] if sign > 0 else -units[k])
+
+    return add_bar
 
 
 def _finish(out: dict[str, np.ndarray], sess: np.ndarray, rth: np.ndarray, bar_vwap: np.ndarray,
@@ -217,9 +241,10 @@ def analyze_trades_arrays(
     uniq, inv = np.unique(key, return_inverse=True)
     pair_vol = np.bincount(inv.ravel(), weights=s)
     pair_bar = uniq // nbins
-    pair_bin = uniq % nbins
+    pair_bin = uniq % nbins + lo
     bar_ptr = np.searchsorted(pair_bar, np.arange(nb + 1))
-    poc, vah, val = _rolling_stats(cols["ts"], bar_ptr, pair_bin, pair_vol, lo, nbins, bin_size, params)
+    add_bar = _pair_adder(bar_ptr, pair_bin, volume_units_list(pair_vol))
+    poc, vah, val = _rolling_stats(cols["ts"], bin_size, params, add_bar)
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(cols["ts"], calendar)
     cols["bin_size"] = np.array(bin_size)
@@ -271,16 +296,8 @@ def analyze_bars_arrays(
     # each bar's volume spread evenly over the bins of its range (zero-volume bars add nothing)
     i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
     i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
-    cnt = np.where(V > 0.0, i1 - i0 + 1, 0)
-    per = V / (i1 - i0 + 1)
-    base = int(i0.min())
-    nbins = int(i1.max()) - base + 1
-    bar_ptr = np.r_[0, np.cumsum(cnt)]
-    tot = int(bar_ptr[-1])
-    offs = np.arange(tot) - np.repeat(bar_ptr[:-1], cnt)
-    pair_bin = np.repeat(i0 - base, cnt) + offs
-    pair_vol = np.repeat(per, cnt)
-    poc, vah, val = _rolling_stats(minute, bar_ptr, pair_bin, pair_vol, base, nbins, bin_size, params)
+    add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+    poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)
     cols["bin_size"] = np.array(bin_size)
@@ -324,5 +341,7 @@ def session_profile_from_arrays(
     key = bar_id[keep] * nbins + (bi - lo)
     uniq, inv = np.unique(key, return_inverse=True)
     pair_vol = np.bincount(inv.ravel(), weights=s[keep])  # per bar and bin, in trade order
-    hist = np.bincount(uniq % nbins, weights=pair_vol, minlength=nbins)  # bars in order
-    return dense_stats(lo, hist, bin_size, params)
+    hist = [0] * nbins
+    for i, u in zip((uniq % nbins).tolist(), volume_units_list(pair_vol)):  # exact: whole units
+        hist[i] += u
+    return units_stats(lo, hist, UNITS_PER_VOLUME, float(bin_size), params)
