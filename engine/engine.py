@@ -253,6 +253,11 @@ class Engine:
         self.desk.expire(now)
         self.notifier.bump()
 
+    def resume_session(self, now: int) -> None:
+        """A restart inside the session: its start-of-day equity, daily-loss latch and
+        losing streak carry on (they came back from the store), nothing is reset."""
+        self._session_date = self.calendar.session_date(now)
+
     def _maybe_new_session(self, now: int) -> None:
         day = self.calendar.session_date(now)
         if day != self._session_date:

@@ -168,8 +168,17 @@ class OrderRouter:
 
     def restore_fills(self, fills: list[Fill]) -> None:
         """A restart: this session's fills, oldest first, so the P&L of a round trip
-        that closes after the restart counts its opening fills too."""
+        that closes after the restart counts its opening fills too, and the round trips
+        they closed rebuild the consecutive-loss count."""
         self._earlier_fills = list(fills)
+        open_qty: Counter[str] = Counter()
+        cash: Counter[str] = Counter()
+        for f in self._earlier_fills:
+            s = f.qty if f.side is Side.BUY else -f.qty
+            open_qty[f.symbol] += s
+            cash[f.symbol] -= s * f.price + f.commission
+            if open_qty[f.symbol] == 0:
+                self.risk.record_closed_trade(cash.pop(f.symbol))
 
     def restore_plans(self, positions: list[Position], decisions: list[Signal],
                       open_orders: Sequence[Order] = ()) -> None:

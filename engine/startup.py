@@ -35,6 +35,7 @@ async def restore_today(engine: "Engine") -> None:
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
     engine.recorder.note_restored_positions(p.symbol for p in positions if p.qty)
     engine.router.restore_fills(state.fills)
+    engine.resume_session(now)
     engine.router.restore_plans(positions, state.decisions, state.open_orders)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "

@@ -175,3 +175,30 @@ async def test_an_entry_that_fills_after_a_restart_gets_its_exit_management(tmp_
         assert eng2.has_plan(entry.symbol)
     finally:
         await eng2.store.close()
+
+
+async def test_a_restart_keeps_the_days_risk_state(tmp_path):
+    """Start-of-day equity (the daily-loss base) and the losing streak carry on after a
+    restart in the same session instead of starting the day afresh."""
+    db = tmp_path / "cockpit.db"
+    eng = build_engine(_cfg(db, "AUTO"))
+    await eng.prepare()
+    await eng.feed.start()
+    kill_ns = await _run_until(eng, eng.feed.stream(),
+                               lambda e: e.risk.consecutive_losses >= 1 and not any(p.qty for p in e.broker.positions()))
+    streak, sod = eng.risk.consecutive_losses, eng.broker.account().start_of_day_equity
+    equity = eng.broker.account().equity
+    assert sod != equity  # the day has a P&L to keep
+    eng.recorder.account(eng.broker)
+    await eng.store.flush()
+    await eng.store.close()
+
+    eng2 = build_engine(_cfg(db, "SEMI"), clock=DataClock(kill_ns))
+    await eng2.prepare()
+    try:
+        await eng2.feed.start()
+        await _run_until(eng2, eng2.feed.stream(), lambda e: True)  # the first bar after the restart
+        assert eng2.risk.consecutive_losses == streak
+        assert eng2.broker.account().start_of_day_equity == sod
+    finally:
+        await eng2.store.close()
