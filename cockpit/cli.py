@@ -74,6 +74,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         argv = ["run", *argv]
     args = build_parser().parse_args(argv)
     from engine.config import ConfigError
+    from engine.feeds.loaders import DataFileError
 
     try:
         if args.command == "run":
@@ -93,6 +94,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return handler(args)
         build_parser().print_help()
         return 0
+    except DataFileError as exc:  # (a ConfigError: first) one line naming the file and the problem
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"cockpit: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
