@@ -52,12 +52,13 @@ class SkippedLog:
         if not self._items:
             return []
         ts = self.now_ns()
-        out = [JournalEntry(ts, "warn", MALFORMED, f"{self.source}: skipped {reason}", symbol, {**(data or {}), "count": 1})
+        out = [JournalEntry(ts, "warn", MALFORMED, f"{self.source}: {reason} (skipped)", symbol,
+                            {**(data or {}), "count": 1})
                for reason, symbol, data in self._items]
         if self._over:
             out.append(JournalEntry(
                 ts, "warn", MALFORMED,
-                f"{self.source}: skipped {self._over:,} more (first of them: {self._over_first}); "
+                f"{self.source}: {self._over:,} more skipped (the first: {self._over_first}); "
                 f"{self.total:,} skipped in all{'; ' + self.hint if self.hint else ''}", None, {"count": self._over},
             ))
         self._items, self._over, self._over_first = [], 0, ""
