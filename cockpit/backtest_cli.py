@@ -11,9 +11,11 @@ import shlex
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Literal, Optional, get_args
 
-SESSIONS = ["us_equity", "24h_utc", "24h_chicago"]
+from engine.config import SETUP_NAMES, Objective, SessionKind
+
+RunKind = Literal["backtest", "sweep", "walkforward"]  # what `cockpit runs` lists
 
 
 def _bool(text: str) -> bool:
@@ -32,14 +34,14 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-store", action="store_true", help="use candles recorded in the store")
     p.add_argument("--start", help="first date (YYYY-MM-DD, UTC)")
     p.add_argument("--end", help="last date (YYYY-MM-DD, UTC, inclusive)")
-    p.add_argument("--session", choices=SESSIONS, help="session definition (24h_utc / 24h_chicago for 24-hour markets)")
+    p.add_argument("--session", choices=get_args(SessionKind), help="session definition (24h_utc / 24h_chicago for 24-hour markets)")
     p.add_argument("--config", help="cockpit.toml to start from (default: built-in defaults)")
     p.add_argument("--db", help="store: SQLite path or SQLAlchemy URL (default: the user data dir)")
     p.add_argument("--no-store", action="store_true", help="do not save the run")
 
 
 def _strategy_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--setup", default=None, help="setup(s), comma-separated: auction, trend_model, mean_reversion, sma_cross")
+    p.add_argument("--setup", default=None, help=f"setup(s), comma-separated: {', '.join(SETUP_NAMES)}")
     p.add_argument("--min-aggression", type=float)
     p.add_argument("--atr-stop", type=float)
     p.add_argument("--atr-target", type=float)
@@ -54,7 +56,7 @@ def _strategy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commission", type=float, help="$ per share")
 
 
-def add_backtest_commands(sub) -> None:
+def add_commands(sub) -> None:
     bt = sub.add_parser("backtest", help="run the engine over history and report section 12 metrics")
     _data_flags(bt)
     _strategy_flags(bt)
@@ -89,7 +91,7 @@ def add_backtest_commands(sub) -> None:
 
     rn = sub.add_parser("runs", help="list stored backtest / sweep / walk-forward results")
     rn.add_argument("--db", help="store: SQLite path or SQLAlchemy URL")
-    rn.add_argument("--kind", choices=["backtest", "sweep", "walkforward"])
+    rn.add_argument("--kind", choices=get_args(RunKind))
     rn.add_argument("--limit", type=int, default=20)
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(handler=runs_command)
@@ -98,7 +100,7 @@ def add_backtest_commands(sub) -> None:
 def _pool_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     p.add_argument("--executor", help="process (default), inline, or dask://HOST:PORT")
-    p.add_argument("--objective", choices=["sharpe", "profit_factor", "expectancy"], default="sharpe")
+    p.add_argument("--objective", choices=get_args(Objective), default="sharpe")
     p.add_argument("--min-trades", type=int, default=30, help="fewer trades than this never ranks first / passes PF")
 
 
@@ -137,7 +139,7 @@ def _config(args, symbols: list[str]):
     return backtest_config(base, symbols, setup=setup, session=args.session, strategy=strat, risk=risk, broker=broker)
 
 
-def _save(args, kind: str, params: dict, metrics: dict, fingerprint: str, detail=None) -> Optional[str]:
+def _save(args, kind: RunKind, params: dict, metrics: dict, fingerprint: str, detail=None) -> Optional[str]:
     if args.no_store:
         return None
     from engine.store.sync import open_sync

@@ -38,13 +38,22 @@ def _full_engine_path(seed: int = 7) -> dict:
 
 
 def bench_engine(n_trades: int) -> dict:
-    from engine.bench_analytics import bench_engine_analytics
+    from .bench_analytics import bench_engine_analytics
 
     one = bench_engine_analytics(n_trades, 1)
     ten = bench_engine_analytics(n_trades, 10)
     full = _full_engine_path()
     return {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
             "analytics_1_symbol": one, "analytics_10_symbols": ten, "full_engine_5_symbols": full}
+
+
+def add_commands(sub) -> None:
+    bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes")
+    bench.add_argument("what", choices=["engine", "ui"])
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
+    bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
+    bench.set_defaults(handler=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
+import functools
 import json
-import os
 import sys
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, get_args
 from zoneinfo import ZoneInfo
+
+from engine.config import CockpitConfig, DataFeed, EndpointsConfig, ImportTimeframe, default_config_path, load_config
 
 NEW_YORK = ZoneInfo("America/New_York")
 MAX_SHOWN_MALFORMED = 20
@@ -56,13 +58,23 @@ def _symbols(text: Optional[str]) -> list[str]:
     return [s.strip().upper() for s in (text or "").split(",") if s.strip()]
 
 
+def _config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="cockpit.toml whose [endpoints] to use (default: ./cockpit.toml or the shipped one)")
+
+
+def _endpoints(args: argparse.Namespace) -> EndpointsConfig:
+    """The service base URLs: cockpit.toml's [endpoints] and their environment variables."""
+    config: CockpitConfig = load_config(args.config or default_config_path())
+    return config.endpoints
+
+
 # --------------------------------------------------------------------------- parser
 
 
-def add_live_commands(sub: "argparse._SubParsersAction") -> None:
+def add_commands(sub: "argparse._SubParsersAction") -> None:
     imp = sub.add_parser("import", help="import history into the store (csv, alpaca, polygon, polygon-flatfiles)")
     kinds = imp.add_subparsers(dest="import_kind", metavar="KIND")
-    imp.set_defaults(handler=lambda args: (imp.print_help(), 1)[1])
+    imp.set_defaults(handler=functools.partial(_help_for_missing_kind, imp))
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL (default: the user data dir)")
@@ -70,6 +82,7 @@ def add_live_commands(sub: "argparse._SubParsersAction") -> None:
                        help="profile bin size for candles built from trades (default: auto from the price)")
         p.add_argument("--json", action="store_true", help="print the report as one JSON object")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _config_flag(p)
 
     csv_p = kinds.add_parser("csv", help="a trades or 1-minute bars CSV (.gz ok)")
     csv_p.add_argument("file")
@@ -82,10 +95,10 @@ def add_live_commands(sub: "argparse._SubParsersAction") -> None:
         p.add_argument("--symbols", required=True, help="comma-separated, e.g. SPY,QQQ")
         p.add_argument("--start", required=True, help="YYYY-MM-DD (New York day) or an ISO date-time")
         p.add_argument("--end", required=True, help="YYYY-MM-DD (included) or an ISO date-time")
-        p.add_argument("--timeframe", choices=["1Min", "trades"], default="1Min",
+        p.add_argument("--timeframe", choices=get_args(ImportTimeframe), default="1Min",
                        help="1Min: one-minute bars; trades: every trade, built into candles with order flow")
         if name == "alpaca":
-            p.add_argument("--feed", choices=["iex", "sip"], default="iex", help="Alpaca data feed")
+            p.add_argument("--feed", choices=get_args(DataFeed), default="iex", help="Alpaca data feed")
         common(p)
         p.set_defaults(handler=import_command)
 
@@ -99,13 +112,20 @@ def add_live_commands(sub: "argparse._SubParsersAction") -> None:
     doc.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     doc.add_argument("--only", choices=["alpaca", "polygon"], help="check one provider only")
     doc.add_argument("--symbols", default="SPY", help="symbols whose data entitlement is checked (default SPY)")
-    doc.add_argument("--feed", choices=["iex", "sip"], default="iex", help="Alpaca data feed to check")
+    doc.add_argument("--feed", choices=get_args(DataFeed), default="iex", help="Alpaca data feed to check")
     doc.add_argument("--live", action="store_true", help="check live (real money) keys instead of paper")
     doc.add_argument("--timeout", type=float, default=5.0, help="seconds per network check")
+    _config_flag(doc)
     doc.set_defaults(handler=doctor_command)
 
 
 # --------------------------------------------------------------------------- import
+
+
+def _help_for_missing_kind(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`cockpit import` without a KIND: its help, and a failure status."""
+    parser.print_help()
+    return 1
 
 
 class _ProgressBar:
@@ -137,7 +157,7 @@ class _ProgressBar:
             self._progress.__exit__(*exc)
 
 
-async def _run_import(args: argparse.Namespace, progress: Callable[[int, int], None]):
+async def _run_import(args: argparse.Namespace, urls: EndpointsConfig, progress: Callable[[int, int], None]):
     from engine.store import Store
 
     kind = args.import_kind
@@ -157,11 +177,11 @@ async def _run_import(args: argparse.Namespace, progress: Callable[[int, int], N
             from engine.importers.alpaca_import import import_alpaca
 
             return await import_alpaca(store, _symbols(args.symbols), start, end, args.timeframe, feed=args.feed,
-                                       bin_size=args.bin_size, progress=progress)
+                                       data_url=urls.alpaca_data or None, bin_size=args.bin_size, progress=progress)
         from engine.importers.polygon_import import import_polygon
 
         return await import_polygon(store, _symbols(args.symbols), start, end, args.timeframe,
-                                    bin_size=args.bin_size, progress=progress)
+                                    rest_base=urls.polygon_rest or None, bin_size=args.bin_size, progress=progress)
     finally:
         await store.close()
 
@@ -172,9 +192,10 @@ def import_command(args: argparse.Namespace) -> int:
     from engine.store import StoreError
 
     install_log_redaction()
+    urls = _endpoints(args)
     try:
         with _ProgressBar(f"import {args.import_kind}", not (args.json or args.no_progress)) as bar:
-            report = asyncio.run(_run_import(args, bar))
+            report = asyncio.run(_run_import(args, urls, bar))
     except (ImportFailed, StoreError, ValueError) as exc:
         msg = redact(str(exc))
         if args.json:
@@ -201,51 +222,40 @@ def import_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- doctor
 
 
-def _as_dict(check: Any, provider: str) -> dict:
-    if isinstance(check, dict):
-        d = dict(check)
-    else:
-        d = {k: getattr(check, k, "") for k in ("name", "ok", "detail", "fix")}
-    d["ok"] = bool(d.get("ok"))
-    d["provider"] = provider
-    return d
+def _as_dicts(checks: list, provider: str) -> list[dict]:
+    return [asdict(c) | {"provider": provider} for c in checks]
 
 
-async def _alpaca_checks(args: argparse.Namespace) -> list[dict]:
-    try:
-        from engine.live.doctor import check_alpaca
-    except ImportError:
-        return [{"provider": "alpaca", "name": "alpaca", "ok": False, "detail": "the Alpaca doctor is not installed",
-                 "fix": "update the cockpit"}]
+async def _alpaca_checks(args: argparse.Namespace, urls: EndpointsConfig) -> list[dict]:
+    from engine.live.doctor import CheckResult, check_alpaca
     from engine.live.secrets import SecretsError, load_alpaca_keys
 
     try:
         keys = load_alpaca_keys()
     except SecretsError as exc:
-        return [{"provider": "alpaca", "name": "keys", "ok": False, "detail": str(exc),
-                 "fix": "set both APCA_API_KEY_ID and APCA_API_SECRET_KEY (or fix the key file permissions)"}]
-    options = dict(paper=not args.live, feed=args.feed, probe_symbol=(_symbols(args.symbols) or ["SPY"])[0],
-                   trading_url=os.environ.get("COCKPIT_ALPACA_URL") or None,
-                   data_url=os.environ.get("COCKPIT_ALPACA_DATA_URL") or None, timeout_s=args.timeout)
-    result = check_alpaca(keys, **options)
-    if inspect.isawaitable(result):
-        result = await result
-    return [_as_dict(c, "alpaca") for c in result]
+        return _as_dicts([CheckResult("keys", False, str(exc), "set both APCA_API_KEY_ID and APCA_API_SECRET_KEY "
+                                                             "(or fix the key file permissions)")], "alpaca")
+    result = await check_alpaca(keys, paper=not args.live, feed=args.feed,
+                                probe_symbol=(_symbols(args.symbols) or ["SPY"])[0],
+                                trading_url=urls.alpaca_trading or None, data_url=urls.alpaca_data or None,
+                                timeout_s=args.timeout)
+    return _as_dicts(result, "alpaca")
 
 
-async def _polygon_checks(args: argparse.Namespace) -> list[dict]:
+async def _polygon_checks(args: argparse.Namespace, urls: EndpointsConfig) -> list[dict]:
     from engine.live.polygon_doctor import check_polygon
 
-    result = await check_polygon(symbols=_symbols(args.symbols) or ["SPY"], timeout_s=args.timeout)
-    return [_as_dict(c, "polygon") for c in result]
+    result = await check_polygon(symbols=_symbols(args.symbols) or ["SPY"], rest_base=urls.polygon_rest or None,
+                                 ws_url=urls.polygon_ws or None, timeout_s=args.timeout)
+    return _as_dicts(result, "polygon")
 
 
-async def _doctor(args: argparse.Namespace) -> list[dict]:
+async def _doctor(args: argparse.Namespace, urls: EndpointsConfig) -> list[dict]:
     checks: list[dict] = []
     if args.only in (None, "alpaca"):
-        checks += await _alpaca_checks(args)
+        checks += await _alpaca_checks(args, urls)
     if args.only in (None, "polygon"):
-        checks += await _polygon_checks(args)
+        checks += await _polygon_checks(args, urls)
     return checks
 
 
@@ -253,10 +263,10 @@ def doctor_command(args: argparse.Namespace) -> int:
     from engine.live.secrets import install_log_redaction, redact
 
     install_log_redaction()
-    checks = asyncio.run(_doctor(args))
+    checks = asyncio.run(_doctor(args, _endpoints(args)))
     for c in checks:  # belt and braces: nothing leaves unredacted
-        c["detail"] = redact(c.get("detail", ""))
-        c["fix"] = redact(c.get("fix", ""))
+        c["detail"] = redact(c["detail"])
+        c["fix"] = redact(c["fix"])
     ok = all(c["ok"] for c in checks)
     if args.json:
         print(json.dumps({"ok": ok, "checks": checks}))
@@ -271,4 +281,4 @@ def doctor_command(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-__all__ = ["add_live_commands", "doctor_command", "import_command", "parse_when"]
+__all__ = ["add_commands", "doctor_command", "import_command", "parse_when"]

@@ -3,15 +3,13 @@ trader to type its account number. Anything else leaves the cockpit unstarted.""
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional
+from typing import Callable
 
 from engine.config import CockpitConfig, ConfigError
 
 
 def fetch_live_account(config: CockpitConfig):
     """The live account as Alpaca reports it (number, status, equity)."""
-    import os
-
     from alpaca.trading.client import TradingClient
 
     from engine.factory import _alpaca_keys
@@ -19,7 +17,7 @@ def fetch_live_account(config: CockpitConfig):
 
     keys = _alpaca_keys("--live")
     client = TradingClient(keys.key_id, keys.secret_key, paper=False,
-                           url_override=os.environ.get("COCKPIT_ALPACA_URL") or None)
+                           url_override=config.endpoints.alpaca_trading or None)
     try:
         return client.get_account()
     except Exception as exc:

@@ -5,35 +5,64 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import get_args
 
-from engine.factory import build_engine
+from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
 
 from .settings_from_args import config_from_args
 
 
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="cockpit.toml to use (default: ./cockpit.toml or the shipped one)")
+    p.add_argument("--feed", choices=get_args(FeedKind), help="market data source")
+    p.add_argument("--file", help="replay: trades CSV or 1-minute bars CSV (.gz ok)")
+    p.add_argument("--speed", help="replay/simulator speed: 1, 10, ... or max")
+    p.add_argument("--mode", type=str.upper, choices=MODE_NAMES, help="signal handling mode")
+    p.add_argument("--symbols", help="comma-separated symbols, e.g. SPY,QQQ")
+    p.add_argument("--theme", choices=get_args(ThemeName))
+    p.add_argument("--seed", type=int, help="simulator seed")
+    p.add_argument("--date", help="simulator session date YYYY-MM-DD")
+    p.add_argument("--session", choices=get_args(SessionKind), help="session definition of the instrument")
+    p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL")
+    p.add_argument("--no-store", action="store_true", help="do not persist anything")
+    p.add_argument("--live", action="store_true", help="trade real money (asks for the account number)")
+
+
+def add_commands(sub) -> None:
+    run = sub.add_parser("run", help="run the cockpit (UI by default, --headless for a summary)")
+    add_run_flags(run)
+    run.add_argument("--headless", action="store_true", help="no UI: run the feed to its end and print a summary")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.set_defaults(handler=run_command)
+
+
 def run_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    if getattr(args, "live", False) or config.broker.live:
+    if args.live or config.broker.live:
         from .live_confirm import confirm_live  # asks for the account number
 
         if not confirm_live(config):
             print("cockpit: live trading not confirmed; nothing was started", file=sys.stderr)
             return 1
-    if getattr(args, "headless", False):
+    if args.headless:
         summary = asyncio.run(_headless(config, use_store=not args.no_store))
         if args.json:
             print(json.dumps(summary, indent=2, sort_keys=True))
         else:
             print_summary(summary)
         return 0
+    from engine.factory import build_engine
+
     from .app import run_app
 
-    engine = build_engine(config, use_store=not getattr(args, "no_store", False))
+    engine = build_engine(config, use_store=not args.no_store)
     run_app(engine, config)
     return 0
 
 
 async def _headless(config, use_store: bool) -> dict:
+    from engine.factory import build_engine
+
     engine = build_engine(config, use_store=use_store)
     await engine.start()
     try:

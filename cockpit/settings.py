@@ -7,11 +7,13 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_args
 
 import platformdirs
 
-THEMES = ("dark", "light", "high-contrast")
+from engine.config import ThemeName
+
+THEMES: tuple[str, ...] = get_args(ThemeName)
 log = logging.getLogger(__name__)
 
 

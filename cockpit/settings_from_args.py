@@ -25,25 +25,25 @@ def config_from_args(args: argparse.Namespace) -> CockpitConfig:
         if value is not None:
             o.setdefault(section, {})[key] = value
 
-    put("feed", "kind", getattr(args, "feed", None))
-    put("feed", "file", getattr(args, "file", None))
-    if getattr(args, "speed", None) is not None:
+    put("feed", "kind", args.feed)
+    put("feed", "file", args.file)
+    if args.speed is not None:
         put("feed", "speed", parse_speed(args.speed))
-    put("feed", "session", getattr(args, "session", None))
-    put("feed", "sim_date", getattr(args, "date", None))
-    put("app", "mode", getattr(args, "mode", None))
-    if getattr(args, "symbols", None):
+    put("feed", "session", args.session)
+    put("feed", "sim_date", args.date)
+    put("app", "mode", args.mode)
+    if args.symbols:
         put("app", "symbols", [s for s in args.symbols.split(",") if s.strip()])
-    put("app", "seed", getattr(args, "seed", None))
-    put("app", "db", getattr(args, "db", None))
-    put("ui", "theme", getattr(args, "theme", None))
-    if getattr(args, "live", False):
+    put("app", "seed", args.seed)
+    put("app", "db", args.db)
+    put("ui", "theme", args.theme)
+    if args.live:
         put("broker", "live", True)
-    if getattr(args, "feed", None) == "replay" and not getattr(args, "symbols", None) and getattr(args, "file", None):
+    if args.feed == "replay" and not args.symbols and args.file:
         # a replay of one file trades one instrument: name it after the file
         from pathlib import Path
 
         stem = Path(args.file).name.split(".")[0].split("_")[0].upper()
         put("app", "symbols", [stem])
-    path = getattr(args, "config", None) or default_config_path()
+    path = args.config or default_config_path()
     return load_config(path, overrides=o)

@@ -5,7 +5,12 @@ symbol can override any of them, a sweep can vary any of them, and the
 ``strategy_configs`` table can store them as one JSON object). A bad file is a
 ``ConfigError`` whose message names the key, the value and what is allowed;
 unknown keys get the closest valid name. Precedence: CLI flag > environment
-variable (``COCKPIT_SECTION__KEY``) > cockpit.toml > built-in default.
+variable (``COCKPIT_SECTION__KEY``, and the short names of ``ENDPOINT_ENV_VARS``
+for the service base URLs) > cockpit.toml > built-in default.
+
+The closed sets of names (feed kinds, sessions, setups, objectives, ...) are
+Literals here; the command line takes its ``choices`` from them with
+``typing.get_args`` so a name is declared once.
 """
 from __future__ import annotations
 
@@ -13,11 +18,22 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .model import Mode
+
+FeedKind = Literal["synthetic", "replay", "alpaca", "polygon"]
+SessionKind = Literal["us_equity", "24h_utc", "24h_chicago"]
+DataFeed = Literal["iex", "sip"]  # Alpaca market data: IEX (free) or SIP (all exchanges)
+SetupName = Literal["auction", "trend_model", "mean_reversion", "sma_cross"]
+Objective = Literal["sharpe", "profit_factor", "expectancy"]  # what a sweep ranks by
+ThemeName = Literal["dark", "light", "high-contrast"]
+ImportTimeframe = Literal["1Min", "trades"]  # what the REST importers fetch: one-minute bars, or every trade
+
+SETUP_NAMES: tuple[str, ...] = get_args(SetupName)
+MODE_NAMES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 
 class ConfigError(ValueError):
@@ -47,17 +63,16 @@ class AppConfig(_Section):
         return out
 
 
-FeedKind = Literal["synthetic", "replay", "alpaca", "polygon"]
-SessionKind = Literal["us_equity", "24h_utc", "24h_chicago"]
-
-
 class FeedConfig(_Section):
     kind: FeedKind = "synthetic"
     file: str = ""  # replay: trades CSV or 1-minute bars CSV(.gz)
     speed: float = Field(1.0, ge=0.0, description="replay/simulator speed factor; 0 = as fast as possible")
     session: SessionKind = "us_equity"  # session definition of the instrument
-    data_feed: Literal["iex", "sip"] = "iex"  # alpaca market data feed
+    data_feed: DataFeed = "iex"  # alpaca market data feed
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
+
+
+LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades
 
 
 class BrokerConfig(_Section):
@@ -140,9 +155,6 @@ class StrategyParams(_Section):
         return v
 
 
-SETUP_NAMES = ("auction", "trend_model", "mean_reversion", "sma_cross")
-
-
 class StrategyConfig(StrategyParams):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per symbol
 
@@ -163,8 +175,11 @@ class RiskConfig(_Section):
     max_open_orders: int = Field(10, ge=1)
     max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
     min_account_balance: float = Field(2_000.0, ge=0)
-    trading_start: str = "09:35"  # ET, new entries only inside [start, end)
-    trading_end: str = "15:50"
+    # new entries only inside [start, end), HH:MM in the session's own time zone (ET for
+    # us_equity, UTC for 24h_utc, Chicago for 24h_chicago); "" = the session's default
+    # window: 09:35-15:50 ET for US stocks, the whole day for a 24-hour market
+    trading_start: str = ""
+    trading_end: str = ""
     allow_symbols: list[str] = Field(default_factory=list)  # empty = all
     deny_symbols: list[str] = Field(default_factory=list)
     max_consecutive_losses: int = Field(4, ge=1)
@@ -175,6 +190,8 @@ class RiskConfig(_Section):
     @field_validator("trading_start", "trading_end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
+        if v == "":
+            return v
         try:
             h, m = v.split(":")
             if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
@@ -204,9 +221,39 @@ class SessionsConfig(_Section):
 
 class UIConfig(_Section):
     refresh_hz: float = Field(4.0, gt=0, le=60)
-    theme: Literal["dark", "light", "high-contrast"] = "dark"
+    theme: ThemeName = "dark"
     bell: bool = True
     keys: dict[str, str] = Field(default_factory=dict)  # action -> key, overrides the defaults
+
+
+class EndpointsConfig(_Section):
+    """Base URLs of the market data and broker services; "" = the provider's own.
+    Set to point the cockpit at a proxy or a local stand-in. Keys are never
+    configuration: they stay in the environment (engine.live.secrets)."""
+
+    alpaca_trading: str = ""  # Alpaca trading REST (paper or live account)
+    alpaca_trading_stream: str = ""  # Alpaca trade-updates websocket
+    alpaca_data: str = ""  # Alpaca market data REST
+    alpaca_data_stream: str = ""  # Alpaca market data websocket
+    polygon_rest: str = ""  # Polygon (Massive) REST
+    polygon_ws: str = ""  # Polygon (Massive) websocket
+
+
+# Short environment names for the endpoints (each also settable as
+# COCKPIT_ENDPOINTS__KEY, which wins when both are set).
+ENDPOINT_ENV_VARS = {
+    "COCKPIT_ALPACA_URL": "alpaca_trading",
+    "COCKPIT_ALPACA_TRADING_STREAM_URL": "alpaca_trading_stream",
+    "COCKPIT_ALPACA_DATA_URL": "alpaca_data",
+    "COCKPIT_ALPACA_STREAM_URL": "alpaca_data_stream",
+    "COCKPIT_POLYGON_URL": "polygon_rest",
+    "COCKPIT_POLYGON_WS_URL": "polygon_ws",
+}
+
+
+def endpoint_env_var(key: str) -> str:
+    """The short environment name of ``endpoints.<key>`` (for messages)."""
+    return next(name for name, k in ENDPOINT_ENV_VARS.items() if k == key)
 
 
 class CockpitConfig(_Section):
@@ -218,13 +265,29 @@ class CockpitConfig(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+    endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
 
     @model_validator(mode="after")
-    def _whole_day_window_for_24h_markets(self) -> "CockpitConfig":
-        """The 09:35-15:50 ET default entry window belongs to the stock session; a
-        24-hour instrument trades all session unless the trader set a window."""
-        if self.feed.session != "us_equity" and not ({"trading_start", "trading_end"} & self.risk.model_fields_set):
-            self.risk.trading_start, self.risk.trading_end = "00:00", "23:59"
+    def _a_real_broker_trades_on_real_prices(self) -> "CockpitConfig":
+        """Orders at Alpaca (paper or live) are priced from the feed: a simulated or
+        replayed feed, or another market's session, would send orders at prices that
+        are not the market's."""
+        if self.broker.kind == "alpaca" or self.broker.live:
+            account = "a live account" if self.broker.live else "an Alpaca paper account"
+            if self.feed.kind not in LIVE_FEEDS:
+                raise ValueError(f"feed.kind = {self.feed.kind!r} with {account}: orders would be priced from "
+                                 f"{'simulated' if self.feed.kind == 'synthetic' else 'recorded'} data; "
+                                 f"allowed with this broker: {', '.join(LIVE_FEEDS)}")
+            if self.feed.session != "us_equity":
+                raise ValueError(f"feed.session = {self.feed.session!r} with {account}: Alpaca trades US stocks; "
+                                 "allowed with this broker: 'us_equity'")
+        return self
+
+    @model_validator(mode="after")
+    def _window_is_both_or_neither(self) -> "CockpitConfig":
+        if bool(self.risk.trading_start) != bool(self.risk.trading_end):
+            raise ValueError("risk.trading_start and risk.trading_end are set together (or both left out for the "
+                             f"session's default window); got {self.risk.trading_start!r} and {self.risk.trading_end!r}")
         return self
 
 
@@ -253,6 +316,8 @@ def _describe(err: dict, source: str) -> str:
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean {'.'.join(map(str, loc[:-1] + (close[0],)))!r}?" if close else ""
         return f"{source}: unknown key {key!r}{hint} Valid keys here: {', '.join(valid)}"
+    if not loc:  # a rule across sections (a model validator): its message names the keys
+        return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     value = err.get("input")
     msg = err["msg"]
     ctx = err.get("ctx") or {}
@@ -272,8 +337,12 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 
 
 def _env_overrides(env: dict[str, str]) -> dict:
-    """COCKPIT_FEED__SPEED=10 -> {"feed": {"speed": "10"}}; values parsed as TOML scalars."""
+    """COCKPIT_FEED__SPEED=10 -> {"feed": {"speed": "10"}}; values parsed as TOML scalars.
+    COCKPIT_POLYGON_URL=URL (ENDPOINT_ENV_VARS) -> {"endpoints": {"polygon_rest": URL}}."""
     out: dict = {}
+    endpoints = {key: env[name] for name, key in ENDPOINT_ENV_VARS.items() if env.get(name)}
+    if endpoints:
+        out["endpoints"] = endpoints
     for name, raw in env.items():
         if not name.startswith("COCKPIT_") or "__" not in name:
             continue

@@ -131,12 +131,6 @@ class ExitManager:
         else:
             plan.qty = qty
 
-    def update_stop(self, symbol: str, stop: float) -> None:
-        """The stop was moved by someone else (the trader): trail from there."""
-        plan = self._plans.get(symbol)
-        if plan is not None:
-            plan.stop = stop
-
     def plan(self, symbol: str) -> Optional[TradePlan]:
         return self._plans.get(symbol)
 

@@ -3,7 +3,6 @@ feed, broker, clock and store a run uses. The default needs no keys and no
 network: the seeded simulator, the simulated paper broker, data time."""
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ from .engine import Engine
 
 def build_feed(config: CockpitConfig, clock: Clock):
     kind = config.feed.kind
+    urls = config.endpoints
     if kind == "synthetic":
         from .feeds.synthetic import SyntheticFeed
 
@@ -38,20 +38,17 @@ def build_feed(config: CockpitConfig, clock: Clock):
 
         keys = _alpaca_keys("feed.kind = 'alpaca'")
         return AlpacaFeed(config.app.symbols, keys.key_id, keys.secret_key, feed=config.feed.data_feed,
-                          url_override=os.environ.get("COCKPIT_ALPACA_STREAM_URL") or None,
-                          data_url_override=os.environ.get("COCKPIT_ALPACA_DATA_URL") or None,
+                          url_override=urls.alpaca_data_stream or None, data_url_override=urls.alpaca_data or None,
                           clock=clock, stale_after_s=config.risk.stale_after_s)
     if kind == "polygon":
-        from .feeds.polygon import PolygonFeed
-        from .live.secrets import register_secret
+        from .feeds.polygon import PolygonFeed, polygon_api_key
 
-        key = os.environ.get("POLYGON_API_KEY", "")
+        key = polygon_api_key()
         if not key:
             raise ConfigError("feed.kind = 'polygon' needs POLYGON_API_KEY in the environment "
                               "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
-        register_secret(key)
-        return PolygonFeed(config.app.symbols, key, ws_url=os.environ.get("COCKPIT_POLYGON_WS_URL") or None,
-                           rest_base=os.environ.get("COCKPIT_POLYGON_URL") or None, clock=clock)
+        return PolygonFeed(config.app.symbols, key, ws_url=urls.polygon_ws or None,
+                           rest_base=urls.polygon_rest or None, clock=clock)
     raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
 
 
@@ -59,7 +56,7 @@ def _alpaca_keys(what: str):
     from .live.secrets import SecretsError, install_log_redaction, load_alpaca_keys
 
     try:
-        keys = load_alpaca_keys(key_file=os.environ.get("COCKPIT_ALPACA_KEY_FILE") or None)
+        keys = load_alpaca_keys()
     except SecretsError as exc:
         raise ConfigError(f"{what}: {exc}") from None
     if keys is None:
@@ -77,9 +74,8 @@ def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
 
     keys = _alpaca_keys("broker.kind = 'alpaca'")
     return AlpacaBroker(keys.key_id, keys.secret_key, paper=not config.broker.live,
-                        url_override=os.environ.get("COCKPIT_ALPACA_URL") or None,
-                        stream_url_override=os.environ.get("COCKPIT_ALPACA_TRADING_STREAM_URL") or None,
-                        clock=clock)
+                        url_override=config.endpoints.alpaca_trading or None,
+                        stream_url_override=config.endpoints.alpaca_trading_stream or None, clock=clock)
 
 
 def build_clock(config: CockpitConfig) -> Clock:
@@ -100,10 +96,18 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     broker = build_broker(config, clock, run_id)
     opener = None
     if store is None and use_store:
-        async def opener():
-            from .store import Store
+        from .store import Store
+        from .store.lock import lock_store
 
-            return await Store.open(config.app.db or None)
+        lock = lock_store(config.app.db or None)  # one trading process per store: refused here, before any UI
+
+        async def opener():
+            try:
+                return await Store.open(config.app.db or None, lock=lock)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
     from .live.secrets import redact
 

@@ -63,10 +63,6 @@ class ClientOrderIds:
             raise ValueError(f"client order id prefix {prefix!r} is longer than 16 characters")
         self._counter = start
 
-    @property
-    def counter(self) -> int:
-        return self._counter
-
     def for_signal(self, signal_id: str, attempt: int = 1) -> str:
         """The entry id of a signal's ``attempt``-th submission (1-based)."""
         if attempt < 1:

@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Optional
 
 from .clock import Clock
-from .model import Bar, JournalEntry, Order, Signal
+from .model import Bar, JournalEntry, Order, Position, Signal
 from .notify import Notifier
 
 
@@ -60,6 +60,7 @@ class Recorder:
         self.journal: deque[JournalEntry] = deque(maxlen=journal_size)
         self.store = store if store is not None else NULL_STORE
         self._opener = opener  # async () -> Store, run on the loop that starts the engine
+        self._held: set[str] = set()  # symbols whose last recorded position was not flat
 
     @property
     def recording(self) -> bool:
@@ -108,13 +109,25 @@ class Recorder:
                        direction=fl.direction.value if fl.direction else None)
 
     def account(self, broker: Any) -> None:
-        """The broker's account and positions, as of now."""
+        """The broker's account and positions, as of now. A symbol that went flat gets
+        a flat row: a restart takes the newest row per symbol, which must say so."""
         if not self.recording:
             return
         now = self.clock.now_ns()
         self.store.record_account(broker.account(), now)
+        held = set()
         for p in broker.positions():
             self.store.record_position(p, now)
+            if p.qty:
+                held.add(p.symbol)
+        for symbol in sorted(self._held - held):
+            if broker.position(symbol) is None:
+                self.store.record_position(Position(symbol, 0, 0.0, 0.0, 0.0), now)
+        self._held = held
+
+    def note_restored_positions(self, symbols) -> None:
+        """Positions a restart brought back: recorded flat when they close."""
+        self._held |= set(symbols)
 
     async def load_today(self, session_start_ns: int):
         """What the store kept of this session (engine.store.RestoredState), or None without a store."""

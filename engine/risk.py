@@ -77,12 +77,25 @@ def _money(x: float) -> str:
     return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
+# per session kind: (time zone of its clock, its label, the default entry window or None = all day)
+SESSION_WINDOWS = {
+    "us_equity": ("America/New_York", "ET", ("09:35", "15:50")),
+    "24h_utc": ("UTC", "UTC", None),
+    "24h_chicago": ("America/Chicago", "CT", None),
+}
+
+
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, tz: str = "America/New_York") -> None:
+    def __init__(self, cfg: RiskConfig, session: str = "us_equity") -> None:
+        """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
+        zone, or the session's default window when they are left empty."""
         self.cfg = cfg
+        tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
-        self._start = _hhmm(cfg.trading_start)
-        self._end = _hhmm(cfg.trading_end)
+        window = (cfg.trading_start, cfg.trading_end) if cfg.trading_start else default
+        self.window: Optional[tuple[str, str]] = window  # None: entries all day
+        self._start = _hhmm(window[0] if window else "00:00")
+        self._end = _hhmm(window[1] if window else "00:00")
         self._start_s = self._start.hour * 3600 + self._start.minute * 60
         self._end_s = self._end.hour * 3600 + self._end.minute * 60
         self._offset_hour = None  # (UTC hour, offset ns): the zone's offset is fixed within it
@@ -157,10 +170,11 @@ class RiskManager:
         if data_age_s is not None and data_age_s > cfg.stale_after_s:
             return Block(RiskRule.DATA_STALE,
                          f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s")
-        if not self._in_window(now_ns):
-            et = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
-            return Block(RiskRule.TRADING_WINDOW, f"outside the trading window {cfg.trading_start}-{cfg.trading_end} "
-                         f"ET (now {et:%H:%M:%S} ET)")
+        if self.window is not None and not self._in_window(now_ns):
+            local = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
+            start, end = self.window
+            return Block(RiskRule.TRADING_WINDOW, f"outside the trading window {start}-{end} {self._tz_label} "
+                         f"(now {local:%H:%M:%S} {self._tz_label})")
         return None
 
     def _in_window(self, now_ns: int) -> bool:

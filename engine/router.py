@@ -19,7 +19,7 @@ from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitManager
 from .ids import ClientOrderIds
-from .model import BrokerEvent, Decision, Fill, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side, Signal
+from .model import BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side, Signal
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -153,9 +153,15 @@ class OrderRouter:
                 if action.new_stop is not None:
                     await self.broker.replace_stop(symbol, action.new_stop)
 
-    def restore_plans(self, positions: list[Position], decisions: list[Signal]) -> None:
+    def restore_plans(self, positions: list[Position], open_orders: list[Order], decisions: list[Signal]) -> None:
         """A restart: manage each restored position's exits as before, from the newest
-        signal that opened it (``decisions`` newest first)."""
+        signal that opened it (``decisions`` newest first), and keep the plan of each
+        working entry so that its exits are managed when it fills."""
+        by_id = {d.id: d for d in decisions}
+        for o in open_orders:
+            sig = by_id.get(o.signal_id) if o.leg is OrderLeg.ENTRY and o.signal_id else None
+            if sig is not None:
+                self.plans[o.symbol] = sig
         for pos in positions:
             sig = next((d for d in decisions if d.symbol == pos.symbol and d.decision in
                         (Decision.APPROVED, Decision.AUTO)), None)

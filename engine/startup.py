@@ -29,7 +29,8 @@ async def restore_today(engine: "Engine") -> None:
     engine.desk.restore(state.decisions, state.pending, engine.analytics)
     engine.broker.restore(state.positions, state.open_orders, state.account)
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
-    engine.router.restore_plans(positions, state.decisions)
+    engine.recorder.note_restored_positions(p.symbol for p in positions if p.qty)
+    engine.router.restore_plans(positions, state.open_orders, state.decisions)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                             f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")

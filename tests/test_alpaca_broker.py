@@ -6,6 +6,7 @@ speak Alpaca's wire protocols and record what they received.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from alpaca.trading.models import TradeUpdate
@@ -15,14 +16,15 @@ from engine.brokers.base import Broker
 from engine.clock import FixedClock
 from engine.live.backoff import Backoff
 from engine.model import BrokerEvent, OrderLeg, OrderRequest, OrderStatus, OrderType, Side
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.alpaca_streams import TradingStreamStandIn
-from standins.testkit import KEY_ID, SECRET, T0, until
+from tests.standins.alpaca_rest import AlpacaRestStandIn
+from tests.standins.alpaca_streams import TradingStreamStandIn
+from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.waiting import wait_for
 
 
 class Env:
-    def __init__(self, rest: AlpacaRestStandIn, stream: TradingStreamStandIn, base: str, ws: str) -> None:
-        self.rest, self.stream, self.base, self.ws = rest, stream, base, ws
+    def __init__(self, rest: AlpacaRestStandIn, stream: TradingStreamStandIn) -> None:
+        self.rest, self.stream, self.base, self.ws = rest, stream, rest.url, stream.url
         self.events: list[BrokerEvent] = []
         self.forward = True
         self.captured: list[dict] = []
@@ -50,19 +52,12 @@ class Env:
 
 
 @pytest.fixture
-async def env():
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    stream = TradingStreamStandIn(KEY_ID, SECRET)
-    ws = await stream.start()
-    e = Env(rest, stream, base, ws)
-    rest.listeners.append(e.publish)
+async def env(alpaca_rest, alpaca_trading_stream):
+    e = Env(alpaca_rest, alpaca_trading_stream)
+    alpaca_rest.listeners.append(e.publish)
     yield e
     for b in e.brokers:
         await b.stop()
-    await stream.stop()
-    rest.stop()
 
 
 async def settled(env: Env, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
@@ -76,6 +71,15 @@ async def settled(env: Env, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
         if len(env.events) != last:
             last, since = len(env.events), loop.time()
+
+
+async def processed_in_order(env: Env, broker: AlpacaBroker) -> None:
+    """Return once the broker has handled every update sent so far: the stream is
+    handled in order, so it sends one malformed update (which changes nothing but a
+    counter) and waits for that counter."""
+    seen = broker.counters["malformed_updates"]
+    await env.stream.send_update({"event": "fill", "order": {"id": "end-of-batch"}})
+    await wait_for(lambda: broker.counters["malformed_updates"] > seen, what="the updates sent so far")
 
 
 async def started(env: Env, **kwargs) -> AlpacaBroker:
@@ -162,14 +166,14 @@ async def test_fills_drive_positions_and_events(env):
     entry = await broker.submit(bracket("f-1", type_=OrderType.MARKET))
     env.rest.fill(entry.id, 4, 190.0)
     env.rest.fill(entry.id, 6, 190.5)
-    await until(lambda: "fill" in env.kinds(), what="fill event")
+    await wait_for(lambda: "fill" in env.kinds(), what="fill event")
     fills = [e.fill for e in env.events if e.fill is not None]
     assert [(f.qty, f.price) for f in fills] == [(4, 190.0), (6, 190.5)]
     assert [e.kind for e in env.events if e.fill is not None] == ["partial_fill", "fill"]
     (pos,) = broker.positions()
     assert pos.qty == 10 and pos.avg_price == pytest.approx(190.3)
     # legs released on the parent's fill: the position shows its stop and target
-    await until(lambda: broker.positions()[0].stop == 188.1, what="legs active")
+    await wait_for(lambda: broker.positions()[0].stop == 188.1, what="legs active")
     assert broker.positions()[0].target == 195.25
 
 
@@ -178,7 +182,7 @@ async def test_duplicated_and_out_of_order_updates_change_nothing_twice(env):
     entry = await broker.submit(bracket("d-1", type_=OrderType.MARKET))
     env.rest.fill(entry.id, 4, 190.0)
     env.rest.fill(entry.id, 6, 190.5)
-    await until(lambda: broker.positions() and broker.positions()[0].stop is not None, what="fills applied")
+    await wait_for(lambda: broker.positions() and broker.positions()[0].stop is not None, what="fills applied")
     await settled(env)  # the bracket children's own updates may still be on the wire
     n_events = len(env.events)
     before = (broker.positions(), broker.open_orders(), broker.recent_orders())
@@ -187,7 +191,7 @@ async def test_duplicated_and_out_of_order_updates_change_nothing_twice(env):
         await env.stream.send_update(update)
         await env.stream.send_update(update)
     marker = dict(env.captured[-1])
-    await asyncio.sleep(0.2)
+    await processed_in_order(env, broker)
     assert len(env.events) == n_events
     assert (broker.positions(), broker.open_orders(), broker.recent_orders()) == before
     assert broker.counters["stale_updates"] >= 2 * len(env.captured)
@@ -203,8 +207,7 @@ async def test_duplicated_and_out_of_order_updates_change_nothing_twice(env):
     await env.stream.send_update(full)
     await env.stream.send_update(partial)
     await env.stream.send_update(full)
-    await until(lambda: len(env.events) > n_events, what="fill event")
-    await asyncio.sleep(0.1)
+    await processed_in_order(env, broker)
     new = env.events[n_events:]
     assert [e.kind for e in new] == ["fill"]
     assert new[0].fill.qty == 10 and new[0].fill.price == pytest.approx(399.6)
@@ -276,7 +279,25 @@ async def test_submit_lost_in_transit_is_resent_with_the_same_id(env):
     assert broker.counters["submit_resends"] == 1
 
 
-async def test_429_waits_retry_after_without_blocking_the_loop(env):
+async def test_429_waits_retry_after_then_resends(env, caplog):
+    broker = await started(env)
+    env.rest.script("POST", "/v2/orders", 429, {"code": 42910000, "message": "rate limit exceeded"},
+                    {"Retry-After": "0.15"}, times=2)
+    with caplog.at_level(logging.WARNING, logger="engine.live.rest"):
+        order = await broker.submit(bracket("rl-1"))
+    assert order.status is OrderStatus.ACCEPTED
+    assert len(env.rest.requests_to("POST", "/v2/orders")) == 3
+    assert broker.counters["rate_limited"] == 2
+    waits = [r.getMessage() for r in caplog.records if "rate limit (429)" in r.getMessage()]
+    # the wait is the server's Retry-After, not the (much shorter) backoff of the test broker
+    assert waits == ["Alpaca rate limit (429): waiting 0.15s before retry 1/5",
+                     "Alpaca rate limit (429): waiting 0.15s before retry 2/5"]
+
+
+@pytest.mark.bench
+async def test_429_retry_after_waits_keep_the_loop_running(env):
+    """Timed: the two Retry-After waits take their 0.3 s of wall time, during which
+    another task on the loop keeps ticking."""
     broker = await started(env)
     env.rest.script("POST", "/v2/orders", 429, {"code": 42910000, "message": "rate limit exceeded"},
                     {"Retry-After": "0.15"}, times=2)
@@ -297,8 +318,6 @@ async def test_429_waits_retry_after_without_blocking_the_loop(env):
     done.set()
     await task
     assert order.status is OrderStatus.ACCEPTED
-    assert len(env.rest.requests_to("POST", "/v2/orders")) == 3
-    assert broker.counters["rate_limited"] == 2
     assert elapsed >= 0.3  # both Retry-After waits were honoured
     assert ticks >= 10  # and the loop kept running through them
 
@@ -317,7 +336,7 @@ async def test_malformed_frames_and_updates_are_counted_and_skipped(env):
     await env.stream.send_update({"event": "fill", "order": {"id": "nope"}})
     entry = await broker.submit(bracket("m-1", type_=OrderType.MARKET))
     env.rest.fill(entry.id, 10, 190.0)
-    await until(lambda: "fill" in env.kinds(), what="fill after malformed input")
+    await wait_for(lambda: "fill" in env.kinds(), what="fill after malformed input")
     assert broker.counters["malformed_frames"] == 1
     assert broker.counters["malformed_updates"] == 1
     assert broker.positions()[0].qty == 10
@@ -331,8 +350,8 @@ async def test_stream_drop_reconnects_and_reconciles_what_was_missed(env):
     env.forward = False  # updates from now on are lost, as on a dead connection
     await env.stream.drop()
     env.rest.fill(entry.id, 10, 191.0)
-    await until(lambda: broker.counters["stream_reconnects"] == 1, what="reconnect")
-    await until(lambda: reports, what="reconcile report")
+    await wait_for(lambda: broker.counters["stream_reconnects"] == 1, what="reconnect")
+    await wait_for(lambda: reports, what="reconcile report")
     assert "position AAPL: we had none, broker has +10 @ 191.0000" in reports[0]
     assert broker.positions()[0].qty == 10
     assert broker.stream_connected
@@ -342,7 +361,7 @@ async def test_stream_drop_reconnects_and_reconciles_what_was_missed(env):
     n = len(env.events)
     stop_leg = [o for o in broker.open_orders() if o.leg is OrderLeg.STOP_LOSS][0]
     env.rest.fill(stop_leg.id, 10, 188.0)
-    await until(lambda: len(env.events) > n and any(e.kind == "fill" for e in env.events[n:]), what="live fill")
+    await wait_for(lambda: len(env.events) > n and any(e.kind == "fill" for e in env.events[n:]), what="live fill")
     assert broker.positions() == []
 
 
@@ -350,12 +369,12 @@ async def test_close_all_cancel_all_close_and_replace_stop(env):
     broker = await started(env)
     entry = await broker.submit(bracket("x-1", type_=OrderType.MARKET))
     env.rest.fill(entry.id, 10, 190.0)
-    await until(lambda: broker.positions() and broker.positions()[0].stop == 188.1, what="legs live")
+    await wait_for(lambda: broker.positions() and broker.positions()[0].stop == 188.1, what="legs live")
     moved = await broker.replace_stop("AAPL", 189.555)
     assert moved.stop_price == 189.56 and moved.leg is OrderLeg.STOP_LOSS
     patch = [r for r in env.rest.received if r.method == "PATCH"]
     assert patch[0].body == {"stop_price": 189.56}
-    await until(lambda: broker.positions()[0].stop == 189.56, what="stop moved")
+    await wait_for(lambda: broker.positions()[0].stop == 189.56, what="stop moved")
 
     closed = await broker.close("AAPL")
     exits = [o for o in closed if o.leg is OrderLeg.EXIT]
@@ -366,7 +385,7 @@ async def test_close_all_cancel_all_close_and_replace_stop(env):
     await broker.submit(OrderRequest("x-2", "MSFT", Side.BUY, 5, OrderType.LIMIT, limit_price=390.0))
     canceled = await broker.cancel_all()
     assert {o.client_order_id for o in canceled} >= {"x-2"}
-    await until(lambda: not [o for o in broker.open_orders() if o.symbol == "MSFT"], what="cancel events")
+    await wait_for(lambda: not [o for o in broker.open_orders() if o.symbol == "MSFT"], what="cancel events")
 
     out = await broker.close_all()
     closing = env.rest.requests_to("DELETE", "/v2/positions")

@@ -12,16 +12,17 @@ from engine.feeds.alpaca import AlpacaFeed, parse_rfc3339_ns
 from engine.feeds.base import Feed
 from engine.live.backoff import Backoff
 from engine.model import Bar, Quote, Trade
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.alpaca_streams import MarketDataStreamStandIn, bar_msg, quote_msg, trade_msg
-from standins.testkit import KEY_ID, SECRET, T0, until
+from tests.standins.alpaca_rest import AlpacaRestStandIn
+from tests.standins.alpaca_streams import MarketDataStreamStandIn, bar_msg, quote_msg, trade_msg
+from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.waiting import wait_for
 
 MS = 1_000_000
 
 
 class Env:
-    def __init__(self, md: MarketDataStreamStandIn, rest: AlpacaRestStandIn, ws: str, base: str) -> None:
-        self.md, self.rest, self.ws, self.base = md, rest, ws, base
+    def __init__(self, md: MarketDataStreamStandIn, rest: AlpacaRestStandIn) -> None:
+        self.md, self.rest, self.ws, self.base = md, rest, md.url, rest.url
         self.clock = FixedClock(T0)
         self.feeds: list[AlpacaFeed] = []
         self.got: list = []
@@ -50,12 +51,8 @@ class Env:
 
 
 @pytest.fixture
-async def env():
-    md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    ws = await md.start()
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    base = rest.start()
-    e = Env(md, rest, ws, base)
+async def env(alpaca_data_stream, alpaca_rest):
+    e = Env(alpaca_data_stream, alpaca_rest)
     yield e
     for f in e.feeds:
         await f.stop()
@@ -64,8 +61,6 @@ async def env():
             await asyncio.wait_for(r, 1.0)
         except asyncio.TimeoutError:
             r.cancel()
-    await md.stop()
-    rest.stop()
 
 
 def ts(i: int) -> int:
@@ -92,7 +87,7 @@ async def test_trades_quotes_bars_arrive_as_engine_types_with_exact_ns(env):
         quote_msg("MSFT", ts(2), 399.9, 400.1, 3, 5),
         bar_msg("AAPL", T0, 190.0, 191.0, 189.5, 190.5, 12_345),
     ])
-    await until(lambda: len(env.got) == 3, what="three items")
+    await wait_for(lambda: len(env.got) == 3, what="three items")
     trade, quote, bar = env.got
     assert trade == Trade("AAPL", ts(1), 190.25, 100.0)
     assert quote == Quote("MSFT", ts(2), 399.9, 400.1, 3.0, 5.0)
@@ -110,10 +105,10 @@ async def test_stream_drop_reconnects_resubscribes_backfills_gap_without_duplica
     feed = env.feed(quotes=False, bars=False, backoff=Backoff(initial_s=0.3, max_s=1.0, jitter=0.0))
     await env.run(feed)
     await env.md.send([trade_msg("AAPL", ts(i), 190 + i / 100, 10 + i, i) for i in range(1, 9)])
-    await until(lambda: len(env.got) == 8, what="first 8 trades")
+    await wait_for(lambda: len(env.got) == 8, what="first 8 trades")
 
     await env.md.drop()
-    await until(lambda: not feed.status().connected, what="disconnect seen")
+    await wait_for(lambda: not feed.status().connected, what="disconnect seen")
     status = feed.status()
     assert status.reconnect_in_s == pytest.approx(0.3)  # fixed clock: the full countdown
     assert "reconnecting" in status.message
@@ -122,8 +117,7 @@ async def test_stream_drop_reconnects_resubscribes_backfills_gap_without_duplica
     assert env.md.subscriptions[1]["trades"] == ["AAPL"]  # resubscribed by itself
     # live again: 13..20 (13..15 overlap the backfill)
     await env.md.send([trade_msg("AAPL", ts(i), 190 + i / 100, 10 + i, i) for i in range(13, 21)])
-    await until(lambda: len(env.got) == 20, what="all 20 trades")
-    await asyncio.sleep(0.1)
+    await wait_for(lambda: len(env.got) == 20 and feed.counters["duplicates"] == 4, what="all 20 trades")
     ids = [round((t.ts_ns - T0 - 123) / (100 * MS)) for t in env.trades()]
     assert ids == list(range(1, 21))
     assert [t.size for t in env.trades()] == [10 + i for i in range(1, 21)]
@@ -147,12 +141,12 @@ async def test_live_data_during_backfill_waits_behind_it(env):
     feed = env.feed(quotes=False, bars=False)
     await env.run(feed)
     await env.md.send([trade_msg("AAPL", ts(1), 190.0, 1, 1)])
-    await until(lambda: len(env.got) == 1, what="first trade")
+    await wait_for(lambda: len(env.got) == 1, what="first trade")
     await env.md.drop()
     env.clock.set(ts(5))
     await env.md.wait_for(lambda: len(env.md.subscriptions) == 2, timeout=3)
     await env.md.send([trade_msg("AAPL", ts(i), 190.0, 1, i) for i in (4, 5, 6)])
-    await until(lambda: len(env.got) == 6, what="6 trades")
+    await wait_for(lambda: len(env.got) == 6, what="6 trades")
     assert [t.ts_ns for t in env.trades()] == [ts(i) for i in range(1, 7)]
     assert feed.counters["held_during_backfill"] == 3
     assert feed.counters["duplicates"] == 3  # 1 (history) + 4, 5 (live)
@@ -169,7 +163,7 @@ async def test_malformed_frames_and_messages_are_counted_and_skipped(env):
         {"T": "b", "S": "AAPL", "o": 1, "h": 0.5, "l": 0.4, "c": 1, "v": 1, "t": msgpack.Timestamp.from_unix_nano(T0)},
         trade_msg("AAPL", ts(2), 190.5, 50, 9),
     ])
-    await until(lambda: len(env.got) == 1, what="the one good trade")
+    await wait_for(lambda: len(env.got) == 1, what="the one good trade")
     assert env.got == [Trade("AAPL", ts(2), 190.5, 50.0)]
     assert feed.counters["malformed_frames"] == 2
     assert feed.counters["malformed_messages"] == 3
@@ -198,7 +192,7 @@ async def test_status_goes_stale_and_reports_lag(env):
     feed = env.feed(stale_after_s=5.0)
     await env.run(feed)
     await env.md.send([trade_msg("AAPL", T0 - 2 * 10**9, 190.0, 1, 1)])
-    await until(lambda: env.got, what="a trade")
+    await wait_for(lambda: env.got, what="a trade")
     status = feed.status()
     assert not status.stale and status.lag_s == pytest.approx(2.0)
     env.clock.advance_s(6)
@@ -209,7 +203,7 @@ async def test_status_goes_stale_and_reports_lag(env):
 async def test_sip_without_entitlement_is_reported(env):
     feed = env.feed(feed="sip", url_override=env.ws + "/v2/sip")
     await feed.start()
-    await until(lambda: "insufficient subscription" in feed.status().message, what="refusal shown")
+    await wait_for(lambda: "insufficient subscription" in feed.status().message, what="refusal shown")
     assert not feed.status().connected
     assert env.md.paths == ["/v2/sip"]
 
@@ -220,7 +214,7 @@ async def test_wrong_keys_are_reported_without_the_keys(env):
     try:
         feed = env.feed(url_override=ws + "/v2/iex")
         await feed.start()
-        await until(lambda: "auth failed" in feed.status().message, what="auth failure shown")
+        await wait_for(lambda: "auth failed" in feed.status().message, what="auth failure shown")
         text = repr(feed.status())
         assert KEY_ID not in text and SECRET not in text
     finally:

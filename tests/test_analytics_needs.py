@@ -4,7 +4,6 @@ profile: each is a speed-up that must not change a single number."""
 import math
 import pickle
 from dataclasses import fields, replace
-from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -15,34 +14,20 @@ from engine.analytics.symbol import NEEDS_ALL, SymbolAnalytics, resolve_needs
 from engine.backtest.data import load_dataset
 from engine.backtest.runner import backtest_config, run_backtest
 from engine.config import StrategyParams
-from engine.model import NS_PER_MIN, NS_PER_S, MarketState, ProfileStats, Trade
+from engine.model import NS_PER_MIN, MarketState, ProfileStats
 from engine.strategy.registry import SETUPS, setups_needs
+from tests.factories import analytics_bars, random_walk_trades, utc_ns
 
 US = SessionCalendar("us_equity")
 
 
-def ns(y, mo, d, h, mi):
-    return int(datetime(y, mo, d, h, mi, tzinfo=timezone.utc).timestamp()) * NS_PER_S
-
-
 def trades(seed=5, days=((2024, 3, 4), (2024, 3, 5), (2024, 3, 6))):
-    """Seeded random-walk trades 13:00-22:00 UTC (pre-market, RTH, after hours)."""
-    rng = np.random.default_rng(seed)
-    out, px = [], 50.0
-    for y, mo, d in days:
-        t, end = ns(y, mo, d, 13, 0), ns(y, mo, d, 22, 0)
-        while t < end:
-            t += int(rng.exponential(3.0) * NS_PER_S) + 1
-            px = round(max(1.0, px + rng.normal(0, 0.03)), 2)
-            out.append(Trade("XYZ", t, px, float(rng.integers(1, 500)), int(rng.choice([-1, 0, 1]))))
-    return out
+    """Three days of seeded random-walk trades: pre-market, RTH and after hours."""
+    return random_walk_trades(seed, days, mean_gap_s=3.0, step_sd=0.03, side_weights=None)
 
 
 def bars_of(items, params):
-    an = SymbolAnalytics("XYZ", params, US)
-    out = [b for b in (an.on_trade(t) for t in items) if b is not None]
-    last = an.close_until(items[-1].ts_ns + NS_PER_MIN)
-    return out + ([last] if last is not None else [])
+    return analytics_bars(items, params, US)[1]
 
 
 PARAMS = StrategyParams(lookback_minutes=30, atr_period=5, momentum_bars=5, bin_size=0.05)
@@ -126,7 +111,7 @@ def test_lazy_profile_stats_read_in_any_order_equal_the_eager_values():
 
 def test_alert_levels_deferred_until_the_first_price_fire_the_same_alerts():
     items = trades(seed=9)
-    day1 = [t for t in items if t.ts_ns < ns(2024, 3, 5, 0, 0)]
+    day1 = [t for t in items if t.ts_ns < utc_ns(2024, 3, 5, 0, 0)]
     rest = items[len(day1):]
     history = bars_of(day1, PARAMS)
 

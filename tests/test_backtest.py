@@ -20,17 +20,14 @@ from engine.backtest.sweep import run_sweep
 from engine.brokers.paper import PaperBroker
 from engine.clock import DataClock
 from engine.engine import Engine
-from engine.feeds.loaders import BarsArrays, TradesArrays
+from engine.feeds.loaders import BarsArrays
 from engine.feeds.synthetic import SyntheticFeed
 from engine.model import NS_PER_MIN, NS_PER_S, OrderLeg
+from tests.factories import sweep_table
 
 DAY = date(2024, 6, 12)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("COCKPIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "synthetic-cache"))
+pytestmark = pytest.mark.usefixtures("synthetic_cache")
 
 
 # --------------------------------------------------------------------------- parity
@@ -164,10 +161,6 @@ def test_bars_only_data_gets_bulk_volume_classification():
 # --------------------------------------------------------------------------- sweeps
 
 
-def _table(out):
-    return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]
-
-
 def test_sweep_interrupt_keeps_results_and_resume_finishes(tmp_path):
     ds = load_dataset(["synthetic:SPY,QQQ:2:3"])
     cfg = backtest_config(None, ds.symbols, setup="auction")
@@ -189,7 +182,7 @@ def test_sweep_interrupt_keeps_results_and_resume_finishes(tmp_path):
 
     resumed = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1, resume=path)
     assert resumed.complete and resumed.done_tasks == resumed.total_tasks
-    assert _table(resumed) == _table(full)
+    assert sweep_table(resumed) == sweep_table(full)
 
 
 def test_sweep_process_pool_matches_inline():
@@ -202,7 +195,7 @@ def test_sweep_process_pool_matches_inline():
         pooled = run_sweep(ds, cfg, grid, h, min_trades=1)
     finally:
         h.close()
-    assert _table(pooled) == _table(inline)
+    assert sweep_table(pooled) == sweep_table(inline)
     labels = [r.label for r in inline.rows]
     assert "baseline" in labels and len(labels) == 3
 
@@ -259,9 +252,8 @@ def test_cli_bad_data_spec_exits_2(capsys):
     assert "DAYS and SEED" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (SHARED / "6eh4_202401_bars_1m.csv.gz").exists(), reason="shared data absent")
-def test_real_futures_bars_with_a_24h_session(capsys):
-    rc = _cli(["backtest", "--data", str(SHARED / "6eh4_202401_bars_1m.csv.gz"), "--session", "24h_chicago",
+def test_real_futures_bars_with_a_24h_session(capsys, shared_data):
+    rc = _cli(["backtest", "--data", str(shared_data("6eh4_202401_bars_1m.csv.gz")), "--session", "24h_chicago",
                "--end", "2024-01-05", "--no-store", "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)

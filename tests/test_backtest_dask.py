@@ -1,24 +1,18 @@
 """A sweep on a local Dask cluster gives the same table as the process pool."""
 from __future__ import annotations
 
+import distributed  # a test dependency (pyproject [test]): missing, this fails rather than skips
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from engine.backtest.data import load_dataset  # noqa: E402
-from engine.backtest.executors import make_executor  # noqa: E402
-from engine.backtest.grid import parse_grid  # noqa: E402
-from engine.backtest.runner import backtest_config  # noqa: E402
-from engine.backtest.sweep import run_sweep  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("COCKPIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "synthetic-cache"))
+from engine.backtest.data import load_dataset
+from engine.backtest.executors import make_executor
+from engine.backtest.grid import parse_grid
+from engine.backtest.runner import backtest_config
+from engine.backtest.sweep import run_sweep
+from tests.factories import sweep_table
 
 
-def _table(out):
-    return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]
+pytestmark = pytest.mark.usefixtures("synthetic_cache")
 
 
 def test_dask_local_cluster_matches_process_pool():
@@ -36,5 +30,5 @@ def test_dask_local_cluster_matches_process_pool():
         assert handle.description.startswith("dask")
         got = run_sweep(ds, cfg, grid, handle, min_trades=1)
     assert got.complete and got.done_tasks == got.total_tasks == 10
-    assert _table(got) == _table(expected)
+    assert sweep_table(got) == sweep_table(expected)
     assert any(r.metrics.trades > 0 for r in got.rows)

@@ -3,9 +3,6 @@ for every bar: both real trades files through analyze_trades_arrays vs on_trade,
 and the real BTC one-minute bars through analyze_bars_arrays vs on_bar. The two
 paths perform the same floating point operations in the same order, so the
 comparison is exact (NaN == NaN)."""
-from datetime import datetime, timezone
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,7 +13,6 @@ from engine.analytics.symbol import SymbolAnalytics
 from engine.config import StrategyParams
 from engine.model import NS_PER_MIN, Bar, Side, Trade
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume", "buy_volume", "sell_volume", "delta", "cvd", "atr", "vwap",
            "momentum", "volume_ratio", "poc", "vah", "val", "state", "distance", "aggression", "direction",
@@ -41,20 +37,13 @@ def compare(rows: list[tuple], res: dict) -> None:
         np.testing.assert_array_equal(got[:, k], res[name].astype(np.float64), err_msg=name)
 
 
-def load(name):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is not present")
-    return path
-
-
 @pytest.mark.parametrize("name, kind, use_side", [
     ("esh4_20231225_trades.csv", "24h_chicago", False),
     ("esh4_20231225_trades.csv", "24h_chicago", True),
     ("btcusdt_perp_20240808_trades.csv", "24h_utc", False),
 ])
-def test_trades_batch_equals_incremental(name, kind, use_side):
-    d = np.genfromtxt(load(name), delimiter=",", names=True)
+def test_trades_batch_equals_incremental(shared_data, name, kind, use_side):
+    d = np.genfromtxt(shared_data(name), delimiter=",", names=True)
     params = StrategyParams(lookback_minutes=10, atr_period=5, momentum_bars=3, volume_ratio_bars=10, bvc_window=10)
     cal = SessionCalendar(kind)
     ts = d["ts_ns"].astype(np.int64)
@@ -91,8 +80,8 @@ def test_trades_batch_skips_malformed_like_incremental():
     assert an.malformed == 4
 
 
-def test_bars_batch_equals_incremental_on_real_btc_bars():
-    path = load("btcusdt_perp_202201_bars_1m.csv")
+def test_bars_batch_equals_incremental_on_real_btc_bars(shared_data):
+    path = shared_data("btcusdt_perp_202201_bars_1m.csv")
     raw = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
     ts = np.array(raw["timestamp"], dtype="datetime64[ns]").astype(np.int64)
     o, h, lo, c, v = (raw[k].astype(np.float64) for k in ("open", "high", "low", "close", "volume"))

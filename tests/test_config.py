@@ -64,9 +64,66 @@ def test_bad_config_exits_with_status_2(tmp_path):
     assert "risk.max_daily_loss_pct = -3" in r.stderr
 
 
-def test_24h_markets_get_a_whole_day_entry_window_unless_set():
-    cfg = load_config(None, overrides={"feed": {"session": "24h_utc"}}, env={})
-    assert (cfg.risk.trading_start, cfg.risk.trading_end) == ("00:00", "23:59")
-    cfg = load_config(None, overrides={"feed": {"session": "24h_utc"}, "risk": {"trading_start": "08:00"}}, env={})
-    assert (cfg.risk.trading_start, cfg.risk.trading_end) == ("08:00", "15:50")
-    assert load_config(None, env={}).risk.trading_start == "09:35"
+def test_the_entry_window_is_the_sessions_own_unless_set():
+    from engine.risk import RiskManager
+
+    day = 1_718_208_000_000_000_000  # 2024-06-12 16:00 UTC = 12:00 ET
+    hour = 3_600_000_000_000
+
+    def blocked_at(cfg, ns):
+        return RiskManager(cfg.risk, cfg.feed.session).entry_block(ns, _account(), 0.0)
+
+    btc = load_config(None, overrides={"feed": {"session": "24h_utc"}}, env={})
+    assert all(blocked_at(btc, day + h * hour) is None for h in range(24))  # the whole day, every hour
+    stocks = load_config(None, env={})
+    assert blocked_at(stocks, day) is None and blocked_at(stocks, day + 8 * hour) is not None  # 12:00 / 20:00 ET
+    # an explicit window is in the session's time zone: 08:00-09:00 UTC for a UTC session
+    utc = load_config(None, overrides={"feed": {"session": "24h_utc"},
+                                       "risk": {"trading_start": "08:00", "trading_end": "09:00"}}, env={})
+    assert blocked_at(utc, day - 8 * hour + 30 * 60_000_000_000) is None  # 08:30 UTC
+    block = blocked_at(utc, day)
+    assert block is not None and "08:00-09:00 UTC (now 16:00:00 UTC)" in block.reason
+    with pytest.raises(ConfigError, match="set together"):
+        load_config(None, overrides={"risk": {"trading_start": "08:00"}}, env={})
+
+
+def _account():
+    from engine.model import Account
+
+    return Account(equity=100_000.0, cash=100_000.0, buying_power=200_000.0, start_of_day_equity=100_000.0)
+
+
+def test_endpoint_urls_come_from_the_config_or_their_environment_names(tmp_path):
+    assert load_config(None, env={}).endpoints.polygon_rest == ""
+    f = tmp_path / "c.toml"
+    f.write_text('[endpoints]\npolygon_rest = "http://127.0.0.1:9/file"\nalpaca_data = "http://127.0.0.1:9/data"\n')
+    cfg = load_config(f, env={"COCKPIT_POLYGON_URL": "http://127.0.0.1:9/env", "COCKPIT_ALPACA_URL": ""})
+    assert cfg.endpoints.polygon_rest == "http://127.0.0.1:9/env"  # the environment wins over the file
+    assert cfg.endpoints.alpaca_data == "http://127.0.0.1:9/data"
+    assert cfg.endpoints.alpaca_trading == ""  # an empty variable is no override
+    cfg = load_config(None, env={"COCKPIT_POLYGON_URL": "http://a", "COCKPIT_ENDPOINTS__POLYGON_REST": "http://b"})
+    assert cfg.endpoints.polygon_rest == "http://b"
+    # keys are never configuration
+    assert not any("key" in name for name in cfg.endpoints.model_fields)
+
+
+@pytest.mark.parametrize("feed", [{"kind": "synthetic"}, {"kind": "replay", "file": "x.csv"}])
+@pytest.mark.parametrize("broker", [{"kind": "paper", "live": True}, {"kind": "alpaca"}, {"kind": "alpaca", "live": True}])
+def test_a_real_broker_refuses_a_simulated_or_replayed_feed(feed, broker):
+    with pytest.raises(ConfigError, match=rf"feed.kind = '{feed['kind']}' with .*allowed with this broker: alpaca, polygon"):
+        load_config(None, overrides={"feed": feed, "broker": broker}, env={})
+
+
+def test_a_real_broker_refuses_another_markets_session():
+    with pytest.raises(ConfigError, match="feed.session = '24h_utc' .*Alpaca trades US stocks"):
+        load_config(None, overrides={"feed": {"kind": "polygon", "session": "24h_utc"},
+                                     "broker": {"kind": "alpaca", "live": True}}, env={})
+    ok = load_config(None, overrides={"feed": {"kind": "polygon"}, "broker": {"kind": "alpaca", "live": True}}, env={})
+    assert ok.broker.live and ok.feed.kind == "polygon"
+
+
+def test_cli_live_with_the_simulator_exits_2_naming_the_conflict():
+    run = subprocess.run([sys.executable, "-m", "cockpit", "run", "--headless", "--feed", "synthetic", "--live"],
+                         capture_output=True, text=True, timeout=120, input="")
+    assert run.returncode == 2
+    assert "feed.kind = 'synthetic' with a live account" in run.stderr and "Traceback" not in run.stderr

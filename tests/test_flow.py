@@ -1,7 +1,6 @@
 """Trade classification, pressure and BVC, checked by hand and against real
 trades with a true aggressor side (../shared/data)."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,13 +20,8 @@ from engine.analytics.flow import (
 from engine.analytics.session import SessionCalendar
 from engine.config import StrategyParams
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-
-def load(name):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is not present")
+def load(path):
     return np.genfromtxt(path, delimiter=",", names=True)
 
 
@@ -68,8 +62,8 @@ def test_pressure_is_inf_safe():
     "name, tick_floor, lr_floor",
     [("esh4_20231225_trades.csv", 0.70, 0.95), ("btcusdt_perp_20240808_trades.csv", 0.90, 0.80)],
 )
-def test_classification_accuracy_on_real_trades(name, tick_floor, lr_floor):
-    d = load(name)
+def test_classification_accuracy_on_real_trades(shared_data, name, tick_floor, lr_floor):
+    d = load(shared_data(name))
     true = d["side"].astype(np.int8)
     tick = tick_rule(d["price"])
     lr = lee_ready(d["price"], d["bid"], d["ask"])
@@ -103,8 +97,8 @@ def test_bvc_by_hand_and_incremental_equals_numpy():
     assert flat.tolist() == [0.5, 0.5, 1.0, 1.0]
 
 
-def test_bvc_on_real_one_minute_bars_vs_true_buy_volume():
-    d = load("esh4_20231225_trades.csv")
+def test_bvc_on_real_one_minute_bars_vs_true_buy_volume(shared_data):
+    d = load(shared_data("esh4_20231225_trades.csv"))
     r = analyze_trades_arrays(d["ts_ns"], d["price"], d["size"], d["side"], params=StrategyParams(),
                               calendar=SessionCalendar("24h_chicago"))
     true_buy = r["buy_volume"]

@@ -7,38 +7,29 @@ import json
 import pytest
 
 from engine.clock import FixedClock
-from engine.config import load_config
 from engine.factory import build_engine
 from engine.model import NS_PER_MIN
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn, quote_msg, trade_msg
-from standins.testkit import KEY_ID, SECRET, T0, until
+from tests.factories import engine_config
+from tests.standins.alpaca_streams import quote_msg, trade_msg
+from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.waiting import wait_for
 
 PREV_OPEN = 1_703_860_200_000_000_000  # 2023-12-29 14:30 UTC = 09:30 ET, the previous trading day
 
 
 @pytest.fixture
-async def live(monkeypatch):
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    trading = TradingStreamStandIn(KEY_ID, SECRET)
-    tws = await trading.start()
-    md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    mws = await md.start()
-    rest.listeners.append(trading.publish_threadsafe)
-    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": base,
-                        "COCKPIT_ALPACA_DATA_URL": base, "COCKPIT_ALPACA_TRADING_STREAM_URL": tws + "/stream",
-                        "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
-        monkeypatch.setenv(name, value)
-    yield rest, trading, md
-    await md.stop()
-    await trading.stop()
-    rest.stop()
+def live(monkeypatch, alpaca_rest, alpaca_trading_stream, alpaca_data_stream):
+    alpaca_rest.listeners.append(alpaca_trading_stream.publish_threadsafe)
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    endpoints = {"alpaca_trading": alpaca_rest.url, "alpaca_data": alpaca_rest.url,
+                 "alpaca_trading_stream": alpaca_trading_stream.url + "/stream",
+                 "alpaca_data_stream": alpaca_data_stream.url + "/v2/iex"}
+    return alpaca_rest, alpaca_trading_stream, alpaca_data_stream, endpoints
 
 
 async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_path):
-    rest, trading, md = live
+    rest, trading, md, endpoints = live
     # the broker already holds a position and a working order from an earlier session
     rest.add_position("AAPL", 10, 189.0, 190.0)
     rest.add_order(symbol="AAPL", qty=10, side="sell", type_="limit", limit_price=195.0)
@@ -48,8 +39,8 @@ async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_p
     today_open = T0 - 30 * NS_PER_MIN
     rest.add_trades("AAPL", [(today_open + i * 2_000_000_000, 189.5 + (i % 11) * 0.05, 100, 10_000 + i) for i in range(600)])
 
-    cfg = load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "SEMI", "db": str(tmp_path / "live.db")},
-                                       "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"}}, env={})
+    cfg = engine_config("SEMI", app={"symbols": ["AAPL"], "db": str(tmp_path / "live.db")},
+                        feed={"kind": "alpaca"}, broker={"kind": "alpaca"}, endpoints=endpoints)
     engine = build_engine(cfg, clock=FixedClock(T0))
     assert engine.broker.kind == "PAPER"
     await engine.start()
@@ -66,16 +57,17 @@ async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_p
         await md.wait_for(lambda: len(md.live) >= 1)
         await md.send([quote_msg("AAPL", T0 + 1_000, 191.00, 191.02),
                        trade_msg("AAPL", T0 + 2_000, 191.02, 300, 99_001)])
-        await until(lambda: engine.analytics["AAPL"].last == 191.02, what="streamed trade applied")
+        await wait_for(lambda: engine.analytics["AAPL"].last == 191.02, what="streamed trade applied")
         # flatten all goes straight to the broker: position closed, working order cancelled
         await engine.flatten_all()
         assert rest.requests_to("DELETE", "/v2/positions"), "close-all was not sent"
-        await until(lambda: not engine.broker.open_orders() or all(o.side.value == "sell" and o.type.value == "market"
-                                                                    for o in engine.broker.open_orders()),
-                    what="working limit order cancelled")
+        await wait_for(lambda: all(o.side.value == "sell" and o.type.value == "market"
+                                   for o in engine.broker.open_orders()),
+                       what="working limit order cancelled")
         close = next(o for o in rest.orders.values() if o["type"] == "market" and o["status"] in ("new", "accepted"))
         rest.fill(close["id"], 10, 191.0)  # the market fills the closing order
-        await until(lambda: not any(p.qty for p in engine.broker.positions()), what="engine sees the position closed")
+        await wait_for(lambda: not any(p.qty for p in engine.broker.positions()),
+                       what="engine sees the position closed")
         assert not rest.positions
         # keys never in the journal, the snapshot or the store
         text = json.dumps([j.message for j in engine.journal]) + repr(engine.snapshot())

@@ -13,23 +13,15 @@ from engine.feeds.loaders import (
 )
 from engine.model import Bar, Trade
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent / "data"
-
-
-def _real(name: str) -> Path:
-    p = DATA / name
-    if not p.exists():
-        pytest.skip(f"{p} not present (shared data lives beside the checkout)")
-    return p
 
 
 @pytest.mark.parametrize("name,rows,buy_share", [
     ("btcusdt_perp_20240808_trades.csv", 21_313, 0.451),
     ("esh4_20231225_trades.csv", 2_972, 0.519),
 ])
-def test_real_trades_files_load_with_readme_counts(name, rows, buy_share):
-    data = load(_real(name))
+def test_real_trades_files_load_with_readme_counts(shared_data, name, rows, buy_share):
+    data = load(shared_data(name))
     assert isinstance(data, TradesArrays)
     assert len(data) == rows
     assert data.malformed.count == 0
@@ -39,8 +31,8 @@ def test_real_trades_files_load_with_readme_counts(name, rows, buy_share):
     assert np.all(data.bid <= data.ask)
 
 
-def test_esh4_first_trade_is_exact():
-    data = load_trades(_real("esh4_20231225_trades.csv"))
+def test_esh4_first_trade_is_exact(shared_data):
+    data = load_trades(shared_data("esh4_20231225_trades.csv"))
     first = next(data.iter_trades("ESH4"))
     assert first == Trade("ESH4", 1703545200085275419, 4800.25, 5.0, 1, 4800.0, 4800.25)
 
@@ -49,8 +41,8 @@ def test_esh4_first_trade_is_exact():
     ("btcusdt_perp_202201_bars_1m.csv", 45_031, 1640991660 * 10**9, 38544.0),  # 2021-12-31 23:01 UTC
     ("6eh4_202401_bars_1m.csv.gz", 29_996, 1704150060 * 10**9, None),  # 2024-01-01 23:01 UTC
 ])
-def test_real_bars_files_load_with_readme_counts(name, rows, first_ns, last_close):
-    data = load(_real(name))
+def test_real_bars_files_load_with_readme_counts(shared_data, name, rows, first_ns, last_close):
+    data = load(shared_data(name))
     assert isinstance(data, BarsArrays)
     assert len(data) == rows
     assert data.malformed.count == 0
@@ -63,8 +55,8 @@ def test_real_bars_files_load_with_readme_counts(name, rows, first_ns, last_clos
     assert isinstance(bar, Bar) and bar.ts_ns == first_ns and np.isnan(bar.buy_volume)
 
 
-def test_gzip_detected_by_magic_bytes_not_extension(tmp_path):
-    src = _real("esh4_20231225_trades.csv")
+def test_gzip_detected_by_magic_bytes_not_extension(tmp_path, shared_data):
+    src = shared_data("esh4_20231225_trades.csv")
     disguised = tmp_path / "trades.csv"  # gzipped content, plain name
     disguised.write_bytes(gzip.compress(src.read_bytes()))
     plain_gz_name = tmp_path / "plain.csv.gz"  # plain content, gz name
@@ -153,9 +145,9 @@ def test_unknown_schema_names_file_and_expectation(tmp_path):
     assert "odd.csv" in msg and "ts_ns,price,size" in msg and "open,high,low,close,volume" in msg
 
 
-def test_wrong_kind_and_missing_file(tmp_path):
+def test_wrong_kind_and_missing_file(tmp_path, shared_data):
     with pytest.raises(DataFileError, match="holds trades"):
-        load_bars(_real("esh4_20231225_trades.csv"))
+        load_bars(shared_data("esh4_20231225_trades.csv"))
     with pytest.raises(DataFileError, match="no such data file"):
         load(tmp_path / "missing.csv")
     bad = tmp_path / "bad.gz"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,6 @@ from engine.config import BrokerConfig
 from engine.model import (
     NS_PER_MIN,
     NS_PER_S,
-    Bar,
     OrderLeg,
     OrderRequest,
     OrderStatus,
@@ -24,10 +22,7 @@ from engine.model import (
     Side,
     Trade,
 )
-
-T0 = 1_700_000_000 * NS_PER_S
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
+from tests.factories import T0, minute_bar, trade
 
 def make(slippage_bps=0.0, commission=0.0, equity=100_000.0, margin=2.0, symbols=("SPY", "QQQ")):
     clock = FixedClock(T0)
@@ -37,14 +32,6 @@ def make(slippage_bps=0.0, commission=0.0, equity=100_000.0, margin=2.0, symbols
     events = []
     broker.set_event_handler(events.append)
     return broker, clock, events
-
-
-def trade(price, symbol="SPY", dt_s=0.0, size=100):
-    return Trade(symbol=symbol, ts_ns=T0 + int(dt_s * NS_PER_S), price=price, size=size)
-
-
-def bar(o, h, lo, c, symbol="SPY", minute=0):
-    return Bar(symbol=symbol, ts_ns=T0 + minute * NS_PER_MIN, open=o, high=h, low=lo, close=c, volume=1000)
 
 
 def req(cid, side=Side.BUY, qty=100, symbol="SPY", **kw):
@@ -202,9 +189,9 @@ async def test_cancelling_an_entry_cancels_its_held_children():
 
 async def test_bar_market_fills_at_open_with_slippage():
     broker, _, events = make(slippage_bps=10)
-    broker.on_bar(bar(100, 101, 99, 100.5, minute=0))
+    broker.on_bar(minute_bar(0, 100, 101, 99, 100.5))
     await broker.submit(req("m", qty=10))
-    broker.on_bar(bar(100.2, 101, 99.5, 100.8, minute=1))
+    broker.on_bar(minute_bar(1, 100.2, 101, 99.5, 100.8))
     (f,) = [e.fill for e in events if e.kind == "fill"]
     assert f.price == pytest.approx(100.2 * 1.001)
     assert f.ts_ns == T0 + NS_PER_MIN
@@ -213,11 +200,11 @@ async def test_bar_market_fills_at_open_with_slippage():
 
 async def test_bar_gap_through_stop_fills_at_open():
     broker, _, events = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100, minute=0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100))
     await broker.submit(req("g", take_profit=103.0, stop_loss=98.0))
-    broker.on_bar(bar(100, 100.5, 99.8, 100.2, minute=1))  # entry at open 100
+    broker.on_bar(minute_bar(1, 100, 100.5, 99.8, 100.2))  # entry at open 100
     assert broker.positions()[0].qty == 100
-    broker.on_bar(bar(96.0, 97.0, 95.5, 96.5, minute=2))  # gaps below the 98 stop
+    broker.on_bar(minute_bar(2, 96.0, 97.0, 95.5, 96.5))  # gaps below the 98 stop
     fills = [e.fill for e in events if e.kind == "fill"]
     assert fills[-1].leg is OrderLeg.STOP_LOSS and fills[-1].price == 96.0
     assert broker.account().realized_pnl == pytest.approx(-400.0)
@@ -225,10 +212,10 @@ async def test_bar_gap_through_stop_fills_at_open():
 
 async def test_bar_touching_both_stop_and_target_fills_the_stop():
     broker, _, events = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100, minute=0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100))
     await broker.submit(req("both", take_profit=102.0, stop_loss=98.0))
-    broker.on_bar(bar(100, 100.4, 99.9, 100.1, minute=1))
-    broker.on_bar(bar(100.0, 102.5, 97.5, 100.0, minute=2))  # touches 98 and 102
+    broker.on_bar(minute_bar(1, 100, 100.4, 99.9, 100.1))
+    broker.on_bar(minute_bar(2, 100.0, 102.5, 97.5, 100.0))  # touches 98 and 102
     fills = [e.fill for e in events if e.kind == "fill"]
     assert [f.leg for f in fills] == [OrderLeg.ENTRY, OrderLeg.STOP_LOSS]
     assert fills[-1].price == 98.0
@@ -237,27 +224,27 @@ async def test_bar_touching_both_stop_and_target_fills_the_stop():
 
 async def test_bar_entry_bar_can_hit_its_stop_but_not_its_target():
     broker, _, events = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100, minute=0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100))
     await broker.submit(req("same", take_profit=101.0, stop_loss=99.0))
-    broker.on_bar(bar(100, 101.5, 98.5, 100, minute=1))  # after the open it hit both
+    broker.on_bar(minute_bar(1, 100, 101.5, 98.5, 100))  # after the open it hit both
     fills = [e.fill for e in events if e.kind == "fill"]
     assert [(f.leg, f.price) for f in fills] == [(OrderLeg.ENTRY, 100.0), (OrderLeg.STOP_LOSS, 99.0)]
 
 
 async def test_bar_limits_fill_at_limit_or_at_a_favourable_open():
     broker, _, events = make()
-    broker.on_bar(bar(101, 101.5, 100.5, 101, minute=0))
+    broker.on_bar(minute_bar(0, 101, 101.5, 100.5, 101))
     await broker.submit(req("lim1", type=OrderType.LIMIT, limit_price=100.0, qty=10))
-    broker.on_bar(bar(100.8, 101, 99.7, 100.2, minute=1))
+    broker.on_bar(minute_bar(1, 100.8, 101, 99.7, 100.2))
     await broker.submit(req("lim2", type=OrderType.LIMIT, limit_price=100.0, qty=10))
-    broker.on_bar(bar(99.0, 99.5, 98.5, 99.2, minute=2))  # opened below the limit
+    broker.on_bar(minute_bar(2, 99.0, 99.5, 98.5, 99.2))  # opened below the limit
     fills = [e.fill for e in events if e.kind == "fill"]
     assert [f.price for f in fills] == [100.0, 99.0]
 
 
 async def test_bar_with_inconsistent_prices_is_counted_and_skipped():
     broker, _, _ = make()
-    broker.on_bar(bar(100, 99, 101, 100))  # high < low
+    broker.on_bar(minute_bar(0, 100, 99, 101, 100))  # high < low
     broker.on_trade(trade(float("nan")))
     assert broker.malformed == 2
     assert broker.last_price("SPY") is None
@@ -531,10 +518,7 @@ async def test_handler_sees_consistent_state_during_fill_event():
 # ------------------------------------------------------------------ real data
 
 
-def _load_trades(name, symbol, limit=None):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+def _load_trades(path, symbol, limit=None):
     out = []
     with path.open() as fh:
         for row in csv.DictReader(fh):
@@ -545,8 +529,8 @@ def _load_trades(name, symbol, limit=None):
     return out
 
 
-async def test_bracket_on_real_es_trades_exits_at_the_first_print_beyond_a_level():
-    trades = _load_trades("esh4_20231225_trades.csv", "ESH4")
+async def test_bracket_on_real_es_trades_exits_at_the_first_print_beyond_a_level(shared_data):
+    trades = _load_trades(shared_data("esh4_20231225_trades.csv"), "ESH4")
     clock = FixedClock(trades[0].ts_ns)
     broker = PaperBroker(BrokerConfig(slippage_bps=0.0), clock, ["ESH4"])
     events = []
@@ -659,20 +643,20 @@ async def test_first_touch_is_the_first_bar_on_which_on_bar_fills(side, seed, wi
 
     rng = random.Random(seed)
     broker, clock, events = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100.0, minute=0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100.0))
     if with_limit:
         lim = 99.0 if side is Side.BUY else 101.0
         await broker.submit(req("l-1", side=side, type=OrderType.LIMIT, limit_price=lim))
     else:
         sign = 1 if side is Side.BUY else -1
         await broker.submit(req("b-1", side=side, take_profit=100 + sign * 2.0, stop_loss=100 - sign * 1.0))
-        broker.on_bar(bar(100, 100.2, 99.9, 100.0, minute=1))  # the market entry fills; the bracket works
+        broker.on_bar(minute_bar(1, 100, 100.2, 99.9, 100.0))  # the market entry fills; the bracket works
     assert broker.first_touch("SPY", np.array([1.0]), np.array([1.0]), 0, 1) in (0, 1)
     px, bars = 100.0, []
     for m in range(2, 42):
         o = px + rng.uniform(-0.3, 0.3)
         c = o + rng.uniform(-0.6, 0.6)
-        bars.append(bar(o, max(o, c) + rng.uniform(0, 0.4), min(o, c) - rng.uniform(0, 0.4), c, minute=m))
+        bars.append(minute_bar(m, o, max(o, c) + rng.uniform(0, 0.4), min(o, c) - rng.uniform(0, 0.4), c))
         px = c
     highs = np.array([b.high for b in bars])
     lows = np.array([b.low for b in bars])
@@ -690,24 +674,24 @@ async def test_first_touch_is_immediate_for_market_and_timed_orders():
     import numpy as np
 
     broker, _, _ = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100.0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100.0))
     highs, lows = np.array([100.1, 100.2]), np.array([99.9, 99.8])
     assert broker.first_touch("SPY", highs, lows, 0, 2) == 2  # nothing working
     await broker.submit(req("m-1"))
     assert broker.first_touch("SPY", highs, lows, 0, 2) == 0
     broker2, _, _ = make()
-    broker2.on_bar(bar(100, 100.5, 99.5, 100.0))
+    broker2.on_bar(minute_bar(0, 100, 100.5, 99.5, 100.0))
     await broker2.submit(req("l-1", type=OrderType.LIMIT, limit_price=90.0, timeout_s=30))
     assert broker2.first_touch("SPY", highs, lows, 0, 2) == 0  # a timed order may expire on any bar
 
 
 async def test_equity_with_last_is_equity_at_that_price():
     broker, _, _ = make()
-    broker.on_bar(bar(100, 100.5, 99.5, 100.0))
+    broker.on_bar(minute_bar(0, 100, 100.5, 99.5, 100.0))
     await broker.submit(req("m-1", qty=37))
-    broker.on_bar(bar(100.3, 100.5, 99.5, 100.1, minute=1))
+    broker.on_bar(minute_bar(1, 100.3, 100.5, 99.5, 100.1))
     expected = broker.equity_with_last("SPY", 101.37)
-    broker.on_bar(bar(101.0, 101.5, 100.9, 101.37, minute=2))
+    broker.on_bar(minute_bar(2, 101.0, 101.5, 100.9, 101.37))
     assert broker.equity_with_last("SPY", 101.37) == expected == broker.equity()
 
 

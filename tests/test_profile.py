@@ -1,7 +1,5 @@
 """Volume profile: hand-computed POC, value area (pairs rule), HVN/LVN, and the
 numpy path equal to the incremental one."""
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,15 +18,6 @@ from engine.analytics.profile import (
 )
 
 P1 = StrategyParams(smooth_bins=1)
-DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture
-def shared_data():
-    if not (DATA / "btcusdt_perp_20240808_trades.csv").exists():
-        pytest.skip("../shared/data is not present")
-    return DATA
-
 
 def prof(volumes, start_bin=100, bin_size=1.0):
     p = VolumeProfile(bin_size)
@@ -138,7 +127,7 @@ def test_add_range_spreads_evenly_and_merge_subtract_round_trip():
 
 
 def test_numpy_path_equals_incremental_on_real_trades(shared_data):
-    d = np.genfromtxt(shared_data / "btcusdt_perp_20240808_trades.csv", delimiter=",", names=True)
+    d = np.genfromtxt(shared_data("btcusdt_perp_20240808_trades.csv"), delimiter=",", names=True)
     for bs in (0.5, 5.0, 25.0):
         p = VolumeProfile(bs)
         for price, size in zip(d["price"].tolist(), d["size"].tolist()):

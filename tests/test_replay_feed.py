@@ -11,9 +11,9 @@ from engine.feeds.base import ControllableFeed, Feed
 from engine.feeds.loaders import TradesArrays, load
 from engine.feeds.replay import ReplayFeed
 from engine.model import Bar, Trade
+from tests.waiting import let_others_run, wait_for
 
 HERE = Path(__file__).resolve().parent / "data"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _arrays(n: int, step_ns: int) -> TradesArrays:
@@ -58,8 +58,19 @@ async def test_bars_file_streams_bars():
     assert got[1].ts_ns - got[0].ts_ns == 60 * 10**9
 
 
+async def test_paced_replay_hands_out_every_item_in_order():
+    arr = _arrays(11, 20_000_000)
+    feed = ReplayFeed(arr, "X", speed=10.0)  # 2 ms apart: each item is waited for
+    got = [x async for x in feed.stream()]
+    assert [x.ts_ns for x in got] == arr.ts_ns.tolist()
+    st = feed.status()
+    assert st.done and st.speed == 10.0 and st.last_data_ns == got[-1].ts_ns
+
+
+@pytest.mark.bench
 async def test_pacing_follows_data_time_over_speed():
-    # 11 items 20 ms apart in data time = 200 ms of data; at speed 2 -> ~100 ms wall
+    """Timed: 11 items 20 ms apart in data time = 200 ms of data; at speed 2 they
+    take ~100 ms of wall time, never less."""
     feed = ReplayFeed(_arrays(11, 20_000_000), "X", speed=2.0)
     t0 = time.monotonic()
     got = [x async for x in feed.stream()]
@@ -80,12 +91,10 @@ async def test_pause_holds_stream_and_resume_continues():
                 feed.pause()
 
     task = asyncio.create_task(consume())
-    for _ in range(50):
-        await asyncio.sleep(0)
+    await wait_for(lambda: len(got) == 10, what="the first 10 items")
+    await let_others_run()  # a running feed (yield_every=1) would hand out an item on each turn
     assert len(got) == 10  # the 11th is held back while paused
     assert feed.status().paused
-    await asyncio.sleep(0.02)
-    assert len(got) == 10
     feed.resume()
     await asyncio.wait_for(task, 2.0)
     assert len(got) == 1000 and not feed.status().paused and feed.status().done
@@ -95,14 +104,8 @@ async def test_set_speed_takes_effect_while_waiting():
     # the second item is an hour of data time away: at speed 1 it would wait an hour
     arr = _arrays(2, 3600 * 10**9)
     feed = ReplayFeed(arr, "X", speed=1.0)
-    got = []
-
-    async def consume():
-        async for x in feed.stream():
-            got.append(x)
-
-    task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
+    got, task = await reading_until_first_item(feed)
+    await let_others_run()
     assert len(got) == 1
     feed.set_speed(0)
     await asyncio.wait_for(task, 1.0)
@@ -119,8 +122,9 @@ async def _collect(feed):
     return [x async for x in feed.stream()]
 
 
-async def test_stop_ends_stream():
-    feed = ReplayFeed(_arrays(5, 3600 * 10**9), "X", speed=1.0)
+async def reading_until_first_item(feed):
+    """Read the feed into a list in a background task; return (list, task) once the
+    first item is in (the second is an hour of data time away)."""
     got = []
 
     async def consume():
@@ -128,7 +132,13 @@ async def test_stop_ends_stream():
             got.append(x)
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.02)
+    await wait_for(lambda: len(got) == 1, what="the first item")
+    return got, task
+
+
+async def test_stop_ends_stream():
+    feed = ReplayFeed(_arrays(5, 3600 * 10**9), "X", speed=1.0)
+    got, task = await reading_until_first_item(feed)
     await feed.stop()
     await asyncio.wait_for(task, 1.0)
     assert len(got) == 1
@@ -143,10 +153,8 @@ def test_negative_speed_rejected():
         feed.set_speed(-0.5)
 
 
-async def test_real_file_status_message_counts_rows():
-    p = DATA / "esh4_20231225_trades.csv"
-    if not p.exists():
-        pytest.skip("shared data absent")
+async def test_real_file_status_message_counts_rows(shared_data):
+    p = shared_data("esh4_20231225_trades.csv")
     feed = ReplayFeed(p, "ESH4", speed=0)
     await feed.start()
     assert feed.status().connected and "2972 trades" in feed.status().message

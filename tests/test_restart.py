@@ -90,3 +90,93 @@ async def test_killed_mid_session_restart_finds_the_same_state(tmp_path):
         assert eng2.counters["malformed"] == 0
     finally:
         await eng2.store.close()
+
+
+async def _full_session(db):
+    """A whole seeded AUTO session into the store, stopped cleanly; its final state."""
+    eng = build_engine(_cfg(db, "AUTO"))
+    await eng.start()
+    await eng.wait_done()
+    final = (eng.clock.now_ns(), eng.broker.account(), sorted((p.symbol, p.qty) for p in eng.broker.positions() if p.qty))
+    await eng.stop()
+    return eng, final
+
+
+async def _restored(db, at_ns):
+    eng = build_engine(_cfg(db, "SEMI"), clock=DataClock(at_ns))
+    await eng.prepare()
+    state = (sorted((p.symbol, p.qty) for p in eng.broker.positions() if p.qty),
+             sorted(o.client_order_id for o in eng.broker.open_orders()), eng.broker.account())
+    await eng.store.close()
+    return state
+
+
+async def test_a_restart_keeps_closed_positions_closed(tmp_path):
+    """Flat symbols stay flat: the store records a flat row when a position closes."""
+    db = tmp_path / "cockpit.db"
+    eng, (end_ns, account, held) = await _full_session(db)
+    assert eng.counters["fills"] > 0
+    assert not held, "the seeded session is expected to end flat (time exit before the close)"
+    for later in (end_ns, end_ns + 20 * 3_600_000_000_000, end_ns + 7 * 86_400_000_000_000):
+        positions, orders, restored = await _restored(db, later)
+        assert positions == [] and orders == [], (later, positions, orders)
+        assert math.isclose(restored.equity, account.equity, abs_tol=0.01), (restored.equity, account.equity)
+
+
+async def test_yesterdays_open_orders_are_not_restored(tmp_path):
+    """Orders are DAY orders: a killed run's working bracket legs are not today's."""
+    db = tmp_path / "cockpit.db"
+    eng = build_engine(_cfg(db, "AUTO"))
+    await eng.prepare()
+    await eng.feed.start()
+    kill_ns = await _run_until(eng, eng.feed.stream(), lambda e: bool(e.broker.open_orders()))
+    eng.recorder.account(eng.broker)
+    await eng.store.flush()
+    await eng.store.close()
+    _, orders, _ = await _restored(db, kill_ns)
+    assert orders, "the same session restores the working orders"
+    _, orders, _ = await _restored(db, kill_ns + 24 * 3_600_000_000_000)
+    assert orders == []
+
+
+async def test_an_entry_that_fills_after_a_restart_gets_its_exit_management(tmp_path):
+    """A working limit entry restored from the store: when it fills, its exits are managed."""
+    from engine.model import OrderLeg
+
+    db = tmp_path / "cockpit.db"
+
+    def cfg(mode):
+        return load_config(None, overrides={"app": {"mode": mode, "seed": 7, "db": str(db)},
+                                            "feed": {"kind": "synthetic", "speed": 0},
+                                            "engine": {"entry_type": "limit", "limit_timeout_s": 36000,
+                                                       "signal_ttl_s": 36000, "signal_run_fraction": 100}}, env={})
+
+    def working_entry(e):
+        return next((o for o in e.broker.open_orders() if o.leg is OrderLeg.ENTRY), None)
+
+    eng = build_engine(cfg("AUTO"))
+    await eng.prepare()
+    await eng.feed.start()
+    kill_ns = await _run_until(eng, eng.feed.stream(), lambda e: working_entry(e) is not None)
+    entry = working_entry(eng)
+    eng.recorder.account(eng.broker)
+    await eng.store.flush()
+    await eng.store.close()
+
+    eng2 = build_engine(cfg("SEMI"), clock=DataClock(kill_ns))
+    await eng2.prepare()
+    try:
+        assert working_entry(eng2) is not None and working_entry(eng2).client_order_id == entry.client_order_id
+        await eng2.feed.start()
+        async for item in eng2.feed.stream():
+            closed = eng2.on_data(item)
+            if closed:
+                await eng2.on_bars_closed(closed)
+            if any(f.leg is OrderLeg.ENTRY and f.symbol == entry.symbol for f in eng2.fills):
+                break
+        else:
+            raise AssertionError("the restored entry never filled")
+        assert eng2.exits.plan(entry.symbol) is not None
+        assert eng2.has_plan(entry.symbol)
+    finally:
+        await eng2.store.close()

@@ -23,8 +23,7 @@ from engine.live.secrets import (
     register_secret,
 )
 from engine.model import OrderRequest, OrderStatus, Side
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.testkit import KEY_ID, SECRET, T0
+from tests.standins.testkit import KEY_ID, SECRET, T0
 
 
 def test_keys_from_environment_are_masked_in_repr():
@@ -86,42 +85,33 @@ def _assert_clean(text: str) -> None:
     assert SECRET not in text, "secret leaked"
 
 
-@pytest.fixture
-def rest():
-    standin = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    standin.prices["AAPL"] = 190.0
-    standin.start()
-    yield standin
-    standin.stop()
-
-
-async def test_failing_calls_leak_no_key_into_errors_or_logs(rest, caplog):
+async def test_failing_calls_leak_no_key_into_errors_or_logs(alpaca_rest, caplog):
     install_log_redaction()
-    broker = AlpacaBroker(KEY_ID, SECRET, url_override=rest.url, clock=FixedClock(T0),
+    broker = AlpacaBroker(KEY_ID, SECRET, url_override=alpaca_rest.url, clock=FixedClock(T0),
                           rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.02), request_timeout_s=2.0)
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG):
         # a server that echoes the credentials back in its error message
-        rest.script("POST", "/v2/orders", 403,
+        alpaca_rest.script("POST", "/v2/orders", 403,
                     {"code": 40310000, "message": f"key {KEY_ID} with secret {SECRET} may not trade"})
         order = await broker.submit(OrderRequest("s-1", "AAPL", Side.BUY, 1))
         assert order.status is OrderStatus.REJECTED and "may not trade" in order.reason
         texts.append(order.reason)
         # the same through every read path the engine uses
-        rest.script("GET", "/v2/account", 500, {"message": f"internal error for {KEY_ID}:{SECRET}"})
+        alpaca_rest.script("GET", "/v2/account", 500, {"message": f"internal error for {KEY_ID}:{SECRET}"})
         with pytest.raises(AlpacaRestError) as info:
             await broker.refresh_account()
         texts.append(str(info.value))
         texts.append("".join(traceback.format_exception(info.value)))
-        feed = AlpacaFeed(["AAPL"], KEY_ID, SECRET, data_url_override=rest.url, clock=FixedClock(T0))
-        rest.script("GET", "/v2/stocks/trades", 403, {"message": f"denied for {SECRET}"})
+        feed = AlpacaFeed(["AAPL"], KEY_ID, SECRET, data_url_override=alpaca_rest.url, clock=FixedClock(T0))
+        alpaca_rest.script("GET", "/v2/stocks/trades", 403, {"message": f"denied for {SECRET}"})
         with pytest.raises(AlpacaRestError) as info2:
             await feed.backfill("AAPL", T0, T0 + 10**9)
         texts.append(str(info2.value))
         texts.append("".join(traceback.format_exception(info2.value)))
         await broker.stop()
     # wrong keys entirely: the failure says so without the keys we sent
-    wrong = AlpacaBroker("PKWRONGKEY0000000099", "wrong-secret-0000000000000000000099", url_override=rest.url,
+    wrong = AlpacaBroker("PKWRONGKEY0000000099", "wrong-secret-0000000000000000000099", url_override=alpaca_rest.url,
                          clock=FixedClock(T0), request_timeout_s=2.0)
     with pytest.raises(AlpacaRestError) as info3:
         await wrong.start()
@@ -133,7 +123,7 @@ async def test_failing_calls_leak_no_key_into_errors_or_logs(rest, caplog):
         _assert_clean(text)
     assert "***" in texts[0] and "***" in caplog.text
     # the request itself did carry them (to the stand-in only): the test is not vacuous
-    assert rest.requests_to("POST", "/v2/orders")[0].headers["apca-api-secret-key"] == SECRET
+    assert alpaca_rest.requests_to("POST", "/v2/orders")[0].headers["apca-api-secret-key"] == SECRET
 
 
 def test_keys_object_is_frozen():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +29,6 @@ from engine.strategy.registry import SETUPS, make_setups
 from engine.strategy.sma_cross import SmaCrossSetup, sma, wilder_atr
 from engine.strategy.trend_model import TrendModelSetup
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 T0 = 1_700_000_000 * 1_000_000_000
 UP, DOWN, BAL = MarketState.IMBALANCE_UP, MarketState.IMBALANCE_DOWN, MarketState.BALANCE
 NAN = float("nan")
@@ -446,10 +444,8 @@ def test_sma_cross_matches_the_array_definition():
     assert got[i].stop == pytest.approx(close[i] - 1.5 * ref_atr[i])
 
 
-def test_sma_cross_on_real_btc_bars():
-    path = DATA / "btcusdt_perp_202201_bars_1m.csv"
-    if not path.exists():
-        pytest.skip("shared/data not present")
+def test_sma_cross_on_real_btc_bars(shared_data):
+    path = shared_data("btcusdt_perp_202201_bars_1m.csv")
     with path.open() as f:
         rows = list(csv.DictReader(f))
     high = np.array([float(r["high"]) for r in rows])

@@ -1,7 +1,6 @@
 """engine.store: batched writes, upserts, WAL, restart reload, configs, runs, failures."""
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
 import time
@@ -26,8 +25,9 @@ from engine.model import (
 )
 from engine.store import Store, StoreError, open_sync, resolve_url, safe_url
 from engine.store.writer import KINDS, UpsertBuilder
+from tests.factories import T0
+from tests.waiting import wait_for
 
-T0 = 1_700_000_000 * 1_000_000_000 - (1_700_000_000 * 1_000_000_000) % NS_PER_MIN  # a minute boundary
 DAY = 24 * 60 * NS_PER_MIN
 
 
@@ -106,11 +106,7 @@ async def test_background_writer_flushes_on_its_own(tmp_path):
     try:
         for i in range(5):
             st.record_bar(bar("QQQ", i))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if st.backlog == 0 and raw_count(path, "candles") == 5:
-                break
-        assert raw_count(path, "candles") == 5
+        await wait_for(lambda: st.backlog == 0 and raw_count(path, "candles") == 5, what="the background flush")
     finally:
         await st.close()
 
@@ -121,11 +117,8 @@ async def test_a_full_batch_is_written_without_waiting_for_the_interval(tmp_path
     try:
         for i in range(45):
             st.record_bar(bar("SPY", i))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if raw_count(path, "candles") >= 20:
-                break
-        assert raw_count(path, "candles") >= 20  # the interval is 10 minutes: the size triggered it
+        # the interval is 10 minutes: only the batch size can trigger this write
+        await wait_for(lambda: raw_count(path, "candles") >= 20, what="the full batch written")
     finally:
         await st.close()
     assert raw_count(path, "candles") == 45  # close wrote the rest
@@ -148,83 +141,63 @@ async def test_sqlite_is_in_wal_mode(tmp_path):
 # --------------------------------------------------------------------------- upserts keep one row
 
 
-async def test_signal_decision_updates_the_same_row(tmp_path):
-    st = await Store.open(str(tmp_path / "s.db"))
-    try:
-        st.record_signal(signal("s1"))
-        await st.flush()
-        st.record_signal(signal("s1", decision=Decision.APPROVED, reason="key a"))
-        st.record_signal(signal("s2", decision=Decision.BLOCKED, reason="max_positions 3 reached"))
-        await st.flush()
-        assert await st.count("signals") == 2
-        (s1,) = await st.signals(Decision.APPROVED)
-        assert s1.id == "s1" and s1.decision_reason == "key a" and s1.decided_ns == T0 + 5 * 10**9
-        assert s1 == signal("s1", decision=Decision.APPROVED, reason="key a")  # every field round-trips
-        (s2,) = await st.signals("blocked")
-        assert s2.decision_reason == "max_positions 3 reached"
-        assert await st.signals(Decision.PENDING) == []
-    finally:
-        await st.close()
+async def test_signal_decision_updates_the_same_row(store):
+    store.record_signal(signal("s1"))
+    await store.flush()
+    store.record_signal(signal("s1", decision=Decision.APPROVED, reason="key a"))
+    store.record_signal(signal("s2", decision=Decision.BLOCKED, reason="max_positions 3 reached"))
+    await store.flush()
+    assert await store.count("signals") == 2
+    (s1,) = await store.signals(Decision.APPROVED)
+    assert s1.id == "s1" and s1.decision_reason == "key a" and s1.decided_ns == T0 + 5 * 10**9
+    assert s1 == signal("s1", decision=Decision.APPROVED, reason="key a")  # every field round-trips
+    (s2,) = await store.signals("blocked")
+    assert s2.decision_reason == "max_positions 3 reached"
+    assert await store.signals(Decision.PENDING) == []
 
 
-async def test_several_versions_in_one_batch_write_the_last(tmp_path):
-    st = await Store.open(str(tmp_path / "v.db"))
-    try:
-        st.record_order(order("o1", OrderStatus.NEW))
-        st.record_order(order("o1", OrderStatus.PARTIALLY_FILLED, filled=4))
-        st.record_order(order("o1", OrderStatus.FILLED, filled=10))
-        await st.flush()
-        assert await st.count("orders") == 1
-        (o,) = await st.orders()
-        assert o.status is OrderStatus.FILLED and o.filled_qty == 10 and o.limit_price == 100.0
-        assert o.stop_price is None
-        assert await st.orders(open_only=True) == []
-    finally:
-        await st.close()
+async def test_several_versions_in_one_batch_write_the_last(store):
+    store.record_order(order("o1", OrderStatus.NEW))
+    store.record_order(order("o1", OrderStatus.PARTIALLY_FILLED, filled=4))
+    store.record_order(order("o1", OrderStatus.FILLED, filled=10))
+    await store.flush()
+    assert await store.count("orders") == 1
+    (o,) = await store.orders()
+    assert o.status is OrderStatus.FILLED and o.filled_qty == 10 and o.limit_price == 100.0
+    assert o.stop_price is None
+    assert await store.orders(open_only=True) == []
 
 
-async def test_order_status_update_across_flushes_keeps_one_row(tmp_path):
-    st = await Store.open(str(tmp_path / "o.db"))
-    try:
-        st.record_order(order("o1", OrderStatus.ACCEPTED))
-        await st.flush()
-        assert [o.status for o in await st.orders(open_only=True)] == [OrderStatus.ACCEPTED]
-        st.record_order(order("o1", OrderStatus.CANCELED))
-        await st.flush()
-        assert await st.count("orders") == 1
-        assert (await st.orders())[0].status is OrderStatus.CANCELED
-    finally:
-        await st.close()
+async def test_order_status_update_across_flushes_keeps_one_row(store):
+    store.record_order(order("o1", OrderStatus.ACCEPTED))
+    await store.flush()
+    assert [o.status for o in await store.orders(open_only=True)] == [OrderStatus.ACCEPTED]
+    store.record_order(order("o1", OrderStatus.CANCELED))
+    await store.flush()
+    assert await store.count("orders") == 1
+    assert (await store.orders())[0].status is OrderStatus.CANCELED
 
 
-async def test_rewriting_a_candle_does_not_duplicate_it(tmp_path):
-    st = await Store.open(str(tmp_path / "r.db"))
-    try:
-        st.record_bar(bar("SPY", 0, close=100.0))
-        await st.flush()
-        st.record_bar(bar("SPY", 0, close=101.0))
-        st.record_bar(bar("SPY", 0, close=102.0))
-        await st.flush()
-        assert await st.count("candles") == 1
-        (b,) = await st.load_bars("SPY", T0, T0 + NS_PER_MIN)
-        assert b.close == 102.0
-    finally:
-        await st.close()
+async def test_rewriting_a_candle_does_not_duplicate_it(store):
+    store.record_bar(bar("SPY", 0, close=100.0))
+    await store.flush()
+    store.record_bar(bar("SPY", 0, close=101.0))
+    store.record_bar(bar("SPY", 0, close=102.0))
+    await store.flush()
+    assert await store.count("candles") == 1
+    (b,) = await store.load_bars("SPY", T0, T0 + NS_PER_MIN)
+    assert b.close == 102.0
 
 
-async def test_a_fill_is_stored_once(tmp_path):
-    st = await Store.open(str(tmp_path / "f.db"))
-    try:
-        f = Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.01, 0.05, T0 + 7)
-        st.record_fill(f)
-        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 555.0, 0.05, T0 + 7))  # same batch
-        await st.flush()
-        st.record_fill(f)
-        await st.flush()
-        assert await st.count("fills") == 1
-        assert await st.fills(symbol="SPY") == [f]
-    finally:
-        await st.close()
+async def test_a_fill_is_stored_once(store):
+    f = Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.01, 0.05, T0 + 7)
+    store.record_fill(f)
+    store.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 555.0, 0.05, T0 + 7))  # same batch
+    await store.flush()
+    store.record_fill(f)
+    await store.flush()
+    assert await store.count("fills") == 1
+    assert await store.fills(symbol="SPY") == [f]
 
 
 # --------------------------------------------------------------------------- restart
@@ -288,26 +261,18 @@ async def test_restart_reloads_todays_state(tmp_path):
         await st.close()
 
 
-async def test_load_today_on_an_empty_store(tmp_path):
-    st = await Store.open(str(tmp_path / "empty.db"))
-    try:
-        state = await st.load_today(T0)
-        assert state.bars == {} and state.positions == {} and state.open_orders == []
-        assert state.pending_signals == [] and state.account is None and state.journal == []
-    finally:
-        await st.close()
+async def test_load_today_on_an_empty_store(store):
+    state = await store.load_today(T0)
+    assert state.bars == {} and state.positions == {} and state.open_orders == []
+    assert state.pending_signals == [] and state.account is None and state.journal == []
 
 
-async def test_load_bars_is_half_open(tmp_path):
-    st = await Store.open(str(tmp_path / "range.db"))
-    try:
-        for i in range(10):
-            st.record_bar(bar("SPY", i))
-        st.record_bar(bar("QQQ", 3))
-        got = await st.load_bars("SPY", T0 + 2 * NS_PER_MIN, T0 + 5 * NS_PER_MIN)
-        assert [b.ts_ns for b in got] == [T0 + k * NS_PER_MIN for k in (2, 3, 4)]
-    finally:
-        await st.close()
+async def test_load_bars_is_half_open(store):
+    for i in range(10):
+        store.record_bar(bar("SPY", i))
+    store.record_bar(bar("QQQ", 3))
+    got = await store.load_bars("SPY", T0 + 2 * NS_PER_MIN, T0 + 5 * NS_PER_MIN)
+    assert [b.ts_ns for b in got] == [T0 + k * NS_PER_MIN for k in (2, 3, 4)]
 
 
 # --------------------------------------------------------------------------- configs, runs, journal
@@ -340,50 +305,38 @@ async def test_strategy_configs_round_trip(tmp_path):
         await st.close()
 
 
-async def test_runs_round_trip_newest_first(tmp_path):
-    st = await Store.open(str(tmp_path / "runs.db"))
-    try:
-        a = await st.save_run("backtest", {"symbol": "SPY", "lookback": 60}, {"sharpe": 1.2, "trades": 14},
-                              fingerprint="sha256:abc", created_ns=T0)
-        b = await st.save_run("sweep", {"grid": [1, 2]}, {"best": 2}, created_ns=T0 + 1,
-                              detail={"equity": [1.0, 1.1]}, run_id="sweep-1")
-        assert b == "sweep-1" and len(a) == 32
-        runs = await st.list_runs()
-        assert [r.id for r in runs] == ["sweep-1", a]
-        assert runs[0].detail == {"equity": [1.0, 1.1]}
-        assert runs[1].params == {"lookback": 60, "symbol": "SPY"} and runs[1].metrics["sharpe"] == 1.2
-        assert runs[1].fingerprint == "sha256:abc" and runs[1].detail is None
-        assert [r.id for r in await st.list_runs(kind="backtest")] == [a]
-        with pytest.raises(StoreError, match="sweep-1"):
-            await st.save_run("sweep", {}, {}, run_id="sweep-1", created_ns=T0)
-    finally:
-        await st.close()
+async def test_runs_round_trip_newest_first(store):
+    a = await store.save_run("backtest", {"symbol": "SPY", "lookback": 60}, {"sharpe": 1.2, "trades": 14},
+                          fingerprint="sha256:abc", created_ns=T0)
+    b = await store.save_run("sweep", {"grid": [1, 2]}, {"best": 2}, created_ns=T0 + 1,
+                          detail={"equity": [1.0, 1.1]}, run_id="sweep-1")
+    assert b == "sweep-1" and len(a) == 32
+    runs = await store.list_runs()
+    assert [r.id for r in runs] == ["sweep-1", a]
+    assert runs[0].detail == {"equity": [1.0, 1.1]}
+    assert runs[1].params == {"lookback": 60, "symbol": "SPY"} and runs[1].metrics["sharpe"] == 1.2
+    assert runs[1].fingerprint == "sha256:abc" and runs[1].detail is None
+    assert [r.id for r in await store.list_runs(kind="backtest")] == [a]
+    with pytest.raises(StoreError, match="sweep-1"):
+        await store.save_run("sweep", {}, {}, run_id="sweep-1", created_ns=T0)
 
 
-async def test_journal_is_stored_as_given_and_filtered(tmp_path):
-    st = await Store.open(str(tmp_path / "j.db"))
-    try:
-        text = "order rejected: insufficient buying power (key=***)"
-        st.record_journal(JournalEntry(T0, "warn", "broker", text, "SPY", {"side": Side.BUY, "qty": 3}))
-        for k in range(10):
-            st.record_journal(JournalEntry(T0 + k + 1, "info", "block", f"block {k}", None, None))
-        got = await st.journal(kind="broker")
-        assert len(got) == 1 and got[0].message == text and got[0].level == "warn"
-        assert got[0].data == {"side": "buy", "qty": 3}  # enums stored by value
-        assert [e.message for e in await st.journal(kind="block", limit=2)] == ["block 8", "block 9"]
-        assert len(await st.journal()) == 11
-        assert await st.journal(symbol="SPY") == got
-    finally:
-        await st.close()
+async def test_journal_is_stored_as_given_and_filtered(store):
+    text = "order rejected: insufficient buying power (key=***)"
+    store.record_journal(JournalEntry(T0, "warn", "broker", text, "SPY", {"side": Side.BUY, "qty": 3}))
+    for k in range(10):
+        store.record_journal(JournalEntry(T0 + k + 1, "info", "block", f"block {k}", None, None))
+    got = await store.journal(kind="broker")
+    assert len(got) == 1 and got[0].message == text and got[0].level == "warn"
+    assert got[0].data == {"side": "buy", "qty": 3}  # enums stored by value
+    assert [e.message for e in await store.journal(kind="block", limit=2)] == ["block 8", "block 9"]
+    assert len(await store.journal()) == 11
+    assert await store.journal(symbol="SPY") == got
 
 
-async def test_count_rejects_unknown_table(tmp_path):
-    st = await Store.open(str(tmp_path / "n.db"))
-    try:
-        with pytest.raises(ValueError, match="unknown table 'trades'.*candles"):
-            await st.count("trades")
-    finally:
-        await st.close()
+async def test_count_rejects_unknown_table(store):
+    with pytest.raises(ValueError, match="unknown table 'trades'.*candles"):
+        await store.count("trades")
 
 
 # --------------------------------------------------------------------------- URLs and helpers
@@ -486,10 +439,25 @@ async def test_recording_after_close_raises(tmp_path):
         st.record_bar(bar("SPY", 0))
 
 
-# --------------------------------------------------------------------------- throughput (printed, never asserted)
+# --------------------------------------------------------------------------- 10k rows
 
 
+async def test_10k_rows_in_one_batch_round_trip(tmp_path):
+    st = await Store.open(str(tmp_path / "many.db"), batch_size=100_000, interval_s=60)
+    try:
+        bars = [bar("SPY", i) for i in range(10_000)]
+        for b in bars:
+            st.record_bar(b)
+        await st.flush()
+        assert await st.count("candles") == 10_000
+        assert await st.load_bars("SPY", T0, T0 + 10_000 * NS_PER_MIN) == bars
+    finally:
+        await st.close()
+
+
+@pytest.mark.bench
 async def test_throughput_10k_rows(tmp_path):
+    """Timed (printed, never asserted): enqueue, flush and load of 10k bars."""
     st = await Store.open(str(tmp_path / "bench.db"), batch_size=100_000, interval_s=60)
     try:
         bars = [bar("SPY", i) for i in range(10_000)]
@@ -499,7 +467,6 @@ async def test_throughput_10k_rows(tmp_path):
         t1 = time.perf_counter()
         await st.flush()
         t2 = time.perf_counter()
-        assert await st.count("candles") == 10_000
         loaded = await st.load_bars("SPY", T0, T0 + 10_000 * NS_PER_MIN)
         t3 = time.perf_counter()
         assert loaded == bars
@@ -512,25 +479,21 @@ async def test_throughput_10k_rows(tmp_path):
 # --------------------------------------------------------------------------- other backends
 
 
-async def test_portable_upsert_path_for_backends_without_on_conflict(tmp_path):
+async def test_portable_upsert_path_for_backends_without_on_conflict(store):
     """A backend with no native upsert gets delete+insert / filter+insert: same results."""
-    st = await Store.open(str(tmp_path / "portable.db"))
-    try:
-        st._writer._builder = UpsertBuilder("somedb")  # force the portable statements
-        st.record_signal(signal("s1"))
-        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.0, 0.0, T0))
-        st.record_bar(bar("SPY", 0, close=100.0))
-        await st.flush()
-        st.record_signal(signal("s1", decision=Decision.EXPIRED, reason="ttl"))
-        st.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 999.0, 0.0, T0))  # duplicate id
-        st.record_fill(Fill("f2", "o1", "c-o1", "SPY", Side.BUY, 5, 100.5, 0.0, T0 + 1))
-        st.record_bar(bar("SPY", 0, close=105.0))
-        await st.flush()
-        assert [(s.id, s.decision) for s in await st.signals()] == [("s1", Decision.EXPIRED)]
-        assert [(f.id, f.price) for f in await st.fills()] == [("f1", 100.0), ("f2", 100.5)]
-        assert [b.close for b in await st.load_bars("SPY", T0, T0 + NS_PER_MIN)] == [105.0]
-    finally:
-        await st.close()
+    store._writer._builder = UpsertBuilder("somedb")  # force the portable statements
+    store.record_signal(signal("s1"))
+    store.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 100.0, 0.0, T0))
+    store.record_bar(bar("SPY", 0, close=100.0))
+    await store.flush()
+    store.record_signal(signal("s1", decision=Decision.EXPIRED, reason="ttl"))
+    store.record_fill(Fill("f1", "o1", "c-o1", "SPY", Side.BUY, 10, 999.0, 0.0, T0))  # duplicate id
+    store.record_fill(Fill("f2", "o1", "c-o1", "SPY", Side.BUY, 5, 100.5, 0.0, T0 + 1))
+    store.record_bar(bar("SPY", 0, close=105.0))
+    await store.flush()
+    assert [(s.id, s.decision) for s in await store.signals()] == [("s1", Decision.EXPIRED)]
+    assert [(f.id, f.price) for f in await store.fills()] == [("f1", 100.0), ("f2", 100.5)]
+    assert [b.close for b in await store.load_bars("SPY", T0, T0 + NS_PER_MIN)] == [105.0]
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,8 @@ import pytest
 
 from engine.analytics.structure import StructureTracker
 from engine.config import StrategyParams
-from engine.model import NS_PER_MIN, Bar, Node, ProfileStats, Side
-
-T0 = 1_718_199_000 * 1_000_000_000  # 2024-06-12 13:30 UTC (09:30 ET)
-
-
-def bar(i: int, o: float, h: float, l: float, c: float) -> Bar:
-    return Bar("SPY", T0 + i * NS_PER_MIN, o, h, l, c, 1000.0)
-
+from engine.model import NS_PER_MIN, Node, ProfileStats, Side
+from tests.factories import T0, minute_bar
 
 class FakeProfile:
     """range_profile stand-in: records each [t0, t1) asked for and answers with the
@@ -50,13 +44,13 @@ def feed(tracker: StructureTracker, bars, atr: float = 1.0) -> None:
 
 
 UP_LEG = [
-    bar(0, 100.0, 100.2, 99.8, 100.0),  # inside
-    bar(1, 100.0, 100.8, 100.2, 100.5),  # inside: the leg will start here
-    bar(2, 100.5, 101.4, 100.4, 101.3),  # outside by 0.3 ATR < 0.5: no breakout yet
-    bar(3, 101.3, 101.9, 101.2, 101.8),  # outside by 0.8 ATR: breakout
-    bar(4, 101.8, 103.0, 101.7, 102.8),  # new high 103.0: range 2.5 ATR, counts
-    bar(5, 102.8, 102.9, 102.4, 102.5),  # retrace 0.5 ATR by close: still extending
-    bar(6, 102.5, 102.6, 102.1, 102.2),  # retrace 0.8 ATR by close: the leg ends
+    minute_bar(0, 100.0, 100.2, 99.8, 100.0),  # inside
+    minute_bar(1, 100.0, 100.8, 100.2, 100.5),  # inside: the leg will start here
+    minute_bar(2, 100.5, 101.4, 100.4, 101.3),  # outside by 0.3 ATR < 0.5: no breakout yet
+    minute_bar(3, 101.3, 101.9, 101.2, 101.8),  # outside by 0.8 ATR: breakout
+    minute_bar(4, 101.8, 103.0, 101.7, 102.8),  # new high 103.0: range 2.5 ATR, counts
+    minute_bar(5, 102.8, 102.9, 102.4, 102.5),  # retrace 0.5 ATR by close: still extending
+    minute_bar(6, 102.5, 102.6, 102.1, 102.2),  # retrace 0.8 ATR by close: the leg ends
 ]
 
 
@@ -98,9 +92,9 @@ def test_up_leg_starts_at_last_inside_bar_extends_and_ends():
 def test_extreme_includes_bars_between_inside_close_and_breakout():
     tracker, _ = make()
     feed(tracker, [
-        bar(0, 100.0, 100.5, 99.9, 100.4),
-        bar(1, 100.4, 102.2, 100.3, 101.3),  # spikes to 102.2, closes only 0.3 out
-        bar(2, 101.3, 101.9, 101.2, 101.8),  # breakout close
+        minute_bar(0, 100.0, 100.5, 99.9, 100.4),
+        minute_bar(1, 100.4, 102.2, 100.3, 101.3),  # spikes to 102.2, closes only 0.3 out
+        minute_bar(2, 101.3, 101.9, 101.2, 101.8),  # breakout close
     ])
     leg = tracker.impulse
     assert leg.extreme_price == 102.2 and leg.extreme_ns == T0 + NS_PER_MIN
@@ -110,7 +104,7 @@ def test_extreme_includes_bars_between_inside_close_and_breakout():
 def test_retrace_is_measured_on_closes_not_wicks():
     tracker, _ = make()
     feed(tracker, UP_LEG[:5])
-    tracker.on_bar(bar(5, 102.8, 102.9, 101.5, 102.6), 1.0)  # wick 1.5 below the high, close 0.4
+    tracker.on_bar(minute_bar(5, 102.8, 102.9, 101.5, 102.6), 1.0)  # wick 1.5 below the high, close 0.4
     assert tracker.impulse.active
 
 
@@ -120,14 +114,14 @@ def test_leg_is_measured_in_the_atr_of_its_breakout():
     tracker.on_bar(UP_LEG[4], 3.0)  # ATR jumps; the leg keeps its breakout ATR of 1.0
     leg = tracker.impulse
     assert leg.range_atr == pytest.approx(2.5) and leg.counts
-    tracker.on_bar(bar(5, 102.8, 102.9, 102.0, 102.1), 3.0)  # 0.9 back: ends in 1.0-ATR units
+    tracker.on_bar(minute_bar(5, 102.8, 102.9, 102.0, 102.1), 3.0)  # 0.9 back: ends in 1.0-ATR units
     assert not tracker.impulse.active
 
 
 def test_leg_that_never_reached_the_minimum_is_dropped():
     tracker, _ = make()
     feed(tracker, UP_LEG[:4])  # range 1.4 ATR, below impulse_min_atr 2.0
-    tracker.on_bar(bar(4, 101.8, 101.85, 100.9, 101.0), 1.0)  # 0.9 back from 101.9
+    tracker.on_bar(minute_bar(4, 101.8, 101.85, 100.9, 101.0), 1.0)  # 0.9 back from 101.9
     assert tracker.impulse is None
 
 
@@ -141,10 +135,10 @@ def test_down_leg_uses_lows_and_mirrors_the_rules():
     profile = FakeProfile({end_of(3): (98.0,)})
     tracker, _ = make(profile)
     feed(tracker, [
-        bar(0, 100.0, 100.2, 99.8, 100.0),
-        bar(1, 100.0, 100.1, 99.2, 99.4),  # inside: start
-        bar(2, 99.4, 99.5, 98.2, 98.4),  # 0.6 below VAL: breakout
-        bar(3, 98.4, 98.5, 96.9, 97.1),  # new low 96.9: range 2.5 ATR
+        minute_bar(0, 100.0, 100.2, 99.8, 100.0),
+        minute_bar(1, 100.0, 100.1, 99.2, 99.4),  # inside: start
+        minute_bar(2, 99.4, 99.5, 98.2, 98.4),  # 0.6 below VAL: breakout
+        minute_bar(3, 98.4, 98.5, 96.9, 97.1),  # new low 96.9: range 2.5 ATR
     ])
     leg = tracker.impulse
     assert leg.side is Side.SELL and leg.active and leg.counts
@@ -152,7 +146,7 @@ def test_down_leg_uses_lows_and_mirrors_the_rules():
     assert leg.range_atr == pytest.approx(2.5)
     assert tracker.pullback(98.05, 0.1)  # below VAL, within 0.1 of the 98.0 LVN
     assert not tracker.pullback(98.3, 0.1)  # too far from the LVN
-    tracker.on_bar(bar(4, 97.1, 97.8, 97.0, 97.7), 1.0)  # 0.8 back up by close
+    tracker.on_bar(minute_bar(4, 97.1, 97.8, 97.0, 97.7), 1.0)  # 0.8 back up by close
     assert not tracker.impulse.active and tracker.impulse.counts
 
 
@@ -183,9 +177,9 @@ def test_new_leg_replaces_the_kept_one_after_a_close_inside():
     tracker, _ = make()
     feed(tracker, UP_LEG)
     assert tracker.impulse.side is Side.BUY and not tracker.impulse.active
-    tracker.on_bar(bar(7, 102.2, 102.3, 100.3, 100.5), 1.0)  # closes back inside
+    tracker.on_bar(minute_bar(7, 102.2, 102.3, 100.3, 100.5), 1.0)  # closes back inside
     assert tracker.impulse.side is Side.BUY  # kept until a new leg starts
-    tracker.on_bar(bar(8, 100.5, 100.6, 98.2, 98.4), 1.0)  # breaks down
+    tracker.on_bar(minute_bar(8, 100.5, 100.6, 98.2, 98.4), 1.0)  # breaks down
     leg = tracker.impulse
     assert leg.side is Side.SELL and leg.active and leg.start_ns == T0 + 7 * NS_PER_MIN
 
@@ -194,13 +188,13 @@ def test_ended_leg_does_not_restart_without_a_new_inside_close():
     tracker, _ = make()
     feed(tracker, UP_LEG)
     ended = tracker.impulse
-    tracker.on_bar(bar(7, 102.2, 103.5, 102.1, 103.4), 1.0)  # new high while still above VAH
+    tracker.on_bar(minute_bar(7, 102.2, 103.5, 102.1, 103.4), 1.0)  # new high while still above VAH
     assert tracker.impulse == ended
 
 
 def test_no_leg_without_inside_close_atr_or_balance():
     tracker, _ = make()
-    feed(tracker, [bar(0, 102.0, 102.5, 101.9, 102.4), bar(1, 102.4, 104.0, 102.3, 103.9)])
+    feed(tracker, [minute_bar(0, 102.0, 102.5, 101.9, 102.4), minute_bar(1, 102.4, 104.0, 102.3, 103.9)])
     assert tracker.impulse is None  # opened beyond the balance: nothing closed inside
     tracker, _ = make()
     feed(tracker, UP_LEG[:4], atr=math.nan)

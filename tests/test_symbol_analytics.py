@@ -3,8 +3,7 @@ session profile, roll to previous, balance range), and exact restarts from the
 bars it produced."""
 import math
 from dataclasses import replace
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import date
 
 import numpy as np
 import pytest
@@ -15,49 +14,19 @@ from engine.analytics.session import SessionCalendar
 from engine.analytics.symbol import SymbolAnalytics
 from engine.config import StrategyParams
 from engine.model import NS_PER_MIN, NS_PER_S, Bar, MarketState, Quote, Trade
+from tests.factories import analytics_bars, random_walk_trades, utc_ns
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 US = SessionCalendar("us_equity")
 
 
-def ns(y, mo, d, h, mi, s=0.0):
-    return int(datetime(y, mo, d, h, mi, tzinfo=timezone.utc).timestamp()) * NS_PER_S + int(s * NS_PER_S)
-
-
 def synthetic_days(seed=11, days=((2024, 3, 4), (2024, 3, 5))):
-    """A seeded random walk of trades 13:00-22:00 UTC (08:00-17:00 ET in March before
-    DST): pre-market, RTH 14:30-21:00 UTC and after hours."""
-    rng = np.random.default_rng(seed)
-    out = []
-    px = 50.0
-    for y, mo, d in days:
-        t = ns(y, mo, d, 13, 0)
-        end = ns(y, mo, d, 22, 0)
-        while t < end:
-            t += int(rng.exponential(4.0) * NS_PER_S) + 1
-            px = max(1.0, px + rng.normal(0, 0.02))
-            px = round(px, 2)
-            side = int(rng.choice([-1, 0, 1], p=[0.3, 0.4, 0.3]))
-            out.append(Trade("XYZ", t, px, float(rng.integers(1, 500)), side))
-    return out
-
-
-def run(trades, params=StrategyParams(), cal=US):
-    an = SymbolAnalytics("XYZ", params, cal)
-    bars = []
-    for t in trades:
-        b = an.on_trade(t)
-        if b is not None:
-            bars.append(b)
-    b = an.close_until(trades[-1].ts_ns + NS_PER_MIN)
-    if b is not None:
-        bars.append(b)
-    return an, bars
+    """Two days of seeded random-walk trades from 50.0: pre-market, RTH and after hours."""
+    return random_walk_trades(seed, days)
 
 
 def test_bars_from_trades_and_close_until():
     an = SymbolAnalytics("XYZ", StrategyParams(bin_size=0.1), US)
-    t0 = ns(2024, 3, 4, 15, 0)
+    t0 = utc_ns(2024, 3, 4, 15, 0)
     assert an.on_trade(Trade("XYZ", t0 + 1 * NS_PER_S, 50.0, 100, 1)) is None
     assert an.on_trade(Trade("XYZ", t0 + 2 * NS_PER_S, 50.22, 50, -1)) is None
     assert an.on_trade(Trade("XYZ", t0 + 3 * NS_PER_S, 49.95, 10)) is None  # tick rule: down
@@ -80,7 +49,7 @@ def test_bars_from_trades_and_close_until():
 
 def test_malformed_trades_are_skipped_counted_and_drained():
     an = SymbolAnalytics("XYZ", StrategyParams(bin_size=0.1), US)
-    t0 = ns(2024, 3, 4, 15, 0, 30)
+    t0 = utc_ns(2024, 3, 4, 15, 0, 30)
     good = Trade("XYZ", t0, 50.0, 10, 1)
     bad = [
         Trade("XYZ", t0, float("nan"), 10),
@@ -111,7 +80,7 @@ def test_malformed_trades_are_skipped_counted_and_drained():
 
 def test_lee_ready_from_quotes():
     an = SymbolAnalytics("XYZ", StrategyParams(bin_size=0.1), US)
-    t0 = ns(2024, 3, 4, 15, 0)
+    t0 = utc_ns(2024, 3, 4, 15, 0)
     an.on_quote(Quote("XYZ", t0, 49.9, 50.1))
     an.on_trade(Trade("XYZ", t0 + 1, 50.05, 10))  # above mid: buy
     an.on_trade(Trade("XYZ", t0 + 2, 50.05, 7, bid=50.05, ask=50.2))  # own quote, below mid: sell
@@ -123,7 +92,7 @@ def test_lee_ready_from_quotes():
 
 def test_sessions_rth_only_profile_roll_and_balance():
     trades = synthetic_days()
-    an, bars = run(trades)
+    an, bars = analytics_bars(trades)
     snap = an.snapshot()
     day2_open, day2_close = US.rth_bounds(date(2024, 3, 5))
     day1_open, day1_close = US.rth_bounds(date(2024, 3, 4))
@@ -161,20 +130,18 @@ def snap_without_time(a):
 
 
 @pytest.mark.parametrize("source", ["synthetic", "esh4", "btcusdt"])
-def test_restart_from_produced_bars_is_exact(source):
+def test_restart_from_produced_bars_is_exact(shared_data, source):
     if source == "synthetic":
         trades, cal = synthetic_days(seed=3), US
     else:
         name = {"esh4": "esh4_20231225_trades.csv", "btcusdt": "btcusdt_perp_20240808_trades.csv"}[source]
-        if not (DATA / name).exists():
-            pytest.skip("../shared/data is not present")
-        d = np.genfromtxt(DATA / name, delimiter=",", names=True)
+        d = np.genfromtxt(shared_data(name), delimiter=",", names=True)
         cal = SessionCalendar("24h_chicago" if source == "esh4" else "24h_utc")
         trades = [Trade("XYZ", int(t), p, s, 0, b, a) for t, p, s, b, a in
                   zip(d["ts_ns"].astype(np.int64).tolist(), d["price"].tolist(), d["size"].tolist(),
                       d["bid"].tolist(), d["ask"].tolist())]
     params = StrategyParams(lookback_minutes=15, atr_period=5, momentum_bars=5)
-    live, bars = run(trades, params, cal)
+    live, bars = analytics_bars(trades, params, cal)
     replay = SymbolAnalytics("XYZ", params, cal)
     for b in bars:
         assert replay.on_bar(b) is b
@@ -189,7 +156,7 @@ def test_restart_from_produced_bars_is_exact(source):
                 min_size=1, max_size=300))
 def test_property_cvd_is_the_sum_of_bar_deltas(steps):
     an = SymbolAnalytics("XYZ", StrategyParams(), US)
-    t = ns(2024, 3, 4, 14, 31)
+    t = utc_ns(2024, 3, 4, 14, 31)
     bars = []
     for dt_ms, cents, side, size in steps:
         t += dt_ms * 1_000_000
@@ -210,7 +177,7 @@ def test_property_cvd_is_the_sum_of_bar_deltas(steps):
 def test_bars_only_history_uses_bvc_and_rejects_bad_bars():
     cal = SessionCalendar("24h_utc")
     an = SymbolAnalytics("BTC", StrategyParams(), cal)
-    t = ns(2024, 1, 2, 10, 0)
+    t = utc_ns(2024, 1, 2, 10, 0)
     closes = [100.0, 101.0, 100.5, 102.0]
     out = [an.on_bar(Bar("BTC", t + k * NS_PER_MIN, c, c + 0.5, c - 0.5, c, 1000.0)) for k, c in enumerate(closes)]
     assert [round(b.buy_volume, 6) for b in out[:2]] == [500.0, 500.0]

@@ -14,6 +14,7 @@ from engine.feeds.synthetic import (
     generate_symbol_session, session_bounds, trading_days_from, vap_bin_for,
 )
 from engine.model import Bar, Trade
+from tests.waiting import let_others_run, wait_for
 
 ET = ZoneInfo("America/New_York")
 D = date(2024, 6, 12)
@@ -218,15 +219,15 @@ async def test_feed_start_at_fast_forwards_then_paces():
         async for t in feed.stream():
             got.append(t)
 
-    task = asyncio.create_task(consume())
-    await asyncio.sleep(0.3)
     cutoff = int(datetime(2024, 6, 12, 15, 59, tzinfo=ET).timestamp()) * 10**9
     n_before = int(np.sum(feed.sessions()["AAPL"].trades.ts_ns < cutoff))
-    assert n_before <= len(got) < len(feed.sessions()["AAPL"].trades)
+    task = asyncio.create_task(consume())
+    await wait_for(lambda: len(got) >= n_before, what="the fast-forward to 15:59")
+    assert n_before <= len(got) < len(feed.sessions()["AAPL"].trades)  # the last minute is paced
     feed.pause()
     assert feed.status().paused
     held = len(got)
-    await asyncio.sleep(0.1)
+    await let_others_run()
     assert len(got) <= held + 1
     feed.set_speed(0)
     feed.resume()

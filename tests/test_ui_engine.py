@@ -8,9 +8,7 @@ market; it resumes the feed when a fill is needed.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from typing import Callable
 
 import pytest
@@ -18,36 +16,25 @@ import pytest
 from cockpit.app import CockpitApp
 from cockpit.screens import ConfirmScreen
 from engine.config import CockpitConfig
-from engine.factory import build_engine
 from engine.model import Decision, Mode, OrderLeg
+from tests.factories import engine_config, paper_engine
+from tests.waiting import wait_for
 from widgets.base import SyncTable
 
 SYMBOLS = ["SPY", "QQQ", "AAPL"]
 
 
 def make_config(**engine_over) -> CockpitConfig:
-    return CockpitConfig.model_validate(
-        {
-            "app": {"symbols": SYMBOLS, "mode": "SEMI", "seed": 7},
-            "feed": {"kind": "synthetic", "speed": 0},
-            "engine": {"signal_ttl_s": 1e6, "signal_run_fraction": 1e6, **engine_over},
-            "ui": {"refresh_hz": 20, "bell": False},
-        }
-    )
-
-
-async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+    """SEMI on the seeded session; signals never expire unless a test says so."""
+    return engine_config("SEMI", app={"symbols": SYMBOLS},
+                         engine={"signal_ttl_s": 1e6, "signal_run_fraction": 1e6, **engine_over},
+                         ui={"refresh_hz": 20, "bell": False})
 
 
 @contextlib.asynccontextmanager
 async def cockpit(tmp_path, config=None, size=(160, 50)):
     config = config or make_config()
-    engine = build_engine(config, use_store=False)
+    engine = paper_engine(config)
     await engine.start()
     app = CockpitApp(engine, config, settings_path=tmp_path / "ui.json")
     try:
@@ -73,11 +60,11 @@ def hold_on_next_signal(engine, want: Callable[[], bool]) -> None:
 async def first_pending(app, engine, pilot):
     """Run the feed until a signal is pending, then hold the market still."""
     hold_on_next_signal(engine, lambda: bool(engine.pending))
-    await wait_for(pilot, lambda: bool(engine.pending), what="a pending signal")
+    await wait_for(lambda: bool(engine.pending), 30, "a pending signal")
     engine.feed.pause()
-    await pilot.pause(0.1)
+    await pilot.pause()
     sig = next(iter(engine.pending.values()))
-    await wait_for(pilot, lambda: sig.id in app.query_one("#pending-table", SyncTable).keys, 5, "the signal row")
+    await wait_for(lambda: sig.id in app.query_one("#pending-table", SyncTable).keys, 5, "the signal row")
     app.query_one("#pending-table", SyncTable).move_cursor(row=app.query_one("#pending-table", SyncTable).keys.index(sig.id))
     return sig
 
@@ -89,11 +76,11 @@ def entry_orders(engine, sig):
 async def open_position(app, engine, pilot):
     sig = await first_pending(app, engine, pilot)
     await pilot.press("a")
-    await wait_for(pilot, lambda: any(o.signal_id == sig.id for o in engine.broker.recent_orders(200)), 5, "entry order")
+    await wait_for(lambda: any(o.signal_id == sig.id for o in engine.broker.recent_orders(200)), 5, "entry order")
     engine.feed.resume()
-    await wait_for(pilot, lambda: any(p.symbol == sig.symbol and p.qty for p in engine.broker.positions()), 30, "a fill")
+    await wait_for(lambda: any(p.symbol == sig.symbol and p.qty for p in engine.broker.positions()), 30, "a fill")
     engine.feed.pause()
-    await pilot.pause(0.2)
+    await pilot.pause()
     return sig
 
 
@@ -101,7 +88,7 @@ async def test_approve_sends_a_bracket_to_the_paper_broker_and_orders_pane_shows
     async with cockpit(tmp_path) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         await pilot.press("a")
-        await wait_for(pilot, lambda: not engine.pending.get(sig.id), 5, "approval")
+        await wait_for(lambda: not engine.pending.get(sig.id), 5, "approval")
         orders = [o for o in engine.broker.recent_orders(200) if o.signal_id == sig.id]
         legs = {o.leg for o in orders}
         assert OrderLeg.ENTRY in legs and OrderLeg.TAKE_PROFIT in legs and OrderLeg.STOP_LOSS in legs, orders
@@ -111,7 +98,7 @@ async def test_approve_sends_a_bracket_to_the_paper_broker_and_orders_pane_shows
         sl = next(o for o in orders if o.leg is OrderLeg.STOP_LOSS)
         assert tp.limit_price == pytest.approx(sig.target) and sl.stop_price == pytest.approx(sig.stop)
         assert engine.decisions[0].id == sig.id and engine.decisions[0].decision is Decision.APPROVED
-        await wait_for(pilot, lambda: entry.id in app.query_one("#orders-table", SyncTable).keys, 5, "orders pane row")
+        await wait_for(lambda: entry.id in app.query_one("#orders-table", SyncTable).keys, 5, "orders pane row")
         assert f"{sig.id}|approved" in app.query_one("#decisions-table", SyncTable).keys
 
 
@@ -119,11 +106,11 @@ async def test_reject_is_journaled_and_shown(tmp_path):
     async with cockpit(tmp_path) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         await pilot.press("r")
-        await wait_for(pilot, lambda: sig.id not in engine.pending, 5, "rejection")
+        await wait_for(lambda: sig.id not in engine.pending, 5, "rejection")
         assert engine.decisions[0].decision is Decision.REJECTED
         assert any(e.kind == "decision" and "rejected" in e.message and e.symbol == sig.symbol for e in engine.journal)
         assert not [o for o in engine.broker.recent_orders(200) if o.signal_id == sig.id]
-        await wait_for(pilot, lambda: f"{sig.id}|rejected" in app.query_one("#decisions-table", SyncTable).keys, 5, "row")
+        await wait_for(lambda: f"{sig.id}|rejected" in app.query_one("#decisions-table", SyncTable).keys, 5, "row")
         assert sig.id not in app.query_one("#pending-table", SyncTable).keys
 
 
@@ -131,15 +118,16 @@ async def test_expiry_is_journaled_and_shown(tmp_path):
     async with cockpit(tmp_path, make_config(signal_ttl_s=5)) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         engine.feed.resume()  # data time moves on: 5 s of it expire the signal
-        await wait_for(pilot, lambda: any(d.id == sig.id and d.decision is Decision.EXPIRED for d in engine.decisions), 30, "expiry")
+        await wait_for(lambda: any(d.id == sig.id and d.decision is Decision.EXPIRED for d in engine.decisions),
+                       30, "expiry")
         engine.feed.pause()
         assert any(e.kind == "decision" and "expired" in e.message and e.symbol == sig.symbol for e in engine.journal)
-        await wait_for(pilot, lambda: f"{sig.id}|expired" in app.query_one("#decisions-table", SyncTable).keys, 5, "row")
+        await wait_for(lambda: f"{sig.id}|expired" in app.query_one("#decisions-table", SyncTable).keys, 5, "row")
 
 
 async def test_entering_auto_needs_the_confirmation(tmp_path):
     async with cockpit(tmp_path) as (app, engine, pilot):
-        await pilot.pause(0.1)
+        await pilot.pause()
         engine.feed.pause()
         assert engine.mode is Mode.SEMI
         await pilot.press("m")  # SEMI -> AUTO asks
@@ -166,11 +154,10 @@ async def test_flatten_all_leaves_no_position_and_no_open_order(tmp_path):
         assert isinstance(app.screen, ConfirmScreen) and app.screen.id == "confirm-flatten-all"
         await pilot.press("y")
         engine.feed.resume()  # the closing market order fills on the next trade
-        await wait_for(pilot, lambda: not any(p.qty for p in engine.broker.positions()), 30, "flat")
+        await wait_for(lambda: not any(p.qty for p in engine.broker.positions()), 30, "flat")
         engine.feed.pause()
         assert engine.broker.open_orders() == []
-        await pilot.pause(0.2)
-        assert app.query_one("#positions-table", SyncTable).keys == []
+        await wait_for(lambda: app.query_one("#positions-table", SyncTable).keys == [], 5, "the positions pane emptied")
         assert sig.symbol not in [p.symbol for p in engine.snapshot().positions]
 
 
@@ -178,15 +165,18 @@ async def test_cancel_all_leaves_no_open_order(tmp_path):
     async with cockpit(tmp_path) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         await pilot.press("a")
-        await wait_for(pilot, lambda: bool(engine.broker.open_orders()), 5, "open bracket")
+        await wait_for(lambda: bool(engine.broker.open_orders()), 5, "open bracket")
         await pilot.press("C")
         assert isinstance(app.screen, ConfirmScreen) and app.screen.id == "confirm-cancel-all"
         await pilot.press("y")
-        await wait_for(pilot, lambda: engine.broker.open_orders() == [], 5, "no open order")
-        await pilot.pause(0.2)
-        statuses = {k: o.status.value for o in engine.snapshot().orders for k in [o.id]}
-        shown = app.query_one("#orders-table", SyncTable).keys
-        assert shown and all(statuses[k] != "accepted" and statuses[k] != "new" and statuses[k] != "held" for k in shown)
+        await wait_for(lambda: engine.broker.open_orders() == [], 5, "no open order")
+        statuses = {o.id: o.status.value for o in engine.snapshot().orders}
+
+        def pane_shows_no_open_order() -> bool:
+            shown = app.query_one("#orders-table", SyncTable).keys
+            return bool(shown) and all(statuses[k] not in ("accepted", "new", "held") for k in shown)
+
+        await wait_for(pane_shows_no_open_order, 5, "the orders pane without an open order")
 
 
 async def test_pause_blocks_new_entries_while_exits_still_work(tmp_path):
@@ -201,21 +191,22 @@ async def test_pause_blocks_new_entries_while_exits_still_work(tmp_path):
         await pilot.press("f")
         assert isinstance(app.screen, ConfirmScreen) and app.screen.id == "confirm-flatten-symbol"
         await pilot.press("y")
-        await wait_for(pilot, lambda: any(o.symbol == held.symbol and o.leg is OrderLeg.EXIT
-                                          for o in engine.broker.recent_orders(500)), 5, "the closing order")
+        await wait_for(lambda: any(o.symbol == held.symbol and o.leg is OrderLeg.EXIT
+                                   for o in engine.broker.recent_orders(500)), 5, "the closing order")
         engine.feed.resume()
-        await wait_for(pilot, lambda: not any(p.symbol == held.symbol and p.qty for p in engine.broker.positions()), 30, "exit")
+        await wait_for(lambda: not any(p.symbol == held.symbol and p.qty for p in engine.broker.positions()),
+                       30, "exit")
         exit_order = next(o for o in engine.broker.recent_orders(500) if o.symbol == held.symbol and o.leg is OrderLeg.EXIT)
         assert exit_order.side != held.side
         # a new signal arriving while paused is blocked, never sent
-        await wait_for(pilot, lambda: any(d.decision is Decision.BLOCKED and "pause" in d.decision_reason
-                                          for d in engine.decisions), 60, "a blocked signal")
+        await wait_for(lambda: any(d.decision is Decision.BLOCKED and "pause" in d.decision_reason
+                                   for d in engine.decisions), 60, "a blocked signal")
         engine.feed.pause()
         blocked = next(d for d in engine.decisions if d.decision is Decision.BLOCKED and "pause" in d.decision_reason)
         assert not [o for o in engine.broker.recent_orders(500) if o.signal_id == blocked.id]
         assert engine.entries_paused
-        await pilot.pause(0.2)
-        assert f"{blocked.id}|blocked" in app.query_one("#decisions-table", SyncTable).keys
+        await wait_for(lambda: f"{blocked.id}|blocked" in app.query_one("#decisions-table", SyncTable).keys, 5,
+                       "the blocked signal's row")
 
 
 async def test_quit_asks_when_positions_are_open(tmp_path):

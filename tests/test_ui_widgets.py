@@ -7,22 +7,17 @@ import dataclasses
 import json
 
 import pytest
-from ui_fixtures import T0, FixedEngine, demo_snapshot
 
-from cockpit.app import CockpitApp
 from cockpit.keys import resolve_keymap
 from cockpit.screens import ConfirmScreen, HelpScreen
 from cockpit.settings import UISettings
-from engine.config import CockpitConfig, ConfigError
+from engine.config import ConfigError
 from engine.model import NS_PER_S, FeedStatus, JournalEntry, LvnAlert, Mode
+from tests.ui_fixtures import T0, FixedEngine, demo_snapshot, fixed_app
+from tests.waiting import wait_for
 from widgets import format as fmt
 from widgets.base import SyncTable
 from widgets.header import broker_badge, feed_badge
-
-
-def make_app(tmp_path, engine=None, **ui) -> CockpitApp:
-    config = CockpitConfig.model_validate({"ui": {"bell": False, **ui}})
-    return CockpitApp(engine or FixedEngine(), config, clock_ns=lambda: T0, settings_path=tmp_path / "ui.json")
 
 
 # ----------------------------------------------------------------- formatting
@@ -83,7 +78,7 @@ def test_settings_file_round_trip_and_damage(tmp_path):
 
 async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         table = app.query_one("#watchlist-table", SyncTable)
@@ -96,7 +91,7 @@ async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_pat
         snap = engine.snapshot()
         qqq = dataclasses.replace(snap.symbols["QQQ"], last=439.00)
         engine.publish(dataclasses.replace(snap, symbols={**snap.symbols, "QQQ": qqq}))
-        await pilot.pause(0.4)
+        await wait_for(lambda: app.applied_count > applied, what="the new snapshot applied")
         assert app.applied_count == applied + 1
         assert table.cell_updates == written + 1
         assert "439.00" in str(table.get_cell("QQQ", "last"))
@@ -105,7 +100,7 @@ async def test_tables_update_in_place_and_unchanged_versions_are_skipped(tmp_pat
 
 async def test_alerts_newest_first_and_bell(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine, bell=True)
+    app = fixed_app(tmp_path, engine, bell=True)
     rings = []
     async with app.run_test(size=(160, 50)) as pilot:
         app.bell = lambda: rings.append(1)
@@ -115,7 +110,7 @@ async def test_alerts_newest_first_and_bell(tmp_path):
         assert len(first_keys) == 2 and first_keys[0].startswith("SPY|")
         new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
         engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
-        await pilot.pause(0.4)
+        await wait_for(lambda: len(app.query_one("#alerts-table", SyncTable).keys) == 3, what="the new alert row")
         keys = app.query_one("#alerts-table", SyncTable).keys
         assert keys[0].startswith("TSLA|") and keys[1:] == first_keys
         assert rings == [1]
@@ -123,7 +118,7 @@ async def test_alerts_newest_first_and_bell(tmp_path):
 
 async def test_bell_off_when_configured(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine, bell=False)
+    app = fixed_app(tmp_path, engine, bell=False)
     rings = []
     async with app.run_test(size=(120, 40)) as pilot:
         app.bell = lambda: rings.append(1)
@@ -131,28 +126,32 @@ async def test_bell_off_when_configured(tmp_path):
         snap = engine.snapshot()
         new = LvnAlert("TSLA", T0, 178.50, "impulse", 178.90, 0.22, 0.9, "from_above")
         engine.publish(dataclasses.replace(snap, alerts=(new,) + snap.alerts))
-        await pilot.pause(0.4)
+        await wait_for(lambda: app.query_one("#alerts-table", SyncTable).keys[0].startswith("TSLA|"),
+                       what="the new alert row")
         assert rings == []
 
 
 async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     seen = []
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         app.notify = lambda message, **kw: seen.append((message, kw.get("severity")))
+
+        def log_text() -> str:
+            return " ".join(" ".join(line.text.split()) for line in app.query_one("#log-view").lines)
+
         snap = engine.snapshot()
         err = JournalEntry(T0 + NS_PER_S, "error", "broker", "order ck-1 rejected: insufficient buying power", "SPY")
         engine.publish(dataclasses.replace(snap, journal=snap.journal + (err,)))
-        await pilot.pause(0.4)
+        await wait_for(lambda: seen, what="the notification")
         assert seen == [("SPY: order ck-1 rejected: insufficient buying power", "error")]
-        log_text = " ".join(" ".join(line.text.split()) for line in app.query_one("#log-view").lines)
-        assert "ERROR broker" in log_text and "rejected: insufficient" in log_text
+        assert "ERROR broker" in log_text() and "rejected: insufficient" in log_text()
         # an info line is logged but not notified
         info = JournalEntry(T0 + 2 * NS_PER_S, "info", "order", "sent bracket", "SPY")
         engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + (info,)))
-        await pilot.pause(0.4)
+        await wait_for(lambda: "sent bracket" in log_text(), what="the info line in the log")
         assert len(seen) == 1
 
 
@@ -160,7 +159,7 @@ async def test_stale_feed_and_blocked_entries_are_shown(tmp_path):
     snap = demo_snapshot()
     snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, name="alpaca", stale=True, lag_s=20),
                                blocked_entries_reason="data stale (> 15 s)")
-    app = make_app(tmp_path, FixedEngine(snap))
+    app = fixed_app(tmp_path, FixedEngine(snap))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         feed = app.query_one("#hdr-feed")
@@ -174,7 +173,7 @@ async def test_stale_feed_and_blocked_entries_are_shown(tmp_path):
 
 
 async def test_header_shows_simulated_badge_equity_pnl_and_et_clock(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert "SIMULATED" in str(app.query_one("#hdr-broker").content)
@@ -188,7 +187,7 @@ async def test_header_shows_simulated_badge_equity_pnl_and_et_clock(tmp_path):
 
 
 async def test_selecting_a_symbol_switches_the_detail_panes(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert app.selected == "SPY"
@@ -206,7 +205,7 @@ async def test_selecting_a_symbol_switches_the_detail_panes(tmp_path):
 
 
 async def test_remapped_key_works_and_default_does_not(tmp_path):
-    app = make_app(tmp_path, keys={"flatten_all": "X"})
+    app = fixed_app(tmp_path, keys={"flatten_all": "X"})
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("F")
@@ -220,7 +219,7 @@ async def test_remapped_key_works_and_default_does_not(tmp_path):
 
 async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("F", "n")
@@ -236,7 +235,7 @@ async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
 
 async def test_speed_keys_step_the_replay_speed(tmp_path):
     engine = FixedEngine()
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("plus", "plus", "minus")
@@ -244,7 +243,7 @@ async def test_speed_keys_step_the_replay_speed(tmp_path):
 
 
 async def test_layout_switches_on_resize(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         dash = app.query_one("#dash")
@@ -254,13 +253,13 @@ async def test_layout_switches_on_resize(tmp_path):
         await pilot.pause()
         assert app.query_one("#profile").display and not app.query_one("#watchlist").display
         await pilot.resize_terminal(120, 40)
-        await pilot.pause(0.2)
+        await wait_for(lambda: dash.has_class("-full"), what="the full layout")
         assert dash.has_class("-full") and not app.query_one("#pagebar").display
         assert all(app.query_one(f"#{p}").display for p in ("watchlist", "profile", "signals", "orders", "log"))
 
 
 async def test_theme_cycles_and_persists(tmp_path):
-    app = make_app(tmp_path)
+    app = fixed_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         up_dark = app.query_one("#watchlist-table", SyncTable).tone("up").color
@@ -274,11 +273,12 @@ async def test_theme_cycles_and_persists(tmp_path):
         up_hc = app.query_one("#watchlist-table", SyncTable).tone("up").color
         assert up_hc != up_dark and up_hc.triplet.hex == "#4da3ff"  # blue, not green
         # the rendered watchlist cell follows the theme
-        await pilot.pause(0.1)
-        cell = app.query_one("#watchlist-table", SyncTable).get_cell("SPY", "state")
-        assert "IMB" in cell.plain and cell.style.color.triplet.hex == "#4da3ff"
+        table = app.query_one("#watchlist-table", SyncTable)
+        await wait_for(lambda: table.get_cell("SPY", "state").style.color.triplet.hex == "#4da3ff",
+                       what="the state cell repainted in the new theme")
+        assert "IMB" in table.get_cell("SPY", "state").plain
     assert json.loads((tmp_path / "ui.json").read_text())["theme"] == "high-contrast"
-    again = make_app(tmp_path)
+    again = fixed_app(tmp_path)
     async with again.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert again.has_class("theme-high-contrast")
@@ -286,7 +286,7 @@ async def test_theme_cycles_and_persists(tmp_path):
 
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
-    app = make_app(tmp_path, engine)
+    app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("m")

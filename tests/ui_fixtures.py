@@ -1,4 +1,5 @@
-"""A fixed, hand-built EngineSnapshot and a tiny EngineControl that serves it.
+"""A fixed, hand-built EngineSnapshot, a tiny EngineControl that serves it, and
+the cockpit app wired to them.
 
 For widget and snapshot tests only: the snapshot tests need a frame that is the
 same on every run (no feed timing, no wall clock), so the app is given this
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
+from cockpit.app import CockpitApp
+from engine.config import CockpitConfig
 from engine.model import (
     NS_PER_S,
     Account,
@@ -227,3 +230,11 @@ class FixedEngine:
 
     def speed(self) -> float:
         return self._speed
+
+
+def fixed_app(tmp_path, engine: Optional[FixedEngine] = None, **ui) -> CockpitApp:
+    """The cockpit on a FixedEngine (the demo snapshot unless given), its clock
+    fixed at T0, no bell, UI settings saved under ``tmp_path``; ``ui`` overrides
+    the [ui] config section (theme, keys, bell, ...)."""
+    config = CockpitConfig.model_validate({"ui": {"bell": False, **ui}})
+    return CockpitApp(engine or FixedEngine(), config, clock_ns=lambda: T0, settings_path=tmp_path / "ui.json")

@@ -11,7 +11,7 @@ so a theme switch is a CSS change, not a code change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Hashable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -51,9 +51,6 @@ class Toned:
         if not name:
             return Style()
         return self.get_component_rich_style(f"tone--{name}", partial=True)  # type: ignore[attr-defined]
-
-    def toned(self, text: str, name: Optional[str]) -> Text:
-        return Text(text, style=self.tone(name))
 
 
 def same(a: Any, b: Any) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -282,8 +282,3 @@ def load_dataset(data: Sequence[str], symbols: Optional[Sequence[str]] = None, s
             raise ConfigError(f"no data between --start {start or '-'} and --end {end or '-'}")
     return ds
 
-
-def trading_dates_span(ds: Dataset) -> tuple[date, date]:
-    a, b = ds.bounds()
-    return (datetime.fromtimestamp(a / 1e9, tz=timezone.utc).date(),
-            datetime.fromtimestamp(b / 1e9, tz=timezone.utc).date() + timedelta(days=0))

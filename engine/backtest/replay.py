@@ -14,8 +14,8 @@ paper broker) is the engine's own code, once per combination.
 The analytics recorded are the ones the setups read (their ``needs``; a
 recording for the auction setup builds no session profiles at all), and the
 recorded snapshots drop what no setup or engine step reads (profile
-histograms, the CVD sparkline) to keep a year of them small; a setup that
-needs them would declare it in ``NEEDS_HISTOGRAMS``. The input bars are kept
+histograms, the CVD sparkline) to keep a year of them small (``_Slim``; a
+setup that reads them needs them kept there). The input bars are kept
 too, so every combination replays the same Bar objects instead of building
 them again.
 
@@ -52,7 +52,6 @@ SETUP_ONLY_KEYS = frozenset({
     "atr_stop", "atr_target", "reclaim_bars", "sma_period", "target1_r", "partial_fraction",
     "trail_activate_r", "trail_atr", "trade_timeout_min", "flat_before_close_min",
 })
-NEEDS_HISTOGRAMS: frozenset[str] = frozenset()  # setups that read ProfileStats.histogram / cvd_history
 
 
 def analytics_key(params: StrategyParams) -> tuple:

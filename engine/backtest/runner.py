@@ -47,7 +47,7 @@ from ..brokers.paper import PaperBroker
 from ..clock import DataClock
 from ..config import CockpitConfig, ConfigError, parse_config
 from ..engine import Engine
-from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg, Trade
+from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
@@ -113,9 +113,8 @@ def backtest_config(
     broker: Optional[dict] = None,
 ) -> CockpitConfig:
     """The config a backtest runs with: ``base`` (cockpit.toml or defaults), AUTO
-    mode, the paper broker, the dataset's symbols, and the overrides. For a
-    24-hour session kind the risk trading window opens to the whole day unless
-    the overrides set it."""
+    mode, the paper broker, the dataset's symbols, and the overrides (the entry
+    window is the session's own unless the config sets one, as for a live run)."""
     data = (base or CockpitConfig()).model_dump(mode="json")
     data["app"]["symbols"] = list(symbols)
     data["app"]["mode"] = Mode.AUTO.value
@@ -128,11 +127,7 @@ def backtest_config(
     if setup:
         strat["setups"] = [s.strip() for s in setup.split(",") if s.strip()]
     data["strategy"].update(strat)
-    r = dict(risk or {})
-    if data["feed"]["session"] != "us_equity":
-        r.setdefault("trading_start", "00:00")
-        r.setdefault("trading_end", "23:59")
-    data["risk"].update(r)
+    data["risk"].update(risk or {})
     data["broker"].update(broker or {})
     return parse_config(data, "backtest")
 

@@ -27,12 +27,12 @@ import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, get_args
 
 import numpy as np
 
 from ..analytics.session import SessionCalendar
-from ..config import CockpitConfig, parse_config
+from ..config import CockpitConfig, ConfigError, Objective, parse_config
 from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
@@ -41,7 +41,16 @@ from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signal
 from ..strategy.registry import make_setups, setups_needs
 from .runner import backtest_config, run_backtest
 
-OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
+# objective name -> the BacktestMetrics attribute a sweep ranks by
+OBJECTIVES: dict[str, str] = {"sharpe": "sharpe", "profit_factor": "profit_factor", "expectancy": "expectancy_r"}
+assert set(OBJECTIVES) == set(get_args(Objective)), "every config.Objective needs a metric here"
+
+
+def objective_metric(objective: str) -> str:
+    """The BacktestMetrics attribute ``objective`` ranks by; ConfigError for an unknown one."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[objective]
 BASELINE = -1
 
 
@@ -238,10 +247,7 @@ def run_sweep(
     """Run (or finish) a sweep. ``on_progress(done_combos, total_combos)`` is called
     after each finished task; a KeyboardInterrupt raised anywhere in the loop
     (Ctrl-C, or by the callback) stops it with the finished results kept."""
-    if objective not in OBJECTIVES:
-        from ..config import ConfigError
-
-        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
+    objective_metric(objective)  # an unknown objective fails before any work
     t0 = time.perf_counter()
     base = base_config.model_dump(mode="json")
     combos = grid.combinations()
@@ -252,12 +258,10 @@ def run_sweep(
     if resume and Path(resume).exists():
         saved = json.loads(Path(resume).read_text())
         if saved.get("id") != sid:
-            from ..config import ConfigError
-
             raise ConfigError(f"--resume {resume}: that file belongs to another sweep (different data, "
                               "grid or settings); start a new one or give the same arguments")
         for r in saved["results"]:
-            if "equity_ts" in r:  # (a file from before pooled drawdowns: those runs are redone)
+            if "equity_ts" in r:  # a result without its equity curve cannot be pooled: that run is redone
                 results[(r["combo"], r["symbol"])] = r
     tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
     tasks = [(s, idxs) for s, idxs in tasks if idxs]

@@ -26,7 +26,7 @@ from .executors import ExecutorHandle
 from .feed import items
 from .grid import Grid, split_params
 from .runner import backtest_config, run_backtest
-from .sweep import BASELINE, OBJECTIVES, run_sweep
+from .sweep import BASELINE, OBJECTIVES, objective_metric, run_sweep
 
 HOUR_NS = 3600 * NS_PER_S
 
@@ -94,9 +94,7 @@ def run_walkforward(
     min_trades: int = 10,
     on_fold: Optional[Callable[[Fold], None]] = None,
 ) -> WalkForward:
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"--objective {objective!r}: allowed: {', '.join(OBJECTIVES)}")
-    attr = OBJECTIVES[objective]
+    attr = objective_metric(objective)
     cal = SessionCalendar(base_config.feed.session, base_config.sessions.policy)
     days = session_days(ds, cal)
     if len(days) < train + test:

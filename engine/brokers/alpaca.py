@@ -53,7 +53,7 @@ from ..live.backoff import Backoff
 from ..live.reconcile import diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
-from ..live.streams import FrameGuard, decodes_as_json_object
+from ..live.streams import FrameGuard, decodes_as_json_object, wait_unless_stopped
 from ..model import (
     Account,
     BrokerEvent,
@@ -177,12 +177,7 @@ class _TradeUpdatesStream(TradingStream):
     async def _wait_before_reconnect(self, retries: int) -> None:
         delay = self._owner._stream_backoff.next_delay()
         self._owner._on_stream_down(delay)
-        if self._stop_stream_event is None or self._stop_stream_event.is_set():
-            return
-        try:
-            await asyncio.wait_for(self._stop_stream_event.wait(), timeout=delay)
-        except asyncio.TimeoutError:
-            pass
+        await wait_unless_stopped(self._stop_stream_event, delay)
 
 
 class AlpacaBroker(Broker):

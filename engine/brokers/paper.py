@@ -158,7 +158,7 @@ class PaperBroker(BacktestBroker):
             raise ValueError("PaperBroker needs at least one symbol to trade")
         self._slip = config.slippage_bps / 10_000.0
         self._cps = config.commission_per_share
-        self._margin = getattr(config, "margin_multiplier", 1.0)
+        self._margin = config.margin_multiplier
         self._ids = ids or ClientOrderIds("paper")
         # order/fill ids are "<id_prefix>-N": a run token in the prefix keeps two runs
         # that share a store from writing the same ids (the store keeps fills once by id)
@@ -178,7 +178,6 @@ class PaperBroker(BacktestBroker):
         self._realized = 0.0
         self._commissions = 0.0
         self._sod_equity = float(config.initial_equity)
-        self._sod_ns = 0
 
         self._tick = 0
         self._order_seq = 0
@@ -295,7 +294,6 @@ class PaperBroker(BacktestBroker):
     def start_of_day(self, ts_ns: int) -> None:
         """A new session began: start-of-day equity := current equity."""
         self._sod_equity = self.account().equity
-        self._sod_ns = ts_ns
 
     # ------------------------------------------------------------------ protocol: market data
 

@@ -26,7 +26,7 @@ import logging
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Hashable, Iterable, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Hashable, Iterable, Optional, Sequence, Union, get_args
 
 import msgpack
 from alpaca.data.enums import DataFeed
@@ -36,10 +36,11 @@ from alpaca.data.requests import StockBarsRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame
 
 from ..clock import Clock, WallClock
+from ..config import DataFeed as DataFeedName
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
-from ..live.streams import FrameGuard, decodes_as_msgpack_list
+from ..live.streams import FrameGuard, decodes_as_msgpack_list, wait_unless_stopped
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, JournalEntry, Quote, Trade
 from .base import Feed
 from .notices import SkippedLog
@@ -172,12 +173,7 @@ class _ObservedStockDataStream(StockDataStream):
     async def _wait_before_reconnect(self, retries: int) -> None:
         delay = self._owner._backoff.next_delay()
         self._owner._on_disconnected(delay)
-        if self._stop_stream_event is None or self._stop_stream_event.is_set():
-            return
-        try:
-            await asyncio.wait_for(self._stop_stream_event.wait(), timeout=delay)
-        except asyncio.TimeoutError:
-            pass
+        await wait_unless_stopped(self._stop_stream_event, delay)
 
 
 class AlpacaFeed(Feed):
@@ -210,7 +206,7 @@ class AlpacaFeed(Feed):
         symbols = [s.strip().upper() for s in symbols if s and s.strip()]
         if not symbols:
             raise ValueError("AlpacaFeed needs at least one symbol")
-        if feed not in ("iex", "sip"):
+        if feed not in get_args(DataFeedName):
             raise ValueError(f"feed must be 'iex' or 'sip', got {feed!r}")
         if not api_key or not secret_key:
             raise ValueError("AlpacaFeed needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")

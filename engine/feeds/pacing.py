@@ -44,7 +44,6 @@ class Pacer:
         self._changed = asyncio.Event()
         self._anchor_wall: Optional[float] = None
         self._anchor_data = 0
-        self._last_data = 0
         self._count = 0
         self._held_since = time.perf_counter()
         self.lag_s = 0.0  # how far behind schedule the last item was handed out
@@ -96,7 +95,6 @@ class Pacer:
                 continue
             if self.speed == 0 or not paced:
                 self.lag_s = 0.0
-                self._last_data = ts_ns
                 if self._count % self.yield_every == 0 or (
                     self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
                 ):
@@ -115,7 +113,6 @@ class Pacer:
                 delay = self.max_gap_s
             if delay < MIN_SLEEP_S:
                 self.lag_s = max(0.0, -delay)
-                self._last_data = ts_ns
                 if self._count % self.yield_every == 0 or (
                     self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
                 ):

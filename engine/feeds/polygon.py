@@ -32,9 +32,9 @@ Hosts: the client talks to ``wss://socket.polygon.io/<market>`` (real time),
 ``wss://delayed.polygon.io/<market>`` (15-minute delayed) and
 ``https://api.polygon.io``. Polygon renamed itself Massive (massive.com); its
 documentation now names socket.massive.com / api.massive.com, and the polygon.io
-names keep working. All of them can be overridden (``ws_url``/``rest_base`` or
-the ``COCKPIT_POLYGON_WS_URL`` / ``COCKPIT_POLYGON_URL`` environment variables),
-which is how the tests point everything at 127.0.0.1.
+names keep working. Both can be overridden (``ws_url``/``rest_base``; the
+factory passes ``endpoints.polygon_ws`` / ``endpoints.polygon_rest`` of the
+config), which is how the tests point everything at 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -57,8 +57,6 @@ from .base import Feed, MarketData
 from .notices import SkippedLog
 
 ENV_API_KEY = "POLYGON_API_KEY"
-ENV_REST_URL = "COCKPIT_POLYGON_URL"
-ENV_WS_URL = "COCKPIT_POLYGON_WS_URL"
 DEFAULT_REST_URL = "https://api.polygon.io"
 DEFAULT_WS_URL = "wss://socket.polygon.io/stocks"
 DELAYED_WS_URL = "wss://delayed.polygon.io/stocks"
@@ -110,14 +108,12 @@ def polygon_api_key(env: Optional[dict] = None) -> Optional[str]:
     return key
 
 
-def rest_base_url(override: Optional[str] = None, env: Optional[dict] = None) -> str:
-    env = os.environ if env is None else env
-    return (override or env.get(ENV_REST_URL) or DEFAULT_REST_URL).rstrip("/")
+def rest_base_url(override: Optional[str] = None) -> str:
+    return (override or DEFAULT_REST_URL).rstrip("/")
 
 
-def ws_base_url(override: Optional[str] = None, env: Optional[dict] = None) -> str:
-    env = os.environ if env is None else env
-    return override or env.get(ENV_WS_URL) or DEFAULT_WS_URL
+def ws_base_url(override: Optional[str] = None) -> str:
+    return override or DEFAULT_WS_URL
 
 
 @dataclass(frozen=True)
@@ -776,7 +772,7 @@ class PolygonFeed(Feed):
 
 
 __all__ = [
-    "DEFAULT_REST_URL", "DEFAULT_WS_URL", "DELAYED_WS_URL", "ENV_API_KEY", "ENV_REST_URL", "ENV_WS_URL",
+    "DEFAULT_REST_URL", "DEFAULT_WS_URL", "DELAYED_WS_URL", "ENV_API_KEY",
     "PolygonError", "PolygonFeed", "SeenTrades", "WsEndpoint", "bar_from_rest", "bar_from_ws",
     "fetch_minute_bars", "fetch_trades", "make_rest_client", "parse_ws_url", "polygon_api_key",
     "rest_base_url", "trade_from_rest", "trade_from_ws", "trade_key", "ws_base_url",

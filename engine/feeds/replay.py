@@ -3,7 +3,8 @@
 The file is loaded once into numpy arrays (engine.feeds.loaders) and handed out
 as model Trades or Bars in file order. Speed 1 is real time, 10 is ten times
 faster, 0 is as fast as possible (still yielding to the event loop regularly).
-Pause, resume and speed changes act at once.
+Pause, resume and speed changes act at once. The engine advances its data clock
+from the items, so its time is the data's time.
 
 A file is loaded when the feed is made, so an unreadable file is refused before
 anything starts (``DataFileError``, one line naming the file and the problem).
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
-from ..model import FeedStatus, JournalEntry
+from ..model import JournalEntry
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
 from .notices import SkippedLog

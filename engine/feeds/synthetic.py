@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, time as dtime
 from functools import lru_cache
 from typing import AsyncIterator, Iterable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Trade
+from ..model import NS_PER_MIN, NS_PER_S, Bar, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer

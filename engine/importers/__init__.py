@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Awaitable, Callable, Iterable, Optional, Sequence, get_args
 
 from ..analytics.bars import MinuteBarBuilder
 from ..analytics.flow import TradeClassifier
 from ..analytics.profile import auto_bin_size
+from ..config import ImportTimeframe
 from ..model import NS_PER_MIN, Bar
 
 Progress = Callable[[int, int], None]  # (done, total) in the importer's own unit
+FetchCandles = Callable[[str, int, int], Awaitable[list[Bar]]]  # (symbol, start_ns, end_ns) -> candles
 FLUSH_EVERY = 5_000  # candles per store flush (bounded memory, visible progress)
 MAX_REPORTED = 100
+TIMEFRAMES: tuple[str, ...] = get_args(ImportTimeframe)
 
 
 class ImportFailed(ValueError):
@@ -144,6 +147,53 @@ async def write_candles(store, bars: Iterable[Bar], report: ImportReport,
         progress(done, total or done)
 
 
+def range_request(source: str, symbols: Iterable[str], timeframe: str, start_ns: int,
+                  end_ns: int) -> tuple[list[str], int, int]:
+    """The checked arguments of a REST import: upper-case symbols, a known
+    timeframe, [start, end) widened to whole minutes."""
+    symbols = [s.strip().upper() for s in symbols if s and s.strip()]
+    if not symbols:
+        raise ImportFailed(f"import {source} needs --symbols, e.g. --symbols SPY,QQQ")
+    if timeframe not in TIMEFRAMES:
+        raise ImportFailed(f"import {source} --timeframe must be one of {', '.join(TIMEFRAMES)}, got {timeframe!r}")
+    start_ns, end_ns = floor_minute(start_ns), ceil_minute(end_ns)
+    if end_ns <= start_ns:
+        raise ImportFailed(f"import {source}: --end must be after --start")
+    return symbols, start_ns, end_ns
+
+
+async def import_day_by_day(store, report: ImportReport, symbols: Sequence[str], start_ns: int, end_ns: int,
+                            fetch: FetchCandles, failure: Callable[[Exception], Optional[str]],
+                            progress: Optional[Progress] = None) -> ImportReport:
+    """Each symbol one day at a time: fetch its candles and write them. A fetch
+    that fails with an error ``failure`` describes (None: not an expected
+    failure, raised) ends that symbol: the error is reported, the others go on.
+    Progress counts (symbol, day) pieces."""
+    chunks = day_chunks(start_ns, end_ns)
+    total = len(chunks) * len(symbols)
+    done = 0
+    for sym in symbols:
+        for i, (a, b) in enumerate(chunks):
+            try:
+                bars = await fetch(sym, a, b)
+            except Exception as exc:
+                message = failure(exc)
+                if message is None:
+                    raise
+                report.errors.append(f"{sym}: {message}")
+                done += len(chunks) - i
+                if progress is not None:
+                    progress(done, total)
+                break
+            await write_candles(store, bars, report)
+            if sym not in report.symbols:
+                report.symbols.append(sym)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return report
+
+
 def day_chunks(start_ns: int, end_ns: int, chunk_ns: int = 86_400 * 1_000_000_000) -> list[tuple[int, int]]:
     """[start, end) cut into pieces of at most ``chunk_ns`` (whole minutes when the ends are)."""
     out = []
@@ -167,5 +217,5 @@ def finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-__all__ = ["FLUSH_EVERY", "ImportFailed", "ImportReport", "Progress", "ceil_minute", "day_chunks", "floor_minute",
-           "trades_to_candles", "write_candles"]
+__all__ = ["FLUSH_EVERY", "TIMEFRAMES", "FetchCandles", "ImportFailed", "ImportReport", "Progress", "ceil_minute",
+           "day_chunks", "floor_minute", "import_day_by_day", "range_request", "trades_to_candles", "write_candles"]

@@ -3,26 +3,21 @@ history from Alpaca's market-data REST API (alpaca-py StockHistoricalDataClient,
 which follows ``next_page_token`` itself) into the store.
 
 Keys come from the environment (APCA_API_KEY_ID / APCA_API_SECRET_KEY) and are
-registered for redaction; the base URL can be overridden with
-COCKPIT_ALPACA_DATA_URL (the tests point it at a local stand-in). ``feed`` is
+registered for redaction; ``data_url`` overrides the base URL (the CLI passes
+``endpoints.alpaca_data`` of the config; the tests a local stand-in). ``feed`` is
 "iex" (free) or "sip" (needs a subscription). Alpaca's ``end`` is inclusive, so
 the request ends one microsecond before the (exclusive) end minute.
 """
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, get_args
 
+from ..config import DataFeed as DataFeedName
 from ..live.secrets import SecretsError, load_alpaca_keys, redact
-from . import (ImportFailed, ImportReport, Progress, ceil_minute, day_chunks, floor_minute, trades_to_candles,
-               write_candles)
 from ..model import NS_PER_MIN, Bar
-
-ENV_DATA_URL = "COCKPIT_ALPACA_DATA_URL"
-TIMEFRAMES = ("1Min", "trades")
-PAGE_LIMIT = 10_000  # Alpaca's maximum page size
+from . import ImportFailed, ImportReport, Progress, import_day_by_day, range_request, trades_to_candles
 
 
 def _dt(ns: int) -> datetime:
@@ -37,9 +32,10 @@ def _ns(dt: datetime) -> int:
 
 
 def make_data_client(env: Optional[dict] = None, url: Optional[str] = None):
+    """The market data client with the keys of ``env`` (default: the process
+    environment) against ``url`` (default: Alpaca's own)."""
     from alpaca.data.historical import StockHistoricalDataClient
 
-    env = os.environ if env is None else env
     try:
         keys = load_alpaca_keys(env)
     except SecretsError as exc:
@@ -47,7 +43,7 @@ def make_data_client(env: Optional[dict] = None, url: Optional[str] = None):
     if keys is None:
         raise ImportFailed("APCA_API_KEY_ID and APCA_API_SECRET_KEY are not set: export your Alpaca keys "
                            "(paper keys work for market data)")
-    return StockHistoricalDataClient(keys.key_id, keys.secret_key, url_override=url or env.get(ENV_DATA_URL) or None)
+    return StockHistoricalDataClient(keys.key_id, keys.secret_key, url_override=url or None)
 
 
 def _fetch(client, kind: str, symbol: str, start_ns: int, end_ns: int, feed: str) -> list:
@@ -64,50 +60,30 @@ def _fetch(client, kind: str, symbol: str, start_ns: int, end_ns: int, feed: str
 
 
 async def import_alpaca(store, symbols: Iterable[str], start_ns: int, end_ns: int, timeframe: str = "1Min", *,
-                        feed: str = "iex", client: Any = None, bin_size: Optional[float] = None,
-                        progress: Optional[Progress] = None) -> ImportReport:
-    symbols = [s.strip().upper() for s in symbols if s and s.strip()]
-    if not symbols:
-        raise ImportFailed("import alpaca needs --symbols, e.g. --symbols SPY,QQQ")
-    if timeframe not in TIMEFRAMES:
-        raise ImportFailed(f"import alpaca --timeframe must be one of {', '.join(TIMEFRAMES)}, got {timeframe!r}")
-    if feed not in ("iex", "sip"):
+                        feed: str = "iex", client: Any = None, data_url: Optional[str] = None,
+                        bin_size: Optional[float] = None, progress: Optional[Progress] = None) -> ImportReport:
+    symbols, start_ns, end_ns = range_request("alpaca", symbols, timeframe, start_ns, end_ns)
+    if feed not in get_args(DataFeedName):
         raise ImportFailed(f"import alpaca --feed must be iex or sip, got {feed!r}")
-    start_ns, end_ns = floor_minute(start_ns), ceil_minute(end_ns)
-    if end_ns <= start_ns:
-        raise ImportFailed("import alpaca: --end must be after --start")
-    client = client or make_data_client()
+    client = client or make_data_client(url=data_url)
     report = ImportReport(source=f"alpaca {timeframe} ({feed})")
-    chunks = day_chunks(start_ns, end_ns)
-    total = len(chunks) * len(symbols)
-    done = 0
-    for sym in symbols:
-        for i, (a, b) in enumerate(chunks):
-            try:
-                rows = await asyncio.to_thread(_fetch, client, "trades" if timeframe == "trades" else "bars",
-                                               sym, a, b, feed)
-            except Exception as exc:  # alpaca-py APIError, requests errors: readable, redacted
-                report.errors.append(f"{sym}: {redact(f'{type(exc).__name__}: {exc}')}")
-                done += len(chunks) - i
-                if progress is not None:
-                    progress(done, total)
-                break
-            report.rows += len(rows)
-            if timeframe == "trades":
-                rows = sorted(rows, key=lambda t: t.timestamp)
-                bars = trades_to_candles(sym, [_ns(t.timestamp) for t in rows], [float(t.price) for t in rows],
-                                         [float(t.size) for t in rows], bin_size=bin_size)
-            else:
-                bars = []
-                for r in rows:
-                    ts = _ns(r.timestamp)
-                    bars.append(Bar(sym, ts - ts % NS_PER_MIN, float(r.open), float(r.high), float(r.low),
-                                    float(r.close), float(r.volume), trades=int(r.trade_count or 0),
-                                    vwap=float(r.vwap) if r.vwap is not None else float("nan")))
-            await write_candles(store, bars, report)
-            if sym not in report.symbols:
-                report.symbols.append(sym)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    return report
+
+    async def fetch(sym: str, a: int, b: int) -> list[Bar]:
+        rows = await asyncio.to_thread(_fetch, client, "trades" if timeframe == "trades" else "bars", sym, a, b, feed)
+        report.rows += len(rows)
+        if timeframe == "trades":
+            rows = sorted(rows, key=lambda t: t.timestamp)
+            return trades_to_candles(sym, [_ns(t.timestamp) for t in rows], [float(t.price) for t in rows],
+                                     [float(t.size) for t in rows], bin_size=bin_size)
+        bars = []
+        for r in rows:
+            ts = _ns(r.timestamp)
+            bars.append(Bar(sym, ts - ts % NS_PER_MIN, float(r.open), float(r.high), float(r.low),
+                            float(r.close), float(r.volume), trades=int(r.trade_count or 0),
+                            vwap=float(r.vwap) if r.vwap is not None else float("nan")))
+        return bars
+
+    def failure(exc: Exception) -> str:  # alpaca-py APIError, requests errors: readable, redacted
+        return redact(f"{type(exc).__name__}: {exc}")
+
+    return await import_day_by_day(store, report, symbols, start_ns, end_ns, fetch, failure, progress)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .rest import AlpacaRestError, call_rest, harden_client
-from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys, redact
+from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,6 @@ def _auth_fix(paper: bool) -> str:
 
 async def check_alpaca(
     keys: Optional[AlpacaKeys],
-    **options: Any,
-) -> list[CheckResult]:
-    """Keys, reachability, account status and permissions, market clock, data
-    entitlement. Never raises for a failed check; each result says what is
-    wrong and how to fix it, with every text redacted. Options: paper (True),
-    feed ("iex"), probe_symbol ("SPY"), trading_url / data_url (overrides),
-    timeout_s (5)."""
-    results = await _checks(keys, **options)
-    return results
-
-
-async def _checks(
-    keys: Optional[AlpacaKeys],
     *,
     paper: bool = True,
     feed: str = "iex",
@@ -56,6 +43,10 @@ async def _checks(
     data_url: Optional[str] = None,
     timeout_s: float = 5.0,
 ) -> list[CheckResult]:
+    """Keys, reachability, account status and permissions, market clock, data
+    entitlement. Never raises for a failed check; each result says what is
+    wrong and how to fix it, with every text redacted. ``trading_url`` /
+    ``data_url`` override Alpaca's own base URLs."""
     results: list[CheckResult] = []
     if keys is None or not keys.key_id or not keys.secret_key:
         results.append(CheckResult(

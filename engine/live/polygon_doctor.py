@@ -15,8 +15,8 @@ import json
 import re
 from typing import Iterable, Optional
 
-from ..feeds.polygon import (ENV_API_KEY, ENV_REST_URL, ENV_WS_URL, _rest_error, make_rest_client,
-                             polygon_api_key, rest_base_url, ws_base_url)
+from ..config import endpoint_env_var
+from ..feeds.polygon import ENV_API_KEY, _rest_error, make_rest_client, polygon_api_key, rest_base_url, ws_base_url
 from .doctor import CheckResult
 from .secrets import redact
 
@@ -27,9 +27,9 @@ def _skipped(name: str, why: str) -> CheckResult:
     return CheckResult(name, False, f"skipped: {why}", "fix the failed check above first")
 
 
-def _unreachable_fix(env_name: str) -> str:
+def _unreachable_fix(endpoint: str) -> str:
     return (f"check the internet connection, a proxy or firewall, and Polygon's status page; if you set "
-            f"{env_name}, check that address")
+            f"{endpoint_env_var(endpoint)} (endpoints.{endpoint}), check that address")
 
 
 async def check_polygon(
@@ -79,7 +79,7 @@ async def check_polygon(
                                        "try again in a minute; if it persists, check Polygon's status page"))
         else:
             results.append(CheckResult("REST API", False, f"cannot reach {base}: {err.message}",
-                                       _unreachable_fix(ENV_REST_URL)))
+                                       _unreachable_fix("polygon_rest")))
         results.extend(_skipped(n, "Polygon REST not usable") for n in NAMES[2:])
         return results
 
@@ -149,10 +149,10 @@ async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float
         return CheckResult("stream", True, f"stream {url} accepted the key and {topics}")
     except (TimeoutError, asyncio.TimeoutError):
         return CheckResult("stream", False, f"no answer from {url} within {timeout_s * 2:.0f}s",
-                           _unreachable_fix(ENV_WS_URL))
+                           _unreachable_fix("polygon_ws"))
     except Exception as exc:
         return CheckResult("stream", False, f"cannot use {url}: {redact(f'{type(exc).__name__}: {exc}')}",
-                           _unreachable_fix(ENV_WS_URL))
+                           _unreachable_fix("polygon_ws"))
 
 
 __all__ = ["check_polygon"]

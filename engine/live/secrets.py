@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Optional
 
 ENV_KEY_ID = "APCA_API_KEY_ID"
 ENV_SECRET_KEY = "APCA_API_SECRET_KEY"
+ENV_KEY_FILE = "COCKPIT_ALPACA_KEY_FILE"  # a private file holding the pair, when the environment does not
 MASK = "***"
 # shorter values would scrub ordinary words; real keys are 20+ characters
 MIN_SECRET_LEN = 6
@@ -98,7 +99,8 @@ def load_alpaca_keys(
     env: Optional[Mapping[str, str]] = None, key_file: Optional[os.PathLike | str] = None
 ) -> Optional[AlpacaKeys]:
     """Keys from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` in the environment,
-    else from ``key_file`` (same names, KEY=VALUE lines). The file must be
+    else from ``key_file`` (default: the path in ``COCKPIT_ALPACA_KEY_FILE``;
+    same names, KEY=VALUE lines). The file must be
     private to its owner (mode 0600 or stricter): a key file others can read
     is refused. None when neither source has keys; SecretsError when only one
     of the pair is set or the file is unsafe."""
@@ -106,6 +108,8 @@ def load_alpaca_keys(
     key_id = env.get(ENV_KEY_ID, "").strip()
     secret = env.get(ENV_SECRET_KEY, "").strip()
     source = "env"
+    if key_file is None:
+        key_file = env.get(ENV_KEY_FILE) or None
     if not key_id and not secret and key_file is not None:
         path = Path(key_file).expanduser()
         if not path.exists():

@@ -1,17 +1,19 @@
-"""A guard in front of an alpaca-py websocket: malformed frames are counted and skipped.
+"""Hooks for alpaca-py's websocket streams: a guard that counts and skips
+malformed frames, and the reconnect wait on our own backoff.
 
-Why: alpaca-py decodes each frame inside its consume loop; an undecodable
-frame raises there and is only logged, invisible to us (and the rest of the
-frame is lost). Wrapping the connection's ``recv`` lets the adapters count such
-frames (the feeds journal them, the engine counts them as malformed) and hand
-alpaca-py only frames it can decode and dispatch. Any exception while checking
-a frame makes it malformed, RecursionError included (a frame of 5,000 ``[``).
-Everything else is delegated to the real connection.
+Why the guard: alpaca-py decodes each frame inside its consume loop; an
+undecodable frame raises there and is only logged, invisible to us (and the
+rest of the frame is lost). Wrapping the connection's ``recv`` lets the
+adapters count such frames (the feeds journal them, the engine counts them as
+malformed) and hand alpaca-py only frames it can decode and dispatch. Any
+exception while checking a frame makes it malformed, RecursionError included
+(a frame of 5,000 ``[``). Everything else is delegated to the real connection.
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import msgpack
 
@@ -52,3 +54,14 @@ class FrameGuard:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ws, name)
+
+
+async def wait_unless_stopped(stop: Optional[asyncio.Event], delay_s: float) -> None:
+    """The reconnect wait of an alpaca-py stream: ``delay_s`` seconds (our
+    backoff's delay), cut short when the stream is stopped."""
+    if stop is None or stop.is_set():
+        return
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay_s)
+    except asyncio.TimeoutError:
+        pass

@@ -157,6 +157,7 @@ class Store:
         self._writer = writer
         self._clock = clock
         self._closed = False
+        self._lock: Any = None  # the trading process's lock on the file, released at close
 
     # ------------------------------------------------------------------ open / close
 
@@ -169,10 +170,11 @@ class Store:
         batch_size: int = 2000,
         interval_s: float = 0.5,
         on_error: Optional[Callable[[str], None]] = None,
+        lock: Any = None,
     ) -> "Store":
         """Open (and create) the store. ``clock`` stamps config/run rows when the
         caller gives no time; ``on_error`` receives each write failure message so
-        the engine can journal it."""
+        the engine can journal it. ``lock`` (store.lock.lock_store) is released at close."""
         url = resolve_url(url_or_path)
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
@@ -192,7 +194,9 @@ class Store:
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
         writer = BatchWriter(engine, batch_size=batch_size, interval_s=interval_s, on_error=on_error)
         writer.start()
-        return cls(engine, url, writer, clock, shared_connection="poolclass" in kwargs)
+        store = cls(engine, url, writer, clock, shared_connection="poolclass" in kwargs)
+        store._lock = lock
+        return store
 
     async def flush(self) -> None:
         """Write everything recorded so far (raises StoreError if that failed)."""
@@ -208,6 +212,8 @@ class Store:
             await self._writer.close()
         finally:
             await self._engine.dispose()
+            if self._lock is not None:
+                self._lock.release()
 
     async def __aenter__(self) -> "Store":
         return self
@@ -342,7 +348,8 @@ class Store:
         stmt = select(PositionRow.__table__).where(p.id.in_(last_ids), p.qty != 0).order_by(p.symbol)
         st.positions = {r.symbol: convert.position_from_row(r) for r in await self._rows(stmt)}
 
-        st.open_orders = await self.orders(open_only=True)
+        # orders are DAY orders: one still open in an earlier session expired at its close
+        st.open_orders = [o for o in await self.orders(open_only=True) if o.created_ns >= session_start_ns]
 
         s = SignalRow.__table__.c
         stmt = (

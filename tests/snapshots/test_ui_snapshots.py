@@ -6,23 +6,15 @@ widgets (no cursor blink), no animation. Update with ``--snapshot-update``.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import dataclasses
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for ui_fixtures
-
-from ui_fixtures import T0, FixedEngine, demo_snapshot  # noqa: E402
-
-from cockpit.app import CockpitApp  # noqa: E402
-from engine.config import CockpitConfig  # noqa: E402
+from tests.ui_fixtures import FixedEngine, demo_snapshot, fixed_app
 
 
-def make_app(tmp_path, theme: str = "dark", snap=None) -> CockpitApp:
-    config = CockpitConfig.model_validate({"ui": {"theme": theme, "bell": False}})
-    app = CockpitApp(FixedEngine(snap or demo_snapshot()), config, clock_ns=lambda: T0,
-                     settings_path=tmp_path / "ui.json")
+def make_app(tmp_path, theme: str = "dark", snap=None):
+    app = fixed_app(tmp_path, FixedEngine(snap or demo_snapshot()), theme=theme)
     app.animation_level = "none"
     return app
 
@@ -63,8 +55,6 @@ def test_theme(snap_compare, tmp_path, theme):
 
 def test_feed_disconnected_and_entries_blocked(snap_compare, tmp_path):
     """A feed reconnecting (red badge with the retry countdown) and the entries it blocks."""
-    import dataclasses
-
     snap = demo_snapshot()
     snap = dataclasses.replace(
         snap,

@@ -29,12 +29,14 @@ class _StandInServer:
         self.connections = 0  # authenticated sessions so far
         self.received: list[Any] = []
         self._changed = asyncio.Condition()
+        self.url = ""  # ws://127.0.0.1:PORT once started
 
     async def start(self) -> str:
         self.loop = asyncio.get_running_loop()
         self._server = await serve(self._session, "127.0.0.1", 0)
         port = next(iter(self._server.sockets)).getsockname()[1]
-        return f"ws://127.0.0.1:{port}"
+        self.url = f"ws://127.0.0.1:{port}"
+        return self.url
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -8,7 +8,8 @@ last one ended), else a seeded random walk. Trades are spread over symbols
 round robin, each symbol's clock running ~4 trades per second of data time so
 bars close at a realistic rate (about one close per 240 trades).
 
-Run: ``python -m engine.bench_analytics [n_trades] [n_symbols]``.
+Run: ``python -m cockpit.bench_analytics [n_trades] [n_symbols]``; ``cockpit bench engine``
+prints it for 1 and 10 symbols next to the whole engine.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from typing import Optional
 
 import numpy as np
 
-from .analytics.batch import session_profile_from_arrays
-from .analytics.session import SessionCalendar
-from .analytics.symbol import SymbolAnalytics
-from .config import StrategyParams
-from .model import NS_PER_S, Trade
+from engine.analytics.batch import session_profile_from_arrays
+from engine.analytics.session import SessionCalendar
+from engine.analytics.symbol import SymbolAnalytics
+from engine.config import StrategyParams
+from engine.model import NS_PER_S, Trade
+from engine.strategy.registry import make_setups
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "btcusdt_perp_20240808_trades.csv"
 START_NS = 1_709_563_800 * NS_PER_S  # 2024-03-04 14:50 UTC (09:50 ET), a Monday in RTH
@@ -53,8 +55,8 @@ def price_path(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def bench_engine_analytics(n_trades: int = 200_000, n_symbols: int = 1, with_setups: bool = True,
                            true_side: bool = False) -> dict:
     """Trades/s and per-trade latency (µs) through SymbolAnalytics.on_trade, bar
-    closes included; the setups' on_bar runs on each closed bar (if the strategy
-    registry exists). With ``true_side`` False the tick rule classifies."""
+    closes included; with ``with_setups`` the setups' on_bar runs on each closed
+    bar. With ``true_side`` False the tick rule classifies."""
     params = StrategyParams()
     cal = SessionCalendar("us_equity")
     cal.session_bounds(START_NS)  # load the exchange calendar outside the timing
@@ -63,13 +65,7 @@ def bench_engine_analytics(n_trades: int = 200_000, n_symbols: int = 1, with_set
         sides = np.zeros_like(sides)
     symbols = [f"S{k}" for k in range(n_symbols)]
     analytics = {s: SymbolAnalytics(s, params, cal) for s in symbols}
-    make_setups = None
-    if with_setups:
-        try:
-            from .strategy.registry import make_setups  # type: ignore
-        except ImportError:
-            make_setups = None
-    setups = {s: (make_setups(s, params) if make_setups else []) for s in symbols}
+    setups = {s: (make_setups(s, params) if with_setups else []) for s in symbols}
     # ~4 trades per second per symbol: 250 ms apart on each symbol's clock
     step = 250_000_000
     trades = []
