@@ -20,16 +20,8 @@ from engine.feeds.replay import JOURNALED_ROWS, ReplayFeed
 
 HERE = Path(__file__).resolve().parent / "data"
 FAULTS = HERE / "faults"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 Y2100_NS = 4_102_444_800_000_000_000  # 2100-01-01 00:00 UTC
 NAT = -9_223_372_036_854_775_808
-
-
-def _shared(name: str) -> Path:
-    p = SHARED / name
-    if not p.exists():
-        pytest.skip(f"{p} not present (shared data lives beside the checkout)")
-    return p
 
 
 def _with_cells(path: Path, changes: dict[int, str]) -> str:
@@ -45,10 +37,10 @@ def _with_cells(path: Path, changes: dict[int, str]) -> str:
 # --------------------------------------------------------------------------- time order
 
 
-def test_one_far_future_row_is_the_only_row_dropped_real_file():
+def test_one_far_future_row_is_the_only_row_dropped_real_file(shared_data):
     """The issue's case: a year-2100 row at line 1001 of the ESH4 trades took the
     1,972 rows after it; now it alone goes."""
-    path = _shared("esh4_20231225_trades.csv")
+    path = shared_data("esh4_20231225_trades.csv")
     clean = load(path)
     data = parse_text(_with_cells(path, {1001: str(Y2100_NS)}), "esh4.csv")
     assert len(data) == len(clean) - 1 == 2971
@@ -103,10 +95,10 @@ def test_longest_in_order_is_the_longest_and_the_earliest_rows():
 # --------------------------------------------------------------------------- exact timestamps
 
 
-def test_a_non_integer_timestamp_fails_its_row_and_moves_no_other():
+def test_a_non_integer_timestamp_fails_its_row_and_moves_no_other(shared_data):
     """The issue's case: one "….5" cell sent the ESH4 column through float64 and
     2,833 distinct timestamps became 2,805."""
-    path = _shared("esh4_20231225_trades.csv")
+    path = shared_data("esh4_20231225_trades.csv")
     clean = load(path)
     assert len(np.unique(clean.ts_ns)) == 2833
     first = path.read_text().splitlines()[1000].split(",")[0]

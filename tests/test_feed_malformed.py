@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 
 import msgpack
 import pytest
 
 from engine.clock import FixedClock
-from engine.config import load_config
 from engine.factory import build_engine
 from engine.feeds.alpaca import AlpacaFeed
 from engine.feeds.notices import SkippedLog, malformed_count
@@ -22,28 +20,17 @@ from engine.feeds.polygon import PolygonFeed
 from engine.live.backoff import Backoff
 from engine.live.streams import FrameGuard, decodes_as_json_object, decodes_as_msgpack_list
 from engine.model import Trade
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn, trade_msg
-from standins.polygon_rest import PolygonRestStandIn
-from standins.polygon_ws import PolygonWsStandIn, ws_trade
-from standins.testkit import KEY_ID, SECRET, T0, until
+from tests.factories import engine_config
+from tests.standins.alpaca_streams import trade_msg
+from tests.standins.polygon_ws import ws_trade
+from tests.standins.testkit import KEY_ID, POLYGON_KEY, SECRET, T0
+from tests.waiting import wait_for
 
-POLYGON_KEY = "PKtestPolygonKey0123456789"
+pytestmark = pytest.mark.usefixtures("local_network_only")
+
 T0_MS = T0 // 1_000_000
 DEEP_JSON = "[" * 5000
 DEEP_MSGPACK = b"\x91" * 5000  # 5,000 nested one-element arrays
-
-_real_getaddrinfo = socket.getaddrinfo
-
-
-@pytest.fixture(autouse=True)
-def local_only(monkeypatch):
-    def guarded(host, *args, **kwargs):
-        if host not in ("127.0.0.1", "localhost", "::1", None):
-            raise AssertionError(f"test tried to reach {host!r}: only 127.0.0.1 is allowed")
-        return _real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
 def _fast_backoff() -> Backoff:
@@ -66,24 +53,13 @@ async def _take(feed, n: int) -> list:
 # --------------------------------------------------------------------------- Polygon
 
 
-@pytest.fixture
-async def polygon():
-    ws = PolygonWsStandIn(POLYGON_KEY)
-    await ws.start()
-    rest = PolygonRestStandIn(POLYGON_KEY)
-    rest.start()
-    yield ws, rest
-    rest.stop()
-    await ws.stop()
-
-
-async def test_polygon_frame_of_5000_brackets_is_counted_skipped_and_journaled(polygon):
-    ws, rest = polygon
+async def test_polygon_frame_of_5000_brackets_is_counted_skipped_and_journaled(polygon_ws, polygon_rest):
+    ws, rest = polygon_ws, polygon_rest
     feed = PolygonFeed(["AAPL"], POLYGON_KEY, ws_url=ws.url, rest_base=rest.base_url, clock=FixedClock(T0),
                        backoff=_fast_backoff(), connect_timeout_s=1.0)
     await feed.start()
     try:
-        await until(lambda: feed.status().connected and ws.subscribed_now() == {"T.AAPL"}, what="subscribed")
+        await wait_for(lambda: feed.status().connected and ws.subscribed_now() == {"T.AAPL"}, what="subscribed")
         feed.drain_notices()
         await ws.send_raw(DEEP_JSON)
         await ws.send_raw('[{"ev":"T","sym":"AAPL","p":' + "[" * 200 + "]" * 200 + ',"s":1,"t":1,"q":1}]')
@@ -120,21 +96,17 @@ def test_frame_guard_counts_and_skips_frames_it_cannot_decode_or_dispatch():
 
 
 @pytest.fixture
-async def alpaca_md():
-    md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    ws = await md.start()
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    base = rest.start()
-    feed = AlpacaFeed(["AAPL"], KEY_ID, SECRET, url_override=ws + "/v2/iex", data_url_override=base,
-                      clock=FixedClock(T0), backoff=Backoff(initial_s=0.05, max_s=0.2, jitter=0.0))
-    yield md, feed
+async def alpaca_feed(alpaca_data_stream, alpaca_rest):
+    feed = AlpacaFeed(["AAPL"], KEY_ID, SECRET, url_override=alpaca_data_stream.url + "/v2/iex",
+                      data_url_override=alpaca_rest.url, clock=FixedClock(T0),
+                      backoff=Backoff(initial_s=0.05, max_s=0.2, jitter=0.0))
+    yield feed
     await feed.stop()
-    await md.stop()
-    rest.stop()
 
 
-async def test_alpaca_data_stream_skips_deep_and_undispatchable_frames_and_journals_them(alpaca_md):
-    md, feed = alpaca_md
+async def test_alpaca_data_stream_skips_deep_and_undispatchable_frames_and_journals_them(alpaca_data_stream,
+                                                                                         alpaca_feed):
+    md, feed = alpaca_data_stream, alpaca_feed
     await feed.start()
     await md.wait_for(lambda: len(md.live) >= 1)
     await md.send_raw(DEEP_MSGPACK)
@@ -167,22 +139,20 @@ async def test_skipped_log_caps_entries_per_drain_and_counts_them_all():
 # --------------------------------------------------------------------------- the engine: journal and summary
 
 
-async def test_engine_journals_and_counts_what_the_polygon_feed_skipped(polygon, monkeypatch, tmp_path):
-    ws, rest = polygon
-    for name, value in {"POLYGON_API_KEY": POLYGON_KEY, "COCKPIT_POLYGON_WS_URL": ws.url,
-                        "COCKPIT_POLYGON_URL": rest.base_url}.items():
-        monkeypatch.setenv(name, value)
-    cfg = load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "WATCH"},
-                                       "feed": {"kind": "polygon"}, "broker": {"kind": "paper"}}, env={})
+async def test_engine_journals_and_counts_what_the_polygon_feed_skipped(polygon_ws, polygon_rest, monkeypatch):
+    ws = polygon_ws
+    monkeypatch.setenv("POLYGON_API_KEY", POLYGON_KEY)
+    cfg = engine_config("WATCH", app={"symbols": ["AAPL"]}, feed={"kind": "polygon"},
+                        endpoints={"polygon_ws": ws.url, "polygon_rest": polygon_rest.base_url})
     engine = build_engine(cfg, clock=FixedClock(T0), use_store=False)
     await engine.start()
     try:
         feed = engine.feed
-        await until(lambda: feed.status().connected and ws.subscribed_now() == {"T.AAPL"}, what="subscribed")
+        await wait_for(lambda: feed.status().connected and ws.subscribed_now() == {"T.AAPL"}, what="subscribed")
         await ws.send_raw(DEEP_JSON)
         await ws.send_raw("not json")
         await ws.send([ws_trade("AAPL", T0_MS + 5, 170.25, 10, 7)])
-        await until(lambda: engine.analytics["AAPL"].last == 170.25, what="trade after the bad frames")
+        await wait_for(lambda: engine.analytics["AAPL"].last == 170.25, what="trade after the bad frames")
         await engine.tick()
         assert engine.summary()["malformed"] == 2
         journaled = [j for j in engine.journal if j.kind == "malformed"]
@@ -192,29 +162,12 @@ async def test_engine_journals_and_counts_what_the_polygon_feed_skipped(polygon,
         await engine.stop()
 
 
-@pytest.fixture
-async def alpaca_live(monkeypatch):
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    trading = TradingStreamStandIn(KEY_ID, SECRET)
-    tws = await trading.start()
-    md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    mws = await md.start()
-    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": base,
-                        "COCKPIT_ALPACA_DATA_URL": base, "COCKPIT_ALPACA_TRADING_STREAM_URL": tws + "/stream",
-                        "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
-        monkeypatch.setenv(name, value)
-    yield md
-    await md.stop()
-    await trading.stop()
-    rest.stop()
-
-
-async def test_engine_journals_and_counts_what_the_alpaca_feed_skipped(alpaca_live):
-    md = alpaca_live
-    cfg = load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "WATCH"},
-                                       "feed": {"kind": "alpaca"}, "broker": {"kind": "paper"}}, env={})
+async def test_engine_journals_and_counts_what_the_alpaca_feed_skipped(alpaca_rest, alpaca_data_stream, monkeypatch):
+    md = alpaca_data_stream
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    cfg = engine_config("WATCH", app={"symbols": ["AAPL"]}, feed={"kind": "alpaca"},
+                        endpoints={"alpaca_data": alpaca_rest.url, "alpaca_data_stream": md.url + "/v2/iex"})
     engine = build_engine(cfg, clock=FixedClock(T0), use_store=False)
     await engine.start()
     try:
@@ -222,7 +175,7 @@ async def test_engine_journals_and_counts_what_the_alpaca_feed_skipped(alpaca_li
         await md.send_raw(DEEP_MSGPACK)
         await md.send([{"T": "t", "S": "AAPL", "p": "abc"}])
         await md.send([trade_msg("AAPL", T0 + 2_000, 191.02, 300, 99_001)])
-        await until(lambda: engine.analytics["AAPL"].last == 191.02, what="trade after the bad frame")
+        await wait_for(lambda: engine.analytics["AAPL"].last == 191.02, what="trade after the bad frame")
         await engine.tick()
         assert engine.summary()["malformed"] == 2
         assert [j.kind for j in engine.journal].count("malformed") == 2

@@ -9,19 +9,20 @@ import pytest
 from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
-from engine.config import load_config
 from engine.engine import Engine
 from engine.feeds.loaders import TradesArrays
 from engine.feeds.replay import ReplayFeed
 from engine.live.backoff import Backoff
 from engine.model import Side, Signal, Trade
-from standins.alpaca_rest import AlpacaRestStandIn
-from standins.alpaca_streams import TradingStreamStandIn
-from standins.testkit import KEY_ID, SECRET, T0, until
+from tests.factories import engine_config
+from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.usefixtures("local_network_only")
 
 
 def _config():
-    return load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "AUTO"}}, env={})
+    return engine_config("AUTO", app={"symbols": ["AAPL"]})
 
 
 def _idle_feed() -> ReplayFeed:
@@ -54,20 +55,14 @@ async def test_paper_rejection_for_buying_power_is_one_journal_line():
 
 
 @pytest.fixture
-async def alpaca():
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    stream = TradingStreamStandIn(KEY_ID, SECRET)
-    ws = await stream.start()
-    rest.listeners.append(stream.publish_threadsafe)
-    broker = AlpacaBroker(KEY_ID, SECRET, url_override=base, stream_url_override=ws + "/stream", clock=FixedClock(T0),
+async def alpaca(alpaca_rest, alpaca_trading_stream):
+    alpaca_rest.listeners.append(alpaca_trading_stream.publish_threadsafe)
+    broker = AlpacaBroker(KEY_ID, SECRET, url_override=alpaca_rest.url,
+                          stream_url_override=alpaca_trading_stream.url + "/stream", clock=FixedClock(T0),
                           request_timeout_s=2.0, rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.05),
                           stream_backoff=Backoff(initial_s=0.02, max_s=0.1), close_retry_s=0.01)
-    yield rest, stream, broker
+    yield alpaca_rest, alpaca_trading_stream, broker
     await broker.stop()
-    await stream.stop()
-    rest.stop()
 
 
 async def test_alpaca_403_and_422_rejections_are_one_journal_line_each(alpaca):
@@ -84,7 +79,7 @@ async def test_alpaca_403_and_422_rejections_are_one_journal_line_each(alpaca):
     await engine.router.send(_signal(3, qty=10))
     third = rest.orders[rest.top_level[-1]]
     rest.fill(third["id"], 10, 190.0)
-    await until(lambda: any(j.kind == "fill" for j in engine.journal), what="the third order's fill")
+    await wait_for(lambda: any(j.kind == "fill" for j in engine.journal), what="the third order's fill")
     lines = _rejection_lines(engine)
     assert len(lines) == 2, lines
     assert "insufficient buying power" in lines[0]
