@@ -69,10 +69,15 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     HELD = "held"  # bracket child waiting for its parent to fill
+    # the submit got no answer and the look-ups by client order id failed: the order may be
+    # live at the broker, so it counts as open (exposure) until a look-up, the order stream or
+    # a reconcile tells which; it is never resent before a look-up says it does not exist
+    UNKNOWN = "unknown"
 
     @property
     def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.HELD)
+        return self in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.HELD,
+                        OrderStatus.UNKNOWN)
 
 
 class OrderLeg(StrEnum):
@@ -387,7 +392,10 @@ class JournalEntry:
 class BrokerEvent:
     """An order/fill/rejection update a broker reports to the engine."""
 
-    kind: str  # "new" | "fill" | "partial_fill" | "canceled" | "rejected" | "expired" | "replaced"
+    # "new" | "fill" | "partial_fill" | "canceled" | "rejected" | "expired" | "replaced"
+    # | "resolved" (an UNKNOWN placeholder whose real order became known: ``order`` is the
+    #   placeholder, closed; the real order's own events follow)
+    kind: str
     order: Order
     fill: Optional[Fill] = None
     reason: str = ""

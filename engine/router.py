@@ -13,13 +13,15 @@ router has handled it (the backtester's books).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional
+from itertools import chain
+from typing import Callable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitManager
 from .ids import ClientOrderIds
-from .model import BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side, Signal
+from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+                    Signal)
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -40,7 +42,8 @@ class OrderRouter:
         self.redact = redact
         self.ids = ClientOrderIds("ck")
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
-        self.fills: list[Fill] = []
+        self.fills: list[Fill] = []  # this run's
+        self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
         self._attempt: Counter[str] = Counter()
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         broker.set_event_handler(self.on_broker_event)
@@ -69,7 +72,12 @@ class OrderRouter:
         )
         with self.notifier.batch():
             order = await self.broker.submit(req)
-            if order.status is not OrderStatus.REJECTED:
+            if order.status is OrderStatus.UNKNOWN:
+                # possibly live: keep the plan so exit management starts if it fills
+                self.plans[sig.symbol] = sig
+                self.recorder.log("warn", "order", f"bracket {sig.side.value} {sig.qty} {sig.symbol} id {coid}: "
+                                  f"outcome unknown ({self.redact(order.reason)})", sig.symbol)
+            elif order.status is not OrderStatus.REJECTED:
                 self.plans[sig.symbol] = sig
                 self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
                                   f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
@@ -94,6 +102,11 @@ class OrderRouter:
             self.counters["rejections"] += 1
             rec.log("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: "
                     f"{self.redact(ev.reason or o.reason)}", o.symbol)
+            plan = self.plans.get(o.symbol)
+            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty:
+                self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
+        elif ev.kind == "resolved":
+            rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
         elif ev.kind in ("canceled", "expired"):
             rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
                     + (f": {ev.reason}" if ev.reason else ""), o.symbol)
@@ -122,7 +135,7 @@ class OrderRouter:
         """Realised P&L of the round trip that just closed, from its fills."""
         qty = 0
         cash = 0.0
-        for f in reversed(self.fills):
+        for f in chain(reversed(self.fills), reversed(self._earlier_fills)):
             if f.symbol != symbol:
                 continue
             s = f.qty if f.side is Side.BUY else -f.qty
@@ -153,15 +166,20 @@ class OrderRouter:
                 if action.new_stop is not None:
                     await self.broker.replace_stop(symbol, action.new_stop)
 
-    def restore_plans(self, positions: list[Position], open_orders: list[Order], decisions: list[Signal]) -> None:
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """A restart: this session's fills, oldest first, so the P&L of a round trip
+        that closes after the restart counts its opening fills too."""
+        self._earlier_fills = list(fills)
+
+    def restore_plans(self, positions: list[Position], decisions: list[Signal],
+                      open_orders: Sequence[Order] = ()) -> None:
         """A restart: manage each restored position's exits as before, from the newest
-        signal that opened it (``decisions`` newest first), and keep the plan of each
-        working entry so that its exits are managed when it fills."""
-        by_id = {d.id: d for d in decisions}
+        signal that opened it (``decisions`` newest first); an entry still open (working,
+        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills."""
+        by_id = {d.id: d for d in decisions if d.decision in (Decision.APPROVED, Decision.AUTO)}
         for o in open_orders:
-            sig = by_id.get(o.signal_id) if o.leg is OrderLeg.ENTRY and o.signal_id else None
-            if sig is not None:
-                self.plans[o.symbol] = sig
+            if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
+                self.plans.setdefault(o.symbol, by_id[o.signal_id])
         for pos in positions:
             sig = next((d for d in decisions if d.symbol == pos.symbol and d.decision in
                         (Decision.APPROVED, Decision.AUTO)), None)

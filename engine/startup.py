@@ -3,10 +3,12 @@
 A restart inside the session must carry on where it stopped: the analytics
 rebuilt from today's stored candles (and data already seen skipped), today's
 decisions and the signals still pending, the broker's positions and open orders
-(a real broker reconciles with the account instead), and exit management of
-each open position. A live start fetches the previous session's bars (balance
-range, previous profile) and today's trades so far, so the panes are right
-from the first frame.
+(a real broker takes them as what it believed and reconciles with the account,
+emitting only the fills the store does not have), today's fills (the P&L of a
+round trip that closes after the restart needs its opening fills), and exit
+management of each open position. A live start fetches the previous session's
+bars (balance range, previous profile) and today's trades so far, so the panes
+are right from the first frame.
 """
 from __future__ import annotations
 
@@ -22,15 +24,18 @@ async def restore_today(engine: "Engine") -> None:
     now = engine.clock.now_ns()
     if not now:
         return
-    state = await engine.recorder.load_today(engine.calendar.session_start_ns(now))
+    session_start = engine.calendar.session_start_ns(now)
+    state = await engine.recorder.load_today(session_start)
     bars = [bar for sym, sym_bars in state.bars.items() if sym in engine.analytics for bar in sym_bars]
     n = engine.data.warm_up(bars)
     engine.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
     engine.desk.restore(state.decisions, state.pending, engine.analytics)
-    engine.broker.restore(state.positions, state.open_orders, state.account)
+    engine.broker.restore(state.positions, state.open_orders, state.account, fills=state.fills,
+                          since_ns=session_start)
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
     engine.recorder.note_restored_positions(p.symbol for p in positions if p.qty)
-    engine.router.restore_plans(positions, state.open_orders, state.decisions)
+    engine.router.restore_fills(state.fills)
+    engine.router.restore_plans(positions, state.decisions, state.open_orders)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                             f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")

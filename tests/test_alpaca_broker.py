@@ -255,6 +255,7 @@ async def test_restart_reconciles_position_and_open_orders(env):
 
 async def test_submit_that_timed_out_but_reached_alpaca_is_not_sent_twice(env):
     broker = await started(env, request_timeout_s=0.3)
+    env.forward = False  # the order stream stays quiet: the look-up by client id finds the order
     env.rest.script("POST", "/v2/orders", 200, hang_s=0.8)  # handled, but the answer comes too late
     order = await broker.submit(bracket("slow-1"))
     posts = env.rest.requests_to("POST", "/v2/orders")

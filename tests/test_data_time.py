@@ -2,17 +2,11 @@
 any speed and however often (or rarely) the wall-clock timer gets to run."""
 import asyncio
 
-from engine.config import load_config
-from engine.factory import build_engine
-
-
-def _config():
-    return load_config(None, overrides={"app": {"mode": "AUTO", "seed": 7},
-                                        "feed": {"kind": "synthetic", "speed": 0}}, env={})
+from tests.factories import engine_config, paper_engine
 
 
 async def _run(busy_timer: bool) -> tuple[dict, list]:
-    eng = build_engine(_config(), use_store=False)
+    eng = paper_engine(engine_config("AUTO"))
     await eng.start()
     hammer = None
     if busy_timer:

@@ -8,8 +8,6 @@ from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.base import BacktestBroker, Broker
 from engine.brokers.paper import PaperBroker
 from engine.clock import DataClock
-from engine.config import load_config
-from engine.factory import build_engine
 from engine.feeds.alpaca import AlpacaFeed
 from engine.feeds.base import ControllableFeed, Feed
 from engine.feeds.polygon import PolygonFeed
@@ -18,16 +16,10 @@ from engine.feeds.synthetic import SyntheticFeed
 from engine.backtest.feed import ArrayFeed
 from engine.model import NS_PER_MIN, Bar, Decision, Mode
 from engine.risk import RiskRule
+from tests.factories import engine_config, paper_engine
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENGINE_NAMES = {"engine", "eng", "live", "bt"}
-
-
-def _config(mode="SEMI", **over):
-    o = {"app": {"mode": mode, "seed": 7}, "feed": {"kind": "synthetic", "speed": 0}}
-    for k, v in over.items():
-        o.setdefault(k, {}).update(v)
-    return load_config(None, overrides=o, env={})
 
 
 def _private_engine_uses(path: pathlib.Path) -> list[str]:
@@ -71,7 +63,7 @@ def test_brokers_and_feeds_implement_their_base_classes():
 
 
 async def test_an_approval_notifies_the_ui_once():
-    eng = build_engine(_config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100}), use_store=False)
+    eng = paper_engine(engine_config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100}))
     await eng.prepare()
     await eng.feed.start()
     async for item in eng.feed.stream():
@@ -97,7 +89,7 @@ async def test_an_approval_notifies_the_ui_once():
 
 async def test_the_engine_alone_moves_data_time():
     clock = DataClock()
-    eng = build_engine(_config("WATCH", feed={"kind": "synthetic", "speed": 0}), clock=clock, use_store=False)
+    eng = paper_engine(engine_config("WATCH"), clock=clock)
     await eng.feed.start()
     first = None
     async for item in eng.feed.stream():  # the feed hands items out; the clock stays where it is
@@ -115,7 +107,7 @@ async def test_the_engine_alone_moves_data_time():
 
 
 async def test_blocks_are_counted_by_their_rule():
-    eng = build_engine(_config("AUTO", risk={"max_positions": 1}), use_store=False)
+    eng = paper_engine(engine_config("AUTO", risk={"max_positions": 1}))
     await eng.start()
     await eng.wait_done()
     await eng.stop()
@@ -129,6 +121,6 @@ async def test_blocks_are_counted_by_their_rule():
 
 
 def test_mode_lives_on_the_desk():
-    eng = build_engine(_config("SEMI"), use_store=False)
+    eng = paper_engine(engine_config("SEMI"))
     eng.set_mode(Mode.WATCH)
     assert eng.mode is Mode.WATCH and eng.desk.mode is Mode.WATCH and eng.snapshot().mode is Mode.WATCH

@@ -4,30 +4,17 @@ import asyncio
 
 import pytest
 
-from engine.config import load_config
+from engine.clock import FixedClock
 from engine.factory import build_engine
-from engine.model import Decision, Mode, OrderLeg, OrderStatus
-
-
-def _config(mode="AUTO", **over):
-    o = {"app": {"mode": mode, "seed": 7}, "feed": {"kind": "synthetic", "speed": 0}}
-    for k, v in over.items():
-        o.setdefault(k, {}).update(v)
-    return load_config(None, overrides=o, env={})
-
-
-async def _run_session(config, use_store=False):
-    engine = build_engine(config, use_store=use_store)
-    await engine.start()
-    await engine.wait_done()
-    await engine.tick()
-    await engine.stop()
-    return engine
+from engine.model import Decision, Mode, OrderLeg, OrderStatus, Trade
+from engine.store import Store
+from tests.factories import engine_config, paper_engine, run_session
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
 def auto_session():
-    return asyncio.run(_run_session(_config("AUTO")))
+    return asyncio.run(run_session(engine_config("AUTO")))
 
 
 def test_seeded_session_shows_every_state_alerts_and_every_setup(auto_session):
@@ -59,22 +46,22 @@ def test_auto_session_trades_brackets_and_ends_flat(auto_session):
 
 
 def test_same_seed_same_decisions():
-    a = asyncio.run(_run_session(_config("AUTO")))
-    b = asyncio.run(_run_session(_config("AUTO")))
+    a = asyncio.run(run_session(engine_config("AUTO")))
+    b = asyncio.run(run_session(engine_config("AUTO")))
     fa = [(f.symbol, f.side, f.qty, f.price, f.ts_ns) for f in a.fills]
     fb = [(f.symbol, f.side, f.qty, f.price, f.ts_ns) for f in b.fills]
     assert fa == fb and fa
 
 
 def test_watch_mode_never_sends():
-    eng = asyncio.run(_run_session(_config("WATCH")))
+    eng = asyncio.run(run_session(engine_config("WATCH")))
     s = eng.summary()
     assert s["signals_by_decision"].get("watched", 0) > 0
     assert s["orders"] == 0 and s["fills"] == 0
 
 
 def test_semi_mode_queues_and_expires_unapproved_signals():
-    eng = asyncio.run(_run_session(_config("SEMI")))
+    eng = asyncio.run(run_session(engine_config("SEMI")))
     s = eng.summary()
     # nobody approved anything: every signal that passed risk expired, none was sent
     assert s["signals_by_decision"].get("expired", 0) > 0
@@ -85,19 +72,13 @@ def test_semi_mode_queues_and_expires_unapproved_signals():
 
 
 async def test_semi_approve_sends_a_bracket_and_reject_is_journaled():
-    cfg = _config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
-    eng = build_engine(cfg, use_store=False)
+    cfg = engine_config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
+    eng = paper_engine(cfg)
     await eng.start()
-    approved = rejected = None
-    while eng.feed_running:
-        await asyncio.sleep(0)
-        if eng.pending:
-            sig = next(iter(eng.pending.values()))
-            if approved is None:
-                approved = await eng.approve(sig.id)
-            elif rejected is None:
-                rejected = await eng.reject(sig.id)
-                break
+    await wait_for(lambda: bool(eng.pending) or not eng.feed_running, 60, "a pending signal")
+    approved = await eng.approve(next(iter(eng.pending)))
+    await wait_for(lambda: bool(eng.pending) or not eng.feed_running, 60, "a second pending signal")
+    rejected = await eng.reject(next(iter(eng.pending)))
     await eng.stop()
     assert approved is not None and approved.decision is Decision.APPROVED and approved.qty >= 1
     orders = [o for o in eng.broker.recent_orders(10_000) if o.signal_id == approved.id]
@@ -110,11 +91,10 @@ async def test_semi_approve_sends_a_bracket_and_reject_is_journaled():
 
 
 async def test_set_mode_out_of_semi_expires_pending_visibly():
-    cfg = _config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
-    eng = build_engine(cfg, use_store=False)
+    cfg = engine_config("SEMI", engine={"signal_ttl_s": 3600, "signal_run_fraction": 100})
+    eng = paper_engine(cfg)
     await eng.start()
-    while not eng.pending and eng.feed_running:
-        await asyncio.sleep(0)
+    await wait_for(lambda: bool(eng.pending) or not eng.feed_running, 60, "a pending signal")
     assert eng.pending
     ids = list(eng.pending)
     eng.set_mode(Mode.WATCH)
@@ -124,7 +104,6 @@ async def test_set_mode_out_of_semi_expires_pending_visibly():
 
 
 async def test_strategy_configs_from_the_store_apply_at_start_and_at_run_time(tmp_path):
-    from engine.store import Store
 
     db = tmp_path / "c.db"
     store = await Store.open(str(db))
@@ -132,7 +111,7 @@ async def test_strategy_configs_from_the_store_apply_at_start_and_at_run_time(tm
     await store.set_strategy_config("SPY", True, {"min_aggression": 95, "lookback_minutes": 30})
     await store.set_strategy_config("QQQ", True, {"atr_stop": -1})  # invalid: must be named, not applied
     await store.close()
-    cfg = _config("AUTO", app={"db": str(db)})
+    cfg = engine_config("AUTO", app={"db": str(db)})
     eng = build_engine(cfg)
     await eng.prepare()
     try:
@@ -151,7 +130,7 @@ async def test_strategy_configs_from_the_store_apply_at_start_and_at_run_time(tm
 
 
 def test_enforced_session_policy_blocks_other_setups_with_the_reason():
-    eng = asyncio.run(_run_session(_config("AUTO", sessions={"enforce_policy": True})))
+    eng = asyncio.run(run_session(engine_config("AUTO", sessions={"enforce_policy": True})))
     blocked = [d for d in eng.decisions if d.decision is Decision.BLOCKED and d.decision_reason.startswith("session_policy")]
     assert blocked, "no signal was blocked by the session policy"
     assert all("recommends" in d.decision_reason for d in blocked)
@@ -159,10 +138,8 @@ def test_enforced_session_policy_blocks_other_setups_with_the_reason():
 
 
 async def test_malformed_trades_are_skipped_counted_and_journaled(tmp_path):
-    from engine.model import Trade
-    from engine.store import Store
 
-    eng = build_engine(_config("SEMI", app={"db": str(tmp_path / "m.db")}))
+    eng = build_engine(engine_config("SEMI", app={"db": str(tmp_path / "m.db")}))
     await eng.prepare()
     t0 = 1_718_199_000_000_000_000  # 2024-06-12 13:30 UTC = 09:30 ET
     good = [Trade("SPY", t0 + i * 1_000_000_000, 540.0 + 0.01 * i, 100) for i in range(5)]
@@ -182,10 +159,9 @@ async def test_malformed_trades_are_skipped_counted_and_journaled(tmp_path):
 
 
 async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tmp_path):
-    from engine.store import Store
 
     db = tmp_path / "all.db"
-    eng = await _run_session(_config("AUTO", app={"db": str(db)}), use_store=True)
+    eng = await run_session(engine_config("AUTO", app={"db": str(db)}), use_store=True)
     store = await Store.open(str(db))
     try:
         signals = await store.signals()
@@ -207,12 +183,10 @@ async def test_nothing_is_lost_every_signal_decision_order_and_fill_is_stored(tm
 
 
 async def test_stale_live_data_blocks_entries_with_a_visible_reason():
-    from engine.clock import FixedClock
-    from engine.model import Trade
 
     t0 = 1_718_204_400_000_000_000  # 2024-06-12 15:00 UTC = 11:00 ET, inside RTH and the trading window
     clock = FixedClock(t0)  # wall time, as live: data age is now - last trade
-    eng = build_engine(_config("SEMI", risk={"stale_after_s": 15}), clock=clock, use_store=False)
+    eng = paper_engine(engine_config("SEMI", risk={"stale_after_s": 15}), clock=clock)
     await eng.prepare()
     await eng.feed.start()
     eng.on_data(Trade("SPY", t0, 540.0, 100))
@@ -229,10 +203,9 @@ async def test_stale_live_data_blocks_entries_with_a_visible_reason():
 
 
 async def test_running_the_same_simulated_session_twice_keeps_both_runs_records(tmp_path):
-    from engine.store import Store
 
     db = tmp_path / "twice.db"
-    runs = [await _run_session(_config("AUTO", app={"db": str(db)}), use_store=True) for _ in range(2)]
+    runs = [await run_session(engine_config("AUTO", app={"db": str(db)}), use_store=True) for _ in range(2)]
     assert runs[0].run_id != runs[1].run_id
     store = await Store.open(str(db))
     try:

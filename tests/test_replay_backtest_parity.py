@@ -12,7 +12,6 @@ from engine.config import load_config
 from engine.factory import build_engine
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 
 
 def _replay(path: pathlib.Path, symbol: str, session: str):
@@ -36,8 +35,8 @@ def _replay(path: pathlib.Path, symbol: str, session: str):
     ("6eh4_202401_bars_1m.csv.gz", "24h_utc", 1000),  # a month of bars: signals all day
     ("btcusdt_perp_20240808_trades.csv", "24h_utc", 0),  # six minutes of trades: bars and states only
 ])
-def test_replay_and_backtest_agree(name, session, min_signals):
-    path = DATA / name
+def test_replay_and_backtest_agree(shared_data, name, session, min_signals):
+    path = shared_data(name)
     ds = load_dataset([str(path)], None, None, None, False, None)
     symbol = ds.symbols[0]
     cfg, summary, fills = _replay(path, symbol, session)

@@ -1,19 +1,19 @@
 """A restart in the same session reloads today's state from the store: profiles,
 CVD, positions, open orders and pending signals come back as they were."""
-import asyncio
 import math
 from dataclasses import fields
 
 from engine.clock import DataClock
-from engine.config import load_config
 from engine.factory import build_engine
-from engine.store import Store
+from engine.model import Mode, OrderLeg
+from tests.factories import engine_config
+
+NO_EXPIRY = {"signal_ttl_s": 36000, "signal_run_fraction": 100}
 
 
-def _cfg(db, mode):
-    return load_config(None, overrides={"app": {"mode": mode, "seed": 7, "db": str(db)},
-                                        "feed": {"kind": "synthetic", "speed": 0},
-                                        "engine": {"signal_ttl_s": 36000, "signal_run_fraction": 100}}, env={})
+def _cfg(db, mode, **engine):
+    """The seeded session on the store ``db``; pending signals never expire."""
+    return engine_config(mode, app={"db": str(db)}, engine={**NO_EXPIRY, **engine})
 
 
 async def _run_until(engine, stream, predicate):
@@ -51,7 +51,7 @@ async def test_killed_mid_session_restart_finds_the_same_state(tmp_path):
     await eng.feed.start()
     stream = eng.feed.stream()
     await _run_until(eng, stream, lambda e: any(p.qty for p in e.broker.positions()) and e.broker.open_orders())
-    eng.set_mode(__import__("engine.model", fromlist=["Mode"]).Mode.SEMI)
+    eng.set_mode(Mode.SEMI)
     await _run_until(eng, stream, lambda e: bool(e.pending) and any(p.qty for p in e.broker.positions()))
     kill_ns = eng.clock.now_ns()
     # what was true at the moment of the kill (the bar-close state of every symbol)
@@ -141,15 +141,10 @@ async def test_yesterdays_open_orders_are_not_restored(tmp_path):
 
 async def test_an_entry_that_fills_after_a_restart_gets_its_exit_management(tmp_path):
     """A working limit entry restored from the store: when it fills, its exits are managed."""
-    from engine.model import OrderLeg
-
     db = tmp_path / "cockpit.db"
 
     def cfg(mode):
-        return load_config(None, overrides={"app": {"mode": mode, "seed": 7, "db": str(db)},
-                                            "feed": {"kind": "synthetic", "speed": 0},
-                                            "engine": {"entry_type": "limit", "limit_timeout_s": 36000,
-                                                       "signal_ttl_s": 36000, "signal_run_fraction": 100}}, env={})
+        return _cfg(db, mode, entry_type="limit", limit_timeout_s=36000)
 
     def working_entry(e):
         return next((o for o in e.broker.open_orders() if o.leg is OrderLeg.ENTRY), None)

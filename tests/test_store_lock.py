@@ -7,14 +7,13 @@ import textwrap
 
 import pytest
 
-from engine.config import load_config
 from engine.factory import build_engine
 from engine.store import StoreError
+from tests.factories import engine_config
 
 
 def _cfg(db):
-    return load_config(None, overrides={"app": {"mode": "AUTO", "seed": 7, "db": str(db)},
-                                        "feed": {"kind": "synthetic", "speed": 0}}, env={})
+    return engine_config("AUTO", app={"db": str(db)})
 
 
 async def test_a_second_engine_on_the_same_store_is_refused(tmp_path):

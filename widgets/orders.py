@@ -1,7 +1,10 @@
 """Orders, open first then recent closed: id, symbol, side, type/leg, qty, status,
-prices and the broker's reason when it rejected or cancelled one."""
+prices and the broker's reason when it rejected or cancelled one. An order whose
+submit outcome is UNKNOWN (possibly live at the broker) stands out in reverse
+video until a look-up, the order stream or a reconcile resolves it."""
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 
@@ -21,7 +24,7 @@ COLUMNS = (
     ("price", "Price", 10, "right"),
     ("reason", "Reason", 40),
 )
-STATUS_SHORT = {"partially_filled": "partial"}
+STATUS_SHORT = {"partially_filled": "partial", "unknown": "UNKNOWN?"}
 LEG_SHORT = {"entry": "entry", "take_profit": "tp", "stop_loss": "sl", "exit": "exit"}
 STATUS_TONE = {
     OrderStatus.FILLED: "up",
@@ -57,7 +60,9 @@ class OrdersPane(Pane):
             else:
                 px = "mkt"
             qty = f"{o.filled_qty}/{o.qty}" if o.filled_qty and o.filled_qty != o.qty else str(o.qty)
-            status_tone = STATUS_TONE.get(o.status, "warn" if o.status.is_open else None)
+            status_style = table.tone(STATUS_TONE.get(o.status, "warn" if o.status.is_open else None))
+            if o.status is OrderStatus.UNKNOWN:
+                status_style += Style(reverse=True)
             rows.append(
                 (
                     o.id,
@@ -68,9 +73,10 @@ class OrdersPane(Pane):
                         o.type.value,
                         LEG_SHORT.get(o.leg.value, o.leg.value),
                         qty,
-                        Text(STATUS_SHORT.get(o.status.value, o.status.value), style=table.tone(status_tone)),
+                        Text(STATUS_SHORT.get(o.status.value, o.status.value), style=status_style),
                         px,
-                        Text(o.reason, style=table.tone("down" if o.status is OrderStatus.REJECTED else "muted")),
+                        Text(o.reason, style=table.tone("down" if o.status is OrderStatus.REJECTED else
+                                                        "warn" if o.status is OrderStatus.UNKNOWN else "muted")),
                     ),
                 )
             )

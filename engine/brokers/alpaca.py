@@ -11,6 +11,14 @@ What this adapter guarantees on top of the raw clients:
   first; only when Alpaca has never seen it is it sent again, with the SAME id
   (Alpaca refuses a reused id, so a doubled order is impossible). A genuinely
   new attempt is the caller's, with a new id; an id we have seen is refused.
+- An ambiguous submit is UNKNOWN, not rejected. When the POST got no answer and
+  the look-ups got none either (and the order stream has not reported the
+  order meanwhile), submit returns a placeholder ``unknown:<client id>`` with
+  status UNKNOWN: open, so it counts as exposure. The next look-up (retried in
+  the background with backoff), a stream update or a reconcile resolves it: the
+  placeholder closes ("resolved", replaced by the real order, whose own events
+  follow) or, when a look-up says Alpaca has no such order, it ends REJECTED.
+  It is never resent after the submit returned.
 - Updates apply once. Alpaca may repeat or reorder trade updates (and the
   REST answer races the stream). Per order we keep the furthest status reached
   and the filled quantity: a fill counts only for quantity not yet counted, a
@@ -20,7 +28,11 @@ What this adapter guarantees on top of the raw clients:
 - 429s wait (Retry-After when given) without blocking the loop.
 - The broker is the truth: ``reconcile()`` replaces our positions and open
   orders with Alpaca's and returns each difference as a readable line; it runs
-  on start and after every stream reconnect.
+  on start and after every stream reconnect. It also asks for the orders closed
+  since the session start (``restore``) or this run's start, and emits every
+  fill not yet counted (by the stream, an earlier reconcile or, after a restart,
+  the store) exactly once, oldest first, so fills missed while the stream was
+  down or the engine was stopped reach the handler like live ones.
 - Keys never reach logs or error text: every message goes through ``redact``.
 """
 from __future__ import annotations
@@ -30,9 +42,10 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional, Sequence
 
+from alpaca.common.enums import Sort
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import ClosePositionResponse, Order as AlpacaOrder, TradeUpdate
@@ -50,7 +63,7 @@ from alpaca.trading.stream import TradingStream
 from ..clock import Clock, WallClock
 from .base import Broker
 from ..live.backoff import Backoff
-from ..live.reconcile import diff_open_orders, diff_positions
+from ..live.reconcile import describe_fill, describe_order, diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_json_object, wait_unless_stopped
@@ -107,6 +120,10 @@ _EVENT_KIND = {
     "canceled": "canceled", "replaced": "replaced", "expired": "expired", "done_for_day": "expired",
     "rejected": "rejected", "suspended": "rejected",
 }
+# our open statuses back in Alpaca's words (a restart's restored orders)
+_ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
+                OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.HELD: "held"}
+_PLACEHOLDER = "unknown:"  # id prefix of an UNKNOWN submit's placeholder order
 _TYPE = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
          "stop_limit": OrderType.STOP, "trailing_stop": OrderType.STOP}
 
@@ -118,6 +135,11 @@ def _ns(dt: Optional[datetime]) -> int:
         dt = dt.replace(tzinfo=timezone.utc)
     delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _dt(ns: int) -> datetime:
+    """UTC datetime of ``ns`` (microseconds, floored: what alpaca-py sends)."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1_000)
 
 
 def _f(value: Any) -> Optional[float]:
@@ -199,11 +221,16 @@ class AlpacaBroker(Broker):
         stream_backoff: Optional[Backoff] = None,
         close_retry_s: float = 0.2,
         executor_workers: int = 4,
+        unknown_lookup_backoff: Optional[Backoff] = None,
+        orders_page_size: int = 500,
+        max_order_pages: int = 20,
     ) -> None:
         if not api_key or not secret_key:
             raise ValueError("AlpacaBroker needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")
         if submit_attempts < 1:
             raise ValueError(f"submit_attempts must be >= 1, got {submit_attempts!r}")
+        if not 1 <= orders_page_size <= 500:
+            raise ValueError(f"orders_page_size must be within [1, 500] (Alpaca's limit), got {orders_page_size!r}")
         register_secret(api_key)
         register_secret(secret_key)
         install_log_redaction()
@@ -221,6 +248,12 @@ class AlpacaBroker(Broker):
         self._rate_backoff = rate_limit_backoff or Backoff(initial_s=0.5, max_s=30.0)
         self._stream_backoff = stream_backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._close_retry_s = close_retry_s
+        self._unknown_backoff = unknown_lookup_backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._page_size = orders_page_size
+        self._max_pages = max(1, max_order_pages)
+        self._unknown: dict[str, str] = {}  # client id of an UNKNOWN submit -> its placeholder's order id
+        self._resolving: set[str] = set()  # client ids with a background look-up running
+        self._since_ns: Optional[int] = None  # closed orders submitted after this are asked for
         self._handler: Optional[Callable[[BrokerEvent], None]] = None
         self._reconcile_handler: Optional[Callable[[list[str]], None]] = None
         self._orders: dict[str, Order] = {}
@@ -241,6 +274,7 @@ class AlpacaBroker(Broker):
         self.counters: dict[str, int] = {
             "malformed_frames": 0, "malformed_updates": 0, "stale_updates": 0, "rate_limited": 0,
             "submit_lookups": 0, "submit_resends": 0, "reconciles": 0, "stream_reconnects": 0,
+            "submit_unknown": 0, "missed_fills": 0,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -256,6 +290,8 @@ class AlpacaBroker(Broker):
     async def start(self) -> list[str]:
         """Load the broker's state (reconcile) and start the order-update stream.
         Returns the differences found (empty on a clean start)."""
+        if self._since_ns is None:  # no restore: nothing before this run was seen by us
+            self._since_ns = self._clock.now_ns()
         differences = await self.reconcile()
         if self._stream_task is None:
             self._stream_task = asyncio.create_task(self._stream._run_forever(), name="alpaca-trade-updates")
@@ -293,6 +329,13 @@ class AlpacaBroker(Broker):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _deliver(self, event: BrokerEvent, sink: Optional[list[BrokerEvent]]) -> None:
+        """To the handler now, or into ``sink`` (a reconcile emits in time order at its end)."""
+        if sink is not None:
+            sink.append(event)
+        else:
+            self._emit(event)
 
     def _emit(self, event: BrokerEvent) -> None:
         if self._handler is None:
@@ -383,7 +426,9 @@ class AlpacaBroker(Broker):
             alpaca_request = self._build_request(request)
         except ValueError as exc:
             return self._reject(request, f"invalid order: {exc}")
+        coid = request.client_order_id
         last_error = ""
+        attempt = 0
         for attempt in range(self._submit_attempts):
             if attempt:
                 self.counters["submit_resends"] += 1
@@ -395,25 +440,122 @@ class AlpacaBroker(Broker):
                 if not err.no_answer:
                     if err.status == 422 and "client_order_id" in err.message:
                         # an earlier attempt of ours did reach Alpaca after all
-                        found, _ = await self._lookup_client_id(request.client_order_id)
+                        known = self.order_by_client_id(coid)
+                        if known is not None:
+                            return known
+                        found, certain = await self._lookup_client_id(coid)
                         if found is not None:
                             return self._merge(found, emit=False)
+                        if not certain:
+                            return self._hold_unknown(request, f"possibly live at Alpaca: it holds client id"
+                                                      f" {coid} ({err.message}) but the look-ups got no answer")
                     return self._reject(request, err.message)
             # no answer: did it reach Alpaca? Look before sending anything again.
-            found, certain = await self._lookup_client_id(request.client_order_id)
+            known = self.order_by_client_id(coid)  # the order stream may have told us meanwhile
+            if known is not None:
+                return known
+            found, certain = await self._lookup_client_id(coid)
             if found is not None:
                 return self._merge(found, emit=False)
+            known = self.order_by_client_id(coid)
+            if known is not None:
+                return known
             if not certain:
-                break
+                return self._hold_unknown(
+                    request, f"possibly live at Alpaca, not resent: no answer to the submit ({last_error})"
+                    f" nor to the look-ups after {attempt + 1} attempt(s)")
             # Alpaca has never seen this id: sending it again (same id) cannot double it
-        self._spawn(self._reconcile_and_report())
         return self._reject(
-            request,
-            f"submit outcome unknown after {attempt + 1} attempt(s) ({last_error}); not resent blindly,"
-            " a reconcile will adopt the order if it reached Alpaca",
+            request, f"no answer from Alpaca after {attempt + 1} attempt(s) ({last_error}); it has no order"
+            f" with client id {coid}, so none was placed")
+
+    # ------------------------------------------------------------------ an ambiguous submit
+
+    def _hold_unknown(self, req: OrderRequest, reason: str) -> Order:
+        """The submit's outcome is unknown: a placeholder that counts as open until
+        a look-up, the order stream or a reconcile says what happened."""
+        reason = redact(reason)
+        now = self._clock.now_ns()
+        order = Order(
+            id=f"{_PLACEHOLDER}{req.client_order_id}", client_order_id=req.client_order_id, symbol=req.symbol,
+            side=req.side, type=req.type, qty=req.qty, status=OrderStatus.UNKNOWN,
+            limit_price=req.limit_price if req.type is OrderType.LIMIT else None,
+            stop_price=req.stop_price if req.type is OrderType.STOP else None,
+            leg=req.leg, signal_id=req.signal_id, created_ns=now, updated_ns=now, reason=reason,
         )
+        self._orders[order.id] = order
+        self._unknown[req.client_order_id] = order.id
+        self.counters["submit_unknown"] += 1
+        log.warning("order %s %s %s x%d outcome unknown: %s", req.client_order_id, req.symbol, req.side.value,
+                    req.qty, reason)
+        self._keep_resolving(req.client_order_id)
+        return order
+
+    def _keep_resolving(self, client_order_id: str) -> None:
+        if client_order_id not in self._resolving:
+            self._resolving.add(client_order_id)
+            self._spawn(self._resolve_unknown(client_order_id))
+
+    async def _resolve_unknown(self, client_order_id: str) -> None:
+        """Look the UNKNOWN order up again, with backoff, until something says what it is."""
+        attempt = 0
+        try:
+            while client_order_id in self._unknown and not self._stopping:
+                await asyncio.sleep(self._unknown_backoff.step(attempt))
+                attempt += 1
+                if client_order_id in self._unknown:
+                    await self._look_up_unknown(client_order_id)
+        finally:
+            self._resolving.discard(client_order_id)
+
+    async def _look_up_unknown(self, client_order_id: str) -> bool:
+        """One look-up of an UNKNOWN order; True once it is resolved."""
+        found, certain = await self._lookup_client_id(client_order_id)
+        return self._settle_unknown(client_order_id, found, certain)
+
+    def _settle_unknown(self, client_order_id: str, found: Optional[AlpacaOrder], certain: bool,
+                        sink: Optional[list[BrokerEvent]] = None) -> bool:
+        if client_order_id not in self._unknown:
+            return True  # the stream or a reconcile resolved it meanwhile
+        if found is not None:  # closes the placeholder; a reconcile (sink) moves positions itself
+            self._merge(found, emit=True, sink=sink, force=sink is not None, apply_position=sink is None)
+            return True
+        if certain:
+            self._close_placeholder(
+                self._unknown.pop(client_order_id), OrderStatus.REJECTED,
+                f"Alpaca has no order with client id {client_order_id}: the submit never reached it (not resent)",
+                "rejected", sink)
+            return True
+        return False
+
+    def _close_placeholder(self, placeholder_id: str, status: OrderStatus, reason: str, kind: str,
+                           sink: Optional[list[BrokerEvent]]) -> None:
+        placeholder = self._orders.get(placeholder_id)
+        if placeholder is None:
+            return
+        closed = replace(placeholder, status=status, reason=redact(reason),
+                         updated_ns=max(placeholder.updated_ns, self._clock.now_ns()))
+        if kind == "resolved":
+            del self._orders[placeholder_id]  # the real order takes its place
+        else:
+            self._orders[placeholder_id] = closed
+        log.info("order %s: %s", placeholder.client_order_id, closed.reason)
+        self._deliver(BrokerEvent(kind, closed, reason=closed.reason), sink)
+
+    def _placeholder_client_id(self, order_id: str) -> Optional[str]:
+        return next((c for c, pid in self._unknown.items() if pid == order_id), None)
 
     async def cancel(self, order_id: str) -> Optional[Order]:
+        coid = self._placeholder_client_id(order_id)
+        if coid is not None:
+            # an UNKNOWN submit: find out what it is before anything can be canceled
+            if not await self._look_up_unknown(coid):
+                log.warning("cancel %s: its submit's outcome is still unknown (look-ups fail); not canceled", coid)
+                return self._orders.get(order_id)
+            real = self.order_by_client_id(coid)
+            if real is None or not real.status.is_open:
+                return real or self._orders.get(order_id)
+            order_id = real.id
         try:
             await self._call(self._client.cancel_order_by_id, order_id)
         except AlpacaRestError as err:
@@ -510,10 +652,14 @@ class AlpacaBroker(Broker):
         return OrderLeg.ENTRY, None
 
     def _merge(self, ao: AlpacaOrder, *, emit: bool, ts_ns: Optional[int] = None, price: Optional[float] = None,
-               qty: Optional[float] = None, force: bool = False, apply_position: bool = True) -> Order:
+               qty: Optional[float] = None, force: bool = False, apply_position: bool = True,
+               sink: Optional[list[BrokerEvent]] = None) -> Order:
         """Fold one view of an order (REST answer, trade update, reconcile) into
         ours. Only progress counts: new filled quantity, or a status further
-        along; ``force`` (reconcile) makes the broker's view win outright."""
+        along; ``force`` (reconcile) makes the broker's status win, except that
+        what happened is never undone: filled quantity never shrinks and a
+        terminal status never reopens (a REST view may be older than a stream
+        update already applied). Events go to the handler, or into ``sink``."""
         oid = str(ao.id)
         leg, parent = self._role_of(ao)
         signal_id = self._meta.get(ao.client_order_id, (None, leg))[0]
@@ -527,7 +673,10 @@ class AlpacaBroker(Broker):
         rank = _RANK.get(status, 2)
         filled = float(ao.filled_qty or 0.0)
         avg = float(ao.filled_avg_price or 0.0)
-        ts = ts_ns if ts_ns is not None else _ns(ao.updated_at)
+        if ts_ns is not None:
+            ts = ts_ns
+        else:  # a REST view: a filled order's fill time, else its last change
+            ts = _ns(ao.filled_at if status == "filled" and ao.filled_at is not None else ao.updated_at)
         track = self._tracks.get(oid)
         if track is None:
             track = self._tracks[oid] = _Track()
@@ -536,7 +685,8 @@ class AlpacaBroker(Broker):
             rank == track.rank == _TERMINAL_RANK and status != track.status and ts > track.ts_ns
         )
         if force:
-            moves = status != track.status or rank != track.rank
+            moves = (status != track.status or rank != track.rank) and not (
+                track.rank == _TERMINAL_RANK and rank < _TERMINAL_RANK)
         fill: Optional[Fill] = None
         if delta > 1e-9:
             if qty is not None and price is not None and abs(qty - delta) < 1e-9:
@@ -551,9 +701,7 @@ class AlpacaBroker(Broker):
             )
             if apply_position:
                 self._apply_fill(fill)
-        if force and delta < -1e-9:
-            delta = 0.0  # the broker says less was filled than we thought: its word stands
-        if fill is not None or force:
+        if fill is not None:  # a view with less filled than we counted is older than one we applied
             track.filled, track.avg = filled, avg
         if moves:
             track.status, track.rank, track.ts_ns = status, rank, ts
@@ -566,7 +714,7 @@ class AlpacaBroker(Broker):
                     # the stream saw it before the REST answer told us its role
                     existing = self._orders[oid] = replace(existing, leg=leg, parent_id=parent)
                 for child in ao.legs or ():
-                    self._merge(child, emit=emit, force=force, apply_position=apply_position)
+                    self._merge(child, emit=emit, force=force, apply_position=apply_position, sink=sink)
                 return existing
         reason = ""
         if track.status == "replaced" and ao.replaced_by is not None:
@@ -584,15 +732,20 @@ class AlpacaBroker(Broker):
         self._orders[oid] = order
         self._by_client[ao.client_order_id] = oid
         self._used_client_ids.add(ao.client_order_id)
+        placeholder = self._unknown.pop(ao.client_order_id, None)
+        if placeholder is not None:  # an UNKNOWN submit did reach Alpaca: this is it
+            self._close_placeholder(placeholder, OrderStatus.CANCELED, f"replaced by Alpaca order {oid}"
+                                    f" ({order.status.value}): the submit did reach Alpaca", "resolved", sink)
         for child in ao.legs or ():
-            self._merge(child, emit=emit, force=force, apply_position=apply_position)
+            self._merge(child, emit=emit, force=force, apply_position=apply_position, sink=sink)
         if emit:
             if fill is not None:
                 kind = "fill" if track.filled >= order.qty else "partial_fill"
-                self._emit(BrokerEvent(kind, order, fill))
-                self._spawn(self._refresh_account_quietly())
+                self._deliver(BrokerEvent(kind, order, fill), sink)
+                if sink is None:
+                    self._spawn(self._refresh_account_quietly())
             elif moves and status in _EVENT_KIND:
-                self._emit(BrokerEvent(_EVENT_KIND[status], order, reason=reason))
+                self._deliver(BrokerEvent(_EVENT_KIND[status], order, reason=reason), sink)
         return order
 
     def _apply_fill(self, fill: Fill) -> None:
@@ -662,45 +815,208 @@ class AlpacaBroker(Broker):
                 log.error("reconcile handler failed: %s", redact(exc))
 
     async def reconcile(self) -> list[str]:
-        """Make Alpaca's positions and open orders ours; return the differences."""
-        raw_positions, raw_orders, raw_account = await asyncio.gather(
+        """Make Alpaca's positions and orders ours, emit what we missed, and
+        return the differences, one readable line each.
+
+        Asked for: positions, account, open orders, and the orders closed since
+        ``since`` (the session start after a restore, else this run's start).
+        Alpaca filters orders by submission time, so that bound is not the last
+        fill seen: a bracket leg submitted with its entry at 10:00 can fill at
+        11:00 while we are away. Each fill beyond what was already counted is
+        emitted once, oldest first, with our positions stepping from (Alpaca's
+        positions less those fills) to Alpaca's positions, so the handler sees
+        each fill with the position it left. Orders we believed open report
+        their new status; orders we never knew report only their fills (a
+        fill before ``since`` on an order we never knew is history, not news).
+        """
+        since = self._since()
+        raw_positions, raw_open, raw_closed, raw_account = await asyncio.gather(
             self._call(self._client.get_all_positions),
-            self._call(self._client.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True, limit=500)),
+            self._list_orders(QueryOrderStatus.OPEN, None),
+            self._list_orders(QueryOrderStatus.CLOSED, since),
             self._call(self._client.get_account),
         )
+        views = [v for ao in (*raw_closed, *raw_open) for v in (ao, *(ao.legs or ()))]
+        listed = {str(v.id) for v in views}
+        listed_clients = {v.client_order_id for v in views}
+        open_at_broker = {str(v.id) for ao in raw_open for v in (ao, *(ao.legs or ()))}
         believed_positions = {p.symbol: p for p in self.positions()}
-        believed_open = {o.id: o for o in self._orders.values() if o.status.is_open}
-        actual_open: dict[str, Order] = {}
-        for ao in raw_orders:
-            for view in (ao, *(ao.legs or ())):
-                order = self._merge(view, emit=False, force=True, apply_position=False) if view is ao else self._orders[str(view.id)]
-                if order.status.is_open:
-                    actual_open[order.id] = order
-        gone = [oid for oid in believed_open if oid not in actual_open]
-        for oid in gone[:100]:
+        believed_open = {o.id: o for o in self._orders.values()
+                         if o.status.is_open and o.status is not OrderStatus.UNKNOWN}
+        fetched: list[AlpacaOrder] = []
+        absent: dict[str, str] = {}
+        unchecked: list[str] = []
+        for oid in [oid for oid in believed_open if oid not in listed][:100]:
             try:
-                self._merge(await self._call(self._client.get_order_by_id, oid), emit=True, force=True,
-                            apply_position=False)
+                fetched.append(await self._call(self._client.get_order_by_id, oid))
             except AlpacaRestError as err:
-                self._orders[oid] = replace(self._orders[oid], status=OrderStatus.CANCELED,
-                                            reason=f"not open at broker ({err.message})")
-        actual_positions: dict[str, _Pos] = {}
+                if err.status == 404:
+                    absent[oid] = err.message
+                else:
+                    unchecked.append(f"order {describe_order(believed_open[oid])}: could not check ({err.message})")
+        lookups = {coid: await self._lookup_client_id(coid)
+                   for coid in [c for c in self._unknown if c not in listed_clients][:20]}
+
+        # nothing below awaits: no stream update can interleave with what follows
+        known_before = set(self._orders)
+        unknown_before = {coid: self._orders[pid] for coid, pid in self._unknown.items() if pid in self._orders}
+        events: list[BrokerEvent] = []
+        for ao in (*raw_closed, *raw_open, *fetched):
+            self._merge(ao, emit=True, force=True, apply_position=False, sink=events)
+        for coid, (found, certain) in lookups.items():
+            self._settle_unknown(coid, found, certain, sink=events)
+        for coid in self._unknown:  # e.g. restored from the store: someone must keep asking
+            self._keep_resolving(coid)
+        for oid, message in absent.items():
+            gone = self._orders[oid] = replace(self._orders[oid], status=OrderStatus.CANCELED,
+                                               reason=f"not at broker ({message})")
+            events.append(BrokerEvent("canceled", gone, reason=gone.reason))
+
+        def news(ev: BrokerEvent) -> bool:
+            oid = ev.order.id
+            if oid.startswith(_PLACEHOLDER) or ev.order.client_order_id in unknown_before:
+                return True  # an UNKNOWN submit settled: the placeholder and the real order
+            if oid in believed_open or oid in absent:
+                return True
+            if oid in known_before:
+                return ev.fill is not None
+            if ev.fill is not None:
+                return ev.fill.ts_ns >= since
+            return ev.order.status.is_open  # adopted: open at Alpaca, unknown to us
+
+        kept = sorted((ev for ev in events if news(ev)),
+                      key=lambda ev: (ev.kind != "resolved", ev.fill.ts_ns if ev.fill else ev.order.updated_ns))
+        missed = [ev.fill for ev in kept if ev.fill is not None]
+
+        actual = {}
         for p in raw_positions:
             qty = int(round(abs(float(p.qty)))) * (-1 if _enum_value(p.side) == "short" else 1)
-            prior = self._positions.get(p.symbol)
-            actual_positions[p.symbol] = _Pos(
-                qty=qty, avg=float(p.avg_entry_price), last=float(p.current_price or p.avg_entry_price),
-                realized=prior.realized if prior else 0.0, opened_ns=prior.opened_ns if prior else 0,
-            )
-        self._positions = actual_positions
+            actual[p.symbol] = (qty, float(p.avg_entry_price), float(p.current_price or p.avg_entry_price))
+        self._positions = self._positions_before(actual, missed)
         self._set_account(raw_account)
-        differences = diff_positions(believed_positions, {p.symbol: p for p in self.positions()})
+        for ev in kept:
+            if ev.fill is not None:
+                self._apply_fill(ev.fill)
+            self._emit(ev)
+        final: dict[str, _Pos] = {}
+        for symbol, (qty, avg, last) in actual.items():
+            prior = self._positions.get(symbol)
+            final[symbol] = _Pos(qty=qty, avg=avg, last=last, realized=prior.realized if prior else 0.0,
+                                 opened_ns=prior.opened_ns if prior else 0)
+        self._positions = final
+        self._set_account(raw_account)
+
+        actual_open = {oid: o for oid, o in self._orders.items() if oid in open_at_broker and o.status.is_open}
+        differences = [f"fill missed while away: {describe_fill(f)}" for f in missed]
+        for coid, o in unknown_before.items():
+            if coid in self._by_client:
+                real = self._orders[self._by_client[coid]]
+                outcome = f"at broker as order {real.id} ({real.status.value})"
+            elif coid in self._unknown:
+                outcome = "still unknown (look-ups get no answer)"
+            else:
+                outcome = "broker has no such order: none was placed"
+            differences.append(f"order {describe_order(o)}: submit outcome was unknown, {outcome}")
+        differences += diff_positions(believed_positions, {p.symbol: p for p in self.positions()})
         differences += diff_open_orders(believed_open, actual_open)
+        differences += unchecked
         self.counters["reconciles"] += 1
+        self.counters["missed_fills"] += len(missed)
         self.last_differences = differences
         for line in differences:
             log.info("reconcile: %s", line)
         return differences
+
+    def _since(self) -> int:
+        if self._since_ns is None:
+            self._since_ns = self._clock.now_ns()
+        return self._since_ns
+
+    def _positions_before(self, actual: dict[str, tuple[int, float, float]], fills: Sequence[Fill]) -> dict[str, _Pos]:
+        """Alpaca's positions less the fills about to be emitted: where each symbol
+        stood before them (our own book when it agrees on the quantity)."""
+        net: dict[str, int] = {}
+        first_price: dict[str, float] = {}
+        for f in fills:
+            net[f.symbol] = net.get(f.symbol, 0) + f.qty * f.side.sign
+            first_price.setdefault(f.symbol, f.price)
+        out: dict[str, _Pos] = {}
+        for symbol in set(actual) | set(net):
+            qty, avg, last = actual.get(symbol, (0, 0.0, 0.0))
+            before = qty - net.get(symbol, 0)
+            prior = self._positions.get(symbol)
+            if before == 0:
+                continue
+            if prior is not None and prior.qty == before:
+                out[symbol] = replace(prior)
+            else:
+                same_side = qty != 0 and (qty > 0) == (before > 0)
+                out[symbol] = _Pos(qty=before, avg=avg if same_side else first_price.get(symbol, avg),
+                                   last=last or first_price.get(symbol, 0.0),
+                                   realized=prior.realized if prior else 0.0, opened_ns=prior.opened_ns if prior else 0)
+        return out
+
+    async def _list_orders(self, status: QueryOrderStatus, since_ns: Optional[int]) -> list[AlpacaOrder]:
+        """Every order of ``status`` (submitted after ``since_ns`` when given), legs
+        nested, oldest first. Alpaca pages by time, not by token: the next page
+        starts just before the last submission time seen (the bound is exclusive
+        and only microseconds travel), and repeats are dropped by id."""
+        out: list[AlpacaOrder] = []
+        seen: set[str] = set()
+        after_ns = since_ns - 1_000 if since_ns else None
+        for _ in range(self._max_pages):
+            page = await self._call(self._client.get_orders, GetOrdersRequest(
+                status=status, nested=True, limit=self._page_size, direction=Sort.ASC,
+                after=_dt(after_ns) if after_ns else None))
+            fresh = [ao for ao in page if str(ao.id) not in seen]
+            seen.update(str(ao.id) for ao in fresh)
+            out.extend(fresh)
+            if len(page) < self._page_size or not fresh:
+                return out
+            last = page[-1]
+            after_ns = _ns(last.submitted_at or last.created_at) - 1_000
+        log.warning("%s orders: stopped after %d pages of %d", _enum_value(status), self._max_pages, self._page_size)
+        return out
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, positions, open_orders, account=None, *, fills: Sequence[Fill] = (), since_ns: int = 0) -> None:
+        """What the store kept of this session becomes what we believed, so the
+        first reconcile reports what changed while we were away and emits only
+        fills the store does not have: an order's quantity in ``fills`` (or in
+        its stored filled_qty) is never emitted again. UNKNOWN orders are looked
+        up again. ``since_ns`` (the session start) bounds the closed orders
+        asked for."""
+        if isinstance(positions, dict):
+            positions = list(positions.values())
+        for p in positions:
+            if p.qty and p.symbol not in self._positions:
+                self._positions[p.symbol] = _Pos(qty=p.qty, avg=p.avg_price, last=p.last or p.avg_price,
+                                                 realized=p.realized_pnl, opened_ns=p.opened_ns)
+        for o in open_orders:
+            if not o.status.is_open or o.id in self._orders:
+                continue
+            self._orders[o.id] = o
+            self._used_client_ids.add(o.client_order_id)
+            self._meta.setdefault(o.client_order_id, (o.signal_id, o.leg))
+            if o.status is OrderStatus.UNKNOWN:
+                self._unknown[o.client_order_id] = o.id
+                continue
+            self._by_client[o.client_order_id] = o.id
+            self._roles.setdefault(o.id, (o.leg, o.parent_id))
+            status = _ALPACA_OPEN.get(o.status, "accepted")
+            self._tracks[o.id] = _Track(status=status, rank=_RANK[status], filled=float(o.filled_qty),
+                                        avg=float(o.avg_fill_price or 0.0), ts_ns=o.updated_ns)
+        counted: dict[str, tuple[float, float]] = {}
+        for f in fills:
+            qty, notional = counted.get(f.order_id, (0.0, 0.0))
+            counted[f.order_id] = (qty + f.qty, notional + f.qty * f.price)
+        for oid, (qty, notional) in counted.items():
+            track = self._tracks.setdefault(oid, _Track())
+            if qty > track.filled + 1e-9:
+                track.filled, track.avg = qty, notional / qty
+        if since_ns > 0:
+            self._since_ns = since_ns if self._since_ns is None else min(self._since_ns, since_ns)
 
     # ------------------------------------------------------------------ account
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable, Optional, Sequence
 
-from ..model import Account, Bar, BrokerEvent, Order, OrderLeg, OrderRequest, Position, Quote, Trade
+from ..model import Account, Bar, BrokerEvent, Fill, Order, OrderLeg, OrderRequest, Position, Quote, Trade
 
 
 class Broker(ABC):
@@ -113,8 +113,12 @@ class Broker(ABC):
     def start_of_day(self, ts_ns: int) -> None:
         """A new session began: start-of-day equity := current equity."""
 
-    def restore(self, positions, open_orders: Sequence[Order], account: Optional[Account] = None) -> None:
-        """After a restart, the state the store kept (a real broker reconciles instead)."""
+    def restore(self, positions, open_orders: Sequence[Order], account: Optional[Account] = None, *,
+                fills: Sequence[Fill] = (), since_ns: int = 0) -> None:
+        """After a restart, the state the store kept: a simulated broker carries on
+        from it; a real broker takes it as what it believed, so its reconcile can
+        tell what changed and emit only the fills not in ``fills`` (this
+        session's, recorded since ``since_ns``, the session start)."""
 
 
 class BacktestBroker(Broker):

@@ -496,7 +496,7 @@ class PaperBroker(BacktestBroker):
 
     # ------------------------------------------------------------------ restart
 
-    def restore(self, positions, open_orders, account=None) -> None:
+    def restore(self, positions, open_orders, account=None, *, fills=(), since_ns: int = 0) -> None:
         """Take back the state a previous run of the same session left in the store:
         positions (a list, or a dict by symbol), working orders (bracket children
         keep their OCO pairing) and the account's cash and start-of-day equity."""

@@ -1,15 +1,15 @@
 """What we believed versus what the broker says, in words a trader can read.
 
 Why: after a restart or a dropped order stream the broker is the truth. The
-broker adapter replaces its positions and open orders with the broker's, and
-the engine journals each difference this module describes, so nothing changes
-silently.
+broker adapter replaces its positions and open orders with the broker's, emits
+the fills it missed, and the engine journals each difference this module
+describes (a missed fill included), so nothing changes silently.
 """
 from __future__ import annotations
 
 from typing import Mapping
 
-from ..model import Order, Position
+from ..model import Fill, Order, Position
 
 
 def _fmt_qty(qty: float) -> str:
@@ -23,6 +23,11 @@ def describe_order(order: Order) -> str:
     if order.stop_price is not None:
         price += f" stop {order.stop_price:g}"
     return f"{order.symbol} {order.side.value} {order.qty} {order.type.value}{price} ({order.leg.value}, id {order.id})"
+
+
+def describe_fill(fill: Fill) -> str:
+    return (f"{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price:.4f} ({fill.leg.value},"
+            f" order {fill.order_id}, client id {fill.client_order_id})")
 
 
 def diff_positions(believed: Mapping[str, Position], actual: Mapping[str, Position]) -> list[str]:

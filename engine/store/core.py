@@ -115,6 +115,7 @@ class RestoredState:
     open_orders: list[Order] = field(default_factory=list)
     pending_signals: list[Signal] = field(default_factory=list)  # decision pending, this session
     decisions: list[Signal] = field(default_factory=list)  # decided this session, newest first
+    fills: list[Fill] = field(default_factory=list)  # this session's, oldest first
     account: Optional[Account] = None  # last snapshot
     journal: list[JournalEntry] = field(default_factory=list)  # tail of this session, oldest first
 
@@ -350,6 +351,7 @@ class Store:
 
         # orders are DAY orders: one still open in an earlier session expired at its close
         st.open_orders = [o for o in await self.orders(open_only=True) if o.created_ns >= session_start_ns]
+        st.fills = await self.fills(since_ns=session_start_ns)
 
         s = SignalRow.__table__.c
         stmt = (
@@ -401,9 +403,13 @@ class Store:
             stmt = stmt.where(o.symbol == symbol)
         return [convert.order_from_row(r) for r in await self._rows(stmt.order_by(o.created_ns, o.id))]
 
-    async def fills(self, *, symbol: Optional[str] = None, order_id: Optional[str] = None) -> list[Fill]:
+    async def fills(self, *, symbol: Optional[str] = None, order_id: Optional[str] = None,
+                    since_ns: Optional[int] = None) -> list[Fill]:
+        """Stored fills, oldest first (of one symbol/order, at or after ``since_ns``)."""
         fc = FillRow.__table__.c
         stmt = select(FillRow.__table__)
+        if since_ns is not None:
+            stmt = stmt.where(fc.ts_ns >= since_ns)
         if symbol is not None:
             stmt = stmt.where(fc.symbol == symbol)
         if order_id is not None:

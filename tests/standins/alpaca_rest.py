@@ -153,7 +153,8 @@ class AlpacaRestStandIn:
                headers: Optional[dict[str, str]] = None, *, hang_s: float = 0.0, drop: bool = False,
                times: int = 1) -> None:
         """The next ``times`` requests to (method, path) get this treatment.
-        A 2xx status with hang_s only delays the normal handling."""
+        A 2xx status with hang_s only delays the normal handling; a 2xx status
+        with a body answers with that body instead (a stale or canned view)."""
         with self.lock:
             for _ in range(times):
                 self.scripts.append(Scripted(method.upper(), path, status, body, dict(headers or {}), hang_s, drop))
@@ -343,7 +344,7 @@ class AlpacaRestStandIn:
         if path == "/v2/orders" and method == "POST":
             return self._submit(body)
         if path == "/v2/orders" and method == "GET":
-            return 200, self._list_orders(query), {}
+            return self._list_orders(query)
         if path == "/v2/orders" and method == "DELETE":
             out = []
             for oid in list(self.top_level):
@@ -446,23 +447,47 @@ class AlpacaRestStandIn:
         token = str(offset + page) if offset + page < len(flat) else None
         return 200, {kind: out, "next_page_token": token}, {}
 
-    def _list_orders(self, query: dict) -> list[dict]:
+    def _list_orders(self, query: dict) -> tuple[int, Any, dict]:
+        """GET /v2/orders as Alpaca answers it: ``status`` open|closed|all (default
+        open), ``after``/``until`` exclusive bounds on the submission time,
+        ``direction`` asc|desc by submission time (default desc), ``limit``
+        (default 50, at most 500: no page token, a client pages by moving
+        ``after``/``until``), ``nested`` (legs under their parent), ``symbols``, ``side``."""
         status = self._q(query, "status", "open")
+        if status not in ("open", "closed", "all"):
+            return 422, {"code": 42210000, "message": f"invalid status {status!r}"}, {}
         nested = self._q(query, "nested") in ("true", "True", "1")
+        try:
+            after = parse_iso_ns(self._q(query, "after")) if self._q(query, "after") else None
+            until = parse_iso_ns(self._q(query, "until")) if self._q(query, "until") else None
+            limit = int(self._q(query, "limit", "50") or 50)
+        except ValueError as exc:
+            return 422, {"code": 42210000, "message": f"invalid query: {exc}"}, {}
+        limit = max(1, min(limit, 500))
+        direction = self._q(query, "direction", "desc")
+        symbols = set(filter(None, (self._q(query, "symbols", "") or "").split(",")))
+        side = self._q(query, "side")
 
         def wanted(o: dict) -> bool:
             is_open = o["status"] in OPEN_STATUSES
             return status == "all" or (status == "open") == is_open
+
+        def in_range(o: dict) -> bool:
+            ts = parse_iso_ns(o["submitted_at"])
+            return ((after is None or ts > after) and (until is None or ts < until)
+                    and (not symbols or o["symbol"] in symbols) and (side is None or o["side"] == side))
 
         if nested:
             out = []
             for oid in self.top_level:
                 o = self.orders[oid]
                 legs = [self.orders[l] for l in o.get("_leg_ids", [])]
-                if wanted(o) or (status == "open" and any(wanted(l) for l in legs)):
-                    out.append(self._with_legs(o))
-            return out
-        return [self._public(o) for o in self.orders.values() if wanted(o)]
+                if in_range(o) and (wanted(o) or (status == "open" and any(wanted(l) for l in legs))):
+                    out.append(o)
+        else:
+            out = [o for o in self.orders.values() if in_range(o) and wanted(o)]
+        out.sort(key=lambda o: (parse_iso_ns(o["submitted_at"]), o["id"]), reverse=direction != "asc")
+        return 200, [self._with_legs(o) if nested else self._public(o) for o in out[:limit]], {}
 
     def _create_from_body(self, body: dict) -> dict:
         tp = body.get("take_profit")
@@ -570,7 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with standin.lock:
             standin.received.append(Received(method, parts.path, query, headers, body))
-        if scripted is not None and scripted.status >= 300:
+        if scripted is not None and (scripted.status >= 300 or scripted.body is not None):
             if scripted.hang_s:
                 time.sleep(scripted.hang_s)
             status, payload, extra = scripted.status, scripted.body, scripted.headers
