@@ -18,6 +18,7 @@ import sys
 from typing import Optional
 
 from engine.config import ConfigError
+from engine.feeds.loaders import DataFileError
 from engine.store.writer import StoreError
 
 from . import analyze, backtest_cli, bench, live_cli, run
@@ -49,6 +50,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except DataFileError as exc:  # (a ConfigError: first) one line naming the file and the problem
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"cockpit: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG

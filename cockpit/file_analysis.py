@@ -15,8 +15,8 @@ from engine.analytics.batch import analyze_bars_arrays, analyze_trades_arrays, s
 from engine.analytics.flow import bvc_split, lee_ready, tick_rule
 from engine.analytics.profile import resolve_bin_size, stats_from_ranges
 from engine.analytics.session import SessionCalendar
-from engine.config import ConfigError, StrategyParams
-from engine.feeds.loaders import BarsArrays, DataFileError, TradesArrays, load
+from engine.config import StrategyParams
+from engine.feeds.loaders import BarsArrays, TradesArrays, load
 from engine.model import NS_PER_MIN
 
 STATE_NAMES = {0: "BALANCE", 1: "IMBALANCE_UP", -1: "IMBALANCE_DOWN"}
@@ -93,20 +93,14 @@ def _profile_dict(p) -> dict:
 
 
 def analyze(path: str, session: str | None = None, bin_size: float | None = None) -> dict:
-    try:
-        data = load(path)
-    except DataFileError as exc:
-        raise ConfigError(str(exc)) from None
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    if len(data) == 0:
-        raise ConfigError(f"{path}: no valid rows")
+    data = load(path)  # a DataFileError names the file and the problem (no rows at all is one)
     session = session or guess_session(data.ts_ns)
     params = StrategyParams(bin_size=bin_size) if bin_size else StrategyParams()
     cal = SessionCalendar(session)
     result: dict = {"file": str(Path(path)), "kind": data.kind, "rows": len(data), "session": session,
                     "malformed_rows": data.malformed.count,
                     "malformed_examples": [{"line": ln, "reason": r} for ln, r in data.malformed.rows[:10]],
+                    "malformed": [{"line": ln, "reason": r} for ln, r in data.malformed.rows],
                     "from": _iso(int(data.ts_ns[0])), "to": _iso(int(data.ts_ns[-1]))}
     if isinstance(data, TradesArrays):
         side = data.side if (data.side != 0).any() else None

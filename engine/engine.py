@@ -33,6 +33,7 @@ from .data_engine import DataEngine
 from .desk import SignalDesk
 from .exits import ExitManager
 from .feeds.base import Feed
+from .feeds.notices import malformed_count
 from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketState, Mode, Signal
 from .notify import Notifier
 from .recorder import Recorder
@@ -176,7 +177,8 @@ class Engine:
     async def tick(self) -> None:
         """The timer's work. On data time, bars close and signals expire with the data
         (DataEngine.minute_closes, SignalDesk.on_trade), never at a wall-clock moment."""
-        for entry in self.feed.drain_notices():  # dropped symbols, reconnects: the trader must see them
+        for entry in self.feed.drain_notices():  # dropped symbols, reconnects, skipped data: the trader must see them
+            self.counters["malformed"] += malformed_count(entry)
             self.recorder.add(entry)
         if self.data.data_clock is None:
             now = self.clock.now_ns()

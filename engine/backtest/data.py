@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..config import ConfigError
-from ..feeds.loaders import BarsArrays, DataFileError, TradesArrays, load
+from ..feeds.loaders import BarsArrays, TradesArrays, load
 from ..model import NS_PER_S, Bar
 
 Series = Union[BarsArrays, TradesArrays]
@@ -129,10 +129,7 @@ def load_files(paths: Sequence[str], symbols: Optional[Sequence[str]]) -> Datase
         path = Path(p)
         if not path.exists():
             raise ConfigError(f"--data {p!r}: no such file")
-        try:
-            arrays = load(path)
-        except DataFileError as exc:
-            raise ConfigError(f"--data {p!r}: {exc}") from None
+        arrays = load(path)  # a DataFileError names the file and the problem
         sym = symbols[k].upper() if symbols else symbol_from_path(path)
         if sym in series:
             raise ConfigError(f"--data: two files map to symbol {sym}; name them with --symbols")

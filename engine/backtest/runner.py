@@ -353,6 +353,7 @@ class BacktestRun:
         met = M.compute(self.builder.trades, init, self.equity, [e for _, e in self.daily],
                         self.bars, self.bars_in_position)
         summary = self.engine.summary()
+        summary["malformed"] += self.ds.malformed  # rows the loader skipped count as well
         if not all("state" in getattr(an, "needs", ("state",)) for an in self.engine.analytics.values()):
             summary["states"] = {}  # market state was not computed: the counts would all say BALANCE
         return BacktestResult(

@@ -14,6 +14,10 @@ reconnect the gap since the last trade is fetched over REST
 and emitted BEFORE any live data that arrived meanwhile, and every trade is
 de-duplicated by (symbol, exchange, trade id) so the overlap between the
 backfill and the live stream never yields a trade twice.
+
+Frames that do not decode (live.streams.FrameGuard) and messages that do not
+convert are counted, skipped and journaled (``drain_notices()``, kind
+"malformed"), so they are in the run's malformed total too.
 """
 from __future__ import annotations
 
@@ -37,8 +41,9 @@ from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
 from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_msgpack_list, wait_unless_stopped
-from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, Quote, Trade
+from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, JournalEntry, Quote, Trade
 from .base import Feed
+from .notices import SkippedLog
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +253,7 @@ class AlpacaFeed(Feed):
         self._disconnected_ns = 0
         self._reconnect_at_ns: Optional[int] = None
         self._message = ""
+        self._skipped = SkippedLog("Alpaca data stream", self._clock.now_ns)
         self.counters: dict[str, int] = {
             "trades": 0, "quotes": 0, "bars": 0, "duplicates": 0, "malformed_frames": 0,
             "malformed_messages": 0, "reconnects": 0, "gap_backfills": 0, "backfilled": 0,
@@ -333,8 +339,9 @@ class AlpacaFeed(Feed):
         for row in rows:
             try:
                 item, key = trade_from_msg(symbol, row) if kind == "trades" else bar_from_msg(symbol, row)
-            except (KeyError, ValueError, TypeError):
+            except (KeyError, ValueError, TypeError) as exc:
                 self.counters["malformed_messages"] += 1
+                self._skipped.add(f"backfill {kind[:-1]} row: {redact(str(exc)[:200])}", symbol)
                 continue
             if start_ns <= item.ts_ns <= end_ns:
                 out.append((item, key))
@@ -371,7 +378,10 @@ class AlpacaFeed(Feed):
 
     def _malformed(self, kind: str, msg: Any, exc: Exception) -> None:
         self.counters["malformed_messages"] += 1
-        log.warning("malformed %s message skipped: %s", kind, redact(str(exc)[:200]))
+        reason = redact(str(exc)[:200])
+        log.warning("malformed %s message skipped: %s", kind, reason)
+        symbol = msg.get("S") if isinstance(msg, dict) and isinstance(msg.get("S"), str) else None
+        self._skipped.add(f"{kind} message: {type(exc).__name__} {reason}", symbol)
 
     async def _on_trade(self, msg: dict) -> None:
         try:
@@ -397,6 +407,11 @@ class AlpacaFeed(Feed):
     def _on_malformed_frame(self, frame: Any) -> None:
         self.counters["malformed_frames"] += 1
         log.warning("malformed frame on the Alpaca data stream skipped (%d bytes)", len(frame or b""))
+        self._skipped.add(f"frame of {len(frame or b''):,} bytes that is not a msgpack array of messages")
+
+    def drain_notices(self) -> list[JournalEntry]:
+        """Skipped frames and messages since the last call (kind "malformed")."""
+        return self._skipped.drain()
 
     def _on_auth_error(self, message: str) -> None:
         self._message = redact(f"Alpaca refused the data stream: {message}")

@@ -9,7 +9,9 @@ here, so the engine calls methods and never probes for them:
 - ``backfill()``: history from the data vendor (a live start catches up on the
   previous session and today so far); ``can_backfill`` says whether it exists.
 - ``drain_notices()``: what the trader must see about the feed itself (dropped
-  symbols, reconnects) as journal entries; none by default.
+  symbols, reconnects, skipped data) as journal entries; none by default. An
+  entry of kind "malformed" stands for ``data["count"]`` skipped items, which
+  the engine adds to the run's malformed total (feeds/notices.py).
 
 ``ControllableFeed`` (replay and simulator) adds speed, pause and resume.
 Feeds never move the engine's clock: the engine advances data time itself

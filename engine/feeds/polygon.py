@@ -12,8 +12,10 @@ Why it looks the way it does (facts about polygon-api-client 1.16):
 - In its parsed mode the client swallows every status message (it only logs
   them), so a "not authorized" answer to a subscription would vanish, and one
   malformed frame (bad JSON) raises out of ``connect``. We use ``raw=True`` and
-  parse frames ourselves: malformed frames are counted and skipped, status
-  messages are read.
+  parse frames ourselves: malformed frames are counted and skipped (one nested
+  too deeply for the parser, e.g. 5,000 ``[``, as well), status messages are
+  read. Each skipped frame or message is journaled (``drain_notices()``, kind
+  "malformed") and so counted in the run's malformed total.
 - Its own reconnect keeps the old subscription set after a clean close (so it
   would not resubscribe) and retries refused connections forever with the
   websockets library's backoff, invisibly. We build a fresh client per
@@ -41,6 +43,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Optional, Union
@@ -51,6 +54,7 @@ from ..live.backoff import Backoff
 from ..live.secrets import redact, register_secret
 from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Trade
 from .base import Feed, MarketData
+from .notices import SkippedLog
 
 ENV_API_KEY = "POLYGON_API_KEY"
 DEFAULT_REST_URL = "https://api.polygon.io"
@@ -65,6 +69,14 @@ MAX_REPORTED = 100  # malformed frames whose reason is kept; all are counted
 _OK_STATUSES = {"connected", "auth_success", "success"}
 _ENTITLEMENT_WORDS = ("not authorized", "not entitled", "not allowed", "upgrade", "entitle", "permission")
 _TOPIC_RE = re.compile(r"\b(T|AM|A|Q)\.([A-Za-z0-9:.\-/]+)")
+_SHORT = reprlib.Repr()  # bounded in depth and length, whatever a message holds
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def _short(value: Any) -> str:
+    """A value for a reason text: never long, never deep (a plain repr of a deeply
+    nested message could itself raise RecursionError)."""
+    return _SHORT.repr(value)
 
 
 class PolygonError(Exception):
@@ -176,14 +188,14 @@ def trade_from_ws(msg: dict) -> tuple[Optional[Trade], Optional[tuple], str]:
     if not isinstance(sym, str) or not sym:
         return None, None, "trade without a symbol"
     if p is None or p <= 0:
-        return None, None, f"{sym} trade price {msg.get('p')!r} is not a positive number"
+        return None, None, f"{sym} trade price {_short(msg.get('p'))} is not a positive number"
     if s is None or s <= 0:
-        return None, None, f"{sym} trade size {msg.get('s')!r} is not a positive number"
+        return None, None, f"{sym} trade size {_short(msg.get('s'))} is not a positive number"
     if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
-        return None, None, f"{sym} trade time {t!r} is not a unix millisecond timestamp"
+        return None, None, f"{sym} trade time {_short(t)} is not a unix millisecond timestamp"
     q = msg.get("q")
     if q is not None and (isinstance(q, bool) or not isinstance(q, int)):
-        return None, None, f"{sym} trade sequence {q!r} is not an integer"
+        return None, None, f"{sym} trade sequence {_short(q)} is not an integer"
     key = trade_key(q, msg.get("x"), msg.get("i"), msg.get("trfi"))
     return Trade(sym, t * NS_PER_MS, p, s), key, ""
 
@@ -374,6 +386,7 @@ class PolygonFeed(Feed):
         self.connections = 0
         self.backfill_errors: dict[str, str] = {}
         self._notices: list[JournalEntry] = []
+        self._skipped = SkippedLog("Polygon stream", self.clock.now_ns)
         self._prev_bars: list[Bar] = []
 
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -477,9 +490,9 @@ class PolygonFeed(Feed):
         return sorted(self._prev_bars, key=lambda b: (b.ts_ns, b.symbol))
 
     def drain_notices(self) -> list[JournalEntry]:
-        """Journal entries (drops, reconnects, backfills) since the last call."""
+        """Journal entries (drops, reconnects, backfills, skipped frames) since the last call."""
         out, self._notices = self._notices, []
-        return out
+        return out + self._skipped.drain()
 
     # ------------------------------------------------------------------ REST backfill
 
@@ -560,6 +573,7 @@ class PolygonFeed(Feed):
     def _bad(self, reason: str) -> None:
         self.malformed += 1
         self.malformed_reasons.append(reason)
+        self._skipped.add(reason)
 
     def _notice(self, level: str, message: str, symbol: Optional[str] = None) -> None:
         msg = redact(message)
@@ -580,9 +594,10 @@ class PolygonFeed(Feed):
                 self._connected_evt.set()
         try:
             msgs = json.loads(frame)
-        except (ValueError, TypeError):
-            text = frame if isinstance(frame, str) else repr(frame)
-            self._bad(f"frame is not JSON: {text[:60]!r}")
+        except (ValueError, TypeError, RecursionError) as exc:
+            text = frame[:60] if isinstance(frame, (str, bytes)) else frame
+            what = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            self._bad(f"frame is {what}: {_short(text)} ({len(frame or '')} bytes)")
             return
         if isinstance(msgs, dict):
             msgs = [msgs]
@@ -590,31 +605,38 @@ class PolygonFeed(Feed):
             self._bad(f"frame is not a JSON array: {type(msgs).__name__}")
             return
         for m in msgs:
-            if not isinstance(m, dict) or "ev" not in m:
-                self._bad(f"message without an event type: {str(m)[:60]!r}")
-                continue
-            ev = m["ev"]
-            if ev == "T":
-                trade, key, reason = trade_from_ws(m)
-                if trade is None:
-                    self._bad(reason)
-                elif self._holding:
-                    self._held.append((trade, key))
-                else:
-                    self._accept_trade(trade, key)
-                    self._got_data = True
-            elif ev == "AM":
-                bar, reason = bar_from_ws(m)
-                if bar is None:
-                    self._bad(reason)
-                elif self._holding:
-                    self._held.append((bar, None))
-                else:
-                    self._accept_bar(bar)
-                    self._got_data = True
-            elif ev == "status":
-                self._on_status(m)
-            # other events (quotes, second aggregates) are not subscribed: ignored
+            try:
+                self._on_message(m)
+            except RecursionError:  # a message too deep for what reads it: skip it, keep the stream
+                self._bad("message nested too deeply")
+
+    def _on_message(self, m: Any) -> None:
+        """One message of a frame: a trade, a minute aggregate, a status (others are not subscribed)."""
+        if not isinstance(m, dict) or "ev" not in m:
+            self._bad(f"message without an event type: {_short(m)}")
+            return
+        ev = m["ev"]
+        if ev == "T":
+            trade, key, reason = trade_from_ws(m)
+            if trade is None:
+                self._bad(reason)
+            elif self._holding:
+                self._held.append((trade, key))
+            else:
+                self._accept_trade(trade, key)
+                self._got_data = True
+        elif ev == "AM":
+            bar, reason = bar_from_ws(m)
+            if bar is None:
+                self._bad(reason)
+            elif self._holding:
+                self._held.append((bar, None))
+            else:
+                self._accept_bar(bar)
+                self._got_data = True
+        elif ev == "status":
+            self._on_status(m)
+        # other events (quotes, second aggregates) are not subscribed: ignored
 
     def _on_status(self, m: dict) -> None:
         status = str(m.get("status", ""))

@@ -5,15 +5,25 @@ as model Trades or Bars in file order. Speed 1 is real time, 10 is ten times
 faster, 0 is as fast as possible (still yielding to the event loop regularly).
 Pause, resume and speed changes act at once. The engine advances its data clock
 from the items, so its time is the data's time.
+
+A file is loaded when the feed is made, so an unreadable file is refused before
+anything starts (``DataFileError``, one line naming the file and the problem).
+Every row the loader skipped is journaled by ``drain_notices()`` (the first
+``JOURNALED_ROWS`` one by one with line number and reason, the rest in one entry),
+which also puts them in the run's malformed total.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
+from ..model import JournalEntry
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
+from .notices import SkippedLog
 from .pacing import PacedFeed, Pacer
+
+JOURNALED_ROWS = 100  # skipped rows journaled one by one; the rest in one entry
 
 
 class ReplayFeed(PacedFeed):
@@ -31,21 +41,26 @@ class ReplayFeed(PacedFeed):
     ) -> None:
         self.symbol = symbol
         self._source = source
-        self._data: Optional[DataArrays] = source if isinstance(source, (TradesArrays, BarsArrays)) else None
+        self._data: DataArrays = source if isinstance(source, (TradesArrays, BarsArrays)) else load(source)
         self._pacer = Pacer(speed, yield_every=yield_every, max_gap_s=max_gap_s)
         self._connected = False
         self._done = False
         self._emitted = 0
         self._last_data_ns = 0
         self._message = ""
+        data = self._data
+        name = Path(str(data.source)).name or "arrays"
+        first_ns = int(data.ts_ns[0]) if len(data) else 0
+        self._skipped = SkippedLog(f"replay of {name}", lambda: self._last_data_ns or first_ns, cap=JOURNALED_ROWS,
+                                   hint=f"`cockpit analyze {data.source} --json` lists every one")
+        for line, reason in data.malformed.rows:
+            self._skipped.add(f"line {line}: {reason}", symbol, {"line": line})
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def data(self) -> DataArrays:
-        """The loaded arrays (loading the file on first use)."""
-        if self._data is None:
-            self._data = load(self._source)  # type: ignore[arg-type]
+        """The loaded arrays."""
         return self._data
 
     async def start(self) -> None:
@@ -78,3 +93,7 @@ class ReplayFeed(PacedFeed):
 
     def status_message(self) -> str:
         return self._message
+
+    def drain_notices(self) -> list[JournalEntry]:
+        """The rows the loader skipped (once; kind "malformed", counted by the engine)."""
+        return self._skipped.drain()

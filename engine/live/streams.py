@@ -2,10 +2,12 @@
 malformed frames, and the reconnect wait on our own backoff.
 
 Why the guard: alpaca-py decodes each frame inside its consume loop; an
-undecodable frame raises there and is only logged, invisible to us. Wrapping
-the connection's ``recv`` lets the adapters count such frames (the engine
-shows the count) and hand alpaca-py only frames it can decode. Everything else
-is delegated to the real connection.
+undecodable frame raises there and is only logged, invisible to us (and the
+rest of the frame is lost). Wrapping the connection's ``recv`` lets the
+adapters count such frames (the feeds journal them, the engine counts them as
+malformed) and hand alpaca-py only frames it can decode and dispatch. Any
+exception while checking a frame makes it malformed, RecursionError included
+(a frame of 5,000 ``[``). Everything else is delegated to the real connection.
 """
 from __future__ import annotations
 
@@ -17,7 +19,12 @@ import msgpack
 
 
 def decodes_as_msgpack_list(frame: Any) -> bool:
-    return isinstance(frame, (bytes, bytearray)) and isinstance(msgpack.unpackb(frame), list)
+    """A data-stream frame alpaca-py can dispatch: a msgpack array of maps, each
+    with a string type ``T`` (it calls ``msg.get("T")`` and looks the type up)."""
+    if not isinstance(frame, (bytes, bytearray)):
+        return False
+    msgs = msgpack.unpackb(frame)
+    return isinstance(msgs, list) and all(isinstance(m, dict) and isinstance(m.get("T"), str) for m in msgs)
 
 
 def decodes_as_json_object(frame: Any) -> bool:
@@ -39,7 +46,7 @@ class FrameGuard:
                 self._on_frame()
             try:
                 ok = self._is_valid(frame)
-            except Exception:
+            except Exception:  # (RecursionError too: it is a RuntimeError)
                 ok = False
             if ok:
                 return frame
