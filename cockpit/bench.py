@@ -1,5 +1,5 @@
-"""`cockpit bench engine|ui`: measured speed, printed as throughputs and latency
-percentiles (never asserted in tests)."""
+"""`cockpit bench engine|ui|faults`: measured speed, printed as throughputs and latency
+percentiles (never asserted in tests), and fault trials counted (bench_faults.py)."""
 from __future__ import annotations
 
 import argparse
@@ -27,9 +27,7 @@ def _full_engine_path(seed: int = 7) -> dict:
             items.append(item)
         t0 = time.perf_counter()
         for item in items:
-            closed = engine.on_data(item)
-            if closed:
-                await engine.on_bars_closed(closed)
+            await engine.feed_item(item)
         elapsed = time.perf_counter() - t0
         return {"trades": len(items), "seconds": elapsed, "trades_per_s": len(items) / elapsed,
                 "fills": engine.counters["fills"], "signals": engine.counters["signals"]}
@@ -48,15 +46,25 @@ def bench_engine(n_trades: int) -> dict:
 
 
 def add_commands(sub) -> None:
-    bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes")
-    bench.add_argument("what", choices=["engine", "ui"])
+    bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes, fault trials")
+    bench.add_argument("what", choices=["engine", "ui", "faults"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
     bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
+    bench.add_argument("--trials", type=int, default=50, help="crash-restart trials (faults bench)")
     bench.set_defaults(handler=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.what == "faults":
+        from .bench_faults import as_dicts, print_table, run_fault_trials
+
+        results = run_fault_trials(args.trials)
+        if args.json:
+            print(json.dumps(as_dicts(results), indent=2))
+        else:
+            print_table(results)
+        return 0 if all(r.survived == r.trials for r in results) else 1
     if args.what == "engine":
         result = bench_engine(args.trades)
     else:

@@ -29,7 +29,7 @@ from .analytics.symbol import SymbolAnalytics
 from .brokers.base import Broker
 from .clock import Clock
 from .config import CockpitConfig, StrategyParams
-from .data_engine import DataEngine
+from .data_engine import BAR_NS, DataEngine
 from .desk import SignalDesk
 from .exits import ExitManager
 from .feeds.base import Feed
@@ -143,12 +143,7 @@ class Engine:
             async for item in self.feed.stream():
                 if self._stopping:
                     break
-                closed = self.on_data(item)
-                if closed:
-                    await self.on_bars_closed(closed)
-                closed = self.data.minute_closes(item)
-                if closed:
-                    await self.on_bars_closed(closed)
+                await self.feed_item(item)
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
@@ -191,9 +186,37 @@ class Engine:
 
     # ------------------------------------------------------------------ the seam a backtest drives
 
+    async def feed_item(self, item) -> int:
+        """One item as the feed task handles it: apply it, act on the bars it closed,
+        then on the bars data time closed when it entered a new minute. Returns how
+        many bars closed."""
+        closed = self.on_data(item)
+        if closed:
+            await self.on_bars_closed(closed)
+        more = self.data.minute_closes(item)
+        if more:
+            await self.on_bars_closed(more)
+        return len(closed) + len(more)
+
     def warm_up(self, bars: Iterable[Bar]) -> None:
         """History the analytics and nothing else must see (the previous session)."""
         self.data.warm_up(bars)
+
+    def catch_up(self, bars: Iterable[Bar]) -> int:
+        """Bars this run already lived through (a restart's stored candles, oldest first):
+        the analytics apply each one and the setups see it as they did live, so their
+        memory (an episode already signalled) is what it was. Nothing is recorded or
+        acted on. Returns the number of bars applied."""
+        n = 0
+        for bar in bars:
+            if not self.data.warm_up((bar,)):
+                continue
+            n += 1
+            snap = self.analytics[bar.symbol].snapshot()
+            if snap.in_session:
+                for setup in self.setups[bar.symbol]:
+                    setup.on_bar(snap, bar.ts_ns + BAR_NS)
+        return n
 
     def close_bars(self, until_ns: int) -> list[tuple[str, Bar]]:
         """Bars whose minute ended by ``until_ns`` (time passed without trades)."""
@@ -232,9 +255,10 @@ class Engine:
             snap = an.snapshot()
             self.recorder.bar(sym, bar, snap)
             alerts = an.drain_alerts()
-            if not act:
-                for setup in self.setups[sym]:
-                    setup.on_bar(snap, bar.ts_ns)
+            if not act:  # setups remember what they saw, as live: in-session bars
+                if snap.in_session:
+                    for setup in self.setups[sym]:
+                        setup.on_bar(snap, bar.ts_ns)
                 continue
             for alert in alerts:
                 self.alerts.appendleft(alert)

@@ -27,7 +27,7 @@ async def restore_today(engine: "Engine") -> None:
     session_start = engine.calendar.session_start_ns(now)
     state = await engine.recorder.load_today(session_start)
     bars = [bar for sym, sym_bars in state.bars.items() if sym in engine.analytics for bar in sym_bars]
-    n = engine.data.warm_up(bars)
+    n = engine.catch_up(bars)
     engine.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
     engine.desk.restore(state.decisions, state.pending, engine.analytics)
     engine.broker.restore(state.positions, state.open_orders, state.account, fills=state.fills,

@@ -20,11 +20,8 @@ async def _run_until(engine, stream, predicate):
     """Drive the engine by hand (as its feed task does) until ``predicate`` holds
     right after a bar close; return the timestamp reached."""
     async for item in stream:
-        closed = engine.on_data(item)
-        if closed:
-            await engine.on_bars_closed(closed)
-            if predicate(engine):
-                return item.ts_ns
+        if await engine.feed_item(item) and predicate(engine):
+            return item.ts_ns
     raise AssertionError("the session ended before the state of interest was reached")
 
 
