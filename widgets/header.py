@@ -68,7 +68,8 @@ def store_badge(store: Optional[StoreStatus]) -> tuple[str, str]:
     label = store.label
     if store.health is StoreHealth.FAILING and len(label) > STORE_REASON_CELLS:
         label = label[: STORE_REASON_CELLS - 1] + "…"
-    return f" STORE {label} ", f"-store-{store.health.value}"
+    text = f" {label} " if store.health is StoreHealth.NONE else f" STORE {label} "
+    return text, f"-store-{store.health.value}"
 
 
 class _Badge(Label):
