@@ -165,7 +165,7 @@ def test_real_full_disk_on_a_small_tmpfs(tmp_path):
 
         asyncio.run(scenario())
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)  # lazy: even with a file still open
 
 
 # --------------------------------------------------------------------------- the header
