@@ -24,6 +24,7 @@ from engine.store.writer import StoreError
 from . import analyze, backtest_cli, bench, live_cli, run
 
 EXIT_CONFIG = 2
+EXIT_BROKER = 1  # a broker or data vendor refused or failed at start (keys, permissions, outage)
 EXIT_INTERRUPTED = 130
 
 COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli)
@@ -61,9 +62,32 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        line = vendor_error_line(exc)
+        if line is None:
+            raise
+        print(f"cockpit: {line}", file=sys.stderr)
+        return EXIT_BROKER
     except BrokenPipeError:  # piped into `head`: the reader left, that is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def vendor_error_line(exc: BaseException) -> Optional[str]:
+    """One line for a broker REST error (Alpaca) or a data vendor's (Polygon), None
+    for anything else. Their messages are redacted where they are raised. The
+    modules are looked up only if loaded: a run that used neither never imports them."""
+    rest = sys.modules.get("engine.live.rest")
+    if rest is not None and isinstance(exc, rest.AlpacaRestError):
+        status = f"HTTP {exc.status}" if exc.status is not None else "no answer"
+        hint = " (check the keys and account with `cockpit doctor`)" if exc.status in (401, 403) else ""
+        return f"Alpaca REST error ({status}): {exc.message}{hint}"
+    polygon = sys.modules.get("engine.feeds.polygon")
+    if polygon is not None and isinstance(exc, polygon.PolygonError):
+        status = exc.status or (f"HTTP {exc.http_status}" if exc.http_status else "no answer")
+        hint = " (check POLYGON_API_KEY and the plan with `cockpit doctor`)" if exc.http_status in (401, 403) else ""
+        return f"Polygon REST error ({status}): {exc.message}{hint}"
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

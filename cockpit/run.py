@@ -8,6 +8,7 @@ import sys
 from typing import get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
+from engine.store.writer import StoreError
 
 from .settings_from_args import config_from_args
 
@@ -50,6 +51,9 @@ def run_command(args: argparse.Namespace) -> int:
             print(json.dumps(summary, indent=2, sort_keys=True))
         else:
             print_summary(summary)
+        if summary["rows_not_recorded"]:  # the day is not fully in the store: say so, and fail
+            print(f"cockpit: store: {summary['rows_not_recorded']:,} records were not recorded", file=sys.stderr)
+            return 1
         return 0
     from engine.factory import build_engine
 
@@ -70,7 +74,11 @@ async def _headless(config, use_store: bool) -> dict:
         await engine.tick()
     finally:
         summary = engine.summary()
-        await engine.stop()
+        try:
+            await engine.stop()
+        except StoreError as exc:  # records the close could not write: counted below, the summary still printed
+            print(f"cockpit: store: {exc}", file=sys.stderr)
+        summary["rows_not_recorded"] = engine.recorder.rows_not_recorded
     summary["symbols"] = list(config.app.symbols)
     summary["mode"] = config.app.mode.value
     summary["feed"] = config.feed.kind
@@ -101,7 +109,8 @@ def print_summary(s: dict) -> None:
     m = Table(title="Run")
     m.add_column("figure")
     m.add_column("value", justify="right")
-    for k in ("orders", "fills", "rejections", "lvn_alerts", "malformed", "open_positions", "realized_pnl", "day_pnl", "equity"):
+    for k in ("orders", "fills", "rejections", "lvn_alerts", "malformed", "rows_not_recorded", "open_positions",
+              "realized_pnl", "day_pnl", "equity"):
         m.add_row(k, f"{s[k]:,}" if isinstance(s[k], int) else f"{s[k]:,.2f}")
     for k, v in sorted(s.get("states", {}).items()):
         m.add_row(f"minutes in {k}", f"{v:,}")

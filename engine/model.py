@@ -401,6 +401,38 @@ class BrokerEvent:
     reason: str = ""
 
 
+class StoreHealth(StrEnum):
+    """How the run's recording is doing, as the header shows it."""
+
+    OK = "ok"  # everything recorded is written, or about to be (within a flush interval)
+    BEHIND = "behind"  # writes succeed but records have been waiting longer than they should
+    FAILING = "failing"  # the last write failed; the records are kept and retried
+    NONE = "none"  # this run records nothing (--no-store, a backtest)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """The store's state at one moment: the header badge and the journal line of a change."""
+
+    health: StoreHealth
+    backlog: int = 0  # records recorded but not written yet
+    reason: str = ""  # FAILING: the last write error (no credentials: see store.writer.describe_error)
+    not_recorded: int = 0  # records whose writing failed and has not succeeded since
+
+    @property
+    def label(self) -> str:
+        if self.health is StoreHealth.BEHIND:
+            return f"BEHIND {self.backlog:,} records"
+        if self.health is StoreHealth.FAILING:
+            return f"FAILING: {self.reason}"
+        if self.health is StoreHealth.NONE:
+            return "NO STORE"
+        return "OK"
+
+
+NO_STORE = StoreStatus(StoreHealth.NONE)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     """The whole state the UI renders. Immutable; the engine publishes a new one."""
@@ -421,6 +453,7 @@ class EngineSnapshot:
     journal: tuple[JournalEntry, ...]  # newest last
     blocked_entries_reason: str = ""  # why new entries are blocked right now ("" = not blocked)
     counters: dict[str, int] = field(default_factory=dict)
+    store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
 
 
 def evolve(obj, **changes):

@@ -4,7 +4,9 @@ The recorder owns the in-memory journal (newest last, capped) and the store
 every signal, order, fill, candle, account snapshot and journal line is written
 to. A run without a store (a backtest, ``--no-store``) gets ``NullStore``, which
 drops every write, so no caller has to ask whether there is a store. It also
-reads back what a restart in the same session needs (``load_today``).
+reads back what a restart in the same session needs (``load_today``), and
+journals each change of the store's state (OK / BEHIND / FAILING, and the
+recovery) once, which the header shows (``store_status``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Optional
 
 from .clock import Clock
-from .model import Bar, JournalEntry, Order, Position, Signal
+from .model import NO_STORE, Bar, JournalEntry, Order, Position, Signal, StoreHealth, StoreStatus
 from .notify import Notifier
 
 
@@ -61,6 +63,8 @@ class Recorder:
         self.store = store if store is not None else NULL_STORE
         self._opener = opener  # async () -> Store, run on the loop that starts the engine
         self._held: set[str] = set()  # symbols whose last recorded position was not flat
+        self._not_recorded_at_close: Optional[int] = None  # what the close could not write
+        self._listen_to(self.store)
 
     @property
     def recording(self) -> bool:
@@ -69,6 +73,37 @@ class Recorder:
     async def open(self) -> None:
         if not self.recording and self._opener is not None:
             self.store = await self._opener()
+            self._listen_to(self.store)
+
+    # ------------------------------------------------------------------ the store's state
+
+    def _listen_to(self, store: Any) -> None:
+        listen = getattr(store, "set_state_listener", None)
+        if listen is not None:
+            listen(self._store_state_changed)
+
+    def store_status(self) -> StoreStatus:
+        """OK / BEHIND n records / FAILING: reason, or NO STORE for a run that records nothing."""
+        return self.store.status() if self.recording else NO_STORE
+
+    @property
+    def rows_not_recorded(self) -> int:
+        """Records whose write never succeeded (so far; after close, for good)."""
+        if self._not_recorded_at_close is not None:
+            return self._not_recorded_at_close
+        return int(getattr(self.store, "not_written", 0))
+
+    def _store_state_changed(self, new: StoreStatus, old: StoreStatus) -> None:
+        """One journal line per change of the store's health (never one per failed write)."""
+        if new.health is StoreHealth.FAILING:
+            self.log("error", "store", f"store FAILING: {new.reason}; {new.not_recorded:,} records kept, "
+                                       f"retried until they are written")
+        elif new.health is StoreHealth.BEHIND:
+            self.log("warn", "store", f"store BEHIND: {new.backlog:,} records waiting to be written")
+        elif old.health is StoreHealth.FAILING:
+            self.log("info", "store", "store OK again: the records kept after the failure are written")
+        else:
+            self.log("info", "store", "store OK: caught up")
 
     # ------------------------------------------------------------------ journal
 
@@ -136,5 +171,10 @@ class Recorder:
         return await self.store.load_today(session_start_ns)
 
     async def close(self, broker: Any) -> None:
+        """Record the final account and close the store; a StoreError from the close
+        (records it could not write) is raised after ``rows_not_recorded`` is set."""
         self.account(broker)
-        await self.store.close()
+        try:
+            await self.store.close()
+        finally:
+            self._not_recorded_at_close = int(getattr(self.store, "not_written", 0))

@@ -37,6 +37,7 @@ def run_summary(engine: "Engine") -> dict:
         "realized_pnl": round(acct.realized_pnl, 2),
         "open_positions": sum(1 for p in engine.broker.positions() if p.qty != 0),
         "states": dict(engine.state_minutes),
+        "rows_not_recorded": engine.recorder.rows_not_recorded,  # store writes that never succeeded
     }
 
 
@@ -57,4 +58,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         orders=tuple(engine.broker.open_orders()) + tuple(recent), account=engine.broker.account(),
         session=engine.calendar.info(now) if now else None, journal=tuple(engine.journal),
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
+        store=engine.recorder.store_status(),
     )

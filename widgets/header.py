@@ -1,4 +1,4 @@
-"""The top bar: mode, entries, feed, broker, equity, day P&L and the ET clock.
+"""The top bar: mode, entries, feed, broker, store, equity, day P&L and the ET clock.
 
 Each badge is its own Label with a state class (``-auto``, ``-stale``, ...) so the
 theme decides the colours and only the badge that changed is repainted. The clock
@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
-from engine.model import EngineSnapshot, FeedStatus, Mode
+from engine.model import EngineSnapshot, FeedStatus, Mode, StoreHealth, StoreStatus
 
 from . import format as fmt
 from .base import View
@@ -57,6 +57,21 @@ def broker_badge(kind: str) -> tuple[str, str]:
     return f" {kind or 'SIMULATED'} ", "-simulated"
 
 
+STORE_REASON_CELLS = 40  # the header stays one line: the full reason is in the journal
+
+
+def store_badge(store: Optional[StoreStatus]) -> tuple[str, str]:
+    """STORE OK / BEHIND n records / FAILING: reason / NO STORE, with a class for the colour
+    (hidden when the snapshot does not say: a fixed demo snapshot)."""
+    if store is None:
+        return "", "-hidden"
+    label = store.label
+    if store.health is StoreHealth.FAILING and len(label) > STORE_REASON_CELLS:
+        label = label[: STORE_REASON_CELLS - 1] + "…"
+    text = f" {label} " if store.health is StoreHealth.NONE else f" STORE {label} "
+    return text, f"-store-{store.health.value}"
+
+
 class _Badge(Label):
     """A label that changes text/class only when told something new."""
 
@@ -87,6 +102,7 @@ class CockpitHeader(Horizontal):
         yield _Badge("hdr-entries")
         yield _Badge("hdr-feed")
         yield _Badge("hdr-broker")
+        yield _Badge("hdr-store")
         yield _Badge("hdr-equity")
         yield _Badge("hdr-pnl")
         yield _Badge("hdr-clock")
@@ -104,6 +120,7 @@ class CockpitHeader(Horizontal):
             get("entries").set("", "-hidden")
         get("feed").set(*feed_badge(snap.feed))
         get("broker").set(*broker_badge(snap.broker_kind))
+        get("store").set(*store_badge(snap.store))
         get("equity").set(f" Eq {snap.account.equity:,.0f} ", "")
         pnl = snap.account.day_pnl
         get("pnl").set(f" Day {fmt.money(pnl, sign=True)} ", "-up" if pnl > 0 else "-down" if pnl < 0 else "")

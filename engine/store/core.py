@@ -8,6 +8,7 @@ file. Writes are queued by cheap ``record_*`` calls and written in batches by
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from sqlalchemy import event, func, select
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine as SyncEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -31,6 +33,7 @@ from engine.model import (
     OrderStatus,
     Position,
     Signal,
+    StoreStatus,
 )
 from engine.store import convert
 from engine.store.tables import (
@@ -159,6 +162,7 @@ class Store:
         self._clock = clock
         self._closed = False
         self._lock: Any = None  # the trading process's lock on the file, released at close
+        self._sync_engine: Optional[SyncEngine] = None  # the writer's thread-side engine (SQLite files)
 
     # ------------------------------------------------------------------ open / close
 
@@ -171,19 +175,29 @@ class Store:
         batch_size: int = 2000,
         interval_s: float = 0.5,
         on_error: Optional[Callable[[str], None]] = None,
+        on_state: Optional[Callable[[StoreStatus, StoreStatus], None]] = None,
         lock: Any = None,
     ) -> "Store":
         """Open (and create) the store. ``clock`` stamps config/run rows when the
-        caller gives no time; ``on_error`` receives each write failure message so
-        the engine can journal it. ``lock`` (store.lock.lock_store) is released at close."""
+        caller gives no time; ``on_error`` receives each write failure message;
+        ``on_state(new, old)`` each change of the store's state (OK / BEHIND /
+        FAILING), which the engine journals. ``lock`` (store.lock.lock_store) is
+        released at close. A SQLite file is checked first (``PRAGMA quick_check``):
+        a damaged one is refused with StoreError, never written into."""
         url = resolve_url(url_or_path)
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
         if is_sqlite and make_url(url).database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        sync_engine = None
+        if is_sqlite and "poolclass" not in kwargs:
+            sync_engine = _sqlite_sync_engine(url)
+            await asyncio.to_thread(_check_sqlite_integrity, sync_engine, make_url(url).database)
         try:
             engine = create_async_engine(url, **kwargs)
         except Exception as exc:
+            if sync_engine is not None:
+                sync_engine.dispose()
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -192,11 +206,15 @@ class Store:
                 await conn.run_sync(StoreModel.metadata.create_all)
         except Exception as exc:
             await engine.dispose()
+            if sync_engine is not None:
+                sync_engine.dispose()
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
-        writer = BatchWriter(engine, batch_size=batch_size, interval_s=interval_s, on_error=on_error)
+        writer = BatchWriter(engine, batch_size=batch_size, interval_s=interval_s, on_error=on_error,
+                             sync_engine=sync_engine, on_state=on_state)
         writer.start()
         store = cls(engine, url, writer, clock, shared_connection="poolclass" in kwargs)
         store._lock = lock
+        store._sync_engine = sync_engine
         return store
 
     async def flush(self) -> None:
@@ -213,6 +231,8 @@ class Store:
             await self._writer.close()
         finally:
             await self._engine.dispose()
+            if self._sync_engine is not None:
+                self._sync_engine.dispose()
             if self._lock is not None:
                 self._lock.release()
 
@@ -242,6 +262,19 @@ class Store:
     def unwritable(self) -> list[tuple[str, tuple, str]]:
         """Records that could not be turned into rows: (table, arguments, error)."""
         return self._writer.unwritable
+
+    @property
+    def not_written(self) -> int:
+        """Records whose write failed and has not succeeded since (or that could not be converted)."""
+        return self._writer.not_written
+
+    def status(self) -> StoreStatus:
+        """OK / BEHIND n records / FAILING: reason, as of now."""
+        return self._writer.status()
+
+    def set_state_listener(self, on_state: Optional[Callable[[StoreStatus, StoreStatus], None]]) -> None:
+        """``on_state(new, old)`` is called once per change of the store's health."""
+        self._writer.on_state = on_state
 
     @property
     def rows_written(self) -> int:
@@ -532,3 +565,33 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA busy_timeout=5000")
     finally:
         cur.close()
+
+
+def _sqlite_sync_engine(url: str) -> SyncEngine:
+    """A plain engine on the same SQLite file: the writer's worker thread writes
+    batches through it, and the integrity check at open reads through it."""
+    sync_url = make_url(url).set(drivername="sqlite")
+    engine = create_engine(sync_url, connect_args={"check_same_thread": False}, pool_size=1, max_overflow=1)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _check_sqlite_integrity(engine: SyncEngine, path: Optional[str]) -> None:
+    """``PRAGMA quick_check`` on an existing file: a damaged store is refused with one
+    line naming the file and what to do, before anything reads or writes it."""
+    if not path or not Path(path).exists() or Path(path).stat().st_size == 0:
+        return
+    advice = "move it aside (or restore a backup) and start again, or pass --db with another file"
+    try:
+        with engine.connect() as conn:
+            problems = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").all()]
+    except Exception as exc:
+        engine.dispose()
+        text = describe_error(exc)
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
+            raise StoreError(f"store {path} is damaged ({text}): {advice}") from None
+        raise StoreError(f"cannot open store {path}: {text}") from None
+    if problems != ["ok"]:
+        engine.dispose()
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise StoreError(f"store {path} is damaged (SQLite quick_check: {problems[0][:200]}{more}): {advice}")

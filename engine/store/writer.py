@@ -15,18 +15,33 @@ Why nothing is lost:
 - a record the converter cannot turn into a row (a programming error: wrong
   type) is kept in ``unwritable`` with the error, never dropped quietly.
 
+Why a thread: on a SQLite file a batch is written on a plain (synchronous)
+connection in a worker thread, one hand-off for the whole batch. Through the
+async driver every statement, the begin and the commit each need a turn of the
+event loop, and at full replay speed the feed gives the loop a turn only every
+few milliseconds of work, so a batch took seconds and the first rows reached
+the file long after they were recorded.
+
+Why a status: ``status()`` says OK, BEHIND (records waiting longer than
+``behind_after_s``) or FAILING (the last write failed), and ``on_state`` is
+called once per change of that state (not per failed write), so the engine can
+show it in the header and journal each change, recovery included.
+
 Enqueueing is O(1) (a list append) and must happen on the event loop's thread.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy.engine import Engine as SyncEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.model import StoreHealth, StoreStatus
 from engine.store import convert
 from engine.store.tables import (
     AccountSnapshotRow,
@@ -149,6 +164,28 @@ class UpsertBuilder:
         if rows:
             await conn.execute(insert(kind.table), rows)
 
+    def write_sync(self, conn, name: str, kind: _Kind, rows: list[dict]) -> None:
+        """``write`` on a plain (synchronous) connection: the writer's worker thread."""
+        stmt = self.statement(name, kind)
+        if stmt is not None:
+            conn.execute(stmt, rows)
+            return
+        cols = [kind.table.c[k] for k in kind.key]
+        keys = [tuple(r[k] for k in kind.key) for r in rows]
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            if len(cols) == 1:
+                cond = cols[0].in_([k[0] for k in chunk])
+            else:
+                cond = or_(*(and_(*(c == v for c, v in zip(cols, k))) for k in chunk))
+            if kind.policy == "upsert":
+                conn.execute(delete(kind.table).where(cond))
+            else:
+                existing = {tuple(r) for r in conn.execute(select(*cols).where(cond)).all()}
+                rows = [r for r in rows if tuple(r[k] for k in kind.key) not in existing]
+        if rows:
+            conn.execute(insert(kind.table), rows)
+
 
 class BatchWriter:
     """Queue + background flusher for the store's record_* methods."""
@@ -160,13 +197,22 @@ class BatchWriter:
         batch_size: int = 2000,
         interval_s: float = 0.5,
         on_error: Optional[Callable[[str], None]] = None,
+        sync_engine: Optional[SyncEngine] = None,
+        behind_after_s: float = 3.0,
+        on_state: Optional[Callable[[StoreStatus, StoreStatus], None]] = None,
     ) -> None:
+        """``sync_engine``: a plain engine on the same SQLite file, used from a worker
+        thread for batch writes (None: write through ``engine``). ``on_state(new, old)``
+        is called on the loop once per change of ``status().health``."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
         self._engine = engine
+        self._sync_engine = sync_engine
         self._builder = UpsertBuilder(engine.dialect.name)
+        self.behind_after_s = behind_after_s
+        self.on_state = on_state
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.on_error = on_error
@@ -184,6 +230,13 @@ class BatchWriter:
         self.flushes = 0
         self.peak_backlog = 0
         self.unwritable: list[tuple[str, tuple, str]] = []
+        # wall time (monotonic) since when the oldest record of each group has waited
+        self._pending_since: Optional[float] = None
+        self._retry_since: Optional[float] = None
+        self._flight_since: Optional[float] = None
+        self._in_flight = 0  # records of the batch being written right now
+        self._failing = False  # the last write attempt failed
+        self._state = StoreStatus(StoreHealth.OK)
 
     # ------------------------------------------------------------------ hot path
 
@@ -192,6 +245,8 @@ class BatchWriter:
         if self._closed:
             raise StoreError(f"store is closed; cannot record {kind}")
         pending = self._pending
+        if not pending:
+            self._pending_since = time.monotonic()
         pending.append((kind, args))
         if len(pending) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
@@ -204,8 +259,54 @@ class BatchWriter:
 
     @property
     def backlog(self) -> int:
-        """Records waiting to be written (queued plus failed-and-retrying)."""
-        return len(self._pending) + sum(len(v) for v in self._retry.values())
+        """Records waiting to be written (queued, being written, failed-and-retrying)."""
+        return len(self._pending) + self._in_flight + self.not_written
+
+    @property
+    def not_written(self) -> int:
+        """Rows whose write failed and has not succeeded since (kept for retry),
+        plus records that could not be converted into rows at all."""
+        return sum(len(v) for v in self._retry.values()) + len(self.unwritable)
+
+    @property
+    def write_engine(self) -> SyncEngine:
+        """The (synchronous face of the) engine batches are written through: where a
+        test hooks a fault in (``event.listen(..., "before_cursor_execute", ...)``)."""
+        return self._sync_engine if self._sync_engine is not None else self._engine.sync_engine
+
+    def oldest_wait_s(self, now: Optional[float] = None) -> float:
+        """How long the oldest unwritten record has waited (0 when none waits)."""
+        times = [t for t in (self._pending_since if self._pending else None, self._flight_since,
+                             self._retry_since if self._retry else None) if t is not None]
+        if not times:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - min(times))
+
+    def status(self, now: Optional[float] = None) -> StoreStatus:
+        """OK, BEHIND n records (the oldest waited more than ``behind_after_s``) or
+        FAILING: reason (the last write failed; its rows are kept and retried)."""
+        backlog = self.backlog
+        not_written = self.not_written
+        if self._failing:
+            return StoreStatus(StoreHealth.FAILING, backlog, self.last_error or "write failed", not_written)
+        if self.unwritable:
+            return StoreStatus(StoreHealth.FAILING, backlog, self.unwritable[-1][2], not_written)
+        if backlog and self.oldest_wait_s(now) > self.behind_after_s:
+            return StoreStatus(StoreHealth.BEHIND, backlog, "", not_written)
+        return StoreStatus(StoreHealth.OK, backlog, "", not_written)
+
+    def check_state(self) -> StoreStatus:
+        """The status now; tells ``on_state`` when its health differs from the last one told."""
+        new = self.status()
+        old = self._state
+        if new.health is not old.health:
+            self._state = new
+            if self.on_state is not None:
+                try:
+                    self.on_state(new, old)
+                except Exception:  # a broken listener must not stop the writer
+                    log.exception("store on_state callback failed")
+        return new
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -226,7 +327,9 @@ class BatchWriter:
                 try:
                     await self._flush_once()
                 except Exception as exc:  # never let the writer die silently
+                    self._failing = True
                     self._record_error(f"store writer: {describe_error(exc)}")
+            self.check_state()
 
     async def flush(self, *, raise_errors: bool = True) -> None:
         """Write everything queued so far. Raises StoreError if some rows could not
@@ -318,36 +421,91 @@ class BatchWriter:
     async def _flush_once(self) -> bool:
         async with self._lock:
             items, self._pending = self._pending, []
+            since = [t for t in (self._pending_since if items else None, self._retry_since if self._retry else None)
+                     if t is not None]
+            self._pending_since = None
             self.peak_backlog = max(self.peak_backlog, len(items))
             grouped = self._convert(items)
             if not grouped:
+                self._retry_since = None
+                self._failing = False
+                self.check_state()
                 return True
+            self._in_flight = sum(len(r) for r in grouped.values())
+            self._flight_since = min(since) if since else time.monotonic()
             try:
-                async with self._engine.begin() as conn:
+                if self._sync_engine is not None:
+                    written, failed, error = await asyncio.to_thread(self._write_in_thread, grouped)
+                else:
+                    written, failed, error = await self._write_async(grouped)
+            except asyncio.CancelledError:
+                # Cancelled mid-write (the loop is shutting down). The async path's transaction
+                # rolled back: keep its rows. A worker thread finishes its write on its own.
+                if self._sync_engine is None:
                     for name, rows in grouped.items():
-                        await self._builder.write(conn, name, KINDS[name], rows)
-            except Exception as exc:
-                first_error = describe_error(exc)
-                # One table's trouble must not hold back the others: retry each alone.
-                failed: dict[str, list[dict]] = {}
-                for name, rows in grouped.items():
-                    try:
-                        async with self._engine.begin() as conn:
-                            await self._builder.write(conn, name, KINDS[name], rows)
-                        self.rows_written += len(rows)
-                    except Exception as exc2:
-                        failed[name] = rows
-                        first_error = f"{name}: {describe_error(exc2)}"
-                if failed:
-                    for name, rows in failed.items():
                         self._retry[name] = rows + self._retry.get(name, [])
-                    self._delay = min(self._delay * 2, 5.0)
-                    self._record_error(
-                        f"store write failed, {sum(len(r) for r in failed.values())} rows kept for retry: {first_error}"
-                    )
-                    return False
-            else:
-                self.rows_written += sum(len(r) for r in grouped.values())
+                    self._retry_since = self._flight_since
+                raise
+            finally:
+                flight_since, self._flight_since, self._in_flight = self._flight_since, None, 0
+            self.rows_written += written
+            if failed:
+                for name, rows in failed.items():
+                    self._retry[name] = rows + self._retry.get(name, [])
+                self._retry_since = flight_since
+                self._failing = True
+                self._delay = min(self._delay * 2, 5.0)
+                self._record_error(
+                    f"store write failed, {sum(len(r) for r in failed.values())} rows kept for retry: {error}"
+                )
+                self.check_state()
+                return False
+            self._retry_since = None
+            self._failing = False
             self.flushes += 1
             self._delay = self.interval_s
+            self.check_state()
             return True
+
+    async def _write_async(self, grouped: dict[str, list[dict]]) -> tuple[int, dict[str, list[dict]], str]:
+        """Write a batch through the async engine: (rows written, rows that failed by table, error)."""
+        try:
+            async with self._engine.begin() as conn:
+                for name, rows in grouped.items():
+                    await self._builder.write(conn, name, KINDS[name], rows)
+            return sum(len(r) for r in grouped.values()), {}, ""
+        except Exception as exc:
+            error = describe_error(exc)
+        # One table's trouble must not hold back the others: retry each alone.
+        written, failed = 0, {}
+        for name, rows in grouped.items():
+            try:
+                async with self._engine.begin() as conn:
+                    await self._builder.write(conn, name, KINDS[name], rows)
+                written += len(rows)
+            except Exception as exc2:
+                failed[name] = rows
+                error = f"{name}: {describe_error(exc2)}"
+        return written, failed, error
+
+    def _write_in_thread(self, grouped: dict[str, list[dict]]) -> tuple[int, dict[str, list[dict]], str]:
+        """``_write_async`` on the plain engine (SQLite files), run in a worker thread."""
+        engine = self._sync_engine
+        assert engine is not None
+        try:
+            with engine.begin() as conn:
+                for name, rows in grouped.items():
+                    self._builder.write_sync(conn, name, KINDS[name], rows)
+            return sum(len(r) for r in grouped.values()), {}, ""
+        except Exception as exc:
+            error = describe_error(exc)
+        written, failed = 0, {}
+        for name, rows in grouped.items():
+            try:
+                with engine.begin() as conn:
+                    self._builder.write_sync(conn, name, KINDS[name], rows)
+                written += len(rows)
+            except Exception as exc2:
+                failed[name] = rows
+                error = f"{name}: {describe_error(exc2)}"
+        return written, failed, error
