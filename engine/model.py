@@ -421,6 +421,7 @@ class EngineSnapshot:
     journal: tuple[JournalEntry, ...]  # newest last
     blocked_entries_reason: str = ""  # why new entries are blocked right now ("" = not blocked)
     counters: dict[str, int] = field(default_factory=dict)
+    start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
 
 
 def evolve(obj, **changes):
