@@ -26,6 +26,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", choices=get_args(SessionKind), help="session definition of the instrument")
     p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL")
     p.add_argument("--no-store", action="store_true", help="do not persist anything")
+    p.add_argument("--fresh", action="store_true",
+                   help="simulator: start the session anew instead of resuming the one in the store")
     p.add_argument("--live", action="store_true", help="trade real money (asks for the account number)")
 
 
@@ -46,7 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
             print("cockpit: live trading not confirmed; nothing was started", file=sys.stderr)
             return 1
     if args.headless:
-        summary = asyncio.run(_headless(config, use_store=not args.no_store))
+        summary = asyncio.run(_headless(config, use_store=not args.no_store, fresh=args.fresh))
         if args.json:
             print(json.dumps(summary, indent=2, sort_keys=True))
         else:
@@ -59,15 +61,15 @@ def run_command(args: argparse.Namespace) -> int:
 
     from .app import run_app
 
-    engine = build_engine(config, use_store=not args.no_store)
+    engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh)
     run_app(engine, config)
     return 0
 
 
-async def _headless(config, use_store: bool) -> dict:
+async def _headless(config, use_store: bool, fresh: bool = False) -> dict:
     from engine.factory import build_engine
 
-    engine = build_engine(config, use_store=use_store)
+    engine = build_engine(config, use_store=use_store, fresh=fresh)
     await engine.start()
     try:
         await engine.wait_done()

@@ -39,6 +39,7 @@ from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
 from .router import OrderRouter
+from . import sim_resume
 from .startup import backfill_live, restore_today
 from .strategies import Strategies
 from .views import build_snapshot, run_summary
@@ -81,6 +82,8 @@ class Engine:
         self._feed_task: Optional[asyncio.Task] = None
         self._timer_task: Optional[asyncio.Task] = None
         self._stopping = False
+        self.start_fresh = False  # a simulated session starts anew instead of resuming (--fresh)
+        self.sim_start = None  # sim_resume.SimStart: how a simulated session started (the header says it)
 
     @property
     def store(self):
@@ -103,6 +106,7 @@ class Engine:
         await self.recorder.open()
         if self.recorder.recording:
             await self.strategies.reload(self.recorder.store, self._rebuild_analytics)
+            await sim_resume.begin(self, fresh=self.start_fresh)
         self.warm_up(self.feed.previous_session_bars())
         if self.recorder.recording:
             await restore_today(self)

@@ -83,10 +83,11 @@ def build_clock(config: CockpitConfig) -> Clock:
 
 
 def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=None,
-                 use_store: bool = True) -> Engine:
+                 use_store: bool = True, fresh: bool = False) -> Engine:
     """Wire a ready-to-start Engine. ``store`` may be an opened Store; otherwise one is
     opened at config.app.db (the user data dir by default) when the engine starts,
-    on the event loop that runs it, unless use_store is False."""
+    on the event loop that runs it, unless use_store is False. A simulated session
+    resumes from the store unless ``fresh`` (engine/sim_resume.py)."""
     clock = clock or build_clock(config)
     feed = build_feed(config, clock)
     # A simulated or replayed session can be run again into the same store: a short run
@@ -111,5 +112,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
     from .live.secrets import redact
 
-    return Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
-                  run_id=run_id)
+    engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
+                    run_id=run_id)
+    engine.start_fresh = fresh
+    return engine

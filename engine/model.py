@@ -454,6 +454,7 @@ class EngineSnapshot:
     blocked_entries_reason: str = ""  # why new entries are blocked right now ("" = not blocked)
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
+    start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
 
 
 def evolve(obj, **changes):

@@ -8,12 +8,14 @@ emitting only the fills the store does not have), today's fills (the P&L of a
 round trip that closes after the restart needs its opening fills), and exit
 management of each open position. A live start fetches the previous session's
 bars (balance range, previous profile) and today's trades so far, so the panes
-are right from the first frame.
+are right from the first frame. A simulated session resumes the same way, from the
+data time its last run reached (sim_resume.py decides that, before warm-up).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import sim_resume
 from .model import NS_PER_S
 
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ async def restore_today(engine: "Engine") -> None:
         return
     session_start = engine.calendar.session_start_ns(now)
     state = await engine.recorder.load_today(session_start)
+    sim = engine.sim_start if engine.sim_start is not None and engine.sim_start.kind != "fresh" else None
+    if sim is not None:  # a simulated session's own records only (engine/sim_resume.py)
+        state = sim.keep_own(state)
     bars = [bar for sym, sym_bars in state.bars.items() if sym in engine.analytics for bar in sym_bars]
     n = engine.catch_up(bars)
     engine.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
@@ -37,6 +42,8 @@ async def restore_today(engine: "Engine") -> None:
     engine.router.restore_fills(state.fills)
     engine.resume_session(now)
     engine.router.restore_plans(positions, state.decisions, state.open_orders)
+    if sim is not None:
+        await sim_resume.after_restore(engine, sim, state, n)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                             f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")

@@ -59,4 +59,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         session=engine.calendar.info(now) if now else None, journal=tuple(engine.journal),
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
         store=engine.recorder.store_status(),
+        start_label=engine.sim_start.label if engine.sim_start is not None else "",
     )

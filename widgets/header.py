@@ -1,4 +1,5 @@
-"""The top bar: mode, entries, feed, broker, store, equity, day P&L and the ET clock.
+"""The top bar: mode, entries, feed, how a simulated session started (FRESH /
+RESUMED hh:mm), broker, store, equity, day P&L and the ET clock.
 
 Each badge is its own Label with a state class (``-auto``, ``-stale``, ...) so the
 theme decides the colours and only the badge that changed is repainted. The clock
@@ -46,6 +47,13 @@ def feed_badge(feed: FeedStatus) -> tuple[str, str]:
         paused = " paused" if feed.paused else ""
         return f" {name} {speed}{paused} ", "-replay"
     return f" {name} LIVE ", "-live"
+
+
+def start_badge(label: str) -> tuple[str, str]:
+    """How a simulated session started: FRESH, or RESUMED at the data time it carried on from."""
+    if not label:
+        return "", "-hidden"
+    return f" {label} ", "-fresh" if label == "FRESH" else "-resumed"
 
 
 def broker_badge(kind: str) -> tuple[str, str]:
@@ -101,6 +109,7 @@ class CockpitHeader(Horizontal):
         yield _Badge("hdr-mode")
         yield _Badge("hdr-entries")
         yield _Badge("hdr-feed")
+        yield _Badge("hdr-start")
         yield _Badge("hdr-broker")
         yield _Badge("hdr-store")
         yield _Badge("hdr-equity")
@@ -119,6 +128,7 @@ class CockpitHeader(Horizontal):
         else:
             get("entries").set("", "-hidden")
         get("feed").set(*feed_badge(snap.feed))
+        get("start").set(*start_badge(snap.start_label))
         get("broker").set(*broker_badge(snap.broker_kind))
         get("store").set(*store_badge(snap.store))
         get("equity").set(f" Eq {snap.account.equity:,.0f} ", "")

@@ -648,6 +648,45 @@ class SyntheticFeed(PacedFeed):
         self._done = False
         self._last_data_ns = 0
         self._emitted = 0
+        self._resume_ns = 0  # a resumed run: handed out unpaced up to here (the engine skips it)
+
+    # ------------------------------------------------------------------ resuming (engine/sim_resume.py)
+
+    def play_day(self, session_date: date, first_date: date) -> None:
+        """Play ``session_date``, a later day of the chain that began on ``first_date``
+        (same seed: every day up to it is simulated again, so it is the same day a run
+        that went on would have played). Before ``start()``."""
+        if not is_trading_day(session_date):
+            raise ValueError(f"session_date {session_date.isoformat()} is not an NYSE trading day")
+        n = 0
+        d = first_date
+        while d < session_date:
+            d = _calendar().next_trading_day(d)
+            n += 1
+        self.session_date = session_date
+        self.history_days = max(self.history_days, n + 1)
+        self._chains = None
+
+    def resume_at(self, data_ns: int) -> None:
+        """Fast-forward to ``data_ns``: earlier trades are handed out at once, pacing starts there."""
+        self._resume_ns = int(data_ns)
+
+    def trades_between(self, start_ns: int, end_ns: int) -> list[Trade]:
+        """Today's trades with start_ns <= ts_ns <= end_ns, all symbols, in the order the stream gives them."""
+        rows = []
+        for k, sym in enumerate(self.symbols):
+            t = self.sessions()[sym].trades
+            lo = np.searchsorted(t.ts_ns, start_ns, side="left")
+            hi = np.searchsorted(t.ts_ns, end_ns, side="right")
+            for i in range(int(lo), int(hi)):
+                rows.append((int(t.ts_ns[i]), k, i, Trade(sym, int(t.ts_ns[i]), float(t.price[i]), float(t.size[i]), 0,
+                                                           float(t.bid[i]), float(t.ask[i]))))
+        rows.sort(key=lambda r: r[:3])  # the stream's order: time, then symbol, then sequence
+        return [r[3] for r in rows]
+
+    def last_trade_ns(self) -> int:
+        """Data time of today's last simulated trade (the session has ended after it)."""
+        return max((int(s.trades.ts_ns[-1]) for s in self.sessions().values() if len(s.trades)), default=0)
 
     # ------------------------------------------------------------------ data
 
@@ -701,6 +740,7 @@ class SyntheticFeed(PacedFeed):
         if self.start_at is not None and sims:
             local = datetime.combine(self.session_date, self.start_at, tzinfo=ET)
             paced_from = int(local.timestamp()) * NS_PER_S
+        paced_from = max(paced_from, self._resume_ns)
         pacer = self._pacer
         fast_forward = True
         for k, i in order.tolist():

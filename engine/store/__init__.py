@@ -7,7 +7,7 @@
 
 Blocking code (backtest CLI, sweep workers) uses ``open_sync``.
 """
-from engine.store.core import RestoredState, RunRecord, Store, default_db_path, resolve_url, safe_url
+from engine.store.core import RestoredState, RunRecord, SimSessionRecord, Store, default_db_path, resolve_url, safe_url
 from engine.store.sync import SyncStore, open_sync
 from engine.store.tables import TABLES
 from engine.store.writer import StoreError
@@ -17,6 +17,7 @@ __all__ = [
     "StoreError",
     "RestoredState",
     "RunRecord",
+    "SimSessionRecord",
     "SyncStore",
     "open_sync",
     "default_db_path",

@@ -47,6 +47,7 @@ from engine.store.tables import (
     PositionRow,
     RunRow,
     SignalRow,
+    SimSessionRow,
     StoreModel,
     StrategyConfigRow,
 )
@@ -126,6 +127,19 @@ class RestoredState:
     def pending(self) -> list[Signal]:
         """Alias of ``pending_signals``."""
         return self.pending_signals
+
+
+@dataclass(frozen=True)
+class SimSessionRecord:
+    """One start of a simulated session (tables.SimSessionRow)."""
+
+    seq: int
+    key: str
+    run_id: str
+    session_date: str
+    start: str
+    data_ns: int
+    detail: Any = None
 
 
 @dataclass(frozen=True)
@@ -552,6 +566,42 @@ class Store:
             )
             for r in await self._rows(stmt)
         ]
+
+
+    # ------------------------------------------------------------------ simulated sessions (direct writes)
+
+    async def add_sim_session(self, key: str, run_id: str, session_date: str, start: str, data_ns: int,
+                              detail: Any = None) -> None:
+        """Note that a simulated session starts (engine/sim_resume.py)."""
+        row = {"key": key, "run_id": run_id, "session_date": session_date, "start": start, "data_ns": int(data_ns),
+               "detail": None if detail is None else _strict_json(detail, "sim session detail")}
+        try:
+            async with self._exclusive(), self._engine.begin() as conn:
+                await conn.execute(SimSessionRow.__table__.insert(), row)
+        except Exception as exc:
+            raise StoreError(f"cannot record the simulated session start: {describe_error(exc)}") from None
+
+    async def sim_sessions(self, limit: int = 1000) -> list[SimSessionRecord]:
+        """Starts of simulated sessions, newest first."""
+        t = SimSessionRow.__table__
+        rows = await self._rows(select(t).order_by(t.c.seq.desc()).limit(limit))
+        return [SimSessionRecord(seq=int(r.seq), key=r.key, run_id=r.run_id, session_date=r.session_date,
+                                 start=r.start, data_ns=int(r.data_ns or 0), detail=convert.loads(r.detail))
+                for r in rows]
+
+    async def last_data_ns(self, start_ns: int, end_ns: int) -> int:
+        """The latest data time anything was recorded at in [start_ns, end_ns): a closed
+        candle's end, a fill, an order update, an account snapshot, a journal line
+        (0 when nothing was). A run records as data time moves, so this is where a
+        stopped or killed simulated run had got to."""
+        latest = 0
+        for col, extra in ((CandleRow.__table__.c.ts_ns, 60 * 1_000_000_000), (FillRow.__table__.c.ts_ns, 0),
+                           (OrderRow.__table__.c.updated_ns, 0), (AccountSnapshotRow.__table__.c.ts_ns, 0),
+                           (JournalRow.__table__.c.ts_ns, 0)):
+            rows = await self._rows(select(func.max(col)).where(col >= start_ns, col < end_ns))
+            if rows and rows[0][0] is not None:
+                latest = max(latest, min(int(rows[0][0]) + extra, end_ns - 1))
+        return latest
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -207,6 +207,23 @@ class RunRow(StoreModel, table=True):
     detail: Optional[str] = _json()  # JSON: optional extras (trades, equity curve)
 
 
+class SimSessionRow(StoreModel, table=True):
+    """One start of a simulated session in this store (engine/sim_resume.py): which
+    seeded session it was (``key``: seed, symbols, first date), which day of it,
+    whether it started fresh or carried on, and its run token (the prefix of its
+    signal, order and fill ids). The newest row says what the store's state belongs to."""
+
+    __tablename__ = "sim_sessions"
+
+    seq: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(index=True)  # "seed=7 symbols=AAPL,SPY date=2024-06-12"
+    run_id: str = ""
+    session_date: str = ""  # the day this run plays (ISO); later than the key's date after a close
+    start: str = ""  # "fresh" | "resumed" | "next_session"
+    data_ns: int = _ns(default=0)  # data time the run started from (0 = the session's beginning)
+    detail: Optional[str] = _json()  # JSON: what was restored or abandoned
+
+
 TABLES = {
     m.__tablename__: m
     for m in (
@@ -221,5 +238,6 @@ TABLES = {
         StrategyConfigRow,
         JournalRow,
         RunRow,
+        SimSessionRow,
     )
 }
