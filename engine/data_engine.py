@@ -204,4 +204,4 @@ class DataEngine:
 
 
 def _is_num(x) -> bool:
-    return type(x) in (float, int)
+    return isinstance(x, (float, int))

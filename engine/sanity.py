@@ -57,7 +57,7 @@ def _price_problem(p: float) -> Optional[str]:
 
 
 def _positive_finite(p) -> bool:
-    return type(p) in (float, int) and 0.0 < p < _INF
+    return isinstance(p, (float, int)) and not isinstance(p, bool) and 0.0 < p < _INF
 
 
 class PriceBand:
