@@ -165,6 +165,39 @@ class StrategyConfig(StrategyParams):
         return StrategyParams(**base)
 
 
+class PriceBandParams(_Section):
+    """The price-sanity band of one symbol (engine/sanity.py says what it rejects)."""
+
+    # a print more than this % above the last good price (or below it by the same
+    # ratio: 50 = up 50% or down 33%) is held back until confirmed; 0 = no band
+    price_band_pct: float = Field(50.0, ge=0)
+    # prints in a row at a new level (the first included) that confirm it: a real gap
+    # or a halt's reopening is accepted at the last of them; fewer are skipped
+    confirm_prints: int = Field(3, ge=1)
+
+
+class DataConfig(PriceBandParams):
+    """Market data checks; ``overrides`` per symbol, as for ``[strategy]``."""
+
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def for_symbol(self, symbol: str) -> PriceBandParams:
+        base = self.model_dump(exclude={"overrides"})
+        base.update(self.overrides.get(symbol, {}))
+        return PriceBandParams(**base)
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for symbol, over in v.items():
+            try:
+                PriceBandParams(**over)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise ValueError(f"data.overrides.{symbol}.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return v
+
+
 class RiskConfig(_Section):
     risk_per_trade_pct: float = Field(0.5, gt=0, le=100)  # percent of equity risked per trade
     # > 0: every entry is this many shares (still capped by buying power and
@@ -262,6 +295,7 @@ class CockpitConfig(_Section):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)

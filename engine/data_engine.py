@@ -4,7 +4,10 @@ It owns each symbol's analytics, the data clock of a replay or backtest (data
 time moves here and nowhere else), the broker's view of the tape (a simulated
 broker fills from it, before the analytics see the item, so an order placed
 because of a trade fills on a later one), the LVN alerts and minutes per market
-state, and malformed data (counted, journaled once, skipped).
+state, and malformed data (counted, journaled once, skipped). Each symbol's
+price band (sanity.py) sees a trade or bar before the broker and the analytics:
+a bad print is skipped, counted (``malformed`` and ``bad_prints``) and
+journaled (the first at once, then one line a minute per symbol in a storm).
 
 ``on_data`` is the hot path: synchronous, per item, returning the bars the item
 closed; ``close_bars(until)`` closes bars when time passes without trades. On
@@ -20,9 +23,10 @@ from .analytics.session import SessionCalendar
 from .analytics.symbol import SymbolAnalytics
 from .brokers.base import Broker
 from .clock import Clock, DataClock
-from .config import StrategyParams
+from .config import DataConfig, StrategyParams
 from .model import NS_PER_MIN, NS_PER_S, Bar, LvnAlert, Quote, Signal, Trade
 from .recorder import Recorder, _num
+from .sanity import PriceBand, RejectLog
 
 MAX_ALERTS = 100
 BAR_NS = 60 * NS_PER_S
@@ -31,7 +35,8 @@ BAR_NS = 60 * NS_PER_S
 class DataEngine:
     def __init__(self, symbols: list[str], params: dict[str, StrategyParams], calendar: SessionCalendar,
                  clock: Clock, broker: Broker, recorder: Recorder, counters: Counter,
-                 pending: dict[str, Signal], on_pending_trade: Callable[[str, float, int], None]) -> None:
+                 pending: dict[str, Signal], on_pending_trade: Callable[[str, float, int], None],
+                 data_config: Optional[DataConfig] = None) -> None:
         self.calendar = calendar
         self.clock = clock
         self.recorder = recorder
@@ -47,6 +52,9 @@ class DataEngine:
         self._on_pending_trade = on_pending_trade
         self._minute = -1  # data time's minute, for minute_closes
         self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
+        dc = data_config if data_config is not None else DataConfig()
+        self.bands = {s: PriceBand(dc.for_symbol(s)) for s in symbols}
+        self._bad_log = RejectLog()
         # a simulated broker fills from market data; resolved once, not per item
         fills = broker.fills_from_market_data
         self._broker_on_trade = broker.on_trade if fills else None
@@ -84,6 +92,14 @@ class DataEngine:
             if an is None:
                 self.counters["unknown_symbol"] += 1
                 return []
+            band = self.bands[sym]
+            p = item.price
+            try:
+                good = band.fast_lo <= p <= band.fast_hi
+            except TypeError:
+                good = True  # not a number: the analytics reject it as malformed
+            if not good and self._bad_print(item, band, (p,), an):
+                return []
             self.last_data_ns = item.ts_ns
             if self._broker_on_trade is not None:
                 self._broker_on_trade(item)
@@ -98,6 +114,13 @@ class DataEngine:
             an = self.analytics.get(item.symbol)
             if an is None:
                 self.counters["unknown_symbol"] += 1
+                return []
+            band = self.bands[item.symbol]
+            try:
+                good = band.fast_lo <= item.low and item.high <= band.fast_hi
+            except TypeError:
+                good = True
+            if not good and self._bad_print(item, band, (item.open, item.high, item.low, item.close), an):
                 return []
             self.last_data_ns = item.ts_ns
             if self._broker_on_bar is not None:
@@ -124,6 +147,8 @@ class DataEngine:
         for bar in bars:
             an = self.analytics.get(bar.symbol)
             if an is None:
+                continue
+            if self._bad_print(bar, self.bands[bar.symbol], (bar.open, bar.high, bar.low, bar.close), an):
                 continue
             an.on_bar(bar)
             if an.malformed != self._malformed_seen[bar.symbol]:
@@ -157,3 +182,26 @@ class DataEngine:
             self.counters["malformed"] += 1
             self.recorder.log("warn", "malformed", f"skipped data: {reason}", trade.symbol,
                               {"ts_ns": trade.ts_ns, "price": _num(trade.price), "size": _num(trade.size)})
+
+    def _bad_print(self, item, band: PriceBand, prices: tuple, an) -> bool:
+        """Whether the band rejects ``item`` (then counted and, rate-limited, journaled)."""
+        reason, confirmed = band.judge(prices, getattr(an, "bin_size", None))
+        sym = item.symbol
+        if confirmed:
+            self.recorder.log("warn", "feed", f"price level {prices[-1]!r} confirmed by {band.confirm} prints "
+                              "in a row: accepted (a gap or a reopening)", sym, {"ts_ns": item.ts_ns})
+        if reason is None:
+            return False
+        self.counters["malformed"] += 1
+        self.counters["bad_prints"] += 1
+        n = self._bad_log.due(sym, self.clock.now_ns())
+        if n:
+            more = f" ({n - 1} more since the last line)" if n > 1 else ""
+            self.recorder.log("warn", "malformed", f"bad print skipped: {reason}{more}", sym,
+                              {"ts_ns": item.ts_ns, "price": _num(prices[-1]) if _is_num(prices[-1]) else None,
+                               "last_good": band.ref or None, "count": n})
+        return True
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (float, int))

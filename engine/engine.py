@@ -67,7 +67,7 @@ class Engine:
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
-                               self.desk.pending, self.desk.on_trade)
+                               self.desk.pending, self.desk.on_trade, config.data)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
         self.router = OrderRouter(config, broker, self.recorder, self.notifier, self.counters, self.risk,
                                   self.exits, self.params, redact)

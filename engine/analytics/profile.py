@@ -64,6 +64,14 @@ Rules (exact):
   ``>= hvn_prominence x`` POC volume).
 
 Node price is the bin centre; node volume is the smoothed volume.
+
+Bounds: a profile spans at most ``MAX_PROFILE_BINS`` bins (lowest to highest
+bin it was given). Memory and the time of its statistics grow with the span,
+so one absurd price would otherwise cost the whole range between it and the
+real ones; beyond the bound the profiles raise :class:`ProfileRangeError`
+(nothing is added) and a price whose bin is not a finite number raises it too
+(never OverflowError). The engine keeps prices inside the bound before they
+reach the analytics (engine/sanity.py), so these are a last guard.
 """
 from __future__ import annotations
 
@@ -113,12 +121,35 @@ def exact_ratio(x: float) -> tuple[int, int]:
     return r.numerator, r.denominator
 
 
+MAX_PROFILE_BINS = 100_000  # 50x the first price with auto bins (5 bps); 800 kB per dense list
+
+
+class ProfileRangeError(ValueError):
+    """A price or a range of prices a profile cannot hold within its bounds."""
+
+
 def bin_index(price: float, bin_size: float) -> int:
-    return math.floor(price / bin_size + BIN_EPS)
+    q = price / bin_size + BIN_EPS
+    if not -_HUGE < q < _HUGE:
+        raise ProfileRangeError(f"price {price!r} has no bin of size {bin_size!r} (bin number {q!r})")
+    return math.floor(q)
+
+
+_HUGE = 2.0**62  # bin numbers beyond this are no price anyone trades (and bin edges would lose the exact value)
+
+
+def _check_span(lo: int, hi: int) -> None:
+    if hi - lo >= MAX_PROFILE_BINS:
+        raise ProfileRangeError(f"bins {lo}..{hi} span {hi - lo + 1:,} bins; a profile holds at most "
+                                f"{MAX_PROFILE_BINS:,} (a price far from the others?)")
 
 
 def bin_indexes(prices: np.ndarray, bin_size: float) -> np.ndarray:
-    return np.floor(np.asarray(prices, dtype=np.float64) / bin_size + BIN_EPS).astype(np.int64)
+    q = np.floor(np.asarray(prices, dtype=np.float64) / bin_size + BIN_EPS)
+    if q.size and not (np.abs(q) < _HUGE).all():
+        bad = np.asarray(prices, dtype=np.float64).ravel()[~(np.abs(q) < _HUGE).ravel()][0]
+        raise ProfileRangeError(f"price {float(bad)!r} has no bin of size {bin_size!r}")
+    return q.astype(np.int64)
 
 
 _SCALE = 10.0**PRICE_DECIMALS
@@ -186,10 +217,11 @@ BarBins = dict  # a bar's histogram: bin -> volume (float); a SpreadBins for a b
 
 def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[tuple[int, float]]:
     """The (bin, volume) pairs of a bar's volume spread evenly over its range."""
-    i0 = math.floor(low / bin_size + BIN_EPS)
-    i1 = math.floor(high / bin_size + BIN_EPS)
+    i0 = bin_index(low, bin_size)
+    i1 = bin_index(high, bin_size)
     if i1 < i0:
         i0, i1 = i1, i0
+    _check_span(i0, i1)
     n = i1 - i0 + 1
     v = volume / n
     return [(i, v) for i in range(i0, i1 + 1)]
@@ -197,10 +229,11 @@ def range_bins(low: float, high: float, volume: float, bin_size: float) -> list[
 
 def range_bin_dict(low: float, high: float, volume: float, bin_size: float) -> SpreadBins:
     """:func:`range_bins` as a :class:`SpreadBins` (built in C: one call per bar)."""
-    i0 = math.floor(low / bin_size + BIN_EPS)
-    i1 = math.floor(high / bin_size + BIN_EPS)
+    i0 = bin_index(low, bin_size)
+    i1 = bin_index(high, bin_size)
     if i1 < i0:
         i0, i1 = i1, i0
+    _check_span(i0, i1)
     d = SpreadBins.fromkeys(range(i0, i1 + 1), volume / (i1 - i0 + 1))
     d.first, d.last, d.units = i0, i1, round(volume * _UNIT)
     return d
@@ -210,7 +243,7 @@ def vap_bins(vap: Iterable[tuple[float, float]], bin_size: float) -> dict[int, f
     """A bar's volume-at-price as a bin histogram (bins re-derived from the centres)."""
     out: dict[int, float] = {}
     for price, vol in vap:
-        i = math.floor(price / bin_size + BIN_EPS)
+        i = bin_index(price, bin_size)
         out[i] = out.get(i, 0.0) + vol
     return out
 
@@ -267,7 +300,7 @@ class VolumeProfile:
                 b[i] *= f
 
     def add(self, price: float, size: float) -> None:
-        self._add(math.floor(price / self.bin_size + BIN_EPS), round(size * _UNIT) * self._per)
+        self._add(bin_index(price, self.bin_size), round(size * _UNIT) * self._per)
 
     def add_bin(self, idx: int, volume: float) -> None:
         self._add(idx, round(volume * _UNIT) * self._per)
@@ -359,6 +392,10 @@ class DenseProfile:
         if self._first <= lo - base and hi - base <= self._last:
             return base
         h = self._h
+        if self._first <= self._last:
+            _check_span(min(lo, base + self._first), max(hi, base + self._last))
+        else:
+            _check_span(lo, hi)
         if not h:
             self._base = base = lo - self._PAD
             h.extend([0] * (hi - lo + 1 + 2 * self._PAD))
@@ -555,6 +592,7 @@ def profile_from_arrays(prices: np.ndarray, sizes: np.ndarray, bin_size: float) 
         return 0, []
     idx = bin_indexes(p, bin_size)
     lo = int(idx.min())
+    _check_span(lo, int(idx.max()))
     hist = [0] * (int(idx.max()) - lo + 1)
     for i, u in zip((idx - lo).tolist(), volume_units_list(sizes)):
         hist[i] += u
