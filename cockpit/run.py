@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
 
 from .settings_from_args import config_from_args
+from .stop_signals import exit_status
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -46,35 +48,77 @@ def run_command(args: argparse.Namespace) -> int:
             return 1
     if args.headless:
         summary = asyncio.run(_headless(config, use_store=not args.no_store))
-        if args.json:
-            print(json.dumps(summary, indent=2, sort_keys=True))
-        else:
-            print_summary(summary)
-        return 0
+        _print_quietly(summary, args.json)
+        return exit_status(summary.get("stopped_by"))
     from engine.factory import build_engine
 
     from .app import run_app
 
     engine = build_engine(config, use_store=not args.no_store)
-    run_app(engine, config)
-    return 0
+    return run_app(engine, config)
 
 
 async def _headless(config, use_store: bool) -> dict:
+    """Run the feed to its end, or until SIGINT/SIGTERM/SIGHUP: either way the
+    engine stops cleanly (store flushed, exit journaled) and the summary is made.
+    A stopped run's summary says which signal and what was left open."""
     from engine.factory import build_engine
 
+    from .stop_signals import stop_signals_handled
+
     engine = build_engine(config, use_store=use_store)
-    await engine.start()
-    try:
-        await engine.wait_done()
-        await engine.tick()
-    finally:
-        summary = engine.summary()
-        await engine.stop()
+    with stop_signals_handled() as stop:
+        try:
+            if not stop.requested:
+                await _until_stopped(engine.start(), stop)
+            if not stop.requested:
+                await _until_stopped(engine.wait_done(), stop)
+            if not stop.requested:
+                await engine.tick()
+        finally:
+            summary = engine.summary()
+            open_orders = len(engine.broker.open_orders())
+            await engine.stop(stop.reason)
     summary["symbols"] = list(config.app.symbols)
     summary["mode"] = config.app.mode.value
     summary["feed"] = config.feed.kind
+    if stop.requested:
+        summary["stopped_by"] = stop.name
+        summary["open_orders"] = open_orders
     return summary
+
+
+async def _until_stopped(coro, stop) -> None:
+    """Await ``coro`` unless a stop signal comes first (then it is cancelled)."""
+    work = asyncio.ensure_future(coro)
+    signalled = asyncio.ensure_future(stop.event.wait())
+    try:
+        await asyncio.wait((work, signalled), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+    if work.done():
+        work.result()  # re-raise a failure (a feed that died)
+        return
+    work.cancel()
+    try:
+        await work
+    except asyncio.CancelledError:
+        pass
+
+
+def _print_quietly(summary: dict, as_json: bool) -> None:
+    """Print the summary; a terminal that is gone (SIGHUP) is no reason to fail
+    after the store was closed cleanly."""
+    try:
+        if as_json:
+            print(json.dumps(summary, indent=2, sort_keys=True))
+        else:
+            print_summary(summary)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the CLI handles a reader that left (`| head`)
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def print_summary(s: dict) -> None:
@@ -106,3 +150,6 @@ def print_summary(s: dict) -> None:
     for k, v in sorted(s.get("states", {}).items()):
         m.add_row(f"minutes in {k}", f"{v:,}")
     console.print(m)
+    if s.get("stopped_by"):
+        console.print(f"[bold]stopped by {s['stopped_by']}[/] before the feed ended: "
+                      f"{s['open_positions']} position(s) and {s['open_orders']} order(s) left open, not flattened")
