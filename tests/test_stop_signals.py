@@ -87,7 +87,7 @@ def start_headless(db: Path, speed: str, mode: str) -> subprocess.Popen:
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_headless_stopped_with_exposure_journals_it_and_prints_the_summary(tmp_path, sig):
     db = tmp_path / "cockpit.db"
     proc = start_headless(db, EXPOSURE_SPEED, "AUTO")

@@ -27,7 +27,7 @@ EXPLAIN = {
     "prev_page": "previous pane group (compact layout)",
     "theme": "cycle theme dark → light → high-contrast (remembered)",
     "help": "this help",
-    "quit": "quit (asks when positions or orders are open)",
+    "quit": "quit; ctrl+q and ctrl+c too (all ask when positions or orders are open)",
 }
 WAYS_OUT = (
     ("q / " + " / ".join(REFLEX_QUIT_KEYS),
@@ -36,7 +36,7 @@ WAYS_OUT = (
      "(kill, terminal closed, SSH dropped; also an outside SIGINT) nobody to ask: nothing is "
      "flattened, positions and orders stay open at the broker (a real broker's bracket stop/target "
      "legs keep protecting them; exits are no longer managed), the journal records "
-     "\"exited on SIGHUP with N position(s) and M order(s) open\", the store is flushed and "
+     "\"exited on SIGHUP (terminal hung up) with N position(s) and M order(s) open\", the store is flushed and "
      "closed; exit status 128 + signal (129 SIGHUP, 143 SIGTERM)"),
 )
 
@@ -63,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
         for how, what in WAYS_OUT:
             ways_out.add_row(how.replace("q /", f"{quit_key} /", 1), what)
         with VerticalScroll(id="help-box"):
-            yield Label("Cockpit keys  (Esc closes)", id="help-title")
+            yield Label("Cockpit keys  (Esc closes, ↑ ↓ scroll)", id="help-title")
             yield Static(table, id="help-table")
             yield Label("Ways out", id="help-ways-out-title")
             yield Static(ways_out, id="help-ways-out")
