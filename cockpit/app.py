@@ -580,10 +580,10 @@ def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> int:
 
         with stop_signals_handled(on_stop) as stop:
             reason = ""
+            start = getattr(engine, "start", None)
+            if start is not None:
+                await start()  # a start that fails (store in use) raises here, as before
             try:
-                start = getattr(engine, "start", None)
-                if start is not None:
-                    await start()
                 if not stop.requested:
                     app = CockpitApp(engine, config, **kwargs)
                     app.freeze_startup_heap = True

@@ -68,9 +68,8 @@ async def _headless(config, use_store: bool) -> dict:
 
     engine = build_engine(config, use_store=use_store)
     with stop_signals_handled() as stop:
+        await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
         try:
-            if not stop.requested:
-                await _until_stopped(engine.start(), stop)
             if not stop.requested:
                 await _until_stopped(engine.wait_done(), stop)
             if not stop.requested:
