@@ -134,6 +134,7 @@ class CockpitApp(App[None]):
         self._alert_last: Optional[str] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.freeze_startup_heap = False  # run_app sets it: see freeze_heap()
+        self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
     # ------------------------------------------------------------------ layout
 
@@ -510,7 +511,9 @@ class CockpitApp(App[None]):
             return
         self.push_screen(HelpScreen(self.keys))
 
-    def action_request_quit(self) -> None:
+    def action_request_quit(self, key: str = "q") -> None:
+        """Every interactive way out (q, ctrl+q, ctrl+c) comes here: with positions
+        or orders open it asks first; flat, it quits at once."""
         if self._busy_with_dialog():
             return
         npos, nord = self._open_counts()
@@ -520,11 +523,28 @@ class CockpitApp(App[None]):
                 f"{npos} position(s) and {nord} open order(s) are still open. "
                 "Quitting does not close them and nothing will manage their exits. Flatten first with F.",
                 "Quit anyway",
-                self.exit,
+                lambda: self._quit(f"by the trader ({key}, confirmed)"),
                 id="confirm-quit",
             )
         else:
-            self.exit()
+            self._quit(f"by the trader ({key})")
+
+    def _quit(self, reason: str, return_code: int = 0) -> None:
+        self.exit_reason = reason
+        self.exit(return_code=return_code)
+
+    async def action_quit(self) -> None:
+        """Textual's own quit (ctrl+q by default): asks like q does."""
+        self.action_request_quit("ctrl+q")
+
+    def action_help_quit(self) -> None:
+        """Textual's ctrl+c (a toast saying "press ctrl+q"): asks like q does."""
+        self.action_request_quit("ctrl+c")
+
+    def stop_on_signal(self, reason: str, return_code: int) -> None:
+        """SIGTERM / SIGHUP / an outside SIGINT: nobody to ask; leave now and
+        let run_app stop the engine (which journals what stays open)."""
+        self._quit(reason, return_code)
 
 
 def freeze_heap() -> None:
@@ -536,22 +556,45 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> None:
-    """Run the cockpit until the trader quits. The engine is started on the app's
-    event loop (if it has ``start``) and stopped after the app exits, so the
-    engine and the UI share one loop and commands never cross threads."""
+def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> int:
+    """Run the cockpit until the trader quits (or a SIGTERM / SIGHUP / outside
+    SIGINT stops it; see stop_signals). The engine is started on the app's event
+    loop (if it has ``start``) and stopped after the app exits, so the engine
+    and the UI share one loop and commands never cross threads. Returns the exit
+    status: 0, or 128 + the signal's number."""
+    from .stop_signals import stop_signals_handled
+
+    status = 0
 
     async def main() -> None:
-        start = getattr(engine, "start", None)
-        if start is not None:
-            await start()
-        try:
-            app = CockpitApp(engine, config, **kwargs)
-            app.freeze_startup_heap = True
-            await app.run_async()
-        finally:
-            stop = getattr(engine, "stop", None)
-            if stop is not None:
-                await stop()
+        nonlocal status
+        app: Optional[CockpitApp] = None
+
+        def on_stop(request) -> None:
+            if app is None or app.return_code is not None:
+                return  # not started yet (main checks before starting it) or already leaving
+            if app.is_running:
+                app.stop_on_signal(request.reason, request.exit_status)
+            else:  # still starting: ask again once it runs
+                asyncio.get_running_loop().call_later(0.05, on_stop, request)
+
+        with stop_signals_handled(on_stop) as stop:
+            reason = ""
+            start = getattr(engine, "start", None)
+            if start is not None:
+                await start()  # a start that fails (store in use) raises here, as before
+            try:
+                if not stop.requested:
+                    app = CockpitApp(engine, config, **kwargs)
+                    app.freeze_startup_heap = True
+                    await app.run_async()
+                    reason = app.exit_reason
+            finally:
+                if stop.requested:
+                    reason, status = stop.reason, stop.exit_status
+                stop_engine = getattr(engine, "stop", None)
+                if stop_engine is not None:
+                    await stop_engine(reason)
 
     asyncio.run(main())
+    return status

@@ -4,6 +4,10 @@ Every action has a stable binding id (the name used in cockpit.toml, e.g.
 ``flatten_all = "ctrl+x"``). Remapping goes through Textual's keymap, so the
 footer and the help screen always show the keys that actually work. Flatten,
 cancel and pause are priority bindings: they fire whatever widget has focus.
+
+``ctrl+q`` and ``ctrl+c`` always quit the way ``q`` does (asking first when
+positions or orders are open), whatever ``quit`` is remapped to: they are what a
+trader presses by reflex, so they cannot be given to another action.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("quit", "q", "request_quit", "Quit"),
 )
 ACTION_IDS = tuple(a.id for a in KEY_ACTIONS)
+REFLEX_QUIT_KEYS = ("ctrl+q", "ctrl+c")  # quit like q, not remappable
 SYMBOL_KEYS = tuple(str(i) for i in range(1, 10))
 
 
@@ -54,6 +59,7 @@ def bindings() -> list[Binding]:
         for a in KEY_ACTIONS
     ]
     out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]
+    out += [Binding(k, f"request_quit('{k}')", "Quit", show=False, priority=True) for k in REFLEX_QUIT_KEYS]
     return out
 
 
@@ -77,6 +83,8 @@ def resolve_keymap(overrides: dict[str, str]) -> dict[str, str]:
             seen[k] = action_id
         if any(k in SYMBOL_KEYS for k in key.split(",")):
             raise ConfigError(f"ui.keys.{action_id} = {key!r}: keys 1-9 pick symbols")
+        if action_id != "quit" and any(k in REFLEX_QUIT_KEYS for k in key.split(",")):
+            raise ConfigError(f"ui.keys.{action_id} = {key!r}: ctrl+q and ctrl+c always quit (asking first)")
     return keymap
 
 

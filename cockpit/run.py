@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import get_args
 
@@ -11,6 +12,7 @@ from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
 from engine.store.writer import StoreError
 
 from .settings_from_args import config_from_args
+from .stop_signals import exit_status
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -49,42 +51,85 @@ def run_command(args: argparse.Namespace) -> int:
             return 1
     if args.headless:
         summary = asyncio.run(_headless(config, use_store=not args.no_store, fresh=args.fresh))
-        if args.json:
-            print(json.dumps(summary, indent=2, sort_keys=True))
-        else:
-            print_summary(summary)
+        _print_quietly(summary, args.json)
         if summary["rows_not_recorded"]:  # the day is not fully in the store: say so, and fail
             print(f"cockpit: store: {summary['rows_not_recorded']:,} records were not recorded", file=sys.stderr)
-            return 1
-        return 0
+            if not summary.get("stopped_by"):
+                return 1
+        return exit_status(summary.get("stopped_by"))
     from engine.factory import build_engine
 
     from .app import run_app
 
     engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh)
-    run_app(engine, config)
-    return 0
+    return run_app(engine, config)
 
 
 async def _headless(config, use_store: bool, fresh: bool = False) -> dict:
+    """Run the feed to its end, or until SIGINT/SIGTERM/SIGHUP: either way the
+    engine stops cleanly (store flushed, exit journaled) and the summary is made.
+    A stopped run's summary says which signal and what was left open; records
+    the store could not write are counted (``rows_not_recorded``)."""
     from engine.factory import build_engine
 
+    from .stop_signals import stop_signals_handled
+
     engine = build_engine(config, use_store=use_store, fresh=fresh)
-    await engine.start()
-    try:
-        await engine.wait_done()
-        await engine.tick()
-    finally:
-        summary = engine.summary()
+    with stop_signals_handled() as stop:
+        await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
         try:
-            await engine.stop()
-        except StoreError as exc:  # records the close could not write: counted below, the summary still printed
-            print(f"cockpit: store: {exc}", file=sys.stderr)
-        summary["rows_not_recorded"] = engine.recorder.rows_not_recorded
+            if not stop.requested:
+                await _until_stopped(engine.wait_done(), stop)
+            if not stop.requested:
+                await engine.tick()
+        finally:
+            summary = engine.summary()
+            open_orders = len(engine.broker.open_orders())
+            try:
+                await engine.stop(stop.reason)
+            except StoreError as exc:  # records the close could not write: counted below, the summary still printed
+                print(f"cockpit: store: {exc}", file=sys.stderr)
+            summary["rows_not_recorded"] = engine.recorder.rows_not_recorded
     summary["symbols"] = list(config.app.symbols)
     summary["mode"] = config.app.mode.value
     summary["feed"] = config.feed.kind
+    if stop.requested:
+        summary["stopped_by"] = stop.name
+        summary["open_orders"] = open_orders
     return summary
+
+
+async def _until_stopped(coro, stop) -> None:
+    """Await ``coro`` unless a stop signal comes first (then it is cancelled)."""
+    work = asyncio.ensure_future(coro)
+    signalled = asyncio.ensure_future(stop.event.wait())
+    try:
+        await asyncio.wait((work, signalled), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+    if work.done():
+        work.result()  # re-raise a failure (a feed that died)
+        return
+    work.cancel()
+    try:
+        await work
+    except asyncio.CancelledError:
+        pass
+
+
+def _print_quietly(summary: dict, as_json: bool) -> None:
+    """Print the summary; a terminal that is gone (SIGHUP) is no reason to fail
+    after the store was closed cleanly."""
+    try:
+        if as_json:
+            print(json.dumps(summary, indent=2, sort_keys=True))
+        else:
+            print_summary(summary)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the CLI handles a reader that left (`| head`)
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def print_summary(s: dict) -> None:
@@ -117,3 +162,6 @@ def print_summary(s: dict) -> None:
     for k, v in sorted(s.get("states", {}).items()):
         m.add_row(f"minutes in {k}", f"{v:,}")
     console.print(m)
+    if s.get("stopped_by"):
+        console.print(f"[bold]stopped by {s['stopped_by']}[/] before the feed ended: "
+                      f"{s['open_positions']} position(s) and {s['open_orders']} order(s) left open, not flattened")

@@ -129,7 +129,10 @@ class Engine:
     def feed_running(self) -> bool:
         return self._feed_task is not None and not self._feed_task.done()
 
-    async def stop(self) -> None:
+    async def stop(self, reason: str = "") -> None:
+        """Stop the feed and the timer, journal what is left open (nothing is
+        flattened here: ``reason`` says why the run ended, e.g. "on SIGHUP"), then
+        flush and close the store."""
         self._stopping = True
         for task in (self._timer_task, self._feed_task):
             if task is not None and not task.done():
@@ -139,8 +142,19 @@ class Engine:
                 except (asyncio.CancelledError, Exception):
                     pass
         await self.feed.stop()
+        self._journal_exit(reason)
         await self.broker.stop()
         await self.recorder.close(self.broker)
+
+    def _journal_exit(self, reason: str) -> None:
+        """The last journal line of a run: how it ended and the exposure it left."""
+        held = {p.symbol: p.qty for p in self.broker.positions() if p.qty}
+        orders = [o.client_order_id or o.id for o in self.broker.open_orders()]
+        how = f"exited {reason}" if reason else "exited"
+        left = ": left open, not flattened" if held or orders else ""
+        self.recorder.log("warn" if held or orders else "info", "engine",
+                          f"{how} with {len(held)} position(s) and {len(orders)} order(s) open{left}",
+                          data={"reason": reason, "positions": held, "open_orders": orders})
 
     async def _run_feed(self) -> None:
         try:

@@ -9,9 +9,11 @@ market; it resumes the feed when a fill is needed.
 from __future__ import annotations
 
 import contextlib
+import io
 from typing import Callable
 
 import pytest
+from rich.console import Console
 
 from cockpit.app import CockpitApp
 from cockpit.screens import ConfirmScreen
@@ -209,14 +211,62 @@ async def test_pause_blocks_new_entries_while_exits_still_work(tmp_path):
                        "the blocked signal's row")
 
 
-async def test_quit_asks_when_positions_are_open(tmp_path):
+QUIT_KEYS = ("q", "ctrl+q", "ctrl+c")
+
+
+@pytest.mark.parametrize("key", QUIT_KEYS)
+async def test_quit_asks_when_positions_are_open(tmp_path, key):
+    """Every key a trader quits with asks first when exposure is open (Textual's
+    own ctrl+q used to quit at once, and ctrl+c only showed a toast)."""
     async with cockpit(tmp_path) as (app, engine, pilot):
         await open_position(app, engine, pilot)
-        await pilot.press("q")
+        await wait_for(lambda: app._open_counts() != (0, 0), 10, "open exposure on screen")
+        await pilot.press(key)
+        await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and app.screen.id == "confirm-quit"
         await pilot.press("n")
         await pilot.pause()
         assert app.is_running and not isinstance(app.screen, ConfirmScreen)
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.screen.id == "confirm-quit"
+        await pilot.press("y")
+        await wait_for(lambda: app.return_code is not None, 5, "the app to exit")
+    assert app.exit_reason == f"by the trader ({key}, confirmed)"
+
+
+@pytest.mark.parametrize("key", QUIT_KEYS)
+async def test_quit_when_flat_is_immediate_and_journaled(tmp_path, key):
+    config = make_config()
+    engine = paper_engine(config)
+    await engine.start()
+    app = CockpitApp(engine, config, settings_path=tmp_path / "ui.json")
+    async with app.run_test(size=(160, 50)) as pilot:
+        engine.feed.pause()
+        await pilot.pause()
+        assert app._open_counts() == (0, 0)
+        await pilot.press(key)
+        await wait_for(lambda: app.return_code is not None, 5, "the app to exit")
+    await engine.stop(app.exit_reason)
+    last = engine.journal[-1]
+    assert last.kind == "engine"
+    assert last.message == f"exited by the trader ({key}) with 0 position(s) and 0 order(s) open"
+
+
+def rendered_text(renderable) -> str:
+    console = Console(width=400, file=io.StringIO(), record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_help_lists_every_way_out(tmp_path):
+    async with cockpit(tmp_path) as (app, engine, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = rendered_text(app.screen.query_one("#help-ways-out").content)
+        for way in ("q", "ctrl+q", "ctrl+c", "SIGTERM", "SIGHUP"):
+            assert way in text, way
+        assert "nothing is flattened" in text and "flushed" in text
 
 
 async def test_flatten_all_works_while_the_signals_table_has_focus(tmp_path):

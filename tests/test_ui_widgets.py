@@ -62,6 +62,16 @@ def test_keymap_validation():
         resolve_keymap({"approve": "3"})
 
 
+def test_ctrl_q_and_ctrl_c_always_quit_and_cannot_be_remapped():
+    """They are what a trader presses by reflex to get out: they must ask like q,
+    never flatten or cancel."""
+    for action in ("flatten_all", "cancel_all"):
+        for key in ("ctrl+q", "ctrl+c"):
+            with pytest.raises(ConfigError, match="ctrl\\+q and ctrl\\+c always quit"):
+                resolve_keymap({action: key})
+    assert resolve_keymap({"quit": "x,ctrl+q"}) == {"quit": "x,ctrl+q"}
+
+
 def test_settings_file_round_trip_and_damage(tmp_path):
     path = tmp_path / "sub" / "ui.json"
     assert UISettings.load(path).theme is None
