@@ -65,7 +65,7 @@ async def test_failing_writes_show_in_the_snapshot_are_journaled_once_and_recove
     engine = paper_engine(engine_config("AUTO", app={"db": str(db)}), use_store=True)
     await engine.prepare()
     store = engine.store
-    assert engine.snapshot().store == StoreStatus(StoreHealth.OK)
+    assert engine.snapshot().store.health is StoreHealth.OK  # (records of the start may still be queued)
     fault = InsertFault(store._writer.write_engine)
     for i in range(5):
         engine.recorder.log("info", "test", f"line {i}")
