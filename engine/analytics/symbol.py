@@ -138,7 +138,7 @@ class SymbolAnalytics:
 
     __slots__ = (
         "symbol", "params", "calendar", "needs", "malformed", "bin_size",
-        "_classifier", "_classify", "_builder", "_bar_rth", "_max_ts", "_last_closed_minute",
+        "_classifier", "_classify", "_builder", "_bar_end", "_bar_rth", "_max_ts", "_last_closed_minute",
         "_session", "_atr", "_mom", "_flow", "_rolling", "_profiles", "_impulse", "_alert_levels", "_bar_bins",
         "_atr_v", "_momentum", "_last", "_last_ts", "_last_bar", "_last_bar_rth",
         "_alerts", "_rejects", "_snap",
@@ -155,6 +155,9 @@ class SymbolAnalytics:
         self._classifier = TradeClassifier()
         self._classify = self._classifier.classify
         self._builder: Union[MinuteBarBuilder, _NoBinsYet] = _NO_BINS_YET
+        # end of the open bar's minute, 0 with no bar open: a trade at or after it
+        # opens a bar (one comparison per trade instead of working out its minute)
+        self._bar_end = 0
         self._bar_rth = False  # the open bar is in RTH
         self._max_ts = 0
         self._last_closed_minute = -1
@@ -205,9 +208,9 @@ class SymbolAnalytics:
         else:
             self._max_ts = ts
         b = self._builder
-        m = ts - ts % NS_PER_MIN
         closed = None
-        if m > b.minute:  # the trade opens a bar
+        if ts >= self._bar_end:  # the trade opens a bar
+            m = ts - ts % NS_PER_MIN
             if b.minute >= 0:
                 closed = self._close_open_bar()
             elif m <= self._last_closed_minute:
@@ -218,6 +221,7 @@ class SymbolAnalytics:
             if not (session.start <= m < session.end):
                 self._enter_session(m)
             self._bar_rth = session.in_rth(m)
+            self._bar_end = m + NS_PER_MIN
         b.add(ts, price, size, self._classify(price, trade.side, trade.bid, trade.ask))
         self._last = price
         self._last_ts = ts
@@ -371,6 +375,7 @@ class SymbolAnalytics:
         b = self._builder
         bins = b.vap  # the closing bar's histogram (close_bar starts a new dict)
         bar = self._flow.settle(b.close_bar())
+        self._bar_end = 0
         self._after_bar(bar, bins, self._bar_rth)
         return bar
 
