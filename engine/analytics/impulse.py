@@ -30,7 +30,7 @@ Band = Callable[[float, float], float]  # (price, atr) -> half-width of the band
 class ImpulseWatch:
     """The impulse leg, its range profile and the pullback (see the module)."""
 
-    __slots__ = ("_params", "_band", "_bin_size", "_tracker", "_history", "_range_cache", "pullback")
+    __slots__ = ("_params", "_band", "_bin_size", "_tracker", "_history", "_range_cache", "leg", "pullback")
 
     def __init__(self, params: StrategyParams, band: Band) -> None:
         self._params = params
@@ -39,11 +39,8 @@ class ImpulseWatch:
         self._tracker = StructureTracker(params, self.range_profile)
         self._history: deque[tuple[int, dict[int, float]]] = deque(maxlen=HISTORY_BARS)
         self._range_cache: Optional[tuple[int, Optional[int], VolumeProfile]] = None
+        self.leg: Optional[ImpulseLeg] = None  # the tracker's leg after the last bar or reset
         self.pullback = False
-
-    @property
-    def leg(self) -> Optional[ImpulseLeg]:
-        return self._tracker.impulse
 
     def use_bins(self, bin_size: float) -> None:
         self._bin_size = bin_size
@@ -52,6 +49,7 @@ class ImpulseWatch:
         self._history.append((bar.ts_ns, bins))
         st = self._tracker
         st.on_bar(bar, atr)
+        self.leg = st.impulse
         c = bar.close
         self.pullback = st.pullback(c, self._band(c, atr))
 
@@ -63,6 +61,7 @@ class ImpulseWatch:
         else:
             st.set_balance(NAN, NAN)
         st.reset()
+        self.leg = st.impulse
 
     def range_profile(self, start_ns: int, end_ns: int) -> Optional[ProfileStats]:
         """The profile of the history bars with start_ns <= minute < end_ns.
