@@ -32,8 +32,8 @@ class SessionTotals:
         self.end = -1
         self.day: Optional[date] = None
         self.rth: Optional[tuple[int, int]] = None  # RTH [open, close) ns of the day; None on a closed day
-        self.bars = 0  # closed RTH bars this session
-        self.close = NAN  # last RTH close this session
+        self.bars = 0  # closed RTH bars of the session
+        self.close = NAN  # last RTH close of the session
         self.prev_close = float(prev_close)
 
     def enter(self, minute: int) -> bool:
