@@ -185,11 +185,9 @@ def test_order_flow_splits_only_bars_without_a_split_and_sums_rth_bars():
     flow = OrderFlow(PARAMS, sparkline=True)
     m0 = ns(2024, 3, 4, 15, 0)
     own = bar(m0, 100.0, buy_volume=6.0, sell_volume=4.0)
-    assert flow.settle(own) is own
-    split = flow.settle(bar(m0 + NS_PER_MIN, 101.0))
+    assert flow.on_bar(own, rth=True) is own
+    split = flow.on_bar(bar(m0 + NS_PER_MIN, 101.0), rth=False)  # extended hours: no session sums
     assert split.buy_volume == 5.0 and split.sell_volume == 5.0  # fewer than 2 changes: half
-    flow.on_bar(own, rth=True)
-    flow.on_bar(split, rth=False)  # extended hours: no session sums
     assert (flow.cvd_closed, flow.vol_closed) == (2.0, 10.0)
     view = flow.view(7.0)
     assert isinstance(view, FlowView) and view.cvd == 7.0 and view.last_delta == 0.0 and view.cvd_history == (2.0,)

@@ -80,22 +80,19 @@ class OrderFlow:
         self.pv_closed = 0.0
         self.vol_closed = 0.0
 
-    def settle(self, bar: Bar) -> Bar:
-        """The bar with its buy/sell volume: its own, else split by BVC. Every bar
-        passes here in order (BVC follows the close series)."""
+    def on_bar(self, bar: Bar, rth: bool) -> Bar:
+        """A bar closed (every bar, in order: BVC follows the close series); ``rth``:
+        it counts for the session sums. Returns the bar with its buy/sell volume:
+        its own, else split by BVC."""
+        vol = bar.volume
         bvc = self._bvc
         bvc.push(bar.close)
         buy, sell = bar.buy_volume, bar.sell_volume
-        if buy == buy and sell == sell:
-            return bar
-        buy = bar.volume * bvc.fraction()
-        return Bar(bar.symbol, bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume,
-                   buy, bar.volume - buy, bar.trades, bar.vwap, bar.vap)
-
-    def on_bar(self, bar: Bar, rth: bool) -> None:
-        """A settled bar closed; ``rth``: it counts for the session sums."""
-        vol = bar.volume
-        buy, sell = bar.buy_volume, bar.sell_volume
+        if not (buy == buy and sell == sell):
+            buy = vol * bvc.fraction()
+            sell = vol - buy
+            bar = Bar(bar.symbol, bar.ts_ns, bar.open, bar.high, bar.low, bar.close, vol,
+                      buy, sell, bar.trades, bar.vwap, bar.vap)
         delta = buy - sell
         self._last_delta = delta
         self._aggression = self._agg.update(delta, vol, self._vr.update(vol), buy, sell)
@@ -108,6 +105,7 @@ class OrderFlow:
             self.pv_closed += vw * vol
             self.vol_closed += vol
             self._history.add(cvd)
+        return bar
 
     def new_session(self) -> None:
         self.cvd_closed = 0.0
@@ -135,11 +133,8 @@ class NoOrderFlow:
     vol_closed = 0.0
     _IDLE = FlowView(0.0, None, NAN, 0.0, 0.0, NAN, NAN, NAN, NAN, ())
 
-    def settle(self, bar: Bar) -> Bar:
+    def on_bar(self, bar: Bar, rth: bool) -> Bar:
         return bar
-
-    def on_bar(self, bar: Bar, rth: bool) -> None:
-        pass
 
     def new_session(self) -> None:
         pass

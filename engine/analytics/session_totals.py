@@ -24,14 +24,15 @@ NAN = float("nan")
 class SessionTotals:
     """The session day of the bars and its totals (see the module)."""
 
-    __slots__ = ("calendar", "start", "end", "day", "rth", "bars", "close", "prev_close")
+    __slots__ = ("calendar", "start", "end", "day", "rth_open", "rth_close", "bars", "close", "prev_close")
 
     def __init__(self, calendar: SessionCalendar, prev_close: float) -> None:
         self.calendar = calendar
         self.start = 0  # session day bounds [start, end) in ns; empty until the first bar
         self.end = -1
         self.day: Optional[date] = None
-        self.rth: Optional[tuple[int, int]] = None  # RTH [open, close) ns of the day; None on a closed day
+        self.rth_open = 0  # RTH [open, close) ns of the day; empty (0, 0) on a closed day
+        self.rth_close = 0
         self.bars = 0  # closed RTH bars of the session
         self.close = NAN  # last RTH close of the session
         self.prev_close = float(prev_close)
@@ -42,14 +43,13 @@ class SessionTotals:
         cal = self.calendar
         self.start, self.end = cal.session_bounds(minute)
         day = cal.session_date(minute)
-        self.rth = cal.rth_bounds(day)
+        self.rth_open, self.rth_close = cal.rth_bounds(day) or (0, 0)
         new = self.day is not None and day != self.day
         self.day = day
         return new
 
     def in_rth(self, minute: int) -> bool:
-        r = self.rth
-        return r is not None and r[0] <= minute < r[1]
+        return self.rth_open <= minute < self.rth_close
 
     def on_rth_bar(self, close: float) -> None:
         self.bars += 1

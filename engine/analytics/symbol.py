@@ -220,7 +220,7 @@ class SymbolAnalytics:
             session = self._session
             if not (session.start <= m < session.end):
                 self._enter_session(m)
-            self._bar_rth = session.in_rth(m)
+            self._bar_rth = session.rth_open <= m < session.rth_close
             self._bar_end = m + NS_PER_MIN
         b.add(ts, price, size, self._classify(price, trade.side, trade.bid, trade.ask))
         self._last = price
@@ -259,9 +259,7 @@ class SymbolAnalytics:
         session = self._session
         if not (session.start <= m < session.end):
             self._enter_session(m)
-        bins = self._bar_bins(bar, self.bin_size)
-        bar = self._flow.settle(bar)
-        self._after_bar(bar, bins, session.in_rth(m))
+        bar = self._after_bar(bar, self._bar_bins(bar, self.bin_size), session.rth_open <= m < session.rth_close)
         self._last = bar.close
         end = m + NS_PER_MIN
         if end > self._last_ts:
@@ -374,20 +372,20 @@ class SymbolAnalytics:
     def _close_open_bar(self) -> Bar:
         b = self._builder
         bins = b.vap  # the closing bar's histogram (close_bar starts a new dict)
-        bar = self._flow.settle(b.close_bar())
+        bar = b.close_bar()
         self._bar_end = 0
-        self._after_bar(bar, bins, self._bar_rth)
-        return bar
+        return self._after_bar(bar, bins, self._bar_rth)
 
-    def _after_bar(self, bar: Bar, bins: dict[int, float], rth: bool) -> None:
-        """Everything that follows a closed bar, its buy/sell volume known: ATR and
-        momentum, then each part (the alert levels last: they read the others)."""
+    def _after_bar(self, bar: Bar, bins: dict[int, float], rth: bool) -> Bar:
+        """Everything that follows a closed bar: ATR and momentum, then each part
+        (the alert levels last: they read the others). Returns the bar as applied
+        (its buy/sell volume split by the flow part when it came without)."""
         m = bar.ts_ns
         self._last_closed_minute = m
         c = bar.close
         atr = self._atr_v = self._atr.update(bar.high, bar.low, c)
         mom = self._momentum = self._mom.update(c, atr)
-        self._flow.on_bar(bar, rth)
+        bar = self._flow.on_bar(bar, rth)
         self._rolling.on_bar(m, bins, c, mom)
         if rth:
             self._profiles.on_rth_bar(bins, bar.volume)
@@ -397,3 +395,4 @@ class SymbolAnalytics:
         self._last_bar = bar
         self._last_bar_rth = rth
         self._snap = None
+        return bar
