@@ -118,14 +118,14 @@ def test_alert_levels_deferred_until_the_first_price_fire_the_same_alerts():
     def alerts(eager):
         an = SymbolAnalytics("XYZ", PARAMS, US)
         if eager:
-            an._priced = True  # push every level set at once, as before the deferral
+            an._alert_levels._priced = True  # push every level set at once, as before the deferral
         for bar in history:  # a restart/backfill: bars first, no prices
             an.on_bar(bar)
         out = []
         for t in rest:
             an.on_trade(t)
             out.extend(an.drain_alerts())
-        return out, an._lvn.levels
+        return out, an._alert_levels.levels
 
     lazy, eager = alerts(False), alerts(True)
     assert lazy == eager
@@ -136,15 +136,16 @@ def test_impulse_range_profile_extended_incrementally_equals_a_fresh_build():
     an = SymbolAnalytics("XYZ", PARAMS, US)
     for bar in bars_of(trades(seed=4), PARAMS):
         an.on_bar(bar)
-    minutes = [m for m, _ in an._history]
+    impulse = an._impulse
+    minutes = [m for m, _ in impulse._history]
     start = minutes[len(minutes) // 2]
     for end in (minutes[-40], minutes[-39], minutes[-20] + NS_PER_MIN, minutes[-1] + NS_PER_MIN):
-        grown = an._range_profile(start, end)  # extends the kept profile
-        an._range_cache = None
-        fresh = an._range_profile(start, end)  # built from scratch
+        grown = impulse.range_profile(start, end)  # extends the kept profile
+        impulse._range_cache = None
+        fresh = impulse.range_profile(start, end)  # built from scratch
         assert grown == fresh and grown.lvns == fresh.lvns
-        an._range_cache = None
-        an._range_profile(start, minutes[-41])  # keep a shorter one for the next extension
+        impulse._range_cache = None
+        impulse.range_profile(start, minutes[-41])  # keep a shorter one for the next extension
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ The tick state always follows the trade prices, whichever rule classified a
 trade, so the incremental classifier and the array functions agree trade by trade.
 
 A quote is usable when bid and ask are finite, positive and ``bid <= ask``;
-otherwise the trade is treated as having no quote.
+otherwise the trade is treated as having no quote. A trade that carries no
+quote (``bid`` None) is classified against the prevailing quote, the last
+usable one given to ``TradeClassifier.set_quote`` (a live quote stream); an
+unusable quote clears it.
+
+``TradeClassifier`` is the one incremental classifier: the live analytics
+(``SymbolAnalytics.on_trade``) and the importers (``trades_to_candles``) both
+call it, so a trade is classified the same way whichever path it takes.
 
 Bars without trades (history) get bulk volume classification: the buy fraction
 of a bar is ``Phi(dP / sigma_dP)``.  ``dP`` is the bar's close-to-close change,
@@ -49,16 +56,29 @@ NAN = float("nan")
 
 
 class TradeClassifier:
-    """Incremental aggressor classification, one trade at a time (O(1))."""
+    """Incremental aggressor classification, one trade at a time (O(1)).
 
-    __slots__ = ("last_price", "tick_side")
+    Owns the tick-rule state (the previous trade price and the direction of the
+    last price change) and the prevailing quote."""
+
+    __slots__ = ("last_price", "tick_side", "bid", "ask")
 
     def __init__(self) -> None:
         self.last_price = NAN  # previous trade price (NaN before the first trade)
         self.tick_side = 0  # direction of the last price change, 0 before any change
+        self.bid: Optional[float] = None  # prevailing quote (None: none usable)
+        self.ask: Optional[float] = None
+
+    def set_quote(self, bid: float, ask: float) -> None:
+        """The prevailing quote, for trades that carry none; an unusable one clears it."""
+        if 0.0 < bid <= ask < _INF:
+            self.bid, self.ask = bid, ask
+        else:
+            self.bid = self.ask = None
 
     def classify(self, price: float, side: int = 0, bid: Optional[float] = None, ask: Optional[float] = None) -> int:
-        """+1 buy, -1 sell, 0 unknown. Updates the tick state with ``price``."""
+        """+1 buy, -1 sell, 0 unknown. Updates the tick state with ``price``.
+        ``bid`` None: the prevailing quote (if any) stands for the trade's own."""
         last = self.last_price
         if price > last:
             tick = self.tick_side = 1
@@ -69,6 +89,9 @@ class TradeClassifier:
         self.last_price = price
         if side:
             return 1 if side > 0 else -1
+        if bid is None:
+            bid = self.bid
+            ask = self.ask
         if bid is not None and ask is not None and 0.0 < bid <= ask < _INF:
             mid = (bid + ask) * 0.5
             if price > mid:
