@@ -142,7 +142,7 @@ class BacktestRun:
     """One Engine over one Dataset. ``analytics`` optionally replaces the engine's
     per-symbol analytics objects (the sweep's recorded-snapshot stand-in);
     otherwise ``needs`` says what they compute (SETUP_NEEDS, None = everything,
-    or a set of engine.analytics.symbol.NEEDS names)."""
+    or a set of engine.analytics.needs.NEEDS names)."""
 
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS,

@@ -4,7 +4,7 @@ a Signal. Setups keep whatever short history they need themselves; they never
 size, never check risk and never talk to a broker.
 
 ``needs`` names the analytics the setup reads from the snapshot (the names of
-``engine.analytics.symbol.NEEDS``: flow, state, profiles, structure, alerts).
+``engine.analytics.needs.NEEDS``: flow, state, profiles, structure, alerts).
 A backtest computes only the union of its setups' needs; the live path always
 computes everything (the panes show it). A setup without ``needs`` gets
 everything. Reading something not declared gives its empty value (NaN, None,
