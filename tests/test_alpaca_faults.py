@@ -373,6 +373,8 @@ async def open_position(run: Run, env: Env, sig: Signal) -> str:
     (entry_id,) = [i for i, o in env.rest.orders.items() if o["client_order_id"].startswith(f"ck-{sig.id}-")]
     env.rest.fill(entry_id, 10, 190.0)
     await wait_for(lambda: run.engine.router.exits.plan("AAPL") is not None, 10, what="exit management started")
+    # the look-up of its legs after the fill is done: what happens next is news to a later reconcile
+    await wait_for(lambda: not run.broker.settling, 10, what="bracket legs looked up")
     return entry_id
 
 

@@ -151,6 +151,39 @@ async def test_replace_stop_skips_a_phantom_that_alpaca_refuses_and_moves_the_li
         f"/v2/orders/{old_stop}", f"/v2/orders/{live_stop}"]
 
 
+async def test_a_periodic_light_reconcile_closes_a_phantom_the_look_ups_missed():
+    env = await make_env(AlpacaBehaviour())
+    try:
+        broker = await env.started(light_reconcile_s=0.1)
+        entry = await broker.submit(bracket("lr-1"))
+        env.rest.fill(entry.id, 10, 190.0)
+        await wait_for(lambda: broker.positions() and not broker.settling, what="entry settled")
+        stop = leg_of(env, entry.id, "stop")
+        env.rest.script("GET", f"/v2/orders/{entry.id}", 500, {"code": 50010000, "message": "internal error"},
+                        times=4)  # every sibling look-up after the take-profit fill fails
+        env.rest.fill(leg_of(env, entry.id, "limit"), 10, 195.0)
+        await wait_for(lambda: broker._orders[stop].status is OrderStatus.CANCELED, what="phantom closed")
+        assert len([e for e in env.events if e.kind == "canceled" and e.order.id == stop]) == 1
+        assert broker.positions() == [] and not broker.open_orders()
+    finally:
+        await close_env(env)
+
+
+async def test_a_refused_stop_move_is_shown_on_the_order_with_its_reason(env):
+    broker = await env.started()
+    entry = await broker.submit(bracket("rs-1"))
+    env.rest.fill(entry.id, 10, 190.0)
+    await wait_for(lambda: broker.positions() and not broker.settling, what="entry settled")
+    stop = leg_of(env, entry.id, "stop")
+    env.rest.script("PATCH", f"/v2/orders/{stop}", 422, {"code": 42210000, "message": "stop price too close"})
+    with pytest.raises(Exception, match="stop price too close"):
+        await broker.replace_stop("AAPL", 189.99)
+    order = broker._orders[stop]
+    assert order.status.is_open and order.stop_price == 188.0
+    assert order.reason == "move to 189.99 refused: stop price too close"
+    assert broker.positions()[0].stop == 188.0  # the old stop stays in force
+
+
 @pytest.fixture
 async def live_engine(monkeypatch, tmp_path):
     env = await make_env(AlpacaBehaviour())

@@ -253,6 +253,7 @@ class AlpacaBroker(Broker):
         unknown_lookup_backoff: Optional[Backoff] = None,
         orders_page_size: int = 500,
         max_order_pages: int = 20,
+        light_reconcile_s: Optional[float] = 30.0,
     ) -> None:
         if not api_key or not secret_key:
             raise ValueError("AlpacaBroker needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")
@@ -280,6 +281,9 @@ class AlpacaBroker(Broker):
         self._unknown_backoff = unknown_lookup_backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._page_size = orders_page_size
         self._max_pages = max(1, max_order_pages)
+        if light_reconcile_s is not None and light_reconcile_s <= 0:
+            raise ValueError(f"light_reconcile_s must be > 0 seconds (or None), got {light_reconcile_s!r}")
+        self._light_every_s = light_reconcile_s
         self._unknown: dict[str, str] = {}  # client id of an UNKNOWN submit -> its placeholder's order id
         self._resolving: set[str] = set()  # client ids with a background look-up running
         self._settling: set[str] = set()  # bracket parents whose legs are being looked up
@@ -325,7 +329,14 @@ class AlpacaBroker(Broker):
         differences = await self.reconcile()
         if self._stream_task is None:
             self._stream_task = asyncio.create_task(self._stream._run_forever(), name="alpaca-trade-updates")
+            if self._light_every_s is not None:
+                self._spawn(self._light_reconcile_forever())
         return differences
+
+    @property
+    def settling(self) -> bool:
+        """True while a bracket's siblings are being looked up after a fill."""
+        return bool(self._settling)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -733,7 +744,10 @@ class AlpacaBroker(Broker):
             except AlpacaRestError as err:
                 log.warning("move stop %s %s to %.4f refused: %s", symbol, old.id, new_stop, err.message)
                 last_error = err
-                await self._look_up(old.id)
+                looked = await self._look_up(old.id)
+                if looked is not None and looked.status.is_open:  # still in force, at its old price
+                    self._orders[old.id] = replace(looked, reason=redact(
+                        f"move to {_tick_round(new_stop)} refused: {err.message}"))
                 continue
             self._roles[str(raw.id)] = (OrderLeg.STOP_LOSS, old.parent_id)
             return self._merge(raw, emit=False)
@@ -965,6 +979,33 @@ class AlpacaBroker(Broker):
         log.warning("Alpaca trade stream down; reconnecting in %.2fs", reconnect_in_s)
 
     # ------------------------------------------------------------------ reconcile
+
+    async def _light_reconcile_forever(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self._light_every_s)
+            try:
+                await self.light_reconcile()
+            except Exception as exc:  # never fatal: the next round tries again
+                log.warning("light reconcile failed: %s", redact(exc))
+
+    async def light_reconcile(self) -> None:
+        """What the order stream may never say, caught periodically: our orders as
+        Alpaca lists them (open, and closed since the session start) and each
+        order we believe open but no listing shows, looked up by id. Only orders
+        we know (and their legs) are merged, forward only, each change emitted
+        once, exactly as a late trade update would be; positions and orders we
+        never knew are left to the full ``reconcile``."""
+        raw_open, raw_closed = await asyncio.gather(
+            self._open_views(), self._list_orders(QueryOrderStatus.CLOSED, self._since()))
+        listed: set[str] = set()
+        for ao in (*raw_closed, *raw_open):
+            ids = [str(ao.id), *(str(leg.id) for leg in ao.legs or ())]
+            listed.update(ids)
+            if any(i in self._orders for i in ids):
+                self._merge(ao, emit=True)
+        for oid in [o.id for o in self._orders.values() if o.status.is_open and o.id not in listed
+                    and not o.id.startswith(_PLACEHOLDER)][:20]:
+            await self._look_up(oid)
 
     async def _reconcile_and_report(self) -> None:
         try:
