@@ -163,7 +163,7 @@ async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float
                                 problems.append(f"{s}: {msg}")
                         if not named and status != "success" and "not authorized" in msg.lower():
                             unnamed = msg
-                problems += [f"plan does not include real-time trades for {s} ({unnamed})" for s in sorted(pending)]
+                problems += [f"{s}: plan does not include real-time trades ({unnamed})" for s in sorted(pending)]
         if problems:
             return CheckResult("stream", False, "subscription refused for " + "; ".join(redact(p) for p in problems),
                                "your plan does not stream these symbols: upgrade it, remove them from "
