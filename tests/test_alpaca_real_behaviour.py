@@ -396,3 +396,40 @@ async def test_kind_mode_stays_available_for_tests_that_ask_for_it():
         assert env.rest.orders[leg_of(env, parent["id"], "stop")]["status"] == "new"
     finally:
         await close_env(env)
+
+
+async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_path, monkeypatch):
+    """The whole engine, real-Alpaca mode: the held stop leg never had a trade
+    update (so the store may not hold it); after a restart the position still
+    shows its stop and target, no UNPROTECTED line, and flatten closes it."""
+    from tests.test_alpaca_faults import Run, live as _unused, open_position, signal  # noqa: F401
+    from tests.standins.alpaca_streams import MarketDataStreamStandIn as MD
+
+    env = await make_env(AlpacaBehaviour())
+    md = MD(KEY_ID, SECRET)
+    mws = await md.start()
+    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": env.base,
+                        "COCKPIT_ALPACA_DATA_URL": env.base, "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
+        monkeypatch.setenv(name, value)
+    db = str(tmp_path / "restart.db")
+    try:
+        first = Run(env, db)
+        await first.engine.start()
+        try:
+            await open_position(first, env, signal("rs1"))
+        finally:
+            await first.engine.stop()
+        second = Run(env, db)
+        await second.engine.start()
+        try:
+            (pos,) = second.engine.broker.positions()
+            assert (pos.qty, pos.stop, pos.target) == (10, 188.0, 195.0)
+            assert not any("UNPROTECTED" in m for m in second.journal())
+            await second.engine.router.flatten("AAPL")
+            assert [o["type"] for o in open_at_standin(env)] == ["market"]  # only the closing order
+            assert not any("failed" in m and "backfill" not in m for m in second.journal()), second.journal()
+        finally:
+            await second.engine.stop()
+    finally:
+        await md.stop()
+        await close_env(env)
