@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
-from .exits import ExitManager
+from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
 from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
@@ -107,7 +107,9 @@ class OrderRouter:
                 self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
         elif ev.kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
-        elif ev.kind in ("canceled", "expired", "replaced"):
+        elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
+            # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
+            # "replaced" is routine and not journaled)
             rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
                     + (f": {ev.reason}" if ev.reason else ""), o.symbol)
         self.notifier.notify()
@@ -166,7 +168,7 @@ class OrderRouter:
                     self.recorder.log("error", "exit", f"{symbol}: orders could not be looked up after the error: "
                                       f"{self.redact(str(look_up_exc))}", symbol)
 
-    async def _exit_action(self, symbol: str, action) -> None:
+    async def _exit_action(self, symbol: str, action: ExitAction) -> None:
         if action.kind == "close":
             await self.broker.close(symbol)
         elif action.kind == "move_stop" and action.new_stop is not None:
