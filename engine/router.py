@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
-from .exits import ExitManager
+from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
 from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
@@ -107,7 +107,9 @@ class OrderRouter:
                 self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
         elif ev.kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
-        elif ev.kind in ("canceled", "expired"):
+        elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
+            # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
+            # "replaced" is routine and not journaled)
             rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
                     + (f": {ev.reason}" if ev.reason else ""), o.symbol)
         self.notifier.notify()
@@ -148,23 +150,39 @@ class OrderRouter:
     # ------------------------------------------------------------------ exits
 
     async def manage_exits(self, symbol: str, price: float, now: int, atr: float) -> None:
-        """What the exit rules call for at a closed bar of a symbol with an open plan."""
+        """What the exit rules call for at a closed bar of a symbol with an open plan.
+        A broker error in one action is journaled and followed by a look-up of the
+        symbol's orders; it never leaves this method (it would stop the feed)."""
         for action in self.exits.on_price(symbol, price, now, atr):
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
-            if action.kind == "close":
-                await self.broker.close(symbol)
-            elif action.kind == "move_stop" and action.new_stop is not None:
+            try:
+                await self._exit_action(symbol, action)
+            except Exception as exc:
+                self.counters["exit_errors"] += 1
+                self.recorder.log("error", "exit", f"{action.kind} {symbol} failed: {type(exc).__name__}: "
+                                  f"{self.redact(str(exc))}", symbol)
+                try:
+                    for line in await self.broker.check_orders(symbol):
+                        self.recorder.log("error", "exit", self.redact(line), symbol)
+                except Exception as look_up_exc:
+                    self.recorder.log("error", "exit", f"{symbol}: orders could not be looked up after the error: "
+                                      f"{self.redact(str(look_up_exc))}", symbol)
+
+    async def _exit_action(self, symbol: str, action: ExitAction) -> None:
+        if action.kind == "close":
+            await self.broker.close(symbol)
+        elif action.kind == "move_stop" and action.new_stop is not None:
+            await self.broker.replace_stop(symbol, action.new_stop)
+        elif action.kind == "partial" and action.qty > 0:
+            pos = self.broker.position(symbol)
+            if pos is None or pos.qty == 0:
+                return
+            side = Side.SELL if pos.qty > 0 else Side.BUY
+            await self.broker.submit(OrderRequest(
+                client_order_id=self.ids.next_exit(symbol, "p"),
+                symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT))
+            if action.new_stop is not None:
                 await self.broker.replace_stop(symbol, action.new_stop)
-            elif action.kind == "partial" and action.qty > 0:
-                pos = self.broker.position(symbol)
-                if pos is None or pos.qty == 0:
-                    continue
-                side = Side.SELL if pos.qty > 0 else Side.BUY
-                await self.broker.submit(OrderRequest(
-                    client_order_id=self.ids.next_exit(symbol, "p"),
-                    symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT))
-                if action.new_stop is not None:
-                    await self.broker.replace_stop(symbol, action.new_stop)
 
     def restore_fills(self, fills: list[Fill]) -> None:
         """A restart: this session's fills, oldest first, so the P&L of a round trip

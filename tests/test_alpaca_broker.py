@@ -238,7 +238,7 @@ async def test_restart_reconciles_position_and_open_orders(env):
     assert roles == ["stop_loss", "take_profit"]
     assert "position AAPL: we had none, broker has +50 @ 180.0000" in differences
     assert any(d.startswith("order MSFT buy 5 limit limit 380") and "unknown to us" in d for d in differences)
-    assert sum("unknown to us" in d for d in differences) == 3
+    assert sum("unknown to us" in d for d in differences) == 3, "\n".join(differences)
     assert broker.account().equity == 100_000.0
 
     # the broker changes behind our back (stream detached): reconcile says what moved

@@ -33,6 +33,22 @@ What this adapter guarantees on top of the raw clients:
   fill not yet counted (by the stream, an earlier reconcile or, after a restart,
   the store) exactly once, oldest first, so fills missed while the stream was
   down or the engine was stopped reach the handler like live ones.
+- Brackets settle without waiting for an update that may never come. Real
+  Alpaca keeps the stop leg ``held`` after the entry fills and cancels it,
+  when the take-profit fills, WITHOUT a trade update (alpaca-py issue #198);
+  so after any fill of a bracket's parent or leg the parent is looked up by id
+  (legs nested) and what the siblings really are (canceled, replaced, filled)
+  is recorded once, retried briefly while a sibling of a filled exit still
+  shows open. Open orders are listed both nested and flat, and a position
+  whose stop is not found that way has its bracket looked up by symbol (a held
+  leg is missing from some open listings, alpaca-trade-api-js issue #87).
+- Exit management never trips on a phantom: ``replace_stop`` moves the newest
+  live stop of an open position, and on a refusal looks the order up and tries
+  the next; ``close`` cancels whatever Alpaca says still holds the shares
+  (``held_for_orders``), including legs we never knew, before closing.
+- A fill's price is derived from the change in ``filled_qty`` and
+  ``filled_avg_price`` (right whether the update's ``price`` is the average or
+  the execution's own price, see ``_fill_price``).
 - Keys never reach logs or error text: every message goes through ``redact``.
 """
 from __future__ import annotations
@@ -50,6 +66,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import ClosePositionResponse, Order as AlpacaOrder, TradeUpdate
 from alpaca.trading.requests import (
+    GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
@@ -126,6 +143,18 @@ _ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
 _PLACEHOLDER = "unknown:"  # id prefix of an UNKNOWN submit's placeholder order
 _TYPE = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
          "stop_limit": OrderType.STOP, "trailing_stop": OrderType.STOP}
+
+
+_DUPLICATE_ID_CODE = 40010001  # Alpaca's code for a reused client_order_id (also for other invalid requests)
+_SETTLE_DELAYS_S = (0.0, 0.25, 1.0, 3.0)  # look-ups of a bracket's siblings after a fill
+
+
+def _duplicate_client_id(err: AlpacaRestError) -> bool:
+    """Alpaca refused the submit, possibly because it already holds our client id.
+    Known by its wording ("client_order_id must be unique", "duplicate
+    client_order_id") or by its code; the code also covers other invalid
+    requests, so the caller looks the id up before adopting anything."""
+    return err.status == 422 and ("client_order_id" in err.message or err.code == _DUPLICATE_ID_CODE)
 
 
 def _ns(dt: Optional[datetime]) -> int:
@@ -224,6 +253,7 @@ class AlpacaBroker(Broker):
         unknown_lookup_backoff: Optional[Backoff] = None,
         orders_page_size: int = 500,
         max_order_pages: int = 20,
+        light_reconcile_s: Optional[float] = 30.0,
     ) -> None:
         if not api_key or not secret_key:
             raise ValueError("AlpacaBroker needs both an API key id and a secret key (APCA_API_KEY_ID, APCA_API_SECRET_KEY)")
@@ -251,8 +281,12 @@ class AlpacaBroker(Broker):
         self._unknown_backoff = unknown_lookup_backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._page_size = orders_page_size
         self._max_pages = max(1, max_order_pages)
+        if light_reconcile_s is not None and light_reconcile_s <= 0:
+            raise ValueError(f"light_reconcile_s must be > 0 seconds (or None), got {light_reconcile_s!r}")
+        self._light_every_s = light_reconcile_s
         self._unknown: dict[str, str] = {}  # client id of an UNKNOWN submit -> its placeholder's order id
         self._resolving: set[str] = set()  # client ids with a background look-up running
+        self._settling: set[str] = set()  # bracket parents whose legs are being looked up
         self._since_ns: Optional[int] = None  # closed orders submitted after this are asked for
         self._handler: Optional[Callable[[BrokerEvent], None]] = None
         self._reconcile_handler: Optional[Callable[[list[str]], None]] = None
@@ -295,7 +329,14 @@ class AlpacaBroker(Broker):
         differences = await self.reconcile()
         if self._stream_task is None:
             self._stream_task = asyncio.create_task(self._stream._run_forever(), name="alpaca-trade-updates")
+            if self._light_every_s is not None:
+                self._spawn(self._light_reconcile_forever())
         return differences
+
+    @property
+    def settling(self) -> bool:
+        """True while a bracket's siblings are being looked up after a fill."""
+        return bool(self._settling)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -438,7 +479,7 @@ class AlpacaBroker(Broker):
             except AlpacaRestError as err:
                 last_error = err.message
                 if not err.no_answer:
-                    if err.status == 422 and "client_order_id" in err.message:
+                    if _duplicate_client_id(err):
                         # an earlier attempt of ours did reach Alpaca after all
                         known = self.order_by_client_id(coid)
                         if known is not None:
@@ -604,13 +645,18 @@ class AlpacaBroker(Broker):
 
     async def close(self, symbol: str) -> list[Order]:
         """Cancel the symbol's open orders, then close its position at market.
-        Alpaca refuses the close while shares are still held for the orders
-        being canceled, so the close is retried briefly."""
+        Alpaca refuses the close while shares are still held for orders
+        (``held_for_orders``): then it is asked which orders of the symbol are
+        still open (legs we never knew included, e.g. after a restart), those
+        are canceled, and the close is retried briefly."""
         out: list[Order] = []
+        asked: set[str] = set()
         for order in [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open]:
+            asked.add(order.id)
             canceled = await self.cancel(order.id)
             if canceled is not None:
                 out.append(canceled)
+        last = ""
         for attempt in range(10):
             try:
                 raw = await self._call(self._client.close_position, symbol)
@@ -618,24 +664,145 @@ class AlpacaBroker(Broker):
                 if err.status == 404:
                     return out  # no position
                 if err.status == 403 and ("held" in err.message or "insufficient qty" in err.message):
+                    last = err.message
+                    for order in await self._orders_holding(symbol):
+                        if order.id not in asked:
+                            asked.add(order.id)
+                            canceled = await self.cancel(order.id)
+                            if canceled is not None:
+                                out.append(canceled)
                     await asyncio.sleep(self._close_retry_s)
                     continue
                 raise
             self._roles[str(raw.id)] = (OrderLeg.EXIT, None)
             out.append(self._merge(raw, emit=True))
             return out
-        raise AlpacaRestError(f"close {symbol}: shares still held for orders after cancel", status=403)
+        raise AlpacaRestError(f"close {symbol}: shares still held for orders after cancel ({last})", status=403)
+
+    async def check_orders(self, symbol: str) -> list[str]:
+        """The symbol's orders as Alpaca has them now (merged, each change
+        emitted once), and a line if its position is left without a stop."""
+        await self._orders_holding(symbol)
+        return [line for line in self._unprotected() if line.startswith(f"position {symbol} ")]
+
+    async def _orders_holding(self, symbol: str) -> list[Order]:
+        """The symbol's orders open at Alpaca, as Alpaca lists them now (flat and
+        nested) plus the legs of its brackets found by symbol; each is merged."""
+        try:
+            views = await self._open_views(symbol)
+            views += await self._bracket_views(symbol)
+        except AlpacaRestError as err:
+            log.warning("close %s: could not list its orders: %s", symbol, err.message)
+            return []
+        for ao in views:
+            self._merge(ao, emit=True, force=True)
+        return [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open
+                and not o.id.startswith(_PLACEHOLDER)]
+
+    async def _open_views(self, symbol: Optional[str] = None) -> list[AlpacaOrder]:
+        """Open orders listed nested (parents with their legs) and flat (a filled
+        parent's live legs: some listings drop a filled parent from the nested
+        view, and some leave held legs out of both, alpaca-trade-api-js #87)."""
+        nested, flat = await asyncio.gather(self._list_orders(QueryOrderStatus.OPEN, None, symbol=symbol),
+                                            self._list_orders(QueryOrderStatus.OPEN, None, symbol=symbol,
+                                                              nested=False))
+        return [*nested, *flat]
+
+    async def _bracket_views(self, symbol: str, limit: int = 50) -> list[AlpacaOrder]:
+        """The symbol's latest bracket parents with their legs, whatever their
+        status: a held stop leg missing from every open listing is found here."""
+        page = await self._call(self._client.get_orders, GetOrdersRequest(
+            status=QueryOrderStatus.ALL, nested=True, limit=limit, direction=Sort.DESC, symbols=[symbol]))
+        return [ao for ao in page if ao.legs and any(_RANK.get(_enum_value(leg.status), 2) < _TERMINAL_RANK
+                                                     for leg in ao.legs)]
 
     async def replace_stop(self, symbol: str, new_stop: float) -> Optional[Order]:
-        stops = [o for o in self._orders.values()
-                 if o.symbol == symbol and o.leg is OrderLeg.STOP_LOSS and o.status.is_open]
-        if not stops:
+        """Move the stop of the symbol's open position: the newest stop leg we
+        believe live. A refusal (e.g. 422 on an order that is no longer open)
+        is followed by a look-up of that order's real state and the next
+        candidate; when none could be moved the last error is raised (the old
+        stop, if any, stays in force)."""
+        pos = self._positions.get(symbol)
+        if pos is None or pos.qty == 0:
             return None
-        old = stops[0]
-        raw = await self._call(self._client.replace_order_by_id, old.id,
-                               ReplaceOrderRequest(stop_price=_tick_round(new_stop)))
-        self._roles[str(raw.id)] = (OrderLeg.STOP_LOSS, old.parent_id)
-        return self._merge(raw, emit=False)
+        last_error: Optional[AlpacaRestError] = None
+        tried: set[str] = set()
+        while True:
+            stops = sorted((o for o in self._orders.values()
+                            if o.symbol == symbol and o.leg is OrderLeg.STOP_LOSS and o.status.is_open
+                            and o.id not in tried and not o.id.startswith(_PLACEHOLDER)),
+                           key=lambda o: (o.created_ns, o.updated_ns), reverse=True)
+            if not stops:
+                if last_error is not None:
+                    raise last_error
+                return None
+            old = stops[0]
+            tried.add(old.id)
+            try:
+                raw = await self._call(self._client.replace_order_by_id, old.id,
+                                       ReplaceOrderRequest(stop_price=_tick_round(new_stop)))
+            except AlpacaRestError as err:
+                log.warning("move stop %s %s to %.4f refused: %s", symbol, old.id, new_stop, err.message)
+                last_error = err
+                looked = await self._look_up(old.id)
+                if looked is not None and looked.status.is_open:  # still in force, at its old price
+                    self._orders[old.id] = replace(looked, reason=redact(
+                        f"move to {_tick_round(new_stop)} refused: {err.message}"))
+                continue
+            self._roles[str(raw.id)] = (OrderLeg.STOP_LOSS, old.parent_id)
+            return self._merge(raw, emit=False)
+
+    async def _look_up(self, order_id: str, nested: bool = False) -> Optional[Order]:
+        """The order's real state at Alpaca, merged (its events emitted once)."""
+        try:
+            raw = await self._call(self._client.get_order_by_id, order_id,
+                                   GetOrderByIdRequest(nested=True) if nested else None)
+        except AlpacaRestError as err:
+            if err.status == 404 and order_id in self._orders and self._orders[order_id].status.is_open:
+                gone = self._orders[order_id] = replace(self._orders[order_id], status=OrderStatus.CANCELED,
+                                                        reason=f"not at broker ({err.message})")
+                self._emit(BrokerEvent("canceled", gone, reason=gone.reason))
+            else:
+                log.warning("look-up of order %s failed: %s", order_id, err.message)
+            return self._orders.get(order_id)
+        return self._merge(raw, emit=True)
+
+    # ------------------------------------------------------------------ brackets settle
+
+    def _settle_after_fill(self, order: Order) -> None:
+        """A fill of a bracket's parent or leg: look up its siblings (see module doc)."""
+        parent = order.parent_id if order.parent_id is not None else (
+            order.id if any(p == order.id for _, p in self._roles.values()) else None)
+        if parent is not None and parent not in self._settling and not self._stopping:
+            self._settling.add(parent)
+            self._spawn(self._settle_bracket(parent))
+
+    def _legs_of(self, parent_id: str) -> list[Order]:
+        return [o for o in self._orders.values() if o.parent_id == parent_id]
+
+    async def _settle_bracket(self, parent_id: str) -> None:
+        try:
+            for delay in _SETTLE_DELAYS_S:
+                if delay:
+                    await asyncio.sleep(delay)
+                try:
+                    raw = await self._call(self._client.get_order_by_id, parent_id, GetOrderByIdRequest(nested=True))
+                except AlpacaRestError as err:
+                    log.warning("look-up of bracket %s failed: %s", parent_id, err.message)
+                    continue
+                self._merge(raw, emit=True)
+                nested = {str(leg.id) for leg in raw.legs or ()}
+                for leg in self._legs_of(parent_id):  # e.g. a replaced stop not (yet) nested under it
+                    if leg.status.is_open and leg.id not in nested:
+                        await self._look_up(leg.id)
+                legs = self._legs_of(parent_id)
+                exited = any(o.status is OrderStatus.FILLED for o in legs)
+                if not exited or not any(o.status.is_open for o in legs):
+                    return  # entry filled (legs as they stand), or the exit's siblings are settled
+        except Exception as exc:  # a background look-up must never take anything down
+            log.warning("settling bracket %s failed: %s", parent_id, redact(exc))
+        finally:
+            self._settling.discard(parent_id)
 
     # ------------------------------------------------------------------ updates in
 
@@ -689,12 +856,7 @@ class AlpacaBroker(Broker):
                 track.rank == _TERMINAL_RANK and rank < _TERMINAL_RANK)
         fill: Optional[Fill] = None
         if delta > 1e-9:
-            if qty is not None and price is not None and abs(qty - delta) < 1e-9:
-                px = float(price)
-            elif track.filled > 0 and avg > 0:
-                px = (avg * filled - track.avg * track.filled) / delta
-            else:
-                px = avg or float(price or 0.0)
+            px = self._fill_price(filled, avg, track, delta, price)
             fill = Fill(
                 id=f"{oid}:{filled:g}", order_id=oid, client_order_id=ao.client_order_id, symbol=ao.symbol or "",
                 side=Side(_enum_value(ao.side)), qty=int(round(delta)), price=px, commission=0.0, ts_ns=ts, leg=leg,
@@ -744,9 +906,25 @@ class AlpacaBroker(Broker):
                 self._deliver(BrokerEvent(kind, order, fill), sink)
                 if sink is None:
                     self._spawn(self._refresh_account_quietly())
+                    if kind == "fill":
+                        self._settle_after_fill(order)
             elif moves and status in _EVENT_KIND:
                 self._deliver(BrokerEvent(_EVENT_KIND[status], order, reason=reason), sink)
         return order
+
+    @staticmethod
+    def _fill_price(filled: float, avg: float, track: _Track, delta: float, price: Any) -> float:
+        """The price of the quantity newly filled, from the change in the order's
+        cumulative quantity and notional (``filled_qty`` x ``filled_avg_price``).
+        A trade update's ``price`` is documented as the average price per share
+        of the order ("fill: price: The average price per share at which the
+        order was filled", Alpaca's trade_updates docs), yet has been seen as the
+        execution's own price: the cumulative figures are right under either
+        reading (NautilusTrader derives fills the same way for venues that report
+        averages). ``price`` serves only when no average is given."""
+        if avg > 0:
+            return round((avg * filled - track.avg * track.filled) / delta, 4)
+        return float(price or 0.0)
 
     def _apply_fill(self, fill: Fill) -> None:
         pos = self._positions.get(fill.symbol) or _Pos(opened_ns=fill.ts_ns)
@@ -802,6 +980,33 @@ class AlpacaBroker(Broker):
 
     # ------------------------------------------------------------------ reconcile
 
+    async def _light_reconcile_forever(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self._light_every_s)
+            try:
+                await self.light_reconcile()
+            except Exception as exc:  # never fatal: the next round tries again
+                log.warning("light reconcile failed: %s", redact(exc))
+
+    async def light_reconcile(self) -> None:
+        """What the order stream may never say, caught periodically: our orders as
+        Alpaca lists them (open, and closed since the session start) and each
+        order we believe open but no listing shows, looked up by id. Only orders
+        we know (and their legs) are merged, forward only, each change emitted
+        once, exactly as a late trade update would be; positions and orders we
+        never knew are left to the full ``reconcile``."""
+        raw_open, raw_closed = await asyncio.gather(
+            self._open_views(), self._list_orders(QueryOrderStatus.CLOSED, self._since()))
+        listed: set[str] = set()
+        for ao in (*raw_closed, *raw_open):
+            ids = [str(ao.id), *(str(leg.id) for leg in ao.legs or ())]
+            listed.update(ids)
+            if any(i in self._orders for i in ids):
+                self._merge(ao, emit=True)
+        for oid in [o.id for o in self._orders.values() if o.status.is_open and o.id not in listed
+                    and not o.id.startswith(_PLACEHOLDER)][:20]:
+            await self._look_up(oid)
+
     async def _reconcile_and_report(self) -> None:
         try:
             differences = await self.reconcile()
@@ -832,14 +1037,27 @@ class AlpacaBroker(Broker):
         since = self._since()
         raw_positions, raw_open, raw_closed, raw_account = await asyncio.gather(
             self._call(self._client.get_all_positions),
-            self._list_orders(QueryOrderStatus.OPEN, None),
+            self._open_views(),
             self._list_orders(QueryOrderStatus.CLOSED, since),
             self._call(self._client.get_account),
         )
         views = [v for ao in (*raw_closed, *raw_open) for v in (ao, *(ao.legs or ()))]
+        # a position whose stop leg no listing showed (held legs go unlisted, a filled
+        # parent drops out of the nested view): its bracket found by symbol
+        believed_stops = {o.symbol for o in self._orders.values() if o.leg is OrderLeg.STOP_LOSS and o.status.is_open}
+        listed_stops = {v.symbol for v in views if _enum_value(v.type or v.order_type) in ("stop", "stop_limit",
+                                                                                           "trailing_stop")
+                        and _RANK.get(_enum_value(v.status), 2) < _TERMINAL_RANK}
+        for p in raw_positions:
+            if p.symbol not in believed_stops | listed_stops:
+                try:
+                    raw_open = [*raw_open, *await self._bracket_views(p.symbol)]
+                except AlpacaRestError as err:
+                    log.warning("reconcile: brackets of %s could not be listed: %s", p.symbol, err.message)
+        views = [v for ao in (*raw_closed, *raw_open) for v in (ao, *(ao.legs or ()))]
         listed = {str(v.id) for v in views}
         listed_clients = {v.client_order_id for v in views}
-        open_at_broker = {str(v.id) for ao in raw_open for v in (ao, *(ao.legs or ()))}
+        open_at_broker = {str(v.id) for v in views}  # kept below only if open once merged
         believed_positions = {p.symbol: p for p in self.positions()}
         believed_open = {o.id: o for o in self._orders.values()
                          if o.status.is_open and o.status is not OrderStatus.UNKNOWN}
@@ -854,6 +1072,7 @@ class AlpacaBroker(Broker):
                     absent[oid] = err.message
                 else:
                     unchecked.append(f"order {describe_order(believed_open[oid])}: could not check ({err.message})")
+        open_at_broker |= {str(v.id) for ao in fetched for v in (ao, *(ao.legs or ()))}
         lookups = {coid: await self._lookup_client_id(coid)
                    for coid in [c for c in self._unknown if c not in listed_clients][:20]}
 
@@ -920,12 +1139,20 @@ class AlpacaBroker(Broker):
         differences += diff_positions(believed_positions, {p.symbol: p for p in self.positions()})
         differences += diff_open_orders(believed_open, actual_open)
         differences += unchecked
+        differences += self._unprotected()
         self.counters["reconciles"] += 1
         self.counters["missed_fills"] += len(missed)
         self.last_differences = differences
         for line in differences:
             log.info("reconcile: %s", line)
         return differences
+
+    def _unprotected(self) -> list[str]:
+        """A position with no stop order open at the broker, one line each."""
+        stops = {o.symbol for o in self._orders.values() if o.leg is OrderLeg.STOP_LOSS and o.status.is_open
+                 and not o.id.startswith(_PLACEHOLDER)}
+        return [f"position {symbol} {pos.qty:+d}: UNPROTECTED, no stop order open at broker"
+                for symbol, pos in sorted(self._positions.items()) if pos.qty and symbol not in stops]
 
     def _since(self) -> int:
         if self._since_ns is None:
@@ -956,7 +1183,8 @@ class AlpacaBroker(Broker):
                                    realized=prior.realized if prior else 0.0, opened_ns=prior.opened_ns if prior else 0)
         return out
 
-    async def _list_orders(self, status: QueryOrderStatus, since_ns: Optional[int]) -> list[AlpacaOrder]:
+    async def _list_orders(self, status: QueryOrderStatus, since_ns: Optional[int], *,
+                           symbol: Optional[str] = None, nested: bool = True) -> list[AlpacaOrder]:
         """Every order of ``status`` (submitted after ``since_ns`` when given), legs
         nested, oldest first. Alpaca pages by time, not by token: the next page
         starts just before the last submission time seen (the bound is exclusive
@@ -966,8 +1194,8 @@ class AlpacaBroker(Broker):
         after_ns = since_ns - 1_000 if since_ns else None
         for _ in range(self._max_pages):
             page = await self._call(self._client.get_orders, GetOrdersRequest(
-                status=status, nested=True, limit=self._page_size, direction=Sort.ASC,
-                after=_dt(after_ns) if after_ns else None))
+                status=status, nested=nested, limit=self._page_size, direction=Sort.ASC,
+                after=_dt(after_ns) if after_ns else None, symbols=[symbol] if symbol else None))
             fresh = [ao for ao in page if str(ao.id) not in seen]
             seen.update(str(ao.id) for ao in fresh)
             out.extend(fresh)

@@ -63,6 +63,13 @@ class Broker(ABC):
     async def replace_stop(self, symbol: str, new_stop: float) -> Optional[Order]:
         """Move the protective stop of the symbol's position (break-even, trailing)."""
 
+    async def check_orders(self, symbol: str) -> list[str]:
+        """After a refused exit action: look up the real state of the symbol's
+        orders at the broker and say what is wrong, one line each (e.g. a
+        position left without a stop). A broker whose book is its own has
+        nothing to look up."""
+        return []
+
     def check_timeouts(self) -> list[Order]:
         """Expire working orders past their timeout (a broker that keeps the timers)."""
         return []

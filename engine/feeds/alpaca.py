@@ -171,7 +171,7 @@ class _ObservedStockDataStream(StockDataStream):
         self._owner._on_connected()
 
     async def _wait_before_reconnect(self, retries: int) -> None:
-        delay = self._owner._backoff.next_delay()
+        delay = self._owner.reconnect_delay()
         self._owner._on_disconnected(delay)
         await wait_unless_stopped(self._stop_stream_event, delay)
 
@@ -202,6 +202,7 @@ class AlpacaFeed(Feed):
         dedupe_window: int = 200_000,
         rate_limit_retries: int = 5,
         rate_limit_backoff: Optional[Backoff] = None,
+        limit_wait_s: float = 60.0,
     ) -> None:
         symbols = [s.strip().upper() for s in symbols if s and s.strip()]
         if not symbols:
@@ -223,6 +224,8 @@ class AlpacaFeed(Feed):
         self._want_trades, self._want_quotes, self._want_bars = trades, quotes, bars
         self._stale_after_ns = int(stale_after_s * NS_PER_S)
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._limit_wait_s = limit_wait_s
+        self._limit = ""  # why the last auth was refused for the connection limit (406)
         self._backfill_limit = backfill_limit
         self._rate_limit_retries = rate_limit_retries
         self._rate_backoff = rate_limit_backoff or Backoff(initial_s=0.5, max_s=30.0)
@@ -414,8 +417,23 @@ class AlpacaFeed(Feed):
         return self._skipped.drain()
 
     def _on_auth_error(self, message: str) -> None:
-        self._message = redact(f"Alpaca refused the data stream: {message}")
+        if "connection limit" in message.lower():
+            # Alpaca's 406 "connection limit exceeded": one data connection per key (market
+            # data streaming docs, error codes); another session (a second cockpit, a script)
+            # holds it, and reconnecting quickly only meets the same refusal
+            self._limit = redact(f"another session holds this key's connection (Alpaca: {message})")
+            self._message = f"Alpaca refused the data stream: {self._limit}"
+        else:
+            self._message = redact(f"Alpaca refused the data stream: {message}")
         log.error("%s", self._message)
+
+    def reconnect_delay(self) -> float:
+        """The next wait before reconnecting: the backoff, at least ``limit_wait_s``
+        after a connection-limit refusal."""
+        delay = self._backoff.next_delay()
+        if self._limit:
+            delay = max(delay, self._limit_wait_s)
+        return delay
 
     def _on_connected(self) -> None:
         reconnect = self._ever_connected
@@ -423,6 +441,7 @@ class AlpacaFeed(Feed):
         self._ever_connected = True
         self._reconnect_at_ns = None
         self._backoff.reset()
+        self._limit = ""
         self._message = f"connected ({self._feed.value})"
         if reconnect:
             self.counters["reconnects"] += 1

@@ -67,10 +67,22 @@ MAX_REPORTED = 100  # malformed frames whose reason is kept; all are counted
 
 # status values that are not a problem
 _OK_STATUSES = {"connected", "auth_success", "success"}
+_LIMIT_STATUSES = {"max_connections", "force_disconnect"}  # another session on the key holds the connection
+_PLAN_WORDS = ("plan", "upgrade", "not authorized", "entitle", "subscription")
 _ENTITLEMENT_WORDS = ("not authorized", "not entitled", "not allowed", "upgrade", "entitle", "permission")
 _TOPIC_RE = re.compile(r"\b(T|AM|A|Q)\.([A-Za-z0-9:.\-/]+)")
 _SHORT = reprlib.Repr()  # bounded in depth and length, whatever a message holds
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def _auth_refusal(exc: BaseException) -> str:
+    """An ``auth_failed`` says either that the key is wrong or that its plan
+    does not cover the stream ("Your plan doesn't include websocket access"):
+    the trader must be told which."""
+    text = str(exc)
+    if any(w in text.lower() for w in _PLAN_WORDS):
+        return f"Polygon: this key's plan does not include this stream ({text})"
+    return f"Polygon rejected the API key: {text} (check {ENV_API_KEY})"
 
 
 def _short(value: Any) -> str:
@@ -333,7 +345,12 @@ class PolygonFeed(Feed):
     in ``start()`` (``previous_session_bars()``, used by the engine to warm up
     the balance range); ``today_from_ns`` backfills today's trades so far before
     the first live trade. ``dropped`` holds each symbol the key is not entitled
-    to, with the reason; ``drain_notices()`` returns journal entries."""
+    to, with the reason; ``drain_notices()`` returns journal entries.
+
+    A session closed by Polygon's connection limit (``max_connections`` to a
+    new session, ``force_disconnect`` to the one it displaced: another session
+    holds this key) waits at least ``limit_wait_s`` before trying again, and
+    says so in its status, instead of a tight reconnect loop."""
 
     can_backfill = True
 
@@ -350,6 +367,7 @@ class PolygonFeed(Feed):
         data: str = "trades",
         backoff: Optional[Backoff] = None,
         connect_timeout_s: float = 10.0,
+        limit_wait_s: float = 60.0,
         rest_limit: int = REST_PAGE_LIMIT,
         max_backfill_trades: int = 2_000_000,
         previous_session: Optional[tuple[int, int]] = None,
@@ -372,6 +390,7 @@ class PolygonFeed(Feed):
         self.data = data
         self.backoff = backoff or Backoff(initial_s=1.0, max_s=60.0, jitter=0.5)
         self.connect_timeout_s = connect_timeout_s
+        self.limit_wait_s = limit_wait_s
         self.rest_limit = rest_limit
         self.max_backfill_trades = max_backfill_trades
         self.previous_session = previous_session
@@ -404,6 +423,9 @@ class PolygonFeed(Feed):
         self._backfill_task: Optional[asyncio.Task] = None
         self._stopping = False
         self._fatal = ""
+        self._limit = ""  # why the last session was closed by a connection limit (max_connections, ...)
+        self._refused_unnamed = ""  # a "not authorized" naming no topic, in the frame being read
+        self._subscribed_ok: set[str] = set()  # symbols this connection's subscribe was confirmed for
         self._message = ""
         self._retry_at_ns: Optional[int] = None
         self._last_data_ns = 0
@@ -609,6 +631,9 @@ class PolygonFeed(Feed):
                 self._on_message(m)
             except RecursionError:  # a message too deep for what reads it: skip it, keep the stream
                 self._bad("message nested too deeply")
+        if self._refused_unnamed:
+            self._drop_unconfirmed(self._refused_unnamed)
+            self._refused_unnamed = ""
 
     def _on_message(self, m: Any) -> None:
         """One message of a frame: a trade, a minute aggregate, a status (others are not subscribed)."""
@@ -641,7 +666,17 @@ class PolygonFeed(Feed):
     def _on_status(self, m: dict) -> None:
         status = str(m.get("status", ""))
         message = str(m.get("message", ""))
+        if status == "success":
+            self._subscribed_ok |= {sym.upper().rstrip(":.,-/") for _, sym in _TOPIC_RE.findall(message)}
         if status in _OK_STATUSES:
+            return
+        if status in _LIMIT_STATUSES:
+            # another session on this key holds the connection: say so, and wait long before trying again
+            self._limit = f"another session holds this key's connection (Polygon {status}: {message})"
+            self._notice("error", f"Polygon: {self._limit}")
+            return
+        if status == "slow_consumer":
+            self._notice("warn", f"Polygon: this client reads the stream too slowly ({status}: {message})")
             return
         low = message.lower()
         if any(w in low for w in _ENTITLEMENT_WORDS):
@@ -649,14 +684,33 @@ class PolygonFeed(Feed):
             hit = [s for s in self.active_symbols if s in named]
             if hit:
                 for sym in hit:
-                    reason = f"not entitled: {message}"
-                    self.dropped[sym] = reason
-                    left = ", ".join(self.active_symbols) or "none"
-                    self._notice("error", f"Polygon: {sym} dropped, this key is not entitled to it "
-                                          f"({message}); still streaming: {left}", sym)
+                    self._drop(sym, message)
+                return
+            if not named:  # which topic it meant is told by the confirmations that did come
+                self._refused_unnamed = message
                 return
         level = "error" if status in ("error", "auth_failed") else "warn"
         self._notice(level, f"Polygon {status or 'status'}: {message}")
+
+    def _drop(self, sym: str, message: str) -> None:
+        self.dropped[sym] = f"not entitled: {message}"
+        left = ", ".join(self.active_symbols) or "none"
+        self._notice("error", f"Polygon: {sym} dropped, plan does not include real-time {self._what()} for {sym} "
+                              f"({message}); still streaming: {left}", sym)
+
+    def _what(self) -> str:
+        return {"trades": "trades", "bars": "minute aggregates"}.get(self.data, "trades and minute aggregates")
+
+    def _drop_unconfirmed(self, message: str) -> None:
+        """A "not authorized" that names no topic: the symbols whose subscription
+        was not confirmed are the refused ones (Polygon confirms each topic it
+        accepts, "subscribed to: T.AAPL")."""
+        refused = [s for s in self.active_symbols if s not in self._subscribed_ok]
+        if not refused:
+            self._notice("error", f"Polygon: {message} (no symbol named; every subscription was confirmed)")
+            return
+        for sym in refused:
+            self._drop(sym, message)
 
     # ------------------------------------------------------------------ gap backfill
 
@@ -714,6 +768,8 @@ class PolygonFeed(Feed):
                 break
             self._connected = False
             self._got_data = False
+            self._limit = ""
+            self._subscribed_ok = set()
             self._connected_evt = asyncio.Event()
             client = self._client = self._new_client()
             task = asyncio.create_task(client.connect(self._on_frames), name="polygon-ws")
@@ -730,13 +786,13 @@ class PolygonFeed(Feed):
                         await task
                         failure = "server closed the stream"
                     except AuthError as exc:
-                        self._fatal = f"Polygon rejected the API key: {exc}"
+                        self._fatal = _auth_refusal(exc)
                     except Exception as exc:
                         failure = f"stream dropped: {type(exc).__name__}: {exc}"
                 elif task in done:
                     exc = task.exception()
                     if isinstance(exc, AuthError):
-                        self._fatal = f"Polygon rejected the API key: {exc}"
+                        self._fatal = _auth_refusal(exc)
                     else:
                         failure = f"connection failed: {type(exc).__name__ if exc else 'closed'}: {exc or ''}"
                 else:
@@ -754,7 +810,7 @@ class PolygonFeed(Feed):
             if self._stopping:
                 break
             if self._fatal:
-                self._notice("error", self._fatal + f" (check {ENV_API_KEY})")
+                self._notice("error", self._fatal)
                 break
             if self._backfill_task is not None and not self._backfill_task.done():
                 # the gap fill of a connection that died: let it finish, its data is good
@@ -765,6 +821,9 @@ class PolygonFeed(Feed):
                     self.backoff.reset()
             self._mark_gap()
             delay = self.backoff.next_delay()
+            if self._limit:  # a tight loop would only kick the other session (or be refused) again
+                delay = max(delay, self.limit_wait_s)
+                failure = self._limit
             self._retry_at_ns = self.clock.now_ns() + int(delay * 1e9)
             self._notice("warn", f"Polygon {failure}; reconnecting in {delay:.1f}s")
             await asyncio.sleep(delay)

@@ -124,24 +124,46 @@ async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float
                 auth = json.loads(await ws.recv())
                 first = auth[0] if isinstance(auth, list) and auth else {}
                 if first.get("status") != "auth_success":
+                    text = str(first.get("message", auth))
+                    if any(w in text.lower() for w in ("plan", "upgrade")):
+                        return CheckResult(
+                            "stream", False, f"this key's plan does not include the stream: {redact(text)}",
+                            "websockets need a paid Polygon plan for this market; upgrade it in the dashboard, "
+                            "or use the Alpaca feed")
                     return CheckResult(
-                        "stream", False, f"the stream refused the key: {redact(first.get('message', auth))}",
+                        "stream", False, f"the stream refused the key: {redact(text)}",
                         "websockets need a paid Polygon plan for this market; check the plan in the dashboard, "
                         f"or copy the key again into {ENV_API_KEY}",
                     )
                 await ws.send(json.dumps({"action": "subscribe", "params": topics}))
                 pending = set(symbols)
                 problems: list[str] = []
+                unnamed = ""  # a "not authorized" naming no topic: the unconfirmed symbols are the refused ones
                 while pending:
-                    for m in json.loads(await ws.recv()):
+                    try:
+                        frame = await asyncio.wait_for(ws.recv(), 1.0 if unnamed else timeout_s * 2)
+                    except (TimeoutError, asyncio.TimeoutError):
+                        if not unnamed:
+                            raise
+                        break
+                    for m in json.loads(frame):
                         if not isinstance(m, dict) or m.get("ev") != "status":
                             continue
-                        msg = str(m.get("message", ""))
+                        status, msg = str(m.get("status", "")), str(m.get("message", ""))
+                        if status in ("max_connections", "force_disconnect"):
+                            return CheckResult(
+                                "stream", False, f"another session holds this key's connection "
+                                f"(Polygon {status}: {redact(msg)})",
+                                "stop the other cockpit or script streaming with this key (Polygon allows one "
+                                "connection per key and market unless the plan says more), then try again")
                         named = [s for s in pending if re.search(rf"\bT\.{re.escape(s)}(?![A-Za-z0-9])", msg)]
                         for s in named:
                             pending.discard(s)
-                            if m.get("status") != "success":
+                            if status != "success":
                                 problems.append(f"{s}: {msg}")
+                        if not named and status != "success" and "not authorized" in msg.lower():
+                            unnamed = msg
+                problems += [f"{s}: plan does not include real-time trades ({unnamed})" for s in sorted(pending)]
         if problems:
             return CheckResult("stream", False, "subscription refused for " + "; ".join(redact(p) for p in problems),
                                "your plan does not stream these symbols: upgrade it, remove them from "

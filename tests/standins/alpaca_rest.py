@@ -7,6 +7,11 @@ and historical trades/bars with ``next_page_token`` pagination. Tests drive
 fills and cancels through methods; every state change is also published as a
 trade update to listeners (the trading stream stand-in). Responses can be
 scripted per request (403/422/429, a hang, a dropped connection).
+
+By default it behaves as real Alpaca is documented and reported to behave,
+unkind parts included (``AlpacaBehaviour``, each rule naming its source);
+``KIND`` keeps the old, gentler behaviour for a test that asks for it, and the
+variants where reports disagree can be switched per test.
 """
 from __future__ import annotations
 
@@ -52,6 +57,59 @@ def parse_iso_ns(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + frac_ns
 
 
+@dataclass(frozen=True)
+class AlpacaBehaviour:
+    """How the stand-in's order system behaves where real Alpaca is unkind.
+
+    - ``stop_leg_held``: after the entry fills only the take-profit leg goes
+      ``new``; the stop-loss leg stays ``held`` until it triggers. Source:
+      alpaca-py issue #198 ("the main ... order has a Filled status, the stop
+      loss has a Held status, and the take profit has a New status") and
+      alpaca-trade-api-js issue #87 (the maintainer: "one is opened at a time.
+      The other orders are held").
+    - ``oco_cancel_published``: when the take-profit fills, the held stop is
+      canceled WITHOUT a trade update (False, alpaca-py #198: "the stop loss
+      order does show a status of Cancelled ... but this is not reported via
+      the TradingStream"). When the stop triggers and fills, the take-profit
+      goes ``replaced`` and that update IS sent (same issue).
+    - ``held_legs_listed``: whether GET /v2/orders?status=open lists a held
+      leg (alpaca-trade-api-js #87: the stop-loss leg is not seen "whether I
+      use nested: true or not"; other reports list it). False by default.
+    - ``nested_lists_filled_parent``: whether ``status=open&nested=true`` lists a
+      filled parent whose legs are still open (alpaca-trade-api-js #87:
+      "nested: true does not return any results at all" once the entry is
+      filled). False by default.
+    - ``fill_price``: the ``price`` of a fill/partial_fill trade update.
+      Alpaca's streaming docs (trade_updates, "fill": "price: The average price
+      per share at which the order was filled"; likewise "partial_fill") say
+      "average"; "last" sends the execution's own price.
+    - ``duplicate_id_message``: the wording of the 422 for a reused
+      client_order_id (code 40010001); Alpaca has used more than one.
+    """
+
+    stop_leg_held: bool = True
+    oco_cancel_published: bool = False
+    held_legs_listed: bool = False
+    nested_lists_filled_parent: bool = False
+    fill_price: str = "average"
+    duplicate_id_message: str = "client_order_id must be unique"
+
+
+REAL = AlpacaBehaviour()
+# the gentler model: both legs released, every change published, held legs and
+# filled parents listed, the execution's own price
+KIND = AlpacaBehaviour(stop_leg_held=False, oco_cancel_published=True, held_legs_listed=True,
+                       nested_lists_filled_parent=True, fill_price="last")
+# where reports disagree: each variant of the open-order listing
+LISTING_VARIANTS = {
+    "held-unlisted": REAL,
+    "held-listed": AlpacaBehaviour(held_legs_listed=True),
+    "held-listed-nested-parent": AlpacaBehaviour(held_legs_listed=True, nested_lists_filled_parent=True),
+}
+# the wording quoted in alpaca-py issue #260, and another seen without the field's name in it
+DUPLICATE_ID_WORDINGS = ("client_order_id must be unique", "duplicate client order id")
+
+
 @dataclass
 class Received:
     method: str
@@ -74,7 +132,9 @@ class Scripted:
 
 class AlpacaRestStandIn:
     def __init__(self, key_id: str, secret_key: str, *, buying_power: float = 100_000.0,
-                 start_ns: int = 1_704_207_600_000_000_000, page_size: int = 10_000) -> None:
+                 start_ns: int = 1_704_207_600_000_000_000, page_size: int = 10_000,
+                 behaviour: AlpacaBehaviour = REAL) -> None:
+        self.behaviour = behaviour
         self.key_id = key_id
         self.secret_key = secret_key
         self.lock = threading.RLock()
@@ -279,27 +339,38 @@ class AlpacaRestStandIn:
             self.account["cash"] = f"{cash:.2f}"
             self.account["buying_power"] = f"{cash:.2f}"
             event = "fill" if order["status"] == "filled" else "partial_fill"
+            shown = order["filled_avg_price"] if self.behaviour.fill_price == "average" else f"{price:g}"
             self._publish(event, order, execution_id=str(uuid.uuid4()), position_qty=f"{nqty:g}",
-                          price=f"{price:g}", qty=f"{qty:g}")
+                          price=shown, qty=f"{qty:g}")
             if order["status"] == "filled" and order.get("_leg_ids"):
                 for leg_id in order["_leg_ids"]:
                     leg = self.orders[leg_id]
-                    if leg["status"] == "held":
+                    if leg["status"] == "held" and not (self.behaviour.stop_leg_held and leg["type"] == "stop"):
                         leg["status"] = "new"
                         leg["updated_at"] = iso_ns(self.tick())
                         self._publish("new", leg)
             parent = self.parent_of.get(order_id)
             if order["status"] == "filled" and parent:
                 for sib in self.orders[parent].get("_leg_ids", []):
-                    if sib != order_id and self.orders[sib]["status"] in OPEN_STATUSES:
-                        self._cancel(sib)
+                    if sib == order_id or self.orders[sib]["status"] not in OPEN_STATUSES:
+                        continue
+                    if order["type"] == "stop" and self.behaviour.stop_leg_held:
+                        # the stop triggered: the take-profit goes "replaced", and that is published (#198)
+                        sib_order = self.orders[sib]
+                        sib_order["status"] = "replaced"
+                        sib_order["replaced_by"] = order_id
+                        sib_order["replaced_at"] = sib_order["updated_at"] = iso_ns(self.tick())
+                        self._publish("replaced", sib_order)
+                    else:
+                        self._cancel(sib, publish=self.behaviour.oco_cancel_published)
             return self._public(order)
 
-    def _cancel(self, order_id: str) -> None:
+    def _cancel(self, order_id: str, publish: bool = True) -> None:
         order = self.orders[order_id]
         order["status"] = "canceled"
         order["canceled_at"] = order["updated_at"] = iso_ns(self.tick())
-        self._publish("canceled", order)
+        if publish:
+            self._publish("canceled", order)
         for leg_id in order.get("_leg_ids", []):
             if self.orders[leg_id]["status"] in OPEN_STATUSES:
                 self._cancel(leg_id)
@@ -477,15 +548,20 @@ class AlpacaRestStandIn:
             return ((after is None or ts > after) and (until is None or ts < until)
                     and (not symbols or o["symbol"] in symbols) and (side is None or o["side"] == side))
 
+        def listed(o: dict) -> bool:
+            # a held leg is missing from the open listing unless the variant lists it (js #87)
+            return wanted(o) and (o["status"] != "held" or self.behaviour.held_legs_listed or status != "open")
+
         if nested:
             out = []
             for oid in self.top_level:
                 o = self.orders[oid]
                 legs = [self.orders[l] for l in o.get("_leg_ids", [])]
-                if in_range(o) and (wanted(o) or (status == "open" and any(wanted(l) for l in legs))):
+                if in_range(o) and (wanted(o) or (status == "open" and self.behaviour.nested_lists_filled_parent
+                                                  and any(listed(l) for l in legs))):
                     out.append(o)
         else:
-            out = [o for o in self.orders.values() if in_range(o) and wanted(o)]
+            out = [o for o in self.orders.values() if in_range(o) and listed(o)]
         out.sort(key=lambda o: (parse_iso_ns(o["submitted_at"]), o["id"]), reverse=direction != "asc")
         return 200, [self._with_legs(o) if nested else self._public(o) for o in out[:limit]], {}
 
@@ -519,7 +595,8 @@ class AlpacaRestStandIn:
             return 422, {"code": 40010000, "message": "request body format is invalid"}, {}
         cid = body.get("client_order_id")
         if cid and any(o["client_order_id"] == cid for o in self.orders.values()):
-            return 422, {"code": 40010001, "message": "client_order_id must be unique"}, {}
+            # code 40010001; the wording varies (see AlpacaBehaviour.duplicate_id_message)
+            return 422, {"code": 40010001, "message": self.behaviour.duplicate_id_message}, {}
         for name in ("symbol", "qty", "side", "type", "time_in_force"):
             if body.get(name) in (None, ""):
                 return 422, {"code": 40010001, "message": f"{name} is required"}, {}

@@ -134,8 +134,11 @@ def bar_msg(symbol: str, ts_ns: int, o: float, h: float, l: float, c: float, v: 
 
 
 class MarketDataStreamStandIn(_StandInServer):
-    def __init__(self, key_id: str, secret_key: str, sip_entitled: bool = False) -> None:
+    def __init__(self, key_id: str, secret_key: str, sip_entitled: bool = False,
+                 max_connections: Optional[int] = None) -> None:
         super().__init__()
+        self.max_connections = max_connections
+        self.refused_for_limit = 0
         self.key_id = key_id
         self.secret_key = secret_key
         self.sip_entitled = sip_entitled
@@ -160,6 +163,14 @@ class MarketDataStreamStandIn(_StandInServer):
                     if path.endswith("/sip") and not self.sip_entitled:
                         await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": "insufficient subscription"}]))
                         await ws.close()
+                        return
+                    if self.max_connections is not None and len(self.live) >= self.max_connections:
+                        # one connection per key: the next is refused at auth with 406 (Alpaca's market
+                        # data streaming docs, error codes: "406 connection limit exceeded")
+                        self.refused_for_limit += 1
+                        await ws.send(msgpack.packb([{"T": "error", "code": 406, "msg": "connection limit exceeded"}]))
+                        await ws.close()
+                        await self._notify()
                         return
                     authed = True
                     await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))

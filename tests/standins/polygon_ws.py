@@ -4,10 +4,30 @@ on 127.0.0.1, a random port, inside the test's event loop.
 Protocol as the real cluster speaks it: on open
 ``[{"ev":"status","status":"connected",...}]``; ``{"action":"auth","params":KEY}``
 -> ``auth_success`` (or ``auth_failed`` and a close); ``{"action":"subscribe",
-"params":"T.AAPL,AM.AAPL"}`` -> one ``success`` status per topic, or, for a
-symbol the key is not entitled to, an ``error`` status saying "not authorized"
-and naming the topic. Then arrays of events (``T`` trades with ``t`` in unix
-milliseconds and ``q`` the sequence number; ``AM`` minute aggregates).
+"params":"T.AAPL,AM.AAPL"}`` -> one ``success`` status per topic
+("subscribed to: T.AAPL"). Then arrays of events (``T`` trades with ``t`` in
+unix milliseconds and ``q`` the sequence number; ``AM`` minute aggregates).
+
+The unkind parts, as reported rather than as we would like them:
+
+- A topic the key is not entitled to gets a bare ``{"status":"error",
+  "message":"not authorized"}`` naming no topic (Polygon documents no per-topic
+  wording; ``name_refused_topic=True`` gives the older stand-in's "not
+  authorized to subscribe to T.XYZ" for a test that asks).
+- ``plan_without_websocket``: the auth is refused for the plan, not the key:
+  ``auth_failed`` "Your plan doesn't include websocket access. Visit
+  https://polygon.io/pricing to upgrade." and a close.
+- ``max_connections=n``: one key, at most n sessions. On ``limit="refuse_new"``
+  the new session is authenticated, then told ``max_connections`` "Maximum
+  number of websocket connections exceeded. You have reached the connection
+  limit for your account..." (read by the client, as users report it logged)
+  and, after the client's next message, closed with 1008 and no reason (as
+  users report it,
+  e.g. polygon-io/issues #49 "closes one connection with error of Maximum
+  Connections"); on ``limit="kick_oldest"`` the oldest session gets
+  ``force_disconnect`` and is closed with 1008 instead.
+- ``slow_consumer()`` sends the ``slow_consumer`` status Polygon sends a client
+  that falls behind, then closes the session with 1008.
 
 Tests script it: ``send`` events (each goes only to connections subscribed to
 its topic), ``send_raw`` any text (malformed frames), ``drop`` every connection
@@ -35,8 +55,15 @@ def ws_minute(sym: str, start_ms: int, o: float, h: float, l: float, c: float, v
 
 
 class PolygonWsStandIn:
-    def __init__(self, api_key: str, *, not_entitled: tuple[str, ...] = ()) -> None:
+    def __init__(self, api_key: str, *, not_entitled: tuple[str, ...] = (), name_refused_topic: bool = False,
+                 plan_without_websocket: bool = False, max_connections: Optional[int] = None,
+                 limit: str = "refuse_new") -> None:
         self.api_key = api_key
+        self.name_refused_topic = name_refused_topic
+        self.plan_without_websocket = plan_without_websocket
+        self.max_connections = max_connections
+        self.limit = limit
+        self.refused_for_limit = 0  # sessions turned away (or kicked) by the connection limit
         self.not_entitled = {s.upper() for s in not_entitled}
         self.received: list[Any] = []
         self.connections = 0  # authenticated sessions so far
@@ -99,8 +126,38 @@ class PolygonWsStandIn:
                                                    "message": "authentication failed"}]))
                         await ws.close(code=1008, reason="authentication failed")
                         return
+                    if self.plan_without_websocket:
+                        await ws.send(json.dumps([{"ev": "status", "status": "auth_failed", "message":
+                                                   "Your plan doesn't include websocket access. "
+                                                   "Visit https://polygon.io/pricing to upgrade."}]))
+                        await ws.close(code=1008, reason="plan")
+                        return
                     await ws.send(json.dumps([{"ev": "status", "status": "auth_success",
                                                "message": "authenticated"}]))
+                    if self.max_connections is not None and len(self._live) >= self.max_connections:
+                        self.refused_for_limit += 1
+                        if self.limit == "refuse_new":
+                            await ws.send(json.dumps([{"ev": "status", "status": "max_connections", "message":
+                                                       "Maximum number of websocket connections exceeded. You have "
+                                                       "reached the connection limit for your account. Please "
+                                                       "contact support at https://polygon.io/contact to increase "
+                                                       "your limit."}]))
+                            try:  # the client's subscribe crosses the status; then the close (reason empty)
+                                await asyncio.wait_for(ws.recv(), 1.0)
+                            except (asyncio.TimeoutError, ConnectionClosed):
+                                pass
+                            await ws.close(code=1008)
+                            await self._notify()
+                            return
+                        oldest = next(iter(self._live))
+                        self._live.pop(oldest, None)
+                        try:
+                            await oldest.send(json.dumps([{"ev": "status", "status": "force_disconnect", "message":
+                                                           "Stream was forcefully disconnected: another connection "
+                                                           "with the same key was opened."}]))
+                            await oldest.close(code=1008)
+                        except ConnectionClosed:
+                            pass
                     topics = set()
                     self._live[ws] = topics
                     self.subscriptions.append(topics)
@@ -111,10 +168,12 @@ class PolygonWsStandIn:
                     replies = []
                     for topic in [t.strip() for t in str(msg.get("params", "")).split(",") if t.strip()]:
                         sym = topic.split(".", 1)[1].upper() if "." in topic else ""
-                        if sym in self.not_entitled:
+                        if sym in self.not_entitled and self.name_refused_topic:
                             replies.append({"ev": "status", "status": "error",
                                             "message": f"not authorized to subscribe to {topic}: "
                                                        f"your plan does not include this ticker"})
+                        elif sym in self.not_entitled:
+                            replies.append({"ev": "status", "status": "error", "message": "not authorized"})
                         else:
                             topics.add(topic)
                             replies.append({"ev": "status", "status": "success",
@@ -151,6 +210,18 @@ class PolygonWsStandIn:
                 await ws.send(text)
             except ConnectionClosed:
                 self._live.pop(ws, None)
+
+    async def slow_consumer(self) -> None:
+        """Every live session is told it reads too slowly, then closed (1008)."""
+        for ws in list(self._live):
+            try:
+                await ws.send(json.dumps([{"ev": "status", "status": "slow_consumer",
+                                           "message": "Client is consuming messages too slowly"}]))
+                await ws.close(code=1008, reason="slow_consumer")
+            except ConnectionClosed:
+                pass
+        self._live.clear()
+        await self._notify()
 
     async def drop(self) -> None:
         """Cut every live connection abnormally (as a network failure would)."""
