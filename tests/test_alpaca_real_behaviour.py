@@ -35,7 +35,7 @@ from tests.standins.alpaca_rest import (
 )
 from tests.standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn, trade_msg
 from tests.standins.testkit import KEY_ID, SECRET, T0
-from tests.test_alpaca_faults import Env, bracket, leg_of, quiet
+from tests.faults.test_alpaca_faults import Env, bracket, leg_of, quiet
 from tests.waiting import wait_for
 
 
@@ -213,7 +213,7 @@ async def test_end_to_end_take_profit_then_a_new_trade_and_a_trailed_stop_keep_t
     stop trailed at each closed bar from the feed: no phantom, no 422, the feed
     keeps running. A refused move is journaled, never fatal."""
     env, md, engine = live_engine
-    from tests.test_alpaca_faults import signal
+    from tests.faults.test_alpaca_faults import signal
 
     await md.wait_for(lambda: len(md.live) >= 1)
     trail = {"stop": 188.5}
@@ -398,19 +398,19 @@ async def test_kind_mode_stays_available_for_tests_that_ask_for_it():
         await close_env(env)
 
 
-async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_path, monkeypatch):
+async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_path, monkeypatch, local_network_only):
     """The whole engine, real-Alpaca mode: the held stop leg never had a trade
     update (so the store may not hold it); after a restart the position still
     shows its stop and target, no UNPROTECTED line, and flatten closes it."""
-    from tests.test_alpaca_faults import Run, live as _unused, open_position, signal  # noqa: F401
+    from tests.faults.test_alpaca_faults import Run, live as _unused, open_position, signal  # noqa: F401
     from tests.standins.alpaca_streams import MarketDataStreamStandIn as MD
 
     env = await make_env(AlpacaBehaviour())
     md = MD(KEY_ID, SECRET)
     mws = await md.start()
-    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": env.base,
-                        "COCKPIT_ALPACA_DATA_URL": env.base, "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    env.endpoints = {"alpaca_trading": env.base, "alpaca_data": env.base, "alpaca_data_stream": mws + "/v2/iex"}
     db = str(tmp_path / "restart.db")
     try:
         first = Run(env, db)

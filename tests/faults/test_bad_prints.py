@@ -24,7 +24,7 @@ from tests.standins.polygon_ws import ws_trade
 from tests.standins.testkit import KEY_ID, POLYGON_KEY, SECRET, T0
 from tests.waiting import wait_for
 
-CLEAN = Path(__file__).parent / "data" / "spy_clean_trades.csv"  # 559 SPY prints, 2024-01-10 09:30-09:50 ET
+CLEAN = Path(__file__).resolve().parents[1] / "data" / "spy_clean_trades.csv"  # 559 SPY prints, 2024-01-10 09:30-09:50 ET
 BAD_AT = 200  # the data row a bad print is put after
 
 

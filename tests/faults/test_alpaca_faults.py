@@ -324,12 +324,13 @@ async def test_an_unknown_order_round_trips_through_the_store_and_is_restored_op
 
 
 @pytest.fixture
-async def live(monkeypatch, env):
+async def live(monkeypatch, env, local_network_only):
     md = MarketDataStreamStandIn(KEY_ID, SECRET)
     mws = await md.start()
-    for name, value in {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "COCKPIT_ALPACA_URL": env.base,
-                        "COCKPIT_ALPACA_DATA_URL": env.base, "COCKPIT_ALPACA_STREAM_URL": mws + "/v2/iex"}.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    # every URL the engine's config hands the Alpaca clients: the stand-ins on 127.0.0.1, never a real host
+    env.endpoints = {"alpaca_trading": env.base, "alpaca_data": env.base, "alpaca_data_stream": mws + "/v2/iex"}
     yield env
     await md.stop()
 
@@ -340,7 +341,8 @@ class Run:
 
     def __init__(self, env: Env, db: str, **broker_kwargs) -> None:
         cfg = load_config(None, overrides={"app": {"symbols": ["AAPL"], "mode": "AUTO", "db": db},
-                                           "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"}}, env={})
+                                           "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"},
+                                           "endpoints": env.endpoints}, env={})
         clock = FixedClock(T0)
         self.broker = env.broker(clock=clock, **broker_kwargs)
 

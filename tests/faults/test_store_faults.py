@@ -26,7 +26,7 @@ from tests.standins.testkit import KEY_ID, SECRET
 from tests.ui_fixtures import FixedEngine, demo_snapshot, fixed_app
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DISK_FULL = OSError(28, "No space left on device")
 
 

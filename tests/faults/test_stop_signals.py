@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPEN_STATUSES = ("new", "accepted", "partially_filled", "held", "unknown")
 EXPOSURE_SPEED = "600"  # the first fills come ~40 data minutes in: a few seconds; the session lasts ~40 s
 
