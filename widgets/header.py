@@ -106,14 +106,15 @@ class CockpitHeader(Horizontal):
     """One line at the top of the screen: what mode, what data, what money, what time."""
 
     def compose(self) -> ComposeResult:
+        # most important first: what a narrow terminal cuts is the end of the line
         yield _Badge("hdr-mode")
         yield _Badge("hdr-entries")
-        yield _Badge("hdr-feed")
-        yield _Badge("hdr-start")
         yield _Badge("hdr-broker")
-        yield _Badge("hdr-store")
-        yield _Badge("hdr-equity")
         yield _Badge("hdr-pnl")
+        yield _Badge("hdr-equity")
+        yield _Badge("hdr-feed")
+        yield _Badge("hdr-store")
+        yield _Badge("hdr-start")
         yield _Badge("hdr-clock")
 
     def apply(self, view: View, force: bool = False) -> None:
