@@ -26,8 +26,11 @@ def _full_engine_path(seed: int = 7) -> dict:
         async for item in engine.feed.stream():
             items.append(item)
         t0 = time.perf_counter()
+        on_data = engine.on_data
         for item in items:
-            await engine.feed_item(item)
+            closed = on_data(item)
+            if closed:
+                await engine.on_bars_closed(closed)
         elapsed = time.perf_counter() - t0
         return {"trades": len(items), "seconds": elapsed, "trades_per_s": len(items) / elapsed,
                 "fills": engine.counters["fills"], "signals": engine.counters["signals"]}

@@ -11,7 +11,7 @@ journaled (the first at once, then one line a minute per symbol in a storm).
 
 ``on_data`` is the hot path: synchronous, per item, returning the bars the item
 closed; ``close_bars(until)`` closes bars when time passes without trades. On
-data time that happens when a trade enters a new minute (``minute_closes``),
+data time that happens when a trade enters a new minute (inside ``on_data``),
 never on a wall-clock timer, so a replay decides the same at any speed and load.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ class DataEngine:
         self.data_clock = clock if isinstance(clock, DataClock) else None
         self._pending = pending  # the desk's: a pending signal is checked against every trade
         self._on_pending_trade = on_pending_trade
-        self._minute = -1  # data time's minute, for minute_closes
+        self._minute = -1  # data time's minute (on_data closes the others' bars when it turns)
         self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
         dc = data_config if data_config is not None else DataConfig()
         self.bands = {s: PriceBand(dc.for_symbol(s)) for s in symbols}
@@ -79,10 +79,18 @@ class DataEngine:
     # ------------------------------------------------------------------ items (hot path)
 
     def on_data(self, item) -> list[tuple[str, Bar]]:
-        """Apply one market data item. Returns the bars it closed (usually none)."""
+        """Apply one market data item. Returns the bars it closed (usually none): on
+        data time, a trade that enters a new minute also closes every symbol's bar of
+        an earlier minute (after its own; a live run's timer does this on wall time)."""
         t = type(item)
-        if self.data_clock is not None:
-            self.data_clock.advance(item.ts_ns + BAR_NS if t is Bar else item.ts_ns)
+        dc = self.data_clock
+        if dc is not None:
+            if t is Trade:
+                dc.advance(item.ts_ns)
+                if item.ts_ns // NS_PER_MIN != self._minute:
+                    return self._turn_minute(item)
+            else:
+                dc.advance(item.ts_ns + BAR_NS if t is Bar else item.ts_ns)
         if item.ts_ns < self.resume_after_ns:
             self.counters["already_restored"] += 1
             return []
@@ -165,16 +173,16 @@ class DataEngine:
                 closed.append((sym, bar))
         return closed
 
-    def minute_closes(self, item) -> list[tuple[str, Bar]]:
-        """After a trade on data time: when it entered a new minute, every symbol's bar of
-        an earlier minute closes (a live run's timer does this on wall time)."""
-        if type(item) is not Trade or self.data_clock is None:
-            return []
-        m = item.ts_ns // NS_PER_MIN
-        if m == self._minute:
-            return []
-        first, self._minute = self._minute < 0, m
-        return [] if first else self.close_bars(self.data_clock.now_ns())
+    def _turn_minute(self, trade: Trade) -> list[tuple[str, Bar]]:
+        """A trade on data time entered a new minute (once a minute, off the hot path):
+        the trade as usual, then the bars of the other symbols that had no trade since."""
+        first = self._minute < 0
+        self._minute = trade.ts_ns // NS_PER_MIN
+        own = self.on_data(trade)
+        if first:
+            return own
+        more = self.close_bars(self.data_clock.now_ns())
+        return own + more if more else own
 
     def _drain_rejects(self, an: SymbolAnalytics) -> None:
         self._malformed_seen[an.symbol] = an.malformed

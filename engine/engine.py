@@ -158,10 +158,13 @@ class Engine:
 
     async def _run_feed(self) -> None:
         try:
+            on_data = self.on_data
             async for item in self.feed.stream():
                 if self._stopping:
                     break
-                await self.feed_item(item)
+                closed = on_data(item)  # (no coroutine per item: most close nothing)
+                if closed:
+                    await self.on_bars_closed(closed)
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
@@ -189,7 +192,7 @@ class Engine:
 
     async def tick(self) -> None:
         """The timer's work. On data time, bars close and signals expire with the data
-        (DataEngine.minute_closes, SignalDesk.on_trade), never at a wall-clock moment."""
+        (DataEngine.on_data, SignalDesk.on_trade), never at a wall-clock moment."""
         for entry in self.feed.drain_notices():  # dropped symbols, reconnects, skipped data: the trader must see them
             self.counters["malformed"] += malformed_count(entry)
             self.recorder.add(entry)
@@ -205,16 +208,12 @@ class Engine:
     # ------------------------------------------------------------------ the seam a backtest drives
 
     async def feed_item(self, item) -> int:
-        """One item as the feed task handles it: apply it, act on the bars it closed,
-        then on the bars data time closed when it entered a new minute. Returns how
-        many bars closed."""
+        """One item as the feed task handles it: apply it, act on the bars it closed.
+        Returns how many bars closed."""
         closed = self.on_data(item)
         if closed:
             await self.on_bars_closed(closed)
-        more = self.data.minute_closes(item)
-        if more:
-            await self.on_bars_closed(more)
-        return len(closed) + len(more)
+        return len(closed)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
         """History the analytics and nothing else must see (the previous session)."""

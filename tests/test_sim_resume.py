@@ -103,14 +103,14 @@ async def test_killed_run_then_restart_resumes_from_what_was_stored(tmp_path):
     await eng.feed.start()
     stream = eng.feed.stream()
     async for item in stream:  # the engine's feed loop, by hand, so it can die between two items
-        closed = eng.on_data(item) + eng.data.minute_closes(item)
+        closed = eng.on_data(item)
         if closed:
             await eng.on_bars_closed(closed)
             if _exposed(eng):
                 break
     eng.set_mode(Mode.SEMI)
     async for item in stream:
-        closed = eng.on_data(item) + eng.data.minute_closes(item)
+        closed = eng.on_data(item)
         if closed:
             await eng.on_bars_closed(closed)
             if _exposed(eng) and eng.pending:
@@ -148,7 +148,7 @@ async def test_fresh_starts_at_the_open_with_the_starting_equity(tmp_path):
         assert eng2.counters["already_restored"] == 0
         # the fresh run carries on by itself: the first run's exposure never comes back
         async for item in eng2.feed.stream():
-            closed = eng2.on_data(item) + eng2.data.minute_closes(item)
+            closed = eng2.on_data(item)
             if closed:
                 await eng2.on_bars_closed(closed)
             if item.ts_ns >= first.ts_ns + 5 * 60 * 10**9:

@@ -8,9 +8,8 @@ How it drives the engine: through the engine's public seam, exactly what
 engine's awaits on the backtest path (the paper broker's submit/close, exits)
 never suspend, so each coroutine is run to completion with one ``send(None)``;
 if one ever does suspend, the run stops with an error instead of guessing.
-With trades data, after each item ``engine.data.minute_closes(item)`` closes the
-bars of symbols that had no trade since data time entered a new minute, as the
-engine's own feed loop does on data time.
+With trades data, a trade that enters a new minute also closes the bars of
+symbols that had no trade since (inside ``engine.on_data``, as in a live run).
 
 Analytics: by default each symbol computes only what its setups read (the
 union of their ``needs``, engine.strategy.base), e.g. the SMA-cross baseline
@@ -225,7 +224,6 @@ class BacktestRun:
         on_data = eng.on_data
         after = eng.on_bars_closed
         on_closed = self._on_closed
-        minute_closes = eng.data.minute_closes if self.ds.kind == "trades" else None
         n = 0
         for item in (self.feed.items() if self._items is None else self._items):
             n += 1
@@ -233,11 +231,6 @@ class BacktestRun:
             if closed:
                 on_closed(closed)
                 drive(after(closed))
-            if minute_closes is not None:
-                closed = minute_closes(item)
-                if closed:
-                    on_closed(closed)
-                    drive(after(closed))
             if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
                 break
         self.items = n
