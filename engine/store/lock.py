@@ -54,7 +54,11 @@ def lock_store(url_or_path: Optional[str]) -> Optional[StoreLock]:
     if db is None or fcntl is None:
         return None
     path = db.with_name(db.name + ".lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # a read-only disk, a missing or foreign directory: this store cannot be written
+        raise StoreError(f"store {db} cannot be written ({exc.strerror}: {path}); the cockpit does not trade on a "
+                         "store it cannot record into: fix the disk or pass --db with another file") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -286,3 +286,24 @@ def test_polygon_403_is_one_line_exit_1(monkeypatch, capsys):
     assert code == 1
     assert err == ("cockpit: Polygon REST error (NOT_AUTHORIZED): You are not entitled to this data "
                    "(check POLYGON_API_KEY and the plan with `cockpit doctor`)\n")
+
+
+def test_a_read_only_store_is_refused_before_anything_starts(tmp_path):
+    """A store on a read-only disk: one line naming the file, exit 2, nothing traded
+    (a real read-only tmpfs; needs root, skipped otherwise)."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (mnt / "cockpit.db").touch()
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True).returncode == 0
+        run = subprocess.run([sys.executable, "-m", "cockpit", "run", "--headless", "--feed", "synthetic", "--speed",
+                              "max", "--mode", "auto", "--symbols", "SPY", "--db", str(mnt / "cockpit.db")],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert run.returncode == 2, run.stderr
+        assert "cannot be written" in run.stderr and str(mnt / "cockpit.db") in run.stderr
+        assert "Traceback" not in run.stderr and run.stdout == ""  # no summary: nothing ran
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
