@@ -217,6 +217,9 @@ class Store:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             async with engine.begin() as conn:
+                # a store of an earlier release gains the tables added since (sim_sessions); existing
+                # tables are left as they are, so changing one needs a migration
+                # (tests/test_store_upgrade.py opens a store the last release wrote)
                 await conn.run_sync(StoreModel.metadata.create_all)
         except Exception as exc:
             await engine.dispose()
