@@ -13,64 +13,20 @@ from alpaca.trading.models import TradeUpdate
 
 from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.base import Broker
-from engine.clock import FixedClock
-from engine.live.backoff import Backoff
-from engine.model import BrokerEvent, OrderLeg, OrderRequest, OrderStatus, OrderType, Side
-from tests.standins.alpaca_rest import AlpacaRestStandIn
-from tests.standins.alpaca_streams import TradingStreamStandIn
+from engine.model import OrderLeg, OrderRequest, OrderStatus, OrderType, Side
+from tests.alpaca_env import AlpacaEnv, settled
 from tests.standins.testkit import KEY_ID, SECRET, T0
 from tests.waiting import wait_for
 
 
-class Env:
-    def __init__(self, rest: AlpacaRestStandIn, stream: TradingStreamStandIn) -> None:
-        self.rest, self.stream, self.base, self.ws = rest, stream, rest.url, stream.url
-        self.events: list[BrokerEvent] = []
-        self.forward = True
-        self.captured: list[dict] = []
-        self.brokers: list[AlpacaBroker] = []
-
-    def publish(self, update: dict) -> None:
-        self.captured.append(update)
-        if self.forward:
-            self.stream.publish_threadsafe(update)
-
-    def broker(self, **kwargs) -> AlpacaBroker:
-        opts = dict(
-            url_override=self.base, stream_url_override=self.ws + "/stream", clock=FixedClock(T0),
-            request_timeout_s=2.0, rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.05),
-            stream_backoff=Backoff(initial_s=0.02, max_s=0.1), close_retry_s=0.01,
-        )
-        opts.update(kwargs)
-        broker = AlpacaBroker(KEY_ID, SECRET, **opts)
-        broker.set_event_handler(self.events.append)
-        self.brokers.append(broker)
-        return broker
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
+Env = AlpacaEnv
 
 
 @pytest.fixture
 async def env(alpaca_rest, alpaca_trading_stream):
-    e = Env(alpaca_rest, alpaca_trading_stream)
-    alpaca_rest.listeners.append(e.publish)
+    e = AlpacaEnv(alpaca_rest, alpaca_trading_stream)
     yield e
-    for b in e.brokers:
-        await b.stop()
-
-
-async def settled(env: Env, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
-    """Wait until no broker event has arrived for ``quiet_s`` (the stream is drained)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last, since = len(env.events), loop.time()
-    while loop.time() - since < quiet_s:
-        if loop.time() > deadline:
-            raise AssertionError("broker events never settled")
-        await asyncio.sleep(0.02)
-        if len(env.events) != last:
-            last, since = len(env.events), loop.time()
+    await e.stop_brokers()
 
 
 async def processed_in_order(env: Env, broker: AlpacaBroker) -> None:
@@ -83,10 +39,7 @@ async def processed_in_order(env: Env, broker: AlpacaBroker) -> None:
 
 
 async def started(env: Env, **kwargs) -> AlpacaBroker:
-    broker = env.broker(**kwargs)
-    await broker.start()
-    await env.stream.wait_for(lambda: len(env.stream.live) >= 1)
-    return broker
+    return await env.started(**kwargs)
 
 
 def bracket(cid: str, qty: int = 10, type_: OrderType = OrderType.LIMIT, limit: float | None = 190.5,

@@ -17,44 +17,31 @@ Nothing leaves 127.0.0.1.
 """
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from engine.clock import FixedClock
 from engine.exits import ExitAction
 from engine.factory import build_engine
-from engine.model import NS_PER_MIN, OrderLeg, OrderRequest, OrderStatus, OrderType, Side
+from engine.model import NS_PER_MIN, OrderRequest, OrderStatus, OrderType, Side
 from tests.factories import engine_config
 from tests.standins.alpaca_rest import (
     DUPLICATE_ID_WORDINGS,
     KIND,
     LISTING_VARIANTS,
     AlpacaBehaviour,
-    AlpacaRestStandIn,
 )
-from tests.standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn, trade_msg
+from tests.alpaca_env import AlpacaEnv as Env, close_alpaca_env, open_alpaca_env
+from tests.standins.alpaca_streams import MarketDataStreamStandIn, trade_msg
 from tests.standins.testkit import KEY_ID, SECRET, T0
-from tests.faults.test_alpaca_faults import Env, bracket, leg_of, quiet
+from tests.faults.test_alpaca_faults import SLOW, bracket, leg_of, quiet
 from tests.waiting import wait_for
 
 
 async def make_env(behaviour: AlpacaBehaviour) -> Env:
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0, behaviour=behaviour)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    stream = TradingStreamStandIn(KEY_ID, SECRET)
-    ws = await stream.start()
-    e = Env(rest, stream, base, ws)
-    rest.listeners.append(e.publish)
-    return e
+    return await open_alpaca_env(behaviour, unknown_lookup_backoff=SLOW)
 
 
-async def close_env(e: Env) -> None:
-    for b in e.brokers:
-        await b.stop()
-    await e.stream.stop()
-    e.rest.stop()
+close_env = close_alpaca_env
 
 
 @pytest.fixture
@@ -402,7 +389,7 @@ async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_p
     """The whole engine, real-Alpaca mode: the held stop leg never had a trade
     update (so the store may not hold it); after a restart the position still
     shows its stop and target, no UNPROTECTED line, and flatten closes it."""
-    from tests.faults.test_alpaca_faults import Run, live as _unused, open_position, signal  # noqa: F401
+    from tests.faults.test_alpaca_faults import Run, open_position, signal
     from tests.standins.alpaca_streams import MarketDataStreamStandIn as MD
 
     env = await make_env(AlpacaBehaviour())

@@ -21,14 +21,12 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
-from engine.brokers.alpaca import AlpacaBroker
 from engine.clock import FixedClock
 from engine.config import load_config
 from engine.engine import Engine
 from engine.factory import build_feed
 from engine.live.backoff import Backoff
 from engine.model import (
-    BrokerEvent,
     Decision,
     Order,
     OrderLeg,
@@ -40,83 +38,25 @@ from engine.model import (
 )
 from engine.store import Store
 from tests.standins.alpaca_rest import AlpacaRestStandIn, parse_iso_ns
-from tests.standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn
+from tests.alpaca_env import AlpacaEnv, close_alpaca_env, open_alpaca_env, settled
+from tests.standins.alpaca_streams import MarketDataStreamStandIn
 from tests.standins.testkit import KEY_ID, SECRET, T0
 from tests.waiting import wait_for
 
 SLOW = Backoff(initial_s=60.0, max_s=60.0)  # the background look-up of an UNKNOWN order waits out the test
 
 
-class Env:
-    """The REST and trade-stream stand-ins; updates can be held back (a dead stream)."""
-
-    def __init__(self, rest: AlpacaRestStandIn, stream: TradingStreamStandIn, base: str, ws: str) -> None:
-        self.rest, self.stream, self.base, self.ws = rest, stream, base, ws
-        self.events: list[BrokerEvent] = []
-        self.forward = True
-        self.captured: list[dict] = []
-        self.brokers: list[AlpacaBroker] = []
-
-    def publish(self, update: dict) -> None:
-        self.captured.append(update)
-        if self.forward:
-            self.stream.publish_threadsafe(update)
-
-    def broker(self, **kwargs) -> AlpacaBroker:
-        opts = dict(
-            url_override=self.base, stream_url_override=self.ws + "/stream", clock=FixedClock(T0),
-            request_timeout_s=2.0, rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.05),
-            stream_backoff=Backoff(initial_s=0.02, max_s=0.1), close_retry_s=0.01, unknown_lookup_backoff=SLOW,
-        )
-        opts.update(kwargs)
-        broker = AlpacaBroker(KEY_ID, SECRET, **opts)
-        broker.set_event_handler(self.events.append)
-        self.brokers.append(broker)
-        return broker
-
-    async def started(self, **kwargs) -> AlpacaBroker:
-        broker = self.broker(**kwargs)
-        await broker.start()
-        await self.stream.wait_for(lambda: len(self.stream.live) >= 1)
-        return broker
-
-    def fills(self) -> list[BrokerEvent]:
-        return [e for e in self.events if e.fill is not None]
-
-    async def replay(self, *events: str) -> None:
-        """Send the held-back updates of these kinds again, as a stream would after a reconnect."""
-        for update in list(self.captured):
-            if update["event"] in events:
-                await self.stream.send_update(update)
+Env = AlpacaEnv
 
 
 @pytest.fixture
 async def env():
-    rest = AlpacaRestStandIn(KEY_ID, SECRET, start_ns=T0)
-    rest.prices["AAPL"] = 190.0
-    base = rest.start()
-    stream = TradingStreamStandIn(KEY_ID, SECRET)
-    ws = await stream.start()
-    e = Env(rest, stream, base, ws)
-    rest.listeners.append(e.publish)
+    e = await open_alpaca_env(unknown_lookup_backoff=SLOW)
     yield e
-    for b in e.brokers:
-        await b.stop()
-    await stream.stop()
-    rest.stop()
+    await close_alpaca_env(e)
 
 
-async def quiet(env: Env, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
-    """Until no broker event has arrived for ``quiet_s`` (what was on the wire is in)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last, since = len(env.events), loop.time()
-    while loop.time() - since < quiet_s:
-        if loop.time() > deadline:
-            raise AssertionError("broker events never settled")
-        await asyncio.sleep(0.02)
-        if len(env.events) != last:
-            last, since = len(env.events), loop.time()
+quiet = settled
 
 
 def bracket(cid: str, qty: int = 10) -> OrderRequest:

@@ -1,15 +1,25 @@
 """FLATTEN ALL through a 429 storm: the broker waits Alpaca's Retry-After and
 sends again until the positions are closed; nothing is left open, nothing is
 closed twice."""
+import pytest
+
 from engine.model import OrderLeg, Side
-from tests.test_alpaca_broker import bracket, env, started  # noqa: F401 (env is the fixture)
+from tests.alpaca_env import AlpacaEnv
+from tests.test_alpaca_broker import bracket
 from tests.waiting import wait_for
 
 RATE_LIMITED = (429, {"code": 42910000, "message": "rate limit exceeded"}, {"Retry-After": "0.05"})
 
 
-async def test_flatten_all_gets_through_a_429_storm(env):  # noqa: F811
-    broker = await started(env)
+@pytest.fixture
+async def env(alpaca_rest, alpaca_trading_stream):
+    e = AlpacaEnv(alpaca_rest, alpaca_trading_stream)
+    yield e
+    await e.stop_brokers()
+
+
+async def test_flatten_all_gets_through_a_429_storm(env):
+    broker = await env.started()
     entry = await broker.submit(bracket("storm-1"))
     env.rest.fill(entry.id, 10, 190.0)
     await wait_for(lambda: any(p.qty == 10 for p in broker.positions()), what="the position")
