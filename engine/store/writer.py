@@ -143,29 +143,13 @@ class UpsertBuilder:
         return stmt
 
     async def write(self, conn, name: str, kind: _Kind, rows: list[dict]) -> None:
-        stmt = self.statement(name, kind)
-        if stmt is not None:
-            await conn.execute(stmt, rows)
-            return
-        # Portable path: find the keys already stored, then delete (upsert) or skip (ignore).
-        cols = [kind.table.c[k] for k in kind.key]
-        keys = [tuple(r[k] for k in kind.key) for r in rows]
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            if len(cols) == 1:
-                cond = cols[0].in_([k[0] for k in chunk])
-            else:
-                cond = or_(*(and_(*(c == v for c, v in zip(cols, k))) for k in chunk))
-            if kind.policy == "upsert":
-                await conn.execute(delete(kind.table).where(cond))
-            else:
-                existing = {tuple(r) for r in (await conn.execute(select(*cols).where(cond))).all()}
-                rows = [r for r in rows if tuple(r[k] for k in kind.key) not in existing]
-        if rows:
-            await conn.execute(insert(kind.table), rows)
+        """``write_sync`` on an async connection (the async engine's path)."""
+        await conn.run_sync(self.write_sync, name, kind, rows)
 
     def write_sync(self, conn, name: str, kind: _Kind, rows: list[dict]) -> None:
-        """``write`` on a plain (synchronous) connection: the writer's worker thread."""
+        """Insert ``rows`` of one kind on a plain (synchronous) connection, by the kind's
+        policy: its dialect's upsert/ignore statement, else the portable path (find the
+        keys already stored, then delete them (upsert) or skip those rows (ignore))."""
         stmt = self.statement(name, kind)
         if stmt is not None:
             conn.execute(stmt, rows)
