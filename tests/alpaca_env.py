@@ -96,3 +96,16 @@ async def settled(env: AlpacaEnv, quiet_s: float = 0.3, timeout: float = 5.0) ->
         await asyncio.sleep(0.02)
         if len(env.events) != last:
             last, since = len(env.events), loop.time()
+
+
+def alpaca_feed_engine(rest: AlpacaRestStandIn, data_stream: Any, monkeypatch: Any):
+    """A WATCH engine on the Alpaca data feed (AAPL) against the stand-ins, no store:
+    the keys in the environment, every URL on 127.0.0.1."""
+    from engine.factory import build_engine
+    from tests.factories import engine_config
+
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    cfg = engine_config("WATCH", app={"symbols": ["AAPL"]}, feed={"kind": "alpaca"},
+                        endpoints={"alpaca_data": rest.url, "alpaca_data_stream": data_stream.url + "/v2/iex"})
+    return build_engine(cfg, clock=FixedClock(T0), use_store=False)

@@ -24,6 +24,7 @@ from tests.factories import engine_config
 from tests.standins.alpaca_streams import trade_msg
 from tests.standins.polygon_ws import ws_trade
 from tests.standins.testkit import KEY_ID, POLYGON_KEY, SECRET, T0
+from tests.alpaca_env import alpaca_feed_engine
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("local_network_only")
@@ -164,11 +165,7 @@ async def test_engine_journals_and_counts_what_the_polygon_feed_skipped(polygon_
 
 async def test_engine_journals_and_counts_what_the_alpaca_feed_skipped(alpaca_rest, alpaca_data_stream, monkeypatch):
     md = alpaca_data_stream
-    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    cfg = engine_config("WATCH", app={"symbols": ["AAPL"]}, feed={"kind": "alpaca"},
-                        endpoints={"alpaca_data": alpaca_rest.url, "alpaca_data_stream": md.url + "/v2/iex"})
-    engine = build_engine(cfg, clock=FixedClock(T0), use_store=False)
+    engine = alpaca_feed_engine(alpaca_rest, md, monkeypatch)
     await engine.start()
     try:
         await md.wait_for(lambda: len(md.live) >= 1)

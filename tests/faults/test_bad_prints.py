@@ -21,7 +21,8 @@ from engine.sanity import PriceBand
 from tests.factories import engine_config, minute_bar, paper_engine, trade
 from tests.standins.alpaca_streams import trade_msg
 from tests.standins.polygon_ws import ws_trade
-from tests.standins.testkit import KEY_ID, POLYGON_KEY, SECRET, T0
+from tests.alpaca_env import alpaca_feed_engine
+from tests.standins.testkit import POLYGON_KEY, T0
 from tests.waiting import wait_for
 
 CLEAN = Path(__file__).resolve().parents[1] / "data" / "spy_clean_trades.csv"  # 559 SPY prints, 2024-01-10 09:30-09:50 ET
@@ -245,11 +246,7 @@ def _mixed() -> list[float]:
 @pytest.mark.usefixtures("local_network_only")
 async def test_bad_prints_from_the_alpaca_data_stream(alpaca_rest, alpaca_data_stream, monkeypatch):
     md = alpaca_data_stream
-    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    cfg = engine_config("WATCH", app={"symbols": ["AAPL"]}, feed={"kind": "alpaca"},
-                        endpoints={"alpaca_data": alpaca_rest.url, "alpaca_data_stream": md.url + "/v2/iex"})
-    engine = build_engine(cfg, clock=FixedClock(T0), use_store=False)
+    engine = alpaca_feed_engine(alpaca_rest, md, monkeypatch)
     seq = iter(range(1, 100))
 
     async def send(p):
