@@ -13,7 +13,7 @@ import asyncio
 import gc
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
@@ -556,17 +556,28 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> int:
+def run_app(engine: EngineControl, config: CockpitConfig, operations: Optional[Callable[[], Any]] = None,
+            **kwargs) -> int:
     """Run the cockpit until the trader quits (or a SIGTERM / SIGHUP / outside
     SIGINT stops it; see stop_signals). The engine is started on the app's event
     loop (if it has ``start``) and stopped after the app exits, so the engine
-    and the UI share one loop and commands never cross threads. Returns the exit
-    status: 0, or 128 + the signal's number."""
+    and the UI share one loop and commands never cross threads. ``operations``
+    makes the run's metrics endpoint and alert webhook (cockpit/operations.py),
+    run on the same loop around the engine. Returns the exit status: 0, or 128 +
+    the signal's number."""
+    from contextlib import AsyncExitStack
+
     from .stop_signals import stop_signals_handled
 
     status = 0
 
     async def main() -> None:
+        async with AsyncExitStack() as services:
+            if operations is not None:
+                await services.enter_async_context(operations())
+            await _run_until_stopped()
+
+    async def _run_until_stopped() -> None:
         nonlocal status
         app: Optional[CockpitApp] = None
 

@@ -6,11 +6,12 @@ import asyncio
 import json
 import os
 import sys
-from typing import get_args
+from typing import Optional, get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
 from engine.store.writer import StoreError
 
+from .operations import MetricsAddress, Operations, metrics_address
 from .settings_from_args import config_from_args
 from .stop_signals import exit_status
 
@@ -38,11 +39,16 @@ def add_commands(sub) -> None:
     add_run_flags(run)
     run.add_argument("--headless", action="store_true", help="no UI: run the feed to its end and print a summary")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="serve Prometheus metrics on this port (off by default)")
+    run.add_argument("--metrics-host", metavar="ADDR", help="address the metrics endpoint listens on "
+                     "(default 127.0.0.1: this machine only)")
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    metrics = metrics_address(args.metrics_port, args.metrics_host)
     if args.live or config.broker.live:
         from .live_confirm import confirm_live  # asks for the account number
 
@@ -50,7 +56,7 @@ def run_command(args: argparse.Namespace) -> int:
             print("cockpit: live trading not confirmed; nothing was started", file=sys.stderr)
             return 1
     if args.headless:
-        summary = asyncio.run(_headless(config, use_store=not args.no_store, fresh=args.fresh))
+        summary = asyncio.run(_headless(config, use_store=not args.no_store, fresh=args.fresh, metrics=metrics))
         _print_quietly(summary, args.json)
         if summary["rows_not_recorded"]:  # the day is not fully in the store: say so, and fail
             print(f"cockpit: store: {summary['rows_not_recorded']:,} records were not recorded", file=sys.stderr)
@@ -62,10 +68,10 @@ def run_command(args: argparse.Namespace) -> int:
     from .app import run_app
 
     engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh)
-    return run_app(engine, config)
+    return run_app(engine, config, operations=lambda: Operations(engine, config, metrics))
 
 
-async def _headless(config, use_store: bool, fresh: bool = False) -> dict:
+async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optional[MetricsAddress] = None) -> dict:
     """Run the feed to its end, or until SIGINT/SIGTERM/SIGHUP: either way the
     engine stops cleanly (store flushed, exit journaled) and the summary is made.
     A stopped run's summary says which signal and what was left open; records
@@ -76,20 +82,21 @@ async def _headless(config, use_store: bool, fresh: bool = False) -> dict:
 
     engine = build_engine(config, use_store=use_store, fresh=fresh)
     with stop_signals_handled() as stop:
-        await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
-        try:
-            if not stop.requested:
-                await _until_stopped(engine.wait_done(), stop)
-            if not stop.requested:
-                await engine.tick()
-        finally:
-            summary = engine.summary()
-            open_orders = len(engine.broker.open_orders())
+        async with Operations(engine, config, metrics):
+            await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
             try:
-                await engine.stop(stop.reason)
-            except StoreError as exc:  # records the close could not write: counted below, the summary still printed
-                print(f"cockpit: store: {exc}", file=sys.stderr)
-            summary["rows_not_recorded"] = engine.recorder.rows_not_recorded
+                if not stop.requested:
+                    await _until_stopped(engine.wait_done(), stop)
+                if not stop.requested:
+                    await engine.tick()
+            finally:
+                summary = engine.summary()
+                open_orders = len(engine.broker.open_orders())
+                try:
+                    await engine.stop(stop.reason)
+                except StoreError as exc:  # records the close could not write: counted below, the summary still printed
+                    print(f"cockpit: store: {exc}", file=sys.stderr)
+                summary["rows_not_recorded"] = engine.recorder.rows_not_recorded
     summary["symbols"] = list(config.app.symbols)
     summary["mode"] = config.app.mode.value
     summary["feed"] = config.feed.kind

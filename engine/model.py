@@ -376,6 +376,7 @@ class FeedStatus:
     message: str = ""
     done: bool = False  # a finite feed reached its end
     last_data_ns: int = 0
+    reconnects: int = 0  # connections re-made after a drop, this run (live feeds)
 
 
 @dataclass(frozen=True, slots=True)

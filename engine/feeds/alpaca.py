@@ -311,6 +311,7 @@ class AlpacaFeed(Feed):
         return FeedStatus(
             name=self.name, connected=self._connected, stale=stale, lag_s=max(0.0, lag),
             reconnect_in_s=reconnect_in, message=message, last_data_ns=self._last_data_ns,
+            reconnects=self.counters["reconnects"],
         )
 
     # ------------------------------------------------------------------ history

@@ -53,6 +53,7 @@ from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.secrets import redact, register_secret
 from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Trade
+from ..ops.provider_stats import PROVIDER_STATS
 from .base import Feed, MarketData
 from .notices import SkippedLog
 
@@ -151,8 +152,31 @@ def make_rest_client(api_key: str, base: Optional[str] = None, *, retries: int =
     from polygon import RESTClient
 
     register_secret(api_key)
-    return RESTClient(api_key=api_key, base=rest_base_url(base), retries=retries,
-                      connect_timeout=timeout_s, read_timeout=timeout_s)
+    client = RESTClient(api_key=api_key, base=rest_base_url(base), retries=retries,
+                        connect_timeout=timeout_s, read_timeout=timeout_s)
+    client.client = CountedPool(client.client)
+    return client
+
+
+class CountedPool:
+    """The RESTClient's urllib3 pool, counting each request per endpoint kind
+    (engine.ops.provider_stats) on its way through; everything else is the pool's."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        path = urlsplit(url).path
+        try:
+            response = self._pool.request(method, url, *args, **kwargs)
+        except Exception:
+            PROVIDER_STATS.record("polygon", path, None)
+            raise
+        PROVIDER_STATS.record("polygon", path, getattr(response, "status", None))
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
 
 
 def _rest_error(exc: BaseException) -> PolygonError:
@@ -505,7 +529,8 @@ class PolygonFeed(Feed):
         if self._last_data_ns:
             lag = max(0.0, (self.clock.now_ns() - self._last_data_ns) / 1e9)
         return FeedStatus(self.name, connected=self._connected, lag_s=lag, reconnect_in_s=reconnect_in,
-                          message=message, done=self._done, last_data_ns=self._last_data_ns)
+                          message=message, done=self._done, last_data_ns=self._last_data_ns,
+                          reconnects=self.reconnects)
 
     def previous_session_bars(self) -> list[Bar]:
         """Bars of the previous session fetched in ``start()``, oldest first."""

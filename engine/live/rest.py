@@ -18,10 +18,12 @@ import json
 import logging
 from concurrent.futures import Executor
 from typing import Any, Callable, Optional, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..ops.provider_stats import PROVIDER_STATS
 from .backoff import Backoff, parse_retry_after
 from .secrets import redact
 
@@ -49,7 +51,8 @@ class AlpacaRestError(Exception):
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Applies a default (connect, read) timeout to every request of a session."""
+    """Applies a default (connect, read) timeout to every request of a session and
+    counts each one per endpoint kind (engine.ops.provider_stats)."""
 
     def __init__(self, timeout: tuple[float, float], **kwargs: Any) -> None:
         self._timeout = timeout
@@ -58,7 +61,14 @@ class _TimeoutAdapter(HTTPAdapter):
     def send(self, request, **kwargs):  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+        path = urlsplit(request.url).path
+        try:
+            response = super().send(request, **kwargs)
+        except Exception:
+            PROVIDER_STATS.record("alpaca", path, None)
+            raise
+        PROVIDER_STATS.record("alpaca", path, response.status_code)
+        return response
 
 
 def harden_client(client: Any, timeout_s: float, connect_timeout_s: Optional[float] = None) -> None:
