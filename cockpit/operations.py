@@ -105,7 +105,7 @@ class Operations:
     def publish(self) -> None:
         """The engine's figures, as of now, to the collector; the watcher looks at the feed."""
         if self.watcher is not None:
-            self.watcher.check_feed(self.engine.feed.status())
+            self.watcher.check_feed(self.engine.feed.status(), self.engine.clock.now_ns())
         if self.metrics is not None:
             self.collector.publish(metrics_view(self.engine, self.alerts))
 
@@ -115,14 +115,17 @@ class Operations:
             self.publish()
 
     def _start_alerts(self) -> None:
-        """The webhook (item 2), when configured: wired in by _wire_alerts."""
-        notify = getattr(self.config, "notify", None)
-        if notify is None or not notify.webhook_url:
+        """The webhook, when ``[notify] webhook_url`` is set: the watcher hears the
+        engine's broker events and journal lines; the sender is a task of its own.
+        A failed delivery is journaled (kind "notify", never an alert itself)."""
+        notify = self.config.notify
+        if not notify.webhook_url:
             return
         from engine.ops.alerts import AlertWatcher
         from engine.ops.webhook import WebhookSender
 
-        self.alerts = WebhookSender.from_config(notify)
+        recorder = self.engine.recorder
+        self.alerts = WebhookSender.from_config(notify, report=lambda msg: recorder.log("warn", "notify", msg))
         self.watcher = AlertWatcher(notify, self.alerts.offer, self.engine.calendar.session_date)
         self.engine.recorder.add_journal_listener(self.watcher.on_journal)
         self.engine.add_broker_listener(self.watcher.on_broker_event)

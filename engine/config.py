@@ -259,6 +259,38 @@ class UIConfig(_Section):
     keys: dict[str, str] = Field(default_factory=dict)  # action -> key, overrides the defaults
 
 
+AlertKind = Literal["fill", "daily_loss", "disconnect", "store"]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+WebhookStyle = Literal["slack", "discord", "json"]
+
+
+class NotifyConfig(_Section):
+    """Alerts out (engine/ops/alerts.py, webhook.py). The terminal bell is ``[ui] bell``."""
+
+    # "" = no webhook. An http(s) URL; it often carries a token, so it is treated as a
+    # secret: never journaled, logged or shown in an error
+    webhook_url: str = ""
+    webhook_style: WebhookStyle = "slack"  # slack ({"text"}), discord ({"content"}), json (the alert's fields)
+    alert_on: list[AlertKind] = Field(default_factory=lambda: list(ALERT_KINDS))
+    disconnect_after_s: float = Field(30.0, gt=0)  # a feed down this long is an alert (and its return another)
+    queue_size: int = Field(100, ge=1)  # alerts waiting to be sent; when full the oldest is dropped (counted)
+    max_attempts: int = Field(5, ge=1, le=20)  # per alert, with exponential backoff between them
+    timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        v = v.strip()
+        if v:
+            parts = urlsplit(v)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("allowed: an http:// or https:// URL with a host (e.g. a Slack or Discord "
+                                 "incoming webhook), or \"\" for none")
+        return v
+
+
 class EndpointsConfig(_Section):
     """Base URLs of the market data and broker services; "" = the provider's own.
     Set to point the cockpit at a proxy or a local stand-in. Keys are never
@@ -300,6 +332,7 @@ class CockpitConfig(_Section):
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="after")
     def _a_real_broker_trades_on_real_prices(self) -> "CockpitConfig":
@@ -352,12 +385,15 @@ def _describe(err: dict, source: str) -> str:
         return f"{source}: unknown key {key!r}{hint} Valid keys here: {', '.join(valid)}"
     if not loc:  # a rule across sections (a model validator): its message names the keys
         return f"{source}: {err['msg'].removeprefix('Value error, ')}"
-    value = err.get("input")
+    value = "<hidden>" if loc in SECRET_KEYS else err.get("input")
     msg = err["msg"]
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         msg = f"allowed: {ctx['expected']}"
     return f"{source}: {key} = {value!r} is not valid: {msg}"
+
+
+SECRET_KEYS = {("notify", "webhook_url")}  # a bad value is not echoed: a webhook URL carries its token
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:

@@ -61,13 +61,13 @@ class SignalDesk:
             if recommended != sig.setup:
                 self.block_reasons[RiskRule.SESSION_POLICY.value] += 1
                 self.decide(sig, Decision.BLOCKED, f"session_policy: this window recommends {recommended or 'no setup'}",
-                            level="warn")
+                            level="warn", rule=RiskRule.SESSION_POLICY)
                 return None
         decision = self._risk_check(sig, now)
         sig = decision.signal
         if not decision.allowed:
             self.block_reasons[decision.rule.value] += 1
-            self.decide(sig, Decision.BLOCKED, decision.reason, level="warn")
+            self.decide(sig, Decision.BLOCKED, decision.reason, level="warn", rule=decision.rule)
             return None
         if self.mode is Mode.WATCH:
             self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
@@ -98,7 +98,7 @@ class SignalDesk:
         if not decision.allowed:
             self.block_reasons[decision.rule.value] += 1
             return self.decide(decision.signal, Decision.BLOCKED, f"approved but blocked: {decision.reason}",
-                               level="warn")
+                               level="warn", rule=decision.rule)
         return self.decide(decision.signal, Decision.APPROVED, "approved by trader")
 
     def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
@@ -175,12 +175,16 @@ class SignalDesk:
 
     # ------------------------------------------------------------------ decisions
 
-    def decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info") -> Signal:
+    def decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info",
+               rule: Optional[RiskRule] = None) -> Signal:
+        """Record a decision; a block names its ``rule`` in the journal line's data
+        (what the alerts and the metrics tell blocks apart by)."""
         sig = evolve(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns())
         self.decisions.appendleft(sig)
         self.signal_counts[(sig.setup, decision.value)] += 1
         kind = "block" if decision is Decision.BLOCKED else "decision"
+        data = {"signal_id": sig.id} if rule is None else {"signal_id": sig.id, "rule": rule.value}
         self.recorder.log(level, kind, f"{decision.value}: {sig.setup} {sig.side.value} {sig.symbol} — {reason}",
-                          sig.symbol, {"signal_id": sig.id})
+                          sig.symbol, data)
         self.recorder.signal(sig)
         return sig

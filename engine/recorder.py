@@ -64,6 +64,7 @@ class Recorder:
         self._opener = opener  # async () -> Store, run on the loop that starts the engine
         self._held: set[str] = set()  # symbols whose last recorded position was not flat
         self._not_recorded_at_close: Optional[int] = None  # what the close could not write
+        self._journal_listeners: list[Callable[[JournalEntry], None]] = []
         self._listen_to(self.store)
 
     @property
@@ -117,6 +118,13 @@ class Recorder:
         self.journal.append(entry)
         self.store.record_journal(entry)
         self.notifier.bump()
+        for listener in self._journal_listeners:
+            listener(entry)
+
+    def add_journal_listener(self, callback: Callable[[JournalEntry], None]) -> None:
+        """``callback(entry)`` for every journal line from now on, on the engine's loop
+        (the alert watcher: it must only look and queue, never wait)."""
+        self._journal_listeners.append(callback)
 
     # ------------------------------------------------------------------ records
 
