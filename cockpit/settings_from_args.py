@@ -19,6 +19,11 @@ def parse_speed(raw: str) -> float:
 
 
 def config_from_args(args: argparse.Namespace) -> CockpitConfig:
+    return load_config(args.config or default_config_path(), overrides=overrides_from_args(args))
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The config sections the flags set (the highest layer; ``cockpit config effective`` names them)."""
     o: dict = {}
 
     def put(section: str, key: str, value) -> None:
@@ -45,5 +50,4 @@ def config_from_args(args: argparse.Namespace) -> CockpitConfig:
 
         stem = Path(args.file).name.split(".")[0].split("_")[0].upper()
         put("app", "symbols", [stem])
-    path = args.config or default_config_path()
-    return load_config(path, overrides=o)
+    return o

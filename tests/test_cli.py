@@ -20,9 +20,12 @@ def _choices(parser: argparse.ArgumentParser, flag: str):
 
 def test_every_subcommand_has_a_handler():
     commands = _subparsers(build_parser())
-    assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor"}
+    assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor",
+                             "config", "preview", "orders"}
     leaves = dict(commands)
-    leaves.update({f"import {k}": p for k, p in _subparsers(commands["import"]).items()})
+    for group in ("import", "config", "preview", "orders"):
+        leaves.update({f"{group} {k}": p for k, p in _subparsers(commands[group]).items()})
+    assert {"config effective", "preview bracket", "preview risk", "orders cancel-stale"} <= set(leaves)
     for name, parser in leaves.items():
         assert callable(parser.get_default("handler")), name
 
