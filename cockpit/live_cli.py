@@ -5,7 +5,7 @@ health check of the live connections.
     cockpit import alpaca --symbols SPY,QQQ --start 2024-03-01 --end 2024-03-05 --timeframe 1Min|trades
     cockpit import polygon --symbols SPY --start 2024-03-05 --end 2024-03-05 --timeframe trades
     cockpit import polygon-flatfiles 2024-03-05.csv.gz [...] [--symbols SPY,QQQ]
-    cockpit doctor [--json] [--only alpaca|polygon]
+    cockpit doctor [--json] [--only alpaca|polygon] [--metrics-port PORT]
 
 Dates: ``YYYY-MM-DD`` is the whole calendar day in New York (``--end`` included);
 a time without an offset is New York time; ``...Z`` / ``+00:00`` is taken as given.
@@ -115,6 +115,10 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
     doc.add_argument("--feed", choices=get_args(DataFeed), default="iex", help="Alpaca data feed to check")
     doc.add_argument("--live", action="store_true", help="check live (real money) keys instead of paper")
     doc.add_argument("--timeout", type=float, default=5.0, help="seconds per network check")
+    doc.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="also show a running cockpit's look-ups (requests, errors, cache hit rates) from its "
+                          "metrics endpoint on 127.0.0.1 (or --metrics-host)")
+    doc.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR")
     _config_flag(doc)
     doc.set_defaults(handler=doctor_command)
 
@@ -267,18 +271,40 @@ def doctor_command(args: argparse.Namespace) -> int:
     for c in checks:  # belt and braces: nothing leaves unredacted
         c["detail"] = redact(c["detail"])
         c["fix"] = redact(c["fix"])
+    reports = _lookup_reports(args)
     ok = all(c["ok"] for c in checks)
     if args.json:
-        print(json.dumps({"ok": ok, "checks": checks}))
+        print(json.dumps({"ok": ok, "checks": checks, "lookups": [r.as_dict() for r in reports]}))
         return 0 if ok else 1
     for c in checks:
         mark = "ok  " if c["ok"] else "FAIL"
         print(f"[{mark}] {c['provider']} {c['name']}: {c['detail']}")
         if not c["ok"] and c.get("fix"):
             print(f"       fix: {c['fix']}")
+    for r in reports:
+        print("\n".join(r.lines()))
     failed = sum(1 for c in checks if not c["ok"])
     print("all checks passed" if ok else f"{failed} check{'s' if failed != 1 else ''} failed")
     return 0 if ok else 1
+
+
+def _lookup_reports(args: argparse.Namespace) -> list:
+    """The doctor's own look-ups, and a running cockpit's when --metrics-port is given
+    (an endpoint that does not answer is said so, it is not a failed check)."""
+    import urllib.error
+    import urllib.request
+
+    from engine.ops.lookup_report import LookupReport, from_metrics_text, this_process
+
+    reports = [this_process()]
+    if args.metrics_port is not None:
+        url = f"http://{args.metrics_host}:{args.metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+                reports.append(from_metrics_text(resp.read().decode(), f"the cockpit at {url}"))
+        except (urllib.error.URLError, OSError) as exc:
+            reports.append(LookupReport(f"no cockpit answered at {url} ({type(exc).__name__})", answered=False))
+    return reports
 
 
 __all__ = ["add_commands", "doctor_command", "import_command", "parse_when"]

@@ -291,6 +291,29 @@ class NotifyConfig(_Section):
         return v
 
 
+class ProvidersConfig(_Section):
+    """Look-ups at the data vendor and broker: how long an answer is kept (engine/ops/cache.py)
+    and how fast requests may go (engine/ops/rate_limit.py)."""
+
+    quotes_ttl_s: float = Field(5.0, ge=0)  # 0 = never kept
+    option_chains_ttl_s: float = Field(60.0, ge=0)
+    bars_ttl_s: float = Field(300.0, ge=0)  # closed minute bars only: the open one is always asked for
+    # "provider" or "provider.endpoint" -> "N/second" | "N/minute"; on top of
+    # alpaca = "190/minute" (Alpaca allows 200 per account) and polygon = "100/second"
+    rate_limits: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, v: dict[str, str]) -> dict[str, str]:
+        from .ops.rate_limit import parse_rate_limits
+
+        parse_rate_limits(v)  # a ValueError names the key and what is allowed
+        return v
+
+    def ttls_s(self) -> dict[str, float]:
+        return {"quotes": self.quotes_ttl_s, "option_chains": self.option_chains_ttl_s, "bars": self.bars_ttl_s}
+
+
 class EndpointsConfig(_Section):
     """Base URLs of the market data and broker services; "" = the provider's own.
     Set to point the cockpit at a proxy or a local stand-in. Keys are never
@@ -333,6 +356,7 @@ class CockpitConfig(_Section):
     ui: UIConfig = Field(default_factory=UIConfig)
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
 
     @model_validator(mode="after")
     def _a_real_broker_trades_on_real_prices(self) -> "CockpitConfig":

@@ -16,6 +16,9 @@ from .engine import Engine
 
 
 def build_feed(config: CockpitConfig, clock: Clock):
+    from .ops.providers import configure
+
+    configure(config.providers)  # look-up TTLs and rate limits for the vendors' clients
     kind = config.feed.kind
     urls = config.endpoints
     if kind == "synthetic":
@@ -67,6 +70,9 @@ def _alpaca_keys(what: str):
 
 
 def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
+    from .ops.providers import configure
+
+    configure(config.providers)
     if config.broker.kind == "paper" and not config.broker.live:
         prefix = f"paper-{run_id}" if run_id else "paper"
         return PaperBroker(config.broker, clock, config.app.symbols, id_prefix=prefix)

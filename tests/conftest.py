@@ -27,6 +27,18 @@ from tests.standins.testkit import KEY_ID, POLYGON_KEY, SECRET, T0
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", None)
 
 
+@pytest.fixture(autouse=True)
+def provider_lookups_fresh():
+    """Each test starts with empty provider look-up caches and rate-limit windows
+    (both are process-wide, engine/ops): one test's requests never hold another's."""
+    from engine.ops.cache import LOOKUPS
+    from engine.ops.rate_limit import RATE_LIMITS
+
+    LOOKUPS.configure(LOOKUPS.ttls_s)
+    RATE_LIMITS.configure({})
+    yield
+
+
 @pytest.fixture
 def shared_data():
     """``shared_data(name)``: the path of a real data file in ../shared/data; the

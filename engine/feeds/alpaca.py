@@ -39,6 +39,8 @@ from ..clock import Clock, WallClock
 from ..config import DataFeed as DataFeedName
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
+from ..ops.cache import LOOKUPS
+from ..ops.providers import bars_closed
 from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_msgpack_list, wait_unless_stopped
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, JournalEntry, Quote, Trade
@@ -319,8 +321,14 @@ class AlpacaFeed(Feed):
     async def backfill(self, symbol: str, start_ns: int, end_ns: int, kind: str = "trades") -> list[MarketData]:
         """Trades or 1-minute bars of ``symbol`` in [start_ns, end_ns] from the
         REST API, oldest first (paginated, at most ``backfill_limit`` items).
-        Used on start for the previous session and today so far."""
-        return [item for item, _ in await self._fetch(symbol, start_ns, end_ns, kind)]
+        Used on start for the previous session and today so far. Closed bars are
+        kept for ``[providers] bars_ttl_s`` (engine/ops/cache.py)."""
+        if kind == "bars" and bars_closed(end_ns, self._clock.now_ns()):
+            key = ("alpaca", symbol.upper(), start_ns, end_ns, self._feed, self._backfill_limit)
+            pairs = await LOOKUPS.aget("bars", key, lambda: self._fetch(symbol, start_ns, end_ns, kind))
+        else:
+            pairs = await self._fetch(symbol, start_ns, end_ns, kind)
+        return [item for item, _ in pairs]
 
     async def _fetch(self, symbol: str, start_ns: int, end_ns: int, kind: str) -> list[tuple[MarketData, Hashable]]:
         if kind not in ("trades", "bars"):

@@ -53,7 +53,10 @@ from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.secrets import redact, register_secret
 from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Trade
-from ..ops.provider_stats import PROVIDER_STATS
+from ..ops.cache import LOOKUPS
+from ..ops.provider_stats import PROVIDER_STATS, endpoint_kind
+from ..ops.providers import bars_closed
+from ..ops.rate_limit import RATE_LIMITS
 from .base import Feed, MarketData
 from .notices import SkippedLog
 
@@ -159,7 +162,8 @@ def make_rest_client(api_key: str, base: Optional[str] = None, *, retries: int =
 
 
 class CountedPool:
-    """The RESTClient's urllib3 pool, counting each request per endpoint kind
+    """The RESTClient's urllib3 pool, holding each request for the client-side
+    rate limit (engine.ops.rate_limit) and counting it per endpoint kind
     (engine.ops.provider_stats) on its way through; everything else is the pool's."""
 
     def __init__(self, pool: Any) -> None:
@@ -167,6 +171,7 @@ class CountedPool:
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         path = urlsplit(url).path
+        RATE_LIMITS.wait("polygon", endpoint_kind(path), method)
         try:
             response = self._pool.request(method, url, *args, **kwargs)
         except Exception:
@@ -558,8 +563,12 @@ class PolygonFeed(Feed):
                                             limit=self.rest_limit, max_trades=self.max_backfill_trades)
             return [t for t, _ in pairs]
         if kind == "bars":
-            return await asyncio.to_thread(fetch_minute_bars, client, symbol, start_ns, end_ns,
-                                           limit=self.rest_limit)
+            def fetch():
+                return asyncio.to_thread(fetch_minute_bars, client, symbol, start_ns, end_ns, limit=self.rest_limit)
+
+            if bars_closed(end_ns, self.clock.now_ns()):  # closed bars never change: kept for bars_ttl_s
+                return list(await LOOKUPS.aget("bars", ("polygon", symbol, start_ns, end_ns, self.rest_limit), fetch))
+            return await fetch()
         raise ValueError(f"backfill kind must be 'trades' or 'bars', got {kind!r}")
 
     async def _emit_backfill(self, symbol: str, start_ns: int, end_ns: int, kind: str) -> int:

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..ops.provider_stats import PROVIDER_STATS
+from ..ops.provider_stats import PROVIDER_STATS, endpoint_kind
+from ..ops.rate_limit import RATE_LIMITS
 from .backoff import Backoff, parse_retry_after
 from .secrets import redact
 
@@ -51,8 +52,9 @@ class AlpacaRestError(Exception):
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Applies a default (connect, read) timeout to every request of a session and
-    counts each one per endpoint kind (engine.ops.provider_stats)."""
+    """Applies a default (connect, read) timeout to every request of a session,
+    holds it for the client-side rate limit (engine.ops.rate_limit) and counts it
+    per endpoint kind (engine.ops.provider_stats)."""
 
     def __init__(self, timeout: tuple[float, float], **kwargs: Any) -> None:
         self._timeout = timeout
@@ -62,6 +64,7 @@ class _TimeoutAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         path = urlsplit(request.url).path
+        RATE_LIMITS.wait("alpaca", endpoint_kind(path), request.method or "GET")
         try:
             response = super().send(request, **kwargs)
         except Exception:

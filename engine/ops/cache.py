@@ -74,7 +74,15 @@ class LookupCache:
         self.ttls_s = dict(DEFAULT_TTLS_S if ttls_s is None else ttls_s)
         self.stats = stats
         self._lock = threading.Lock()
+        self._maxsize, self._timer = maxsize, timer
         self._caches = {kind: TTLCache(maxsize, ttl, timer=timer) for kind, ttl in self.ttls_s.items() if ttl > 0}
+
+    def configure(self, ttls_s: dict[str, float]) -> None:
+        """New TTLs (``[providers]``): what was kept is dropped."""
+        with self._lock:
+            self.ttls_s = dict(ttls_s)
+            self._caches = {kind: TTLCache(self._maxsize, ttl, timer=self._timer)
+                            for kind, ttl in self.ttls_s.items() if ttl > 0}
 
     def _lookup(self, kind: str, key: Hashable) -> tuple[bool, object]:
         cache = self._caches.get(kind)
@@ -114,3 +122,6 @@ class LookupCache:
         value = await fetch()
         self._keep(kind, key, value)
         return value
+
+
+LOOKUPS = LookupCache()  # the process' provider look-ups (configured from [providers] by engine.ops.providers)

@@ -20,6 +20,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from ..model import StoreHealth
 from .cache import CACHE_STATS, CacheCount
 from .provider_stats import PROVIDER_STATS, ProviderCount
+from .rate_limit import RATE_LIMITS
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -50,6 +51,7 @@ class MetricsView:
     store_failing: bool = False
     providers: tuple[ProviderCount, ...] = ()
     caches: tuple[CacheCount, ...] = ()
+    rate_limit_holds: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
     alerts_dropped: int = 0
@@ -67,7 +69,7 @@ def metrics_view(engine: "Engine", alerts: Optional[object] = None) -> MetricsVi
         lvn_alerts=s["lvn_alerts"], feed=status.name, feed_connected=status.connected, feed_lag_s=status.lag_s,
         feed_reconnects=status.reconnects, store_backlog=store.backlog, store_not_recorded=store.not_recorded,
         store_failing=store.health is StoreHealth.FAILING, providers=tuple(PROVIDER_STATS.counts()),
-        caches=tuple(CACHE_STATS.counts()),
+        caches=tuple(CACHE_STATS.counts()), rate_limit_holds=RATE_LIMITS.held,
         alerts_sent=getattr(alerts, "sent", 0), alerts_failed=getattr(alerts, "failed", 0),
         alerts_dropped=getattr(alerts, "dropped", 0),
     )
@@ -126,6 +128,8 @@ class CockpitCollector:
             errors.add_metric([c.provider, c.endpoint], c.errors)
             limited.add_metric([c.provider, c.endpoint], c.rate_limited)
         yield from (requests, errors, limited)
+        yield CounterMetricFamily(f"{p}_provider_rate_limit_holds", "Requests the client-side rate limit held "
+                                  "until their budget had room", value=v.rate_limit_holds)
         yield GaugeMetricFamily(f"{p}_store_backlog_records", "Records recorded but not written to the store yet",
                                 value=v.store_backlog)
         yield GaugeMetricFamily(f"{p}_store_not_recorded_records", "Records whose write failed and has not "
