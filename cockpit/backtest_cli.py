@@ -64,6 +64,7 @@ def add_commands(sub) -> None:
     bt.add_argument("--export", metavar="TRADES.CSV", help="write every trade to a CSV file")
     bt.add_argument("--plot", metavar="OUT.html|OUT.png", help="write an equity/drawdown chart")
     bt.add_argument("--no-chart", action="store_true", help="no terminal equity chart")
+    _review_flags(bt)
     bt.set_defaults(handler=backtest_command)
 
     sw = sub.add_parser("sweep", help="every grid combination on every symbol, in parallel, ranked")
@@ -76,6 +77,7 @@ def add_commands(sub) -> None:
     sw.add_argument("--results", metavar="FILE", help="also write every result to this JSON file")
     sw.add_argument("--top", type=int, default=20, help="rows to show")
     sw.add_argument("--json", action="store_true")
+    _review_flags(sw, "the best combination's ")
     sw.set_defaults(handler=sweep_command)
 
     wf = sub.add_parser("walkforward", help="rolling in-sample optimisation, out-of-sample test")
@@ -87,6 +89,7 @@ def add_commands(sub) -> None:
     _pool_flags(wf)
     wf.add_argument("--plot", metavar="OUT.html|OUT.png", help="chart of the stitched out-of-sample equity")
     wf.add_argument("--json", action="store_true")
+    _review_flags(wf, "the stitched out-of-sample ")
     wf.set_defaults(handler=walkforward_command)
 
     rn = sub.add_parser("runs", help="list stored backtest / sweep / walk-forward results")
@@ -95,6 +98,14 @@ def add_commands(sub) -> None:
     rn.add_argument("--limit", type=int, default=20)
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(handler=runs_command)
+
+
+def _review_flags(p: argparse.ArgumentParser, whose: str = "") -> None:
+    p.add_argument("--acceptance", action="store_true",
+                   help=f"pass/fail of {whose}result against the plan's targets and the promotion checklist")
+    p.add_argument("--no-breakdown", action="store_true",
+                   help=f"skip {whose}breakdown per symbol, setup, session window and market state, and the "
+                        "buy-and-hold benchmark (they cost one analytics pass over the data)")
 
 
 def _pool_flags(p: argparse.ArgumentParser) -> None:
@@ -180,9 +191,10 @@ def backtest_command(args) -> int:
     ts, eq = equity_points(res, cfg.broker.initial_equity)
     if args.plot:
         report.write_plot(args.plot, ts, eq, f"{','.join(ds.symbols)} {','.join(cfg.strategy.setups)}")
+    review = _review(args, res.metrics, res.trades, lambda: _backtest_breakdown(res.trades, ds, cfg))
     if args.json:
         out = res.as_dict()
-        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed)
+        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed, **review.as_json())
         _print_json(out)
         return 0
     con = _console()
@@ -195,6 +207,7 @@ def backtest_command(args) -> int:
     s = res.summary
     con.print(f"signals {s['signals_total']} {s['signals_by_decision']}; blocked {s['blocked_reasons'] or '{}'}; "
               f"fills {s['fills']}, rejections {s['rejections']}")
+    review.print(con, res.metrics)
     if not args.no_chart:
         con.print(report.equity_text(ts, eq))
     if args.export:
@@ -234,6 +247,16 @@ def sweep_command(args, client=None) -> int:
         handle.close()
     rows = [{"rank": k, "params": r.combo, "baseline": r.index == -1, "metrics": r.metrics.as_dict(),
              "pf_ok": r.pf_ok, "sharpe_ok": r.sharpe_ok} for k, r in enumerate(out.rows, 1)]
+    top = next((r for r in out.rows if r.index != -1), None)
+    review = Review()
+    if top is not None and out.complete:
+        from engine.backtest import metrics as M
+        from engine.backtest.sweep import combo_config
+
+        top_trades = sorted((M.trade_from_row(t) for (i, _), row in out.raw.items() if i == top.index
+                             for t in row["trades"]), key=lambda t: t.exit_ns)
+        top_cfg = combo_config(cfg.model_dump(mode="json"), ds.symbols, top.combo)
+        review = _review(args, top.metrics, top_trades, lambda: _backtest_breakdown(top_trades, ds, top_cfg))
     run_id = None
     if out.complete:
         best = next((r for r in out.rows if r.index != -1), None)
@@ -245,7 +268,7 @@ def sweep_command(args, client=None) -> int:
     if args.json:
         _print_json({"complete": out.complete, "done": out.done_tasks, "total": out.total_tasks,
                      "elapsed_s": round(out.elapsed_s, 2), "executor": out.executor, "run_id": run_id,
-                     "results_file": out.results_path, "rows": rows})
+                     "results_file": out.results_path, "rows": rows, **review.as_json("best_")})
     else:
         con = _console()
         base_values = {k: getattr(cfg.strategy if k in STRATEGY_KEYS else cfg.risk, k) for k in grid.keys}
@@ -253,6 +276,8 @@ def sweep_command(args, client=None) -> int:
                                      base_values=base_values, width=con.width))
         con.print(f"{len(grid)} combinations x {len(ds.symbols)} symbols (+ baseline) on {ds.description}: "
                   f"{out.elapsed_s:.1f} s with {out.executor}")
+        if top is not None:
+            review.print(con, top.metrics, f"best ({top.label}) ")
         if run_id:
             con.print(f"stored as run {run_id} (cockpit runs)")
     if not out.complete:
@@ -290,17 +315,83 @@ def walkforward_command(args, client=None) -> int:
     run_id = _save(args, "walkforward", params, metrics, ds.fingerprint, {"folds": folds})
     if args.plot:
         report.write_plot(args.plot, wf.stitched_ts, wf.stitched_equity, "Stitched out-of-sample equity")
+    oos_trades = [t for f in wf.folds for t in f.oos_trades]
+    review = _review(args, wf.stitched, oos_trades, lambda: _walkforward_breakdown(wf, ds, cfg), deg)
     if args.json:
-        _print_json({"folds": folds, "stitched": wf.stitched.as_dict(), "degradation": deg, "run_id": run_id})
+        _print_json({"folds": folds, "stitched": wf.stitched.as_dict(), "degradation": deg, "run_id": run_id,
+                     **review.as_json("out_of_sample_")})
         return 0
     con = _console()
     con.print(folds_table(wf, width=con.width))
     con.print(report.metrics_table(wf.stitched, "Stitched out-of-sample"))
     con.print(f"degradation ratio (mean OOS / mean IS {args.objective}): {M.fmt(wf.degradation, '{:.3f}')}")
+    review.print(con, wf.stitched, "out-of-sample ")
     con.print(report.equity_text(wf.stitched_ts, wf.stitched_equity))
     if run_id:
         con.print(f"stored as run {run_id} (cockpit runs)")
     return 0
+
+
+# --------------------------------------------------------------------------- breakdowns and acceptance
+
+
+class Review:
+    """A result's breakdown (unless --no-breakdown) and acceptance checks (with --acceptance)."""
+
+    def __init__(self, breakdown=None, checks=None) -> None:
+        self.breakdown, self.checks = breakdown, checks
+
+    def as_json(self, prefix: str = "") -> dict:
+        out = {}
+        if self.breakdown is not None:
+            out[f"{prefix}breakdown"] = self.breakdown.as_dict()
+        if self.checks is not None:
+            out[f"{prefix}acceptance"] = [c.as_dict() for c in self.checks]
+        return out
+
+    def print(self, con, strategy_metrics, what: str = "") -> None:
+        from engine.backtest.breakdown_report import acceptance_table, benchmark_line, breakdown_tables
+
+        if self.breakdown is not None:
+            for table in breakdown_tables(self.breakdown, con.width, what.capitalize()):
+                con.print(table)
+            con.print(benchmark_line(self.breakdown, strategy_metrics))
+        if self.checks is not None:
+            con.print(acceptance_table(self.checks, con.width))
+
+
+def _review(args, metrics, trades, make_breakdown, degradation=None) -> Review:
+    from engine.backtest.acceptance import acceptance
+    from engine.backtest.breakdown import group_figures
+
+    bd = None if args.no_breakdown else make_breakdown()
+    checks = None
+    if args.acceptance:
+        by_symbol = bd.by_symbol if bd is not None else group_figures(trades, lambda t: t.symbol)
+        checks = acceptance(metrics, trades, by_symbol, degradation)
+    return Review(bd, checks)
+
+
+def _backtest_breakdown(trades, ds, cfg):
+    from engine.backtest.breakdown import backtest_breakdown
+
+    return backtest_breakdown(trades, ds, cfg)
+
+
+def _walkforward_breakdown(wf, ds, cfg):
+    """Each fold's trades labelled with that fold's parameters, over its test window;
+    buy-and-hold from the first test session to the end of the last."""
+    from engine.backtest.breakdown import LabelledTrades, breakdown, buy_and_hold
+    from engine.backtest.grid import split_params
+    from engine.backtest.runner import backtest_config
+
+    labelled = LabelledTrades()
+    for f in wf.folds:
+        strat, risk = split_params(f.params)
+        labelled.extend(LabelledTrades.of(f.oos_trades, ds, backtest_config(cfg, ds.symbols, strategy=strat, risk=risk)))
+    start = min((t for t in wf.stitched_ts), default=None)
+    end = max((t for t in wf.stitched_ts), default=None)
+    return breakdown(labelled, buy_and_hold(ds, cfg, start, None if end is None else end + 1))
 
 
 # --------------------------------------------------------------------------- runs

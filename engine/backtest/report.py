@@ -148,8 +148,8 @@ def write_plot(path: str, ts: Sequence[int], equity: Sequence[float], title: str
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ConfigError(f"--plot {path}: .png needs matplotlib (pip install matplotlib); "
-                              ".html works with no extra package") from None
+            raise ConfigError(f"--plot {path}: .png needs the 'plot' extra (matplotlib): "
+                              "pip install 'cockpit[plot]'; .html and .svg work with no extra package") from None
         t = [datetime.fromtimestamp(x / 1e9, tz=timezone.utc) for x in ts]
         eq = np.asarray(equity, dtype=float)
         fig, (a, b) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -162,7 +162,8 @@ def write_plot(path: str, ts: Sequence[int], equity: Sequence[float], title: str
         fig.savefig(p)
         plt.close(fig)
         return str(p)
-    raise ConfigError(f"--plot {path}: use a .html (no dependency) or .png (needs matplotlib) file name")
+    raise ConfigError(f"--plot {path}: use a .html or .svg (no dependency) or .png (the 'plot' extra: "
+                      "pip install 'cockpit[plot]') file name")
 
 
 def export_trades(path: str, trades: Sequence[M.TradeRecord]) -> str:
