@@ -5,7 +5,8 @@
     cockpit preview risk --symbol AAPL --qty 10 [same flags] [--at 2024-03-05T10:15]
     cockpit orders cancel-stale --minutes 60 [--dry-run]
 
-Prices: ``--price``, else the last close the store recorded for the symbol.
+Prices: ``--price``, else the latest trade at Alpaca when its keys are set
+(kept for ``[providers] quotes_ttl_s``), else the last close the store recorded.
 Without ``--stop-pct`` / ``--tp-pct`` the stop and target are the symbol's
 ``atr_stop`` / ``atr_target`` times the ATR of its recorded bars. The account a
 risk preview checks against is the Alpaca account (``broker.kind = "alpaca"``),
@@ -174,13 +175,17 @@ def _bracket(args: argparse.Namespace, config: CockpitConfig, now_ns: int):
     symbol = args.symbol.upper()
     params = config.strategy.for_symbol(symbol)
     need_atr = args.stop_pct is None or args.tp_pct is None
-    bars = _recorded_bars(config, symbol, now_ns) if (args.price is None or need_atr) else []
+    live = None if args.price is not None else _alpaca_price(config, symbol)
+    bars = _recorded_bars(config, symbol, now_ns) if (args.price is None and live is None) or need_atr else []
     if args.price is not None:
         entry, source = args.price, "--price"
+    elif live is not None:
+        entry, source = live.price, f"latest Alpaca trade ({live.feed}) at {_when(live.ts_ns)}"
     elif bars:
         entry, source = bars[-1].close, f"last recorded close, bar of {_when(bars[-1].ts_ns)}"
     else:
-        raise PreviewError(f"no price for {symbol}: give --price (the store has no recorded bars of {symbol})")
+        raise PreviewError(f"no price for {symbol}: give --price (no Alpaca keys to ask, and the store has no "
+                           f"recorded bars of {symbol})")
     atr = None
     if need_atr and bars:
         w = WilderATR(params.atr_period)
@@ -189,6 +194,29 @@ def _bracket(args: argparse.Namespace, config: CockpitConfig, now_ns: int):
         atr = w.value if w.value == w.value else None
     return bracket(symbol, args.side, args.qty, entry, source, stop_pct=args.stop_pct, tp_pct=args.tp_pct,
                    atr=atr, atr_stop=params.atr_stop, atr_target=params.atr_target)
+
+
+def _alpaca_price(config: CockpitConfig, symbol: str):
+    """The latest trade at Alpaca when keys are set (kept for quotes_ttl_s), else None."""
+    from engine.live.latest_price import latest_trade_price
+    from engine.live.rest import AlpacaRestError
+    from engine.live.secrets import SecretsError, install_log_redaction, load_alpaca_keys
+    from engine.ops.providers import configure
+
+    try:
+        keys = load_alpaca_keys()
+    except SecretsError:
+        keys = None
+    if keys is None:
+        return None
+    install_log_redaction()
+    configure(config.providers)
+    try:
+        return asyncio.run(latest_trade_price(keys.key_id, keys.secret_key, symbol, config.feed.data_feed,
+                                              config.endpoints.alpaca_data or None))
+    except AlpacaRestError as exc:
+        print(f"cockpit: preview: Alpaca gave no price ({exc.message}); trying the store", file=sys.stderr)
+        return None
 
 
 def _preview_errors(fn):

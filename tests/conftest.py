@@ -31,11 +31,12 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", None)
 def provider_lookups_fresh():
     """Each test starts with empty provider look-up caches and rate-limit windows
     (both are process-wide, engine/ops): one test's requests never hold another's."""
-    from engine.ops.cache import LOOKUPS
+    from engine.ops.cache import DEFAULT_TTLS_S, LOOKUPS
     from engine.ops.rate_limit import RATE_LIMITS
 
-    LOOKUPS.configure(LOOKUPS.ttls_s)
-    RATE_LIMITS.configure({})
+    LOOKUPS.configure(DEFAULT_TTLS_S)
+    LOOKUPS.clear()
+    RATE_LIMITS.reset()
     yield
 
 

@@ -73,7 +73,9 @@ def test_a_bracket_from_fractions_and_from_the_atr():
         bracket("AAPL", "buy", 0, 200.0, "--price", stop_pct=0.01, tp_pct=0.02)
 
 
-def test_preview_bracket_takes_price_and_atr_from_recorded_bars(tmp_path, capsys):
+def test_preview_bracket_takes_price_and_atr_from_recorded_bars(tmp_path, capsys, monkeypatch):
+    for name in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "COCKPIT_ALPACA_KEY_FILE"):  # no Alpaca to ask
+        monkeypatch.delenv(name, raising=False)
     db = tmp_path / "c.db"
     now = time.time_ns() // MIN * MIN
     with open_sync(str(db)) as st:
@@ -157,3 +159,24 @@ async def test_cancel_stale_at_alpaca_cancels_the_old_entry_only(tmp_path, monke
     finally:
         await stream.stop()
         rest.stop()
+
+
+def test_preview_takes_the_latest_alpaca_trade_and_keeps_it_for_the_quote_ttl(alpaca_rest, tmp_path, monkeypatch,
+                                                                               capsys):
+    from engine.ops.cache import CACHE_STATS
+
+    alpaca_rest.add_trades("AAPL", [(T0, 191.25, 100, 1)])
+    toml = tmp_path / "cockpit.toml"
+    toml.write_text(f'[endpoints]\nalpaca_data = "{alpaca_rest.url}"\n')
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    args = ["preview", "bracket", "--symbol", "AAPL", "--qty", "10", "--stop-pct", "0.01", "--tp-pct", "0.02",
+            "--config", str(toml), "--json"]
+    hits = {c.kind: c.hits for c in CACHE_STATS.counts()}.get("quotes", 0)
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert first["entry"] == 191.25 and first["price_source"].startswith("latest Alpaca trade (iex)")
+    assert len(alpaca_rest.requests_to("GET", "/v2/stocks/trades/latest")) == 1  # the second came from the cache
+    assert {c.kind: c.hits for c in CACHE_STATS.counts()}["quotes"] == hits + 1

@@ -78,11 +78,19 @@ class LookupCache:
         self._caches = {kind: TTLCache(maxsize, ttl, timer=timer) for kind, ttl in self.ttls_s.items() if ttl > 0}
 
     def configure(self, ttls_s: dict[str, float]) -> None:
-        """New TTLs (``[providers]``): what was kept is dropped."""
+        """New TTLs (``[providers]``): what was kept is dropped; the same TTLs change nothing."""
         with self._lock:
+            if dict(ttls_s) == self.ttls_s:
+                return
             self.ttls_s = dict(ttls_s)
             self._caches = {kind: TTLCache(self._maxsize, ttl, timer=self._timer)
                             for kind, ttl in self.ttls_s.items() if ttl > 0}
+
+    def clear(self) -> None:
+        """Forget every kept answer (the TTLs stay)."""
+        with self._lock:
+            for cache in self._caches.values():
+                cache.clear()
 
     def _lookup(self, kind: str, key: Hashable) -> tuple[bool, object]:
         cache = self._caches.get(kind)

@@ -60,8 +60,18 @@ class RateLimits:
         self.held_s = 0.0
 
     def configure(self, limits: dict[str, str]) -> None:
-        """The defaults with ``limits`` on top (``[providers] rate_limits``)."""
+        """The defaults with ``limits`` on top (``[providers] rate_limits``); the same
+        limits again keep their windows (a feed and a broker both configure)."""
         items = parse_rate_limits({**DEFAULT_RATE_LIMITS, **limits})
+        with self._lock:
+            if items == self._items:
+                return
+            self._items = items
+            self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def reset(self, limits: Optional[dict[str, str]] = None) -> None:
+        """Empty windows, with the defaults and ``limits`` on top."""
+        items = parse_rate_limits({**DEFAULT_RATE_LIMITS, **(limits or {})})
         with self._lock:
             self._items = items
             self._limiter = MovingWindowRateLimiter(MemoryStorage())
