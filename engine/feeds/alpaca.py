@@ -39,11 +39,11 @@ from ..clock import Clock, WallClock
 from ..config import DataFeed as DataFeedName
 from ..live.backoff import Backoff
 from ..live.rest import AlpacaRestError, call_rest, harden_client
-from ..ops.cache import LOOKUPS
-from ..ops.providers import bars_closed
 from ..live.secrets import install_log_redaction, redact, register_secret
 from ..live.streams import FrameGuard, decodes_as_msgpack_list, wait_unless_stopped
 from ..model import NS_PER_MIN, NS_PER_S, Bar, FeedStatus, JournalEntry, Quote, Trade
+from ..ops.cache import LOOKUPS
+from ..ops.providers import bars_closed
 from .base import Feed
 from .notices import SkippedLog
 
