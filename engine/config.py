@@ -298,8 +298,8 @@ class ProvidersConfig(_Section):
     quotes_ttl_s: float = Field(5.0, ge=0)  # 0 = never kept
     option_chains_ttl_s: float = Field(60.0, ge=0)
     bars_ttl_s: float = Field(300.0, ge=0)  # closed minute bars only: the open one is always asked for
-    # "provider" or "provider.endpoint" -> "N/second" | "N/minute"; on top of
-    # alpaca = "190/minute" (Alpaca allows 200 per account) and polygon = "100/second"
+    # "provider" or "provider.endpoint" -> "N/second" | "N/minute"; on top of alpaca = "190/minute"
+    # (trading API: Alpaca allows 200), alpaca_data = "190/minute" (market data) and polygon = "100/second"
     rate_limits: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("rate_limits")

@@ -134,3 +134,14 @@ def test_doctor_shows_a_running_cockpits_cache_hit_rates(monkeypatch, capsys):
     assert running["answered"] and running["caches"]["bars"] == {"hits": 3.0, "misses": 1.0, "hit_ratio": 0.75}
     assert running["requests"]["polygon bars"] == {"requests": 4.0, "errors": 1.0, "rate_limited": 0.0}
     assert running["rate_limit_holds"] == 2
+
+
+def test_alpaca_market_data_does_not_spend_the_trading_budget():
+    from engine.ops.rate_limit import alpaca_provider
+
+    assert alpaca_provider("/v2/stocks/AAPL/bars") == alpaca_provider("/v2/stocks/trades/latest") == "alpaca_data"
+    assert alpaca_provider("/v2/orders") == alpaca_provider("/v2/account") == "alpaca"
+    limits = RateLimits({"alpaca_data": "1/minute"}, max_wait_s=0.05)
+    assert limits.wait("alpaca_data", "bars") == 0.0
+    assert limits.wait("alpaca", "orders") == 0.0  # an order right after a backfill: its own budget
+    assert limits.wait("alpaca_data", "bars") > 0

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..ops.provider_stats import PROVIDER_STATS, endpoint_kind
-from ..ops.rate_limit import RATE_LIMITS
+from ..ops.rate_limit import RATE_LIMITS, alpaca_provider
 from .backoff import Backoff, parse_retry_after
 from .secrets import redact
 
@@ -64,13 +64,14 @@ class _TimeoutAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         path = urlsplit(request.url).path
-        RATE_LIMITS.wait("alpaca", endpoint_kind(path), request.method or "GET")
+        provider = alpaca_provider(path)
+        RATE_LIMITS.wait(provider, endpoint_kind(path), request.method or "GET")
         try:
             response = super().send(request, **kwargs)
         except Exception:
-            PROVIDER_STATS.record("alpaca", path, None)
+            PROVIDER_STATS.record(provider, path, None)
             raise
-        PROVIDER_STATS.record("alpaca", path, response.status_code)
+        PROVIDER_STATS.record(provider, path, response.status_code)
         return response
 
 

@@ -44,7 +44,7 @@ def endpoint_kind(path: str) -> str:
 
 @dataclass(frozen=True)
 class ProviderCount:
-    provider: str  # "alpaca" | "polygon"
+    provider: str  # "alpaca" (trading API) | "alpaca_data" (market data API) | "polygon"
     endpoint: str  # an ENDPOINT_KINDS value
     requests: int
     errors: int  # HTTP >= 400 or no answer

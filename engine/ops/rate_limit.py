@@ -12,7 +12,9 @@ server answers 429 the caller's retry honours Retry-After.
 The budgets are moving windows (the ``limits`` library) written as "N/second",
 "N/minute": ``[providers] rate_limits``, keyed by provider ("alpaca") or provider
 and endpoint kind ("polygon.bars"). Alpaca allows 200 requests a minute per
-account; Polygon's plans differ (the free one 5 a minute), hence the defaults.
+account on its trading API ("alpaca") and 200 on the free market data plan
+("alpaca_data"); Polygon's plans differ (the free one 5 a minute), hence the
+defaults.
 """
 from __future__ import annotations
 
@@ -26,8 +28,15 @@ from limits.strategies import MovingWindowRateLimiter
 
 from .provider_stats import ENDPOINT_KINDS
 
-PROVIDERS = ("alpaca", "polygon")
-DEFAULT_RATE_LIMITS = {"alpaca": "190/minute", "polygon": "100/second"}
+PROVIDERS = ("alpaca", "alpaca_data", "polygon")  # Alpaca's trading API and its market data API count apart
+DEFAULT_RATE_LIMITS = {"alpaca": "190/minute", "alpaca_data": "190/minute", "polygon": "100/second"}
+ALPACA_DATA_PATHS = ("/v2/stocks", "/v1beta")  # market data; everything else of Alpaca's is the trading API
+
+
+def alpaca_provider(path: str) -> str:
+    """"alpaca_data" for a market data path, "alpaca" for the trading API: a data
+    backfill never spends the budget order submissions need."""
+    return "alpaca_data" if path.startswith(ALPACA_DATA_PATHS) else "alpaca"
 MAX_WAIT_S = 60.0  # a request never waits longer than this for room (then it goes, and may meet a 429)
 NEVER_HELD = {"DELETE"}
 
