@@ -401,13 +401,13 @@ async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_p
     db = str(tmp_path / "restart.db")
     try:
         first = Run(env, db)
-        await first.engine.start()
+        await first.start()
         try:
             await open_position(first, env, signal("rs1"))
         finally:
             await first.engine.stop()
         second = Run(env, db)
-        await second.engine.start()
+        await second.start()
         try:
             (pos,) = second.engine.broker.positions()
             assert (pos.qty, pos.stop, pos.target) == (10, 188.0, 195.0)
