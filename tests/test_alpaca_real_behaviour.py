@@ -385,14 +385,17 @@ async def test_kind_mode_stays_available_for_tests_that_ask_for_it():
         await close_env(env)
 
 
-async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(tmp_path, monkeypatch, local_network_only):
+@pytest.mark.parametrize("variant", sorted(LISTING_VARIANTS))
+async def test_engine_restart_mid_trade_keeps_both_legs_and_flatten_closes(variant, tmp_path, monkeypatch,
+                                                                           local_network_only):
     """The whole engine, real-Alpaca mode: the held stop leg never had a trade
     update (so the store may not hold it); after a restart the position still
-    shows its stop and target, no UNPROTECTED line, and flatten closes it."""
+    shows its stop and target, no UNPROTECTED line, and flatten closes it,
+    whether or not Alpaca lists held legs (and a filled parent) as open."""
     from tests.faults.test_alpaca_faults import Run, open_position, signal
     from tests.standins.alpaca_streams import MarketDataStreamStandIn as MD
 
-    env = await make_env(AlpacaBehaviour())
+    env = await make_env(LISTING_VARIANTS[variant])
     md = MD(KEY_ID, SECRET)
     mws = await md.start()
     monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
