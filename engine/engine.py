@@ -114,6 +114,8 @@ class Engine:
         for line in await self.broker.start():
             self.recorder.log("warn", "reconcile", line)
         self.broker.set_reconcile_handler(lambda lines: [self.recorder.log("warn", "reconcile", ln) for ln in lines])
+        # a position the reconcile found without a stop (its legs lost): protected from its plan, or flagged
+        await self.router.protect()
         if self.feed.can_backfill and self.data.data_clock is None:
             await backfill_live(self)
 

@@ -455,6 +455,7 @@ class EngineSnapshot:
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
+    unprotected: tuple[str, ...] = ()  # symbols whose open position has no working stop at the broker
 
 
 def evolve(obj, **changes):

@@ -249,42 +249,6 @@ async def test_end_to_end_take_profit_then_a_new_trade_and_a_trailed_stop_keep_t
     assert not any("feed failed" in j.message for j in engine.journal)
 
 
-async def test_router_journals_a_broker_error_in_exit_management_and_looks_the_orders_up():
-    """The router's own guard, with any broker: the error is one journal line."""
-    from engine.live.rest import AlpacaRestError
-
-    class Refusing:
-        checked: list[str] = []
-
-        async def replace_stop(self, symbol, new_stop):
-            raise AlpacaRestError("order is not open", status=422)
-
-        async def check_orders(self, symbol):
-            self.checked.append(symbol)
-            return [f"position {symbol} +10: UNPROTECTED, no stop order open at broker"]
-
-    from engine.router import OrderRouter
-
-    lines: list[tuple[str, str, str]] = []
-
-    class Rec:
-        def log(self, level, kind, message, symbol=None):
-            lines.append((level, kind, message))
-
-    class Exits:
-        def on_price(self, symbol, price, now, atr):
-            return [ExitAction("move_stop", symbol, 10, 189.0, "trail")]
-
-    router = OrderRouter.__new__(OrderRouter)
-    router.broker, router.recorder, router.exits, router.redact = Refusing(), Rec(), Exits(), str
-    from collections import Counter
-    router.counters = Counter()
-    await router.manage_exits("AAPL", 190.0, T0, 0.5)
-    assert ("error", "exit", "move_stop AAPL failed: AlpacaRestError: order is not open") in lines
-    assert ("error", "exit", "position AAPL +10: UNPROTECTED, no stop order open at broker") in lines
-    assert Refusing.checked == ["AAPL"] and router.counters["exit_errors"] == 1
-
-
 # --------------------------------------------------------------------------- item 2: restart mid-trade
 
 
