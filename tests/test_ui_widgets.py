@@ -302,3 +302,19 @@ async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
         await pilot.press("m")
         await pilot.pause()
         assert ("set_mode", Mode.SEMI) in engine.calls and not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_a_position_without_a_stop_at_the_broker_is_flagged_unprotected_in_red(tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), unprotected=("NVDA",))
+    engine = FixedEngine(snap)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#positions-table", SyncTable)
+        stop = table.get_row("NVDA")[5]
+        assert str(stop).strip() == "UNPROT" and stop.style.reverse and stop.style.color == table.tone("down").color
+        assert app.query_one("#positions").border_subtitle == "1 open · 1 UNPROTECTED"
+        # once it has a stop again the price is back and the flag is gone
+        engine.publish(dataclasses.replace(snap, unprotected=()))
+        await wait_for(lambda: str(table.get_row("NVDA")[5]).strip() == "896.40", what="the stop shown again")
+        assert app.query_one("#positions").border_subtitle == "1 open"
