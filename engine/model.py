@@ -376,6 +376,9 @@ class FeedStatus:
     message: str = ""
     done: bool = False  # a finite feed reached its end
     last_data_ns: int = 0
+    # why the service refuses (part of) the stream, short, for the header: "KEY IN USE" (another
+    # session holds this key's connection), "NOT IN PLAN" or "NOT IN PLAN: XYZ" (entitlement)
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,13 @@ def test_feed_and_broker_badges():
     assert "x10" in text and cls == "-replay"
     text, cls = feed_badge(FeedStatus("alpaca", connected=True))
     assert "LIVE" in text and cls == "-live"
+    # a refusal by the service says why instead of a bare DISCONNECTED
+    assert feed_badge(FeedStatus("alpaca", connected=False, reconnect_in_s=58.0, refused="KEY IN USE")) == (
+        " ALPACA KEY IN USE · retry in 58s ", "-down")
+    assert feed_badge(FeedStatus("alpaca", connected=False, refused="NOT IN PLAN")) == (
+        " ALPACA NOT IN PLAN ", "-down")
+    assert feed_badge(FeedStatus("polygon", connected=True, refused="NOT IN PLAN: XYZ")) == (
+        " POLYGON LIVE · NOT IN PLAN: XYZ ", "-stale")
     assert broker_badge("SIMULATED") == (" SIMULATED ", "-simulated")
     assert broker_badge("LIVE")[1] == "-live-money"
 
