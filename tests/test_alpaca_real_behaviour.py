@@ -13,7 +13,9 @@ fill's ``price`` is the order's average.
 - Fill prices are right under either reading of ``price``; a duplicate client
   id is recognised in either wording.
 
-Nothing leaves 127.0.0.1.
+The broker and engine tests run against each variant of the open-order listing
+(``LISTING_VARIANTS``: held legs unlisted, listed, listed with a filled parent
+nested), where reports disagree. Nothing leaves 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -44,9 +46,10 @@ async def make_env(behaviour: AlpacaBehaviour) -> Env:
 close_env = close_alpaca_env
 
 
-@pytest.fixture
-async def env():
-    e = await make_env(AlpacaBehaviour())
+@pytest.fixture(params=sorted(LISTING_VARIANTS))
+async def env(request):
+    """The real-Alpaca stand-in, in each variant of its open-order listing (where reports disagree)."""
+    e = await make_env(LISTING_VARIANTS[request.param])
     yield e
     await close_env(e)
 
@@ -171,9 +174,9 @@ async def test_a_refused_stop_move_is_shown_on_the_order_with_its_reason(env):
     assert broker.positions()[0].stop == 188.0  # the old stop stays in force
 
 
-@pytest.fixture
-async def live_engine(monkeypatch, tmp_path):
-    env = await make_env(AlpacaBehaviour())
+@pytest.fixture(params=sorted(LISTING_VARIANTS))
+async def live_engine(request, monkeypatch, tmp_path):
+    env = await make_env(LISTING_VARIANTS[request.param])
     md = MarketDataStreamStandIn(KEY_ID, SECRET)
     await md.start()
     env.rest.listeners.remove(env.publish)
