@@ -56,6 +56,7 @@ class OrderRouter:
         self._attempt: Counter[str] = Counter()
         self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
         self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
+        self._failures_seen = 0
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         broker.set_event_handler(self.on_broker_event)
 
@@ -252,7 +253,8 @@ class OrderRouter:
         reason = f"{what} failed: {type(exc).__name__}: {self.redact(str(exc))}"
         self.recorder.log("error", kind, reason, symbol)
         now = self.recorder.clock.now_ns()
-        coid = client_order_id or self.ids.next_exit(symbol, "f")
+        self._failures_seen += 1  # its own count: the exit ids' sequence is not moved by a failure
+        coid = client_order_id or f"{self.ids.prefix}-f-{symbol or 'all'}-{self._failures_seen}"
         row = Order(id=f"failed:{coid}", client_order_id=coid, symbol=symbol, side=side,
                     type=OrderType.STOP if stop is not None else OrderType.MARKET, qty=qty,
                     status=OrderStatus.REJECTED, stop_price=stop,
