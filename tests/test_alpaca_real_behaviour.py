@@ -189,6 +189,9 @@ async def live_engine(request, monkeypatch, tmp_path):
                         feed={"kind": "alpaca"}, broker={"kind": "alpaca"}, endpoints=endpoints)
     engine = build_engine(cfg, clock=FixedClock(T0))
     await engine.start()
+    # an update published before the broker listens is lost: no test may race the handshake
+    await wait_for(lambda: engine.broker.stream_connected and env.stream.connections >= 1, 10,
+                   what="the broker listening on the trade stream")
     try:
         yield env, md, engine
     finally:
