@@ -423,7 +423,9 @@ async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_i
         assert [o.client_order_id for o in snap_orders] == ["ck-u1-1"]
         store = run.engine.store
         assert [o.status for o in await store.orders(open_only=True)] == [OrderStatus.UNKNOWN]
-        # the stream comes back with the order, then it fills
+        # the stream comes back with the order, then it fills (the POST was handled: its answer was lost)
+        await wait_for(lambda: any(o["client_order_id"] == "ck-u1-1" for o in env.rest.orders.values()), 10,
+                       what="the stand-in holding the order")
         env.forward = True
         await env.replay("new")
         (real_id,) = [i for i, o in env.rest.orders.items() if o["client_order_id"] == "ck-u1-1"]
