@@ -21,6 +21,7 @@ router has handled it (the backtester's books).
 """
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 from itertools import chain
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
@@ -57,6 +58,7 @@ class OrderRouter:
         self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
         self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
         self._failures_seen = 0
+        self._protect_lock = asyncio.Lock()  # one protect at a time: two would each place a stop
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         broker.set_event_handler(self.on_broker_event)
 
@@ -279,7 +281,12 @@ class OrderRouter:
         journaled as UNPROTECTED (the snapshot flags it until it has a stop). The id is
         ``ids.protective(signal, n)``: the same n after a lost answer is refused as a
         duplicate and the order adopted, never doubled; an earlier one under that id
-        that is no longer open (a restart) moves on to the next n. Never raises."""
+        that is no longer open (a restart) moves on to the next n. One runs at a time
+        (the feed's exits, a command and a reconcile may each ask). Never raises."""
+        async with self._protect_lock:
+            await self._protect(symbols)
+
+    async def _protect(self, symbols: Optional[Iterable[str]]) -> None:
         try:
             bare = self.broker.unprotected()
         except Exception as exc:

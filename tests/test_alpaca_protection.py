@@ -16,6 +16,8 @@ Nothing leaves 127.0.0.1.
 """
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from engine.exits import ExitAction
@@ -26,6 +28,7 @@ from tests.faults.test_alpaca_faults import SLOW, Run, leg_of, open_position, si
 from tests.standins.alpaca_rest import LISTING_VARIANTS, OPEN_STATUSES
 from tests.standins.alpaca_streams import MarketDataStreamStandIn
 from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("local_network_only")
 
@@ -139,5 +142,42 @@ async def test_a_trailed_stop_that_is_gone_at_alpaca_is_looked_up_and_replaced_a
         assert open_stops(env) == [("ck-tt1-ps1", "189", "10", "sell")], "\n".join(run.journal())
         assert run.engine.broker.positions()[0].stop == 189.0 and run.engine.snapshot().unprotected == ()
         assert run.engine.feed_running
+    finally:
+        await run.engine.stop()
+
+
+async def test_legs_canceled_while_the_order_stream_was_down_are_replaced_after_the_reconnect(env, tmp_path):
+    run = Run(env, str(tmp_path / "r.db"))
+    await run.start()
+    try:
+        entry_id = await open_position(run, env, signal("rc1"))
+        env.forward = False
+        await env.stream.drop()
+        for kind in ("limit", "stop"):  # canceled while nothing could tell us
+            env.rest.cancel(leg_of(env, entry_id, kind))
+        env.forward = True
+        # the reconnect's reconcile finds the position bare and the engine protects it
+        await wait_for(lambda: open_stops(env), 10, what="a protective stop after the reconnect")
+        assert open_stops(env) == [("ck-rc1-ps1", "188", "10", "sell")]
+        await wait_for(lambda: run.engine.snapshot().unprotected == (), what="the stop known to the engine")
+        assert any("UNPROTECTED" in m for m in run.journal("reconcile"))
+    finally:
+        await run.engine.stop()
+
+
+async def test_two_protects_at_once_place_one_stop(env, tmp_path):
+    """The feed's exits, a command and a reconcile may each ask at the same moment."""
+    run = Run(env, str(tmp_path / "two.db"))
+    await run.start()
+    try:
+        entry_id = await open_position(run, env, signal("tw1"))
+        env.forward = False
+        for kind in ("limit", "stop"):
+            env.rest.cancel(leg_of(env, entry_id, kind))
+        env.forward = True
+        await run.engine.broker.check_orders("AAPL")  # the broker learns the legs are gone
+        assert run.engine.snapshot().unprotected == ("AAPL",)
+        await asyncio.gather(run.engine.router.protect(), run.engine.router.protect(["AAPL"]))
+        assert open_stops(env) == [("ck-tw1-ps1", "188", "10", "sell")]
     finally:
         await run.engine.stop()
