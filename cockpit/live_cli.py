@@ -242,7 +242,8 @@ async def _alpaca_checks(args: argparse.Namespace, urls: EndpointsConfig) -> lis
     result = await check_alpaca(keys, paper=not args.live, feed=args.feed,
                                 probe_symbol=(_symbols(args.symbols) or ["SPY"])[0],
                                 trading_url=urls.alpaca_trading or None, data_url=urls.alpaca_data or None,
-                                timeout_s=args.timeout)
+                                stream_url=urls.alpaca_data_stream or None,
+                                stream_symbols=_symbols(args.symbols) or ["SPY"], timeout_s=args.timeout)
     return _as_dicts(result, "alpaca")
 
 

@@ -81,6 +81,7 @@ class Engine:
         self._session_date = None
         self._feed_task: Optional[asyncio.Task] = None
         self._timer_task: Optional[asyncio.Task] = None
+        self._protect_task: Optional[asyncio.Task] = None  # protection after a background reconcile
         self._stopping = False
         self.start_fresh = False  # a simulated session starts anew instead of resuming (--fresh)
         self.sim_start = None  # sim_resume.SimStart: how a simulated session started (the header says it)
@@ -113,9 +114,19 @@ class Engine:
         # a real broker reconciles first: its positions and open orders replace ours
         for line in await self.broker.start():
             self.recorder.log("warn", "reconcile", line)
-        self.broker.set_reconcile_handler(lambda lines: [self.recorder.log("warn", "reconcile", ln) for ln in lines])
+        self.broker.set_reconcile_handler(self._on_reconcile)
+        # a position the reconcile found without a stop (its legs lost): protected from its plan, or flagged
+        await self.router.protect()
         if self.feed.can_backfill and self.data.data_clock is None:
             await backfill_live(self)
+
+    def _on_reconcile(self, lines: list[str]) -> None:
+        """A reconcile that ran by itself (after the order stream reconnected) found
+        differences: journal them, then protect a position it left without a stop."""
+        for line in lines:
+            self.recorder.log("warn", "reconcile", line)
+        if not self._stopping and (self._protect_task is None or self._protect_task.done()):
+            self._protect_task = asyncio.get_running_loop().create_task(self.router.protect(), name="engine-protect")
 
     def _rebuild_analytics(self, symbol: str, params: StrategyParams) -> None:
         self.analytics[symbol] = SymbolAnalytics(symbol, params, self.calendar)
@@ -134,7 +145,7 @@ class Engine:
         flattened here: ``reason`` says why the run ended, e.g. "on SIGHUP"), then
         flush and close the store."""
         self._stopping = True
-        for task in (self._timer_task, self._feed_task):
+        for task in (self._timer_task, self._feed_task, self._protect_task):
             if task is not None and not task.done():
                 task.cancel()
                 try:

@@ -131,6 +131,23 @@ class ExitManager:
         else:
             plan.qty = qty
 
+    def action_failed(self, action: ExitAction, stop_in_force: Optional[float], qty: Optional[int]) -> None:
+        """The broker refused ``action`` (or it failed on the way): the plan goes back to
+        what the broker holds, so the rules act again on the next price. A close is
+        tried again; a stop is measured from ``stop_in_force`` (None: no stop at the
+        broker, the plan keeps the level it wanted, which a protective stop then uses);
+        ``qty`` is the position the broker reports. A partial exit is not tried again
+        (its order may have gone through: a second one could sell twice)."""
+        plan = self._plans.get(action.symbol)
+        if plan is None:
+            return
+        if action.kind == "close":
+            plan.closing = False
+        if stop_in_force is not None:
+            plan.stop = stop_in_force
+        if qty is not None and qty > 0:
+            plan.qty = qty
+
     def plan(self, symbol: str) -> Optional[TradePlan]:
         return self._plans.get(symbol)
 

@@ -15,6 +15,9 @@ Shapes::
     ck-<signal id>-<attempt>          an entry for a signal (attempt 1, 2, ... on resubmits)
     <entry id>-tp / <entry id>-sl     the bracket children of that entry
     ck-x-<symbol>-<n>                 a plain exit (flatten, partial, time exit), n a counter
+    ck-<signal id>-ps<n>              the n-th protective stop placed for a position that had
+                                      none at the broker (same n, same id: a retry is refused
+                                      as a duplicate, never doubled)
 """
 from __future__ import annotations
 
@@ -75,6 +78,12 @@ class ClientOrderIds:
         """A bracket child's id: the parent's id plus the leg ("take_profit" -> "-tp")."""
         suffix = LEG_SUFFIX.get(str(leg)) or _clean(leg)
         return fit(f"{parent_client_order_id}-{suffix}")
+
+    def protective(self, signal_id: str, n: int) -> str:
+        """The id of the ``n``-th protective stop (1-based) of the position a signal opened."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        return fit(f"{self.prefix}-{_clean(signal_id)}-ps{n}")
 
     def next_exit(self, symbol: str, tag: str = "x") -> str:
         """A fresh id for a plain exit order of ``symbol`` (flatten, partial, time exit)."""

@@ -377,6 +377,9 @@ class FeedStatus:
     done: bool = False  # a finite feed reached its end
     last_data_ns: int = 0
     reconnects: int = 0  # connections re-made after a drop, this run (live feeds)
+    # why the service refuses (part of) the stream, short, for the header: "KEY IN USE" (another
+    # session holds this key's connection), "NOT IN PLAN" or "NOT IN PLAN: XYZ" (entitlement)
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +459,7 @@ class EngineSnapshot:
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
+    unprotected: tuple[str, ...] = ()  # symbols whose open position has no working stop at the broker
 
 
 def evolve(obj, **changes):

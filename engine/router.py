@@ -7,14 +7,24 @@ and its exit management (break-even, trailing, partials, time exits), the
 consecutive-loss result of each closed round trip, and the trader's
 flatten/cancel commands, which go straight to the broker.
 
+No broker error stops the feed or the engine: an error in sending, in exit
+management or in a trader's command is caught, journaled, shown as a failed
+row on the orders pane (``failures``) with its reason, and followed by a
+look-up of the symbol's orders at the broker. A position left without a
+working stop (the broker's ``unprotected``) gets a protective stop at its
+plan's stop, under a client order id derived from the plan so a retry is
+refused as a duplicate instead of doubling it; without a plan it stays
+flagged UNPROTECTED (the snapshot, the positions pane) until it has one.
+
 Listeners added with ``add_event_listener`` hear each broker event after the
 router has handled it (the backtester's books).
 """
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+from collections import Counter, deque
 from itertools import chain
-from typing import Callable, Optional, Sequence
+from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
@@ -45,6 +55,10 @@ class OrderRouter:
         self.fills: list[Fill] = []  # this run's
         self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
         self._attempt: Counter[str] = Counter()
+        self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
+        self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
+        self._failures_seen = 0
+        self._protect_lock = asyncio.Lock()  # one protect at a time: two would each place a stop
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         broker.set_event_handler(self.on_broker_event)
 
@@ -71,7 +85,16 @@ class OrderRouter:
             timeout_s=self.config.engine.limit_timeout_s if limit else None,
         )
         with self.notifier.batch():
-            order = await self.broker.submit(req)
+            try:
+                order = await self.broker.submit(req)
+            except Exception as exc:  # never out of here: it would stop the feed
+                self.counters["order_errors"] += 1
+                await self._failed(f"bracket {sig.side.value} {sig.qty} {sig.symbol} id {coid}", sig.symbol, exc,
+                                   "order", client_order_id=coid, side=sig.side, qty=sig.qty)
+                if self.broker.has_exposure(sig.symbol):  # it may be live: exits start if it fills
+                    self.plans[sig.symbol] = sig
+                self.notifier.notify()
+                return
             if order.status is OrderStatus.UNKNOWN:
                 # possibly live: keep the plan so exit management starts if it fills
                 self.plans[sig.symbol] = sig
@@ -151,22 +174,24 @@ class OrderRouter:
 
     async def manage_exits(self, symbol: str, price: float, now: int, atr: float) -> None:
         """What the exit rules call for at a closed bar of a symbol with an open plan.
-        A broker error in one action is journaled and followed by a look-up of the
-        symbol's orders; it never leaves this method (it would stop the feed)."""
+        A broker error in one action is journaled, shown, followed by a look-up of the
+        symbol's orders, and the exit plan goes back to what the broker holds (a
+        failed close is tried again at the next bar); a position left without a stop
+        is protected. It never leaves this method (it would stop the feed)."""
         for action in self.exits.on_price(symbol, price, now, atr):
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
             try:
                 await self._exit_action(symbol, action)
             except Exception as exc:
                 self.counters["exit_errors"] += 1
-                self.recorder.log("error", "exit", f"{action.kind} {symbol} failed: {type(exc).__name__}: "
-                                  f"{self.redact(str(exc))}", symbol)
-                try:
-                    for line in await self.broker.check_orders(symbol):
-                        self.recorder.log("error", "exit", self.redact(line), symbol)
-                except Exception as look_up_exc:
-                    self.recorder.log("error", "exit", f"{symbol}: orders could not be looked up after the error: "
-                                      f"{self.redact(str(look_up_exc))}", symbol)
+                pos = self.broker.position(symbol)
+                side = Side.SELL if pos is None or pos.qty > 0 else Side.BUY
+                await self._failed(f"{action.kind} {symbol}", symbol, exc, "exit", side=side, qty=action.qty,
+                                   stop=action.new_stop if action.kind == "move_stop" else None)
+                pos = self.broker.position(symbol)
+                self.exits.action_failed(action, pos.stop if pos is not None else None,
+                                         abs(pos.qty) if pos is not None else None)
+                await self.protect([symbol])
 
     async def _exit_action(self, symbol: str, action: ExitAction) -> None:
         if action.kind == "close":
@@ -220,22 +245,130 @@ class OrderRouter:
                 self.recorder.log("warn", "exit", f"restored {pos.symbol} position: exit management not "
                                   f"resumed: {exc}", pos.symbol)
 
+    # ------------------------------------------------------------------ errors and protection
+
+    async def _failed(self, what: str, symbol: str, exc: Exception, kind: str, *, client_order_id: str = "",
+                      side: Side = Side.SELL, qty: int = 0, stop: Optional[float] = None) -> None:
+        """A broker call failed: one journal line, a failed row on the orders pane with
+        the reason, then a look-up of the symbol's orders at the broker (what it says
+        is wrong is journaled too). Never raises."""
+        reason = f"{what} failed: {type(exc).__name__}: {self.redact(str(exc))}"
+        self.recorder.log("error", kind, reason, symbol)
+        now = self.recorder.clock.now_ns()
+        self._failures_seen += 1  # its own count: the exit ids' sequence is not moved by a failure
+        coid = client_order_id or f"{self.ids.prefix}-f-{symbol or 'all'}-{self._failures_seen}"
+        row = Order(id=f"failed:{coid}", client_order_id=coid, symbol=symbol, side=side,
+                    type=OrderType.STOP if stop is not None else OrderType.MARKET, qty=qty,
+                    status=OrderStatus.REJECTED, stop_price=stop,
+                    leg=OrderLeg.STOP_LOSS if stop is not None else OrderLeg.EXIT,
+                    created_ns=now, updated_ns=now, reason=reason)
+        self.failures.append(row)
+        self.recorder.order(row)
+        if not symbol:
+            return
+        try:
+            for line in await self.broker.check_orders(symbol):
+                self.recorder.log("error", kind, self.redact(line), symbol)
+        except Exception as look_up_exc:
+            self.recorder.log("error", kind, f"{symbol}: orders could not be looked up after the error: "
+                              f"{self.redact(str(look_up_exc))}", symbol)
+        self.notifier.notify()
+
+    async def protect(self, symbols: Optional[Iterable[str]] = None) -> None:
+        """Each open position (of ``symbols``, default all) with no working stop at the
+        broker and no other closing order holding its shares gets a stop for its full
+        size at its plan's stop (as the exit rules last moved it). Without a plan it is
+        journaled as UNPROTECTED (the snapshot flags it until it has a stop). The id is
+        ``ids.protective(signal, n)``: the same n after a lost answer is refused as a
+        duplicate and the order adopted, never doubled; an earlier one under that id
+        that is no longer open (a restart) moves on to the next n. One runs at a time
+        (the feed's exits, a command and a reconcile may each ask). Never raises."""
+        async with self._protect_lock:
+            await self._protect(symbols)
+
+    async def _protect(self, symbols: Optional[Iterable[str]]) -> None:
+        try:
+            bare = self.broker.unprotected()
+        except Exception as exc:
+            self.recorder.log("error", "exit", f"positions could not be checked for stops: {self.redact(str(exc))}")
+            return
+        for symbol in bare if symbols is None else [s for s in symbols if s in bare]:
+            pos = self.broker.position(symbol)
+            if pos is None or pos.qty == 0:
+                continue
+            side = Side.SELL if pos.qty > 0 else Side.BUY
+            holding = [o for o in self.broker.open_orders() if o.symbol == symbol and o.side is side]
+            sig = self.plans.get(symbol)
+            if holding or sig is None:
+                why = (f"{holding[0].leg.value} order {holding[0].client_order_id} ({holding[0].status.value}) is "
+                       f"working" if holding else "no plan to place one from")
+                self.recorder.log("error", "exit", f"position {symbol} {pos.qty:+d}: UNPROTECTED, no stop at the "
+                                  f"broker; none placed: {why}", symbol)
+                continue
+            plan = self.exits.plan(symbol)
+            stop = plan.stop if plan is not None else sig.stop
+            await self._place_protective_stop(sig, pos, side, stop)
+
+    async def _place_protective_stop(self, sig: Signal, pos: Position, side: Side, stop: float) -> None:
+        symbol = pos.symbol
+        for _ in range(5):
+            self._protective[sig.id] += 1
+            coid = self.ids.protective(sig.id, self._protective[sig.id])
+            req = OrderRequest(client_order_id=coid, symbol=symbol, side=side, qty=abs(pos.qty), type=OrderType.STOP,
+                               stop_price=stop, signal_id=sig.id, leg=OrderLeg.STOP_LOSS)
+            try:
+                order = await self.broker.submit(req)
+            except Exception as exc:
+                self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} failed: "
+                                  f"{type(exc).__name__}: {self.redact(str(exc))}; UNPROTECTED", symbol)
+                return
+            self.recorder.order(order)
+            if order.status is OrderStatus.REJECTED:
+                self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} rejected: "
+                                  f"{self.redact(order.reason)}; UNPROTECTED", symbol)
+                return
+            if order.status.is_open:
+                self.recorder.log("warn", "exit", f"position {symbol} {pos.qty:+d} had no stop at the broker: "
+                                  f"protective stop {side.value} {abs(pos.qty)} @ {stop:.2f} placed, id {coid}", symbol)
+                self.notifier.notify()
+                return
+            # the broker already had an order under this id and it is closed (an earlier run's): the next id
+
     # ------------------------------------------------------------------ the trader's commands
 
     async def flatten_all(self) -> None:
         self.recorder.log("warn", "command", "FLATTEN ALL")
-        await self._command(self.broker.close_all())
+        await self._command("FLATTEN ALL", self.broker.close_all, self._exposed())
 
     async def flatten(self, symbol: str) -> None:
         self.recorder.log("warn", "command", f"flatten {symbol}", symbol)
-        await self._command(self.broker.close(symbol))
+        await self._command(f"flatten {symbol}", lambda: self.broker.close(symbol), [symbol])
 
     async def cancel_all(self) -> None:
         self.recorder.log("warn", "command", "CANCEL ALL orders")
-        await self._command(self.broker.cancel_all())
+        await self._command("CANCEL ALL", self.broker.cancel_all, self._exposed())
 
-    async def _command(self, call) -> None:
+    def _exposed(self) -> list[str]:
+        return sorted({p.symbol for p in self.broker.positions() if p.qty} |
+                      {o.symbol for o in self.broker.open_orders()})
+
+    async def _command(self, what: str, call: Callable[[], Awaitable[list[Order]]], symbols: list[str]) -> None:
+        """A trader's command straight to the broker. A failure is journaled, shown on the
+        orders pane, followed by a look-up of each symbol concerned and protection of a
+        position it left without a stop, then raised for the app to show."""
         with self.notifier.batch():
-            for order in await call:
+            try:
+                orders = await call()
+            except Exception as exc:
+                self.counters["command_errors"] += 1
+                for symbol in symbols or [""]:
+                    pos = self.broker.position(symbol) if symbol else None
+                    await self._failed(what, symbol, exc, "command",
+                                       side=Side.BUY if pos is not None and pos.qty < 0 else Side.SELL,
+                                       qty=abs(pos.qty) if pos is not None else 0)
+                await self.protect(symbols)
+                self.notifier.notify()
+                raise
+            for order in orders:
                 self.recorder.order(order)
             self.notifier.notify()

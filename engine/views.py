@@ -50,6 +50,8 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
             and age > engine.config.risk.stale_after_s and engine.calendar.in_rth(now)):
         status = replace(status, stale=True)
     recent = [o for o in engine.broker.recent_orders(30) if not o.status.is_open]
+    if engine.router.failures:  # failed broker actions, each a row with its reason
+        recent = sorted([*recent, *engine.router.failures], key=lambda o: o.updated_ns, reverse=True)[:30]
     return EngineSnapshot(
         ts_ns=now, mode=engine.mode, entries_paused=engine.entries_paused, broker_kind=engine.broker.kind,
         feed=status, symbols={s: an.snapshot() for s, an in engine.analytics.items()},
@@ -60,4 +62,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
         store=engine.recorder.store_status(),
         start_label=engine.sim_start.label if engine.sim_start is not None else "",
+        unprotected=tuple(engine.broker.unprotected()),
     )

@@ -366,12 +366,17 @@ def _by_name(results):
     return {r.name: r for r in results}
 
 
-async def test_doctor_all_green_against_the_standin(env):
+async def test_doctor_all_green_against_the_standin(env, alpaca_data_stream, local_network_only):
     env.rest.add_trades("SPY", [(T0, 470.12, 100, 1)])
-    results = await check_alpaca(AlpacaKeys(KEY_ID, SECRET), trading_url=env.base, data_url=env.base)
+    results = await check_alpaca(AlpacaKeys(KEY_ID, SECRET), trading_url=env.base, data_url=env.base,
+                                 stream_url=alpaca_data_stream.url + "/v2/iex")
     checks = _by_name(results)
-    assert [r.name for r in results] == ["keys", "trading API", "account", "market clock", "market data"]
+    assert [r.name for r in results] == ["keys", "trading API", "account", "market clock", "market data",
+                                         "data stream"]
     assert all(r.ok for r in results), results
+    assert checks["data stream"].detail.endswith("accepted the keys and trades of SPY")
+    assert alpaca_data_stream.subscriptions[0]["trades"] == ["SPY"]
+    await wait_for(lambda: not alpaca_data_stream.live, what="the check letting go of the connection")
     assert "ACTIVE" in checks["account"].detail and "100,000.00" in checks["account"].detail
     assert checks["market clock"].detail.startswith("market open")
     assert checks["market data"].detail == "iex data permitted; last SPY 470.12"
@@ -380,7 +385,7 @@ async def test_doctor_all_green_against_the_standin(env):
         assert KEY_ID not in r.detail + r.fix and SECRET not in r.detail + r.fix
 
 
-async def test_doctor_explains_each_failure(env):
+async def test_doctor_explains_each_failure(env, alpaca_data_stream, local_network_only):
     no_keys = _by_name(await check_alpaca(None))
     assert not no_keys["keys"].ok and "APCA_API_KEY_ID" in no_keys["keys"].fix
     assert no_keys["trading API"].detail == "skipped: no keys"
@@ -393,10 +398,15 @@ async def test_doctor_explains_each_failure(env):
 
     env.rest.account["trading_blocked"] = True
     sip = _by_name(await check_alpaca(AlpacaKeys(KEY_ID, SECRET), feed="sip", trading_url=env.base,
-                                      data_url=env.base))
+                                      data_url=env.base, stream_url=alpaca_data_stream.url + "/v2/sip"))
     assert not sip["account"].ok and "trading blocked" in sip["account"].detail
     assert not sip["market data"].ok and "HTTP 403" in sip["market data"].detail
     assert 'data_feed = "iex"' in sip["market data"].fix
+    # the stream refuses the SIP feed at auth (409): the plan, not the keys
+    assert not sip["data stream"].ok
+    assert sip["data stream"].detail == ("plan does not include real-time trades for SPY (sip feed; Alpaca 409: "
+                                         "insufficient subscription)")
+    assert 'data_feed = "iex"' in sip["data stream"].fix
 
     env.rest.stop()  # nothing listens there any more
     down = _by_name(await check_alpaca(AlpacaKeys(KEY_ID, SECRET), trading_url=env.base, data_url=env.base,

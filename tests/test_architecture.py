@@ -41,3 +41,26 @@ def test_engine_imports_without_textual_loaded():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_tests_import_their_helpers_one_way():
+    """Issue 19 item 6: a test imports the stand-ins and the shared helpers as
+    ``tests.<module>``; a bare ``standins...`` only collects when tests/ happens to
+    be on sys.path (plain ``pytest tests/x.py`` from elsewhere fails)."""
+    tests = ROOT / "tests"
+    helpers = {p.stem for p in tests.glob("*.py")} | {p.name for p in tests.iterdir() if p.is_dir()}
+    helpers -= {"__init__", "conftest"}
+    offenders = []
+    for path in tests.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else [f"relative import .{node.module or ''}"]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in helpers or name.startswith("relative import"):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not offenders, "\n".join(offenders)

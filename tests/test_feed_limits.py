@@ -33,6 +33,7 @@ async def test_a_refused_symbol_is_dropped_whether_or_not_the_refusal_names_it(p
             assert feed.active_symbols == ["AAPL"]
             note = [n for n in feed.drain_notices() if n.symbol == "XYZ"][0]
             assert "plan does not include real-time trades for XYZ" in note.message
+            assert feed.status().refused == "NOT IN PLAN: XYZ"
             await ws.send([ws_trade("AAPL", T0_MS + 1, 170.5, 100, 1)])
             assert [t.symbol for t in await collect(feed, 1)] == ["AAPL"]
         finally:
@@ -46,6 +47,7 @@ async def test_a_plan_refused_at_auth_is_not_called_a_bad_key(polygon_rest):
         try:
             await wait_for(lambda: "plan does not include" in feed.status().message, what="plan refusal shown")
             assert "rejected the API key" not in feed.status().message
+            assert feed.status().refused == "NOT IN PLAN"
         finally:
             await feed.stop()
 
@@ -62,6 +64,7 @@ async def test_polygon_max_connections_is_shown_and_waited_out(polygon_rest):
                            what="second session refused")
             status = second.status()
             assert "another session holds this key's connection" in status.message
+            assert status.refused == "KEY IN USE"  # the header's word for it
             assert status.reconnect_in_s >= 29.0  # not the 0.05 s backoff: no tight loop
             assert first.status().connected and ws.refused_for_limit == 1
         finally:
@@ -110,8 +113,30 @@ async def test_alpaca_406_connection_limit_is_shown_and_waited_out():
             await wait_for(lambda: feed.status().reconnect_in_s is not None, what="refused")
             status = feed.status()
             assert "another session holds this key's connection" in status.message
+            assert status.refused == "KEY IN USE"
             assert status.reconnect_in_s >= 29.0
             assert md.refused_for_limit == 1
+        finally:
+            await feed.stop()
+
+
+async def test_alpaca_plan_without_the_feed_is_named_as_the_plan_and_waited_out():
+    """409 "insufficient subscription" at auth (SIP without the data plan): the plan
+    does not include real-time trades for the symbols. alpaca-py stops the stream
+    on it (reconnecting cannot help): no retry loop at all."""
+    async with serving(MarketDataStreamStandIn(KEY_ID, SECRET, sip_entitled=False)) as md:
+        feed = AlpacaFeed(["AAPL", "MSFT"], KEY_ID, SECRET, feed="sip", url_override=md.url + "/v2/sip",
+                          data_url_override="http://127.0.0.1:9", clock=FixedClock(T0),
+                          backoff=Backoff(initial_s=0.05, max_s=0.1), limit_wait_s=30.0)
+        await feed.start()
+        try:
+            await wait_for(lambda: feed.status().refused, what="refused")
+            status = feed.status()
+            assert status.message == ("Alpaca refused the data stream: plan does not include real-time trades for "
+                                      "AAPL, MSFT (sip feed; Alpaca: insufficient subscription)")
+            assert status.refused == "NOT IN PLAN" and not status.connected
+            assert status.reconnect_in_s is None or status.reconnect_in_s >= 29.0  # never the 0.05 s backoff
+            assert "rejected" not in status.message and "API key" not in status.message
         finally:
             await feed.stop()
 
@@ -150,3 +175,23 @@ async def test_doctor_says_the_plan_lacks_the_stream_not_that_the_key_is_bad(pol
     async with serving(PolygonWsStandIn(POLYGON_KEY, plan_without_websocket=True)) as ws:
         check = await stream_check(polygon_rest, ws, ["AAPL"])
         assert not check.ok and "plan does not include the stream" in check.detail
+
+
+async def test_doctor_says_another_session_holds_the_alpaca_data_connection():
+    from engine.live.doctor import check_data_stream
+    from engine.live.secrets import AlpacaKeys
+
+    async with serving(MarketDataStreamStandIn(KEY_ID, SECRET, max_connections=1)) as md:
+        holder = AlpacaFeed(["SPY"], KEY_ID, SECRET, url_override=md.url + "/v2/iex",
+                            data_url_override="http://127.0.0.1:9", clock=FixedClock(T0))
+        await holder.start()
+        try:
+            await wait_for(lambda: holder.status().connected, what="the other session")
+            check = await check_data_stream(AlpacaKeys(KEY_ID, SECRET), md.url + "/v2/iex", ["SPY"], timeout_s=2.0)
+            assert not check.ok
+            assert check.detail == ("another session holds this key's connection (Alpaca 406: connection limit "
+                                    "exceeded)")
+            assert "one data stream connection per key" in check.fix
+            assert holder.status().connected  # the check did not disturb it
+        finally:
+            await holder.stop()

@@ -220,10 +220,11 @@ def test_doctor_with_keys_missing_says_how_to_fix_and_never_prints_keys(monkeypa
     assert rc == 1 and "POLYGON_API_KEY is not set" in out and "fix: export POLYGON_API_KEY" in out
 
 
-async def test_doctor_against_alpaca_and_polygon_stand_ins(monkeypatch, capsys, alpaca_rest, polygon_rest,
-                                                          polygon_ws):
+async def test_doctor_against_alpaca_and_polygon_stand_ins(monkeypatch, capsys, alpaca_rest, alpaca_data_stream,
+                                                          polygon_rest, polygon_ws, local_network_only):
     for k, v in (("APCA_API_KEY_ID", KEY_ID), ("APCA_API_SECRET_KEY", SECRET),
                  ("COCKPIT_ALPACA_URL", alpaca_rest.url), ("COCKPIT_ALPACA_DATA_URL", alpaca_rest.url),
+                 ("COCKPIT_ALPACA_STREAM_URL", alpaca_data_stream.url + "/v2/iex"),
                  ("POLYGON_API_KEY", POLYGON_KEY), ("COCKPIT_POLYGON_URL", polygon_rest.base_url),
                  ("COCKPIT_POLYGON_WS_URL", polygon_ws.url)):
         monkeypatch.setenv(k, v)
@@ -232,5 +233,6 @@ async def test_doctor_against_alpaca_and_polygon_stand_ins(monkeypatch, capsys, 
     assert "all checks passed" in out, out
     assert rc == 0
     assert "[ok  ] alpaca account" in out and "[ok  ] polygon stream" in out
+    assert "[ok  ] alpaca data stream" in out
     for secret in (KEY_ID, SECRET, POLYGON_KEY):
         assert secret not in out

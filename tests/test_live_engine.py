@@ -44,6 +44,9 @@ async def test_live_engine_reconciles_backfills_streams_and_flattens(live, tmp_p
     engine = build_engine(cfg, clock=FixedClock(T0))
     assert engine.broker.kind == "PAPER"
     await engine.start()
+    # an order update published before the broker listens is lost: never race the handshake
+    await wait_for(lambda: engine.broker.stream_connected and trading.connections >= 1, 10,
+                   what="the broker listening on the trade stream")
     try:
         # reconcile: the broker's position and order replaced what we believed (nothing)
         assert [(p.symbol, p.qty) for p in engine.broker.positions() if p.qty] == [("AAPL", 10)]

@@ -48,6 +48,13 @@ def test_feed_and_broker_badges():
     assert "x10" in text and cls == "-replay"
     text, cls = feed_badge(FeedStatus("alpaca", connected=True))
     assert "LIVE" in text and cls == "-live"
+    # a refusal by the service says why instead of a bare DISCONNECTED
+    assert feed_badge(FeedStatus("alpaca", connected=False, reconnect_in_s=58.0, refused="KEY IN USE")) == (
+        " ALPACA KEY IN USE · retry in 58s ", "-down")
+    assert feed_badge(FeedStatus("alpaca", connected=False, refused="NOT IN PLAN")) == (
+        " ALPACA NOT IN PLAN ", "-down")
+    assert feed_badge(FeedStatus("polygon", connected=True, refused="NOT IN PLAN: XYZ")) == (
+        " POLYGON LIVE · NOT IN PLAN: XYZ ", "-stale")
     assert broker_badge("SIMULATED") == (" SIMULATED ", "-simulated")
     assert broker_badge("LIVE")[1] == "-live-money"
 
@@ -302,3 +309,19 @@ async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
         await pilot.press("m")
         await pilot.pause()
         assert ("set_mode", Mode.SEMI) in engine.calls and not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_a_position_without_a_stop_at_the_broker_is_flagged_unprotected_in_red(tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), unprotected=("NVDA",))
+    engine = FixedEngine(snap)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#positions-table", SyncTable)
+        stop = table.get_row("NVDA")[5]
+        assert str(stop).strip() == "UNPROT" and stop.style.reverse and stop.style.color == table.tone("down").color
+        assert app.query_one("#positions").border_subtitle == "1 open · 1 UNPROTECTED"
+        # once it has a stop again the price is back and the flag is gone
+        engine.publish(dataclasses.replace(snap, unprotected=()))
+        await wait_for(lambda: str(table.get_row("NVDA")[5]).strip() == "896.40", what="the stop shown again")
+        assert app.query_one("#positions").border_subtitle == "1 open"

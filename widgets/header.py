@@ -32,20 +32,25 @@ FEED_NAME = {"synthetic": "SIM", "replay": "REPLAY"}
 
 
 def feed_badge(feed: FeedStatus) -> tuple[str, str]:
-    """live / replay xN / reconnecting in Ns / STALE, with a class for the colour."""
+    """live / replay xN / reconnecting in Ns / STALE, with a class for the colour. A
+    refusal by the service (``feed.refused``: KEY IN USE, NOT IN PLAN) takes the place
+    of DISCONNECTED, or follows LIVE when only some symbols were refused."""
     name = FEED_NAME.get(feed.name, feed.name.upper())
+    down = feed.refused or "DISCONNECTED"
     if feed.reconnect_in_s is not None and not feed.connected:
-        return f" {name} DISCONNECTED · retry in {fmt.duration(feed.reconnect_in_s)} ", "-down"
+        return f" {name} {down} · retry in {fmt.duration(feed.reconnect_in_s)} ", "-down"
     if feed.done:
         return f" {name} ENDED ", "-ended"
     if not feed.connected:
-        return f" {name} DISCONNECTED ", "-down"
+        return f" {name} {down} ", "-down"
     if feed.stale:
         return f" {name} STALE {fmt.duration(feed.lag_s)} ", "-stale"
     speed = "max" if feed.speed == 0 else f"x{feed.speed:g}"
     if feed.name in ("replay", "synthetic"):
         paused = " paused" if feed.paused else ""
         return f" {name} {speed}{paused} ", "-replay"
+    if feed.refused:
+        return f" {name} LIVE · {feed.refused} ", "-stale"
     return f" {name} LIVE ", "-live"
 
 

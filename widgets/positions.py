@@ -1,6 +1,11 @@
-"""Open positions: signed qty, average price, last, unrealised P&L, stop, target."""
+"""Open positions: signed qty, average price, last, unrealised P&L, stop, target.
+
+A position with no working stop at the broker (the snapshot's ``unprotected``)
+shows UNPROT in red reverse in the Stop column and is counted in the subtitle,
+until it has one."""
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 
@@ -30,9 +35,12 @@ class PositionsPane(Pane):
         if force:
             table.forget()
         rows = []
+        bare = set(view.snap.unprotected)
         for p in view.snap.positions:
             if p.qty == 0:
                 continue
+            stop = (Text("UNPROT", style=table.tone("down") + Style(reverse=True, bold=True)) if p.symbol in bare
+                    else fmt.price(p.stop, sep=False))
             rows.append(
                 (
                     p.symbol,
@@ -42,12 +50,15 @@ class PositionsPane(Pane):
                         fmt.price(p.avg_price, sep=False),
                         fmt.price(p.last, sep=False),
                         Text(fmt.money(p.unrealized_pnl, sign=True), style=table.tone(sign_tone(p.unrealized_pnl))),
-                        fmt.price(p.stop, sep=False),
+                        stop,
                         fmt.price(p.target, sep=False),
                     ),
                 )
             )
         table.sync(rows)
         subtitle = f"{len(rows)} open" if rows else "flat"
+        unprotected = sum(1 for p in view.snap.positions if p.qty and p.symbol in bare)
+        if unprotected:
+            subtitle += f" · {unprotected} UNPROTECTED"
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle

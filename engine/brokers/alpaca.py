@@ -687,15 +687,21 @@ class AlpacaBroker(Broker):
 
     async def _orders_holding(self, symbol: str) -> list[Order]:
         """The symbol's orders open at Alpaca, as Alpaca lists them now (flat and
-        nested) plus the legs of its brackets found by symbol; each is merged."""
+        nested) plus the legs of its brackets found by symbol; each is merged. An
+        order we believe open that no listing shows is looked up by id (it may have
+        been canceled without a trade update)."""
         try:
             views = await self._open_views(symbol)
             views += await self._bracket_views(symbol)
         except AlpacaRestError as err:
-            log.warning("close %s: could not list its orders: %s", symbol, err.message)
+            log.warning("orders of %s could not be listed: %s", symbol, err.message)
             return []
+        listed = {str(v.id) for ao in views for v in (ao, *(ao.legs or ()))}
         for ao in views:
             self._merge(ao, emit=True, force=True)
+        for oid in [o.id for o in self._orders.values() if o.symbol == symbol and o.status.is_open
+                    and o.id not in listed and not o.id.startswith(_PLACEHOLDER)][:20]:
+            await self._look_up(oid)
         return [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open
                 and not o.id.startswith(_PLACEHOLDER)]
 

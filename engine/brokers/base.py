@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable, Optional, Sequence
 
-from ..model import Account, Bar, BrokerEvent, Fill, Order, OrderLeg, OrderRequest, Position, Quote, Trade
+from ..model import Account, Bar, BrokerEvent, Fill, Order, OrderLeg, OrderRequest, OrderStatus, Position, Quote, Trade
 
 
 class Broker(ABC):
@@ -90,6 +90,13 @@ class Broker(ABC):
 
     def position(self, symbol: str) -> Optional[Position]:
         return next((p for p in self.positions() if p.symbol == symbol), None)
+
+    def unprotected(self) -> list[str]:
+        """Symbols whose open position has no working stop order at the broker. A stop
+        whose submit outcome is UNKNOWN does not count: it may not exist."""
+        stops = {o.symbol for o in self.open_orders()
+                 if o.leg is OrderLeg.STOP_LOSS and o.status is not OrderStatus.UNKNOWN}
+        return sorted(p.symbol for p in self.positions() if p.qty and p.symbol not in stops)
 
     def has_exposure(self, symbol: str) -> bool:
         """A position, or an entry order that may become one."""

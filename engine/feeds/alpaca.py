@@ -228,6 +228,7 @@ class AlpacaFeed(Feed):
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._limit_wait_s = limit_wait_s
         self._limit = ""  # why the last auth was refused for the connection limit (406)
+        self._plan = ""  # why the last auth was refused for the plan (409 insufficient subscription)
         self._backfill_limit = backfill_limit
         self._rate_limit_retries = rate_limit_retries
         self._rate_backoff = rate_limit_backoff or Backoff(initial_s=0.5, max_s=30.0)
@@ -314,6 +315,7 @@ class AlpacaFeed(Feed):
             name=self.name, connected=self._connected, stale=stale, lag_s=max(0.0, lag),
             reconnect_in_s=reconnect_in, message=message, last_data_ns=self._last_data_ns,
             reconnects=self.counters["reconnects"],
+            refused="KEY IN USE" if self._limit else "NOT IN PLAN" if self._plan else "",
         )
 
     # ------------------------------------------------------------------ history
@@ -432,6 +434,12 @@ class AlpacaFeed(Feed):
             # holds it, and reconnecting quickly only meets the same refusal
             self._limit = redact(f"another session holds this key's connection (Alpaca: {message})")
             self._message = f"Alpaca refused the data stream: {self._limit}"
+        elif "insufficient subscription" in message.lower():
+            # 409: the key's plan does not cover this feed (SIP without the data plan); retrying
+            # soon cannot help, so it waits like a connection limit
+            self._plan = redact(f"plan does not include real-time trades for {', '.join(self.symbols)} "
+                                f"({self._feed.value} feed; Alpaca: {message})")
+            self._message = f"Alpaca refused the data stream: {self._plan}"
         else:
             self._message = redact(f"Alpaca refused the data stream: {message}")
         log.error("%s", self._message)
@@ -440,7 +448,7 @@ class AlpacaFeed(Feed):
         """The next wait before reconnecting: the backoff, at least ``limit_wait_s``
         after a connection-limit refusal."""
         delay = self._backoff.next_delay()
-        if self._limit:
+        if self._limit or self._plan:
             delay = max(delay, self._limit_wait_s)
         return delay
 
@@ -450,7 +458,7 @@ class AlpacaFeed(Feed):
         self._ever_connected = True
         self._reconnect_at_ns = None
         self._backoff.reset()
-        self._limit = ""
+        self._limit = self._plan = ""
         self._message = f"connected ({self._feed.value})"
         if reconnect:
             self.counters["reconnects"] += 1

@@ -535,7 +535,19 @@ class PolygonFeed(Feed):
             lag = max(0.0, (self.clock.now_ns() - self._last_data_ns) / 1e9)
         return FeedStatus(self.name, connected=self._connected, lag_s=lag, reconnect_in_s=reconnect_in,
                           message=message, done=self._done, last_data_ns=self._last_data_ns,
-                          reconnects=self.reconnects)
+                          reconnects=self.reconnects,
+                          refused=self._refused())
+
+    def _refused(self) -> str:
+        """The header's short word for a refusal: the connection limit, a plan without
+        the stream, or the symbols the plan does not cover."""
+        if self._limit:
+            return "KEY IN USE"
+        if self._fatal.startswith("Polygon: this key's plan"):
+            return "NOT IN PLAN"
+        if self.dropped:
+            return "NOT IN PLAN: " + ",".join(sorted(self.dropped))
+        return ""
 
     def previous_session_bars(self) -> list[Bar]:
         """Bars of the previous session fetched in ``start()``, oldest first."""

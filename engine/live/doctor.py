@@ -1,17 +1,23 @@
 """``cockpit doctor`` for Alpaca: can this machine trade and get data, and if not, why.
 
 Each check answers one question in plain words and, when it fails, says what
-to do about it. Keys are reported as set or not set, never shown. Every
-network call goes through alpaca-py's own clients (the same ones the broker
-and feed use), off the event loop, with a short timeout.
+to do about it. Keys are reported as set or not set, never shown. Every REST
+call goes through alpaca-py's own clients (the same ones the broker and feed
+use), off the event loop, with a short timeout. The data stream check speaks
+the websocket protocol directly (connect, auth, subscribe, read the replies),
+as alpaca-py does (msgpack), so it can read the refusals the client turns into
+a bare "auth failed": 406 (another session holds the key's one data
+connection) and 409 (the plan does not include this feed).
 """
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .rest import AlpacaRestError, call_rest, harden_client
-from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys
+from .secrets import ENV_KEY_ID, ENV_SECRET_KEY, AlpacaKeys, redact
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,15 @@ async def check_alpaca(
     probe_symbol: str = "SPY",
     trading_url: Optional[str] = None,
     data_url: Optional[str] = None,
+    stream_url: Optional[str] = None,
+    stream_symbols: Sequence[str] = (),
     timeout_s: float = 5.0,
 ) -> list[CheckResult]:
     """Keys, reachability, account status and permissions, market clock, data
-    entitlement. Never raises for a failed check; each result says what is
-    wrong and how to fix it, with every text redacted. ``trading_url`` /
-    ``data_url`` override Alpaca's own base URLs."""
+    entitlement, the data stream. Never raises for a failed check; each result
+    says what is wrong and how to fix it, with every text redacted.
+    ``trading_url`` / ``data_url`` / ``stream_url`` override Alpaca's own URLs;
+    the stream is asked for the trades of ``stream_symbols`` (default the probe symbol)."""
     results: list[CheckResult] = []
     if keys is None or not keys.key_id or not keys.secret_key:
         results.append(CheckResult(
@@ -54,7 +63,7 @@ async def check_alpaca(
             f"set {ENV_KEY_ID} and {ENV_SECRET_KEY} in the environment (both from the Alpaca dashboard, "
             "'API keys'), or put them in a key file readable only by you (chmod 600, COCKPIT_ALPACA_KEY_FILE)",
         ))
-        for name in ("trading API", "account", "market clock", "market data"):
+        for name in ("trading API", "account", "market clock", "market data", "data stream"):
             results.append(_skipped(name, "no keys"))
         return results
     results.append(CheckResult("keys", True, f"key id and secret are set (from {keys.source}); values not shown"))
@@ -88,7 +97,7 @@ async def check_alpaca(
         else:
             results.append(CheckResult("trading API", False, f"{where} answered HTTP {err.status}: {err.message}",
                                        "try again in a minute; if it persists, check the Alpaca status page"))
-        for name in ("account", "market clock", "market data"):
+        for name in ("account", "market clock", "market data", "data stream"):
             results.append(_skipped(name, "trading API not usable"))
         return results
     results.append(CheckResult("trading API", True, f"reached {where}; keys accepted ({'paper' if paper else 'LIVE'})"))
@@ -141,4 +150,74 @@ async def check_alpaca(
         else:
             results.append(CheckResult("market data", False, f"data API answered HTTP {err.status}: {err.message}",
                                        "try again in a minute; if it persists, check the Alpaca status page"))
+    url = stream_url or f"wss://stream.data.alpaca.markets/v2/{feed}"
+    results.append(await check_data_stream(keys, url, list(stream_symbols) or [probe_symbol], feed, timeout_s))
     return results
+
+
+def _decode(frame: Any) -> list:
+    import msgpack
+
+    msgs = msgpack.unpackb(frame) if isinstance(frame, (bytes, bytearray)) else json.loads(frame)
+    return msgs if isinstance(msgs, list) else [msgs]
+
+
+def _stream_refusal(code: Any, msg: str, symbols: list[str], feed: str) -> CheckResult:
+    """An error the data stream sent at auth or subscribe, in plain words (Alpaca's
+    market data streaming docs, error codes)."""
+    said = redact(f"Alpaca {code}: {msg}")
+    if code == 406 or "connection limit" in msg.lower():
+        return CheckResult("data stream", False, f"another session holds this key's connection ({said})",
+                           "stop the other cockpit or script streaming with this key (Alpaca allows one data "
+                           "stream connection per key), then try again")
+    if code == 409 or "insufficient subscription" in msg.lower():
+        fix = ("set data_feed = \"iex\" under [feed] in cockpit.toml, or subscribe to Alpaca's SIP data plan"
+               if feed == "sip" else "check the data plan in the Alpaca dashboard")
+        return CheckResult("data stream", False, f"plan does not include real-time trades for "
+                           f"{', '.join(symbols)} ({feed} feed; {said})", fix)
+    if code in (401, 402):
+        return CheckResult("data stream", False, f"the data stream refused the keys ({said})",
+                           "copy the keys again from the Alpaca dashboard, or regenerate them")
+    return CheckResult("data stream", False, f"the data stream answered {said}",
+                       "try again in a minute; if it persists, check the Alpaca status page")
+
+
+async def check_data_stream(keys: AlpacaKeys, url: str, symbols: list[str], feed: str = "iex",
+                            timeout_s: float = 5.0) -> CheckResult:
+    """Connect, authenticate and subscribe to ``symbols``' trades on Alpaca's data
+    stream, then disconnect at once (holding the key's one connection longer
+    would refuse the cockpit's own). A symbol the subscription reply leaves out
+    is one the plan does not stream."""
+    import msgpack
+    from websockets.asyncio.client import connect
+
+    try:
+        async with asyncio.timeout(timeout_s * 2):
+            async with connect(url, open_timeout=timeout_s, close_timeout=1,
+                               additional_headers={"Content-Type": "application/msgpack"}) as ws:
+                await ws.recv()  # [{"T": "success", "msg": "connected"}]
+                await ws.send(msgpack.packb({"action": "auth", "key": keys.key_id, "secret": keys.secret_key}))
+                first = (_decode(await ws.recv()) or [{}])[0]
+                if first.get("T") == "error":
+                    return _stream_refusal(first.get("code"), str(first.get("msg", "")), symbols, feed)
+                await ws.send(msgpack.packb({"action": "subscribe", "trades": symbols}))
+                while True:
+                    for m in _decode(await ws.recv()):
+                        if m.get("T") == "error":
+                            return _stream_refusal(m.get("code"), str(m.get("msg", "")), symbols, feed)
+                        if m.get("T") == "subscription":
+                            granted = set(m.get("trades") or ())
+                            missing = [s for s in symbols if s not in granted and "*" not in granted]
+                            if missing:
+                                return CheckResult(
+                                    "data stream", False,
+                                    f"plan does not include real-time trades for {', '.join(missing)} ({feed} feed)",
+                                    "remove them from [app] symbols, or check the data plan in the Alpaca dashboard")
+                            return CheckResult("data stream", True,
+                                               f"{url} accepted the keys and trades of {', '.join(symbols)}")
+    except (TimeoutError, asyncio.TimeoutError):
+        return CheckResult("data stream", False, f"no answer from {url} within {timeout_s * 2:.0f}s",
+                           "check the internet connection, a proxy or firewall, and the Alpaca status page")
+    except Exception as exc:
+        return CheckResult("data stream", False, f"cannot use {url}: {redact(f'{type(exc).__name__}: {exc}')}",
+                           "check the internet connection, a proxy or firewall, and the Alpaca status page")

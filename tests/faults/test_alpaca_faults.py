@@ -284,6 +284,7 @@ class Run:
                                            "feed": {"kind": "alpaca"}, "broker": {"kind": "alpaca"},
                                            "endpoints": env.endpoints}, env={})
         clock = FixedClock(T0)
+        self.env = env
         self.broker = env.broker(clock=clock, **broker_kwargs)
 
         async def opener():
@@ -298,6 +299,15 @@ class Run:
             record(pnl)
 
         self.engine.risk.record_closed_trade = spy
+
+    async def start(self) -> None:
+        """Start the engine and wait until its broker listens on the trade stream:
+        an update the stand-in sends before that is lost (as on a real connection
+        that is not yet up), so a test that publishes one must not race the handshake."""
+        before = self.env.stream.connections
+        await self.engine.start()
+        await wait_for(lambda: self.broker.stream_connected and self.env.stream.connections > before, 10,
+                       what="the broker listening on the trade stream")
 
     def journal(self, kind: str | None = None) -> list[str]:
         return [j.message for j in self.engine.journal if kind is None or j.kind == kind]
@@ -323,7 +333,7 @@ async def open_position(run: Run, env: Env, sig: Signal) -> str:
 async def test_stop_filled_while_the_stream_was_down_closes_the_trade_once_with_its_loss(live, tmp_path):
     env = live
     run = Run(env, str(tmp_path / "c.db"))
-    await run.engine.start()
+    await run.start()
     try:
         entry_id = await open_position(run, env, signal())
         env.forward = False
@@ -354,7 +364,7 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
     env = live
     db = str(tmp_path / "r.db")
     first = Run(env, db)
-    await first.engine.start()
+    await first.start()
     try:
         entry_id = await open_position(first, env, signal())
     finally:
@@ -363,7 +373,7 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
     env.rest.fill(leg_of(env, entry_id, "stop"), 10, 188.0)
 
     second = Run(env, db)
-    await second.engine.start()
+    await second.start()
     try:
         assert second.closed_pnl == [-20.0]  # entry from the store + the stop the store missed
         assert second.engine.risk.consecutive_losses == 1
@@ -376,7 +386,7 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
         await second.engine.stop()
 
     third = Run(env, db)
-    await third.engine.start()
+    await third.start()
     try:
         assert third.engine.counters["fills"] == 0  # nothing emitted again
         # the stored round trip rebuilds the losing streak once, at the restore
@@ -397,7 +407,7 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
 async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_it_fills(live, tmp_path):
     env = live
     run = Run(env, str(tmp_path / "u.db"), request_timeout_s=0.3)
-    await run.engine.start()
+    await run.start()
     try:
         env.forward = False
         ambiguous_submit(env)
@@ -413,14 +423,16 @@ async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_i
         assert [o.client_order_id for o in snap_orders] == ["ck-u1-1"]
         store = run.engine.store
         assert [o.status for o in await store.orders(open_only=True)] == [OrderStatus.UNKNOWN]
-        # the stream comes back with the order, then it fills
+        # the stream comes back with the order, then it fills (the POST was handled: its answer was lost)
+        await wait_for(lambda: any(o["client_order_id"] == "ck-u1-1" for o in env.rest.orders.values()), 10,
+                       what="the stand-in holding the order")
         env.forward = True
         await env.replay("new")
         (real_id,) = [i for i, o in env.rest.orders.items() if o["client_order_id"] == "ck-u1-1"]
         await wait_for(lambda: run.engine.broker.order_by_client_id("ck-u1-1") is not None, 10, what="resolved")
         env.rest.fill(real_id, 10, 190.0)
         await wait_for(lambda: run.engine.router.exits.plan("AAPL") is not None, 10, what="exit management started")
-        await quiet(env)
+        await wait_for(lambda: not run.broker.settling, 10, what="the bracket looked up after the fill")
         assert run.engine.counters["fills"] == 1
         assert any("ck-u1-1" in m and real_id in m for m in run.journal("order"))
         rows = {o.id: o for o in await store.orders()}
@@ -435,7 +447,7 @@ async def test_restart_resolves_an_unknown_entry_from_the_store_and_manages_its_
     env = live
     db = str(tmp_path / "ru.db")
     first = Run(env, db, request_timeout_s=0.3)
-    await first.engine.start()
+    await first.start()
     try:
         env.forward = False
         ambiguous_submit(env)
@@ -450,7 +462,7 @@ async def test_restart_resolves_an_unknown_entry_from_the_store_and_manages_its_
     env.forward = True
 
     second = Run(env, db)
-    await second.engine.start()
+    await second.start()
     try:
         assert second.engine.counters["fills"] == 1
         assert second.engine.router.exits.plan("AAPL") is not None  # its plan survived the restart

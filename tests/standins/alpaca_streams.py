@@ -161,6 +161,9 @@ class MarketDataStreamStandIn(_StandInServer):
                         await ws.close()
                         return
                     if path.endswith("/sip") and not self.sip_entitled:
+                        # a plan without the SIP feed is refused at auth with 409 (Alpaca's market data
+                        # streaming docs, error codes: "409 insufficient subscription"; alpaca-py stops
+                        # its stream on this one rather than reconnecting)
                         await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": "insufficient subscription"}]))
                         await ws.close()
                         return
