@@ -14,7 +14,10 @@ Shapes::
 
     ck-<signal id>-<attempt>          an entry for a signal (attempt 1, 2, ... on resubmits)
     <entry id>-tp / <entry id>-sl     the bracket children of that entry
-    ck-x-<symbol>-<n>                 a plain exit (flatten, partial, time exit), n a counter
+    ck-x-<symbol>-<n>                 a plain exit (flatten, time exit), n a counter
+    ck-<signal id>-px                 the one partial exit of the position a signal opened (the
+                                      same id after a restart: a resend is refused as a duplicate
+                                      and the earlier order adopted, never a second partial)
     ck-<signal id>-ps<n>              the n-th protective stop placed for a position that had
                                       none at the broker (same n, same id: a retry is refused
                                       as a duplicate, never doubled)
@@ -84,6 +87,12 @@ class ClientOrderIds:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         return fit(f"{self.prefix}-{_clean(signal_id)}-ps{n}")
+
+    def partial(self, signal_id: str) -> str:
+        """The id of the (one) partial exit of the position ``signal_id`` opened. Built from
+        the signal, not a counter: a counter restarts at 1 after a restart and would reuse the
+        id of an earlier day's or position's exit, which Alpaca refuses as a duplicate."""
+        return fit(f"{self.prefix}-{_clean(signal_id)}-px")
 
     def next_exit(self, symbol: str, tag: str = "x") -> str:
         """A fresh id for a plain exit order of ``symbol`` (flatten, partial, time exit)."""

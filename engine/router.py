@@ -203,9 +203,11 @@ class OrderRouter:
             if pos is None or pos.qty == 0:
                 return
             side = Side.SELL if pos.qty > 0 else Side.BUY
+            sig = self.plans.get(symbol)
             await self.broker.submit(OrderRequest(
-                client_order_id=self.ids.next_exit(symbol, "p"),
-                symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT))
+                client_order_id=self.ids.partial(sig.id) if sig is not None else self.ids.next_exit(symbol, "p"),
+                symbol=symbol, side=side, qty=min(action.qty, abs(pos.qty)), leg=OrderLeg.EXIT,
+                signal_id=sig.id if sig is not None else None))
             if action.new_stop is not None:
                 await self.broker.replace_stop(symbol, action.new_stop)
 
