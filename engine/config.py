@@ -27,7 +27,12 @@ from .model import Mode
 FeedKind = Literal["synthetic", "replay", "alpaca", "polygon"]
 SessionKind = Literal["us_equity", "24h_utc", "24h_chicago"]
 DataFeed = Literal["iex", "sip"]  # Alpaca market data: IEX (free) or SIP (all exchanges)
-SetupName = Literal["auction", "trend_model", "mean_reversion", "sma_cross"]
+SetupName = Literal[
+    "auction", "trend_model", "mean_reversion", "sma_cross",
+    # STRATEGY.md section 13 (the AutoTrader playbook)
+    "ema_cross", "vwap_reclaim", "sigma_fade", "hod_failure", "orb", "trend_pullback", "vwap_mean_reversion",
+]
+Sides = Literal["long", "short", "both"]  # which sides of a section-13 setup trade
 Objective = Literal["sharpe", "profit_factor", "expectancy"]  # what a sweep ranks by
 ThemeName = Literal["dark", "light", "high-contrast"]
 ImportTimeframe = Literal["1Min", "trades"]  # what the REST importers fetch: one-minute bars, or every trade
@@ -137,6 +142,30 @@ class StrategyParams(_Section):
     atr_target: float = Field(3.0, gt=0)
     reclaim_bars: int = Field(5, ge=1)
     sma_period: int = Field(20, ge=2)  # sma_cross baseline setup
+    # 13. the playbook setups (engine/strategy/playbook.py); each has its own `sides`
+    ema_fast: int = Field(20, ge=1)  # EMA20 of the section-13 rules (1- and 5-minute closes)
+    ema_slow: int = Field(50, ge=2)  # EMA50
+    ema_cross_sides: Sides = "long"
+    vwap_reclaim_sides: Sides = "long"
+    vwap_reclaim_min_rvol: float = Field(1.1, ge=0)
+    vwap_reclaim_cooldown_s: float = Field(900.0, ge=0)
+    sigma_fade_sides: Sides = "long"
+    sigma_fade_k: float = Field(2.0, gt=0)  # band = VWAP -/+ k x sigma
+    sigma_fade_min_rvol: float = Field(1.0, ge=0)
+    sigma_fade_stop_atr: float = Field(0.5, ge=0)  # stop = the sweep bar's low - this x ATR
+    sigma_fade_slope_bars: int = Field(10, ge=1)  # EMA50 now vs this many bars ago
+    hod_failure_sides: Sides = "long"
+    hod_failure_lookback: int = Field(15, ge=1)  # the session high set within this many bars
+    hod_failure_pullback_atr: float = Field(0.5, ge=0)
+    orb_sides: Sides = "long"
+    orb_range_min: int = Field(30, ge=1)
+    orb_min_rvol: float = Field(1.5, ge=0)
+    orb_target_r: float = Field(2.0, gt=0)
+    trend_pullback_sides: Sides = "long"
+    trend_pullback_touch_atr: float = Field(0.1, ge=0)  # low <= EMA20 + this x ATR is a touch
+    trend_pullback_max_adds: int = Field(2, ge=0)
+    vwap_mean_reversion_sides: Sides = "long"
+    vwap_mean_reversion_k: float = Field(2.5, gt=0)
     # 11. exits
     target1_r: float = Field(0.0, ge=0)  # 0 = no partial exit
     partial_fraction: float = Field(0.5, gt=0, lt=1)
@@ -163,6 +192,33 @@ class StrategyConfig(StrategyParams):
         base = self.model_dump(exclude={"overrides"})
         base.update(self.overrides.get(symbol, {}))
         return StrategyParams(**base)
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A symbol's override is checked at load: a bad key or value names the
+        symbol, the key and what is allowed (not a failure later at run time)."""
+        for symbol, over in v.items():
+            try:
+                StrategyParams(**over)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise ValueError(f"strategy.overrides.{symbol}: {params_error(err)}") from None
+        return v
+
+
+def params_error(err: dict) -> str:
+    """One line for a StrategyParams validation error: the key, the value and what is
+    allowed (an unknown key gets the closest valid name)."""
+    key = ".".join(map(str, err["loc"]))
+    if err["type"] == "extra_forbidden":
+        valid = sorted(StrategyParams.model_fields)
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {key!r}{hint}"
+    ctx = err.get("ctx") or {}
+    allowed = f"allowed: {ctx['expected']}" if "expected" in ctx else err["msg"]
+    return f"{key} = {err.get('input')!r} is not valid: {allowed}"
 
 
 class PriceBandParams(_Section):
@@ -354,6 +410,9 @@ def _describe(err: dict, source: str) -> str:
         return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     value = err.get("input")
     msg = err["msg"]
+    inner = msg.removeprefix("Value error, ")
+    if inner.startswith(key + "."):  # a nested table's validator already named the full key
+        return f"{source}: {inner}"
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         msg = f"allowed: {ctx['expected']}"

@@ -216,8 +216,23 @@ class Engine:
         return len(closed)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
-        """History the analytics and nothing else must see (the previous session)."""
-        self.data.warm_up(bars)
+        """History (the previous session) the analytics see, and the setups that ask for
+        it (``learns_from_history``: indicators that span sessions, like the EMAs of
+        STRATEGY.md 13) too; nothing is recorded or acted on."""
+        learners = {sym: [s for s in setups if getattr(s, "learns_from_history", False)]
+                    for sym, setups in self.setups.items()}
+        if not any(learners.values()):
+            self.data.warm_up(bars)
+            return
+        for bar in bars:
+            if not self.data.warm_up((bar,)):
+                continue
+            hungry = learners.get(bar.symbol)
+            if hungry:
+                snap = self.analytics[bar.symbol].snapshot()
+                if snap.in_session:
+                    for setup in hungry:
+                        setup.on_bar(snap, bar.ts_ns + BAR_NS)
 
     def catch_up(self, bars: Iterable[Bar]) -> int:
         """Bars this run already lived through (a restart's stored candles, oldest first):

@@ -10,12 +10,24 @@ from typing import Optional
 from ..config import SETUP_NAMES, StrategyParams
 from .auction import AuctionSetup
 from .base import Setup
+from .ema_cross import EmaCrossSetup
+from .hod_failure import HodFailureSetup
 from .mean_reversion import MeanReversionSetup
+from .orb import OrbSetup
+from .sigma_fade import SigmaFadeSetup
 from .sma_cross import SmaCrossSetup
 from .trend_model import TrendModelSetup
+from .trend_pullback import TrendPullbackSetup
+from .vwap_mean_reversion import VwapMeanReversionSetup
+from .vwap_reclaim import VwapReclaimSetup
 
 SETUPS: dict[str, type] = {
-    cls.name: cls for cls in (AuctionSetup, TrendModelSetup, MeanReversionSetup, SmaCrossSetup)
+    cls.name: cls for cls in (
+        AuctionSetup, TrendModelSetup, MeanReversionSetup, SmaCrossSetup,
+        # STRATEGY.md 13
+        EmaCrossSetup, VwapReclaimSetup, SigmaFadeSetup, HodFailureSetup, OrbSetup, TrendPullbackSetup,
+        VwapMeanReversionSetup,
+    )
 }
 
 if set(SETUPS) != set(SETUP_NAMES):  # a new setup must be added in both places
