@@ -275,8 +275,11 @@ class RiskConfig(_Section):
     # block a signal whose target is less than this many R away (0 = no minimum)
     min_reward_risk: float = Field(1.0, ge=0)
     stale_after_s: float = Field(15.0, gt=0)
+    # symbols that may open positions only from power_hour_start (ET) to the close (STRATEGY.md 13)
+    power_hour_symbols: list[str] = Field(default_factory=lambda: ["SPX"])
+    power_hour_start: str = "15:00"
 
-    @field_validator("trading_start", "trading_end")
+    @field_validator("trading_start", "trading_end", "power_hour_start")
     @classmethod
     def _hhmm(cls, v: str) -> str:
         if v == "":
@@ -291,9 +294,43 @@ class RiskConfig(_Section):
 
 
 class SessionPolicy(_Section):
+    """One window of the session policy table (ET, HH:MM). ``setup`` is the setup
+    the session pane recommends in it (STRATEGY.md 7). A window that lists
+    ``setups`` is a *trading* policy (STRATEGY.md 13): when any window does,
+    the trading policies replace the risk trading window: an entry is allowed
+    only inside one of them and only for a setup it lists, sized with its
+    ``risk_per_trade_pct`` when set."""
+
     start: str
     end: str
-    setup: Optional[str]
+    setup: Optional[str] = None
+    setups: Optional[list[str]] = None  # setups allowed in the window (a trading policy)
+    risk_per_trade_pct: Optional[float] = Field(None, gt=0, le=100)  # replaces risk.risk_per_trade_pct in it
+
+    @field_validator("setups")
+    @classmethod
+    def _setups(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        for name in v or ():
+            if name not in SETUP_NAMES:
+                raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(SETUP_NAMES)}")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            h, m = v.split(":")
+            if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time of day HH:MM") from None
+        return v
+
+    @property
+    def label(self) -> str:
+        """``09:30-11:00 orb, ema_cross`` (what the pane and a block reason show)."""
+        names = ", ".join(self.setups) if self.setups is not None else (self.setup or "no setup")
+        return f"{self.start}-{self.end} {names or 'no setup'}"
 
 
 class SessionsConfig(_Section):
@@ -306,6 +343,11 @@ class SessionsConfig(_Section):
     )
     # when true, only the recommended setup of the current window may trade
     enforce_policy: bool = False
+
+    @property
+    def trading(self) -> list[SessionPolicy]:
+        """The trading policies (windows that list ``setups``); empty = the risk window rules."""
+        return [p for p in self.policy if p.setups is not None]
 
 
 class UIConfig(_Section):

@@ -63,7 +63,7 @@ class Engine:
         self.recorder = Recorder(clock, self.notifier, config.engine.journal_size, redact, store, store_opener)
         self.strategies = Strategies(config, self.symbols, self.recorder)
         self.params, self.setups = self.strategies.params, self.strategies.setups
-        self.risk = RiskManager(config.risk, config.feed.session)
+        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading)
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,

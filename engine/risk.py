@@ -25,7 +25,7 @@ from datetime import datetime, time, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from .config import RiskConfig
+from .config import RiskConfig, SessionPolicy
 from .model import Account, Order, OrderLeg, Position, Signal, evolve
 
 _EPS = 1e-9
@@ -50,6 +50,7 @@ class RiskRule(str, Enum):
     SIZE_BELOW_ONE = "qty"
     MIN_REWARD_RISK = "min_reward_risk"
     SESSION_POLICY = "session_policy"
+    POWER_HOUR = "power_hour"
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,61 @@ SESSION_WINDOWS = {
 }
 
 
+def _secs(text: str) -> int:
+    t = _hhmm(text)
+    return t.hour * 3600 + t.minute * 60
+
+
+class LocalClock:
+    """Seconds since local midnight in one time zone, the zone's UTC offset looked up
+    once per UTC hour (offsets change on hour boundaries in New York; an hour whose
+    two ends disagree is converted exactly every time)."""
+
+    __slots__ = ("tz", "_offset_hour")
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offset_hour: Optional[tuple[int, int]] = None  # (UTC hour, offset ns)
+
+    def secs(self, now_ns: int) -> int:
+        hour = now_ns // _NS_PER_HOUR
+        cached = self._offset_hour
+        if cached is not None and cached[0] == hour:
+            off = cached[1]
+        else:
+            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            if a != b:
+                t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz).time()
+                return t.hour * 3600 + t.minute * 60 + t.second
+            off = int(a.total_seconds()) * 1_000_000_000
+            self._offset_hour = (hour, off)
+        return ((now_ns + off) // 1_000_000_000) % 86400
+
+    def text(self, now_ns: int) -> str:
+        return f"{datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz):%H:%M:%S}"
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """A trading policy window (config.SessionPolicy with ``setups``), in ET seconds of day."""
+
+    start_s: int
+    end_s: int
+    setups: frozenset[str]
+    risk_per_trade_pct: Optional[float]
+    label: str
+
+
+ET = ZoneInfo("America/New_York")
+
+
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, session: str = "us_equity") -> None:
+    def __init__(self, cfg: RiskConfig, session: str = "us_equity",
+                 policies: Optional[list[SessionPolicy]] = None) -> None:
         """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
-        zone, or the session's default window when they are left empty."""
+        zone, or the session's default window when they are left empty; trading
+        ``policies`` (session policies that list ``setups``, ET) replace it when given."""
         self.cfg = cfg
         tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
@@ -98,7 +150,12 @@ class RiskManager:
         self._end = _hhmm(window[1] if window else "00:00")
         self._start_s = self._start.hour * 3600 + self._start.minute * 60
         self._end_s = self._end.hour * 3600 + self._end.minute * 60
-        self._offset_hour = None  # (UTC hour, offset ns): the zone's offset is fixed within it
+        self._clock = LocalClock(self._tz)
+        self._et = self._clock if tz == "America/New_York" else LocalClock(ET)
+        self.policies = [_Policy(_secs(p.start), _secs(p.end), frozenset(p.setups), p.risk_per_trade_pct, p.label)
+                         for p in policies or () if p.setups is not None]
+        self._power_hour = {s.upper() for s in cfg.power_hour_symbols}
+        self._power_hour_s = _secs(cfg.power_hour_start)
         self._allow = {s.upper() for s in cfg.allow_symbols}
         self._deny = {s.upper() for s in cfg.deny_symbols}
         self._daily_loss_reason = ""  # latched until new_session()
@@ -170,31 +227,41 @@ class RiskManager:
         if data_age_s is not None and data_age_s > cfg.stale_after_s:
             return Block(RiskRule.DATA_STALE,
                          f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s")
-        if self.window is not None and not self._in_window(now_ns):
-            local = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
+        if self.policies:
+            if self.active_policy(now_ns) is None:
+                labels = "; ".join(p.label for p in self.policies)
+                return Block(RiskRule.SESSION_POLICY, f"outside every session policy window ({labels} ET; "
+                             f"now {self._et.text(now_ns)} ET)")
+        elif self.window is not None and not self._in_window(now_ns):
             start, end = self.window
             return Block(RiskRule.TRADING_WINDOW, f"outside the trading window {start}-{end} {self._tz_label} "
-                         f"(now {local:%H:%M:%S} {self._tz_label})")
+                         f"(now {self._clock.text(now_ns)} {self._tz_label})")
         return None
 
     def _in_window(self, now_ns: int) -> bool:
-        """start <= local time of day < end, the zone's UTC offset looked up once per
-        UTC hour (offsets change on hour boundaries in New York; an hour whose two
-        ends disagree is converted exactly every time)."""
-        hour = now_ns // _NS_PER_HOUR
-        cached = self._offset_hour
-        if cached is not None and cached[0] == hour:
-            off = cached[1]
-        else:
-            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self._tz).utcoffset()
-            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self._tz).utcoffset()
-            if a != b:
-                t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz).time()
-                return self._start <= t < self._end
-            off = int(a.total_seconds()) * 1_000_000_000
-            self._offset_hour = (hour, off)
-        secs = ((now_ns + off) // 1_000_000_000) % 86400
-        return self._start_s <= secs < self._end_s
+        """start <= local time of day < end."""
+        return self._start_s <= self._clock.secs(now_ns) < self._end_s
+
+    def active_policy(self, now_ns: int) -> Optional[_Policy]:
+        """The trading policy whose window holds ``now_ns`` (the first listed when they overlap)."""
+        if not self.policies:
+            return None
+        secs = self._et.secs(now_ns)
+        return next((p for p in self.policies if p.start_s <= secs < p.end_s), None)
+
+    def signal_block(self, signal: Signal, now_ns: int) -> Optional[Block]:
+        """The gates that depend on the signal's setup and symbol and the time of day:
+        the session policy of the window (its allowed setups) and power hour."""
+        policy = self.active_policy(now_ns)
+        if policy is not None and signal.setup not in policy.setups:
+            allowed = ", ".join(sorted(policy.setups)) or "no setup"
+            return Block(RiskRule.SESSION_POLICY, f"session policy {policy.start_s // 3600:02d}:"
+                         f"{policy.start_s % 3600 // 60:02d}-{policy.end_s // 3600:02d}:{policy.end_s % 3600 // 60:02d} "
+                         f"ET allows {allowed}, not {signal.setup}")
+        if signal.symbol.upper() in self._power_hour and self._et.secs(now_ns) < self._power_hour_s:
+            return Block(RiskRule.POWER_HOUR, f"power_hour_symbols: {signal.symbol} trades only from "
+                         f"{self.cfg.power_hour_start} ET (now {self._et.text(now_ns)} ET)")
+        return None
 
     def symbol_block(self, symbol: str) -> Optional[Block]:
         s = symbol.upper()
@@ -218,7 +285,8 @@ class RiskManager:
         fixed order (account-wide first, then the symbol, then capacity, then size)
         and the first that blocks gives the reason."""
         cfg = self.cfg
-        block = self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+        block = (self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+                 or self.signal_block(signal, now_ns))
         if block is None:
             # a working entry order will become a position: it takes a slot too
             busy = {p.symbol for p in positions if p.qty != 0}
@@ -232,7 +300,8 @@ class RiskManager:
                 block = Block(RiskRule.MAX_OPEN_ORDERS, f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)")
         if block is not None:
             return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), block.reason, block.rule)
-        sized, block = self.sized(signal, account)
+        policy = self.active_policy(now_ns)
+        sized, block = self.sized(signal, account, policy.risk_per_trade_pct if policy is not None else None)
         if block is None and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
             # a target nearer than the stop is a trade nobody should be asked to approve
             block = Block(RiskRule.MIN_REWARD_RISK,
@@ -243,9 +312,12 @@ class RiskManager:
 
     # ------------------------------------------------------------------ sizing
 
-    def sized(self, signal: Signal, account: Account) -> tuple[Signal, Optional[Block]]:
-        """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1)."""
+    def sized(self, signal: Signal, account: Account,
+              risk_per_trade_pct: Optional[float] = None) -> tuple[Signal, Optional[Block]]:
+        """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1).
+        ``risk_per_trade_pct`` (a session policy's) replaces the config's when given."""
         cfg = self.cfg
+        risk_pct = cfg.risk_per_trade_pct if risk_per_trade_pct is None else risk_per_trade_pct
         entry, stop = signal.entry, signal.stop
         per_share = abs(entry - stop)
         if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
@@ -253,7 +325,7 @@ class RiskManager:
                 RiskRule.INVALID_STOP, f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
-        budget = max(account.equity, 0.0) * cfg.risk_per_trade_pct / 100.0
+        budget = max(account.equity, 0.0) * risk_pct / 100.0
         by_risk = cfg.fixed_qty if cfg.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)

@@ -462,7 +462,8 @@ def test_sma_cross_on_real_btc_bars(shared_data):
 
 
 def test_registry_names_and_classes():
-    assert set(SETUPS) == {"auction", "trend_model", "mean_reversion", "sma_cross"}
+    assert set(SETUPS) == {"auction", "trend_model", "mean_reversion", "sma_cross", "ema_cross", "vwap_reclaim",
+                           "sigma_fade", "hod_failure", "orb", "trend_pullback", "vwap_mean_reversion"}
     assert all(cls.name == name for name, cls in SETUPS.items())
 
 
