@@ -100,8 +100,24 @@ class EngineConfig(_Section):
     limit_timeout_s: float = Field(30.0, gt=0)
 
 
+# Names the seed systems used for a strategy key (in a strategy_configs parameters JSON,
+# an override or [strategy]): accepted and stored under the cockpit's name; a seed
+# name given next to the cockpit's wins (it is the one the stored JSON carries).
+PARAM_ALIASES = {"min_aggression_score": "min_aggression"}
+
+
 class StrategyParams(_Section):
     """Every threshold of STRATEGY.md. Per-symbol overrides and sweeps vary these."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in PARAM_ALIASES):
+            data = dict(data)
+            for alias, name in PARAM_ALIASES.items():
+                if alias in data:
+                    data[name] = data.pop(alias)
+        return data
 
     # 2. volume profile
     bin_size: Union[float, Literal["auto"]] = "auto"
@@ -255,11 +271,18 @@ class DataConfig(PriceBandParams):
 
 
 class RiskConfig(_Section):
-    risk_per_trade_pct: float = Field(0.5, gt=0, le=100)  # percent of equity risked per trade
+    # percent of equity risked per trade. The setups' stops are one-minute ATR stops (1.5 ATR is
+    # 0.07-0.3% of price on the default symbols), so 0.05% of $100k ($50) already sizes SPY at
+    # about $67k: at the defaults the risk budget, not a cap, decides every size (issue 15:
+    # at 0.5% every entry was capped by max_position_notional and the risk key did nothing)
+    risk_per_trade_pct: float = Field(0.05, gt=0, le=100)
     # > 0: every entry is this many shares (still capped by buying power and
     # max_position_notional) instead of the risk-based size; 0 = risk-based sizing
     fixed_qty: int = Field(0, ge=0)
-    max_position_notional: float = Field(50_000.0, gt=0)
+    max_position_notional: float = Field(100_000.0, gt=0)
+    # entries never take the account's cash below this ($; 0 = no floor): the size is capped
+    # so that cash - qty x entry >= min_cash, and an entry is blocked when none fits
+    min_cash: float = Field(0.0, ge=0)
     max_positions: int = Field(3, ge=1)
     max_open_orders: int = Field(10, ge=1)
     max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
@@ -382,6 +405,15 @@ ENDPOINT_ENV_VARS = {
 }
 
 
+# The seed bot's environment names, aliases of risk keys (COCKPIT_RISK__KEY wins when both are set).
+SEED_ENV_VARS = {
+    "MAX_POSITIONS": "max_positions",
+    "RISK_PER_TRADE_PCT": "risk_per_trade_pct",
+    "MAX_DAILY_LOSS_PCT": "max_daily_loss_pct",
+    "MIN_ACCOUNT_BALANCE": "min_account_balance",
+}
+
+
 def endpoint_env_var(key: str) -> str:
     """The short environment name of ``endpoints.<key>`` (for messages)."""
     return next(name for name, k in ENDPOINT_ENV_VARS.items() if k == key)
@@ -471,6 +503,13 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def _toml_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
 def _env_overrides(env: dict[str, str]) -> dict:
     """COCKPIT_FEED__SPEED=10 -> {"feed": {"speed": "10"}}; values parsed as TOML scalars.
     COCKPIT_POLYGON_URL=URL (ENDPOINT_ENV_VARS) -> {"endpoints": {"polygon_rest": URL}}."""
@@ -478,14 +517,14 @@ def _env_overrides(env: dict[str, str]) -> dict:
     endpoints = {key: env[name] for name, key in ENDPOINT_ENV_VARS.items() if env.get(name)}
     if endpoints:
         out["endpoints"] = endpoints
+    seed_risk = {key: _toml_scalar(env[name]) for name, key in SEED_ENV_VARS.items() if env.get(name)}
+    if seed_risk:
+        out["risk"] = seed_risk
     for name, raw in env.items():
         if not name.startswith("COCKPIT_") or "__" not in name:
             continue
         path = name[len("COCKPIT_") :].lower().split("__")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
+        value = _toml_scalar(raw)
         node = out
         for p in path[:-1]:
             node = node.setdefault(p, {})

@@ -69,16 +69,19 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             self.decide(sig, Decision.BLOCKED, decision.reason, level="warn")
             return None
+        note = f"; {decision.size_note}" if decision.size_note else ""
         if self.mode is Mode.WATCH:
-            self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
+            self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent" + note)
             return None
         if self.mode is Mode.SEMI:
-            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
+            # the pending row shows which cap bound the size (decision_reason of a pending signal)
+            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S),
+                         decision_reason=decision.size_note)
             self.pending[sig.id] = sig
             self.recorder.signal(sig)
             self.notifier.notify()
             return None
-        return self.decide(sig, Decision.AUTO, "AUTO mode")
+        return self.decide(sig, Decision.AUTO, "AUTO mode" + note)
 
     def _risk_check(self, sig: Signal, now: int):
         b = self.broker
@@ -99,7 +102,8 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             return self.decide(decision.signal, Decision.BLOCKED, f"approved but blocked: {decision.reason}",
                                level="warn")
-        return self.decide(decision.signal, Decision.APPROVED, "approved by trader")
+        note = f"; {decision.size_note}" if decision.size_note else ""
+        return self.decide(decision.signal, Decision.APPROVED, "approved by trader" + note)
 
     def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
         sig = self.pending.pop(signal_id, None)

@@ -59,6 +59,9 @@ class RiskDecision:
     signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)
     reason: str  # "" when allowed; one readable line when blocked
     rule: Optional[RiskRule] = None  # the gate that blocked; None when allowed
+    # when a cap (buying power, max_position_notional) and not the risk budget set qty:
+    # which one, e.g. "qty 96 capped by max_position_notional $50,000.00 at $520.00 (risk sizes 1282)"
+    size_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class RiskManager:
         self.policies = [_Policy(_secs(p.start), _secs(p.end), frozenset(p.setups), p.risk_per_trade_pct, p.label)
                          for p in policies or () if p.setups is not None]
         self._power_hour = {s.upper() for s in cfg.power_hour_symbols}
+        self._size_note = ""  # of the last sizing (see RiskDecision.size_note)
         self._power_hour_s = _secs(cfg.power_hour_start)
         self._allow = {s.upper() for s in cfg.allow_symbols}
         self._deny = {s.upper() for s in cfg.deny_symbols}
@@ -308,7 +312,7 @@ class RiskManager:
                           f"min_reward_risk: target {sized.r_multiple:.2f}R < {cfg.min_reward_risk:g}R")
         if block is not None:
             return RiskDecision(False, sized, block.reason, block.rule)
-        return RiskDecision(True, sized, "")
+        return RiskDecision(True, sized, "", size_note=self._size_note)
 
     # ------------------------------------------------------------------ sizing
 
@@ -329,8 +333,16 @@ class RiskManager:
         by_risk = cfg.fixed_qty if cfg.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
-        qty = min(by_risk, by_bp, by_notional)
+        by_cash = math.floor((account.cash - cfg.min_cash) / entry + _EPS) if cfg.min_cash > 0 else by_notional
+        qty = min(by_risk, by_bp, by_notional, by_cash)
         sized = evolve(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
+        self._size_note = ""
+        if 1 <= qty < by_risk:
+            cap = (f"buying power {_money(account.buying_power)}" if qty == by_bp
+                   else f"max_position_notional {_money(cfg.max_position_notional)}" if qty == by_notional
+                   else f"min_cash {_money(cfg.min_cash)} (cash {_money(account.cash)})")
+            sizer = f"fixed_qty {cfg.fixed_qty}" if cfg.fixed_qty > 0 else f"risk {risk_pct:g}% sizes {by_risk}"
+            self._size_note = f"qty {qty} capped by {cap} at {_money(entry)} ({sizer})"
         if qty >= 1:
             return sized, None
         if qty == by_risk and cfg.fixed_qty > 0:
@@ -339,6 +351,8 @@ class RiskManager:
             why = f"risk budget {_money(budget)} / {_money(per_share)} per share"
         elif qty == by_bp:
             why = f"buying power {_money(account.buying_power)} at {_money(entry)}"
+        elif qty == by_cash and qty < by_notional:
+            why = f"min_cash {_money(cfg.min_cash)}: cash {_money(account.cash)} at {_money(entry)}"
         else:
             why = f"max_position_notional {_money(cfg.max_position_notional)} at {_money(entry)}"
         return sized, Block(RiskRule.SIZE_BELOW_ONE, f"qty {qty} < 1 ({why})")

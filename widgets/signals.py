@@ -116,7 +116,7 @@ class SignalsPane(Pane):
                         f"{sig.risk_usd:.0f}" if fmt.is_num(sig.risk_usd) else fmt.MISSING,
                         fmt.num(sig.r_multiple, 1),
                         f"{sig.confidence:.0f}",
-                        sig.reason,
+                        f"{sig.decision_reason} | {sig.reason}" if sig.decision_reason else sig.reason,
                     ),
                 )
             )
