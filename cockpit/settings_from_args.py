@@ -46,4 +46,12 @@ def config_from_args(args: argparse.Namespace) -> CockpitConfig:
         stem = Path(args.file).name.split(".")[0].split("_")[0].upper()
         put("app", "symbols", [stem])
     path = args.config or default_config_path()
+    files = getattr(args, "setup_file", None)
+    if files:
+        from engine.strategy.plugins import plugins_of_files
+
+        plugins = plugins_of_files(files)
+        base = load_config(path, overrides=o)
+        o["strategy"] = {"plugins": {**base.strategy.plugins, **plugins},
+                         "setups": [*base.strategy.setups, *(n for n in plugins if n not in base.strategy.setups)]}
     return load_config(path, overrides=o)

@@ -38,6 +38,13 @@ ThemeName = Literal["dark", "light", "high-contrast"]
 ImportTimeframe = Literal["1Min", "trades"]  # what the REST importers fetch: one-minute bars, or every trade
 
 SETUP_NAMES: tuple[str, ...] = get_args(SetupName)
+# names of a trader's own setups ([strategy.plugins] / --setup-file), added when a config
+# that declares them is read, so `setups` may name them (engine/strategy/plugins.py)
+PLUGIN_SETUP_NAMES: set[str] = set()
+
+
+def known_setup_names() -> tuple[str, ...]:
+    return SETUP_NAMES + tuple(sorted(PLUGIN_SETUP_NAMES - set(SETUP_NAMES)))
 MODE_NAMES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 
@@ -193,7 +200,7 @@ class StrategyParams(_Section):
     @field_validator("setups")
     @classmethod
     def _setups(cls, v: list[str]) -> list[str]:
-        allowed = SETUP_NAMES
+        allowed = known_setup_names()
         for name in v:
             if name not in allowed:
                 raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
@@ -202,10 +209,33 @@ class StrategyParams(_Section):
 
 class StrategyConfig(StrategyParams):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per symbol
+    # a trader's own setups: setup name -> Python file defining it (engine/strategy/plugins.py)
+    plugins: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_names(cls, data: Any) -> Any:
+        """The plugins' names are setup names from here on (their files are imported
+        when the engine builds its setups, not while a config is read)."""
+        if isinstance(data, dict) and isinstance(data.get("plugins"), dict):
+            for name in data["plugins"]:
+                if isinstance(name, str) and name.isidentifier():
+                    PLUGIN_SETUP_NAMES.add(name)
+        return data
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not name.isidentifier():
+                raise ValueError(f"plugin setup name {name!r} is not an identifier (letters, digits, _)")
+            if name in SETUP_NAMES:
+                raise ValueError(f"plugin setup name {name!r} is a built-in setup's name")
+        return v
 
     def for_symbol(self, symbol: str) -> StrategyParams:
         """The parameters a symbol trades with: the defaults plus its overrides."""
-        base = self.model_dump(exclude={"overrides"})
+        base = self.model_dump(exclude={"overrides", "plugins"})
         base.update(self.overrides.get(symbol, {}))
         return StrategyParams(**base)
 

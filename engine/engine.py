@@ -21,6 +21,8 @@ The backtester drives the same object through its public seam: ``warm_up``,
 from __future__ import annotations
 
 import asyncio
+import logging
+import traceback
 from collections import Counter
 from typing import Callable, Iterable, Optional
 
@@ -42,6 +44,8 @@ from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
 from .strategies import Strategies
+
+_log = logging.getLogger(__name__)
 from .views import build_snapshot, run_summary
 
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
@@ -232,7 +236,7 @@ class Engine:
                 snap = self.analytics[bar.symbol].snapshot()
                 if snap.in_session:
                     for setup in hungry:
-                        setup.on_bar(snap, bar.ts_ns + BAR_NS)
+                        self._setup_bar(bar.symbol, setup, snap, bar.ts_ns + BAR_NS)
 
     def catch_up(self, bars: Iterable[Bar]) -> int:
         """Bars this run already lived through (a restart's stored candles, oldest first):
@@ -247,7 +251,7 @@ class Engine:
             snap = self.analytics[bar.symbol].snapshot()
             if snap.in_session:
                 for setup in self.setups[bar.symbol]:
-                    setup.on_bar(snap, bar.ts_ns + BAR_NS)
+                    self._setup_bar(bar.symbol, setup, snap, bar.ts_ns + BAR_NS)
         return n
 
     def close_bars(self, until_ns: int) -> list[tuple[str, Bar]]:
@@ -290,7 +294,7 @@ class Engine:
             if not act:  # setups remember what they saw, as live: in-session bars
                 if snap.in_session:
                     for setup in self.setups[sym]:
-                        setup.on_bar(snap, bar.ts_ns)
+                        self._setup_bar(sym, setup, snap, bar.ts_ns)
                 continue
             for alert in alerts:
                 self.alerts.appendleft(alert)
@@ -303,13 +307,34 @@ class Engine:
                 continue
             self.state_minutes[_STATE_KEY[snap.state]] += 1
             for setup in self.setups[sym]:
-                sig = setup.on_bar(snap, now)
+                sig = self._setup_bar(sym, setup, snap, now)
                 if sig is not None:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
                         await self.router.send(to_send)
         self.desk.expire(now)
         self.notifier.bump()
+
+    def _setup_bar(self, sym: str, setup, snap, now: int) -> Optional[Signal]:
+        """``setup.on_bar``; a setup that raises (a trader's own, most likely) is disabled
+        for the symbol with its traceback logged and journaled, and the engine goes on."""
+        try:
+            return setup.on_bar(snap, now)
+        except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
+            self._setup_failed(sym, setup, exc)
+            return None
+
+    def _setup_failed(self, sym: str, setup, exc: Exception) -> None:
+        name = getattr(setup, "name", type(setup).__name__)
+        tb = traceback.format_exc()
+        # a new list: a loop over the old one (this bar's setups) carries on unharmed
+        self.setups[sym] = [s for s in self.setups.get(sym, []) if s is not setup]
+        _log.error("setup %s on %s raised and is disabled for it\n%s", name, sym, tb)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        self.recorder.log("error", "setup", f"setup {name} on {sym} raised {type(exc).__name__}: {exc} "
+                          f"(at {frame.filename}:{frame.lineno}); disabled for {sym}, the engine goes on",
+                          sym, {"setup": name, "traceback": tb})
+        self.counters["setup_errors"] += 1
 
     def resume_session(self, now: int) -> None:
         """A restart inside the session: its start-of-day equity, daily-loss latch and
