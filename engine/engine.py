@@ -69,7 +69,8 @@ class Engine:
         self.params, self.setups = self.strategies.params, self.strategies.setups
         self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading)
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
-                               self.counters, lambda now: self.data.data_age_s(now), run_id)
+                               self.counters, lambda now: self.data.data_age_s(now), run_id,
+                               may_add=lambda sig: self.router.may_add(sig))
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
                                self.desk.pending, self.desk.on_trade, config.data)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)

@@ -1,0 +1,54 @@
+"""trend_pullback adds (STRATEGY.md 13): a new touch while its position is open adds
+to it, up to trend_pullback_max_adds times, each add with its own bracket and sized
+by the risk rules; the position still ends flat; with max_adds 0 nothing adds."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from engine.backtest.data import load_dataset
+from engine.backtest.runner import BacktestRun, backtest_config
+from engine.model import OrderLeg
+
+DATA = ["synthetic:SPY,QQQ,AAPL,TSLA,NVDA:2:7"]
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(DATA, None, None, None, False, None)
+
+
+def run(ds, **strategy):
+    cfg = backtest_config(None, ds.symbols, setup="trend_pullback", strategy=strategy or None)
+    r = BacktestRun(cfg, ds)
+    res = r.run(None)
+    adds = [j for j in r.engine.journal if j.kind == "order" and j.message.startswith("add ")]
+    return r, res, adds
+
+
+def test_adds_up_to_max_adds_each_with_its_own_bracket(dataset):
+    r, res, adds = run(dataset)
+    assert adds, "no add in two simulated days"
+    numbers = [int(re.match(r"add (\d+) ", j.message).group(1)) for j in adds]
+    assert max(numbers) == 2  # trend_pullback_max_adds
+    orders = r.broker.recent_orders(100_000)
+    entries = {o.client_order_id: o for o in orders if o.leg is OrderLeg.ENTRY}
+    children = Counter((o.parent_id, o.leg) for o in orders if o.parent_id)
+    add_ids = r.engine.router.add_ids
+    assert add_ids and add_ids <= set(entries)
+    for cid in add_ids:
+        e = entries[cid]
+        if e.filled_qty:
+            assert children[(e.id, OrderLeg.STOP_LOSS)] == 1 and children[(e.id, OrderLeg.TAKE_PROFIT)] == 1
+    assert res.summary["open_positions"] == 0 and r.broker.open_orders() == []
+
+
+def test_no_adds_when_max_adds_is_zero(dataset):
+    _, res, adds = run(dataset, trend_pullback_max_adds=0)
+    assert adds == [] and res.summary["open_positions"] == 0
+
+
+def test_no_adds_with_partial_exits_or_trailing(dataset):
+    assert run(dataset, target1_r=1.0)[2] == []
