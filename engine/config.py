@@ -314,6 +314,9 @@ class RiskConfig(_Section):
     # so that cash - qty x entry >= min_cash, and an entry is blocked when none fits
     min_cash: float = Field(0.0, ge=0)
     max_positions: int = Field(3, ge=1)
+    # entries that may be open in one symbol at once (the first and adds of the same side,
+    # each with its own bracket); 1 = one position per symbol, a new signal is dropped
+    max_positions_per_symbol: int = Field(1, ge=1)
     max_open_orders: int = Field(10, ge=1)
     max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
     min_account_balance: float = Field(2_000.0, ge=0)

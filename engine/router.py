@@ -56,18 +56,22 @@ class OrderRouter:
     # ------------------------------------------------------------------ entries
 
     def may_add(self, sig: Signal) -> bool:
-        """Whether ``sig`` may add to its symbol's open position (STRATEGY.md 13,
-        trend_pullback): the position was opened by a signal of the same setup and
-        side, the setup's ``<setup>_max_adds`` is not used up, the position is open
-        and no entry is still working. Each add has its own bracket (the broker keeps
+        """Whether ``sig`` may add to its symbol's open position: the same side, and
+        either a signal of the position's own setup with ``<setup>_max_adds`` not used
+        up (STRATEGY.md 13, trend_pullback) or fewer entries than
+        ``risk.max_positions_per_symbol``; the position is open and no entry is still
+        working. Each add has its own bracket (the broker keeps
         every exit leg within the position). Only without partial exits and trailing
         stops: those move one stop per symbol and would not know about the adds."""
         plan = self.plans.get(sig.symbol)
-        if plan is None or plan.setup != sig.setup or plan.side is not sig.side:
+        if plan is None or plan.side is not sig.side:
             return False
         params = self.params[sig.symbol]
-        limit = getattr(params, f"{sig.setup}_max_adds", 0)
-        if self.adds[sig.symbol] >= limit or params.target1_r > 0 or params.trail_activate_r > 0:
+        adds = self.adds[sig.symbol]
+        own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
+        if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
+            return False
+        if params.target1_r > 0 or params.trail_activate_r > 0:
             return False
         pos = self.broker.position(sig.symbol)
         if pos is None or pos.qty * sig.side.sign <= 0:

@@ -52,3 +52,17 @@ def test_no_adds_when_max_adds_is_zero(dataset):
 
 def test_no_adds_with_partial_exits_or_trailing(dataset):
     assert run(dataset, target1_r=1.0)[2] == []
+
+
+def test_max_positions_per_symbol_lets_other_setups_add_too(dataset):
+    cfg = backtest_config(None, dataset.symbols, setup="auction,ema_cross,vwap_reclaim",
+                          risk={"max_positions_per_symbol": 2})
+    r = BacktestRun(cfg, dataset)
+    res = r.run(None)
+    adds = [j.message for j in r.engine.journal if j.kind == "order" and j.message.startswith("add ")]
+    assert adds and all(m.startswith("add 1 ") for m in adds)  # at most 2 entries per symbol
+    assert res.summary["open_positions"] == 0
+    one = backtest_config(None, dataset.symbols, setup="auction,ema_cross,vwap_reclaim")
+    r1 = BacktestRun(one, dataset)
+    r1.run(None)
+    assert not [j for j in r1.engine.journal if j.kind == "order" and j.message.startswith("add ")]
