@@ -106,3 +106,15 @@ def test_bad_plugin_files_are_named(tmp_path):
         register_plugins({"other": str(fragile)})
     with pytest.raises(ConfigError, match=r"plugin setup name 'orb' is a built-in setup's name"):
         backtest_config(None, ["SPY"], strategy={"plugins": {"orb": str(fragile)}})
+
+
+def test_a_sweep_worker_imports_the_setup_file_itself(tmp_path, dataset):
+    from engine.backtest import sweep
+    from engine.strategy import registry
+
+    plugins = plugins_of_files([str(readme_example(tmp_path))])
+    base = backtest_config(None, dataset.symbols, setup="three_up", strategy={"plugins": plugins})
+    registry.PLUGINS.clear()  # a fresh worker process knows only the built-in setups
+    spy = load_dataset(["synthetic:SPY:2:7"], None, None, None, False, None)
+    rows = sweep.run_task(base.model_dump(mode="json"), "SPY", spy, [(0, {"atr_stop": 1.0})])
+    assert rows[0]["signals"] > 0 and "three_up" in registry.PLUGINS
