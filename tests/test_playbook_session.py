@@ -18,3 +18,16 @@ def test_default_session_has_a_signal_of_every_setup(every_setup_session):
     by_setup = every_setup_session.summary()["signals_by_setup"]
     for name in SETUP_NAMES:
         assert sum(by_setup.get(name, {}).values()) >= 1, (name, by_setup)
+
+
+def test_backtest_runs_several_playbook_setups_at_once(capsys):
+    import json
+
+    from cockpit.cli import main
+
+    names = "ema_cross,vwap_reclaim,hod_failure,orb,trend_pullback"
+    assert main(["backtest", "--data", "synthetic:SPY,QQQ:1:7", "--setup", names, "--no-store", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["setups"] == names.split(",")
+    assert set(out["summary"]["signals_by_setup"]) <= set(names.split(","))
+    assert len(out["summary"]["signals_by_setup"]) >= 3 and out["metrics"]["trades"] > 0

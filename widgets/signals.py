@@ -84,7 +84,8 @@ class SignalsPane(Pane):
         if self._status:
             hint = self._status
         elif sig is not None:
-            hint = f"{sig.symbol} {sig.side.value}: {sig.reason}   (a approve · r reject)"
+            cap = f"{sig.decision_reason} | " if sig.decision_reason else ""  # which cap bound the size
+            hint = f"{sig.symbol} {sig.side.value}: {cap}{sig.reason}   (a approve · r reject)"
         else:
             hint = "no pending signal"
         if hint != self._hint:
