@@ -349,6 +349,16 @@ class RiskConfig(_Section):
         return v
 
 
+class SizingConfig(_Section):
+    """Dynamic sizing (engine/sizing.py, STRATEGY.md 14): the risk budget times seven
+    clamped factors (equity, volatility, win rate, time of day, streak, signal
+    strength, regime), each shown with the signal. Off: the budget is the plain
+    risk_per_trade_pct of equity."""
+
+    dynamic: bool = False
+    reference_equity: float = Field(100_000.0, gt=0)  # the equity factor is equity / this
+
+
 class SessionPolicy(_Section):
     """One window of the session policy table (ET, HH:MM). ``setup`` is the setup
     the session pane recommends in it (STRATEGY.md 7). A window that lists
@@ -460,6 +470,7 @@ class CockpitConfig(_Section):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)

@@ -40,6 +40,7 @@ from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketS
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
+from .sizing import AtrHistory, MarketView
 from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
@@ -67,7 +68,12 @@ class Engine:
         self.recorder = Recorder(clock, self.notifier, config.engine.journal_size, redact, store, store_opener)
         self.strategies = Strategies(config, self.symbols, self.recorder)
         self.params, self.setups = self.strategies.params, self.strategies.setups
-        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading)
+        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading, config.sizing)
+        # dynamic sizing reads each symbol's ATR history and state (engine/sizing.py)
+        self._atr_history: dict[str, AtrHistory] = {}
+        if config.sizing.dynamic:
+            self._atr_history = {s: AtrHistory() for s in self.symbols}
+            self.risk.market = self._market_view
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id,
                                may_add=lambda sig: self.router.may_add(sig))
@@ -313,8 +319,19 @@ class Engine:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
                         await self.router.send(to_send)
+            history = self._atr_history.get(sym)
+            if history is not None:  # after the setups: a signal is sized on the previous bars' ATR
+                history.add(snap.atr)
         self.desk.expire(now)
         self.notifier.bump()
+
+    def _market_view(self, sym: str) -> Optional[MarketView]:
+        an = self.analytics.get(sym)
+        if an is None:
+            return None
+        snap = an.snapshot()
+        history = self._atr_history.get(sym)
+        return MarketView(snap.atr, history.mean if history is not None else float("nan"), snap.state)
 
     def _setup_bar(self, sym: str, setup, snap, now: int) -> Optional[Signal]:
         """``setup.on_bar``; a setup that raises (a trader's own, most likely) is disabled

@@ -19,13 +19,15 @@ The RiskManager sizes the signal (qty, risk_usd, r_multiple) but leaves its
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from datetime import datetime, time, timezone
-from typing import Optional
+from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
-from .config import RiskConfig, SessionPolicy
+from .config import RiskConfig, SessionPolicy, SizingConfig
+from .sizing import MarketView, factors
 from .model import Account, Order, OrderLeg, Position, Signal, evolve
 
 _EPS = 1e-9
@@ -140,7 +142,7 @@ ET = ZoneInfo("America/New_York")
 
 class RiskManager:
     def __init__(self, cfg: RiskConfig, session: str = "us_equity",
-                 policies: Optional[list[SessionPolicy]] = None) -> None:
+                 policies: Optional[list[SessionPolicy]] = None, sizing: Optional[SizingConfig] = None) -> None:
         """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
         zone, or the session's default window when they are left empty; trading
         ``policies`` (session policies that list ``setups``, ET) replace it when given."""
@@ -159,6 +161,10 @@ class RiskManager:
                          for p in policies or () if p.setups is not None]
         self._power_hour = {s.upper() for s in cfg.power_hour_symbols}
         self._size_note = ""  # of the last sizing (see RiskDecision.size_note)
+        self.sizing = sizing or SizingConfig()
+        self._results: deque[float] = deque(maxlen=20)  # net P&L of the last closed trades (dynamic sizing)
+        # the market view of a symbol for dynamic sizing (the engine sets it; None = unknown)
+        self.market: Callable[[str], Optional[MarketView]] = lambda symbol: None
         self._power_hour_s = _secs(cfg.power_hour_start)
         self._allow = {s.upper() for s in cfg.allow_symbols}
         self._deny = {s.upper() for s in cfg.deny_symbols}
@@ -170,6 +176,7 @@ class RiskManager:
     def record_closed_trade(self, pnl: float) -> None:
         """A round trip closed with ``pnl`` (net $). A loss extends the losing
         streak, a win ends it; a scratch (exactly 0) leaves it as it is."""
+        self._results.append(pnl)
         if pnl < 0:
             self._consecutive_losses += 1
         elif pnl > 0:
@@ -305,7 +312,7 @@ class RiskManager:
         if block is not None:
             return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), block.reason, block.rule)
         policy = self.active_policy(now_ns)
-        sized, block = self.sized(signal, account, policy.risk_per_trade_pct if policy is not None else None)
+        sized, block = self.sized(signal, account, policy.risk_per_trade_pct if policy is not None else None, now_ns)
         if block is None and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
             # a target nearer than the stop is a trade nobody should be asked to approve
             block = Block(RiskRule.MIN_REWARD_RISK,
@@ -316,12 +323,19 @@ class RiskManager:
 
     # ------------------------------------------------------------------ sizing
 
-    def sized(self, signal: Signal, account: Account,
-              risk_per_trade_pct: Optional[float] = None) -> tuple[Signal, Optional[Block]]:
+    def sized(self, signal: Signal, account: Account, risk_per_trade_pct: Optional[float] = None,
+              now_ns: int = 0) -> tuple[Signal, Optional[Block]]:
         """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1).
-        ``risk_per_trade_pct`` (a session policy's) replaces the config's when given."""
+        ``risk_per_trade_pct`` (a session policy's) replaces the config's when given;
+        with ``[sizing] dynamic`` the budget is scaled by engine.sizing's factors."""
         cfg = self.cfg
         risk_pct = cfg.risk_per_trade_pct if risk_per_trade_pct is None else risk_per_trade_pct
+        dynamic = ""
+        if self.sizing.dynamic and cfg.fixed_qty == 0:
+            f = factors(account.equity, self.sizing.reference_equity, self.market(signal.symbol),
+                        list(self._results), self._et.secs(now_ns), signal.confidence, signal.side)
+            risk_pct *= f.product
+            dynamic = f.text()
         entry, stop = signal.entry, signal.stop
         per_share = abs(entry - stop)
         if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
@@ -336,13 +350,14 @@ class RiskManager:
         by_cash = math.floor((account.cash - cfg.min_cash) / entry + _EPS) if cfg.min_cash > 0 else by_notional
         qty = min(by_risk, by_bp, by_notional, by_cash)
         sized = evolve(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
-        self._size_note = ""
+        self._size_note = dynamic
         if 1 <= qty < by_risk:
             cap = (f"buying power {_money(account.buying_power)}" if qty == by_bp
                    else f"max_position_notional {_money(cfg.max_position_notional)}" if qty == by_notional
                    else f"min_cash {_money(cfg.min_cash)} (cash {_money(account.cash)})")
             sizer = f"fixed_qty {cfg.fixed_qty}" if cfg.fixed_qty > 0 else f"risk {risk_pct:g}% sizes {by_risk}"
-            self._size_note = f"qty {qty} capped by {cap} at {_money(entry)} ({sizer})"
+            capped = f"qty {qty} capped by {cap} at {_money(entry)} ({sizer})"
+            self._size_note = f"{dynamic}; {capped}" if dynamic else capped
         if qty >= 1:
             return sized, None
         if qty == by_risk and cfg.fixed_qty > 0:

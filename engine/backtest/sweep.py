@@ -108,7 +108,8 @@ def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]
             rec = _recording(ds, symbol, cfg, params)
             analytics = {symbol: ReplayedAnalytics(rec)}
             items = rec.inputs
-            tape = record_signals(rec, make_setups(symbol, params))
+            # dynamic sizing keeps the ATR of every bar: the engine must visit them all (no tape)
+            tape = None if cfg.sizing.dynamic else record_signals(rec, make_setups(symbol, params))
         res = run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
         out.append(_result_row(idx, symbol, res))
     return out
