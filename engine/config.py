@@ -376,9 +376,10 @@ class SessionPolicy(_Section):
     @field_validator("setups")
     @classmethod
     def _setups(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        allowed = known_setup_names()  # [strategy] (and its plugins) is read before [sessions]
         for name in v or ():
-            if name not in SETUP_NAMES:
-                raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(SETUP_NAMES)}")
+            if name not in allowed:
+                raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
         return v
 
     @field_validator("start", "end")
