@@ -248,10 +248,16 @@ class OrderRouter:
             if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
                 self.plans.setdefault(o.symbol, by_id[o.signal_id])
         for pos in positions:
-            sig = next((d for d in decisions if d.symbol == pos.symbol and d.decision in
-                        (Decision.APPROVED, Decision.AUTO)), None)
-            if sig is None:
+            sent = [d for d in decisions if d.symbol == pos.symbol and d.decision in (Decision.APPROVED, Decision.AUTO)]
+            if not sent:
                 continue
+            # signals decided after the position opened were adds to it: the plan is the one before them
+            adds = 0
+            while adds < len(sent) - 1 and pos.opened_ns > 0 and sent[adds].decided_ns >= pos.opened_ns:
+                adds += 1
+            sig = sent[adds]
+            if adds:
+                self.adds[pos.symbol] = adds
             self.plans[pos.symbol] = sig
             try:
                 self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,

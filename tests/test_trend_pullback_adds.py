@@ -66,3 +66,22 @@ def test_max_positions_per_symbol_lets_other_setups_add_too(dataset):
     r1 = BacktestRun(one, dataset)
     r1.run(None)
     assert not [j for j in r1.engine.journal if j.kind == "order" and j.message.startswith("add ")]
+
+
+def test_a_restart_brings_back_the_first_entry_plan_and_the_adds_count():
+    from dataclasses import replace as evolve
+
+    from engine.model import Decision, Position, Side, Signal
+    from tests.factories import paper_engine
+
+    eng = paper_engine()
+    t = 1_718_200_000 * 1_000_000_000
+    first = Signal(id="a", symbol="SPY", setup="trend_pullback", side=Side.BUY, entry=100.0, stop=99.0, target=103.0,
+                   confidence=60.0, reason="r", created_ns=t - 2, decision=Decision.AUTO, decided_ns=t - 1)
+    add = evolve(first, id="b", entry=101.0, stop=100.0, target=104.0, created_ns=t + 5, decided_ns=t + 5)
+    pos = Position("SPY", 30, 100.5, 101.0, 15.0, opened_ns=t)
+    eng.router.restore_plans([pos], [add, first])  # newest first
+    assert eng.router.plans["SPY"].id == "a" and eng.router.adds["SPY"] == 1
+    other = Position("QQQ", 10, 100.0, 100.0, 0.0, opened_ns=t)
+    eng.router.restore_plans([other], [evolve(first, id="q", symbol="QQQ")])
+    assert eng.router.plans["QQQ"].id == "q" and eng.router.adds["QQQ"] == 0
