@@ -1,7 +1,7 @@
 """vwap_reclaim (STRATEGY.md 13): the previous close was below VWAP, this close
 is above it, RVOL >= ``vwap_reclaim_min_rvol`` (1.1), and no vwap_reclaim signal
 on the symbol in the last ``vwap_reclaim_cooldown_s`` (900) seconds of data time
-(either side). The short side is the mirror (a loss of VWAP). ATR bracket.
+(either side; measured between bar ends). The short side is the mirror (a loss of VWAP). ATR bracket.
 
 "VWAP" for the previous close is the session VWAP as of the previous bar; the
 first bar of a session has no previous close in the session and never fires.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..model import NS_PER_S, Bar, Side, SymbolSnapshot
+from ..model import NS_PER_MIN, NS_PER_S, Bar, Side, SymbolSnapshot
 from .playbook import Candidate, PlaybookSetup, above, at_or_above, atr_bracket, bracket_text
 
 
@@ -26,10 +26,11 @@ class VwapReclaimSetup(PlaybookSetup):
         self._now_ns = 0
 
     def on_series(self, snap: SymbolSnapshot, bar: Bar, now_ns: int) -> None:
-        self._now_ns = now_ns
+        # the bar's end, not the call's time: a restart's catch-up and the live run agree
+        self._now_ns = bar.ts_ns + NS_PER_MIN
 
     def fired(self, side: Side, now_ns: int) -> None:
-        self._last_signal_ns = now_ns
+        self._last_signal_ns = self._now_ns
 
     def evaluate(self, snap: SymbolSnapshot, bar: Bar, side: Side) -> Optional[Candidate]:
         s, p = self.series, self.params
