@@ -41,7 +41,11 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _strategy_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--setup", default=None, help=f"setup(s), comma-separated: {', '.join(SETUP_NAMES)}")
+    p.add_argument("--setup", default=None, help=f"setup(s), comma-separated: {', '.join(SETUP_NAMES)}, "
+                   "or the name of one of your own (--setup-file)")
+    p.add_argument("--setup-file", action="append", metavar="FILE.py",
+                   help="your own setup(s) from a Python file (README: 'Your own setup'); without --setup, "
+                        "the file's setups are the ones run; repeatable")
     p.add_argument("--min-aggression", type=float)
     p.add_argument("--atr-stop", type=float)
     p.add_argument("--atr-target", type=float)
@@ -147,6 +151,12 @@ def _config(args, symbols: list[str]):
     base = load_config(args.config) if args.config else None
     strat, risk, broker = _overrides(args)
     setup = args.setup or (None if args.config else "auction")
+    if args.setup_file:
+        from engine.strategy.plugins import plugins_of_files
+
+        plugins = plugins_of_files(args.setup_file)
+        strat["plugins"] = {**(base.strategy.plugins if base else {}), **plugins}
+        setup = args.setup or ",".join(plugins)
     return backtest_config(base, symbols, setup=setup, session=args.session, strategy=strat, risk=risk, broker=broker)
 
 

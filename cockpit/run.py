@@ -32,6 +32,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="simulator: start the session anew instead of resuming the one in the store")
     p.add_argument("--live", action="store_true", help="trade real money (asks for the account number)")
+    p.add_argument("--setup-file", action="append", metavar="FILE.py",
+                   help="your own setup(s) from a Python file (README: 'Your own setup'); they run with the "
+                        "configured setups; repeatable")
 
 
 def add_commands(sub) -> None:

@@ -50,4 +50,12 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
         stem = Path(args.file).name.split(".")[0].split("_")[0].upper()
         put("app", "symbols", [stem])
+    files = getattr(args, "setup_file", None)
+    if files:
+        from engine.strategy.plugins import plugins_of_files
+
+        plugins = plugins_of_files(files)
+        base = load_config(args.config or default_config_path(), overrides=o)
+        o["strategy"] = {"plugins": {**base.strategy.plugins, **plugins},
+                         "setups": [*base.strategy.setups, *(n for n in plugins if n not in base.strategy.setups)]}
     return o

@@ -27,12 +27,24 @@ from .model import Mode
 FeedKind = Literal["synthetic", "replay", "alpaca", "polygon"]
 SessionKind = Literal["us_equity", "24h_utc", "24h_chicago"]
 DataFeed = Literal["iex", "sip"]  # Alpaca market data: IEX (free) or SIP (all exchanges)
-SetupName = Literal["auction", "trend_model", "mean_reversion", "sma_cross"]
+SetupName = Literal[
+    "auction", "trend_model", "mean_reversion", "sma_cross",
+    # STRATEGY.md section 13 (the AutoTrader playbook)
+    "ema_cross", "vwap_reclaim", "sigma_fade", "hod_failure", "orb", "trend_pullback", "vwap_mean_reversion",
+]
+Sides = Literal["long", "short", "both"]  # which sides of a section-13 setup trade
 Objective = Literal["sharpe", "profit_factor", "expectancy"]  # what a sweep ranks by
 ThemeName = Literal["dark", "light", "high-contrast"]
 ImportTimeframe = Literal["1Min", "trades"]  # what the REST importers fetch: one-minute bars, or every trade
 
 SETUP_NAMES: tuple[str, ...] = get_args(SetupName)
+# names of a trader's own setups ([strategy.plugins] / --setup-file), added when a config
+# that declares them is read, so `setups` may name them (engine/strategy/plugins.py)
+PLUGIN_SETUP_NAMES: set[str] = set()
+
+
+def known_setup_names() -> tuple[str, ...]:
+    return SETUP_NAMES + tuple(sorted(PLUGIN_SETUP_NAMES - set(SETUP_NAMES)))
 MODE_NAMES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 
@@ -95,8 +107,24 @@ class EngineConfig(_Section):
     limit_timeout_s: float = Field(30.0, gt=0)
 
 
+# Names the seed systems used for a strategy key (in a strategy_configs parameters JSON,
+# an override or [strategy]): accepted and stored under the cockpit's name; a seed
+# name given next to the cockpit's wins (it is the one the stored JSON carries).
+PARAM_ALIASES = {"min_aggression_score": "min_aggression"}
+
+
 class StrategyParams(_Section):
     """Every threshold of STRATEGY.md. Per-symbol overrides and sweeps vary these."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in PARAM_ALIASES):
+            data = dict(data)
+            for alias, name in PARAM_ALIASES.items():
+                if alias in data:
+                    data[name] = data.pop(alias)
+        return data
 
     # 2. volume profile
     bin_size: Union[float, Literal["auto"]] = "auto"
@@ -137,6 +165,30 @@ class StrategyParams(_Section):
     atr_target: float = Field(3.0, gt=0)
     reclaim_bars: int = Field(5, ge=1)
     sma_period: int = Field(20, ge=2)  # sma_cross baseline setup
+    # 13. the playbook setups (engine/strategy/playbook.py); each has its own `sides`
+    ema_fast: int = Field(20, ge=1)  # EMA20 of the section-13 rules (1- and 5-minute closes)
+    ema_slow: int = Field(50, ge=2)  # EMA50
+    ema_cross_sides: Sides = "long"
+    vwap_reclaim_sides: Sides = "long"
+    vwap_reclaim_min_rvol: float = Field(1.1, ge=0)
+    vwap_reclaim_cooldown_s: float = Field(900.0, ge=0)
+    sigma_fade_sides: Sides = "long"
+    sigma_fade_k: float = Field(2.0, gt=0)  # band = VWAP -/+ k x sigma
+    sigma_fade_min_rvol: float = Field(1.0, ge=0)
+    sigma_fade_stop_atr: float = Field(0.5, ge=0)  # stop = the sweep bar's low - this x ATR
+    sigma_fade_slope_bars: int = Field(10, ge=1)  # EMA50 now vs this many bars ago
+    hod_failure_sides: Sides = "long"
+    hod_failure_lookback: int = Field(15, ge=1)  # the session high set within this many bars
+    hod_failure_pullback_atr: float = Field(0.5, ge=0)
+    orb_sides: Sides = "long"
+    orb_range_min: int = Field(30, ge=1)
+    orb_min_rvol: float = Field(1.5, ge=0)
+    orb_target_r: float = Field(2.0, gt=0)
+    trend_pullback_sides: Sides = "long"
+    trend_pullback_touch_atr: float = Field(0.1, ge=0)  # low <= EMA20 + this x ATR is a touch
+    trend_pullback_max_adds: int = Field(2, ge=0)
+    vwap_mean_reversion_sides: Sides = "long"
+    vwap_mean_reversion_k: float = Field(2.5, gt=0)
     # 11. exits
     target1_r: float = Field(0.0, ge=0)  # 0 = no partial exit
     partial_fraction: float = Field(0.5, gt=0, lt=1)
@@ -148,7 +200,7 @@ class StrategyParams(_Section):
     @field_validator("setups")
     @classmethod
     def _setups(cls, v: list[str]) -> list[str]:
-        allowed = SETUP_NAMES
+        allowed = known_setup_names()
         for name in v:
             if name not in allowed:
                 raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
@@ -157,12 +209,62 @@ class StrategyParams(_Section):
 
 class StrategyConfig(StrategyParams):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per symbol
+    # a trader's own setups: setup name -> Python file defining it (engine/strategy/plugins.py)
+    plugins: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_names(cls, data: Any) -> Any:
+        """The plugins' names are setup names from here on (their files are imported
+        when the engine builds its setups, not while a config is read)."""
+        if isinstance(data, dict) and isinstance(data.get("plugins"), dict):
+            for name in data["plugins"]:
+                if isinstance(name, str) and name.isidentifier():
+                    PLUGIN_SETUP_NAMES.add(name)
+        return data
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not name.isidentifier():
+                raise ValueError(f"plugin setup name {name!r} is not an identifier (letters, digits, _)")
+            if name in SETUP_NAMES:
+                raise ValueError(f"plugin setup name {name!r} is a built-in setup's name")
+        return v
 
     def for_symbol(self, symbol: str) -> StrategyParams:
         """The parameters a symbol trades with: the defaults plus its overrides."""
-        base = self.model_dump(exclude={"overrides"})
+        base = self.model_dump(exclude={"overrides", "plugins"})
         base.update(self.overrides.get(symbol, {}))
         return StrategyParams(**base)
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A symbol's override is checked at load: a bad key or value names the
+        symbol, the key and what is allowed (not a failure later at run time)."""
+        for symbol, over in v.items():
+            try:
+                StrategyParams(**over)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise ValueError(f"strategy.overrides.{symbol}: {params_error(err)}") from None
+        return v
+
+
+def params_error(err: dict) -> str:
+    """One line for a StrategyParams validation error: the key, the value and what is
+    allowed (an unknown key gets the closest valid name)."""
+    key = ".".join(map(str, err["loc"]))
+    if err["type"] == "extra_forbidden":
+        valid = sorted(StrategyParams.model_fields)
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {key!r}{hint}"
+    ctx = err.get("ctx") or {}
+    allowed = f"allowed: {ctx['expected']}" if "expected" in ctx else err["msg"]
+    return f"{key} = {err.get('input')!r} is not valid: {allowed}"
 
 
 class PriceBandParams(_Section):
@@ -199,12 +301,22 @@ class DataConfig(PriceBandParams):
 
 
 class RiskConfig(_Section):
-    risk_per_trade_pct: float = Field(0.5, gt=0, le=100)  # percent of equity risked per trade
+    # percent of equity risked per trade. The setups' stops are one-minute ATR stops (1.5 ATR is
+    # 0.07-0.3% of price on the default symbols), so 0.05% of $100k ($50) already sizes SPY at
+    # about $67k: at the defaults the risk budget, not a cap, decides every size (issue 15:
+    # at 0.5% every entry was capped by max_position_notional and the risk key did nothing)
+    risk_per_trade_pct: float = Field(0.05, gt=0, le=100)
     # > 0: every entry is this many shares (still capped by buying power and
     # max_position_notional) instead of the risk-based size; 0 = risk-based sizing
     fixed_qty: int = Field(0, ge=0)
-    max_position_notional: float = Field(50_000.0, gt=0)
+    max_position_notional: float = Field(100_000.0, gt=0)
+    # entries never take the account's cash below this ($; 0 = no floor): the size is capped
+    # so that cash - qty x entry >= min_cash, and an entry is blocked when none fits
+    min_cash: float = Field(0.0, ge=0)
     max_positions: int = Field(3, ge=1)
+    # entries that may be open in one symbol at once (the first and adds of the same side,
+    # each with its own bracket); 1 = one position per symbol, a new signal is dropped
+    max_positions_per_symbol: int = Field(1, ge=1)
     max_open_orders: int = Field(10, ge=1)
     max_daily_loss_pct: float = Field(2.0, gt=0, le=100)
     min_account_balance: float = Field(2_000.0, ge=0)
@@ -219,8 +331,11 @@ class RiskConfig(_Section):
     # block a signal whose target is less than this many R away (0 = no minimum)
     min_reward_risk: float = Field(1.0, ge=0)
     stale_after_s: float = Field(15.0, gt=0)
+    # symbols that may open positions only from power_hour_start (ET) to the close (STRATEGY.md 13)
+    power_hour_symbols: list[str] = Field(default_factory=lambda: ["SPX"])
+    power_hour_start: str = "15:00"
 
-    @field_validator("trading_start", "trading_end")
+    @field_validator("trading_start", "trading_end", "power_hour_start")
     @classmethod
     def _hhmm(cls, v: str) -> str:
         if v == "":
@@ -234,10 +349,55 @@ class RiskConfig(_Section):
         return v
 
 
+class SizingConfig(_Section):
+    """Dynamic sizing (engine/sizing.py, STRATEGY.md 14): the risk budget times seven
+    clamped factors (equity, volatility, win rate, time of day, streak, signal
+    strength, regime), each shown with the signal. Off: the budget is the plain
+    risk_per_trade_pct of equity."""
+
+    dynamic: bool = False
+    reference_equity: float = Field(100_000.0, gt=0)  # the equity factor is equity / this
+
+
 class SessionPolicy(_Section):
+    """One window of the session policy table (ET, HH:MM). ``setup`` is the setup
+    the session pane recommends in it (STRATEGY.md 7). A window that lists
+    ``setups`` is a *trading* policy (STRATEGY.md 13): when any window does,
+    the trading policies replace the risk trading window: an entry is allowed
+    only inside one of them and only for a setup it lists, sized with its
+    ``risk_per_trade_pct`` when set."""
+
     start: str
     end: str
-    setup: Optional[str]
+    setup: Optional[str] = None
+    setups: Optional[list[str]] = None  # setups allowed in the window (a trading policy)
+    risk_per_trade_pct: Optional[float] = Field(None, gt=0, le=100)  # replaces risk.risk_per_trade_pct in it
+
+    @field_validator("setups")
+    @classmethod
+    def _setups(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        allowed = known_setup_names()  # [strategy] (and its plugins) is read before [sessions]
+        for name in v or ():
+            if name not in allowed:
+                raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            h, m = v.split(":")
+            if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time of day HH:MM") from None
+        return v
+
+    @property
+    def label(self) -> str:
+        """``09:30-11:00 orb, ema_cross`` (what the pane and a block reason show)."""
+        names = ", ".join(self.setups) if self.setups is not None else (self.setup or "no setup")
+        return f"{self.start}-{self.end} {names or 'no setup'}"
 
 
 class SessionsConfig(_Section):
@@ -250,6 +410,11 @@ class SessionsConfig(_Section):
     )
     # when true, only the recommended setup of the current window may trade
     enforce_policy: bool = False
+
+    @property
+    def trading(self) -> list[SessionPolicy]:
+        """The trading policies (windows that list ``setups``); empty = the risk window rules."""
+        return [p for p in self.policy if p.setups is not None]
 
 
 class UIConfig(_Section):
@@ -339,6 +504,15 @@ ENDPOINT_ENV_VARS = {
 }
 
 
+# The seed bot's environment names, aliases of risk keys (COCKPIT_RISK__KEY wins when both are set).
+SEED_ENV_VARS = {
+    "MAX_POSITIONS": "max_positions",
+    "RISK_PER_TRADE_PCT": "risk_per_trade_pct",
+    "MAX_DAILY_LOSS_PCT": "max_daily_loss_pct",
+    "MIN_ACCOUNT_BALANCE": "min_account_balance",
+}
+
+
 def endpoint_env_var(key: str) -> str:
     """The short environment name of ``endpoints.<key>`` (for messages)."""
     return next(name for name, k in ENDPOINT_ENV_VARS.items() if k == key)
@@ -352,6 +526,7 @@ class CockpitConfig(_Section):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
@@ -411,6 +586,9 @@ def _describe(err: dict, source: str) -> str:
         return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     value = "<hidden>" if loc in SECRET_KEYS else err.get("input")
     msg = err["msg"]
+    inner = msg.removeprefix("Value error, ")
+    if inner.startswith(key + "."):  # a nested table's validator already named the full key
+        return f"{source}: {inner}"
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         msg = f"allowed: {ctx['expected']}"
@@ -430,6 +608,13 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def _toml_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
 def _env_overrides(env: dict[str, str]) -> dict:
     """COCKPIT_FEED__SPEED=10 -> {"feed": {"speed": "10"}}; values parsed as TOML scalars.
     COCKPIT_POLYGON_URL=URL (ENDPOINT_ENV_VARS) -> {"endpoints": {"polygon_rest": URL}}."""
@@ -437,14 +622,14 @@ def _env_overrides(env: dict[str, str]) -> dict:
     endpoints = {key: env[name] for name, key in ENDPOINT_ENV_VARS.items() if env.get(name)}
     if endpoints:
         out["endpoints"] = endpoints
+    seed_risk = {key: _toml_scalar(env[name]) for name, key in SEED_ENV_VARS.items() if env.get(name)}
+    if seed_risk:
+        out["risk"] = seed_risk
     for name, raw in env.items():
         if not name.startswith("COCKPIT_") or "__" not in name:
             continue
         path = name[len("COCKPIT_") :].lower().split("__")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
+        value = _toml_scalar(raw)
         node = out
         for p in path[:-1]:
             node = node.setdefault(p, {})

@@ -27,7 +27,8 @@ MAX_DECISIONS = 50
 class SignalDesk:
     def __init__(self, config: CockpitConfig, calendar: SessionCalendar, risk: RiskManager, broker: Broker,
                  clock: Clock, recorder: Recorder, notifier: Notifier, counters: Counter,
-                 data_age_s: Callable[[int], Optional[float]], run_id: str = "") -> None:
+                 data_age_s: Callable[[int], Optional[float]], run_id: str = "",
+                 may_add: Callable[[Signal], bool] = lambda sig: False) -> None:
         self.config = config
         self.calendar = calendar
         self.risk = risk
@@ -38,6 +39,8 @@ class SignalDesk:
         self.counters = counters
         self.data_age_s = data_age_s
         self.run_id = run_id  # namespaces signal ids of a simulated/replayed run ("" = none)
+        # True for a signal that may add to the symbol's open position (OrderRouter.may_add)
+        self.may_add = may_add
         self.mode: Mode = config.app.mode
         self.entries_paused = False
         self.pending: dict[str, Signal] = {}
@@ -53,7 +56,8 @@ class SignalDesk:
             sig = evolve(sig, id=f"{self.run_id}:{sig.id}")
         self.counters["signals"] += 1
         self.recorder.log("info", "signal", f"{sig.setup} {sig.side.value} @ {sig.entry:.2f}: {sig.reason}", sig.symbol)
-        if any(p.symbol == sig.symbol for p in self.pending.values()) or self.broker.has_exposure(sig.symbol):
+        if any(p.symbol == sig.symbol for p in self.pending.values()) or (
+                self.broker.has_exposure(sig.symbol) and not self.may_add(sig)):
             self.decide(sig, Decision.DROPPED, f"{sig.symbol} already has a pending signal or an open position")
             return None
         if self.config.sessions.enforce_policy:
@@ -69,16 +73,19 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             self.decide(sig, Decision.BLOCKED, decision.reason, level="warn", rule=decision.rule)
             return None
+        note = f"; {decision.size_note}" if decision.size_note else ""
         if self.mode is Mode.WATCH:
-            self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
+            self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent" + note)
             return None
         if self.mode is Mode.SEMI:
-            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S))
+            # the pending row shows which cap bound the size (decision_reason of a pending signal)
+            sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S),
+                         decision_reason=decision.size_note)
             self.pending[sig.id] = sig
             self.recorder.signal(sig)
             self.notifier.notify()
             return None
-        return self.decide(sig, Decision.AUTO, "AUTO mode")
+        return self.decide(sig, Decision.AUTO, "AUTO mode" + note)
 
     def _risk_check(self, sig: Signal, now: int):
         b = self.broker
@@ -99,7 +106,8 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             return self.decide(decision.signal, Decision.BLOCKED, f"approved but blocked: {decision.reason}",
                                level="warn", rule=decision.rule)
-        return self.decide(decision.signal, Decision.APPROVED, "approved by trader")
+        note = f"; {decision.size_note}" if decision.size_note else ""
+        return self.decide(decision.signal, Decision.APPROVED, "approved by trader" + note)
 
     def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
         sig = self.pending.pop(signal_id, None)

@@ -21,6 +21,8 @@ The backtester drives the same object through its public seam: ``warm_up``,
 from __future__ import annotations
 
 import asyncio
+import logging
+import traceback
 from collections import Counter
 from typing import Callable, Iterable, Optional
 
@@ -38,10 +40,13 @@ from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketS
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
+from .sizing import AtrHistory, MarketView
 from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
 from .strategies import Strategies
+
+_log = logging.getLogger(__name__)
 from .views import build_snapshot, run_summary
 
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
@@ -63,9 +68,15 @@ class Engine:
         self.recorder = Recorder(clock, self.notifier, config.engine.journal_size, redact, store, store_opener)
         self.strategies = Strategies(config, self.symbols, self.recorder)
         self.params, self.setups = self.strategies.params, self.strategies.setups
-        self.risk = RiskManager(config.risk, config.feed.session)
+        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading, config.sizing)
+        # dynamic sizing reads each symbol's ATR history and state (engine/sizing.py)
+        self._atr_history: dict[str, AtrHistory] = {}
+        if config.sizing.dynamic:
+            self._atr_history = {s: AtrHistory() for s in self.symbols}
+            self.risk.market = self._market_view
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
-                               self.counters, lambda now: self.data.data_age_s(now), run_id)
+                               self.counters, lambda now: self.data.data_age_s(now), run_id,
+                               may_add=lambda sig: self.router.may_add(sig))
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
                                self.desk.pending, self.desk.on_trade, config.data)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
@@ -227,8 +238,23 @@ class Engine:
         return len(closed)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
-        """History the analytics and nothing else must see (the previous session)."""
-        self.data.warm_up(bars)
+        """History (the previous session) the analytics see, and the setups that ask for
+        it (``learns_from_history``: indicators that span sessions, like the EMAs of
+        STRATEGY.md 13) too; nothing is recorded or acted on."""
+        learners = {sym: [s for s in setups if getattr(s, "learns_from_history", False)]
+                    for sym, setups in self.setups.items()}
+        if not any(learners.values()):
+            self.data.warm_up(bars)
+            return
+        for bar in bars:
+            if not self.data.warm_up((bar,)):
+                continue
+            hungry = learners.get(bar.symbol)
+            if hungry:
+                snap = self.analytics[bar.symbol].snapshot()
+                if snap.in_session:
+                    for setup in hungry:
+                        self._setup_bar(bar.symbol, setup, snap, bar.ts_ns + BAR_NS)
 
     def catch_up(self, bars: Iterable[Bar]) -> int:
         """Bars this run already lived through (a restart's stored candles, oldest first):
@@ -243,7 +269,7 @@ class Engine:
             snap = self.analytics[bar.symbol].snapshot()
             if snap.in_session:
                 for setup in self.setups[bar.symbol]:
-                    setup.on_bar(snap, bar.ts_ns + BAR_NS)
+                    self._setup_bar(bar.symbol, setup, snap, bar.ts_ns + BAR_NS)
         return n
 
     def close_bars(self, until_ns: int) -> list[tuple[str, Bar]]:
@@ -286,7 +312,7 @@ class Engine:
             if not act:  # setups remember what they saw, as live: in-session bars
                 if snap.in_session:
                     for setup in self.setups[sym]:
-                        setup.on_bar(snap, bar.ts_ns)
+                        self._setup_bar(sym, setup, snap, bar.ts_ns)
                 continue
             for alert in alerts:
                 self.alerts.appendleft(alert)
@@ -299,13 +325,45 @@ class Engine:
                 continue
             self.state_minutes[_STATE_KEY[snap.state]] += 1
             for setup in self.setups[sym]:
-                sig = setup.on_bar(snap, now)
+                sig = self._setup_bar(sym, setup, snap, now)
                 if sig is not None:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
                         await self.router.send(to_send)
+            history = self._atr_history.get(sym)
+            if history is not None:  # after the setups: a signal is sized on the previous bars' ATR
+                history.add(snap.atr)
         self.desk.expire(now)
         self.notifier.bump()
+
+    def _market_view(self, sym: str) -> Optional[MarketView]:
+        an = self.analytics.get(sym)
+        if an is None:
+            return None
+        snap = an.snapshot()
+        history = self._atr_history.get(sym)
+        return MarketView(snap.atr, history.mean if history is not None else float("nan"), snap.state)
+
+    def _setup_bar(self, sym: str, setup, snap, now: int) -> Optional[Signal]:
+        """``setup.on_bar``; a setup that raises (a trader's own, most likely) is disabled
+        for the symbol with its traceback logged and journaled, and the engine goes on."""
+        try:
+            return setup.on_bar(snap, now)
+        except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
+            self._setup_failed(sym, setup, exc)
+            return None
+
+    def _setup_failed(self, sym: str, setup, exc: Exception) -> None:
+        name = getattr(setup, "name", type(setup).__name__)
+        tb = traceback.format_exc()
+        # a new list: a loop over the old one (this bar's setups) carries on unharmed
+        self.setups[sym] = [s for s in self.setups.get(sym, []) if s is not setup]
+        _log.error("setup %s on %s raised and is disabled for it\n%s", name, sym, tb)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        self.recorder.log("error", "setup", f"setup {name} on {sym} raised {type(exc).__name__}: {exc} "
+                          f"(at {frame.filename}:{frame.lineno}); disabled for {sym}, the engine goes on",
+                          sym, {"setup": name, "traceback": tb})
+        self.counters["setup_errors"] += 1
 
     def resume_session(self, now: int) -> None:
         """A restart inside the session: its start-of-day equity, daily-loss latch and

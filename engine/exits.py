@@ -118,6 +118,13 @@ class ExitManager:
         self._plans[symbol] = plan
         return plan
 
+    def on_position_added(self, symbol: str, qty: int) -> None:
+        """An add filled (its own bracket protects it): the position is now ``qty``;
+        entry, stop and the clock of the trade stay the first entry's."""
+        plan = self._plans.get(symbol)
+        if plan is not None:
+            plan.qty = qty
+
     def on_position_closed(self, symbol: str) -> None:
         self._plans.pop(symbol, None)
 

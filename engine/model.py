@@ -211,6 +211,11 @@ class SessionInfo:
     next_session: str
     seconds_to_next: float
     in_rth: bool
+    # trading session policies (STRATEGY.md 13), when configured: the active window's label
+    # ("09:35-10:30 orb, vwap_reclaim"), the next one today and the seconds until it starts
+    policy: Optional[str] = None
+    next_policy: Optional[str] = None
+    seconds_to_next_policy: Optional[float] = None
 
 
 @dataclass(frozen=True, slots=True)

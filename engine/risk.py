@@ -19,13 +19,15 @@ The RiskManager sizes the signal (qty, risk_usd, r_multiple) but leaves its
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from datetime import datetime, time, timezone
-from typing import Optional
+from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
-from .config import RiskConfig
+from .config import RiskConfig, SessionPolicy, SizingConfig
+from .sizing import MarketView, factors
 from .model import Account, Order, OrderLeg, Position, Signal, evolve
 
 _EPS = 1e-9
@@ -50,6 +52,7 @@ class RiskRule(str, Enum):
     SIZE_BELOW_ONE = "qty"
     MIN_REWARD_RISK = "min_reward_risk"
     SESSION_POLICY = "session_policy"
+    POWER_HOUR = "power_hour"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class RiskDecision:
     signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)
     reason: str  # "" when allowed; one readable line when blocked
     rule: Optional[RiskRule] = None  # the gate that blocked; None when allowed
+    # when a cap (buying power, max_position_notional) and not the risk budget set qty:
+    # which one, e.g. "qty 96 capped by max_position_notional $50,000.00 at $520.00 (risk sizes 1282)"
+    size_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,61 @@ SESSION_WINDOWS = {
 }
 
 
+def _secs(text: str) -> int:
+    t = _hhmm(text)
+    return t.hour * 3600 + t.minute * 60
+
+
+class LocalClock:
+    """Seconds since local midnight in one time zone, the zone's UTC offset looked up
+    once per UTC hour (offsets change on hour boundaries in New York; an hour whose
+    two ends disagree is converted exactly every time)."""
+
+    __slots__ = ("tz", "_offset_hour")
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offset_hour: Optional[tuple[int, int]] = None  # (UTC hour, offset ns)
+
+    def secs(self, now_ns: int) -> int:
+        hour = now_ns // _NS_PER_HOUR
+        cached = self._offset_hour
+        if cached is not None and cached[0] == hour:
+            off = cached[1]
+        else:
+            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            if a != b:
+                t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz).time()
+                return t.hour * 3600 + t.minute * 60 + t.second
+            off = int(a.total_seconds()) * 1_000_000_000
+            self._offset_hour = (hour, off)
+        return ((now_ns + off) // 1_000_000_000) % 86400
+
+    def text(self, now_ns: int) -> str:
+        return f"{datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz):%H:%M:%S}"
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """A trading policy window (config.SessionPolicy with ``setups``), in ET seconds of day."""
+
+    start_s: int
+    end_s: int
+    setups: frozenset[str]
+    risk_per_trade_pct: Optional[float]
+    label: str
+
+
+ET = ZoneInfo("America/New_York")
+
+
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, session: str = "us_equity") -> None:
+    def __init__(self, cfg: RiskConfig, session: str = "us_equity",
+                 policies: Optional[list[SessionPolicy]] = None, sizing: Optional[SizingConfig] = None) -> None:
         """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
-        zone, or the session's default window when they are left empty."""
+        zone, or the session's default window when they are left empty; trading
+        ``policies`` (session policies that list ``setups``, ET) replace it when given."""
         self.cfg = cfg
         tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
@@ -98,7 +155,17 @@ class RiskManager:
         self._end = _hhmm(window[1] if window else "00:00")
         self._start_s = self._start.hour * 3600 + self._start.minute * 60
         self._end_s = self._end.hour * 3600 + self._end.minute * 60
-        self._offset_hour = None  # (UTC hour, offset ns): the zone's offset is fixed within it
+        self._clock = LocalClock(self._tz)
+        self._et = self._clock if tz == "America/New_York" else LocalClock(ET)
+        self.policies = [_Policy(_secs(p.start), _secs(p.end), frozenset(p.setups), p.risk_per_trade_pct, p.label)
+                         for p in policies or () if p.setups is not None]
+        self._power_hour = {s.upper() for s in cfg.power_hour_symbols}
+        self._size_note = ""  # of the last sizing (see RiskDecision.size_note)
+        self.sizing = sizing or SizingConfig()
+        self._results: deque[float] = deque(maxlen=20)  # net P&L of the last closed trades (dynamic sizing)
+        # the market view of a symbol for dynamic sizing (the engine sets it; None = unknown)
+        self.market: Callable[[str], Optional[MarketView]] = lambda symbol: None
+        self._power_hour_s = _secs(cfg.power_hour_start)
         self._allow = {s.upper() for s in cfg.allow_symbols}
         self._deny = {s.upper() for s in cfg.deny_symbols}
         self._daily_loss_reason = ""  # latched until new_session()
@@ -109,6 +176,7 @@ class RiskManager:
     def record_closed_trade(self, pnl: float) -> None:
         """A round trip closed with ``pnl`` (net $). A loss extends the losing
         streak, a win ends it; a scratch (exactly 0) leaves it as it is."""
+        self._results.append(pnl)
         if pnl < 0:
             self._consecutive_losses += 1
         elif pnl > 0:
@@ -170,31 +238,41 @@ class RiskManager:
         if data_age_s is not None and data_age_s > cfg.stale_after_s:
             return Block(RiskRule.DATA_STALE,
                          f"data stale: last data {data_age_s:.1f}s old > stale_after_s {cfg.stale_after_s:g}s")
-        if self.window is not None and not self._in_window(now_ns):
-            local = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz)
+        if self.policies:
+            if self.active_policy(now_ns) is None:
+                labels = "; ".join(p.label for p in self.policies)
+                return Block(RiskRule.SESSION_POLICY, f"outside every session policy window ({labels} ET; "
+                             f"now {self._et.text(now_ns)} ET)")
+        elif self.window is not None and not self._in_window(now_ns):
             start, end = self.window
             return Block(RiskRule.TRADING_WINDOW, f"outside the trading window {start}-{end} {self._tz_label} "
-                         f"(now {local:%H:%M:%S} {self._tz_label})")
+                         f"(now {self._clock.text(now_ns)} {self._tz_label})")
         return None
 
     def _in_window(self, now_ns: int) -> bool:
-        """start <= local time of day < end, the zone's UTC offset looked up once per
-        UTC hour (offsets change on hour boundaries in New York; an hour whose two
-        ends disagree is converted exactly every time)."""
-        hour = now_ns // _NS_PER_HOUR
-        cached = self._offset_hour
-        if cached is not None and cached[0] == hour:
-            off = cached[1]
-        else:
-            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self._tz).utcoffset()
-            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self._tz).utcoffset()
-            if a != b:
-                t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self._tz).time()
-                return self._start <= t < self._end
-            off = int(a.total_seconds()) * 1_000_000_000
-            self._offset_hour = (hour, off)
-        secs = ((now_ns + off) // 1_000_000_000) % 86400
-        return self._start_s <= secs < self._end_s
+        """start <= local time of day < end."""
+        return self._start_s <= self._clock.secs(now_ns) < self._end_s
+
+    def active_policy(self, now_ns: int) -> Optional[_Policy]:
+        """The trading policy whose window holds ``now_ns`` (the first listed when they overlap)."""
+        if not self.policies:
+            return None
+        secs = self._et.secs(now_ns)
+        return next((p for p in self.policies if p.start_s <= secs < p.end_s), None)
+
+    def signal_block(self, signal: Signal, now_ns: int) -> Optional[Block]:
+        """The gates that depend on the signal's setup and symbol and the time of day:
+        the session policy of the window (its allowed setups) and power hour."""
+        policy = self.active_policy(now_ns)
+        if policy is not None and signal.setup not in policy.setups:
+            allowed = ", ".join(sorted(policy.setups)) or "no setup"
+            return Block(RiskRule.SESSION_POLICY, f"session policy {policy.start_s // 3600:02d}:"
+                         f"{policy.start_s % 3600 // 60:02d}-{policy.end_s // 3600:02d}:{policy.end_s % 3600 // 60:02d} "
+                         f"ET allows {allowed}, not {signal.setup}")
+        if signal.symbol.upper() in self._power_hour and self._et.secs(now_ns) < self._power_hour_s:
+            return Block(RiskRule.POWER_HOUR, f"power_hour_symbols: {signal.symbol} trades only from "
+                         f"{self.cfg.power_hour_start} ET (now {self._et.text(now_ns)} ET)")
+        return None
 
     def symbol_block(self, symbol: str) -> Optional[Block]:
         s = symbol.upper()
@@ -218,7 +296,8 @@ class RiskManager:
         fixed order (account-wide first, then the symbol, then capacity, then size)
         and the first that blocks gives the reason."""
         cfg = self.cfg
-        block = self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+        block = (self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+                 or self.signal_block(signal, now_ns))
         if block is None:
             # a working entry order will become a position: it takes a slot too
             busy = {p.symbol for p in positions if p.qty != 0}
@@ -232,20 +311,31 @@ class RiskManager:
                 block = Block(RiskRule.MAX_OPEN_ORDERS, f"max_open_orders {cfg.max_open_orders} reached ({n_open} open)")
         if block is not None:
             return RiskDecision(False, evolve(signal, qty=0, risk_usd=0.0), block.reason, block.rule)
-        sized, block = self.sized(signal, account)
+        policy = self.active_policy(now_ns)
+        sized, block = self.sized(signal, account, policy.risk_per_trade_pct if policy is not None else None, now_ns)
         if block is None and cfg.min_reward_risk > 0 and sized.r_multiple + 1e-9 < cfg.min_reward_risk:
             # a target nearer than the stop is a trade nobody should be asked to approve
             block = Block(RiskRule.MIN_REWARD_RISK,
                           f"min_reward_risk: target {sized.r_multiple:.2f}R < {cfg.min_reward_risk:g}R")
         if block is not None:
             return RiskDecision(False, sized, block.reason, block.rule)
-        return RiskDecision(True, sized, "")
+        return RiskDecision(True, sized, "", size_note=self._size_note)
 
     # ------------------------------------------------------------------ sizing
 
-    def sized(self, signal: Signal, account: Account) -> tuple[Signal, Optional[Block]]:
-        """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1)."""
+    def sized(self, signal: Signal, account: Account, risk_per_trade_pct: Optional[float] = None,
+              now_ns: int = 0) -> tuple[Signal, Optional[Block]]:
+        """(signal with qty / risk_usd / r_multiple, None or the block when qty < 1).
+        ``risk_per_trade_pct`` (a session policy's) replaces the config's when given;
+        with ``[sizing] dynamic`` the budget is scaled by engine.sizing's factors."""
         cfg = self.cfg
+        risk_pct = cfg.risk_per_trade_pct if risk_per_trade_pct is None else risk_per_trade_pct
+        dynamic = ""
+        if self.sizing.dynamic and cfg.fixed_qty == 0:
+            f = factors(account.equity, self.sizing.reference_equity, self.market(signal.symbol),
+                        list(self._results), self._et.secs(now_ns), signal.confidence, signal.side)
+            risk_pct *= f.product
+            dynamic = f.text()
         entry, stop = signal.entry, signal.stop
         per_share = abs(entry - stop)
         if not (math.isfinite(entry) and math.isfinite(stop) and entry > 0 and per_share > 0):
@@ -253,12 +343,21 @@ class RiskManager:
                 RiskRule.INVALID_STOP, f"invalid stop: entry {entry} and stop {stop} leave no risk per share to size on"
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
-        budget = max(account.equity, 0.0) * cfg.risk_per_trade_pct / 100.0
+        budget = max(account.equity, 0.0) * risk_pct / 100.0
         by_risk = cfg.fixed_qty if cfg.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
-        qty = min(by_risk, by_bp, by_notional)
+        by_cash = math.floor((account.cash - cfg.min_cash) / entry + _EPS) if cfg.min_cash > 0 else by_notional
+        qty = min(by_risk, by_bp, by_notional, by_cash)
         sized = evolve(signal, qty=max(qty, 0), risk_usd=max(qty, 0) * per_share, r_multiple=r_multiple)
+        self._size_note = dynamic
+        if 1 <= qty < by_risk:
+            cap = (f"buying power {_money(account.buying_power)}" if qty == by_bp
+                   else f"max_position_notional {_money(cfg.max_position_notional)}" if qty == by_notional
+                   else f"min_cash {_money(cfg.min_cash)} (cash {_money(account.cash)})")
+            sizer = f"fixed_qty {cfg.fixed_qty}" if cfg.fixed_qty > 0 else f"risk {risk_pct:g}% sizes {by_risk}"
+            capped = f"qty {qty} capped by {cap} at {_money(entry)} ({sizer})"
+            self._size_note = f"{dynamic}; {capped}" if dynamic else capped
         if qty >= 1:
             return sized, None
         if qty == by_risk and cfg.fixed_qty > 0:
@@ -267,6 +366,8 @@ class RiskManager:
             why = f"risk budget {_money(budget)} / {_money(per_share)} per share"
         elif qty == by_bp:
             why = f"buying power {_money(account.buying_power)} at {_money(entry)}"
+        elif qty == by_cash and qty < by_notional:
+            why = f"min_cash {_money(cfg.min_cash)}: cash {_money(account.cash)} at {_money(entry)}"
         else:
             why = f"max_position_notional {_money(cfg.max_position_notional)} at {_money(entry)}"
         return sized, Block(RiskRule.SIZE_BELOW_ONE, f"qty {qty} < 1 ({why})")

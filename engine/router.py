@@ -52,6 +52,8 @@ class OrderRouter:
         self.redact = redact
         self.ids = ClientOrderIds("ck")
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
+        self.adds: Counter[str] = Counter()  # symbol -> adds sent to its open position (trend_pullback)
+        self.add_ids: set[str] = set()  # client order ids of the add entries sent
         self.fills: list[Fill] = []  # this run's
         self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
         self._attempt: Counter[str] = Counter()
@@ -67,10 +69,45 @@ class OrderRouter:
 
     # ------------------------------------------------------------------ entries
 
+    def may_add(self, sig: Signal) -> bool:
+        """Whether ``sig`` may add to its symbol's open position: the same side, and
+        either a signal of the position's own setup with ``<setup>_max_adds`` not used
+        up (STRATEGY.md 13, trend_pullback) or fewer entries than
+        ``risk.max_positions_per_symbol``; the position is open and no entry is still
+        working. Each add has its own bracket (the broker keeps
+        every exit leg within the position). Only without partial exits and trailing
+        stops: those move one stop per symbol and would not know about the adds."""
+        plan = self.plans.get(sig.symbol)
+        if plan is None or plan.side is not sig.side:
+            return False
+        params = self.params[sig.symbol]
+        adds = self.adds[sig.symbol]
+        own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
+        if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
+            return False
+        if params.target1_r > 0 or params.trail_activate_r > 0:
+            return False
+        pos = self.broker.position(sig.symbol)
+        if pos is None or pos.qty * sig.side.sign <= 0:
+            return False
+        return not any(o.symbol == sig.symbol and o.leg is OrderLeg.ENTRY and o.status.is_open
+                       for o in self.broker.open_orders())
+
     async def send(self, sig: Signal) -> None:
-        """The signal's bracket to the broker. A rejection is journaled by the broker's event."""
+        """The signal's bracket to the broker. A rejection is journaled by the broker's event.
+        A signal for a symbol with an open plan is an add (``may_add``): the plan stays."""
+        plan = self.plans.get(sig.symbol)
+        if plan is not None and plan.id != sig.id and self.may_add(sig):
+            self.adds[sig.symbol] += 1
+            self.recorder.log("info", "order", f"add {self.adds[sig.symbol]} to the {plan.setup} {plan.side.value} "
+                              f"position in {sig.symbol}", sig.symbol)
+            sig_for_plan = plan
+        else:
+            sig_for_plan = sig  # a new position (a stale plan of a closed one is replaced)
         self._attempt[sig.id] += 1
         coid = self.ids.for_signal(sig.id, self._attempt[sig.id])
+        if sig_for_plan is not sig:
+            self.add_ids.add(coid)
         limit = self.config.engine.entry_type == "limit"
         req = OrderRequest(
             client_order_id=coid,
@@ -97,11 +134,11 @@ class OrderRouter:
                 return
             if order.status is OrderStatus.UNKNOWN:
                 # possibly live: keep the plan so exit management starts if it fills
-                self.plans[sig.symbol] = sig
+                self.plans[sig.symbol] = sig_for_plan
                 self.recorder.log("warn", "order", f"bracket {sig.side.value} {sig.qty} {sig.symbol} id {coid}: "
                                   f"outcome unknown ({self.redact(order.reason)})", sig.symbol)
             elif order.status is not OrderStatus.REJECTED:
-                self.plans[sig.symbol] = sig
+                self.plans[sig.symbol] = sig_for_plan
                 self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
                                   f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
             self.recorder.order(order)
@@ -143,7 +180,9 @@ class OrderRouter:
         pos = self.broker.position(f.symbol)
         if f.leg is OrderLeg.ENTRY:
             plan = self.plans.get(f.symbol)
-            if plan is not None and pos is not None:
+            if plan is not None and pos is not None and f.client_order_id in self.add_ids:
+                self.exits.on_position_added(f.symbol, abs(pos.qty))  # an add: the plan's exits go on
+            elif plan is not None and pos is not None:
                 try:
                     self.exits.on_position_opened(f.symbol, plan.side, pos.avg_price, plan.stop, plan.target,
                                                   abs(pos.qty), f.ts_ns, params=self.params[f.symbol])
@@ -152,6 +191,7 @@ class OrderRouter:
         elif pos is None or pos.qty == 0:
             # the position is closed: its result feeds the consecutive-loss gate
             plan = self.plans.pop(f.symbol, None)
+            self.adds.pop(f.symbol, None)
             self.exits.on_position_closed(f.symbol)
             if plan is not None:
                 self.risk.record_closed_trade(self._closed_trade_pnl(f.symbol))
@@ -235,10 +275,16 @@ class OrderRouter:
             if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
                 self.plans.setdefault(o.symbol, by_id[o.signal_id])
         for pos in positions:
-            sig = next((d for d in decisions if d.symbol == pos.symbol and d.decision in
-                        (Decision.APPROVED, Decision.AUTO)), None)
-            if sig is None:
+            sent = [d for d in decisions if d.symbol == pos.symbol and d.decision in (Decision.APPROVED, Decision.AUTO)]
+            if not sent:
                 continue
+            # signals decided after the position opened were adds to it: the plan is the one before them
+            adds = 0
+            while adds < len(sent) - 1 and pos.opened_ns > 0 and sent[adds].decided_ns >= pos.opened_ns:
+                adds += 1
+            sig = sent[adds]
+            if adds:
+                self.adds[pos.symbol] = adds
             self.plans[pos.symbol] = sig
             try:
                 self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from .config import CockpitConfig, StrategyParams
 from .recorder import Recorder
 from .strategy.base import Setup
-from .strategy.registry import make_setups
+from .strategy.registry import make_setups, register_plugins
 
 
 class Strategies:
     def __init__(self, config: CockpitConfig, symbols: list[str], recorder: Recorder) -> None:
         self.config = config
         self.recorder = recorder
+        register_plugins(config.strategy.plugins)  # a trader's own setups, before any is built
         self.params: dict[str, StrategyParams] = {s: config.strategy.for_symbol(s) for s in symbols}
         self.setups: dict[str, list[Setup]] = {s: make_setups(s, self.params[s]) for s in symbols}
         self._reported: set = set()  # bad stored configs already journaled

@@ -236,3 +236,21 @@ def test_trading_window_uses_local_time_across_dst_changes():
     t = datetime(2024, 7, 1, 13, 0, tzinfo=tz.utc)  # 09:00 EDT
     acct = Account(equity=1e5, cash=1e5, buying_power=1e5, start_of_day_equity=1e5)
     assert "now 09:00:00 ET" in r.entry_block_reason(int(t.timestamp()) * 1_000_000_000, acct, None)
+
+
+def test_a_cap_that_binds_is_named_in_the_size_note():
+    rm = RiskManager(RiskConfig(risk_per_trade_pct=1.0, max_position_notional=10_000))
+    d = check(rm)  # risk: $1,000 / $1 = 1000 shares; cap: $10,000 / $100 = 100
+    assert d.allowed and d.signal.qty == 100
+    assert d.size_note == "qty 100 capped by max_position_notional $10,000.00 at $100.00 (risk 1% sizes 1000)"
+    d = check(rm, acct=account(bp=5_000))
+    assert d.signal.qty == 50 and d.size_note.startswith("qty 50 capped by buying power $5,000.00")
+    assert check(RiskManager(RiskConfig(risk_per_trade_pct=0.05))).size_note == ""  # risk decided (50 shares)
+
+
+def test_min_cash_floor_caps_and_blocks():
+    rm = RiskManager(RiskConfig(risk_per_trade_pct=1.0, max_position_notional=1e9, min_cash=95_000))
+    d = check(rm)  # cash 100k - floor 95k leaves $5,000 = 50 shares at $100
+    assert d.allowed and d.signal.qty == 50 and "capped by min_cash $95,000.00 (cash $100,000.00)" in d.size_note
+    d = check(RiskManager(RiskConfig(min_cash=100_000)))
+    assert not d.allowed and "min_cash $100,000.00: cash $100,000.00" in d.reason

@@ -325,3 +325,21 @@ async def test_a_position_without_a_stop_at_the_broker_is_flagged_unprotected_in
         engine.publish(dataclasses.replace(snap, unprotected=()))
         await wait_for(lambda: str(table.get_row("NVDA")[5]).strip() == "896.40", what="the stop shown again")
         assert app.query_one("#positions").border_subtitle == "1 open"
+
+
+async def test_pending_signal_and_session_pane_show_the_size_cap_and_the_policy(tmp_path):
+    """Issue 15: the pending row (and its hint) says which cap bound the size; the
+    session pane shows the active trading policy and the time to the next."""
+    snap = demo_snapshot()
+    note = "qty 97 capped by max_position_notional $50,000.00 at $512.25 (risk 0.5% sizes 310)"
+    pending = (dataclasses.replace(snap.pending[0], qty=97, decision_reason=note),)
+    session = dataclasses.replace(snap.session, policy="09:35-10:30 orb, vwap_reclaim",
+                                  next_policy="10:30-14:00 sigma_fade", seconds_to_next_policy=25 * 60)
+    app = fixed_app(tmp_path, FixedEngine(dataclasses.replace(snap, pending=pending, session=session)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        row = app.query_one("#pending-table", SyncTable).get_row(pending[0].id)
+        assert str(row[-1]).startswith("qty 97 capped by max_position_notional")
+        assert "capped by max_position_notional" in str(app.query_one("#pending-hint").content)
+        body = str(app.query_one("#session-body").render())
+        assert "policy 09:35-10:30 orb, vwap_reclaim" in body and "next 10:30 in" in body

@@ -32,6 +32,12 @@ class SessionPane(Pane):
         t.append(f"  {info.et_time} ET\n")
         t.append("setup ", style=body.tone("muted"))
         t.append(info.recommended_setup or "none (outside policy)", style=body.tone("accent" if info.recommended_setup else "muted"))
+        if info.policy is not None or info.next_policy is not None:  # trading session policies
+            t.append("\npolicy ", style=body.tone("muted"))
+            t.append(info.policy or "none: no entries", style=body.tone("accent" if info.policy else "warn"))
+            if info.next_policy is not None and info.seconds_to_next_policy is not None:
+                start = info.next_policy.split("-", 1)[0]
+                t.append(f" · next {start} in {fmt.duration(info.seconds_to_next_policy)}", style=body.tone("muted"))
         t.append("\nRTH ", style=body.tone("muted"))
         if info.rth_open_ns and info.rth_close_ns:
             t.append(f"{fmt.et(info.rth_open_ns, '%H:%M', view.tz)}–{fmt.et(info.rth_close_ns, '%H:%M', view.tz)}")

@@ -84,7 +84,8 @@ class SignalsPane(Pane):
         if self._status:
             hint = self._status
         elif sig is not None:
-            hint = f"{sig.symbol} {sig.side.value}: {sig.reason}   (a approve · r reject)"
+            cap = f"{sig.decision_reason} | " if sig.decision_reason else ""  # which cap bound the size
+            hint = f"{sig.symbol} {sig.side.value}: {cap}{sig.reason}   (a approve · r reject)"
         else:
             hint = "no pending signal"
         if hint != self._hint:
@@ -116,7 +117,7 @@ class SignalsPane(Pane):
                         f"{sig.risk_usd:.0f}" if fmt.is_num(sig.risk_usd) else fmt.MISSING,
                         fmt.num(sig.r_multiple, 1),
                         f"{sig.confidence:.0f}",
-                        sig.reason,
+                        f"{sig.decision_reason} | {sig.reason}" if sig.decision_reason else sig.reason,
                     ),
                 )
             )

@@ -203,6 +203,7 @@ class _DayPlan:
     rth: Optional[tuple[int, int]]
     segments: tuple[_Window, ...]  # named sessions covering the span, in order
     policy: tuple[_Window, ...]  # recommended-setup windows inside RTH
+    rules: tuple[_Window, ...] = ()  # trading-policy windows inside RTH, named by their label
 
 
 # --------------------------------------------------------------------------- calendar
@@ -218,12 +219,15 @@ class SessionCalendar:
             raise ValueError(f"unknown session kind {kind!r}; allowed: {', '.join(KINDS)}")
         self.kind = kind
         self._policy: list[tuple[int, int, int, int, Optional[str]]] = []
+        self._rules: list[tuple[int, int, int, int, str]] = []  # trading policies (they list setups)
         for entry in SessionsConfig().policy if policy is None else policy:
             sh, sm = _parse_hhmm(entry.start, "start")
             eh, em = _parse_hhmm(entry.end, "end")
             if (eh, em) <= (sh, sm):
                 raise ValueError(f"session policy window {entry.start}-{entry.end} ends before it starts")
             self._policy.append((sh, sm, eh, em, entry.setup))
+            if entry.setups is not None:
+                self._rules.append((sh, sm, eh, em, entry.label))
         self._plans: dict[date, _DayPlan] = {}
         self._last: Optional[_DayPlan] = None
 
@@ -244,6 +248,8 @@ class SessionCalendar:
                     break
         next_name, next_ns = self._next_session(ts_ns, name)
         et = datetime.fromtimestamp(ts_ns // NS_PER_S, ET)
+        active = next((w.name for w in plan.rules if w.start_ns <= ts_ns < w.end_ns), None)
+        upcoming = next((w for w in plan.rules if w.start_ns > ts_ns), None)
         return SessionInfo(
             name=name,
             et_time=f"{et.hour:02d}:{et.minute:02d}:{et.second:02d}",
@@ -255,6 +261,9 @@ class SessionCalendar:
             next_session=next_name,
             seconds_to_next=(next_ns - ts_ns) / NS_PER_S,
             in_rth=in_rth,
+            policy=active,
+            next_policy=upcoming.name if upcoming is not None else None,
+            seconds_to_next_policy=(upcoming.start_ns - ts_ns) / NS_PER_S if upcoming is not None else None,
         )
 
     def session_date(self, ts_ns: int) -> date:
@@ -384,6 +393,7 @@ class SessionCalendar:
                 segments.append(_Window(s, e, name))
 
         policy: list[_Window] = []
+        rules: list[_Window] = []
         d = first_et
         while d <= last_et:
             for sh, sm, eh, em, setup in self._policy:
@@ -392,8 +402,13 @@ class SessionCalendar:
                 s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at(d, eh, em, ET), rth[1])
                 if s < e:
                     policy.append(_Window(s, e, setup))
+            for sh, sm, eh, em, label in self._rules:
+                s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at(d, eh, em, ET), rth[1])
+                if s < e:
+                    rules.append(_Window(s, e, label))
             d += timedelta(days=1)
-        return _DayPlan(day, start, end, True, half_day, rth, tuple(segments), tuple(policy))
+        rules.sort(key=lambda w: w.start_ns)
+        return _DayPlan(day, start, end, True, half_day, rth, tuple(segments), tuple(policy), tuple(rules))
 
     # ------------------------------------------------------------------ names and countdown
 

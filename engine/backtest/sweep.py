@@ -38,7 +38,7 @@ from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
-from ..strategy.registry import make_setups, setups_needs
+from ..strategy.registry import make_setups, register_plugins, setups_needs
 from .runner import backtest_config, run_backtest
 
 # objective name -> the BacktestMetrics attribute a sweep ranks by
@@ -101,13 +101,15 @@ def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]
     out = []
     for idx, combo in combos:
         cfg = combo_config(base, [symbol], combo)
+        register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
         analytics = items = tape = None
         if ds.kind == "bars":
             params = cfg.strategy.for_symbol(symbol)
             rec = _recording(ds, symbol, cfg, params)
             analytics = {symbol: ReplayedAnalytics(rec)}
             items = rec.inputs
-            tape = record_signals(rec, make_setups(symbol, params))
+            # dynamic sizing keeps the ATR of every bar: the engine must visit them all (no tape)
+            tape = None if cfg.sizing.dynamic else record_signals(rec, make_setups(symbol, params))
         res = run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
         out.append(_result_row(idx, symbol, res))
     return out
