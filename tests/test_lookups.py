@@ -92,10 +92,11 @@ def test_preview_bracket_takes_price_and_atr_from_recorded_bars(tmp_path, capsys
 
 
 def test_risk_preview_shows_each_gate_and_the_engines_verdict():
+    cfg = RiskConfig(risk_per_trade_pct=0.5, max_position_notional=50_000.0)  # the gates' figures at a known sizing
     b = bracket("AAPL", "buy", 300, 187.5, "--price", stop_pct=0.01, tp_pct=0.02)
     acct = Account(100_000.0, 100_000.0, 200_000.0, 100_000.0)
     at_1015 = 1_709_651_700 * NS_PER_S  # 2024-03-05 10:15 ET
-    r = risk(RiskConfig(), "us_equity", b, acct, [], [], at_1015)
+    r = risk(cfg, "us_equity", b, acct, [], [], at_1015)
     lines = {line.gate: line for line in r.lines}
     assert r.verdict == "" and r.rule is None  # the cockpit itself would size it down and send it
     assert r.sized_qty == 265  # $500 budget / $1.88 a share
@@ -103,9 +104,9 @@ def test_risk_preview_shows_each_gate_and_the_engines_verdict():
     assert lines["max_position_notional"].ok is False and lines["trading window"].ok is True
     assert not r.allowed
     losing = Account(97_000.0, 97_000.0, 194_000.0, 100_000.0)
-    r = risk(RiskConfig(), "us_equity", b, losing, [], [], at_1015)
+    r = risk(cfg, "us_equity", b, losing, [], [], at_1015)
     assert r.rule == "daily loss limit" and r.verdict.startswith("daily loss limit: day P&L -$3,000.00")
-    r = risk(RiskConfig(), "us_equity", b, acct, [], [], at_1015 - 45 * MIN)  # 09:30 ET
+    r = risk(cfg, "us_equity", b, acct, [], [], at_1015 - 45 * MIN)  # 09:30 ET
     assert r.rule == "outside the trading window"
 
 
