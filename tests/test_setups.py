@@ -174,12 +174,11 @@ def test_trend_model_target_is_atr_when_extreme_is_farther():
     assert sig.target == pytest.approx(100.55 + 1.5) and "target 3 ATR" in sig.reason
 
 
-def test_trend_model_stop_is_the_atr_stop_beyond_the_node_even_when_the_band_is_wider():
-    # issue 15: a band-wide stop (0.5% of price = 5-10 ATR at the defaults) left no target
-    # reaching 1R, so trend_model never traded; the band decides the pullback, not the stop
+def test_trend_model_stop_is_beyond_the_band_when_the_band_is_wider_than_the_atr_stop():
+    # STRATEGY.md 9: stop beyond the LVN by max(atr_stop x ATR, LVN band)
     p = StrategyParams(lvn_alert_atr=2.0)  # band = 2 ATR = 1.0 > 1.5 ATR = 0.75
     sig = TrendModelSetup("SPY", p).on_bar(trend_up(), now(1))
-    assert sig.stop == pytest.approx(100.5 - 0.75)
+    assert sig.stop == pytest.approx(100.5 - 1.0)
 
 
 def test_trend_model_short_mirror():

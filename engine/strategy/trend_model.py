@@ -19,18 +19,18 @@ Conditions, all on the same bar (side BUY for up, SELL for down):
 5. ATR known.
 
 Bracket, measured from the LVN price (the node traded, nearest to price):
-stop = LVN -/+ ``atr_stop`` x ATR, i.e. beyond the node by the ATR stop;
-target = the nearer of the impulse extreme and entry +/- ``atr_target`` x ATR.
-No signal when the target is not beyond entry (price is already at or past the
-extreme) or the stop is not on the far side of entry.
+stop = LVN -/+ max(``atr_stop`` x ATR, LVN band), i.e. beyond the node by at
+least the band it was touched within (STRATEGY.md 9); target = the nearer of the
+impulse extreme and entry +/- ``atr_target`` x ATR. No signal when the target is
+not beyond entry (price is already at or past the extreme) or the stop is not on
+the far side of entry.
 
-STRATEGY.md 9 puts the stop at max(atr_stop x ATR, LVN band) beyond the node.
-At the defaults the band is ``lvn_alert_pct`` 0.5% of price, which is 5-10
-one-minute ATRs on the simulated symbols: every stop sat so far away that no
-target (at most 3 ATR) reached ``min_reward_risk`` 1R, and trend_model never
-traded (issue 15: 164 signals, all blocked). The band still decides what counts
-as a pullback; the stop is the ATR stop beyond the node, so the target rule and
-the reward/risk gate agree and the setup trades when the extreme leaves room.
+With the band at ``lvn_alert_pct`` 0.5% of price (the code default) the band is
+5-10 one-minute ATRs on the simulated symbols: every stop sits so far away that
+no target (at most 3 ATR) reaches ``min_reward_risk`` 1R, and trend_model never
+trades (issue 15: 164 signals, all blocked). The shipped cockpit.toml therefore
+sets the band in ATR (``lvn_alert_atr`` = 0.25, STRATEGY.md 6's ATR form): the
+stop is then the ATR stop beyond the node and the setup trades.
 
 Confidence = clamp(0.6 x aggression + 40 x (1 - distance to LVN / band), 0, 100):
 strong flow and a clean touch of the node score highest.
@@ -127,7 +127,7 @@ class TrendModelSetup:
             return None
 
         sign = side.sign
-        stop_dist = p.atr_stop * atr
+        stop_dist = max(p.atr_stop * atr, band)
         stop = lvn.price - sign * stop_dist
         atr_target = entry + sign * p.atr_target * atr
         extreme = imp.extreme_price
