@@ -148,9 +148,12 @@ class DataEngine:
         self.counters["unknown_item"] += 1
         return []
 
-    def warm_up(self, bars: Iterable[Bar]) -> int:
+    def warm_up(self, bars: Iterable[Bar], alerts: bool = False) -> int:
         """History the analytics must have seen (the previous session, a restart's
-        candles): applied without being recorded, acted on or moving data time."""
+        candles): applied without being recorded, acted on or moving data time.
+        ``alerts``: the bars also move the LVN alert tracker's arm state (a restart's
+        candles of this session, lived through already); their alerts are not shown
+        again."""
         n = 0
         for bar in bars:
             an = self.analytics.get(bar.symbol)
@@ -158,7 +161,9 @@ class DataEngine:
                 continue
             if self._bad_print(bar, self.bands[bar.symbol], (bar.open, bar.high, bar.low, bar.close), an):
                 continue
-            an.on_bar(bar)
+            an.on_bar(bar, alerts)
+            if alerts:
+                an.drain_alerts()  # shown when they happened
             if an.malformed != self._malformed_seen[bar.symbol]:
                 self._drain_rejects(an)
             n += 1

@@ -226,7 +226,7 @@ class Engine:
         acted on. Returns the number of bars applied."""
         n = 0
         for bar in bars:
-            if not self.data.warm_up((bar,)):
+            if not self.data.warm_up((bar,), alerts=True):
                 continue
             n += 1
             snap = self.analytics[bar.symbol].snapshot()
