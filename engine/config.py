@@ -70,6 +70,8 @@ class FeedConfig(_Section):
     session: SessionKind = "us_equity"  # session definition of the instrument
     data_feed: DataFeed = "iex"  # alpaca market data feed
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
+    # synthetic: trading days to play one after the other; 0 = until quit in the UI, one day headless
+    days: int = Field(0, ge=0, description="simulator days to play; 0 = until quit in the UI, one headless")
 
 
 LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades

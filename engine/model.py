@@ -113,6 +113,14 @@ class Trade:
 
 
 @dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Data time passes with no market data (the simulator's overnight between two
+    days): the clock, the session indicator and the bars move with it."""
+
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     symbol: str
     ts_ns: int
