@@ -56,7 +56,8 @@ class Engine:
                  calendar: Optional[SessionCalendar] = None, redact: Callable[[str], str] = lambda s: s,
                  store_opener=None, run_id: str = "") -> None:
         self.config, self.feed, self.broker, self.clock, self.run_id = config, feed, broker, clock, run_id
-        self.calendar = calendar or SessionCalendar(config.feed.session, config.sessions.policy)
+        self.calendar = calendar or SessionCalendar(config.feed.session,
+                                                    config.sessions.policy_for(config.feed.session))
         self.symbols = list(config.app.symbols)
         self.counters: Counter[str] = Counter()
         self.notifier = Notifier()

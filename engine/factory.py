@@ -113,7 +113,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
                 if lock is not None:
                     lock.release()
                 raise
-    calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+    calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
     from .live.secrets import redact
 
     engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,

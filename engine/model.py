@@ -219,6 +219,13 @@ class SessionInfo:
     next_session: str
     seconds_to_next: float
     in_rth: bool
+    # the instrument's own view (issue 20): CLOSED | PRE | RTH (US stocks) or 24H | CLOSED
+    # (24-hour markets), its clock and zone, and the next open (0: unknown)
+    phase: str = ""
+    local_time: str = ""  # HH:MM:SS in the session's zone
+    zone: str = "ET"  # ET | UTC | CT
+    tz: str = "America/New_York"  # the zone's IANA name
+    next_open_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ def test_btc_month_of_bars_alerts_in_replay_and_backtest_alike(shared_data):
     path = shared_data("btcusdt_perp_202201_bars_1m.csv")
     cfg, summary, alerts = _replay_alerts(path, "24h_utc")
     assert summary["lvn_alerts"] >= 20  # was 0: alerts were only checked per trade
+    assert "outside the trading window" not in summary["blocked_reasons"]  # no stock hours on BTC
     assert alerts and all(a.symbol == "BTCUSDT" and a.distance_pct <= 0.5 / 0.995 * 1.000001 for a in alerts)
     assert {a.direction for a in alerts} == {"from_above", "from_below"}
     assert not math.isnan(alerts[0].lvn_price)
