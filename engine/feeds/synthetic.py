@@ -601,6 +601,26 @@ def merge_sessions(sessions: Sequence[SimulatedSession]) -> tuple[np.ndarray, li
 # --------------------------------------------------------------------------- the feed
 
 
+STREAM_CHUNK = 16_384  # trades turned into Python values at a time (a day at once would hold ~200 MB)
+
+
+def _in_time_order(sims: Sequence[SimulatedSession], order: np.ndarray, names: list[str]):
+    """The trades of ``order`` (merge_sessions) as (symbol, ts, price, size, bid, ask)
+    rows of Python values, a chunk at a time."""
+    cols = [(s.trades.ts_ns, s.trades.price, s.trades.size, s.trades.bid, s.trades.ask) for s in sims]
+    for start in range(0, len(order), STREAM_CHUNK):
+        chunk = order[start:start + STREAM_CHUNK]
+        which, idx = chunk[:, 0], chunk[:, 1]
+        out = [np.empty(len(chunk), dtype=c.dtype) for c in cols[0]] if cols else []
+        for k, symbol_cols in enumerate(cols):
+            mask = which == k
+            if mask.any():
+                at = idx[mask]
+                for o, c in zip(out, symbol_cols):
+                    o[mask] = c[at]
+        yield zip([names[k] for k in which.tolist()], *(o.tolist() for o in out))
+
+
 def _parse_hhmm(text: str) -> dtime:
     try:
         hh, mm = text.strip().split(":")
@@ -768,8 +788,6 @@ class SyntheticFeed(PacedFeed):
         later (``start_at``, a resume), the ones after are paced from their open."""
         sims = [self.sessions()[s] for s in self.symbols]
         order, names = merge_sessions(sims)
-        cols = [(s.trades.ts_ns.tolist(), s.trades.price.tolist(), s.trades.size.tolist(),
-                 s.trades.bid.tolist(), s.trades.ask.tolist()) for s in sims]
         paced_from = 0
         if first:
             if self.start_at is not None and sims:
@@ -778,18 +796,18 @@ class SyntheticFeed(PacedFeed):
             paced_from = max(paced_from, self._resume_ns)
         pacer = self._pacer
         fast_forward = paced_from > 0
-        for k, i in order.tolist():
-            ts, p, sz, b, a = (c[i] for c in cols[k])
-            paced = ts >= paced_from
-            if paced and fast_forward:
-                fast_forward = False
-                pacer.reset_anchor()
-            await pacer.wait_for(ts, paced=paced)
-            if pacer.stopped:
-                return
-            self._last_data_ns = ts
-            self._emitted += 1
-            yield Trade(names[k], ts, p, sz, 0, b, a)
+        for rows in _in_time_order(sims, order, names):
+            for sym, ts, p, sz, b, a in rows:
+                paced = ts >= paced_from
+                if paced and fast_forward:
+                    fast_forward = False
+                    pacer.reset_anchor()
+                await pacer.wait_for(ts, paced=paced)
+                if pacer.stopped:
+                    return
+                self._last_data_ns = ts
+                self._emitted += 1
+                yield Trade(sym, ts, p, sz, 0, b, a)
 
     async def _overnight(self, close_ns: int, open_ns: int) -> AsyncIterator[Heartbeat]:
         """A heartbeat at each whole data minute after the last trade and before the
