@@ -63,7 +63,7 @@ def test_warm_up_bars_show_no_alerts_but_the_same_bars_in_a_run_do():
     assert len(played.drain_alerts()) > 0
 
 
-def _replay_alerts(path: pathlib.Path, session: str) -> tuple[dict, list]:
+def _replay_alerts(path: pathlib.Path, session: str) -> tuple:
     cfg = load_config(ROOT / "cockpit.toml", overrides={
         "app": {"mode": "WATCH", "symbols": ["BTCUSDT"]},
         "feed": {"kind": "replay", "file": str(path), "session": session, "speed": 0}}, env={})
@@ -76,12 +76,13 @@ def _replay_alerts(path: pathlib.Path, session: str) -> tuple[dict, list]:
         return eng
 
     eng = asyncio.run(go())
-    return cfg, eng.summary(), list(eng.alerts)
+    return cfg, eng.summary(), list(eng.alerts), [e.message for e in eng.journal]
 
 
 def test_btc_month_of_bars_alerts_in_replay_and_backtest_alike(shared_data):
     path = shared_data("btcusdt_perp_202201_bars_1m.csv")
-    cfg, summary, alerts = _replay_alerts(path, "24h_utc")
+    cfg, summary, alerts, journal = _replay_alerts(path, "24h_utc")
+    assert "replay finished: 45,031 bars" in journal  # one clean line when the feed ends
     assert summary["lvn_alerts"] >= 20  # was 0: alerts were only checked per trade
     assert "outside the trading window" not in summary["blocked_reasons"]  # no stock hours on BTC
     assert alerts and all(a.symbol == "BTCUSDT" and a.distance_pct <= 0.5 / 0.995 * 1.000001 for a in alerts)
