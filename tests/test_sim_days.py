@@ -2,7 +2,8 @@
 positions are held overnight, the day's P&L and gates start again at the session
 boundary, the seed decides every day, and a feed's end is one clean journal line."""
 import asyncio
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,6 +12,7 @@ from engine.model import Heartbeat, Trade
 from tests.factories import engine_config, paper_engine
 
 DAY1, DAY2, DAY3 = date(2024, 6, 12), date(2024, 6, 13), date(2024, 6, 14)
+ET = ZoneInfo("America/New_York")
 
 
 async def _items(feed: SyntheticFeed) -> list:
@@ -19,10 +21,7 @@ async def _items(feed: SyntheticFeed) -> list:
 
 
 def _day(ts_ns: int) -> date:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromtimestamp(ts_ns / 1e9, ZoneInfo("America/New_York")).date()
+    return datetime.fromtimestamp(ts_ns / 1e9, ET).date()
 
 
 def test_the_simulator_plays_the_days_asked_for_and_the_overnight_between_them():
@@ -114,3 +113,22 @@ def test_headless_plays_one_day_unless_days_is_given():
     assert build_feed(cfg, None, until_quit=True).days is None  # the UI: until quit
     cfg = config_from_args(p.parse_args(["--feed", "synthetic", "--days", "4"]))
     assert build_feed(cfg, None).days == 4 and build_feed(cfg, None, until_quit=True).days == 4
+
+
+async def test_a_restart_resumes_the_day_a_run_that_went_on_was_in(tmp_path):
+    from engine.factory import build_engine
+    from tests.waiting import wait_for
+
+    cfg = engine_config("AUTO", app={"db": str(tmp_path / "days.db")}, feed={"days": 3})
+    noon_day2 = int(datetime(2024, 6, 13, 12, 0, tzinfo=ET).timestamp()) * 1_000_000_000
+    eng = build_engine(cfg)
+    eng.add_listener(lambda: eng.clock.now_ns() >= noon_day2 and eng.feed.pause())
+    await eng.start()
+    await wait_for(lambda: eng.feed.status().paused, timeout=300, what="day 2 at noon")
+    stopped = eng.clock.now_ns()
+    await eng.stop()
+    again = build_engine(cfg)
+    await again.prepare()
+    assert again.sim_start.kind == "resumed" and again.sim_start.session_date == DAY2
+    assert again.clock.now_ns() == stopped and again.feed.session_date == DAY2
+    await again.stop()
