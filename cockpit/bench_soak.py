@@ -174,5 +174,7 @@ def print_table(rows: list[SoakDay], title: str) -> None:
                   f"{r.fills:,}", f"{r.wall_s:.0f}")
     Console().print(t)
     if base is not None and len(rows) > 2:
-        later = [r.rss_mb for r in rows[1:]]
-        print(f"RSS after day 2: {min(later):.1f}-{max(later):.1f} MB (spread {max(later) - min(later):.1f} MB)")
+        later = sorted(r.rss_mb for r in rows[1:])
+        median = later[len(later) // 2]
+        print(f"RSS day 2 {base:.1f} MB, last day {rows[-1].rss_mb:.1f} MB ({rows[-1].rss_mb - base:+.1f}), "
+              f"median after day 2 {median:.1f} MB, range {later[0]:.1f}-{later[-1]:.1f} MB")
