@@ -228,7 +228,10 @@ class CockpitApp(App[None]):
 
     def _view(self) -> View:
         assert self.snap is not None
-        return View(self.snap, self.selected, self._now_ns(self.snap), self.config.app.timezone)
+        # times in the instrument's own zone: app.timezone for US stocks, UTC / Chicago for a 24-hour market
+        session = self.snap.session
+        tz = session.tz if session is not None and self.config.feed.session != "us_equity" else self.config.app.timezone
+        return View(self.snap, self.selected, self._now_ns(self.snap), tz)
 
     def _apply(self, force: bool = False) -> None:
         snap = self.snap

@@ -1,5 +1,6 @@
-"""`cockpit bench engine|ui|faults`: measured speed, printed as throughputs and latency
-percentiles (never asserted in tests), and fault trials counted (bench_faults.py)."""
+"""`cockpit bench engine|ui|faults|soak`: measured speed, printed as throughputs and latency
+percentiles (never asserted in tests), fault trials counted (bench_faults.py), and
+memory and store growth over unattended days (bench_soak.py)."""
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,17 @@ def bench_engine(n_trades: int) -> dict:
 
 def add_commands(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes, fault trials")
-    bench.add_argument("what", choices=["engine", "ui", "faults"])
+    bench.add_argument("what", choices=["engine", "ui", "faults", "soak"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
     bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
     bench.add_argument("--trials", type=int, default=50, help="crash-restart trials (faults bench)")
+    bench.add_argument("--days", type=int, default=30, help="soak: session days to run unattended at max speed")
+    bench.add_argument("--feed", choices=["synthetic", "replay"], default="synthetic", help="soak: the data")
+    bench.add_argument("--file", default="", help="soak: the replay file (trades or 1-minute bars CSV)")
+    bench.add_argument("--session", help="soak: session kind of the instrument (us_equity, 24h_utc, 24h_chicago)")
+    bench.add_argument("--symbols", help="soak: comma-separated symbols (default: the config's)")
+    bench.add_argument("--seed", type=int, default=7, help="soak: simulator seed")
     bench.set_defaults(handler=bench_command)
 
 
@@ -68,6 +75,8 @@ def bench_command(args: argparse.Namespace) -> int:
         else:
             print_table(results)
         return 0 if all(r.survived == r.trials for r in results) else 1
+    if args.what == "soak":
+        return _soak(args)
     if args.what == "engine":
         result = bench_engine(args.trades)
     else:
@@ -105,3 +114,24 @@ def _print_engine(r: dict) -> None:
     a = r["analytics_1_symbol"]
     print(f"session profile with value area and LVNs from arrays: {a['session_profile_ms']:.1f} ms "
           f"({a['n_trades']:,} trades, {a['session_profile_bins']} bins)")
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from engine.config import ConfigError
+
+    from .bench_soak import as_dicts, print_table, run_soak
+
+    if args.days < 1:
+        raise ConfigError(f"--days {args.days} is not valid: allowed: a whole number of days >= 1")
+    if args.feed == "replay" and not args.file:
+        raise ConfigError("bench soak --feed replay needs --file PATH: a trades CSV or 1-minute bars CSV")
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    live = None if args.json else (lambda r: print(f"day {r.day:3d} {r.session_date}  RSS {r.rss_mb:7.1f} MB  "
+                                                   f"store {r.store_mb:7.1f} MB  rows {r.rows:>9,}", flush=True))
+    rows = run_soak(args.days, args.feed, args.file, args.session, symbols, args.seed, on_day=live)
+    if args.json:
+        print(json.dumps(as_dicts(rows), indent=2))
+    else:
+        what = f"replay of {args.file}" if args.feed == "replay" else f"simulator seed {args.seed}"
+        print_table(rows, f"cockpit bench soak: {len(rows)} day(s), {what}, AUTO, max speed, fresh store")
+    return 0

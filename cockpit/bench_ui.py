@@ -273,7 +273,7 @@ def build_bench_engine(sc: Scenario):
         make = _synthetic_laps(config.app.symbols, config.app.seed)
     feed = LoopedFeed(make, sc.speed)
     broker = build_broker(config, clock)
-    calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+    calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
     return Engine(config, feed, broker, clock, calendar=calendar), config
 
 

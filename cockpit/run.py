@@ -26,6 +26,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--theme", choices=get_args(ThemeName))
     p.add_argument("--seed", type=int, help="simulator seed")
     p.add_argument("--date", help="simulator session date YYYY-MM-DD")
+    p.add_argument("--days", type=int, help="simulator: trading days to play one after the other "
+                   "(default: until quit in the UI, one day with --headless)")
     p.add_argument("--session", choices=get_args(SessionKind), help="session definition of the instrument")
     p.add_argument("--db", help="store: a SQLite file path or any SQLAlchemy URL")
     p.add_argument("--no-store", action="store_true", help="do not persist anything")
@@ -70,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     from .app import run_app
 
-    engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh)
+    engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh, until_quit=True)
     return run_app(engine, config, operations=lambda: Operations(engine, config, metrics))
 
 

@@ -36,6 +36,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         put("feed", "speed", parse_speed(args.speed))
     put("feed", "session", args.session)
     put("feed", "sim_date", args.date)
+    days = getattr(args, "days", None)
+    if days is not None and days < 1:
+        raise ConfigError(f"--days {days} is not valid: allowed: a whole number of days >= 1")
+    put("feed", "days", days)
     put("app", "mode", args.mode)
     if args.symbols:
         put("app", "symbols", [s for s in args.symbols.split(",") if s.strip()])

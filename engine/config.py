@@ -82,6 +82,8 @@ class FeedConfig(_Section):
     session: SessionKind = "us_equity"  # session definition of the instrument
     data_feed: DataFeed = "iex"  # alpaca market data feed
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
+    # synthetic: trading days to play one after the other; 0 = until quit in the UI, one day headless
+    days: int = Field(0, ge=0, description="simulator days to play; 0 = until quit in the UI, one headless")
 
 
 LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades
@@ -325,6 +327,9 @@ class RiskConfig(_Section):
     # window: 09:35-15:50 ET for US stocks, the whole day for a 24-hour market
     trading_start: str = ""
     trading_end: str = ""
+    # a window per session kind, [start, end] in that session's zone, e.g.
+    # windows.24h_utc = ["13:00", "21:00"]; it wins over trading_start/end for its kind
+    windows: dict[SessionKind, list[str]] = Field(default_factory=dict)
     allow_symbols: list[str] = Field(default_factory=list)  # empty = all
     deny_symbols: list[str] = Field(default_factory=list)
     max_consecutive_losses: int = Field(4, ge=1)
@@ -334,6 +339,28 @@ class RiskConfig(_Section):
     # symbols that may open positions only from power_hour_start (ET) to the close (STRATEGY.md 13)
     power_hour_symbols: list[str] = Field(default_factory=lambda: ["SPX"])
     power_hour_start: str = "15:00"
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: dict) -> dict:
+        for kind, window in v.items():
+            if len(window) != 2 or not all(window):
+                raise ValueError(f"windows.{kind} = {window!r}: allowed: [start, end], two times of day HH:MM")
+            for t in window:
+                cls._hhmm(t)
+            if window[0] >= window[1]:
+                raise ValueError(f"windows.{kind} = {window!r}: the start must come before the end")
+        return v
+
+    def window_for(self, kind: str) -> Optional[tuple[str, str]]:
+        """The trader's entry window for a session kind: ``windows[kind]``, else
+        trading_start/end, else None (the session's default)."""
+        w = self.windows.get(kind)
+        if w:
+            return w[0], w[1]
+        if self.trading_start:
+            return self.trading_start, self.trading_end
+        return None
 
     @field_validator("trading_start", "trading_end", "power_hour_start")
     @classmethod
@@ -382,22 +409,24 @@ class SessionPolicy(_Section):
                 raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
         return v
 
-    @field_validator("start", "end")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        try:
-            h, m = v.split(":")
-            if not (0 <= int(h) <= 23 and 0 <= int(m) <= 59):
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"{v!r} is not a time of day HH:MM") from None
-        return v
-
     @property
     def label(self) -> str:
         """``09:30-11:00 orb, ema_cross`` (what the pane and a block reason show)."""
         names = ", ".join(self.setups) if self.setups is not None else (self.setup or "no setup")
         return f"{self.start}-{self.end} {names or 'no setup'}"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_of_day(cls, v: str, info) -> str:
+        try:
+            h, m = (int(x) for x in v.split(":"))
+            ok = (0 <= h <= 23 and 0 <= m <= 59) or (info.field_name == "end" and (h, m) == (24, 0))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{v!r} is not a time of day: allowed HH:MM (00:00-23:59"
+                             f"{', or 24:00' if info.field_name == 'end' else ''})")
+        return v
 
 
 class SessionsConfig(_Section):
@@ -408,6 +437,18 @@ class SessionsConfig(_Section):
             SessionPolicy(start="14:00", end="16:00", setup="trend_model"),
         ]
     )
+    # 24-hour markets (24h_utc, 24h_chicago): the whole day has a recommended setup, so the
+    # session pane does not say "none" most of the day. Windows in ET like ``policy``;
+    # an end may be "24:00". Quiet hours (Asia, after the US close) fade to value, London
+    # and New York hours follow the trend.
+    policy_24h: list[SessionPolicy] = Field(
+        default_factory=lambda: [
+            SessionPolicy(start="00:00", end="03:00", setup="mean_reversion"),
+            SessionPolicy(start="03:00", end="09:30", setup="trend_model"),
+            SessionPolicy(start="09:30", end="16:00", setup="trend_model"),
+            SessionPolicy(start="16:00", end="24:00", setup="mean_reversion"),
+        ]
+    )
     # when true, only the recommended setup of the current window may trade
     enforce_policy: bool = False
 
@@ -415,6 +456,10 @@ class SessionsConfig(_Section):
     def trading(self) -> list[SessionPolicy]:
         """The trading policies (windows that list ``setups``); empty = the risk window rules."""
         return [p for p in self.policy if p.setups is not None]
+    def policy_for(self, kind: str) -> list[SessionPolicy]:
+        """The policy table of a session kind: ``policy`` for US stocks, ``policy_24h``
+        for a 24-hour market."""
+        return self.policy if kind == "us_equity" else self.policy_24h
 
 
 class UIConfig(_Section):

@@ -24,7 +24,7 @@ from .analytics.symbol import SymbolAnalytics
 from .brokers.base import Broker
 from .clock import Clock, DataClock
 from .config import DataConfig, StrategyParams
-from .model import NS_PER_MIN, NS_PER_S, Bar, LvnAlert, Quote, Signal, Trade
+from .model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, LvnAlert, Quote, Signal, Trade
 from .recorder import Recorder, _num
 from .sanity import PriceBand, RejectLog
 
@@ -50,6 +50,7 @@ class DataEngine:
         self.data_clock = clock if isinstance(clock, DataClock) else None
         self._pending = pending  # the desk's: a pending signal is checked against every trade
         self._on_pending_trade = on_pending_trade
+        self.on_heartbeat: Optional[Callable[[int], None]] = None  # the engine: data time passed with no data
         self._minute = -1  # data time's minute (on_data closes the others' bars when it turns)
         self._malformed_seen: Counter[str] = Counter()  # per symbol: rejects already journaled
         dc = data_config if data_config is not None else DataConfig()
@@ -145,12 +146,21 @@ class DataEngine:
                 if self._broker_on_quote is not None:
                     self._broker_on_quote(item)
             return []
+        if t is Heartbeat:  # time passed with no data (an overnight): bars whose minute ended close
+            if dc is None:
+                return []
+            if self.on_heartbeat is not None:
+                self.on_heartbeat(item.ts_ns)
+            return self.close_bars(item.ts_ns)
         self.counters["unknown_item"] += 1
         return []
 
-    def warm_up(self, bars: Iterable[Bar]) -> int:
+    def warm_up(self, bars: Iterable[Bar], alerts: bool = False) -> int:
         """History the analytics must have seen (the previous session, a restart's
-        candles): applied without being recorded, acted on or moving data time."""
+        candles): applied without being recorded, acted on or moving data time.
+        ``alerts``: the bars also move the LVN alert tracker's arm state (a restart's
+        candles of this session, lived through already); their alerts are not shown
+        again."""
         n = 0
         for bar in bars:
             an = self.analytics.get(bar.symbol)
@@ -158,7 +168,9 @@ class DataEngine:
                 continue
             if self._bad_print(bar, self.bands[bar.symbol], (bar.open, bar.high, bar.low, bar.close), an):
                 continue
-            an.on_bar(bar)
+            an.on_bar(bar, alerts)
+            if alerts:
+                an.drain_alerts()  # shown when they happened
             if an.malformed != self._malformed_seen[bar.symbol]:
                 self._drain_rejects(an)
             n += 1

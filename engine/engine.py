@@ -61,7 +61,8 @@ class Engine:
                  calendar: Optional[SessionCalendar] = None, redact: Callable[[str], str] = lambda s: s,
                  store_opener=None, run_id: str = "") -> None:
         self.config, self.feed, self.broker, self.clock, self.run_id = config, feed, broker, clock, run_id
-        self.calendar = calendar or SessionCalendar(config.feed.session, config.sessions.policy)
+        self.calendar = calendar or SessionCalendar(config.feed.session,
+                                                    config.sessions.policy_for(config.feed.session))
         self.symbols = list(config.app.symbols)
         self.counters: Counter[str] = Counter()
         self.notifier = Notifier()
@@ -90,6 +91,8 @@ class Engine:
         self._snapshot: Optional[EngineSnapshot] = None
         self._snapshot_version = -1
         self._session_date = None
+        self._day_to_note = None  # a simulated run entered this day: sim_sessions is told at the next bar
+        self.data.on_heartbeat = self._maybe_new_session  # an overnight: the day turns at its boundary
         self._feed_task: Optional[asyncio.Task] = None
         self._timer_task: Optional[asyncio.Task] = None
         self._protect_task: Optional[asyncio.Task] = None  # protection after a background reconcile
@@ -190,7 +193,7 @@ class Engine:
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
-            self.recorder.log("info", "feed", "feed finished")
+            self.recorder.log("info", "feed", self.feed.finished_line())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a feed failure must be seen, not swallowed
@@ -263,7 +266,7 @@ class Engine:
         acted on. Returns the number of bars applied."""
         n = 0
         for bar in bars:
-            if not self.data.warm_up((bar,)):
+            if not self.data.warm_up((bar,), alerts=True):
                 continue
             n += 1
             snap = self.analytics[bar.symbol].snapshot()
@@ -304,6 +307,9 @@ class Engine:
         their memory is right, but nothing they say is acted on."""
         now = self.clock.now_ns()
         self._maybe_new_session(now)
+        if self._day_to_note is not None:
+            day, self._day_to_note = self._day_to_note, None
+            await sim_resume.day_began(self, day, now)
         for sym, bar in closed:
             an = self.analytics[sym]
             snap = an.snapshot()
@@ -371,6 +377,8 @@ class Engine:
         self._session_date = self.calendar.session_date(now)
 
     def _maybe_new_session(self, now: int) -> None:
+        """At the session boundary (data time, a bar or an overnight heartbeat): start-of-day
+        equity, so the day's P&L, and the day's gates (daily loss, losing streak) start again."""
         day = self.calendar.session_date(now)
         if day != self._session_date:
             first = self._session_date is None
@@ -379,6 +387,8 @@ class Engine:
             self.risk.new_session()
             if not first:
                 self.recorder.log("info", "session", f"new session {day}")
+                if self.sim_start is not None:
+                    self._day_to_note = day
 
     # ------------------------------------------------------------------ per-symbol strategy configs
 

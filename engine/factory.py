@@ -15,7 +15,9 @@ from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
 
-def build_feed(config: CockpitConfig, clock: Clock):
+def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
+    """The configured feed. ``until_quit``: the simulator goes on day after day unless
+    feed.days says how many (the UI); otherwise it plays feed.days days, one by default."""
     from .ops.providers import configure
 
     configure(config.providers)  # look-up TTLs and rate limits for the vendors' clients
@@ -25,8 +27,9 @@ def build_feed(config: CockpitConfig, clock: Clock):
         from .feeds.synthetic import SyntheticFeed
 
         day = date.fromisoformat(config.feed.sim_date) if config.feed.sim_date else None
+        days = config.feed.days or (None if until_quit else 1)
         return SyntheticFeed(symbols=tuple(config.app.symbols), seed=config.app.seed, session_date=day,
-                             speed=config.feed.speed)
+                             speed=config.feed.speed, days=days)
     if kind == "replay":
         from .feeds.replay import ReplayFeed
 
@@ -89,13 +92,14 @@ def build_clock(config: CockpitConfig) -> Clock:
 
 
 def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=None,
-                 use_store: bool = True, fresh: bool = False) -> Engine:
+                 use_store: bool = True, fresh: bool = False, until_quit: bool = False) -> Engine:
     """Wire a ready-to-start Engine. ``store`` may be an opened Store; otherwise one is
     opened at config.app.db (the user data dir by default) when the engine starts,
     on the event loop that runs it, unless use_store is False. A simulated session
-    resumes from the store unless ``fresh`` (engine/sim_resume.py)."""
+    resumes from the store unless ``fresh`` (engine/sim_resume.py); with ``until_quit``
+    (the UI) it goes on day after day unless feed.days is set."""
     clock = clock or build_clock(config)
-    feed = build_feed(config, clock)
+    feed = build_feed(config, clock, until_quit)
     # A simulated or replayed session can be run again into the same store: a short run
     # token keeps its signal, order and fill ids from overwriting the earlier run's.
     # Live ids are unique by wall time already (and must stay stable across a restart).
@@ -115,7 +119,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
                 if lock is not None:
                     lock.release()
                 raise
-    calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+    calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
     from .live.secrets import redact
 
     engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,

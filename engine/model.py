@@ -113,6 +113,14 @@ class Trade:
 
 
 @dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Data time passes with no market data (the simulator's overnight between two
+    days): the clock, the session indicator and the bars move with it."""
+
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     symbol: str
     ts_ns: int
@@ -216,6 +224,13 @@ class SessionInfo:
     policy: Optional[str] = None
     next_policy: Optional[str] = None
     seconds_to_next_policy: Optional[float] = None
+    # the instrument's own view (issue 20): CLOSED | PRE | RTH (US stocks) or 24H | CLOSED
+    # (24-hour markets), its clock and zone, and the next open (0: unknown)
+    phase: str = ""
+    local_time: str = ""  # HH:MM:SS in the session's zone
+    zone: str = "ET"  # ET | UTC | CT
+    tz: str = "America/New_York"  # the zone's IANA name
+    next_open_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,13 +143,14 @@ ET = ZoneInfo("America/New_York")
 class RiskManager:
     def __init__(self, cfg: RiskConfig, session: str = "us_equity",
                  policies: Optional[list[SessionPolicy]] = None, sizing: Optional[SizingConfig] = None) -> None:
-        """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
-        zone, or the session's default window when they are left empty; trading
-        ``policies`` (session policies that list ``setups``, ET) replace it when given."""
+        """The entry window is the trader's for this session kind (``cfg.windows[kind]``,
+        else ``trading_start``-``trading_end``) in the session's time zone, or the
+        session's default window when none is set; trading ``policies`` (session
+        policies that list ``setups``, ET) replace it when given."""
         self.cfg = cfg
         tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
-        window = (cfg.trading_start, cfg.trading_end) if cfg.trading_start else default
+        window = cfg.window_for(session) or default
         self.window: Optional[tuple[str, str]] = window  # None: entries all day
         self._start = _hhmm(window[0] if window else "00:00")
         self._end = _hhmm(window[1] if window else "00:00")

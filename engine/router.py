@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from itertools import chain
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
 from .brokers.base import Broker
@@ -35,6 +34,10 @@ from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, 
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
+
+
+RECENT_FILLS = 500  # fills kept in memory (the store has every one)
+RECENT_ATTEMPTS = 1000  # signals whose send attempts are counted (a retry comes soon after the first)
 
 
 class OrderRouter:
@@ -54,8 +57,11 @@ class OrderRouter:
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
         self.adds: Counter[str] = Counter()  # symbol -> adds sent to its open position (trend_pullback)
         self.add_ids: set[str] = set()  # client order ids of the add entries sent
-        self.fills: list[Fill] = []  # this run's
-        self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
+        # this run's latest fills (every fill is in the store; a run left open for days
+        # must not keep them all), and per symbol the fills of the round trip in progress
+        # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
+        self.fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
+        self._trips: dict[str, list[Fill]] = {}
         self._attempt: Counter[str] = Counter()
         self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
         self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
@@ -108,6 +114,8 @@ class OrderRouter:
         coid = self.ids.for_signal(sig.id, self._attempt[sig.id])
         if sig_for_plan is not sig:
             self.add_ids.add(coid)
+        if len(self._attempt) > RECENT_ATTEMPTS:  # a run left open for days: the oldest signals' counts go
+            del self._attempt[next(iter(self._attempt))]
         limit = self.config.engine.entry_type == "limit"
         req = OrderRequest(
             client_order_id=coid,
@@ -153,6 +161,7 @@ class OrderRouter:
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
             self.fills.append(f)
+            self._trips.setdefault(f.symbol, []).append(f)
             self.counters["fills"] += 1
             rec.fill(f)
             rec.account(self.broker)
@@ -193,22 +202,9 @@ class OrderRouter:
             plan = self.plans.pop(f.symbol, None)
             self.adds.pop(f.symbol, None)
             self.exits.on_position_closed(f.symbol)
+            trip = self._trips.pop(f.symbol, [])  # the next round trip starts empty
             if plan is not None:
-                self.risk.record_closed_trade(self._closed_trade_pnl(f.symbol))
-
-    def _closed_trade_pnl(self, symbol: str) -> float:
-        """Realised P&L of the round trip that just closed, from its fills."""
-        qty = 0
-        cash = 0.0
-        for f in chain(reversed(self.fills), reversed(self._earlier_fills)):
-            if f.symbol != symbol:
-                continue
-            s = f.qty if f.side is Side.BUY else -f.qty
-            qty += s
-            cash -= s * f.price + f.commission
-            if qty == 0:
-                break
-        return cash
+                self.risk.record_closed_trade(_trip_pnl(trip))
 
     # ------------------------------------------------------------------ exits
 
@@ -255,15 +251,16 @@ class OrderRouter:
         """A restart: this session's fills, oldest first, so the P&L of a round trip
         that closes after the restart counts its opening fills too, and the round trips
         they closed rebuild the consecutive-loss count."""
-        self._earlier_fills = list(fills)
         open_qty: Counter[str] = Counter()
         cash: Counter[str] = Counter()
-        for f in self._earlier_fills:
+        for f in fills:
             s = f.qty if f.side is Side.BUY else -f.qty
             open_qty[f.symbol] += s
             cash[f.symbol] -= s * f.price + f.commission
+            self._trips.setdefault(f.symbol, []).append(f)
             if open_qty[f.symbol] == 0:
                 self.risk.record_closed_trade(cash.pop(f.symbol))
+                self._trips.pop(f.symbol)
 
     def restore_plans(self, positions: list[Position], decisions: list[Signal],
                       open_orders: Sequence[Order] = ()) -> None:
@@ -420,3 +417,17 @@ class OrderRouter:
             for order in orders:
                 self.recorder.order(order)
             self.notifier.notify()
+
+
+def _trip_pnl(trip: list[Fill]) -> float:
+    """Net cash of a round trip's fills, summed newest first (as it always was: the
+    consecutive-loss gate sees the same sign for a trip that closes near zero)."""
+    qty = 0
+    cash = 0.0
+    for f in reversed(trip):
+        s = f.qty if f.side is Side.BUY else -f.qty
+        qty += s
+        cash -= s * f.price + f.commission
+        if qty == 0:
+            break
+    return cash

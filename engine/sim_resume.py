@@ -37,8 +37,9 @@ from its first day, so the next day opens where the stored one closed, with
 the stored day as its previous session), positions are carried overnight at
 their last price, DAY orders expired at the close, and start-of-day equity,
 the day's P&L and the daily-loss gate start again (the engine's new session).
-A simulator that itself goes on day after day (issue 20) needs nothing more:
-its run writes the day it is in, and a resume picks that day.
+A simulator that itself goes on day after day (``--days N``, the UI's default)
+notes each new day in ``sim_sessions`` (``day_began``, kind next_session, the
+same key) when its first bar closes, so a resume picks the day it was in.
 
 A run without a store (``--no-store``), a replay or a live feed is left alone.
 """
@@ -202,3 +203,20 @@ async def after_restore(engine: "Engine", plan: SimStart, state, bars: int) -> N
                         f"{detail['open_orders']} open orders, {detail['pending']} pending signals, "
                         f"equity {acct.equity:,.2f}", None, detail)
 
+
+
+async def day_began(engine: "Engine", day: date, now_ns: int) -> None:
+    """A simulator that goes on entered ``day``: the store says which day this run is
+    in, so a restart resumes that day (``begin`` reads the newest row)."""
+    plan = engine.sim_start
+    if plan is None or not engine.recorder.recording:
+        return
+    acct = engine.broker.account()
+    detail = {"start": NEXT_SESSION, "session_date": day.isoformat(), "data_ns": now_ns, "carried_on": True,
+              "positions": sum(1 for p in engine.broker.positions() if p.qty), "equity": round(acct.equity, 2)}
+    try:
+        await engine.recorder.store.add_sim_session(plan.key, engine.run_id, day.isoformat(), NEXT_SESSION, now_ns,
+                                                    detail)
+    except Exception as exc:  # the day goes on; a restart would then resume the day before's close
+        engine.recorder.log("error", "store", f"noting the simulated day {day} failed: "
+                            f"{engine.recorder.redact(str(exc))}")

@@ -72,7 +72,7 @@ def test_parity_live_path_and_backtester_on_one_synthetic_session():
     assert bt.desk.signal_counts == live.desk.signal_counts
     assert _orders(run.broker) == _orders(live_broker)
     # every fill the live path made, in order (the backtest then closes what is still open)
-    assert bt.fills[: len(live.fills)] == live.fills
+    assert list(bt.fills)[: len(live.fills)] == list(live.fills)
 
 
 # --------------------------------------------------------------------------- bar fill rules
@@ -141,7 +141,7 @@ def test_gap_through_the_stop_fills_at_the_open():
 def test_recorded_analytics_replay_equals_the_full_engine():
     ds = load_dataset(["synthetic:SPY:3:5"])
     cfg = backtest_config(None, ds.symbols, setup="auction,trend_model,mean_reversion")
-    full = run_backtest(cfg, ds)
+    full = run_backtest(cfg, ds, needs=None)  # everything, as the recording computes (alerts too)
     rec = record_bars("SPY", ds.series["SPY"], cfg.strategy.for_symbol("SPY"), SessionCalendar(cfg.feed.session))
     replayed = run_backtest(cfg, ds, analytics={"SPY": ReplayedAnalytics(rec)})
     assert full.metrics.trades > 5

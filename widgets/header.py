@@ -1,5 +1,7 @@
 """The top bar: mode, entries, feed, how a simulated session started (FRESH /
-RESUMED hh:mm), broker, store, equity, day P&L and the ET clock.
+RESUMED hh:mm), broker, store, equity, day P&L and the clock: the trading day's
+phase (CLOSED / PRE / RTH, or 24H for a 24-hour market) and the time in the
+instrument's own zone, with the time to the next open while it is closed.
 
 Each badge is its own Label with a state class (``-auto``, ``-stale``, ...) so the
 theme decides the colours and only the badge that changed is repainted. The clock
@@ -85,6 +87,21 @@ def store_badge(store: Optional[StoreStatus]) -> tuple[str, str]:
     return text, f"-store-{store.health.value}"
 
 
+def clock_badge(view: View) -> tuple[str, str]:
+    """The trading day's phase, the clock in the instrument's own zone and, when it is
+    not trading, the time to the next open: ``RTH 10:42:13 ET``, ``24H 03:12:44 UTC``,
+    ``CLOSED 17:20 ET open in 16h 10m``."""
+    info = view.snap.session
+    if info is None or not info.phase:
+        return f" {fmt.et(view.now_ns, tz=view.tz)} ET ", ""
+    if info.phase in ("RTH", "24H") or info.next_open_ns <= view.now_ns:
+        return f" {info.phase} {fmt.et(view.now_ns, tz=info.tz)} {info.zone} ", f"-phase-{info.phase.lower()}"
+    # closed: minutes are enough, and the line keeps room for the badges before it
+    wait = fmt.duration((info.next_open_ns - view.now_ns) / 1e9)
+    return (f" {info.phase} {fmt.et(view.now_ns, '%H:%M', info.tz)} {info.zone} open in {wait} ",
+            f"-phase-{info.phase.lower()}")
+
+
 class _Badge(Label):
     """A label that changes text/class only when told something new."""
 
@@ -140,4 +157,4 @@ class CockpitHeader(Horizontal):
         get("equity").set(f" Eq {snap.account.equity:,.0f} ", "")
         pnl = snap.account.day_pnl
         get("pnl").set(f" Day {fmt.money(pnl, sign=True)} ", "-up" if pnl > 0 else "-down" if pnl < 0 else "")
-        get("clock").set(f" {fmt.et(view.now_ns, tz=view.tz)} ET ", "")
+        get("clock").set(*clock_badge(view))

@@ -1,5 +1,6 @@
-"""Session indicator (STRATEGY.md section 7): session, ET time, recommended setup,
-RTH open/close and the time to the next session."""
+"""Session indicator (STRATEGY.md section 7): session, the time in the instrument's
+own zone (ET, UTC, CT), recommended setup, RTH open/close (a 24-hour market: its
+trading day, no RTH) and the time to the next session."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -28,8 +29,10 @@ class SessionPane(Pane):
             return
         t = Text()
         tone = "up" if info.in_rth else "muted" if info.name == "CLOSED" else "accent"
-        t.append(f" {SESSION_WORD.get(info.name, info.name)} ", style=body.tone(tone) + body.tone("strong"))
-        t.append(f"  {info.et_time} ET\n")
+        around_clock = info.phase == "24H"  # a 24-hour market: no RTH, the world's hours say who trades
+        name = SESSION_WORD.get(info.name, info.name)
+        t.append(f" 24H · {name} " if around_clock else f" {name} ", style=body.tone(tone) + body.tone("strong"))
+        t.append(f"  {info.local_time or info.et_time} {info.zone}\n")
         t.append("setup ", style=body.tone("muted"))
         t.append(info.recommended_setup or "none (outside policy)", style=body.tone("accent" if info.recommended_setup else "muted"))
         if info.policy is not None or info.next_policy is not None:  # trading session policies
@@ -38,9 +41,12 @@ class SessionPane(Pane):
             if info.next_policy is not None and info.seconds_to_next_policy is not None:
                 start = info.next_policy.split("-", 1)[0]
                 t.append(f" · next {start} in {fmt.duration(info.seconds_to_next_policy)}", style=body.tone("muted"))
-        t.append("\nRTH ", style=body.tone("muted"))
+        t.append("\nday " if around_clock or info.zone != "ET" else "\nRTH ", style=body.tone("muted"))
         if info.rth_open_ns and info.rth_close_ns:
-            t.append(f"{fmt.et(info.rth_open_ns, '%H:%M', view.tz)}–{fmt.et(info.rth_close_ns, '%H:%M', view.tz)}")
+            if around_clock:
+                t.append(f"24h from {fmt.et(info.rth_open_ns, '%H:%M', info.tz)} {info.zone}")
+            else:
+                t.append(f"{fmt.et(info.rth_open_ns, '%H:%M', info.tz)}–{fmt.et(info.rth_close_ns, '%H:%M', info.tz)}")
             if info.is_half_day:
                 t.append(" half day", style=body.tone("warn"))
         else:

@@ -4,7 +4,8 @@
 ``AlertLevels`` owns the level set (the LVNs of the developing session, of the
 previous session and of a counting impulse leg), the ``LvnAlertTracker`` it is
 given to, and ``watch``: what a trade must call with its price, or None when
-there is nothing to check (the per-trade path reads one attribute).
+there is nothing to check (the per-trade path reads one attribute), and
+``on_bar``: the same for a bar's price path.
 
 The levels may change after every closed bar and at a new session. Until the
 tracker has been given a price every level in it is armed and nothing else
@@ -57,6 +58,20 @@ class AlertLevels:
         else:
             self.watch = self._first_price  # work them out when a price needs them
 
+    def on_bar(self, bar, atr: float) -> list[LvnAlert]:
+        """A bar's price path (bars-only data, a restart's candles) against the levels
+        the trades of its minute would have met (before the bar updates them)."""
+        if self.watch is None:
+            return []
+        if not self._priced:
+            self._push()
+            if not self._levels:
+                self.watch = None
+                return []
+            self._priced = True
+            self.watch = self._tracker.on_price
+        return self._tracker.on_bar(bar.open, bar.high, bar.low, bar.close, bar.ts_ns, atr)
+
     def _first_price(self, price: float, ts_ns: int, atr: float) -> list[LvnAlert]:
         self._push()
         if not self._levels:
@@ -94,6 +109,9 @@ class NoAlertLevels:
 
     def update(self) -> None:
         pass
+
+    def on_bar(self, bar, atr: float) -> list:
+        return []
 
 
 NO_ALERT_LEVELS = NoAlertLevels()

@@ -17,6 +17,17 @@ level can change state, so a trade inside it costs two comparisons (plus one
 for ATR in ATR mode, whose thresholds are rebuilt only when ATR changes, once a
 bar).
 
+A one-minute bar (bars-only data) is a price path, not one price: ``on_bar``
+walks it open -> the nearer extreme -> the other extreme -> close (low first
+for a bar that closed up, high first for one that closed down, the usual
+assumption when only OHLC is known). Price visited every value between two
+points of the path, so a level fires when a leg of the path reaches its band,
+even when no point of the bar lies inside it (a bar whose range spans the LVN
+went through it), and re-arms when a leg goes beyond twice the band. The alert
+then reports the price at which the leg entered the band. Trades and bars use
+the same levels and arm state, so a replay of bars alerts like the trades of
+the same minutes would.
+
 Levels are matched across ``set_levels`` calls by (price, source), keeping
 their arm state. A level that is new while the last price is already within
 twice its band starts disarmed, as if just touched: session and impulse LVNs
@@ -118,6 +129,20 @@ class LvnAlertTracker:
             return []
         return self._check(price, ts_ns, atr)
 
+    def on_bar(self, open_: float, high: float, low: float, close: float, ts_ns: int,
+               atr: float) -> list[LvnAlert]:
+        """Check one bar's price path (see the module); returns the alerts it fires."""
+        alerts = self.on_price(open_, ts_ns, atr)
+        path = (low, high, close) if close >= open_ else (high, low, close)
+        prev = open_
+        for p in path:
+            if p != prev:
+                alerts.extend(self._leg(prev, p, ts_ns, atr))
+                prev = p
+        self._last = close
+        self._lo, self._hi = _INF, -_INF  # the next price is checked in full
+        return alerts
+
     @property
     def levels(self) -> tuple[tuple[float, str, bool], ...]:
         """(price, source, armed) of every level, for display and tests."""
@@ -166,6 +191,19 @@ class LvnAlertTracker:
             else:
                 lo, hi = max(lo, lv.rearm_lo), min(hi, lv.rearm_hi)
         self._lo, self._hi = lo, hi
+        return alerts
+
+    def _leg(self, a: float, b: float, ts_ns: int, atr: float) -> list[LvnAlert]:
+        """Price moved steadily from ``a`` to ``b`` (one leg of a bar's path)."""
+        lo, hi = (a, b) if a < b else (b, a)
+        alerts: list[LvnAlert] = []
+        for lv in self._levels:
+            if lv.armed and hi >= lv.fire_lo and lo <= lv.fire_hi:
+                lv.armed = False
+                entered = min(max(a, lv.fire_lo), lv.fire_hi)  # where the leg came within the band
+                alerts.append(self._alert(lv, entered, ts_ns, atr))
+            if not lv.armed and (b < lv.rearm_lo or b > lv.rearm_hi):
+                lv.armed = True  # the leg went on beyond twice the band (a leg is monotone: no way back)
         return alerts
 
     def _alert(self, lv: _Level, price: float, ts_ns: int, atr: float) -> LvnAlert:

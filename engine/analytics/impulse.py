@@ -22,7 +22,7 @@ from .profile import VolumeProfile
 from .structure import StructureTracker
 
 NAN = float("nan")
-HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles
+HISTORY_BARS = 2 * 1440  # bar histograms kept for impulse range profiles (within one session: cleared at a new one)
 
 Band = Callable[[float, float], float]  # (price, atr) -> half-width of the band
 
@@ -62,6 +62,10 @@ class ImpulseWatch:
             st.set_balance(NAN, NAN)
         st.reset()
         self.leg = st.impulse
+        # a leg starts after the reset (the tracker forgot the last inside bar), so the bars
+        # of earlier sessions are never read again: a run left open for days keeps one session's
+        self._history.clear()
+        self._range_cache = None
 
     def range_profile(self, start_ns: int, end_ns: int) -> Optional[ProfileStats]:
         """The profile of the history bars with start_ns <= minute < end_ns.

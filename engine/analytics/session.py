@@ -55,6 +55,11 @@ AFTER_HOURS = "AFTER_HOURS"
 CLOSED = "CLOSED"
 
 KINDS = ("us_equity", "24h_utc", "24h_chicago")
+# each kind's own clock: (IANA zone, label) -- the header and the session pane read it
+ZONES = {"us_equity": ("America/New_York", "ET"), "24h_utc": ("UTC", "UTC"), "24h_chicago": ("America/Chicago", "CT")}
+PRE_MARKET = (4, 0)  # US stocks: pre-market from 04:00 ET on a trading day
+# phases of the trading day the header shows
+PHASE_CLOSED, PHASE_PRE, PHASE_RTH, PHASE_24H = "CLOSED", "PRE", "RTH", "24H"
 
 # ET clock boundaries: (hour, minute, name of the session that starts there).
 # NEW_YORK / AFTER_HOURS are replaced by the exchange's open / close on NYSE days.
@@ -174,14 +179,25 @@ def _at(day: date, hour: int, minute: int, tz: ZoneInfo | timezone) -> int:
 
 
 def _parse_hhmm(text: str, what: str) -> tuple[int, int]:
+    """HH:MM; an end may be 24:00 (the end of the day)."""
     try:
         h, m = text.split(":")
         hour, minute = int(h), int(m)
+        if (hour, minute) == (24, 0) and what == "end":
+            return hour, minute
         if not (0 <= hour <= 23 and 0 <= minute <= 59):
             raise ValueError
     except ValueError:
-        raise ValueError(f"session policy {what} {text!r} is not a time of day HH:MM") from None
+        allowed = "HH:MM (00:00-23:59, or 24:00 for an end)" if what == "end" else "HH:MM (00:00-23:59)"
+        raise ValueError(f"session policy {what} {text!r} is not a time of day: allowed {allowed}") from None
     return hour, minute
+
+
+def _at_or_midnight(day: date, hour: int, minute: int, tz: ZoneInfo | timezone) -> int:
+    """``_at``, with 24:00 meaning the next day's 00:00."""
+    if hour == 24:
+        return _at(day + timedelta(days=1), 0, 0, tz)
+    return _at(day, hour, minute, tz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +246,8 @@ class SessionCalendar:
                 self._rules.append((sh, sm, eh, em, entry.label))
         self._plans: dict[date, _DayPlan] = {}
         self._last: Optional[_DayPlan] = None
+        self.tz_name, self.zone = ZONES[kind]
+        self._tz = ZoneInfo(self.tz_name)
 
     # ------------------------------------------------------------------ public API
 
@@ -250,6 +268,7 @@ class SessionCalendar:
         et = datetime.fromtimestamp(ts_ns // NS_PER_S, ET)
         active = next((w.name for w in plan.rules if w.start_ns <= ts_ns < w.end_ns), None)
         upcoming = next((w for w in plan.rules if w.start_ns > ts_ns), None)
+        local = datetime.fromtimestamp(ts_ns // NS_PER_S, self._tz)
         return SessionInfo(
             name=name,
             et_time=f"{et.hour:02d}:{et.minute:02d}:{et.second:02d}",
@@ -264,7 +283,31 @@ class SessionCalendar:
             policy=active,
             next_policy=upcoming.name if upcoming is not None else None,
             seconds_to_next_policy=(upcoming.start_ns - ts_ns) / NS_PER_S if upcoming is not None else None,
+            phase=self._phase(plan, ts_ns, in_rth),
+            local_time=f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}",
+            zone=self.zone,
+            tz=self.tz_name,
+            next_open_ns=self.next_open_ns(ts_ns),
         )
+
+    def _phase(self, plan: _DayPlan, ts_ns: int, in_rth: bool) -> str:
+        if self.kind != "us_equity":
+            return PHASE_24H if in_rth else PHASE_CLOSED
+        if in_rth:
+            return PHASE_RTH
+        if plan.rth is not None and ts_ns < plan.rth[0] and ts_ns >= _at(plan.day, *PRE_MARKET, ET):
+            return PHASE_PRE
+        return PHASE_CLOSED
+
+    def next_open_ns(self, ts_ns: int) -> int:
+        """The first regular-hours open after ``ts_ns`` (24-hour kinds: the next trading
+        day's start), 0 when none comes within the look-ahead."""
+        plan = self._plan_at(ts_ns)
+        for _ in range(_MAX_LOOKAHEAD_DAYS):
+            if plan.rth is not None and plan.rth[0] > ts_ns:
+                return plan.rth[0]
+            plan = self._plan(plan.day + timedelta(days=1))
+        return 0
 
     def session_date(self, ts_ns: int) -> date:
         """The session day ``ts_ns`` belongs to (see the module doc for each kind's
@@ -399,11 +442,11 @@ class SessionCalendar:
             for sh, sm, eh, em, setup in self._policy:
                 if setup is None:
                     continue
-                s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at(d, eh, em, ET), rth[1])
+                s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at_or_midnight(d, eh, em, ET), rth[1])
                 if s < e:
                     policy.append(_Window(s, e, setup))
             for sh, sm, eh, em, label in self._rules:
-                s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at(d, eh, em, ET), rth[1])
+                s, e = max(_at(d, sh, sm, ET), rth[0]), min(_at_or_midnight(d, eh, em, ET), rth[1])
                 if s < e:
                     rules.append(_Window(s, e, label))
             d += timedelta(days=1)

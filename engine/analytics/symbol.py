@@ -54,6 +54,10 @@ Choices made here (STRATEGY.md leaves them open):
   (setups evaluate closed bars).
 - Impulse LVNs are alert levels while the leg counts (range >= impulse_min_atr),
   extending or ended-but-kept.
+- A bar applied with ``on_bar`` (bars-only data, a restart's candles) checks the
+  LVN alerts with its price path (alerts.py), against the levels and ATR its
+  trades would have met, before it updates them: a replay of bars alerts like
+  the trades of the same minutes.
 """
 from __future__ import annotations
 
@@ -237,11 +241,13 @@ class SymbolAnalytics:
         """Remember the prevailing quote for Lee-Ready on trades that carry none."""
         self._classifier.set_quote(q.bid, q.ask)
 
-    def on_bar(self, bar: Bar) -> Optional[Bar]:
+    def on_bar(self, bar: Bar, alerts: bool = True) -> Optional[Bar]:
         """Apply a closed one-minute bar (bars-only history, or a stored candle on a
         restart). Uses its volume at price if present, else spreads its volume over
-        its range; uses its buy/sell volume unless NaN, else BVC. Returns the bar as
-        applied (buy/sell volume filled in), or None when it was rejected."""
+        its range; uses its buy/sell volume unless NaN, else BVC; checks the LVN
+        alerts with its price path unless ``alerts`` is False (an earlier session's
+        history: an approach counts from this session's first price). Returns the
+        bar as applied (buy/sell volume filled in), or None when it was rejected."""
         problem = _bar_problem(bar)
         m = bar.ts_ns - bar.ts_ns % NS_PER_MIN
         if problem is None and m <= self._last_closed_minute:
@@ -259,6 +265,10 @@ class SymbolAnalytics:
         session = self._session
         if not (session.start <= m < session.end):
             self._enter_session(m)
+        if alerts and self._alert_levels.watch is not None:  # the bar's path meets the levels its trades would have met
+            fired = self._alert_levels.on_bar(bar, self._atr_v)
+            if fired:
+                self._alerts.extend(fired)
         bar = self._after_bar(bar, self._bar_bins(bar, self.bin_size), session.rth_open <= m < session.rth_close)
         self._last = bar.close
         end = m + NS_PER_MIN

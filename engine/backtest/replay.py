@@ -161,7 +161,7 @@ def record_bars(symbol: str, bars: BarsArrays, params: StrategyParams, calendar:
     ``needs`` as for SymbolAnalytics (None = everything)."""
     an = SymbolAnalytics(symbol, params, calendar, needs=needs)
     for bar in warmup or ():
-        an.on_bar(bar)
+        an.on_bar(bar, alerts=False)  # as Engine.warm_up: an approach counts from the session's first price
     an.drain_alerts()
     an.drain_rejects()
     slimmer = _Slim() if slim else None

@@ -149,7 +149,7 @@ class BacktestRun:
         self.config = config
         self.ds = ds
         self.clock = DataClock()
-        self.calendar = SessionCalendar(config.feed.session, config.sessions.policy)
+        self.calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
         self.broker = PaperBroker(config.broker, self.clock, config.app.symbols)
         self.feed = ArrayFeed(ds)
         self._items = items  # the dataset's items already built (a sweep replays the same Bars)

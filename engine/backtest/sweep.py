@@ -83,7 +83,7 @@ def _recording(ds: Dataset, symbol: str, cfg: CockpitConfig, params) -> Any:
            repr(cfg.sessions.model_dump()))
     rec = _WORKER_RECORDINGS.get(key)
     if rec is None:
-        cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy)
+        cal = SessionCalendar(cfg.feed.session, cfg.sessions.policy_for(cfg.feed.session))
         rec = record_bars(symbol, ds.series[symbol], params, cal, needs=needs)
         while len(_WORKER_RECORDINGS) >= _WORKER_KEEP:
             _WORKER_RECORDINGS.pop(next(iter(_WORKER_RECORDINGS)))

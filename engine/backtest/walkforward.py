@@ -95,7 +95,7 @@ def run_walkforward(
     on_fold: Optional[Callable[[Fold], None]] = None,
 ) -> WalkForward:
     attr = objective_metric(objective)
-    cal = SessionCalendar(base_config.feed.session, base_config.sessions.policy)
+    cal = SessionCalendar(base_config.feed.session, base_config.sessions.policy_for(base_config.feed.session))
     days = session_days(ds, cal)
     if len(days) < train + test:
         raise ConfigError(f"walk-forward needs at least train + test = {train + test} sessions; the data has {len(days)}")

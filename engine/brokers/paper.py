@@ -82,6 +82,7 @@ from ..model import (
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
 _EPS = 1e-9
+KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
 _INF = math.inf
 
 
@@ -167,6 +168,7 @@ class PaperBroker(BacktestBroker):
         self._outbox: list[BrokerEvent] = []
 
         self._orders: dict[str, _Working] = {}
+        self._forgotten = 0  # finished orders dropped from memory at a new day (the store has them)
         self._open: dict[str, dict[str, _Working]] = {s: {} for s in self._symbols}
         self._timed: set[str] = set()
         self._used_client_ids: set[str] = set()
@@ -292,8 +294,26 @@ class PaperBroker(BacktestBroker):
             self._flush()
 
     def start_of_day(self, ts_ns: int) -> None:
-        """A new session began: start-of-day equity := current equity."""
+        """A new session began: start-of-day equity := current equity; finished orders
+        beyond the newest KEEP_DONE_ORDERS leave memory."""
         self._sod_equity = self.account().equity
+        self._forget_done_orders()
+
+    def _forget_done_orders(self) -> None:
+        """A run left open for days keeps only what the orders pane and today's gates
+        need: the oldest finished orders are dropped, a bracket only when every order
+        of it is finished (the store has them all; ``order_count`` still counts them)."""
+        done = [w for w in self._orders.values() if not w.status.is_open]
+        if len(done) <= KEEP_DONE_ORDERS:
+            return
+        working = {w.parent_id or w.id for w in self._orders.values() if w.status.is_open}
+        done.sort(key=lambda w: w.touch)
+        for w in done[: len(done) - KEEP_DONE_ORDERS]:
+            if (w.parent_id or w.id) not in working:
+                del self._orders[w.id]
+                # its client id too: a retry comes within seconds, while its order is still here
+                self._used_client_ids.discard(w.client_order_id)
+                self._forgotten += 1
 
     # ------------------------------------------------------------------ protocol: market data
 
@@ -443,7 +463,7 @@ class PaperBroker(BacktestBroker):
 
     def order_count(self) -> int:
         """Every order this broker has taken (rejected ones too), without snapshotting them."""
-        return len(self._orders)
+        return len(self._orders) + self._forgotten
 
     def recent_orders(self, n: int = 50) -> list[Order]:
         """The ``n`` most recently changed orders (open or not), newest first."""

@@ -8,6 +8,8 @@ here, so the engine calls methods and never probes for them:
   (the balance range and previous profile at the open); none by default.
 - ``backfill()``: history from the data vendor (a live start catches up on the
   previous session and today so far); ``can_backfill`` says whether it exists.
+- ``finished_line()``: the one journal line said when the stream ends
+  ("replay finished: 45,031 bars").
 - ``drain_notices()``: what the trader must see about the feed itself (dropped
   symbols, reconnects, skipped data) as journal entries; none by default. An
   entry of kind "malformed" stands for ``data["count"]`` skipped items, which
@@ -22,9 +24,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import AsyncIterator, Union
 
-from ..model import Bar, FeedStatus, JournalEntry, Quote, Trade
+from ..model import Bar, FeedStatus, Heartbeat, JournalEntry, Quote, Trade
 
-MarketData = Union[Trade, Bar, Quote]
+MarketData = Union[Trade, Bar, Quote, Heartbeat]
 
 
 class Feed(ABC):
@@ -52,6 +54,10 @@ class Feed(ABC):
 
     def drain_notices(self) -> list[JournalEntry]:
         return []
+
+    def finished_line(self) -> str:
+        """The one journal line when the stream has ended (a replay, the simulated days)."""
+        return f"{self.name} finished"
 
     @property
     def controllable(self) -> bool:

@@ -82,9 +82,10 @@ class Pacer:
 
     # ------------------------------------------------------------------ pacing
 
-    async def wait_for(self, ts_ns: int, paced: bool = True) -> None:
+    async def wait_for(self, ts_ns: int, paced: bool = True, max_wait_s: Optional[float] = None) -> None:
         """Return when the item stamped ``ts_ns`` is due. ``paced=False`` hands it
-        out at once (fast-forward) but still honours pause."""
+        out at once (fast-forward) but still honours pause; ``max_wait_s`` caps this
+        one wait like ``max_gap_s`` (a simulated overnight passes in seconds)."""
         loop = asyncio.get_running_loop()
         self._count += 1
         while True:
@@ -107,10 +108,12 @@ class Pacer:
                 self._anchor_data = ts_ns
             due = self._anchor_wall + (ts_ns - self._anchor_data) / NS / self.speed
             delay = due - now
-            if self.max_gap_s is not None and delay > self.max_gap_s:
-                # compress a long gap: shift the anchor so the wait is max_gap_s
-                self._anchor_wall -= delay - self.max_gap_s
-                delay = self.max_gap_s
+            cap = self.max_gap_s if max_wait_s is None else (
+                max_wait_s if self.max_gap_s is None else min(max_wait_s, self.max_gap_s))
+            if cap is not None and delay > cap:
+                # compress a long gap: shift the anchor so the wait is the cap
+                self._anchor_wall -= delay - cap
+                delay = cap
             if delay < MIN_SLEEP_S:
                 self.lag_s = max(0.0, -delay)
                 if self._count % self.yield_every == 0 or (

@@ -94,6 +94,9 @@ class ReplayFeed(PacedFeed):
     def status_message(self) -> str:
         return self._message
 
+    def finished_line(self) -> str:
+        return f"replay finished: {self._emitted:,} {self.data.kind}"
+
     def drain_notices(self) -> list[JournalEntry]:
         """The rows the loader skipped (once; kind "malformed", counted by the engine)."""
         return self._skipped.drain()

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..model import NS_PER_MIN, NS_PER_S, Bar, Trade
+from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer
@@ -54,6 +54,7 @@ DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
 # so runs and tests are reproducible without reading the wall clock.
 DEFAULT_SESSION_DATE = date(2024, 6, 12)
 TICK = 0.01
+OVERNIGHT_WALL_S = 12.0  # a paced overnight (or weekend) between two simulated days lasts at most this
 
 
 # --------------------------------------------------------------------------- symbols
@@ -600,6 +601,26 @@ def merge_sessions(sessions: Sequence[SimulatedSession]) -> tuple[np.ndarray, li
 # --------------------------------------------------------------------------- the feed
 
 
+STREAM_CHUNK = 16_384  # trades turned into Python values at a time (a day at once would hold ~200 MB)
+
+
+def _in_time_order(sims: Sequence[SimulatedSession], order: np.ndarray, names: list[str]):
+    """The trades of ``order`` (merge_sessions) as (symbol, ts, price, size, bid, ask)
+    rows of Python values, a chunk at a time."""
+    cols = [(s.trades.ts_ns, s.trades.price, s.trades.size, s.trades.bid, s.trades.ask) for s in sims]
+    for start in range(0, len(order), STREAM_CHUNK):
+        chunk = order[start:start + STREAM_CHUNK]
+        which, idx = chunk[:, 0], chunk[:, 1]
+        out = [np.empty(len(chunk), dtype=c.dtype) for c in cols[0]] if cols else []
+        for k, symbol_cols in enumerate(cols):
+            mask = which == k
+            if mask.any():
+                at = idx[mask]
+                for o, c in zip(out, symbol_cols):
+                    o[mask] = c[at]
+        yield zip([names[k] for k in which.tolist()], *(o.tolist() for o in out))
+
+
 def _parse_hhmm(text: str) -> dtime:
     try:
         hh, mm = text.strip().split(":")
@@ -609,7 +630,16 @@ def _parse_hhmm(text: str) -> dtime:
 
 
 class SyntheticFeed(PacedFeed):
-    """Feed + ControllableFeed: a seeded multi-symbol session, streamed in time order.
+    """Feed + ControllableFeed: seeded multi-symbol sessions, streamed in time order.
+
+    ``days`` sessions are played one after the other (None: until stopped, the
+    UI's default), each chained to the one before (its balance range is the
+    previous value area, it opens near the previous close), so the seed decides
+    every day. Between two days the overnight passes as a ``Heartbeat`` a data
+    minute (the clock, the session indicator and the day's reset move with data
+    time), paced at the feed's speed but never longer than OVERNIGHT_WALL_S of
+    wall time in all; at speed max it is handed out at once. Only the day being
+    played and the one before are kept in memory.
 
     ``start_at`` (HH:MM ET) skips ahead: trades before it are handed out at once
     (so analytics see the whole session so far), pacing starts there.
@@ -631,6 +661,7 @@ class SyntheticFeed(PacedFeed):
         history_days: int = 1,
         trades_per_session: Optional[int] = None,
         yield_every: int = 512,
+        days: Optional[int] = 1,
     ) -> None:
         if not symbols:
             raise ValueError("SyntheticFeed needs at least one symbol")
@@ -649,6 +680,10 @@ class SyntheticFeed(PacedFeed):
         self._last_data_ns = 0
         self._emitted = 0
         self._resume_ns = 0  # a resumed run: handed out unpaced up to here (the engine skips it)
+        if days is not None and int(days) < 1:
+            raise ValueError(f"days must be >= 1 (None: until stopped), got {days}")
+        self.days = None if days is None else int(days)
+        self.days_played = 0
 
     # ------------------------------------------------------------------ resuming (engine/sim_resume.py)
 
@@ -732,31 +767,84 @@ class SyntheticFeed(PacedFeed):
     async def stream(self) -> AsyncIterator[MarketData]:
         if not self._connected:
             await self.start()
+        while True:
+            async for trade in self._day(first=self.days_played == 0):
+                yield trade
+            if self._pacer.stopped:
+                return
+            self.days_played += 1
+            if self.days is not None and self.days_played >= self.days:
+                self._done = True
+                return
+            close_ns = self.last_trade_ns()
+            self._next_day()
+            async for beat in self._overnight(close_ns, self._first_trade_ns()):
+                yield beat
+            if self._pacer.stopped:
+                return
+
+    async def _day(self, first: bool) -> AsyncIterator[Trade]:
+        """Today's trades of every symbol in time order; the first day may start
+        later (``start_at``, a resume), the ones after are paced from their open."""
         sims = [self.sessions()[s] for s in self.symbols]
         order, names = merge_sessions(sims)
-        cols = [(s.trades.ts_ns.tolist(), s.trades.price.tolist(), s.trades.size.tolist(),
-                 s.trades.bid.tolist(), s.trades.ask.tolist()) for s in sims]
         paced_from = 0
-        if self.start_at is not None and sims:
-            local = datetime.combine(self.session_date, self.start_at, tzinfo=ET)
-            paced_from = int(local.timestamp()) * NS_PER_S
-        paced_from = max(paced_from, self._resume_ns)
+        if first:
+            if self.start_at is not None and sims:
+                local = datetime.combine(self.session_date, self.start_at, tzinfo=ET)
+                paced_from = int(local.timestamp()) * NS_PER_S
+            paced_from = max(paced_from, self._resume_ns)
         pacer = self._pacer
-        fast_forward = True
-        for k, i in order.tolist():
-            ts, p, sz, b, a = (c[i] for c in cols[k])
-            paced = ts >= paced_from
-            if paced and fast_forward:
-                fast_forward = False
-                pacer.reset_anchor()
-            await pacer.wait_for(ts, paced=paced)
+        fast_forward = paced_from > 0
+        for rows in _in_time_order(sims, order, names):
+            for sym, ts, p, sz, b, a in rows:
+                paced = ts >= paced_from
+                if paced and fast_forward:
+                    fast_forward = False
+                    pacer.reset_anchor()
+                await pacer.wait_for(ts, paced=paced)
+                if pacer.stopped:
+                    return
+                self._last_data_ns = ts
+                self._emitted += 1
+                yield Trade(sym, ts, p, sz, 0, b, a)
+
+    async def _overnight(self, close_ns: int, open_ns: int) -> AsyncIterator[Heartbeat]:
+        """A heartbeat at each whole data minute after the last trade and before the
+        next day's first: at most OVERNIGHT_WALL_S of wall time in all."""
+        first = close_ns - close_ns % NS_PER_MIN + NS_PER_MIN
+        beats = range(first, open_ns, NS_PER_MIN)
+        if not beats:
+            return
+        cap = OVERNIGHT_WALL_S / len(beats)
+        pacer = self._pacer
+        for ts in beats:
+            await pacer.wait_for(ts, max_wait_s=cap)
             if pacer.stopped:
-                break
+                return
             self._last_data_ns = ts
-            self._emitted += 1
-            yield Trade(names[k], ts, p, sz, 0, b, a)
-        else:
-            self._done = True
+            yield Heartbeat(ts)
+
+    def _next_day(self) -> None:
+        """The next trading day of the chain becomes today (the day before is kept
+        as the previous session, older ones are dropped)."""
+        nxt = _calendar().next_trading_day(self.session_date)
+        for sym, chain in self._ensure().items():
+            prev = chain[-1]
+            chain.append(generate_symbol_session(sym, self.seed, nxt, balance=prev.value_area,
+                                                 open_price=prev.close, trades_per_session=self.trades_per_session))
+            del chain[:-2]
+        self.session_date = nxt
+        self.history_days = 1
+        self._resume_ns = 0
+
+    def _first_trade_ns(self) -> int:
+        """Data time of today's first simulated trade."""
+        firsts = [int(s.trades.ts_ns[0]) for s in self.sessions().values() if len(s.trades)]
+        return min(firsts) if firsts else session_bounds(self.session_date)[0]
+
+    def finished_line(self) -> str:
+        return f"simulation finished: {self.days_played} day(s), {self._emitted:,} trades"
 
     def status_message(self) -> str:
         return f"seed {self.seed}, {self.session_date.isoformat()}, {len(self.symbols)} symbols"

@@ -66,7 +66,8 @@ async def _replay(path: Path, **data):
 def _fed_to_the_end(engine) -> bool:
     """The feed got through the whole file: it finished and the analytics saw the last row."""
     last_ts = int(_rows()[1][-1].split(",")[0])
-    return any(j.message == "feed finished" for j in engine.journal) and engine.analytics["SPY"]._last_ts >= last_ts
+    return any(j.message.startswith("replay finished: ") for j in engine.journal) \
+        and engine.analytics["SPY"]._last_ts >= last_ts
 
 
 @pytest.fixture(scope="module")
