@@ -58,7 +58,8 @@ def two_days():
     limit of 0.2% (so day 1 trips it); what the overnight looked like to the engine."""
     cfg = engine_config("AUTO", feed={"days": 2},
                         strategy={"flat_before_close_min": 0.0, "atr_stop": 20.0, "atr_target": 40.0},
-                        risk={"max_daily_loss_pct": 0.2, "trading_start": "09:35", "trading_end": "16:00"})
+                        risk={"max_daily_loss_pct": 0.2, "trading_start": "09:35", "trading_end": "16:00",
+                              "risk_per_trade_pct": 0.5, "max_position_notional": 50_000.0})  # sizes that lose 0.2%
     eng = paper_engine(cfg)
     night = []  # per heartbeat: (ts, positions, daily-loss latched, day P&L), after the engine saw it
     engine_beat = eng.data.on_heartbeat
