@@ -219,6 +219,16 @@ class RiskConfig(_Section):
     # block a signal whose target is less than this many R away (0 = no minimum)
     min_reward_risk: float = Field(1.0, ge=0)
     stale_after_s: float = Field(15.0, gt=0)
+    # options feedback gate (STRATEGY.md 14; engine/options_gate.py), off by default: the
+    # underlying's option chain today (Polygon's chain snapshot, needs POLYGON_API_KEY and a
+    # live feed) must have total volume >= options_min_volume contracts and an at-the-money
+    # implied volatility <= options_max_iv (a fraction: 0.6 = 60%)
+    options_gate: bool = False
+    options_min_volume: int = Field(10_000, ge=0)
+    options_max_iv: float = Field(0.6, gt=0)
+    # when the chain cannot be had (no key, look-up failed, too old): "block" the entry
+    # (reason "options data unavailable") or "allow" it (the signal's reason says so)
+    options_if_unavailable: Literal["block", "allow"] = "block"
 
     @field_validator("trading_start", "trading_end")
     @classmethod

@@ -27,6 +27,9 @@ from zoneinfo import ZoneInfo
 
 from .config import RiskConfig
 from .model import Account, Order, OrderLeg, Position, Signal, evolve
+from .options_gate import OptionsFeedback, OptionsReading, verdict_of
+
+OPTIONS_NOTE = " | "  # joins the options gate's figures to a signal's reason
 
 _EPS = 1e-9
 _NS_PER_HOUR = 3_600_000_000_000
@@ -50,6 +53,8 @@ class RiskRule(str, Enum):
     SIZE_BELOW_ONE = "qty"
     MIN_REWARD_RISK = "min_reward_risk"
     SESSION_POLICY = "session_policy"
+    OPTIONS_FEEDBACK = "options feedback"  # the chain's volume today or its ATM IV (engine/options_gate.py)
+    OPTIONS_DATA = "options data unavailable"  # the gate is on and the chain could not be had
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,13 @@ SESSION_WINDOWS = {
 
 
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, session: str = "us_equity") -> None:
+    def __init__(self, cfg: RiskConfig, session: str = "us_equity",
+                 options: Optional[OptionsFeedback] = None) -> None:
         """The entry window is ``cfg.trading_start``-``trading_end`` in the session's time
-        zone, or the session's default window when they are left empty."""
+        zone, or the session's default window when they are left empty. ``options``: the
+        chain readings the options feedback gate judges (``cfg.options_gate``)."""
         self.cfg = cfg
+        self.options = options
         tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
         window = (cfg.trading_start, cfg.trading_end) if cfg.trading_start else default
@@ -219,6 +227,8 @@ class RiskManager:
         and the first that blocks gives the reason."""
         cfg = self.cfg
         block = self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
+        if block is None and cfg.options_gate:
+            signal, block = self.options_check(signal)
         if block is None:
             # a working entry order will become a position: it takes a slot too
             busy = {p.symbol for p in positions if p.qty != 0}
@@ -240,6 +250,18 @@ class RiskManager:
         if block is not None:
             return RiskDecision(False, sized, block.reason, block.rule)
         return RiskDecision(True, sized, "")
+
+    def options_check(self, signal: Signal) -> tuple[Signal, Optional[Block]]:
+        """The options feedback gate: (the signal with the gate's figures in its reason,
+        None or the block). Reads the last chain reading: no I/O here."""
+        if self.options is None:
+            v = verdict_of(OptionsReading(None, "no options chain source", 0.0), signal.symbol, self.cfg)
+        else:
+            v = self.options.verdict(signal.symbol, self.cfg)
+        signal = evolve(signal, reason=signal.reason.split(OPTIONS_NOTE)[0] + OPTIONS_NOTE + v.note)
+        if v.allowed:
+            return signal, None
+        return signal, Block(RiskRule.OPTIONS_DATA if v.unavailable else RiskRule.OPTIONS_FEEDBACK, v.reason)
 
     # ------------------------------------------------------------------ sizing
 
