@@ -84,15 +84,16 @@ def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
                         stream_url_override=config.endpoints.alpaca_trading_stream or None, clock=clock)
 
 
-def build_options(config: CockpitConfig):
+def build_options(config: CockpitConfig, *, live_feed_only: bool = True):
     """The options feedback gate's chain readings: Polygon's chain snapshot with
-    POLYGON_API_KEY and a live feed; otherwise none, and the reason why (the gate then
-    says "options data unavailable" with it)."""
+    POLYGON_API_KEY and a live feed (any feed with ``live_feed_only`` False: a look-up
+    of today's chain, e.g. ``cockpit preview risk``); otherwise none, and the reason
+    why (the gate then says "options data unavailable" with it)."""
     from .config import LIVE_FEEDS
     from .options_gate import OptionsFeedback
 
     refresh_s = config.providers.option_chains_ttl_s
-    if config.feed.kind not in LIVE_FEEDS:
+    if live_feed_only and config.feed.kind not in LIVE_FEEDS:
         return OptionsFeedback(config.app.symbols, None, refresh_s=refresh_s,
                                no_source=f"Polygon's chain snapshot is today's market; a {config.feed.kind} feed "
                                "has no options data")

@@ -130,11 +130,23 @@ class OptionsFeedback:
         return verdict_of(self.reading(symbol), symbol, cfg)
 
 
+NO_ANSWER = (("refused", "connection refused"), ("timed out", "timed out"), ("Name or service", "host not found"),
+             ("too many 5", "server errors"), ("too many 429", "rate limited (429)"))
+MAX_ERROR_TEXT = 160
+
+
 def _error_text(exc: BaseException) -> str:
-    """A PolygonError with its status word or HTTP status; anything else by its text."""
+    """A PolygonError with its status word or HTTP status; a transport failure in a few
+    words (urllib3's own text is a screenful); anything else by its text, cut short."""
     http = getattr(exc, "http_status", None)
     status = getattr(exc, "status", "") or (f"HTTP {http}" if http else "")
-    return f"{status}: {exc}" if status else str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    if status:
+        return f"{status}: {text}"
+    for marker, words in NO_ANSWER:
+        if marker in text:
+            return f"no good answer from Polygon ({words})"
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
 
 
 def verdict_of(reading: OptionsReading, symbol: str, cfg: RiskConfig) -> OptionsVerdict:

@@ -6,7 +6,9 @@ unavailable" (blocked, journaled) when the chain cannot be had."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import json
+import time
+from datetime import date, timedelta
 
 import pytest
 
@@ -15,10 +17,11 @@ from engine.factory import build_options
 from engine.feeds.polygon import fetch_option_chain, make_rest_client
 from engine.model import Account, Decision, Side, Signal
 from engine.ops.cache import CacheStats, LookupCache
-from engine.options_chain import ContractQuote, summarize_chain
+from cockpit.cli import main
+from engine.options_chain import ContractQuote, new_york_date, summarize_chain
 from engine.options_gate import OptionsFeedback, verdict_of
 from engine.risk import RiskManager, RiskRule
-from tests.factories import engine_config, run_session
+from tests.factories import engine_config, paper_engine, run_session
 from tests.standins.polygon_rest import option_contract
 from tests.standins.testkit import POLYGON_KEY
 from tests.waiting import wait_for
@@ -163,7 +166,7 @@ def test_a_failed_look_up_blocks_as_unavailable_and_replaces_a_good_reading(poly
     assert fb.refresh("AAPL").unavailable == ""
     polygon_rest.fail_next = [500]
     r = fb.refresh("AAPL")
-    assert r.unavailable.startswith("the AAPL chain look-up failed: ") and "500" in r.unavailable
+    assert r.unavailable == "the AAPL chain look-up failed: no good answer from Polygon (server errors)"
     d = RiskManager(gate_cfg(), options=fb).check(signal(), ACCOUNT, [], [], AT_1015, None)
     assert (d.allowed, d.rule) == (False, RiskRule.OPTIONS_DATA)
     assert d.reason.startswith("options data unavailable: the AAPL chain look-up failed")
@@ -216,17 +219,79 @@ def test_the_refresher_journals_each_change_of_availability(polygon_rest, local_
 # --------------------------------------------------------------------------- in the engine
 
 
+def todays_chain(underlying: str = "AAPL", volume: float = 100.0) -> list[dict]:
+    """``chain`` dated from today (New York): what the factory's wall-clock date judges."""
+    today = new_york_date(time.time_ns())
+    exps = tuple((today + timedelta(days=d)).isoformat() for d in (3, 10, 45))
+    return [dict(c, day=dict(c["day"], last_updated=time.time_ns())) for c in chain(underlying, volume=volume,
+                                                                                   expirations=exps)]
+
+
 def test_the_factory_reads_polygon_with_a_key_and_a_live_feed(polygon_rest, local_network_only, monkeypatch):
-    polygon_rest.set_chain("AAPL", chain(volume=100.0))
+    polygon_rest.set_chain("AAPL", todays_chain())
     monkeypatch.setenv("POLYGON_API_KEY", POLYGON_KEY)
     live = engine_config("SEMI", app={"symbols": ["AAPL"]}, feed={"kind": "polygon"},
                          risk={"options_gate": True}, endpoints={"polygon_rest": polygon_rest.base_url})
     fb = build_options(live)
-    got = fb.refresh("AAPL").summary  # (judged on today's date: the stand-in's 2024 expiries are past)
-    assert (got.contracts, got.underlying_price) == (102, 190.2)
+    got = fb.refresh("AAPL")
+    assert (got.unavailable, got.summary.total_volume, got.summary.atm_iv) == ("", 10_200, pytest.approx(0.25))
     assert len(polygon_rest.requests_to("/v3/snapshot/options/AAPL")) == 1
+    assert build_options(engine_config(risk={"options_gate": True})).reading("AAPL").unavailable == \
+        "Polygon's chain snapshot is today's market; a synthetic feed has no options data"
     monkeypatch.delenv("POLYGON_API_KEY")
     assert build_options(live).reading("AAPL").unavailable == "POLYGON_API_KEY is not set (the chain comes from Polygon)"
+
+
+def test_preview_risk_shows_the_options_gate_with_its_figures(polygon_rest, local_network_only, monkeypatch, capsys,
+                                                              tmp_path):
+    for name in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "COCKPIT_ALPACA_KEY_FILE"):  # a fresh paper account
+        monkeypatch.delenv(name, raising=False)
+    polygon_rest.set_chain("AAPL", todays_chain(volume=10.0))
+    monkeypatch.setenv("POLYGON_API_KEY", POLYGON_KEY)
+    monkeypatch.setenv("COCKPIT_POLYGON_URL", polygon_rest.base_url)
+    toml = tmp_path / "cockpit.toml"
+    toml.write_text("[risk]\noptions_gate = true\noptions_min_volume = 5000\n")
+    assert main(["preview", "risk", "--symbol", "AAPL", "--qty", "10", "--price", "190", "--stop-pct", "0.01",
+                 "--tp-pct", "0.02", "--at", "2024-03-05T10:15", "--config", str(toml), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    line = next(g for g in out["gates"] if g["gate"] == "options feedback")
+    assert line["ok"] is False
+    assert line["figure"] == "options feedback: AAPL option volume today 1,020 < options_min_volume 5,000"
+    assert out["rule"] == "options feedback"
+
+
+def test_a_session_trades_through_a_busy_chain_and_not_through_a_quiet_one(polygon_rest, local_network_only,
+                                                                          monkeypatch):
+    import engine.factory
+
+    config = engine_config("AUTO", app={"symbols": ["SPY"]}, risk={"options_gate": True})
+    for volume, traded in ((100.0, True), (1.0, False)):
+        polygon_rest.set_chain("SPY", chain("SPY", 540.2, volume=volume, strikes=range(500, 581, 5), atm_strike=540))
+        fb = feedback(polygon_rest, ManualTimer(), symbols=("SPY",), ttl_s=0)
+        fb.refresh("SPY")  # read before the session: its first signals need not wait for the refresher
+        monkeypatch.setattr(engine.factory, "build_options", lambda config, **kw: fb)
+        asked = len(polygon_rest.requests_to("/v3/snapshot/options/SPY"))
+
+        async def session():
+            eng = paper_engine(config)
+            await eng.start()
+            await wait_for(lambda: len(polygon_rest.requests_to("/v3/snapshot/options/SPY")) > asked,
+                           what="the engine's refresher asking for the chain")
+            await eng.wait_done()
+            await eng.tick()
+            await eng.stop()
+            return eng
+
+        eng = asyncio.run(session())
+        rules = dict(eng.desk.block_reasons)
+        assert RiskRule.OPTIONS_DATA.value not in rules
+        if traded:
+            assert eng.counters["fills"] > 0 and RiskRule.OPTIONS_FEEDBACK.value not in rules
+            sent = [s for s in eng.decisions if s.decision is Decision.AUTO]
+            assert sent and all(" | options: volume today 10,200 >= 10,000, ATM IV 25.0% <= 60.0%" in s.reason
+                                for s in sent)
+        else:
+            assert eng.counters["fills"] == 0 and rules[RiskRule.OPTIONS_FEEDBACK.value] > 0
 
 
 def test_a_simulated_session_with_the_gate_on_blocks_every_entry_as_unavailable_and_journals_it():
