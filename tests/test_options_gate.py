@@ -310,3 +310,22 @@ def test_the_gate_is_off_by_default_and_leaves_the_reason_alone():
     risk = RiskManager(RiskConfig())
     d = risk.check(signal(), ACCOUNT, [], [], AT_1015, None)
     assert d.allowed and d.signal.reason == "state IMBALANCE_UP, aggression 80"
+
+
+async def test_doctor_checks_the_chain_when_the_gate_is_on(polygon_rest, polygon_ws):
+    from engine.live.polygon_doctor import check_polygon
+
+    polygon_rest.set_chain("AAPL", chain(volume=100.0))
+
+    async def options_check(symbols, options=True):
+        results = await check_polygon(POLYGON_KEY, symbols=symbols, rest_base=polygon_rest.base_url,
+                                      ws_url=polygon_ws.url, timeout_s=2.0, options=options)
+        return next((r for r in results if r.name == "options chain"), None)
+
+    assert await options_check(["AAPL"], options=False) is None  # the gate off: not asked
+    ok = await options_check(["AAPL"])
+    assert ok.ok and ok.detail == "options chain snapshot permitted for AAPL ([risk] options_gate reads it)"
+    assert polygon_rest.requests_to("/v3/snapshot/options/AAPL")[-1].query["limit"] == ["1"]
+    bad = await options_check(["AAPL", "MSFT", "XYZ"])
+    assert not bad.ok and "not entitled: XYZ (You are not entitled" in bad.detail and "no contracts: MSFT" in bad.detail
+    assert "options_gate is on and blocks every entry" in bad.fix
