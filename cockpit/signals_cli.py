@@ -107,6 +107,9 @@ def _print_tables(report, limit: int, outcomes: bool) -> None:
     if o.no_bars:
         console.print(f"{o.no_bars} signal(s) had no recorded bar after them: shown as 'no bars', not in the "
                       "expectancy.")
+    if o.no_risk:
+        console.print(f"{o.no_risk} signal(s) had no risk to measure R by (entry = stop, or not recorded): "
+                      "'no risk', not in the expectancy.")
     for title, groups in (("per setup", report.by_setup), ("per decision", report.by_decision)):
         t = Table(title=f"Expectancy {title} (R)", box=box.SIMPLE_HEAD, pad_edge=False)
         t.add_column(title.removeprefix("per "), overflow="fold")
@@ -115,11 +118,11 @@ def _print_tables(report, limit: int, outcomes: bool) -> None:
         for g in [*groups, report.overall]:
             t.add_row(g.key, str(g.signals), _fmt(g.expectancy_r),
                       _fmt(g.win_rate, ".0%"), _fmt(g.profit_factor, ".2f"), str(g.targets), str(g.stops),
-                      str(g.at_horizon), str(g.no_bars))
+                      str(g.at_horizon), str(g.no_bars + g.no_risk))
         console.print(t)
     console.print("n = signals, E[R] = mean R of those with bars after them, win = R > 0, PF = winning R / "
                   "losing R, tgt/stop/hzn = how the bracket ended (hzn: marked at the horizon's last close), "
-                  "none = no bar after the signal (not in E[R]); --json has the sums")
+                  "none = no bar after the signal or no risk (not in E[R]); --json has the sums")
     if outcomes:
         t = Table(title="Outcomes (oldest first)")
         for col in ("time UTC", "symbol", "setup", "decision", "side", "entry", "stop", "target", "exit", "at", "R",

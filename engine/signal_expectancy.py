@@ -23,7 +23,12 @@ rules on bars (engine/brokers/paper.py):
   (``horizon``); ``short`` says the bars covered less than the horizon (the
   session or the recording ended);
 * no bar at all after the signal: outcome ``no bars``, no R, left out of the
-  expectancy but counted, so a reader sees how many signals could not be judged.
+  expectancy but counted, so a reader sees how many signals could not be judged;
+  a signal whose entry and stop leave no risk to measure R by (equal, or not
+  recorded) is ``no risk``, counted the same way.
+
+Every signal is replayed from its creation, whatever happened to it (an approval
+a minute later included), so taken and refused signals are judged alike.
 
 R = (exit - entry) x side / |entry - stop|; no slippage or commission: the
 figure judges the signal, not the fill.
@@ -37,7 +42,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from .model import NS_PER_MIN, Bar, Decision, Signal
 from .risk import RiskRule
 
-TARGET, STOP, HORIZON, NO_BARS = "target", "stop", "horizon", "no bars"
+TARGET, STOP, HORIZON, NO_BARS, NO_RISK = "target", "stop", "horizon", "no bars", "no risk"
 APPROVED_BUT_BLOCKED = "approved but blocked: "
 
 
@@ -54,7 +59,7 @@ class SignalOutcome:
     entry: float
     stop: float
     target: float
-    exit: str  # target | stop | horizon | no bars
+    exit: str  # target | stop | horizon | no bars | no risk
     exit_price: Optional[float]
     exit_ns: Optional[int]  # start of the bar it exited in
     r: Optional[float]  # None when it could not be judged (no bars, no risk)
@@ -78,12 +83,16 @@ class GroupStats:
     stops: int = 0
     at_horizon: int = 0
     no_bars: int = 0
+    no_risk: int = 0
     total_r: float = 0.0
     _gains: float = field(default=0.0, repr=False)
     _pains: float = field(default=0.0, repr=False)
 
     def add(self, o: SignalOutcome) -> None:
         self.signals += 1
+        if o.exit == NO_RISK:
+            self.no_risk += 1
+            return
         if o.exit == NO_BARS or o.r is None:
             self.no_bars += 1
             return
@@ -116,7 +125,7 @@ class GroupStats:
     def as_dict(self) -> dict:
         return {"key": self.key, "signals": self.signals, "judged": self.judged, "wins": self.wins,
                 "losses": self.losses, "targets": self.targets, "stops": self.stops, "at_horizon": self.at_horizon,
-                "no_bars": self.no_bars, "total_r": round(self.total_r, 6),
+                "no_bars": self.no_bars, "no_risk": self.no_risk, "total_r": round(self.total_r, 6),
                 "expectancy_r": _round(self.expectancy_r), "win_rate": _round(self.win_rate),
                 "profit_factor": _round(self.profit_factor)}
 
@@ -163,6 +172,8 @@ def replay_signal(sig: Signal, bars: Sequence[Bar], horizon_min: int, decision: 
         return SignalOutcome(sig.id, sig.symbol, sig.setup, sig.side.value, label, sig.created_ns, sig.entry,
                              sig.stop, sig.target, kind, price, ts, r, n, short)
 
+    if not (math.isfinite(risk) and risk > 0 and math.isfinite(sig.entry)):
+        return outcome(NO_RISK, None, None, 0)
     if not window:
         return outcome(NO_BARS, None, None, 0)
     long = sig.side.sign > 0

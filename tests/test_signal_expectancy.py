@@ -74,6 +74,14 @@ def test_no_bar_after_the_signal_is_not_guessed():
     assert (o.exit, o.r, o.bars) == (NO_BARS, None, 0)
 
 
+def test_a_signal_without_risk_to_measure_r_by_is_counted_not_judged():
+    flat = signal(entry=100.0, stop=100.0)
+    o = replay_signal(flat, bars((100, 101, 99, 100), (100, 103, 99.5, 102)), 30)
+    assert (o.exit, o.r) == ("no risk", None)
+    g = expectancy([flat], {"SPY": bars((100, 101, 99, 100))}, 30).overall
+    assert (g.signals, g.judged, g.no_risk, g.no_bars, g.expectancy_r) == (1, 0, 1, 0, None)
+
+
 def test_groups_average_r_per_setup_and_per_decision_with_the_block_rule():
     t = T0
     sigs = [
