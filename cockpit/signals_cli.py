@@ -86,6 +86,10 @@ def expectancy_command(args: argparse.Namespace) -> int:
         print(json.dumps({"limit": args.limit, "bars_source": "store candles", **report.as_dict()},
                          indent=2, sort_keys=True))
         return 0
+    if not report.outcomes:
+        print(f"no recorded signals{f' of {args.symbol.upper()}' if args.symbol else ''} in this store: nothing to "
+              "replay (a run records each signal with its decision)")
+        return 0
     _print_tables(report, args.limit, args.outcomes)
     return 0
 

@@ -146,9 +146,13 @@ def test_a_hand_built_store_gives_the_exact_r_on_the_command_line(tmp_path, caps
     assert "blocked: data stale" in table and "+0.50" in table
 
 
-def test_no_store_is_a_clear_error(tmp_path, capsys):
+def test_no_store_is_a_clear_error_and_no_signals_says_so(tmp_path, capsys):
     assert main(["signals", "expectancy", "--db", str(tmp_path / "missing.db")]) == 2
     assert "no store to read" in capsys.readouterr().err
+    with open_sync(str(tmp_path / "empty.db")):
+        pass
+    assert main(["signals", "expectancy", "--db", str(tmp_path / "empty.db")]) == 0
+    assert capsys.readouterr().out.startswith("no recorded signals in this store")
 
 
 @pytest.fixture(scope="module")
