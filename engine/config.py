@@ -230,6 +230,14 @@ class RiskConfig(_Section):
     # (reason "options data unavailable") or "allow" it (the signal's reason says so)
     options_if_unavailable: Literal["block", "allow"] = "block"
 
+    @field_validator("options_max_iv")
+    @classmethod
+    def _iv_fraction(cls, v: float) -> float:
+        if v > 10:  # 1000%: a percent typed where a fraction belongs
+            raise ValueError(f"allowed: a fraction of 1 (0.6 = 60%), at most 10; {v:g} looks like a percent, "
+                             f"did you mean {v / 100:g}?")
+        return v
+
     @field_validator("trading_start", "trading_end")
     @classmethod
     def _hhmm(cls, v: str) -> str:

@@ -329,3 +329,16 @@ async def test_doctor_checks_the_chain_when_the_gate_is_on(polygon_rest, polygon
     bad = await options_check(["AAPL", "MSFT", "XYZ"])
     assert not bad.ok and "not entitled: XYZ (You are not entitled" in bad.detail and "no contracts: MSFT" in bad.detail
     assert "options_gate is on and blocks every entry" in bad.fix
+
+
+def test_the_gates_settings_are_checked_by_name():
+    from engine.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"risk.options_max_iv = 60 is not valid: .*did you mean 0.6\?"):
+        load_config(None, overrides={"risk": {"options_max_iv": 60}}, env={})
+    with pytest.raises(ConfigError, match=r"risk.options_if_unavailable = 'skip' is not valid: allowed: 'block' or "
+                                          r"'allow'"):
+        load_config(None, overrides={"risk": {"options_if_unavailable": "skip"}}, env={})
+    cfg = load_config(None, env={}).risk
+    assert (cfg.options_gate, cfg.options_min_volume, cfg.options_max_iv, cfg.options_if_unavailable) == \
+        (False, 10_000, 0.6, "block")
