@@ -258,7 +258,8 @@ class RiskManager:
             v = verdict_of(OptionsReading(None, "no options chain source", 0.0), signal.symbol, self.cfg)
         else:
             v = self.options.verdict(signal.symbol, self.cfg)
-        signal = evolve(signal, reason=signal.reason.split(OPTIONS_NOTE)[0] + OPTIONS_NOTE + v.note)
+        base = signal.reason.split(OPTIONS_NOTE + "options")[0]  # an approval's re-check: the figures once
+        signal = evolve(signal, reason=base + OPTIONS_NOTE + v.note)
         if v.allowed:
             return signal, None
         return signal, Block(RiskRule.OPTIONS_DATA if v.unavailable else RiskRule.OPTIONS_FEEDBACK, v.reason)
