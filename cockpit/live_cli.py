@@ -250,8 +250,9 @@ async def _alpaca_checks(args: argparse.Namespace, urls: EndpointsConfig) -> lis
 async def _polygon_checks(args: argparse.Namespace, urls: EndpointsConfig) -> list[dict]:
     from engine.live.polygon_doctor import check_polygon
 
+    options = load_config(args.config or default_config_path()).risk.options_gate  # its chain is checked too
     result = await check_polygon(symbols=_symbols(args.symbols) or ["SPY"], rest_base=urls.polygon_rest or None,
-                                 ws_url=urls.polygon_ws or None, timeout_s=args.timeout)
+                                 ws_url=urls.polygon_ws or None, timeout_s=args.timeout, options=options)
     return _as_dicts(result, "polygon")
 
 

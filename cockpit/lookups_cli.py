@@ -294,7 +294,13 @@ def preview_risk_command(args: argparse.Namespace) -> int:
             raise PreviewError(f"--at {exc}") from None
     b = _bracket(args, config, now_ns)
     account, positions, orders, account_from = asyncio.run(_account_now(config))
-    r = risk(config.risk, config.feed.session, b, account, positions, orders, now_ns)
+    options = None
+    if config.risk.options_gate:  # today's chain at Polygon (when its key is set), kept as the engine keeps it
+        from engine.factory import build_options
+
+        options = build_options(config, live_feed_only=False)
+        options.refresh(b.symbol)
+    r = risk(config.risk, config.feed.session, b, account, positions, orders, now_ns, options=options)
     if args.json:
         _print_json({"bracket": b.as_dict(), "account_from": account_from, "at": _when(now_ns), **r.as_dict()})
         return 0

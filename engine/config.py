@@ -339,6 +339,24 @@ class RiskConfig(_Section):
     # symbols that may open positions only from power_hour_start (ET) to the close (STRATEGY.md 13)
     power_hour_symbols: list[str] = Field(default_factory=lambda: ["SPX"])
     power_hour_start: str = "15:00"
+    # options feedback gate (STRATEGY.md 14; engine/options_gate.py), off by default: the
+    # underlying's option chain today (Polygon's chain snapshot, needs POLYGON_API_KEY and a
+    # live feed) must have total volume >= options_min_volume contracts and an at-the-money
+    # implied volatility <= options_max_iv (a fraction: 0.6 = 60%)
+    options_gate: bool = False
+    options_min_volume: int = Field(10_000, ge=0)
+    options_max_iv: float = Field(0.6, gt=0)
+    # when the chain cannot be had (no key, look-up failed, too old): "block" the entry
+    # (reason "options data unavailable") or "allow" it (the signal's reason says so)
+    options_if_unavailable: Literal["block", "allow"] = "block"
+
+    @field_validator("options_max_iv")
+    @classmethod
+    def _iv_fraction(cls, v: float) -> float:
+        if v > 10:  # 1000%: a percent typed where a fraction belongs
+            raise ValueError(f"allowed: a fraction of 1 (0.6 = 60%), at most 10; {v:g} looks like a percent, "
+                             f"did you mean {v / 100:g}?")
+        return v
 
     @field_validator("windows")
     @classmethod

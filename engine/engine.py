@@ -59,8 +59,11 @@ class Engine:
 
     def __init__(self, config: CockpitConfig, feed: Feed, broker: Broker, clock: Clock, store=None,
                  calendar: Optional[SessionCalendar] = None, redact: Callable[[str], str] = lambda s: s,
-                 store_opener=None, run_id: str = "") -> None:
+                 store_opener=None, run_id: str = "", options=None) -> None:
+        """``options``: the options feedback gate's chain readings (engine/options_gate.py),
+        refreshed by a task of the engine while it runs; None = no chain source."""
         self.config, self.feed, self.broker, self.clock, self.run_id = config, feed, broker, clock, run_id
+        self.options = options
         self.calendar = calendar or SessionCalendar(config.feed.session,
                                                     config.sessions.policy_for(config.feed.session))
         self.symbols = list(config.app.symbols)
@@ -69,7 +72,8 @@ class Engine:
         self.recorder = Recorder(clock, self.notifier, config.engine.journal_size, redact, store, store_opener)
         self.strategies = Strategies(config, self.symbols, self.recorder)
         self.params, self.setups = self.strategies.params, self.strategies.setups
-        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading, config.sizing)
+        self.risk = RiskManager(config.risk, config.feed.session, config.sessions.trading, config.sizing,
+                                options)
         # dynamic sizing reads each symbol's ATR history and state (engine/sizing.py)
         self._atr_history: dict[str, AtrHistory] = {}
         if config.sizing.dynamic:
@@ -96,6 +100,7 @@ class Engine:
         self._feed_task: Optional[asyncio.Task] = None
         self._timer_task: Optional[asyncio.Task] = None
         self._protect_task: Optional[asyncio.Task] = None  # protection after a background reconcile
+        self._options_task: Optional[asyncio.Task] = None
         self._stopping = False
         self.start_fresh = False  # a simulated session starts anew instead of resuming (--fresh)
         self.sim_start = None  # sim_resume.SimStart: how a simulated session started (the header says it)
@@ -114,6 +119,8 @@ class Engine:
         self.recorder.log("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
+        if self.options is not None and self.options.fetch is not None:
+            self._options_task = asyncio.create_task(self.options.run(self.recorder.log), name="engine-options")
 
     async def prepare(self) -> None:
         """Everything before data flows: the previous session first (balance range,
@@ -159,7 +166,7 @@ class Engine:
         flattened here: ``reason`` says why the run ended, e.g. "on SIGHUP"), then
         flush and close the store."""
         self._stopping = True
-        for task in (self._timer_task, self._feed_task, self._protect_task):
+        for task in (self._options_task, self._timer_task, self._feed_task, self._protect_task):
             if task is not None and not task.done():
                 task.cancel()
                 try:

@@ -87,6 +87,29 @@ def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
                         stream_url_override=config.endpoints.alpaca_trading_stream or None, clock=clock)
 
 
+def build_options(config: CockpitConfig, *, live_feed_only: bool = True):
+    """The options feedback gate's chain readings: Polygon's chain snapshot with
+    POLYGON_API_KEY and a live feed (any feed with ``live_feed_only`` False: a look-up
+    of today's chain, e.g. ``cockpit preview risk``); otherwise none, and the reason
+    why (the gate then says "options data unavailable" with it)."""
+    from .config import LIVE_FEEDS
+    from .options_gate import OptionsFeedback
+
+    refresh_s = config.providers.option_chains_ttl_s
+    if live_feed_only and config.feed.kind not in LIVE_FEEDS:
+        return OptionsFeedback(config.app.symbols, None, refresh_s=refresh_s,
+                               no_source=f"Polygon's chain snapshot is today's market; a {config.feed.kind} feed "
+                               "has no options data")
+    from .feeds.polygon import fetch_option_chain, make_rest_client, polygon_api_key
+
+    key = polygon_api_key()
+    if not key:
+        return OptionsFeedback(config.app.symbols, None, refresh_s=refresh_s,
+                               no_source="POLYGON_API_KEY is not set (the chain comes from Polygon)")
+    client = make_rest_client(key, config.endpoints.polygon_rest or None)
+    return OptionsFeedback(config.app.symbols, lambda symbol: fetch_option_chain(client, symbol), refresh_s=refresh_s)
+
+
 def build_clock(config: CockpitConfig) -> Clock:
     return DataClock() if config.feed.kind in ("synthetic", "replay") else WallClock()
 
@@ -123,6 +146,6 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     from .live.secrets import redact
 
     engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
-                    run_id=run_id)
+                    run_id=run_id, options=build_options(config) if config.risk.options_gate else None)
     engine.start_fresh = fresh
     return engine

@@ -15,7 +15,8 @@ from typing import Optional
 
 from .config import RiskConfig
 from .model import Account, Order, OrderLeg, Position, Side, Signal
-from .risk import RiskManager
+from .options_gate import OptionsFeedback
+from .risk import OPTIONS_NOTE, RiskManager
 
 
 class PreviewError(ValueError):
@@ -121,9 +122,11 @@ def _money(x: float) -> str:
 
 
 def risk(cfg: RiskConfig, session: str, b: BracketPreview, account: Account, positions: list[Position],
-         open_orders: list[Order], now_ns: int, data_age_s: Optional[float] = None) -> RiskPreview:
-    """What the gates would say about ``b`` now, with the figures behind each."""
-    manager = RiskManager(cfg, session)
+         open_orders: list[Order], now_ns: int, data_age_s: Optional[float] = None,
+         options: Optional[OptionsFeedback] = None) -> RiskPreview:
+    """What the gates would say about ``b`` now, with the figures behind each
+    (``options``: the chain readings of the options feedback gate, when it is on)."""
+    manager = RiskManager(cfg, session, options=options)
     sig = b.signal(now_ns)
     decision = manager.check(sig, account, positions, open_orders, now_ns, data_age_s)
     sized, _ = manager.sized(sig, account)
@@ -142,6 +145,9 @@ def risk(cfg: RiskConfig, session: str, b: BracketPreview, account: Account, pos
                           f"inside {'-'.join(manager.window) if manager.window else 'the whole day'}"))
     listed = manager.symbol_block(b.symbol)
     lines.append(GateLine("allow/deny lists", listed is None, listed.reason if listed else f"{b.symbol} may trade"))
+    if cfg.options_gate:
+        gated, blocked = manager.options_check(sig)
+        lines.append(GateLine("options feedback", blocked is None, gated.reason.split(OPTIONS_NOTE)[-1]))
     busy = {p.symbol for p in positions if p.qty != 0}
     busy |= {o.symbol for o in open_orders if o.leg is OrderLeg.ENTRY and o.status.is_open}
     lines.append(GateLine("max_positions", len(busy) < cfg.max_positions or b.symbol in busy,

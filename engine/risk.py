@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo
 from .config import RiskConfig, SessionPolicy, SizingConfig
 from .sizing import MarketView, factors
 from .model import Account, Order, OrderLeg, Position, Signal, evolve
+from .options_gate import OptionsFeedback, OptionsReading, verdict_of
+
+OPTIONS_NOTE = " | "  # joins the options gate's figures to a signal's reason
 
 _EPS = 1e-9
 _NS_PER_HOUR = 3_600_000_000_000
@@ -53,6 +56,8 @@ class RiskRule(str, Enum):
     MIN_REWARD_RISK = "min_reward_risk"
     SESSION_POLICY = "session_policy"
     POWER_HOUR = "power_hour"
+    OPTIONS_FEEDBACK = "options feedback"  # the chain's volume today or its ATM IV (engine/options_gate.py)
+    OPTIONS_DATA = "options data unavailable"  # the gate is on and the chain could not be had
 
 
 @dataclass(frozen=True)
@@ -142,12 +147,15 @@ ET = ZoneInfo("America/New_York")
 
 class RiskManager:
     def __init__(self, cfg: RiskConfig, session: str = "us_equity",
-                 policies: Optional[list[SessionPolicy]] = None, sizing: Optional[SizingConfig] = None) -> None:
+                 policies: Optional[list[SessionPolicy]] = None, sizing: Optional[SizingConfig] = None,
+                 options: Optional[OptionsFeedback] = None) -> None:
         """The entry window is the trader's for this session kind (``cfg.windows[kind]``,
         else ``trading_start``-``trading_end``) in the session's time zone, or the
         session's default window when none is set; trading ``policies`` (session
-        policies that list ``setups``, ET) replace it when given."""
+        policies that list ``setups``, ET) replace it when given. ``options``: the
+        chain readings the options feedback gate judges (``cfg.options_gate``)."""
         self.cfg = cfg
+        self.options = options
         tz, self._tz_label, default = SESSION_WINDOWS[session]
         self._tz = ZoneInfo(tz)
         window = cfg.window_for(session) or default
@@ -299,6 +307,8 @@ class RiskManager:
         cfg = self.cfg
         block = (self.entry_block(now_ns, account, data_age_s, entries_paused) or self.symbol_block(signal.symbol)
                  or self.signal_block(signal, now_ns))
+        if block is None and cfg.options_gate:
+            signal, block = self.options_check(signal)
         if block is None:
             # a working entry order will become a position: it takes a slot too
             busy = {p.symbol for p in positions if p.qty != 0}
@@ -321,6 +331,19 @@ class RiskManager:
         if block is not None:
             return RiskDecision(False, sized, block.reason, block.rule)
         return RiskDecision(True, sized, "", size_note=self._size_note)
+
+    def options_check(self, signal: Signal) -> tuple[Signal, Optional[Block]]:
+        """The options feedback gate: (the signal with the gate's figures in its reason,
+        None or the block). Reads the last chain reading: no I/O here."""
+        if self.options is None:
+            v = verdict_of(OptionsReading(None, "no options chain source", 0.0), signal.symbol, self.cfg)
+        else:
+            v = self.options.verdict(signal.symbol, self.cfg)
+        base = signal.reason.split(OPTIONS_NOTE + "options")[0]  # an approval's re-check: the figures once
+        signal = evolve(signal, reason=base + OPTIONS_NOTE + v.note)
+        if v.allowed:
+            return signal, None
+        return signal, Block(RiskRule.OPTIONS_DATA if v.unavailable else RiskRule.OPTIONS_FEEDBACK, v.reason)
 
     # ------------------------------------------------------------------ sizing
 

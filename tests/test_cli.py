@@ -21,11 +21,12 @@ def _choices(parser: argparse.ArgumentParser, flag: str):
 def test_every_subcommand_has_a_handler():
     commands = _subparsers(build_parser())
     assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor",
-                             "config", "preview", "orders"}
+                             "config", "preview", "orders", "signals"}
     leaves = dict(commands)
-    for group in ("import", "config", "preview", "orders"):
+    for group in ("import", "config", "preview", "orders", "signals"):
         leaves.update({f"{group} {k}": p for k, p in _subparsers(commands[group]).items()})
-    assert {"config effective", "preview bracket", "preview risk", "orders cancel-stale"} <= set(leaves)
+    assert {"config effective", "preview bracket", "preview risk", "orders cancel-stale",
+            "signals expectancy"} <= set(leaves)
     for name, parser in leaves.items():
         assert callable(parser.get_default("handler")), name
 

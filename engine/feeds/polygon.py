@@ -327,6 +327,48 @@ def fetch_minute_bars(client, symbol: str, start_ns: int, end_ns: int, *,
     return dedup
 
 
+OPTIONS_PAGE_LIMIT = 250  # Polygon's maximum page size for /v3/snapshot/options/{underlying}
+
+
+def contract_from_rest(c: Any):
+    """A RESTClient OptionContractSnapshot -> ContractQuote; None without details."""
+    from datetime import date
+
+    from ..options_chain import ContractQuote
+
+    d = getattr(c, "details", None)
+    if d is None:
+        return None
+    try:
+        expiration = date.fromisoformat(d.expiration_date) if d.expiration_date else None
+    except (TypeError, ValueError):
+        expiration = None
+    day = getattr(c, "day", None)
+    under = getattr(c, "underlying_asset", None)
+    updated = getattr(day, "last_updated", None) if day is not None else None
+    return ContractQuote(
+        ticker=str(d.ticker or ""), contract_type=str(d.contract_type or ""), expiration=expiration,
+        strike=_num(d.strike_price), volume=_num(getattr(day, "volume", None) if day is not None else None) or 0.0,
+        day_updated_ns=int(updated) if isinstance(updated, (int, float)) else None,
+        implied_volatility=_num(getattr(c, "implied_volatility", None)),
+        underlying_price=_num(getattr(under, "price", None) if under is not None else None),
+    )
+
+
+def fetch_option_chain(client, underlying: str, *, limit: int = OPTIONS_PAGE_LIMIT) -> list:
+    """Every contract of ``underlying``'s options chain snapshot (/v3/snapshot/options,
+    all pages by ``next_url``) as ContractQuote. Blocking: run it off the loop."""
+    out = []
+    try:
+        for c in client.list_snapshot_options_chain(underlying, params={"limit": int(limit)}):
+            quote = contract_from_rest(c)
+            if quote is not None:
+                out.append(quote)
+    except Exception as exc:
+        raise _rest_error(exc) from None
+    return out
+
+
 # --------------------------------------------------------------------------- dedupe
 
 
@@ -879,6 +921,6 @@ class PolygonFeed(Feed):
 __all__ = [
     "DEFAULT_REST_URL", "DEFAULT_WS_URL", "DELAYED_WS_URL", "ENV_API_KEY",
     "PolygonError", "PolygonFeed", "SeenTrades", "WsEndpoint", "bar_from_rest", "bar_from_ws",
-    "fetch_minute_bars", "fetch_trades", "make_rest_client", "parse_ws_url", "polygon_api_key",
+    "contract_from_rest", "fetch_minute_bars", "fetch_option_chain", "fetch_trades", "make_rest_client", "parse_ws_url", "polygon_api_key",
     "rest_base_url", "trade_from_rest", "trade_from_ws", "trade_key", "ws_base_url",
 ]

@@ -39,9 +39,11 @@ async def check_polygon(
     rest_base: Optional[str] = None,
     ws_url: Optional[str] = None,
     timeout_s: float = 5.0,
+    options: bool = False,
 ) -> list[CheckResult]:
     """Key, REST reachability and key acceptance, trade-data entitlement per
-    symbol, stream authentication and subscription. Never raises for a failed
+    symbol, (with ``options``: the options chain snapshot the options feedback gate
+    reads,) stream authentication and subscription. Never raises for a failed
     check. ``api_key`` None = read POLYGON_API_KEY now."""
     key = api_key if api_key is not None else polygon_api_key()
     results: list[CheckResult] = []
@@ -108,8 +110,37 @@ async def check_polygon(
     else:
         results.append(CheckResult("trade data", True, f"trades permitted for {', '.join(symbols)}"))
 
+    if options:
+        results.append(await _check_options(client, symbols, timeout_s))
     results.append(await _check_stream(key, symbols, ws_base_url(ws_url), timeout_s))
     return results
+
+
+async def _check_options(client, symbols: list[str], timeout_s: float) -> CheckResult:
+    """One page of one contract of each symbol's chain snapshot: what [risk] options_gate needs."""
+    def probe(sym: str) -> int:
+        resp = client.list_snapshot_options_chain(sym, params={"limit": 1}, raw=True)
+        return len(json.loads(resp.data).get("results") or [])
+
+    refused: list[str] = []
+    failed: list[str] = []
+    empty: list[str] = []
+    for sym in symbols:
+        try:
+            if await asyncio.wait_for(asyncio.to_thread(probe, sym), timeout_s * 2) == 0:
+                empty.append(sym)
+        except Exception as exc:
+            err = _rest_error(exc)
+            (refused if err.not_entitled else failed).append(f"{sym} ({err.message})")
+    if refused or failed or empty:
+        parts = ([f"not entitled: {'; '.join(refused)}"] if refused else []) + \
+                ([f"failed: {'; '.join(failed)}"] if failed else []) + \
+                ([f"no contracts: {', '.join(empty)}"] if empty else [])
+        fix = ("[risk] options_gate is on and blocks every entry it cannot judge: add options data to the Polygon "
+               "plan, or set options_gate = false (or options_if_unavailable = \"allow\")")
+        return CheckResult("options chain", False, "options chain snapshot " + " | ".join(parts), fix)
+    return CheckResult("options chain", True, f"options chain snapshot permitted for {', '.join(symbols)} "
+                       "([risk] options_gate reads it)")
 
 
 async def _check_stream(key: str, symbols: list[str], url: str, timeout_s: float) -> CheckResult:

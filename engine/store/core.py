@@ -432,8 +432,9 @@ class Store:
         return st
 
     async def signals(self, decision: Optional[Decision | str] = None, *, symbol: Optional[str] = None,
-                      since_ns: Optional[int] = None) -> list[Signal]:
-        """Stored signals (oldest first), optionally of one decision/symbol."""
+                      since_ns: Optional[int] = None, limit: Optional[int] = None) -> list[Signal]:
+        """Stored signals (oldest first), optionally of one decision/symbol; with
+        ``limit``, only the newest ``limit`` of them (still oldest first)."""
         s = SignalRow.__table__.c
         stmt = select(SignalRow.__table__)
         if decision is not None:
@@ -442,6 +443,9 @@ class Store:
             stmt = stmt.where(s.symbol == symbol)
         if since_ns is not None:
             stmt = stmt.where(s.created_ns >= since_ns)
+        if limit is not None:
+            newest = await self._rows(stmt.order_by(s.created_ns.desc(), s.id.desc()).limit(limit))
+            return [convert.signal_from_row(r) for r in reversed(newest)]
         return [convert.signal_from_row(r) for r in await self._rows(stmt.order_by(s.created_ns, s.id))]
 
     async def orders(self, *, open_only: bool = False, symbol: Optional[str] = None) -> list[Order]:

@@ -1,5 +1,5 @@
 """A stand-in for Polygon's REST API (v3 trades, v2 minute aggregates, market
-status) on 127.0.0.1, a random port.
+status, the v3 options chain snapshot) on 127.0.0.1, a random port.
 
 A ThreadingHTTPServer in a background thread (polygon-api-client's RESTClient
 is a synchronous urllib3 pool). It checks the ``Authorization: Bearer`` key (or
@@ -41,6 +41,37 @@ def rest_agg(ts_ms: int, o: float, h: float, l: float, c: float, v: float, n: in
     return {"v": v, "vw": round((o + h + l + c) / 4, 4), "o": o, "c": c, "h": h, "l": l, "t": ts_ms, "n": n}
 
 
+def option_contract(underlying: str, contract_type: str, expiration: str, strike: float, *, volume: float,
+                    iv: Optional[float], underlying_price: float, day_updated_ns: Optional[int] = None) -> dict:
+    """A /v3/snapshot/options/{underlying} result record in Polygon's shape (details,
+    day, greeks, implied_volatility, last_quote, last_trade, open_interest,
+    underlying_asset); ``iv`` None leaves implied_volatility out, as Polygon does
+    for a contract it cannot price."""
+    cp = "C" if contract_type == "call" else "P"
+    ticker = f"O:{underlying}{expiration[2:4]}{expiration[5:7]}{expiration[8:10]}{cp}{int(round(strike * 1000)):08d}"
+    mid = max(0.05, abs(underlying_price - strike) * 0.5 + 1.0)
+    rec: dict = {
+        "break_even_price": strike + mid if contract_type == "call" else strike - mid,
+        "day": {"change": 0.1, "change_percent": 2.0, "close": mid, "high": mid + 0.2,
+                "last_updated": day_updated_ns if day_updated_ns is not None else 1_709_650_800_000_000_000,
+                "low": mid - 0.2, "open": mid, "previous_close": mid - 0.1, "volume": volume, "vwap": mid},
+        "details": {"contract_type": contract_type, "exercise_style": "american", "expiration_date": expiration,
+                    "shares_per_contract": 100, "strike_price": strike, "ticker": ticker},
+        "fmv": mid,
+        "greeks": {"delta": 0.5 if contract_type == "call" else -0.5, "gamma": 0.05, "theta": -0.04, "vega": 0.2},
+        "last_quote": {"ask": mid + 0.05, "ask_size": 10, "bid": mid - 0.05, "bid_size": 12,
+                       "last_updated": 1_709_650_800_000_000_000, "midpoint": mid, "timeframe": "REAL-TIME"},
+        "last_trade": {"conditions": [209], "exchange": 316, "price": mid, "sip_timestamp": 1_709_650_800_000_000_000,
+                       "size": 2, "timeframe": "REAL-TIME"},
+        "open_interest": 1543,
+        "underlying_asset": {"change_to_break_even": 1.2, "last_updated": 1_709_650_800_000_000_000,
+                             "price": underlying_price, "ticker": underlying, "timeframe": "REAL-TIME"},
+    }
+    if iv is not None:
+        rec["implied_volatility"] = iv
+    return rec
+
+
 @dataclass
 class Received:
     path: str
@@ -55,6 +86,7 @@ class PolygonRestStandIn:
         self.page_cap = page_cap
         self.trades: dict[str, list[dict]] = {}
         self.aggs: dict[str, list[dict]] = {}
+        self.chains: dict[str, list[dict]] = {}  # underlying -> option contract snapshots
         self.received: list[Received] = []
         self.fail_next: list[int] = []  # HTTP statuses to answer the next requests with
         self._lock = threading.Lock()
@@ -73,6 +105,10 @@ class PolygonRestStandIn:
         with self._lock:
             self.aggs.setdefault(symbol, []).extend(records)
             self.aggs[symbol].sort(key=lambda r: r["t"])
+
+    def set_chain(self, underlying: str, records: list[dict]) -> None:
+        with self._lock:
+            self.chains[underlying] = list(records)
 
     def requests_to(self, prefix: str) -> list[Received]:
         return [r for r in self.received if r.path.startswith(prefix)]
@@ -148,6 +184,9 @@ class PolygonRestStandIn:
         if path.startswith("/v2/aggs/ticker/"):
             self._aggs(h, path, query)
             return
+        if path.startswith("/v3/snapshot/options/"):
+            self._option_chain(h, path.rsplit("/", 1)[1], query)
+            return
         self._send(h, 404, {"status": "NOT_FOUND", "request_id": "r", "message": f"no route {path}"})
 
     def _not_entitled(self, h: BaseHTTPRequestHandler, symbol: str) -> bool:
@@ -207,4 +246,28 @@ class PolygonRestStandIn:
             nxt = dict(state, offset=state["offset"] + limit)
             body["next_url"] = (f"{self.base_url}/v2/aggs/ticker/{symbol}/range/1/minute/{frm}/{to}"
                                 f"?cursor={self._cursor(nxt)}")
+        self._send(h, 200, body)
+
+    def _option_chain(self, h: BaseHTTPRequestHandler, underlying: str, query: dict) -> None:
+        """/v3/snapshot/options/{underlying}: ``limit`` per page (Polygon: default 10,
+        at most 250), ``next_url`` with a cursor; an unknown underlying is 200 with no
+        results, as Polygon answers it."""
+        if self._not_entitled(h, underlying):
+            return
+        if "cursor" in query:
+            state = json.loads(base64.urlsafe_b64decode(query["cursor"][0]))
+        else:
+            limit = int(query.get("limit", ["10"])[0])
+            if not 1 <= limit <= 250:
+                self._send(h, 400, {"status": "ERROR", "request_id": "r",
+                                    "error": "limit must be between 1 and 250"})
+                return
+            state = {"limit": limit, "offset": 0}
+        with self._lock:
+            rows = list(self.chains.get(underlying, []))
+        page = rows[state["offset"]:state["offset"] + state["limit"]]
+        body: dict = {"results": page, "status": "OK", "request_id": "r"}
+        if state["offset"] + state["limit"] < len(rows):
+            nxt = dict(state, offset=state["offset"] + state["limit"])
+            body["next_url"] = f"{self.base_url}/v3/snapshot/options/{underlying}?cursor={self._cursor(nxt)}"
         self._send(h, 200, body)
