@@ -34,7 +34,7 @@ from .desk import SignalDesk
 from .exits import ExitManager
 from .feeds.base import Feed
 from .feeds.notices import malformed_count
-from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketState, Mode, Signal
+from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketState, Mode, Order, OrderDetail, Signal
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -372,6 +372,12 @@ class Engine:
 
     async def cancel_all(self) -> None:
         await self.router.cancel_all()
+
+    async def cancel_order(self, order_id: str) -> Optional[Order]:
+        return await self.router.cancel_order(order_id)
+
+    def order_detail(self, order_id: str) -> Optional[OrderDetail]:
+        return self.router.order_detail(order_id)
 
     def set_speed(self, factor: float) -> None:
         if self.feed.controllable:

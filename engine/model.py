@@ -401,6 +401,28 @@ class BrokerEvent:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One thing that happened to an order, as the router heard it (the order detail's history)."""
+
+    ts_ns: int
+    kind: str  # "submitted" | a BrokerEvent kind | "cancel requested"
+    status: OrderStatus
+    filled_qty: int = 0
+    price: Optional[float] = None  # the fill's price for a fill
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetail:
+    """An order with its bracket legs (the parent, or its children), its events and fills."""
+
+    order: Order
+    legs: tuple[Order, ...] = ()
+    events: tuple[OrderEvent, ...] = ()
+    fills: tuple[Fill, ...] = ()
+
+
 class StoreHealth(StrEnum):
     """How the run's recording is doing, as the header shows it."""
 

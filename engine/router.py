@@ -20,9 +20,10 @@ from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
-from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+from .model import (BrokerEvent, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
 from .notify import Notifier
+from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
 
@@ -46,6 +47,7 @@ class OrderRouter:
         self._earlier_fills: list[Fill] = []  # this session's before a restart (restore_fills)
         self._attempt: Counter[str] = Counter()
         self._listeners: list[Callable[[BrokerEvent], None]] = []
+        self.events = OrderEvents()  # each order's history, for the order detail
         broker.set_event_handler(self.on_broker_event)
 
     def add_event_listener(self, callback: Callable[[BrokerEvent], None]) -> None:
@@ -72,6 +74,7 @@ class OrderRouter:
         )
         with self.notifier.batch():
             order = await self.broker.submit(req)
+            self.events.add("submitted", order)
             if order.status is OrderStatus.UNKNOWN:
                 # possibly live: keep the plan so exit management starts if it fills
                 self.plans[sig.symbol] = sig
@@ -90,6 +93,7 @@ class OrderRouter:
         o = ev.order
         rec = self.recorder
         rec.order(o)
+        self.events.add(ev.kind, o, ev.fill, ev.reason)
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
             self.fills.append(f)
@@ -233,6 +237,22 @@ class OrderRouter:
     async def cancel_all(self) -> None:
         self.recorder.log("warn", "command", "CANCEL ALL orders")
         await self._command(self.broker.cancel_all())
+
+    async def cancel_order(self, order_id: str) -> Optional[Order]:
+        """Cancel one order (an entry takes its held children with it). Returns its
+        state after the request, None if the broker does not know the id."""
+        self.recorder.log("warn", "command", f"cancel order {order_id}")
+        with self.notifier.batch():
+            order = await self.broker.cancel(order_id)
+            if order is not None:
+                self.events.add("cancel requested", order)
+                self.recorder.order(order)
+            return order
+
+    def order_detail(self, order_id: str) -> Optional[OrderDetail]:
+        known = list(self.broker.open_orders()) + list(self.broker.recent_orders(200))
+        order = next((o for o in known if o.id == order_id), None)
+        return None if order is None else self.events.detail(order, known)
 
     async def _command(self, call) -> None:
         with self.notifier.batch():

@@ -28,6 +28,8 @@ from engine.model import (
     Mode,
     Node,
     Order,
+    OrderDetail,
+    OrderEvent,
     OrderLeg,
     OrderStatus,
     OrderType,
@@ -223,6 +225,23 @@ class FixedEngine:
 
     async def cancel_all(self) -> None:
         self.calls.append(("cancel_all",))
+
+    async def cancel_order(self, order_id: str):
+        self.calls.append(("cancel_order", order_id))
+        for o in self._snap.orders:
+            if o.id == order_id:
+                return dataclasses.replace(o, status=OrderStatus.CANCELED)
+        return None
+
+    def order_detail(self, order_id: str):
+        for o in self._snap.orders:
+            if o.id == order_id:
+                family = o.parent_id or o.id
+                legs = tuple(x for x in self._snap.orders if x.id != o.id and (x.id == family or x.parent_id == family))
+                events = (OrderEvent(o.created_ns or T0, "submitted", OrderStatus.NEW),
+                          OrderEvent(o.updated_ns or T0, "new", o.status))
+                return OrderDetail(o, legs, events)
+        return None
 
     def set_speed(self, factor: float) -> None:
         self.calls.append(("set_speed", factor))

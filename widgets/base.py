@@ -174,9 +174,14 @@ class SyncTable(Toned, DataTable):
     follows the given list: rows are moved with ``sort`` (by the identity of each
     row's first cell, which is always a fresh Text object) only when the order
     differs.
+
+    ``follow_cursor``: "always" (the cursor is a selection even while another
+    widget has focus, e.g. the pending signal ``a`` approves) or "focused" (it
+    follows its row only while the trader is in the table; otherwise it goes back
+    to the top row after a change, so rows added or kept at the top stay in view).
     """
 
-    def __init__(self, columns: Sequence[tuple], **kwargs: Any) -> None:
+    def __init__(self, columns: Sequence[tuple], *, follow_cursor: str = "always", **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", False)
         kwargs.setdefault("cell_padding", 0)
@@ -185,6 +190,7 @@ class SyncTable(Toned, DataTable):
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
         self._rows: dict[str, tuple] = {}
         self._order: list[str] = []
+        self.follow_cursor = follow_cursor
         self.cell_updates = 0  # cells written since creation (render-cost accounting)
         for key, label, width, align in self._column_spec:
             self.add_column(self._fit(Text(label), width, align), key=key, width=width)
@@ -231,7 +237,8 @@ class SyncTable(Toned, DataTable):
         # a visible cursor is a selection (what `a` approves): it follows its row. A
         # hidden one must not, or DataTable scrolls after it as rows are added above
         # and a newest-first table ends up showing its oldest rows.
-        keep_cursor = self.cursor_key() if self.show_cursor else None
+        follow = self.show_cursor and (self.follow_cursor == "always" or self.has_focus)
+        keep_cursor = self.cursor_key() if follow else None
         wanted = [k for k, _ in rows]
         wanted_set = set(wanted)
         changed = False
@@ -281,6 +288,9 @@ class SyncTable(Toned, DataTable):
             index = wanted.index(keep_cursor)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
+        elif self.show_cursor and not follow and changed and (self.cursor_row != 0 or self.scroll_y):
+            self.move_cursor(row=0, animate=False)
+            self.scroll_to(y=0, animate=False)
         return changed
 
     def forget(self) -> None:
