@@ -39,7 +39,7 @@ from widgets.session import SessionPane
 from widgets.signals import SignalsPane
 from widgets.watchlist import WatchlistPane
 
-from .keys import bindings, effective_keys, resolve_keymap
+from .keys import bindings, display_key, effective_keys, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen, OrderDetailScreen, SignalDetailScreen
 from .settings import THEMES, UISettings, default_settings_path
 
@@ -54,6 +54,7 @@ PAGES = (
 )
 PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
+MIN_SIZE = (60, 18)  # below it: the header's badges and a "terminal too small" notice, no panes
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
 NOTIFY_KINDS = ("broker", "order")
@@ -153,6 +154,7 @@ class CockpitApp(App[None]):
             yield LogPane()
             yield PositionsPane()
             yield OrdersPane()
+        yield Static("", id="too-small")
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
@@ -173,14 +175,24 @@ class CockpitApp(App[None]):
         self._set_layout(event.size.width, event.size.height)
 
     def _set_layout(self, width: int, height: int) -> None:
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "-too-small")
+        if too_small:
+            keys = self.keys
+            self.query_one("#too-small", Static).update(
+                f"terminal too small: {width}x{height}, need {MIN_SIZE[0]}x{MIN_SIZE[1]}\n"
+                f"(the full dashboard needs {FULL_MIN_SIZE[0]}x{FULL_MIN_SIZE[1]})\n\n"
+                f"money keys still work: {display_key(keys['flatten_all'])} flatten all · "
+                f"{display_key(keys['cancel_all'])} cancel all · {display_key(keys['pause'])} pause entries · "
+                f"{display_key(keys['quit'])} quit")
         compact = width < FULL_MIN_SIZE[0] or height < FULL_MIN_SIZE[1]
+        self.query_one(PageBar).display = compact and not too_small
         if compact == self.compact:
             return
         self.compact = compact
         dash = self.query_one("#dash")
         dash.set_class(compact, "-compact")
         dash.set_class(not compact, "-full")
-        self.query_one(PageBar).display = compact
         self._show_page(self.page)
         if self.snap is not None:
             self._apply(force=True)
