@@ -37,6 +37,7 @@ from widgets.positions import PositionsPane
 from widgets.profile import ProfilePane
 from widgets.session import SessionPane
 from widgets.signals import SignalsPane
+from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
 from .keys import bindings, display_key, effective_keys, resolve_keymap
@@ -50,6 +51,7 @@ PAGES = (
     ("flow", "Flow"),
     ("signals", "Signals"),
     ("book", "Book"),
+    ("trades", "Trades"),
     ("log", "Log"),
 )
 PAGE_IDS = tuple(p for p, _ in PAGES)
@@ -150,6 +152,7 @@ class CockpitApp(App[None]):
             yield ProfilePane()
             yield AggressionPane()
             yield AlertsPane()
+            yield TradesPane()  # full layout: in the middle row's place while T shows it
             yield SignalsPane()
             yield LogPane()
             yield PositionsPane()
@@ -252,8 +255,9 @@ class CockpitApp(App[None]):
             self.selected = next(iter(snap.symbols))
         view = self._view()
         self.query_one(CockpitHeader).apply(view, force)
+        trades_hidden = not self.compact and not self.query_one("#dash").has_class("-show-trades")
         for pane in self.query(Pane):
-            if self.compact and pane.page != self.page and not force:
+            if not force and (pane.page != self.page if self.compact else pane.page == "trades" and trades_hidden):
                 continue
             pane.apply(view, force)
         if self.compact:
@@ -351,6 +355,19 @@ class CockpitApp(App[None]):
             self.selected = symbol
             self._reapply_details()
 
+    def action_toggle_trades(self) -> None:
+        """Today's trades: the Trades page in the compact layout (T again goes back);
+        in the full dashboard the pane takes the middle row (profile, aggression,
+        alerts) until T is pressed again."""
+        if self.compact:
+            self.action_page_to("watch" if self.page == "trades" else "trades")
+            return
+        dash = self.query_one("#dash")
+        show = not dash.has_class("-show-trades")
+        dash.set_class(show, "-show-trades")
+        if show and self.snap is not None:
+            self.query_one(TradesPane).apply(self._view())
+
     def action_move_symbol(self, delta: int) -> None:
         keys = self.query_one(WatchlistPane).table.keys
         if not keys:
@@ -375,7 +392,8 @@ class CockpitApp(App[None]):
                 if pane.page == page:
                     pane.apply(view)
         if self.compact:
-            focus = {"watch": "#watchlist-table", "signals": "#pending-table", "book": "#positions-table"}.get(page)
+            focus = {"watch": "#watchlist-table", "signals": "#pending-table", "book": "#positions-table",
+                     "trades": "#trades-table"}.get(page)
             if focus:
                 self.query_one(focus, DataTable).focus()
 

@@ -300,12 +300,14 @@ class Engine:
         """A restart inside the session: its start-of-day equity, daily-loss latch and
         losing streak carry on (they came back from the store), nothing is reset."""
         self._session_date = self.calendar.session_date(now)
+        self.router.day_trades.date = str(self._session_date)
 
     def _maybe_new_session(self, now: int) -> None:
         day = self.calendar.session_date(now)
         if day != self._session_date:
             first = self._session_date is None
             self._session_date = day
+            self.router.day_trades.reset(str(day))
             self.broker.start_of_day(now)
             self.risk.new_session()
             if not first:

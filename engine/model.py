@@ -423,6 +423,51 @@ class OrderDetail:
     fills: tuple[Fill, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One round trip of the day (flat -> position -> flat), as the Trades pane and
+    ``cockpit trades`` show it. ``r`` is NaN when the initial stop is not known."""
+
+    symbol: str
+    setup: str
+    side: str  # "long" | "short"
+    qty: int  # largest size held
+    entry_ns: int
+    exit_ns: int
+    entry_price: float  # average entry fill
+    exit_price: float  # average exit fill
+    pnl: float  # net of commissions
+    r: float
+    exit_reason: str  # target / stop / stop (moved to x) / the exit rule or command that closed it
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTotals:
+    """Totals of a group of closed trades (a setup, a symbol, or the whole day)."""
+
+    key: str
+    trades: int = 0
+    wins: int = 0
+    pnl: float = 0.0
+    r_sum: float = 0.0  # over the trades whose R is known
+    r_count: int = 0
+
+    @property
+    def avg_r(self) -> float:
+        return self.r_sum / self.r_count if self.r_count else float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class DayTradesView:
+    """The day's closed trades (newest first) with totals by setup and by symbol."""
+
+    date: str = ""
+    trades: tuple[ClosedTrade, ...] = ()
+    by_setup: tuple[TradeTotals, ...] = ()
+    by_symbol: tuple[TradeTotals, ...] = ()
+    total: TradeTotals = TradeTotals("all")
+
+
 class StoreHealth(StrEnum):
     """How the run's recording is doing, as the header shows it."""
 
@@ -477,6 +522,7 @@ class EngineSnapshot:
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
+    day_trades: DayTradesView = DayTradesView()  # today's closed trades and their totals
 
 
 def evolve(obj, **changes):

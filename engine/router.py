@@ -22,6 +22,7 @@ from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
 from .model import (BrokerEvent, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
+from .day_trades import DayTrades
 from .notify import Notifier
 from .order_events import OrderEvents
 from .recorder import Recorder
@@ -48,6 +49,7 @@ class OrderRouter:
         self._attempt: Counter[str] = Counter()
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         self.events = OrderEvents()  # each order's history, for the order detail
+        self.day_trades = DayTrades()  # today's round trips, for the Trades pane
         broker.set_event_handler(self.on_broker_event)
 
     def add_event_listener(self, callback: Callable[[BrokerEvent], None]) -> None:
@@ -101,6 +103,7 @@ class OrderRouter:
             rec.fill(f)
             rec.account(self.broker)
             rec.log("info", "fill", f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg.value})", f.symbol)
+            self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
             self._after_fill(f)
         elif ev.kind == "rejected":
             self.counters["rejections"] += 1
@@ -159,6 +162,8 @@ class OrderRouter:
         symbol's orders; it never leaves this method (it would stop the feed)."""
         for action in self.exits.on_price(symbol, price, now, atr):
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
+            if action.kind in ("close", "partial"):
+                self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
             try:
                 await self._exit_action(symbol, action)
             except Exception as exc:
@@ -228,10 +233,13 @@ class OrderRouter:
 
     async def flatten_all(self) -> None:
         self.recorder.log("warn", "command", "FLATTEN ALL")
+        for p in self.broker.positions():
+            self.day_trades.note_exit(p.symbol, "FLATTEN ALL")
         await self._command(self.broker.close_all())
 
     async def flatten(self, symbol: str) -> None:
         self.recorder.log("warn", "command", f"flatten {symbol}", symbol)
+        self.day_trades.note_exit(symbol, f"flatten {symbol}")
         await self._command(self.broker.close(symbol))
 
     async def cancel_all(self) -> None:
