@@ -2,7 +2,7 @@
 default (simulated session, simulated paper broker, SEMI mode).
 
 Subcommands: run (UI or --headless), bench, analyze, backtest, sweep,
-walkforward, runs, import, doctor. Each command module registers its
+walkforward, runs, import, doctor, trades. Each command module registers its
 subcommands with an ``add_commands(sub)`` function, every subcommand's
 handler is set with ``set_defaults(handler=...)`` and returns the exit code.
 Every one that prints figures takes --json and then prints one JSON object.
@@ -21,13 +21,13 @@ from engine.config import ConfigError
 from engine.feeds.loaders import DataFileError
 from engine.store.writer import StoreError
 
-from . import analyze, backtest_cli, bench, live_cli, run
+from . import analyze, backtest_cli, bench, live_cli, run, trades_cli
 
 EXIT_CONFIG = 2
 EXIT_BROKER = 1  # a broker or data vendor refused or failed at start (keys, permissions, outage)
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli)
+COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli, trades_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

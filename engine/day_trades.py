@@ -12,13 +12,17 @@ plain exit order, the exit rule or trader command journaled just before it.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from collections import defaultdict
+from datetime import date, datetime, time, timedelta
 from typing import Iterable, Optional, Sequence
+from zoneinfo import ZoneInfo
 
 from .backtest.metrics import TradeBuilder, TradeRecord
-from .model import ClosedTrade, DayTradesView, Decision, Fill, JournalEntry, Order, OrderLeg, Signal, TradeTotals
+from .model import NS_PER_S, ClosedTrade, DayTradesView, Decision, Fill, JournalEntry, Order, OrderLeg, Signal, TradeTotals
 
 NOTE_KINDS = ("exit", "command")  # journal kinds that say why a plain exit order was sent
+LOOK_BACK_DAYS = 5  # a stored day's trades: fills this far back may have opened them
 
 
 def exit_reason(leg: str, note: str = "", stop_price: Optional[float] = None,
@@ -142,3 +146,48 @@ def trades_from_records(fills: Sequence[Fill], signals: Sequence[Signal], orders
         out.append(closed_trade(rec, exit_reason(rec.exit_leg, note, order.stop_price if order else None,
                                                  stops.pop(f.symbol, None))))
     return out
+
+
+def simulated_runs(sessions, day: str) -> list[list[str]]:
+    """The simulated sessions stored for ``day``, oldest first, each as the run
+    tokens of its chain (a FRESH start and the runs that resumed it)."""
+    chains: list[list[str]] = []
+    for r in sorted((r for r in sessions if r.session_date == day), key=lambda r: r.seq):
+        if r.start == "fresh" or not chains:
+            chains.append([])
+        chains[-1].append(r.run_id)
+    return chains
+
+
+async def day_trades_from_store(store, day: date, tz: str = "America/New_York",
+                                session: Optional[int] = None) -> DayTradesView:
+    """The closed trades of one calendar day (in ``tz``) from a store: a round trip
+    counts on the day its closing fill happened; fills before the day that opened
+    a position still open at its start are read too. A day the store holds
+    several simulated sessions of (each ``--fresh`` start is one) shows one of
+    them: ``session`` (1 = the oldest), by default the newest; their records
+    carry their runs' tokens, so they never mix."""
+    zone = ZoneInfo(tz)
+    start = int(datetime.combine(day, time(0), zone).timestamp()) * NS_PER_S
+    end = int(datetime.combine(day + timedelta(days=1), time(0), zone).timestamp()) * NS_PER_S
+    look_back = start - LOOK_BACK_DAYS * 86_400 * NS_PER_S  # an overnight position's opening fills
+    fills = [f for f in await store.fills(since_ns=look_back) if f.ts_ns < end]
+    signals = await store.signals(since_ns=look_back - 86_400 * NS_PER_S)
+    orders = await store.orders()
+    journal = [e for kind in NOTE_KINDS for e in await store.journal(kind, limit=1_000_000)
+               if look_back <= e.ts_ns < end]
+    source = "the store's fills"
+    chains = simulated_runs(await store.sim_sessions(), day.isoformat())
+    if chains:
+        n = len(chains) if session is None else session
+        if not 1 <= n <= len(chains):
+            raise ValueError(f"session {session}: the store holds {len(chains)} simulated session(s) of {day}")
+        tokens = chains[n - 1]
+        order_prefix = tuple(f"paper-{t}-" for t in tokens)
+        fills = [f for f in fills if f.id.startswith(order_prefix)]
+        orders = [o for o in orders if o.id.startswith(order_prefix)]
+        signals = [s for s in signals if s.id.startswith(tuple(f"{t}:" for t in tokens))]
+        source = (f"simulated session {n} of {len(chains)} that day (runs {', '.join(tokens)})"
+                  + ("; --session N for another" if len(chains) > 1 else ""))
+    trades = [t for t in trades_from_records(fills, signals, orders, journal) if start <= t.exit_ns < end]
+    return replace(summarize(trades, day.isoformat()), source=source)

@@ -466,6 +466,7 @@ class DayTradesView:
     by_setup: tuple[TradeTotals, ...] = ()
     by_symbol: tuple[TradeTotals, ...] = ()
     total: TradeTotals = TradeTotals("all")
+    source: str = ""  # where a stored day's trades came from (cockpit trades)
 
 
 class StoreHealth(StrEnum):
