@@ -63,13 +63,14 @@ class OrderDetailScreen(ModalScreen[Optional[str]]):
             rows.append(("parent", o.parent_id))
         if o.signal_id:
             rows.append(("signal", o.signal_id))
+        self.rows = rows  # what the dialog shows (tests read it)
         with VerticalScroll(id="detail-box"):
             yield Label(f"Order {o.symbol} {o.side.value} {leg_text(o)}", id="detail-title")
             yield Static(_fields(rows), id="detail-fields")
             yield Label("Legs", classes="detail-section")
             yield Static("\n".join(_order_line(leg) for leg in d.legs) or "none (a single order)", id="detail-legs")
             yield Label("Events", classes="detail-section")
-            events = [f"{when(e.ts_ns)}  {e.kind:<16} {e.status.value:<9} filled {e.filled_qty}"
+            self.events = events = [f"{when(e.ts_ns)}  {e.kind:<16} {e.status.value:<9} filled {e.filled_qty}"
                       + (f" @ {fmt.price(e.price)}" if e.price is not None else "")
                       + (f"  {e.reason}" if e.reason else "") for e in d.events]
             yield Static(Text("\n".join(events) or "none heard this run"), id="detail-events")
@@ -111,6 +112,7 @@ class SignalDetailScreen(ModalScreen[None]):
         else:
             rows.append(("decision", f"{s.decision.value.upper()} at {fmt.et(s.decided_ns, tz=self.tz)}"))
             rows.append(("because", s.decision_reason or fmt.MISSING))
+        self.rows = rows  # what the dialog shows (tests read it)
         with VerticalScroll(id="detail-box"):
             yield Label(f"Signal {s.symbol} {s.side.value.upper()}", id="detail-title")
             yield Static(_fields(rows), id="detail-fields")
