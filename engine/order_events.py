@@ -30,8 +30,10 @@ class OrderEvents:
                 self._fills.pop(old, None)
         ts = fill.ts_ns if fill is not None else (order.updated_ns or order.created_ns)
         if len(events) < MAX_EVENTS_PER_ORDER:
-            events.append(OrderEvent(ts, kind, order.status, order.filled_qty,
-                                     fill.price if fill is not None else None, reason or order.reason))
+            event = OrderEvent(ts, kind, order.status, order.filled_qty, fill.price if fill is not None else None,
+                               reason or order.reason)
+            # the submit returns after a broker that answers at once has already said "new"
+            events.insert(0 if kind == "submitted" else len(events), event)
         if fill is not None:
             self._fills.setdefault(order.id, []).append(fill)
 

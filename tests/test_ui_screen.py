@@ -244,3 +244,35 @@ async def test_trades_is_a_page_in_the_compact_layout(tmp_path):
         assert "Trades" in str(app.query_one("#pagebar").render())
         await pilot.press("T")
         assert app.page == "watch"
+
+
+# ------------------------------------------------------------------ on the real engine
+
+
+async def test_single_order_cancel_on_the_paper_broker_takes_its_legs_and_leaves_the_rest(tmp_path):
+    """Approve a signal (feed held, so the market entry waits), open the entry's
+    detail (its tp/sl legs and events), cancel it with x, y: that bracket is gone at
+    the broker, journaled, and flatten / cancel-all were not used."""
+    from tests.test_ui_engine import cockpit, first_pending
+    from tests.waiting import wait_for
+
+    async with cockpit(tmp_path, size=(120, 40)) as (app, engine, pilot):
+        sig = await first_pending(app, engine, pilot)
+        await pilot.press("a")
+        await wait_for(lambda: any(o.signal_id == sig.id for o in engine.broker.open_orders()), 5, "the bracket")
+        entry = next(o for o in engine.broker.open_orders() if o.signal_id == sig.id and o.leg.value == "entry")
+        detail = engine.order_detail(entry.id)
+        assert {leg.leg.value for leg in detail.legs} == {"take_profit", "stop_loss"}
+        assert [e.kind for e in detail.events][:1] == ["submitted"]
+        table = app.query_one("#orders-table", SyncTable)
+        await wait_for(lambda: entry.id in table.keys, 5, "the entry's row")
+        table.focus()
+        table.move_cursor(row=table.keys.index(entry.id))
+        await pilot.press("enter")
+        assert isinstance(app.screen, OrderDetailScreen) and app.screen.detail.order.id == entry.id
+        await pilot.press("x", "y")
+        await wait_for(lambda: not engine.broker.open_orders(), 5, "no open order")
+        after = engine.order_detail(entry.id)
+        assert after.order.status.value == "canceled" and "cancel requested" in [e.kind for e in after.events]
+        assert any(e.kind == "command" and f"cancel order {entry.id}" in e.message for e in engine.journal)
+        assert not any(e.kind == "command" and e.message in ("CANCEL ALL orders", "FLATTEN ALL") for e in engine.journal)
