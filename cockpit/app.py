@@ -90,7 +90,7 @@ class PageBar(Static):
                 label = f"{label}({pending})"
             text = f"[@click=app.page_to('{pid}')] {label} [/]"
             parts.append(f"[reverse]{text}[/reverse]" if pid == page else text)
-        self.update("".join(parts) + "  [dim]\\[ ] switch[/dim]", layout=False)  # fixed 1 x 100%
+        self.update("".join(parts) + "  [dim]\\[ ] switch · T trades[/dim]", layout=False)  # fixed 1 x 100%
 
 
 class CockpitApp(App[None]):

@@ -52,7 +52,8 @@ async def test_orders_show_full_prices_and_a_readable_reference(tmp_path):
         first = busy_book_snapshot().orders[0]
         assert table.get_cell(first.id, "price").plain.strip() == f"L {first.limit_price:,.2f}"
         assert table.get_cell(first.id, "ref").plain.strip() == "#100"
-    assert short_ref("paper-abc123-17") == "#17" and short_ref("6f1c2e9a-aaaa-bbbb") == "…-bbbb"
+    assert short_ref("paper-abc123-17") == "#17" and short_ref("ord-000012") == "#12"
+    assert short_ref("6f1c2e9a-aaaa-bbbb") == "…-bbbb"
 
 
 async def test_enter_on_an_order_shows_its_detail_and_x_cancels_that_order_after_yes(tmp_path):

@@ -49,8 +49,8 @@ def short_ref(order_id: str) -> str:
     part that differs between a run's orders), else the id's last 6 characters.
     The detail (Enter) shows the full id and client order id."""
     head, _, tail = order_id.rpartition("-")
-    if head and tail.isdigit():
-        return f"#{tail}"
+    if head and tail.isdigit() and len(str(int(tail))) <= 5:
+        return f"#{int(tail)}"
     return order_id if len(order_id) <= 6 else "…" + order_id[-5:]
 
 

@@ -12,17 +12,19 @@ from engine.model import DayTradesView, TradeTotals
 from . import format as fmt
 from .base import Pane, SyncTable, TextPane, View, sign_tone
 
+# what a trader reads first on the left (P&L, R, why), the prices last: at 80
+# columns the prices are what is cut, at 120 everything shows
 COLUMNS = (
-    ("time", "Exit", 9),
+    ("time", "Closed", 9),
     ("symbol", "Sym", 6),
     ("setup", "Setup", 12),
     ("side", "Side", 6),
-    ("qty", "Qty", 6, "right"),
-    ("entry", "Entry", 10, "right"),
-    ("exit", "Exit px", 10, "right"),
+    ("qty", "Qty", 5, "right"),
     ("pnl", "P&L", 11, "right"),
     ("r", "R", 6, "right"),
-    ("reason", "Why it ended", 60),
+    ("reason", "Why it ended", 29),
+    ("entry", "Entry", 10, "right"),
+    ("exit", "Exit", 10, "right"),
 )
 MAX_ROWS = 200
 
@@ -76,11 +78,11 @@ class TradesPane(Pane):
                         t.setup,
                         Text(t.side, style=table.tone("up" if long else "down")),
                         str(t.qty),
-                        fmt.price(t.entry_price),
-                        fmt.price(t.exit_price),
                         Text(fmt.money(t.pnl, sign=True), style=table.tone(sign_tone(t.pnl))),
                         Text(fmt.signed(t.r, 2), style=table.tone(sign_tone(t.r))),
                         t.exit_reason,
+                        fmt.price(t.entry_price),
+                        fmt.price(t.exit_price),
                     ),
                 )
             )
