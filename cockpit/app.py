@@ -536,10 +536,14 @@ class CockpitApp(App[None]):
         if self._busy_with_dialog() or symbol is None:
             return
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
+        orders = sum(1 for o in (self.snap.orders if self.snap else ()) if o.symbol == symbol and o.status.is_open)
+        if pos is None and not orders:
+            self.notify(f"nothing to flatten: no {symbol} position or open order", timeout=4)
+            return
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(
             f"FLATTEN {symbol}?",
-            f"Cancel {symbol}'s open orders and {what}.",
+            f"Cancel {symbol}'s {orders} open order(s) and {what}.",
             f"Flatten {symbol}",
             lambda: self.run_worker(self._command(f"flatten {symbol}", self.engine.flatten(symbol)), exit_on_error=False),
             id="confirm-flatten-symbol",

@@ -34,7 +34,8 @@ from .desk import SignalDesk
 from .exits import ExitManager
 from .feeds.base import Feed
 from .feeds.notices import malformed_count
-from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketState, Mode, Order, OrderDetail, Signal
+from .model import (NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, JournalEntry, MarketState, Mode, Order,
+                    OrderDetail, Signal)
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -96,7 +97,9 @@ class Engine:
         """Open the store, warm up, restore today's state, start the feed and the timer."""
         await self.prepare()
         await self.feed.start()
-        self.recorder.log("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
+        n = len(self.symbols)
+        self.recorder.log("info", "engine", f"started: {n} symbol{'' if n == 1 else 's'} ({', '.join(self.symbols)}), "
+                          f"mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
 
@@ -280,8 +283,11 @@ class Engine:
             for alert in alerts:
                 self.alerts.appendleft(alert)
                 self.counters["lvn_alerts"] += 1
-                self.recorder.log("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) "
-                              f"{alert.direction.replace('_', ' ')}, {alert.distance_pct:.2f}%", sym)
+                # stamped with the alert's own time, as the alerts pane shows it (not the
+                # time the bar was closed, a minute later)
+                self.recorder.add(JournalEntry(alert.ts_ns, "info", "alert", f"LVN {alert.lvn_price:.2f} "
+                                               f"({alert.source}) {alert.direction.replace('_', ' ')}, "
+                                               f"{alert.distance_pct:.2f}%", sym))
             if sym in self.router.plans:
                 await self.router.manage_exits(sym, snap.last, now, snap.atr)
             if not snap.in_session:

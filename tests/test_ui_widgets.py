@@ -238,9 +238,12 @@ async def test_flatten_confirmation_sends_only_on_yes(tmp_path):
         await pilot.press("F", "y")
         await app.workers.wait_for_complete()
         assert ("flatten_all",) in engine.calls
-        await pilot.press("f", "y")
+        await pilot.press("f")  # SPY: no position, no order: nothing to ask, nothing sent
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert ("flatten", "SPY") not in engine.calls
+        await pilot.press("5", "f", "y")  # NVDA holds a position
         await app.workers.wait_for_complete()
-        assert ("flatten", "SPY") in engine.calls
+        assert ("flatten", "NVDA") in engine.calls
 
 
 async def test_speed_keys_step_the_replay_speed(tmp_path):
