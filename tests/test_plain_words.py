@@ -10,7 +10,7 @@ from cockpit.screens import ConfirmScreen
 from cockpit.settings_from_args import parse_speed, parse_symbols
 from engine.config import ConfigError, load_config
 from engine.model import JournalEntry
-from tests.factories import run_session, engine_config
+from tests.factories import engine_config, run_session
 from tests.ui_fixtures import FixedEngine, fixed_app
 from widgets.log import repeats_kind
 
@@ -82,3 +82,70 @@ def test_cockpit_refuses_to_draw_on_a_dumb_terminal(monkeypatch, capsys):
     monkeypatch.setenv("TERM", "dumb")
     assert main(["run", "--no-store"]) == 2
     assert "TERM=dumb" in capsys.readouterr().err
+
+
+def test_the_drawdown_chart_reaches_the_reported_max_drawdown():
+    from engine.backtest import metrics as M
+    from engine.backtest.report import equity_text
+
+    eq = [100_000.0 + i for i in range(5000)]
+    eq[2501] = 90_000.0  # one deep dip between two evenly spaced picks
+    text = equity_text(list(range(len(eq))), eq, width=60)
+    dd_axis = text.split("Drawdown % (0 at the top)\n")[1].splitlines()
+    assert f"{-M.max_drawdown_pct(eq):.2f}" in dd_axis[3]  # the bottom label is the max drawdown
+
+
+def test_the_engine_bench_never_cuts_a_figure_at_80_columns():
+    from rich.console import Console
+
+    from cockpit.bench import _print_engine
+
+    a = {"n_trades": 1_000_000, "trades_per_s": 828_812.3, "trades_per_s_no_setups": 1_012_345.0,
+         "latency_us_p50": 1.21, "latency_us_p99": 3.45, "latency_us_p999": 12.3, "bars_closed": 23_400,
+         "signals": 123, "session_profile_ms": 4.2, "session_profile_bins": 310}
+    r = {"machine": "2 cores", "analytics_1_symbol": a, "analytics_10_symbols": a,
+         "full_engine_5_symbols": {"trades": 456_789, "trades_per_s": 123_456.0, "signals": 77}}
+    for width in (80, 120):
+        con = Console(width=width, record=True)
+        _print_engine(r, con)
+        out = con.export_text()
+        for figure in ("828,812", "1,012,345", "1,000,000", "23,400", "456,789", "123,456", "12.3"):
+            assert figure in out, (width, figure)
+        assert "…" not in out
+
+
+def test_a_backtest_progress_bar_counts_the_runners_steps_and_never_stops_it():
+    from cockpit.backtest_cli import ItemsProgress
+
+    p = ItemsProgress(100_000, "test data")
+    try:
+        assert p() is False and p() is False
+        assert p._done == 100_000
+    finally:
+        p.stop()
+
+
+def test_an_interrupted_sweep_says_so_before_its_partial_table(tmp_path, monkeypatch):
+    import io
+
+    import engine.backtest.sweep as sweep
+    from cockpit.cli import main
+
+    real = sweep.run_sweep
+
+    def interrupted(*args, **kwargs):
+        def ctrl_c(done, total):
+            raise KeyboardInterrupt  # Ctrl-C after the first finished run
+
+        return real(*args, **{**kwargs, "on_progress": ctrl_c, "progress": False})
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    both = io.StringIO()  # stdout and stderr as a terminal shows them: one stream, in order
+    monkeypatch.setattr("sys.stdout", both)
+    monkeypatch.setattr("sys.stderr", both)
+    status = main(["sweep", "--data", "synthetic:SPY:2:3", "--grid", "atr_stop=1.0,2.0", "--executor", "inline",
+                   "--results", str(tmp_path / "r.json"), "--db", str(tmp_path / "s.db")])
+    out = both.getvalue()
+    assert status == 130
+    assert "interrupted:" in out and "resume with" in out
+    assert out.index("interrupted:") < out.index("combinations x")  # said first
