@@ -20,7 +20,8 @@ def _choices(parser: argparse.ArgumentParser, flag: str):
 
 def test_every_subcommand_has_a_handler():
     commands = _subparsers(build_parser())
-    assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor"}
+    assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor",
+                             "trades"}
     leaves = dict(commands)
     leaves.update({f"import {k}": p for k, p in _subparsers(commands["import"]).items()})
     for name, parser in leaves.items():
