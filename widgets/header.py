@@ -128,18 +128,26 @@ class CockpitHeader(Horizontal):
     When the line is too narrow for every badge, the least needed ones are hidden
     (``badges_to_drop``): the mode, the broker and the day's P&L always stay."""
 
+    _fitted: Optional[tuple] = None
+
     def on_resize(self) -> None:
         self._fit()
 
     def _fit(self) -> None:
+        """Hide what does not fit; only when a badge's width or the line's width changed
+        (the header is applied at every refresh)."""
+        badges = {(b.id or "").removeprefix("hdr-"): b for b in self.children if isinstance(b, _Badge)}
         widths = {}
-        for badge in self.query(_Badge):
-            name = (badge.id or "").removeprefix("hdr-")
+        for name, badge in badges.items():
             if badge._state and badge._state[0] and badge._state[1] != "-hidden":
                 widths[name] = max(cell_len(badge._state[0]), MIN_CELLS.get(name, 0))
+        key = (self.size.width, tuple(sorted(widths.items())))
+        if key == self._fitted:
+            return
+        self._fitted = key
         dropped = badges_to_drop(widths, self.size.width) if self.size.width else set()
-        for badge in self.query(_Badge):
-            badge.set_class((badge.id or "").removeprefix("hdr-") in dropped, "-dropped")
+        for name, badge in badges.items():
+            badge.set_class(name in dropped, "-dropped")
 
     def compose(self) -> ComposeResult:
         # most important first: what a narrow terminal cuts is the end of the line
