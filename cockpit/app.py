@@ -40,8 +40,10 @@ from widgets.signals import SignalsPane
 from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
-from .keys import bindings, display_key, effective_keys, resolve_keymap
-from .screens import ConfirmScreen, HelpScreen, OrderDetailScreen, SignalDetailScreen
+from . import too_small
+from .detail_actions import DetailActions
+from .keys import bindings, effective_keys, resolve_keymap
+from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
 
 THEME_DIR = Path(themes_pkg.__file__).resolve().parent
@@ -56,7 +58,6 @@ PAGES = (
 )
 PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
-MIN_SIZE = (60, 18)  # below it: the header's badges and a "terminal too small" notice, no panes
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
 NOTIFY_KINDS = ("broker", "order")
@@ -93,7 +94,7 @@ class PageBar(Static):
         self.update("".join(parts) + "  [dim]\\[ ] switch · T trades[/dim]", layout=False)  # fixed 1 x 100%
 
 
-class CockpitApp(App[None]):
+class CockpitApp(DetailActions, App[None]):
     """The cockpit. ``engine`` is anything implementing EngineControl; ``clock_ns``
     overrides 'now' for countdowns and the clock (default: the snapshot's time)."""
 
@@ -178,18 +179,12 @@ class CockpitApp(App[None]):
         self._set_layout(event.size.width, event.size.height)
 
     def _set_layout(self, width: int, height: int) -> None:
-        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.set_class(too_small, "-too-small")
-        if too_small:
-            keys = self.keys
-            self.query_one("#too-small", Static).update(
-                f"terminal too small: {width}x{height}, need {MIN_SIZE[0]}x{MIN_SIZE[1]}\n"
-                f"(the full dashboard needs {FULL_MIN_SIZE[0]}x{FULL_MIN_SIZE[1]})\n\n"
-                f"money keys still work: {display_key(keys['flatten_all'])} flatten all · "
-                f"{display_key(keys['cancel_all'])} cancel all · {display_key(keys['pause'])} pause entries · "
-                f"{display_key(keys['quit'])} quit")
+        small = too_small.is_too_small(width, height)
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(too_small.notice(width, height, self.keys, FULL_MIN_SIZE))
         compact = width < FULL_MIN_SIZE[0] or height < FULL_MIN_SIZE[1]
-        self.query_one(PageBar).display = compact and not too_small
+        self.query_one(PageBar).display = compact and not small
         if compact == self.compact:
             return
         self.compact = compact
@@ -299,53 +294,6 @@ class CockpitApp(App[None]):
             if event.row_key.value != self.selected:
                 self.selected = event.row_key.value
                 self._reapply_details()
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a row: the signal's or the order's detail."""
-        table_id, key = event.data_table.id, event.row_key.value
-        if not key or self.snap is None or isinstance(self.screen, ModalScreen):
-            return
-        if table_id in ("pending-table", "decisions-table"):
-            sig = self.query_one(SignalsPane).signal(key)
-            if sig is not None:
-                self.push_screen(SignalDetailScreen(sig, self._now_ns(self.snap), self.config.app.timezone))
-        elif table_id == "orders-table":
-            self.show_order(key)
-
-    def show_order(self, order_id: str) -> None:
-        """The order's detail; ``x`` there cancels it (after a confirmation)."""
-        detail = self.engine.order_detail(order_id)
-        if detail is None:
-            self.notify(f"order {order_id} is no longer known to the broker", severity="warning")
-            return
-        self.push_screen(OrderDetailScreen(detail, self.config.app.timezone), self._cancel_order_asked)
-
-    def _cancel_order_asked(self, order_id: Optional[str]) -> None:
-        if not order_id:
-            return
-        detail = self.engine.order_detail(order_id)
-        o = detail.order if detail is not None else None
-        if o is None or not o.status.is_open:
-            self.notify(f"order {order_id} is no longer open: nothing to cancel", severity="warning")
-            return
-        legs = sum(1 for leg in detail.legs if leg.parent_id == o.id and leg.status.is_open)
-        extra = f" Its {legs} bracket leg(s) go with it." if legs else ""
-        self._confirm(
-            "CANCEL THIS ORDER?",
-            f"Cancel {o.symbol} {o.side.value} {o.leg.value} {o.qty} ({o.id}).{extra}",
-            "Cancel order",
-            lambda: self.run_worker(self._cancel_order(o.id), exit_on_error=False),
-            id="confirm-cancel-order",
-        )
-
-    async def _cancel_order(self, order_id: str) -> None:
-        result = await self._engine_call(self.engine.cancel_order(order_id))
-        if result is None:
-            self.notify(f"order {order_id}: the broker does not know it", severity="warning")
-        elif result.status.is_open:
-            self.notify(f"order {order_id} cancel requested: {result.status.value}", timeout=4)
-        else:
-            self.notify(f"order {order_id} {result.status.value}", timeout=4)
 
     def _select(self, symbol: Optional[str]) -> None:
         if symbol is None:

@@ -250,10 +250,12 @@ class OrderRouter:
         """Cancel one order (an entry takes its held children with it). Returns its
         state after the request, None if the broker does not know the id."""
         self.recorder.log("warn", "command", f"cancel order {order_id}")
+        working = next((o for o in self.broker.open_orders() if o.id == order_id), None)
+        if working is not None:  # before the broker's answer, which may come during the call
+            self.events.add("cancel requested", working)
         with self.notifier.batch():
             order = await self.broker.cancel(order_id)
             if order is not None:
-                self.events.add("cancel requested", order)
                 self.recorder.order(order)
             return order
 

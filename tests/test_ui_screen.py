@@ -277,3 +277,14 @@ async def test_single_order_cancel_on_the_paper_broker_takes_its_legs_and_leaves
         assert after.order.status.value == "canceled" and "cancel requested" in [e.kind for e in after.events]
         assert any(e.kind == "command" and f"cancel order {entry.id}" in e.message for e in engine.journal)
         assert not any(e.kind == "command" and e.message in ("CANCEL ALL orders", "FLATTEN ALL") for e in engine.journal)
+
+
+def test_the_ladder_window_stays_put_while_the_last_price_is_inside_it():
+    hist = tuple((500 + i * 0.25, 100.0) for i in range(60))
+    first, _, _ = ladder_window(hist, 0.125, poc=507.5, last=509.0, max_rows=12)
+    top = first[0][0]
+    moved, _, _ = ladder_window(hist, 0.125, poc=507.5, last=508.5, max_rows=12, keep_top=top)
+    assert moved == first  # two ticks down, still inside: not one row repainted
+    assert ladder_window(hist, 0.125, poc=507.5, last=508.5, max_rows=12)[0] != first  # (without keep_top it would move)
+    away, _, _ = ladder_window(hist, 0.125, poc=507.5, last=512.0, max_rows=12, keep_top=top)
+    assert away != first and 512.0 in [p for p, _ in away]  # left it: the window follows

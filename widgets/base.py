@@ -175,13 +175,17 @@ class SyncTable(Toned, DataTable):
     row's first cell, which is always a fresh Text object) only when the order
     differs.
 
-    ``follow_cursor``: "always" (the cursor is a selection even while another
-    widget has focus, e.g. the pending signal ``a`` approves) or "focused" (it
-    follows its row only while the trader is in the table; otherwise it goes back
-    to the top row after a change, so rows added or kept at the top stay in view).
+    ``cursor_when_focused``: the cursor shows (and follows its row) only while
+    the trader is in the table (Enter there opens a row's detail); otherwise the
+    table behaves as one without a cursor, so the rows kept at the top stay in
+    view and a changing top row costs no highlight repaint. Without it the cursor
+    is a selection even while another widget has focus (the pending signal ``a``
+    approves).
     """
 
-    def __init__(self, columns: Sequence[tuple], *, follow_cursor: str = "always", **kwargs: Any) -> None:
+    def __init__(self, columns: Sequence[tuple], *, cursor_when_focused: bool = False, **kwargs: Any) -> None:
+        if cursor_when_focused:
+            kwargs["show_cursor"] = False
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", False)
         kwargs.setdefault("cell_padding", 0)
@@ -190,7 +194,7 @@ class SyncTable(Toned, DataTable):
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
         self._rows: dict[str, tuple] = {}
         self._order: list[str] = []
-        self.follow_cursor = follow_cursor
+        self.cursor_when_focused = cursor_when_focused
         self.cell_updates = 0  # cells written since creation (render-cost accounting)
         for key, label, width, align in self._column_spec:
             self.add_column(self._fit(Text(label), width, align), key=key, width=width)
@@ -237,8 +241,7 @@ class SyncTable(Toned, DataTable):
         # a visible cursor is a selection (what `a` approves): it follows its row. A
         # hidden one must not, or DataTable scrolls after it as rows are added above
         # and a newest-first table ends up showing its oldest rows.
-        follow = self.show_cursor and (self.follow_cursor == "always" or self.has_focus)
-        keep_cursor = self.cursor_key() if follow else None
+        keep_cursor = self.cursor_key() if self.show_cursor else None
         wanted = [k for k, _ in rows]
         wanted_set = set(wanted)
         changed = False
@@ -288,10 +291,15 @@ class SyncTable(Toned, DataTable):
             index = wanted.index(keep_cursor)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
-        elif self.show_cursor and not follow and changed and (self.cursor_row != 0 or self.scroll_y):
-            self.move_cursor(row=0, animate=False)
-            self.scroll_to(y=0, animate=False)
         return changed
+
+    def on_focus(self) -> None:
+        if self.cursor_when_focused:
+            self.show_cursor = True
+
+    def on_blur(self) -> None:
+        if self.cursor_when_focused:
+            self.show_cursor = False
 
     def forget(self) -> None:
         """Force every cell to be rewritten on the next sync (after a theme switch)."""

@@ -81,9 +81,8 @@ class OrdersPane(Pane):
         super().__init__("Orders", id="orders", page="book")
 
     def compose(self) -> ComposeResult:
-        # the cursor follows a row only while the trader is in the table; otherwise
-        # it stays on the top row, so the working orders stay in view
-        yield SyncTable(COLUMNS, id="orders-table", follow_cursor="focused")
+        # a cursor only while the trader is in the table: otherwise the working orders on top stay in view
+        yield SyncTable(COLUMNS, id="orders-table", cursor_when_focused=True)
 
     @property
     def table(self) -> SyncTable:

@@ -25,6 +25,8 @@ from .base import Drawing, Pane, View
 class ProfileChart(Drawing):
     """Renders the stored profile at whatever size the pane has."""
 
+    _ladder_top: Optional[float] = None  # the top bin of the window shown last (see ladder_window)
+
     def draw(self, data: tuple, width: int, height: int) -> Text:
         last, prof, prev = data
         muted = self.tone("muted")
@@ -50,7 +52,10 @@ class ProfileChart(Drawing):
         hist = prof.histogram
         half = prof.bin_size / 2
         rows, hidden_above, hidden_below = ladder_window(hist, half, prof.poc, last,
-                                                         space - (1 if (above or below) else 0))
+                                                         space - (1 if (above or below) else 0), self._ladder_top)
+        # a window keeps its place while the last price stays well inside it: a ladder
+        # that scrolled with every tick would repaint every row (terminal bytes)
+        self._ladder_top = rows[0][0] if rows and (hidden_above or hidden_below) else None
         if not rows:
             return []
         max_vol = max(v for _, v in hist) or 1.0  # the whole profile's: the POC's bar is the longest
@@ -92,12 +97,14 @@ class ProfileChart(Drawing):
         return out
 
 
-def ladder_window(hist, half: float, poc: float, last: float,
-                  max_rows: int) -> tuple[list[tuple[float, float]], int, int]:
+def ladder_window(hist, half: float, poc: float, last: float, max_rows: int,
+                  keep_top: Optional[float] = None) -> tuple[list[tuple[float, float]], int, int]:
     """The profile's own bins (one row each, highest price first; never merged, so
     every row is a bin of the header's profile) that fit ``max_rows``: all of them,
     or a window around the last price that keeps the POC in view when both fit.
-    Returns (rows, bins hidden above, bins hidden below)."""
+    ``keep_top`` (the top bin shown before) keeps the window where it was while the
+    last price is at least a row inside it. Returns (rows, bins hidden above,
+    bins hidden below)."""
     n = len(hist)
     if n == 0 or max_rows <= 0:
         return [], 0, 0
@@ -111,6 +118,12 @@ def ladder_window(hist, half: float, poc: float, last: float,
         return min(range(n), key=lambda i: abs(hist[i][0] - p))
 
     i_last, i_poc = index_of(last), index_of(poc)
+    if keep_top is not None and i_last is not None:
+        top = index_of(keep_top)
+        if top is not None and abs(hist[top][0] - keep_top) < half:
+            lo = top - rows + 1
+            if 0 <= lo and lo + 1 <= i_last <= top - 1:
+                return [(c, v) for c, v in reversed(hist[lo:top + 1])], n - top - 1, lo
     anchors = [i for i in (i_last, i_poc) if i is not None]
     if not anchors:
         centre = n // 2

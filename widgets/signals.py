@@ -66,7 +66,7 @@ class SignalsPane(Pane):
         yield SyncTable(PENDING_COLUMNS, id="pending-table")
         yield Label("", id="pending-hint", classes="hint")
         yield Label("Last decisions", classes="subtitle")
-        yield SyncTable(DECISION_COLUMNS, id="decisions-table", follow_cursor="focused")
+        yield SyncTable(DECISION_COLUMNS, id="decisions-table", cursor_when_focused=True)
 
     @property
     def pending_table(self) -> SyncTable:

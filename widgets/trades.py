@@ -56,7 +56,7 @@ class TradesPane(Pane):
         super().__init__("Today's trades", id="trades", page="trades")
 
     def compose(self) -> ComposeResult:
-        yield SyncTable(COLUMNS, id="trades-table", follow_cursor="focused")
+        yield SyncTable(COLUMNS, id="trades-table", cursor_when_focused=True)
         yield TextPane(id="trades-totals")
 
     def apply(self, view: View, force: bool = False) -> None:
