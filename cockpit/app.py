@@ -37,8 +37,11 @@ from widgets.positions import PositionsPane
 from widgets.profile import ProfilePane
 from widgets.session import SessionPane
 from widgets.signals import SignalsPane
+from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
+from . import too_small
+from .detail_actions import DetailActions
 from .keys import bindings, effective_keys, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
@@ -50,6 +53,7 @@ PAGES = (
     ("flow", "Flow"),
     ("signals", "Signals"),
     ("book", "Book"),
+    ("trades", "Trades"),
     ("log", "Log"),
 )
 PAGE_IDS = tuple(p for p, _ in PAGES)
@@ -87,10 +91,10 @@ class PageBar(Static):
                 label = f"{label}({pending})"
             text = f"[@click=app.page_to('{pid}')] {label} [/]"
             parts.append(f"[reverse]{text}[/reverse]" if pid == page else text)
-        self.update("".join(parts) + "  [dim]\\[ ] switch[/dim]", layout=False)  # fixed 1 x 100%
+        self.update("".join(parts) + "  [dim]\\[ ] switch · T trades[/dim]", layout=False)  # fixed 1 x 100%
 
 
-class CockpitApp(App[None]):
+class CockpitApp(DetailActions, App[None]):
     """The cockpit. ``engine`` is anything implementing EngineControl; ``clock_ns``
     overrides 'now' for countdowns and the clock (default: the snapshot's time)."""
 
@@ -149,10 +153,12 @@ class CockpitApp(App[None]):
             yield ProfilePane()
             yield AggressionPane()
             yield AlertsPane()
+            yield TradesPane()  # full layout: in the middle row's place while T shows it
             yield SignalsPane()
             yield LogPane()
             yield PositionsPane()
             yield OrdersPane()
+        yield Static("", id="too-small")
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
@@ -173,14 +179,18 @@ class CockpitApp(App[None]):
         self._set_layout(event.size.width, event.size.height)
 
     def _set_layout(self, width: int, height: int) -> None:
+        small = too_small.is_too_small(width, height)
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(too_small.notice(width, height, self.keys, FULL_MIN_SIZE))
         compact = width < FULL_MIN_SIZE[0] or height < FULL_MIN_SIZE[1]
+        self.query_one(PageBar).display = compact and not small
         if compact == self.compact:
             return
         self.compact = compact
         dash = self.query_one("#dash")
         dash.set_class(compact, "-compact")
         dash.set_class(not compact, "-full")
-        self.query_one(PageBar).display = compact
         self._show_page(self.page)
         if self.snap is not None:
             self._apply(force=True)
@@ -243,8 +253,9 @@ class CockpitApp(App[None]):
             self.selected = next(iter(snap.symbols))
         view = self._view()
         self.query_one(CockpitHeader).apply(view, force)
+        trades_hidden = not self.compact and not self.query_one("#dash").has_class("-show-trades")
         for pane in self.query(Pane):
-            if self.compact and pane.page != self.page and not force:
+            if not force and (pane.page != self.page if self.compact else pane.page == "trades" and trades_hidden):
                 continue
             pane.apply(view, force)
         if self.compact:
@@ -295,6 +306,19 @@ class CockpitApp(App[None]):
             self.selected = symbol
             self._reapply_details()
 
+    def action_toggle_trades(self) -> None:
+        """Today's trades: the Trades page in the compact layout (T again goes back);
+        in the full dashboard the pane takes the middle row (profile, aggression,
+        alerts) until T is pressed again."""
+        if self.compact:
+            self.action_page_to("watch" if self.page == "trades" else "trades")
+            return
+        dash = self.query_one("#dash")
+        show = not dash.has_class("-show-trades")
+        dash.set_class(show, "-show-trades")
+        if show and self.snap is not None:
+            self.query_one(TradesPane).apply(self._view())
+
     def action_move_symbol(self, delta: int) -> None:
         keys = self.query_one(WatchlistPane).table.keys
         if not keys:
@@ -319,7 +343,8 @@ class CockpitApp(App[None]):
                 if pane.page == page:
                     pane.apply(view)
         if self.compact:
-            focus = {"watch": "#watchlist-table", "signals": "#pending-table", "book": "#positions-table"}.get(page)
+            focus = {"watch": "#watchlist-table", "signals": "#pending-table", "book": "#positions-table",
+                     "trades": "#trades-table"}.get(page)
             if focus:
                 self.query_one(focus, DataTable).focus()
 
@@ -462,10 +487,14 @@ class CockpitApp(App[None]):
         if self._busy_with_dialog() or symbol is None:
             return
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
+        orders = sum(1 for o in (self.snap.orders if self.snap else ()) if o.symbol == symbol and o.status.is_open)
+        if pos is None and not orders:
+            self.notify(f"nothing to flatten: no {symbol} position or open order", timeout=4)
+            return
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(
             f"FLATTEN {symbol}?",
-            f"Cancel {symbol}'s open orders and {what}.",
+            f"Cancel {symbol}'s {orders} open order(s) and {what}.",
             f"Flatten {symbol}",
             lambda: self.run_worker(self._command(f"flatten {symbol}", self.engine.flatten(symbol)), exit_on_error=False),
             id="confirm-flatten-symbol",

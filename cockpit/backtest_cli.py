@@ -190,7 +190,12 @@ def backtest_command(args) -> int:
     ds = _dataset(args)
     cfg = _config(args, ds.symbols)
     t0 = time.perf_counter()
-    res = run_backtest(cfg, ds)
+    progress = ItemsProgress(ds.n_items, ds.description) if not args.json and sys.stderr.isatty() else None
+    try:
+        res = run_backtest(cfg, ds, should_stop=progress)
+    finally:
+        if progress is not None:
+            progress.stop()
     elapsed = time.perf_counter() - t0
     res.params["data"] = ds.description
     detail = {"daily": [[d, round(e, 2)] for d, e in res.daily], "summary": res.summary,
@@ -232,6 +237,32 @@ def backtest_command(args) -> int:
 # --------------------------------------------------------------------------- sweep
 
 
+class ItemsProgress:
+    """A progress bar for a backtest on a terminal (none when piped or --json): the
+    runner asks ``should_stop`` every RUNNER_STEP items, which is where it advances."""
+
+    RUNNER_STEP = 0x10000  # engine/backtest/runner.py checks should_stop every 65,536 items
+
+    def __init__(self, total: int, what: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._p = Progress(TextColumn("[bold]backtest[/] " + what), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self._task = self._p.add_task("items", total=total)
+        self._done = 0
+        self._total = total
+        self._p.start()
+
+    def __call__(self) -> bool:
+        self._done = min(self._total, self._done + self.RUNNER_STEP)
+        self._p.update(self._task, completed=self._done)
+        return False  # never stops the run
+
+    def stop(self) -> None:
+        self._p.stop()
+
+
 def _resume_hint(path: str) -> str:
     argv = [a for a in sys.argv[1:]]
     if "--resume" in argv:
@@ -255,6 +286,9 @@ def sweep_command(args, client=None) -> int:
                         resume=args.resume, results_path=args.results, progress=not args.json)
     finally:
         handle.close()
+    if not out.complete:  # said before the partial table, so it is not read as the whole sweep
+        print(f"interrupted: {out.done_tasks} of {out.total_tasks} runs finished; what follows ranks only those",
+              file=sys.stderr)
     rows = [{"rank": k, "params": r.combo, "baseline": r.index == -1, "metrics": r.metrics.as_dict(),
              "pf_ok": r.pf_ok, "sharpe_ok": r.sharpe_ok} for k, r in enumerate(out.rows, 1)]
     top = next((r for r in out.rows if r.index != -1), None)
@@ -291,7 +325,7 @@ def sweep_command(args, client=None) -> int:
         if run_id:
             con.print(f"stored as run {run_id} (cockpit runs)")
     if not out.complete:
-        print(f"\ninterrupted: {out.done_tasks} of {out.total_tasks} runs finished and kept in {out.results_path}\n"
+        print(f"\nthe {out.done_tasks} finished runs are kept in {out.results_path}\n"
               f"resume with:\n  {_resume_hint(out.results_path)}", file=sys.stderr)
         return 130
     return 0

@@ -94,26 +94,48 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_engine(r: dict) -> None:
+def _print_engine(r: dict, console=None) -> None:
+    """The engine bench as a table whose numbers are never cut: on a narrow terminal
+    the path names wrap, the figures keep their width (each column is as wide as
+    its widest figure)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"cockpit bench engine ({r['machine']})")
-    t.add_column("path")
-    for col in ("trades", "trades/s", "no setups", "p50µs", "p99µs", "p999µs", "bars", "signals"):
-        t.add_column(col, justify="right")
+    rows = []
     for name, key in (("analytics+setups 1 sym", "analytics_1_symbol"), ("analytics+setups 10 sym", "analytics_10_symbols")):
         a = r[key]
-        t.add_row(name, f"{a['n_trades']:,}", f"{a['trades_per_s']:,.0f}", f"{a['trades_per_s_no_setups']:,.0f}",
-                  f"{a['latency_us_p50']:.2f}", f"{a['latency_us_p99']:.2f}", f"{a['latency_us_p999']:.1f}",
-                  f"{a['bars_closed']:,}", f"{a['signals']:,}")
+        rows.append((name, f"{a['n_trades']:,}", f"{a['trades_per_s']:,.0f}", f"{a['trades_per_s_no_setups']:,.0f}",
+                     f"{a['latency_us_p50']:.2f}", f"{a['latency_us_p99']:.2f}", f"{a['latency_us_p999']:.1f}",
+                     f"{a['bars_closed']:,}", f"{a['signals']:,}"))
     f = r["full_engine_5_symbols"]
-    t.add_row("whole engine 5 sym", f"{f['trades']:,}", f"{f['trades_per_s']:,.0f}", "", "", "", "", "", f"{f['signals']:,}")
-    Console().print(t)
-    print("whole engine = Engine.on_data over a simulated session: analytics, setups, risk, paper broker, AUTO, no store")
+    rows.append(("whole engine 5 sym", f"{f['trades']:,}", f"{f['trades_per_s']:,.0f}", "", "", "", "", "",
+                 f"{f['signals']:,}"))
+    heads = ("trades", "trades/s", "no setups", "p50µs", "p99µs", "p999µs", "bars", "signals")
+    widths = [max(len(col), *(len(row[i]) for row in rows)) for i, col in enumerate(heads, 1)]
+    path_w = max(len(row[0]) for row in rows)
+    con = console or Console()
+    title = f"cockpit bench engine ({r['machine']})"
+    if sum(widths) + 2 * len(widths) + path_w <= con.width:
+        t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+        t.add_column("path", no_wrap=True)
+        for col, w in zip(heads, widths):
+            t.add_column(col, justify="right", no_wrap=True, min_width=w)
+        for row in rows:
+            t.add_row(*row)
+        con.print(t)
+    else:  # too narrow for one row per path: one block per path, every figure whole
+        con.print(title)
+        for row in rows:
+            con.print(f"\n{row[0]}")
+            for col, cell in zip(heads, row[1:]):
+                if cell:
+                    con.print(f"  {col:<10} {cell:>{max(widths)}}")
+    con.print("whole engine = Engine.on_data over a simulated session: analytics, setups, risk, paper broker, AUTO, "
+              "no store", soft_wrap=False)
     a = r["analytics_1_symbol"]
-    print(f"session profile with value area and LVNs from arrays: {a['session_profile_ms']:.1f} ms "
-          f"({a['n_trades']:,} trades, {a['session_profile_bins']} bins)")
+    con.print(f"session profile with value area and LVNs from arrays: {a['session_profile_ms']:.1f} ms "
+              f"({a['n_trades']:,} trades, {a['session_profile_bins']} bins)")
 
 
 def _soak(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("slower", "minus", "speed(-1)", "Slower", show=False),
     KeyAction("next_page", "right_square_bracket", "page(1)", "Next pane", show=False),
     KeyAction("prev_page", "left_square_bracket", "page(-1)", "Prev pane", show=False),
+    KeyAction("trades", "T", "toggle_trades", "Trades", show=False),  # in the page bar and the help; the 80-column footer is full
     KeyAction("theme", "t", "cycle_theme", "Theme", show=False),
     KeyAction("help", "question_mark", "help", "Help"),
     KeyAction("quit", "q", "request_quit", "Quit"),

@@ -68,12 +68,29 @@ def run_command(args: argparse.Namespace) -> int:
             if not summary.get("stopped_by"):
                 return 1
         return exit_status(summary.get("stopped_by"))
+    reason = terminal_cannot_draw(os.environ)
+    if reason:
+        print(f"cockpit: {reason}", file=sys.stderr)
+        return EXIT_NO_TERMINAL
     from engine.factory import build_engine
 
     from .app import run_app
 
     engine = build_engine(config, use_store=not args.no_store, fresh=args.fresh, until_quit=True)
     return run_app(engine, config, operations=lambda: Operations(engine, config, metrics))
+
+
+EXIT_NO_TERMINAL = 2
+
+
+def terminal_cannot_draw(env) -> str:
+    """Why this terminal cannot show the cockpit ("" if it can). A dumb terminal has
+    no cursor movement and no colours: Textual would still draw the full screen
+    in 24-bit colour escape codes, unreadable there."""
+    if env.get("TERM", "") == "dumb":
+        return ("TERM=dumb: this terminal cannot draw the cockpit (no cursor movement, no colour); "
+                "run `cockpit run --headless` here, or set TERM (e.g. TERM=xterm-256color)")
+    return ""
 
 
 async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optional[MetricsAddress] = None) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from engine.config import CockpitConfig, ConfigError, default_config_path, load_config
 
@@ -13,9 +14,23 @@ def parse_speed(raw: str) -> float:
         value = float(raw.lower().rstrip("x"))
     except ValueError:
         raise ConfigError(f"--speed {raw!r} is not valid: allowed: a positive factor (1, 10, ...) or 'max'") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"--speed {raw!r} is not valid: allowed: a positive factor (1, 10, ...) or 'max'")
     return value
+
+
+def parse_symbols(raw: str) -> list[str]:
+    """``--symbols SPY,qqq, SPY`` -> [SPY, QQQ]: upper case, each once, in the order given.
+    An empty list is an error (it used to run the defaults without saying so)."""
+    out: list[str] = []
+    for part in raw.split(","):
+        sym = part.strip().upper()
+        if sym and sym not in out:
+            out.append(sym)
+    if not out:
+        raise ConfigError(f"--symbols {raw!r} names no symbol: give a comma-separated list, e.g. SPY,QQQ "
+                          "(leave the flag out for cockpit.toml's symbols)")
+    return out
 
 
 def config_from_args(args: argparse.Namespace) -> CockpitConfig:
@@ -41,8 +56,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--days {days} is not valid: allowed: a whole number of days >= 1")
     put("feed", "days", days)
     put("app", "mode", args.mode)
-    if args.symbols:
-        put("app", "symbols", [s for s in args.symbols.split(",") if s.strip()])
+    if args.symbols is not None:
+        put("app", "symbols", parse_symbols(args.symbols))
     put("app", "seed", args.seed)
     put("app", "db", args.db)
     put("ui", "theme", args.theme)

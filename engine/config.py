@@ -18,7 +18,7 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, get_args
+from typing import Any, Callable, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -68,7 +68,7 @@ class AppConfig(_Section):
     def _symbols(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("at least one symbol is required")
-        out = [s.strip().upper() for s in v]
+        out = list(dict.fromkeys(s.strip().upper() for s in v))  # each once: SPY,SPY runs SPY once
         for s in out:
             if not s or not all(c.isalnum() or c in ".-/_" for c in s):
                 raise ValueError(f"{s!r} is not a symbol (letters, digits, . - / _)")
@@ -700,12 +700,38 @@ def _env_overrides(env: dict[str, str]) -> dict:
     return out
 
 
-def parse_config(data: dict, source: str = "config") -> CockpitConfig:
+def parse_config(data: dict, source: Union[str, Callable[[tuple], str]] = "config") -> CockpitConfig:
+    """Validate ``data``; a ConfigError names each bad key and where its value came
+    from (``source``: a name, or a function of the key's path, see load_config)."""
     try:
         return CockpitConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [_describe(e, source) for e in exc.errors()]
+        source_of = source if callable(source) else (lambda loc: source)
+        lines = [_describe(e, source_of(tuple(str(p) for p in e["loc"]))) for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
+
+
+def _has_path(data: dict, loc: tuple) -> bool:
+    node: Any = data
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return bool(loc)
+
+
+def value_source(loc: tuple, overrides: dict, env_data: dict, file_source: str) -> str:
+    """Where the value at ``loc`` came from, by precedence: a command-line flag,
+    an environment variable (named), the config file, the built-in defaults."""
+    if _has_path(overrides, loc):
+        return "command line"
+    if _has_path(env_data, loc):
+        if loc[0] == "endpoints":
+            names = [name for name, key in ENDPOINT_ENV_VARS.items() if len(loc) > 1 and key == loc[1]]
+            if names:
+                return f"environment {names[0]}"
+        return "environment COCKPIT_" + "__".join(p.upper() for p in loc)
+    return file_source
 
 
 def load_config(
@@ -725,10 +751,11 @@ def load_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
         source = str(p)
-    data = _deep_merge(data, _env_overrides(dict(os.environ) if env is None else env))
+    env_data = _env_overrides(dict(os.environ) if env is None else env)
+    data = _deep_merge(data, env_data)
     if overrides:
         data = _deep_merge(data, overrides)
-    return parse_config(data, source)
+    return parse_config(data, lambda loc: value_source(loc, overrides or {}, env_data, source))
 
 
 def default_config_path() -> Optional[Path]:

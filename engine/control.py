@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Protocol, runtime_checkable
 
-from .model import EngineSnapshot, Mode, Signal
+from .model import EngineSnapshot, Mode, Order, OrderDetail, Signal
 
 
 @runtime_checkable
@@ -46,6 +46,15 @@ class EngineControl(Protocol):
     async def flatten(self, symbol: str) -> None: ...
 
     async def cancel_all(self) -> None: ...
+
+    async def cancel_order(self, order_id: str) -> Optional[Order]:
+        """Cancel one order; its state after the request, None for an id the broker does not know."""
+        ...
+
+    # -- reading one order
+    def order_detail(self, order_id: str) -> Optional[OrderDetail]:
+        """The order with its bracket legs, events and fills (None: no such order known)."""
+        ...
 
     # -- replay / simulator
     def set_speed(self, factor: float) -> None: ...

@@ -36,7 +36,8 @@ from .desk import SignalDesk
 from .exits import ExitManager
 from .feeds.base import Feed
 from .feeds.notices import malformed_count
-from .model import NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, MarketState, Mode, Signal
+from .model import (NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, JournalEntry, MarketState, Mode, Order,
+                    OrderDetail, Signal)
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -116,7 +117,9 @@ class Engine:
         """Open the store, warm up, restore today's state, start the feed and the timer."""
         await self.prepare()
         await self.feed.start()
-        self.recorder.log("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
+        n = len(self.symbols)
+        self.recorder.log("info", "engine", f"started: {n} symbol{'' if n == 1 else 's'} ({', '.join(self.symbols)}), "
+                          f"mode {self.mode}, broker {self.broker.kind}")
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
         if self.options is not None and self.options.fetch is not None:
@@ -330,8 +333,11 @@ class Engine:
             for alert in alerts:
                 self.alerts.appendleft(alert)
                 self.counters["lvn_alerts"] += 1
-                self.recorder.log("info", "alert", f"LVN {alert.lvn_price:.2f} ({alert.source}) "
-                              f"{alert.direction.replace('_', ' ')}, {alert.distance_pct:.2f}%", sym)
+                # stamped with the alert's own time, as the alerts pane shows it (not the
+                # time the bar was closed, a minute later)
+                self.recorder.add(JournalEntry(alert.ts_ns, "info", "alert", f"LVN {alert.lvn_price:.2f} "
+                                               f"({alert.source}) {alert.direction.replace('_', ' ')}, "
+                                               f"{alert.distance_pct:.2f}%", sym))
             if sym in self.router.plans:
                 await self.router.manage_exits(sym, snap.last, now, snap.atr)
             if not snap.in_session:
@@ -382,6 +388,7 @@ class Engine:
         """A restart inside the session: its start-of-day equity, daily-loss latch and
         losing streak carry on (they came back from the store), nothing is reset."""
         self._session_date = self.calendar.session_date(now)
+        self.router.day_trades.date = str(self._session_date)
 
     def _maybe_new_session(self, now: int) -> None:
         """At the session boundary (data time, a bar or an overnight heartbeat): start-of-day
@@ -390,6 +397,7 @@ class Engine:
         if day != self._session_date:
             first = self._session_date is None
             self._session_date = day
+            self.router.day_trades.reset(str(day))
             self.broker.start_of_day(now)
             self.risk.new_session()
             if not first:
@@ -458,6 +466,12 @@ class Engine:
 
     async def cancel_all(self) -> None:
         await self.router.cancel_all()
+
+    async def cancel_order(self, order_id: str) -> Optional[Order]:
+        return await self.router.cancel_order(order_id)
+
+    def order_detail(self, order_id: str) -> Optional[OrderDetail]:
+        return self.router.order_detail(order_id)
 
     def set_speed(self, factor: float) -> None:
         if self.feed.controllable:

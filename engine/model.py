@@ -425,6 +425,74 @@ class BrokerEvent:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One thing that happened to an order, as the router heard it (the order detail's history)."""
+
+    ts_ns: int
+    kind: str  # "submitted" | a BrokerEvent kind | "cancel requested"
+    status: OrderStatus
+    filled_qty: int = 0
+    price: Optional[float] = None  # the fill's price for a fill
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetail:
+    """An order with its bracket legs (the parent, or its children), its events and fills."""
+
+    order: Order
+    legs: tuple[Order, ...] = ()
+    events: tuple[OrderEvent, ...] = ()
+    fills: tuple[Fill, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One round trip of the day (flat -> position -> flat), as the Trades pane and
+    ``cockpit trades`` show it. ``r`` is NaN when the initial stop is not known."""
+
+    symbol: str
+    setup: str
+    side: str  # "long" | "short"
+    qty: int  # largest size held
+    entry_ns: int
+    exit_ns: int
+    entry_price: float  # average entry fill
+    exit_price: float  # average exit fill
+    pnl: float  # net of commissions
+    r: float
+    exit_reason: str  # target / stop / stop (moved to x) / the exit rule or command that closed it
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTotals:
+    """Totals of a group of closed trades (a setup, a symbol, or the whole day)."""
+
+    key: str
+    trades: int = 0
+    wins: int = 0
+    pnl: float = 0.0
+    r_sum: float = 0.0  # over the trades whose R is known
+    r_count: int = 0
+
+    @property
+    def avg_r(self) -> float:
+        return self.r_sum / self.r_count if self.r_count else float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class DayTradesView:
+    """The day's closed trades (newest first) with totals by setup and by symbol."""
+
+    date: str = ""
+    trades: tuple[ClosedTrade, ...] = ()
+    by_setup: tuple[TradeTotals, ...] = ()
+    by_symbol: tuple[TradeTotals, ...] = ()
+    total: TradeTotals = TradeTotals("all")
+    source: str = ""  # where a stored day's trades came from (cockpit trades)
+
+
 class StoreHealth(StrEnum):
     """How the run's recording is doing, as the header shows it."""
 
@@ -480,6 +548,7 @@ class EngineSnapshot:
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
     unprotected: tuple[str, ...] = ()  # symbols whose open position has no working stop at the broker
+    day_trades: DayTradesView = DayTradesView()  # today's closed trades and their totals
 
 
 def evolve(obj, **changes):

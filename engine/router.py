@@ -29,9 +29,11 @@ from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
-from .model import (BrokerEvent, Decision, Fill, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+from .model import (BrokerEvent, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
+from .day_trades import DayTrades
 from .notify import Notifier
+from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
 
@@ -68,6 +70,8 @@ class OrderRouter:
         self._failures_seen = 0
         self._protect_lock = asyncio.Lock()  # one protect at a time: two would each place a stop
         self._listeners: list[Callable[[BrokerEvent], None]] = []
+        self.events = OrderEvents()  # each order's history, for the order detail
+        self.day_trades = DayTrades()  # today's round trips, for the Trades pane
         broker.set_event_handler(self.on_broker_event)
 
     def add_event_listener(self, callback: Callable[[BrokerEvent], None]) -> None:
@@ -140,6 +144,7 @@ class OrderRouter:
                     self.plans[sig.symbol] = sig
                 self.notifier.notify()
                 return
+            self.events.add("submitted", order)
             if order.status is OrderStatus.UNKNOWN:
                 # possibly live: keep the plan so exit management starts if it fills
                 self.plans[sig.symbol] = sig_for_plan
@@ -158,6 +163,7 @@ class OrderRouter:
         o = ev.order
         rec = self.recorder
         rec.order(o)
+        self.events.add(ev.kind, o, ev.fill, ev.reason)
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
             self.fills.append(f)
@@ -166,6 +172,7 @@ class OrderRouter:
             rec.fill(f)
             rec.account(self.broker)
             rec.log("info", "fill", f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg.value})", f.symbol)
+            self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
             self._after_fill(f)
         elif ev.kind == "rejected":
             self.counters["rejections"] += 1
@@ -216,6 +223,8 @@ class OrderRouter:
         is protected. It never leaves this method (it would stop the feed)."""
         for action in self.exits.on_price(symbol, price, now, atr):
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
+            if action.kind in ("close", "partial"):
+                self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
             try:
                 await self._exit_action(symbol, action)
             except Exception as exc:
@@ -383,15 +392,44 @@ class OrderRouter:
 
     async def flatten_all(self) -> None:
         self.recorder.log("warn", "command", "FLATTEN ALL")
+        for p in self.broker.positions():
+            self.day_trades.note_exit(p.symbol, "FLATTEN ALL")
         await self._command("FLATTEN ALL", self.broker.close_all, self._exposed())
 
     async def flatten(self, symbol: str) -> None:
         self.recorder.log("warn", "command", f"flatten {symbol}", symbol)
+        self.day_trades.note_exit(symbol, f"flatten {symbol}")
         await self._command(f"flatten {symbol}", lambda: self.broker.close(symbol), [symbol])
 
     async def cancel_all(self) -> None:
         self.recorder.log("warn", "command", "CANCEL ALL orders")
         await self._command("CANCEL ALL", self.broker.cancel_all, self._exposed())
+
+    async def cancel_order(self, order_id: str) -> Optional[Order]:
+        """Cancel one order (an entry takes its held children with it). Returns its
+        state after the request, None if the broker does not know the id."""
+        self.recorder.log("warn", "command", f"cancel order {order_id}")
+        working = next((o for o in self.broker.open_orders() if o.id == order_id), None)
+        if working is not None:  # before the broker's answer, which may come during the call
+            self.events.add("cancel requested", working)
+        with self.notifier.batch():
+            try:
+                order = await self.broker.cancel(order_id)
+            except Exception as exc:  # journaled, shown and looked up like any command's failure
+                self.counters["command_errors"] += 1
+                symbol = working.symbol if working is not None else ""
+                await self._failed(f"cancel order {order_id}", symbol, exc, "command",
+                                   client_order_id=working.client_order_id if working is not None else "")
+                self.notifier.notify()
+                raise
+            if order is not None:
+                self.recorder.order(order)
+            return order
+
+    def order_detail(self, order_id: str) -> Optional[OrderDetail]:
+        known = list(self.broker.open_orders()) + list(self.broker.recent_orders(200))
+        order = next((o for o in known if o.id == order_id), None)
+        return None if order is None else self.events.detail(order, known)
 
     def _exposed(self) -> list[str]:
         return sorted({p.symbol for p in self.broker.positions() if p.qty} |

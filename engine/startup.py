@@ -40,6 +40,7 @@ async def restore_today(engine: "Engine") -> None:
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
     engine.recorder.note_restored_positions(p.symbol for p in positions if p.qty)
     engine.router.restore_fills(state.fills)
+    engine.router.day_trades.restore(state.fills, state.decisions, state.open_orders, state.journal)
     engine.resume_session(now)
     engine.router.restore_plans(positions, state.decisions, state.open_orders)
     if sim is not None:

@@ -63,4 +63,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         store=engine.recorder.store_status(),
         start_label=engine.sim_start.label if engine.sim_start is not None else "",
         unprotected=tuple(engine.broker.unprotected()),
+        day_trades=engine.router.day_trades.view(),
     )

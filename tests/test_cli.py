@@ -21,7 +21,7 @@ def _choices(parser: argparse.ArgumentParser, flag: str):
 def test_every_subcommand_has_a_handler():
     commands = _subparsers(build_parser())
     assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor",
-                             "config", "preview", "orders", "signals"}
+                             "config", "preview", "orders", "signals", "trades"}
     leaves = dict(commands)
     for group in ("import", "config", "preview", "orders", "signals"):
         leaves.update({f"{group} {k}": p for k, p in _subparsers(commands[group]).items()})

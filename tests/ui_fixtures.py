@@ -18,6 +18,8 @@ from engine.config import CockpitConfig
 from engine.model import (
     NS_PER_S,
     Account,
+    ClosedTrade,
+    DayTradesView,
     Decision,
     EngineSnapshot,
     FeedStatus,
@@ -28,6 +30,8 @@ from engine.model import (
     Mode,
     Node,
     Order,
+    OrderDetail,
+    OrderEvent,
     OrderLeg,
     OrderStatus,
     OrderType,
@@ -224,6 +228,23 @@ class FixedEngine:
     async def cancel_all(self) -> None:
         self.calls.append(("cancel_all",))
 
+    async def cancel_order(self, order_id: str):
+        self.calls.append(("cancel_order", order_id))
+        for o in self._snap.orders:
+            if o.id == order_id:
+                return dataclasses.replace(o, status=OrderStatus.CANCELED)
+        return None
+
+    def order_detail(self, order_id: str):
+        for o in self._snap.orders:
+            if o.id == order_id:
+                family = o.parent_id or o.id
+                legs = tuple(x for x in self._snap.orders if x.id != o.id and (x.id == family or x.parent_id == family))
+                events = (OrderEvent(o.created_ns or T0, "submitted", OrderStatus.NEW),
+                          OrderEvent(o.updated_ns or T0, "new", o.status))
+                return OrderDetail(o, legs, events)
+        return None
+
     def set_speed(self, factor: float) -> None:
         self.calls.append(("set_speed", factor))
         self._speed = factor
@@ -238,3 +259,63 @@ def fixed_app(tmp_path, engine: Optional[FixedEngine] = None, **ui) -> CockpitAp
     the [ui] config section (theme, keys, bell, ...)."""
     config = CockpitConfig.model_validate({"ui": {"bell": False, **ui}})
     return CockpitApp(engine or FixedEngine(), config, clock_ns=lambda: T0, settings_path=tmp_path / "ui.json")
+
+
+def busy_book_snapshot(open_n: int = 8, closed_n: int = 12) -> EngineSnapshot:
+    """The demo frame with ``open_n`` working orders (brackets of three symbols)
+    listed before ``closed_n`` filled / cancelled ones, as the engine lists them."""
+    base = demo_snapshot()
+    working = []
+    for i in range(open_n):
+        sym = ("SPY", "QQQ", "NVDA")[i % 3]
+        px = base.symbols[sym].last
+        tp = i % 2 == 0
+        working.append(Order(f"paper-abc123-{100 + i}", f"ck-abc123:{sym}-{i}-tp" if tp else f"ck-abc123:{sym}-{i}-sl",
+                             sym, Side.SELL, OrderType.LIMIT if tp else OrderType.STOP, 92, OrderStatus.ACCEPTED,
+                             limit_price=round(px * 1.004, 2) if tp else None,
+                             stop_price=None if tp else round(px * 0.997, 2),
+                             leg=OrderLeg.TAKE_PROFIT if tp else OrderLeg.STOP_LOSS,
+                             parent_id=f"paper-abc123-{90 + i}", created_ns=T0 - i * NS_PER_S))
+    closed = []
+    for i in range(closed_n):
+        sym = ("AAPL", "TSLA")[i % 2]
+        px = base.symbols[sym].last
+        done = OrderStatus.FILLED if i % 3 else OrderStatus.CANCELED
+        closed.append(Order(f"paper-abc123-{50 - i}", f"ck-abc123:{sym}-old-{i}", sym, Side.BUY, OrderType.MARKET, 265,
+                            done, filled_qty=265 if done is OrderStatus.FILLED else 0,
+                            avg_fill_price=round(px + 0.97, 2) if done is OrderStatus.FILLED else 0.0,
+                            reason="" if done is OrderStatus.FILLED else "OCO: take_profit filled",
+                            created_ns=T0 - (600 + i) * NS_PER_S))
+    return dataclasses.replace(base, orders=tuple(working) + tuple(closed))
+
+
+def pending_snapshot(n: int = 3) -> EngineSnapshot:
+    """The demo frame with ``n`` pending signals of different symbols and expiries."""
+    base = demo_snapshot()
+    first = base.pending[0]
+    syms = ("SPY", "TSLA", "AAPL", "QQQ", "NVDA")
+    pending = tuple(
+        dataclasses.replace(first, id=f"sig-{syms[i].lower()}-p{i}", symbol=syms[i], setup=("auction", "trend_model",
+                            "mean_reversion")[i % 3], side=Side.BUY if i % 2 == 0 else Side.SELL,
+                            expires_ns=T0 + (40 - 15 * i) * NS_PER_S,
+                            reason=f"{syms[i]} reason {i}: a long explanation of why this setup fired, with the levels "
+                                   f"it used and the flow it saw, longer than any column")
+        for i in range(n)
+    )
+    return dataclasses.replace(base, pending=pending)
+
+
+def day_trades_view() -> DayTradesView:
+    trades = (
+        ClosedTrade("NVDA", "auction", "long", 55, T0 - 3000 * NS_PER_S, T0 - 2400 * NS_PER_S, 899.10, 904.50, 294.2,
+                    1.97, "target"),
+        ClosedTrade("SPY", "trend_model", "short", 92, T0 - 2000 * NS_PER_S, T0 - 1700 * NS_PER_S, 512.80, 513.40,
+                    -57.1, -1.05, "stop"),
+        ClosedTrade("SPY", "auction", "long", 92, T0 - 1500 * NS_PER_S, T0 - 900 * NS_PER_S, 511.20, 511.25, 1.6,
+                    0.03, "stop (moved to 511.25)"),
+        ClosedTrade("AAPL", "auction", "short", 265, T0 - 800 * NS_PER_S, T0 - 300 * NS_PER_S, 172.90, 172.60, 77.3,
+                    float("nan"), "exit: close AAPL: time exit"),
+    )
+    from engine.day_trades import summarize
+
+    return summarize(trades, "2024-03-12")

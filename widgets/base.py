@@ -174,9 +174,18 @@ class SyncTable(Toned, DataTable):
     follows the given list: rows are moved with ``sort`` (by the identity of each
     row's first cell, which is always a fresh Text object) only when the order
     differs.
+
+    ``cursor_when_focused``: the cursor shows (and follows its row) only while
+    the trader is in the table (Enter there opens a row's detail); otherwise the
+    table behaves as one without a cursor, so the rows kept at the top stay in
+    view and a changing top row costs no highlight repaint. Without it the cursor
+    is a selection even while another widget has focus (the pending signal ``a``
+    approves).
     """
 
-    def __init__(self, columns: Sequence[tuple], **kwargs: Any) -> None:
+    def __init__(self, columns: Sequence[tuple], *, cursor_when_focused: bool = False, **kwargs: Any) -> None:
+        if cursor_when_focused:
+            kwargs["show_cursor"] = False
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", False)
         kwargs.setdefault("cell_padding", 0)
@@ -185,6 +194,7 @@ class SyncTable(Toned, DataTable):
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
         self._rows: dict[str, tuple] = {}
         self._order: list[str] = []
+        self.cursor_when_focused = cursor_when_focused
         self.cell_updates = 0  # cells written since creation (render-cost accounting)
         for key, label, width, align in self._column_spec:
             self.add_column(self._fit(Text(label), width, align), key=key, width=width)
@@ -282,6 +292,14 @@ class SyncTable(Toned, DataTable):
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
         return changed
+
+    def on_focus(self) -> None:
+        if self.cursor_when_focused:
+            self.show_cursor = True
+
+    def on_blur(self) -> None:
+        if self.cursor_when_focused:
+            self.show_cursor = False
 
     def forget(self) -> None:
         """Force every cell to be rewritten on the next sync (after a theme switch)."""

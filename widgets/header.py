@@ -124,8 +124,52 @@ class _Badge(Label):
         return True
 
 
+# what a narrow terminal gives up first; mode, broker and Day P&L are never dropped
+NEVER_DROPPED = ("mode", "broker", "pnl")
+DROP_ORDER = ("start", "store", "equity", "feed", "clock", "entries")
+MIN_CELLS = {"equity": 13, "pnl": 14}  # as base.tcss's min-width
+GAP = 1  # each badge's margin-right
+
+
+def badges_to_drop(widths: dict[str, int], width: int) -> set[str]:
+    """The badges (by name) to hide so the shown ones fit ``width`` cells, dropping
+    in DROP_ORDER; ``widths`` holds the cells of every non-empty badge."""
+    total = sum(w + GAP for w in widths.values())
+    dropped: set[str] = set()
+    for name in DROP_ORDER:
+        if total <= width:
+            break
+        if name in widths:
+            dropped.add(name)
+            total -= widths[name] + GAP
+    return dropped
+
+
 class CockpitHeader(Horizontal):
-    """One line at the top of the screen: what mode, what data, what money, what time."""
+    """One line at the top of the screen: what mode, what data, what money, what time.
+    When the line is too narrow for every badge, the least needed ones are hidden
+    (``badges_to_drop``): the mode, the broker and the day's P&L always stay."""
+
+    _fitted: Optional[tuple] = None
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Hide what does not fit; only when a badge's width or the line's width changed
+        (the header is applied at every refresh)."""
+        badges = {(b.id or "").removeprefix("hdr-"): b for b in self.children if isinstance(b, _Badge)}
+        widths = {}
+        for name, badge in badges.items():
+            if badge._state and badge._state[0] and badge._state[1] != "-hidden":
+                widths[name] = max(cell_len(badge._state[0]), MIN_CELLS.get(name, 0))
+        key = (self.size.width, tuple(sorted(widths.items())))
+        if key == self._fitted:
+            return
+        self._fitted = key
+        dropped = badges_to_drop(widths, self.size.width) if self.size.width else set()
+        for name, badge in badges.items():
+            badge.set_class(name in dropped, "-dropped")
 
     def compose(self) -> ComposeResult:
         # most important first: what a narrow terminal cuts is the end of the line
@@ -158,3 +202,4 @@ class CockpitHeader(Horizontal):
         pnl = snap.account.day_pnl
         get("pnl").set(f" Day {fmt.money(pnl, sign=True)} ", "-up" if pnl > 0 else "-down" if pnl < 0 else "")
         get("clock").set(*clock_badge(view))
+        self._fit()

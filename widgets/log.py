@@ -33,6 +33,13 @@ def new_entries(journal: tuple[JournalEntry, ...], last_seen: Optional[JournalEn
     return journal
 
 
+def repeats_kind(e: JournalEntry) -> bool:
+    """The message already starts with its kind ("mode SEMI -> AUTO", "feed finished",
+    "blocked: ..."): the kind label would say it twice."""
+    first = e.message.split(" ", 1)[0].lower()
+    return bool(first) and first.startswith(e.kind.lower())
+
+
 class LogPane(Pane):
     def __init__(self) -> None:
         super().__init__("Log", id="log", page="log")
@@ -52,7 +59,8 @@ class LogPane(Pane):
             t.append(fmt.et(e.ts_ns, tz=view.tz) + " ", style=log.tone("muted"))
             if e.level != "info":
                 t.append(f"{e.level.upper()} ", style=log.tone(LEVEL_TONE.get(e.level)) + log.tone("strong"))
-            t.append(f"{e.kind} ", style=log.tone("accent"))
+            if not repeats_kind(e):
+                t.append(f"{e.kind} ", style=log.tone("accent"))
             if e.symbol and e.symbol not in e.message:
                 t.append(f"{e.symbol} ", style=log.tone("strong"))
             t.append(e.message, style=log.tone(LEVEL_TONE.get(e.level)))

@@ -1,6 +1,8 @@
 """Market state of the selected symbol: BALANCE / IMBALANCE with a word and an arrow
-(readable without colour), distance from POC, momentum, and the reference
-profile's POC / VAH / VAL (STRATEGY.md section 4)."""
+(readable without colour), the reference profile's POC / VAH / VAL, the
+distance from that POC with the bar close it was measured at (the state is
+classified at bar close; the live last price is on the first line), momentum,
+VWAP and ATR (STRATEGY.md section 4)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -49,12 +51,6 @@ class MarketStatePane(Pane):
         t = Text()
         t.append(f" {word} ", style=body.tone(tone) + body.tone("strong"))
         t.append(f"  last {fmt.price(sym.last)}\n")
-        t.append("dist POC ", style=body.tone("muted"))
-        t.append(f"{fmt.num(sym.distance_from_poc_pct)}%")
-        t.append("   momentum ", style=body.tone("muted"))
-        mom_tone = "up" if sym.momentum > 0 else "down" if sym.momentum < 0 else None
-        t.append(f"{fmt.signed(sym.momentum)} ATR", style=body.tone(mom_tone))
-        t.append("\n")
         prof = sym.rolling
         t.append("POC ", style=body.tone("muted"))
         t.append(fmt.price(prof.poc if prof else None), style=body.tone("accent"))
@@ -62,6 +58,16 @@ class MarketStatePane(Pane):
         t.append(fmt.price(prof.vah if prof else None))
         t.append("  VAL ", style=body.tone("muted"))
         t.append(fmt.price(prof.val if prof else None))
+        # the state and this distance are as of the last closed bar (STRATEGY.md section 4):
+        # say which price, so it is not read against the live last price
+        t.append("\ndist POC ", style=body.tone("muted"))
+        t.append(f"{fmt.num(sym.distance_from_poc_pct)}%")
+        if sym.last_bar is not None:
+            t.append(f" · {fmt.et(sym.last_bar.ts_ns, '%H:%M', tz=view.tz)} close {fmt.price(sym.last_bar.close)}",
+                     style=body.tone("muted"))
+        t.append("\nmomentum ", style=body.tone("muted"))
+        mom_tone = "up" if sym.momentum > 0 else "down" if sym.momentum < 0 else None
+        t.append(f"{fmt.signed(sym.momentum)} ATR", style=body.tone(mom_tone))
         t.append("\nVWAP ", style=body.tone("muted"))
         t.append(fmt.price(sym.vwap))
         t.append("  ATR ", style=body.tone("muted"))

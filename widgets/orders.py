@@ -1,31 +1,39 @@
-"""Orders, open first then recent closed: id, symbol, side, type/leg, qty, status,
-prices and the broker's reason when it rejected or cancelled one. An order whose
-submit outcome is UNKNOWN (possibly live at the broker) stands out in reverse
-video until a look-up, the order stream or a reconcile resolves it."""
+"""Orders: the working ones first (always at the top, whatever the trader scrolled
+to before), then the recent filled / cancelled / rejected ones, dimmed. Each row:
+a short reference, symbol, side, leg and type, qty, status, the full price and
+the broker's reason. Enter on a row opens the order's detail (full ids, legs,
+events) where that one order can be cancelled.
+
+An order whose submit outcome is UNKNOWN (possibly live at the broker) stands
+out in reverse video until a look-up, the order stream or a reconcile resolves it.
+"""
 from __future__ import annotations
+
+from typing import Optional
 
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 
-from engine.model import OrderStatus
+from engine.model import Order, OrderStatus, OrderType
 
 from . import format as fmt
 from .base import Pane, SyncTable, View
 
+# sized so every column up to Price fits the 120x40 dashboard's half-width pane (57 cells)
 COLUMNS = (
-    ("id", "Id", 9),
+    ("ref", "#", 6),
     ("symbol", "Sym", 6),
     ("side", "Side", 5),
-    ("type", "Type", 7),
-    ("leg", "Leg", 6),
+    ("leg", "Leg", 10),
     ("qty", "Qty", 8, "right"),
     ("status", "Status", 9),
-    ("price", "Price", 10, "right"),
-    ("reason", "Reason", 40),
+    ("price", "Price", 12, "right"),
+    ("reason", "Reason", 44),
 )
 STATUS_SHORT = {"partially_filled": "partial", "unknown": "UNKNOWN?"}
 LEG_SHORT = {"entry": "entry", "take_profit": "tp", "stop_loss": "sl", "exit": "exit"}
+TYPE_SHORT = {OrderType.MARKET: "mkt", OrderType.LIMIT: "limit", OrderType.STOP: "stop"}
 STATUS_TONE = {
     OrderStatus.FILLED: "up",
     OrderStatus.REJECTED: "down",
@@ -33,7 +41,39 @@ STATUS_TONE = {
     OrderStatus.EXPIRED: "muted",
     OrderStatus.HELD: "muted",
 }
-MAX_ROWS = 40
+MAX_CLOSED_ROWS = 40  # history shown under the working orders (every working order is always shown)
+
+
+def short_ref(order_id: str) -> str:
+    """The table's reference of an order: the counter of a ``<prefix>-N`` id (the
+    part that differs between a run's orders), else the id's last 6 characters.
+    The detail (Enter) shows the full id and client order id."""
+    head, _, tail = order_id.rpartition("-")
+    if head and tail.isdigit() and len(str(int(tail))) <= 5:
+        return f"#{int(tail)}"
+    return order_id if len(order_id) <= 6 else "…" + order_id[-5:]
+
+
+def price_text(o: Order) -> str:
+    """What the order did or waits for, with every decimal: @fill, L limit, S stop, mkt."""
+    if o.avg_fill_price and o.filled_qty:
+        return f"@{fmt.price(o.avg_fill_price)}"
+    if o.limit_price is not None:
+        return f"L {fmt.price(o.limit_price)}"
+    if o.stop_price is not None:
+        return f"S {fmt.price(o.stop_price)}"
+    return "mkt"
+
+
+def leg_text(o: Order) -> str:
+    return f"{LEG_SHORT.get(o.leg.value, o.leg.value)} {TYPE_SHORT.get(o.type, o.type.value)}"
+
+
+def ordered(orders: tuple[Order, ...]) -> list[Order]:
+    """Working orders first (as the broker lists them), then at most MAX_CLOSED_ROWS closed ones."""
+    working = [o for o in orders if o.status.is_open]
+    closed = [o for o in orders if not o.status.is_open][:MAX_CLOSED_ROWS]
+    return working + closed
 
 
 class OrdersPane(Pane):
@@ -41,40 +81,41 @@ class OrdersPane(Pane):
         super().__init__("Orders", id="orders", page="book")
 
     def compose(self) -> ComposeResult:
-        yield SyncTable(COLUMNS, id="orders-table")
+        # a cursor only while the trader is in the table: otherwise the working orders on top stay in view
+        yield SyncTable(COLUMNS, id="orders-table", cursor_when_focused=True)
+
+    @property
+    def table(self) -> SyncTable:
+        return self.query_one(SyncTable)
+
+    def selected_order_id(self) -> Optional[str]:
+        return self.table.cursor_key()
 
     def apply(self, view: View, force: bool = False) -> None:
-        table = self.query_one(SyncTable)
+        table = self.table
         if force:
             table.forget()
         rows = []
         open_count = 0
-        for o in view.snap.orders[:MAX_ROWS]:
-            open_count += o.status.is_open
-            if o.avg_fill_price and o.filled_qty:
-                px = f"@{fmt.price(o.avg_fill_price, sep=False)}"
-            elif o.limit_price is not None:
-                px = f"L {fmt.price(o.limit_price, sep=False)}"
-            elif o.stop_price is not None:
-                px = f"S {fmt.price(o.stop_price, sep=False)}"
-            else:
-                px = "mkt"
+        for o in ordered(view.snap.orders):
+            is_open = o.status.is_open
+            open_count += is_open
             qty = f"{o.filled_qty}/{o.qty}" if o.filled_qty and o.filled_qty != o.qty else str(o.qty)
-            status_style = table.tone(STATUS_TONE.get(o.status, "warn" if o.status.is_open else None))
+            status_style = table.tone(STATUS_TONE.get(o.status, "warn" if is_open else None))
             if o.status is OrderStatus.UNKNOWN:
                 status_style += Style(reverse=True)
+            dim = None if is_open else "muted"
             rows.append(
                 (
                     o.id,
                     (
-                        Text(o.id[-8:], style=table.tone("muted")),
-                        Text(o.symbol, style=table.tone("strong")),
+                        Text(short_ref(o.id), style=table.tone("muted")),
+                        Text(o.symbol, style=table.tone("strong" if is_open else "muted")),
                         Text(o.side.value, style=table.tone("up" if o.side.sign > 0 else "down")),
-                        o.type.value,
-                        LEG_SHORT.get(o.leg.value, o.leg.value),
-                        qty,
+                        Text(leg_text(o), style=table.tone(dim)),
+                        Text(qty, style=table.tone(dim)),
                         Text(STATUS_SHORT.get(o.status.value, o.status.value), style=status_style),
-                        px,
+                        Text(price_text(o), style=table.tone(dim)),
                         Text(o.reason, style=table.tone("down" if o.status is OrderStatus.REJECTED else
                                                         "warn" if o.status is OrderStatus.UNKNOWN else "muted")),
                     ),

@@ -1,14 +1,16 @@
 """The volume profile of the selected symbol as a horizontal histogram.
 
 Drawn from ``SymbolSnapshot.session_profile.histogram`` (the developing RTH
-session) with the previous session's POC / value area as reference marks. When
-there are more price bins than screen rows, adjacent bins share a row (their
-volumes are summed for drawing only). POC, value area, LVNs and the current
+session, the same profile as the POC / VA line above it) with the previous
+session's POC / value area as reference marks. One row per bin of that profile:
+when there are more bins than rows, the ladder shows a window of them around the
+last price (and the POC when both fit) and says how many are hidden above and
+below; bins are never merged, so the POC row always has the longest bar and the
+marks sit on the bins the header names. POC, value area, LVNs and the current
 price are marked with words as well as colour.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 from rich.text import Text
@@ -22,6 +24,8 @@ from .base import Drawing, Pane, View
 
 class ProfileChart(Drawing):
     """Renders the stored profile at whatever size the pane has."""
+
+    _ladder_top: Optional[float] = None  # the top bin of the window shown last (see ladder_window)
 
     def draw(self, data: tuple, width: int, height: int) -> Text:
         last, prof, prev = data
@@ -45,16 +49,25 @@ class ProfileChart(Drawing):
         muted = self.tone("muted")
         above = fmt.is_num(last) and last >= prof.high
         below = fmt.is_num(last) and last < prof.low
-        rows = self._rows(prof, space - (1 if (above or below) else 0))
+        hist = prof.histogram
+        half = prof.bin_size / 2
+        rows, hidden_above, hidden_below = ladder_window(hist, half, prof.poc, last,
+                                                         space - (1 if (above or below) else 0), self._ladder_top)
+        # a window keeps its place while the last price stays well inside it: a ladder
+        # that scrolled with every tick would repaint every row (terminal bytes)
+        self._ladder_top = rows[0][0] if rows and (hidden_above or hidden_below) else None
         if not rows:
             return []
-        max_vol = max(r[2] for r in rows) or 1.0
+        max_vol = max(v for _, v in hist) or 1.0  # the whole profile's: the POC's bar is the longest
         bar_w = max(1, width - 10 - 11)
         lvns = [n.price for n in prof.lvns]
         out: list[Text] = []
         if above:
             out.append(Text(f"▲ last {fmt.price(last)} above the profile", style=self.tone("strong")))
-        for lo, hi, vol in rows:
+        elif hidden_above:
+            out.append(Text(f"   ▲ {hidden_above} more price(s) above", style=muted))
+        for centre, vol in rows:
+            lo, hi = centre - half, centre + half
             inside = lambda p: p is not None and lo <= p < hi  # noqa: E731
             tags: list[tuple[str, str]] = []
             at_last = inside(last)
@@ -69,9 +82,9 @@ class ProfileChart(Drawing):
                 for word, p in (("pPOC", prev.poc), ("pVAH", prev.vah), ("pVAL", prev.val)):
                     if inside(p):
                         tags.append((word, "muted"))
-            in_va = hi > prof.val and lo < prof.vah
+            in_va = prof.val <= centre <= prof.vah
             line = Text()
-            line.append(f"{fmt.price((lo + hi) / 2, sep=False):>9} ", style=self.tone("strong") if at_last else muted)
+            line.append(f"{fmt.price(centre, sep=False):>9} ", style=self.tone("strong") if at_last else muted)
             bar_tone = "warn" if is_poc else "accent" if in_va else "muted"
             line.append(fmt.bar(vol / max_vol, bar_w).ljust(bar_w), style=self.tone(bar_tone))
             for word, tone in tags:
@@ -79,20 +92,49 @@ class ProfileChart(Drawing):
             out.append(line)
         if below:
             out.append(Text(f"▼ last {fmt.price(last)} below the profile", style=self.tone("strong")))
+        elif hidden_below:
+            out.append(Text(f"   ▼ {hidden_below} more price(s) below", style=muted))
         return out
 
-    @staticmethod
-    def _rows(prof: ProfileStats, max_rows: int) -> list[tuple[float, float, float]]:
-        """(low edge, high edge, volume) per screen row, highest price first."""
-        hist = prof.histogram
-        half = prof.bin_size / 2
-        group = max(1, math.ceil(len(hist) / max(1, max_rows)))
-        out = []
-        for i in range(0, len(hist), group):
-            chunk = hist[i : i + group]
-            out.append((chunk[0][0] - half, chunk[-1][0] + half, sum(v for _, v in chunk)))
-        out.reverse()
-        return out
+
+def ladder_window(hist, half: float, poc: float, last: float, max_rows: int,
+                  keep_top: Optional[float] = None) -> tuple[list[tuple[float, float]], int, int]:
+    """The profile's own bins (one row each, highest price first; never merged, so
+    every row is a bin of the header's profile) that fit ``max_rows``: all of them,
+    or a window around the last price that keeps the POC in view when both fit.
+    ``keep_top`` (the top bin shown before) keeps the window where it was while the
+    last price is at least a row inside it. Returns (rows, bins hidden above,
+    bins hidden below)."""
+    n = len(hist)
+    if n == 0 or max_rows <= 0:
+        return [], 0, 0
+    if n <= max_rows:
+        return [(c, v) for c, v in reversed(hist)], 0, 0
+    rows = max(1, max_rows - 2)  # a line each for what is hidden above and below
+
+    def index_of(p: float) -> Optional[int]:
+        if not fmt.is_num(p):
+            return None
+        return min(range(n), key=lambda i: abs(hist[i][0] - p))
+
+    i_last, i_poc = index_of(last), index_of(poc)
+    if keep_top is not None and i_last is not None:
+        top = index_of(keep_top)
+        if top is not None and abs(hist[top][0] - keep_top) < half:
+            lo = top - rows + 1
+            if 0 <= lo and lo + 1 <= i_last <= top - 1:
+                return [(c, v) for c, v in reversed(hist[lo:top + 1])], n - top - 1, lo
+    anchors = [i for i in (i_last, i_poc) if i is not None]
+    if not anchors:
+        centre = n // 2
+    elif len(anchors) == 2 and abs(anchors[0] - anchors[1]) < rows:
+        centre = (anchors[0] + anchors[1]) // 2
+    else:
+        centre = anchors[0]
+    lo = max(0, min(n - rows, centre - rows // 2))
+    hi = lo + rows
+    window = [(c, v) for c, v in reversed(hist[lo:hi])]
+    return window, n - hi, lo
 
 
 class ProfilePane(Pane):

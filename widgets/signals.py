@@ -14,8 +14,10 @@ from engine.model import NS_PER_S, Decision, Signal
 from . import format as fmt
 from .base import Pane, SyncTable, View
 
+# every column fits the 120x40 dashboard's Signals pane (77 cells): the reason of
+# the highlighted signal is the line under the table, Enter shows everything
 PENDING_COLUMNS = (
-    ("ttl", "TTL", 5, "right"),
+    ("ttl", "TTL", 6, "right"),
     ("symbol", "Sym", 6),
     ("setup", "Setup", 12),
     ("side", "Side", 7),
@@ -23,18 +25,17 @@ PENDING_COLUMNS = (
     ("stop", "Stop", 8, "right"),
     ("target", "Target", 8, "right"),
     ("qty", "Qty", 6, "right"),
-    ("risk", "Risk$", 8, "right"),
+    ("risk", "Risk$", 6, "right"),
     ("r", "R", 4, "right"),
     ("conf", "Conf", 5, "right"),
-    ("reason", "Reason", 60),
 )
 DECISION_COLUMNS = (
     ("time", "Time", 9),
     ("symbol", "Sym", 6),
-    ("setup", "Setup", 15),
+    ("setup", "Setup", 12),
     ("side", "Side", 7),
     ("decision", "Decision", 9),
-    ("reason", "Reason", 60),
+    ("reason", "Reason (Enter: all of it)", 120),
 )
 DECISION_TONE = {
     Decision.APPROVED: "up",
@@ -57,6 +58,7 @@ class SignalsPane(Pane):
     def __init__(self) -> None:
         super().__init__("Signals", id="signals", page="signals")
         self._pending: dict[str, Signal] = {}
+        self._decisions: dict[str, Signal] = {}
         self._status = ""
         self._hint: Optional[str] = None
 
@@ -64,7 +66,7 @@ class SignalsPane(Pane):
         yield SyncTable(PENDING_COLUMNS, id="pending-table")
         yield Label("", id="pending-hint", classes="hint")
         yield Label("Last decisions", classes="subtitle")
-        yield SyncTable(DECISION_COLUMNS, id="decisions-table", show_cursor=False)
+        yield SyncTable(DECISION_COLUMNS, id="decisions-table", cursor_when_focused=True)
 
     @property
     def pending_table(self) -> SyncTable:
@@ -72,6 +74,12 @@ class SignalsPane(Pane):
 
     def selected_signal_id(self) -> Optional[str]:
         return self.pending_table.cursor_key()
+
+    def signal(self, key: str) -> Optional[Signal]:
+        """The pending signal or the decision a row of either table shows."""
+        if key in self._pending:
+            return self._pending[key]
+        return self._decisions.get(key)
 
     def on_data_table_row_highlighted(self, event) -> None:
         if event.data_table.id == "pending-table":
@@ -85,7 +93,7 @@ class SignalsPane(Pane):
             hint = self._status
         elif sig is not None:
             cap = f"{sig.decision_reason} | " if sig.decision_reason else ""  # which cap bound the size
-            hint = f"{sig.symbol} {sig.side.value}: {cap}{sig.reason}   (a approve · r reject)"
+            hint = f"{sig.symbol} {sig.side.value}: {cap}{sig.reason}   (a approve · r reject · Enter detail)"
         else:
             hint = "no pending signal"
         if hint != self._hint:
@@ -117,12 +125,15 @@ class SignalsPane(Pane):
                         f"{sig.risk_usd:.0f}" if fmt.is_num(sig.risk_usd) else fmt.MISSING,
                         fmt.num(sig.r_multiple, 1),
                         f"{sig.confidence:.0f}",
-                        f"{sig.decision_reason} | {sig.reason}" if sig.decision_reason else sig.reason,
                     ),
                 )
             )
         pending.sync(rows)
         self._pending = {s.id: s for s in view.snap.pending}
+        n = len(view.snap.pending)
+        title = f"{self.base_title} · {n} pending" if n else self.base_title
+        if self.border_title != title:
+            self.border_title = title
         status = ""
         if view.snap.entries_paused:
             status = "new entries PAUSED (space resumes); exits still managed"
@@ -131,6 +142,7 @@ class SignalsPane(Pane):
         self._status = status
         self._update_hint()
         drows = []
+        self._decisions = {f"{s.id}|{s.decision.value}": s for s in view.snap.decisions[:MAX_DECISIONS]}
         for sig in view.snap.decisions[:MAX_DECISIONS]:
             tone = DECISION_TONE.get(sig.decision)
             drows.append(

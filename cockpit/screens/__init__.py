@@ -1,5 +1,7 @@
-"""Modal screens: confirmations (AUTO, flatten, cancel, quit) and the help screen."""
+"""Modal screens: confirmations (AUTO, flatten, cancel, quit), the help screen and
+the order / signal details."""
 from .confirm import ConfirmScreen
+from .detail import OrderDetailScreen, SignalDetailScreen
 from .help import HelpScreen
 
-__all__ = ["ConfirmScreen", "HelpScreen"]
+__all__ = ["ConfirmScreen", "HelpScreen", "OrderDetailScreen", "SignalDetailScreen"]

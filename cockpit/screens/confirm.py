@@ -34,7 +34,10 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("No (n / Esc)", id="confirm-no")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
+        box = self.query_one("#confirm-box")
+        box.border_subtitle = "y yes · n / Esc no"  # still readable when a tiny terminal cuts the buttons
+        self.query_one("#confirm-no", Button).focus(scroll_visible=False)
+        self.call_after_refresh(box.scroll_home, animate=False)  # a tiny terminal: the title stays in view
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

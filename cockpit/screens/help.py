@@ -25,6 +25,7 @@ EXPLAIN = {
     "slower": "replay / simulator slower",
     "next_page": "next pane group (compact layout)",
     "prev_page": "previous pane group (compact layout)",
+    "trades": "today's closed trades with totals by setup and symbol (again: back)",
     "theme": "cycle theme dark → light → high-contrast (remembered)",
     "help": "this help",
     "quit": "quit; ctrl+q and ctrl+c too (all ask when positions or orders are open)",
@@ -56,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(display_key(self.keys.get(a.id, a.key)), EXPLAIN.get(a.id, a.description))
         table.add_row("1-9", "pick a symbol from the watchlist")
         table.add_row("tab", "move focus between tables (arrows move inside)")
+        table.add_row("enter", "on a signal or an order: its detail (an open order: x cancels it, asks first)")
         ways_out = Table(box=None, show_header=False, pad_edge=False, expand=False)
         ways_out.add_column("how", style="bold", no_wrap=True)
         ways_out.add_column("what happens")

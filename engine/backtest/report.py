@@ -36,17 +36,22 @@ def metrics_table(m: M.Metrics, title: str = "Backtest"):
     return t
 
 
-def _resample(values: Sequence[float], width: int) -> np.ndarray:
+def _resample(values: Sequence[float], width: int, reduce=None) -> np.ndarray:
+    """``width`` points of ``values``: evenly picked, or with ``reduce`` (np.min) one
+    per bucket of consecutive values, so an extreme between picks is not lost."""
     v = np.asarray(values, dtype=float)
     if v.size <= width:
         return v
+    if reduce is not None:
+        return np.array([reduce(chunk) for chunk in np.array_split(v, width)])
     idx = np.linspace(0, v.size - 1, width).astype(int)
     return v[idx]
 
 
-def text_chart(values: Sequence[float], width: int = 60, height: int = 10, fmt: str = "{:,.0f}") -> list[str]:
+def text_chart(values: Sequence[float], width: int = 60, height: int = 10, fmt: str = "{:,.0f}",
+               reduce=None) -> list[str]:
     """A filled area chart of ``values`` in block characters, with min/max labels."""
-    v = _resample(values, width)
+    v = _resample(values, width, reduce)
     if v.size == 0:
         return ["(no data)"]
     lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
@@ -72,7 +77,8 @@ def equity_text(ts: Sequence[int], equity: Sequence[float], width: int = 60) -> 
     lines += text_chart(eq, width, 10)
     lines.append("Drawdown % (0 at the top)")
     depth = -dd  # >= 0
-    lines += text_chart(-depth, width, 4, "{:.2f}")
+    # each column the deepest point of its stretch: the axis reaches the reported max drawdown
+    lines += text_chart(-depth, width, 4, "{:.2f}", reduce=np.min)
     if len(ts):
         a, b = _iso(ts[0]), _iso(ts[-1])
         lines.append(" " * 14 + a + " " * max(1, width - len(a) - len(b)) + b)

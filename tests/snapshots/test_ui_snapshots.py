@@ -10,7 +10,9 @@ import dataclasses
 
 import pytest
 
-from tests.ui_fixtures import FixedEngine, demo_snapshot, fixed_app
+from engine.model import Mode, StoreHealth, StoreStatus
+from tests.ui_fixtures import (FixedEngine, busy_book_snapshot, day_trades_view, demo_snapshot, fixed_app,
+                               pending_snapshot)
 
 
 def make_app(tmp_path, theme: str = "dark", snap=None):
@@ -63,3 +65,48 @@ def test_feed_disconnected_and_entries_blocked(snap_compare, tmp_path):
         blocked_entries_reason="data stale (> 15 s)",
     )
     assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))
+
+
+# ------------------------------------------------------------------ the trader's screen (issue 14)
+
+
+def test_open_orders_above_closed_120x40(snap_compare, tmp_path):
+    """Eight working orders on top (full prices, #N refs), the filled / cancelled history dimmed below."""
+    assert snap_compare(make_app(tmp_path, snap=busy_book_snapshot()), terminal_size=(120, 40))
+
+
+def test_several_pending_signals_120x40(snap_compare, tmp_path):
+    """Three pending signals, each with its TTL, the count in the pane title, the
+    highlighted one's reason on the line under the table."""
+    assert snap_compare(make_app(tmp_path, snap=pending_snapshot(3)), terminal_size=(120, 40))
+
+
+def test_too_small_notice_40x12(snap_compare, tmp_path):
+    """Below 60x18: the badges (mode, broker, Day P&L) and the notice with the money keys."""
+    snap = dataclasses.replace(demo_snapshot(), mode=Mode.AUTO, store=StoreStatus(StoreHealth.OK),
+                               start_label="FRESH")
+    assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(40, 12))
+
+
+def test_narrow_header_60x20(snap_compare, tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), mode=Mode.AUTO, store=StoreStatus(StoreHealth.OK),
+                               start_label="RESUMED 11:42", entries_paused=True)
+    assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(60, 20))
+
+
+def test_trades_pane_120x40(snap_compare, tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), day_trades=day_trades_view())
+    assert snap_compare(make_app(tmp_path, snap=snap), press=["T"], terminal_size=(120, 40))
+
+
+def test_trades_page_80x24(snap_compare, tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), day_trades=day_trades_view())
+    assert snap_compare(make_app(tmp_path, snap=snap), press=["T"], terminal_size=(80, 24))
+
+
+def test_order_detail_120x40(snap_compare, tmp_path):
+    async def open_detail(pilot):
+        pilot.app.query_one("#orders-table").focus()
+        await pilot.press("down", "enter")
+
+    assert snap_compare(make_app(tmp_path, snap=busy_book_snapshot()), run_before=open_detail, terminal_size=(120, 40))

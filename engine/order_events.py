@@ -1,0 +1,45 @@
+"""What happened to each order of this run: submitted, accepted, filled, cancelled,
+rejected... kept by the router so the trader can open one order and see its legs
+and its history (the order detail), not only its latest state.
+
+Bounded: the events of the newest ``max_orders`` orders are kept (a long AUTO
+run must not grow without limit); the store keeps everything.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable, Optional
+
+from .model import Fill, Order, OrderDetail, OrderEvent
+
+MAX_EVENTS_PER_ORDER = 50
+
+
+class OrderEvents:
+    def __init__(self, max_orders: int = 500) -> None:
+        self.max_orders = max_orders
+        self._events: OrderedDict[str, list[OrderEvent]] = OrderedDict()
+        self._fills: dict[str, list[Fill]] = {}
+
+    def add(self, kind: str, order: Order, fill: Optional[Fill] = None, reason: str = "") -> None:
+        events = self._events.get(order.id)
+        if events is None:
+            events = self._events[order.id] = []
+            while len(self._events) > self.max_orders:
+                old, _ = self._events.popitem(last=False)
+                self._fills.pop(old, None)
+        ts = fill.ts_ns if fill is not None else (order.updated_ns or order.created_ns)
+        if len(events) < MAX_EVENTS_PER_ORDER:
+            event = OrderEvent(ts, kind, order.status, order.filled_qty, fill.price if fill is not None else None,
+                               reason or order.reason)
+            # the submit returns after a broker that answers at once has already said "new"
+            events.insert(0 if kind == "submitted" else len(events), event)
+        if fill is not None:
+            self._fills.setdefault(order.id, []).append(fill)
+
+    def detail(self, order: Order, known: Iterable[Order]) -> OrderDetail:
+        """``order`` with its legs among ``known`` orders (an entry's children; a
+        child's parent and siblings), its events and fills."""
+        family = order.parent_id or order.id
+        legs = tuple(o for o in known if o.id != order.id and (o.id == family or o.parent_id == family))
+        return OrderDetail(order, legs, tuple(self._events.get(order.id, ())), tuple(self._fills.get(order.id, ())))
