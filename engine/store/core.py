@@ -651,7 +651,7 @@ async def _bring_to_head(engine: AsyncEngine, url: str) -> Optional[str]:
                                  "some disk space, or pass --db with another store") from None
         note = (f"store upgraded from schema {state.current} to {state.head}"
                 + (f"; the store as it was is at {backup}" if backup else ""))
-    if state.current != state.head:
+    if state.current != state.head or not state.stamped:  # a store from before migrations is stamped too
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(schema.upgrade, state)
