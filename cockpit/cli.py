@@ -2,7 +2,7 @@
 default (simulated session, simulated paper broker, SEMI mode).
 
 Subcommands: run (UI or --headless), bench, analyze, backtest, sweep,
-walkforward, runs, import, doctor. Each command module registers its
+walkforward, runs, import, doctor, store. Each command module registers its
 subcommands with an ``add_commands(sub)`` function, every subcommand's
 handler is set with ``set_defaults(handler=...)`` and returns the exit code.
 Every one that prints figures takes --json and then prints one JSON object.
@@ -21,13 +21,13 @@ from engine.config import ConfigError
 from engine.feeds.loaders import DataFileError
 from engine.store.writer import StoreError
 
-from . import analyze, backtest_cli, bench, live_cli, run
+from . import analyze, backtest_cli, bench, live_cli, run, store_cli
 
 EXIT_CONFIG = 2
 EXIT_BROKER = 1  # a broker or data vendor refused or failed at start (keys, permissions, outage)
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli)
+COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli, store_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,15 +62,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # piped into `head`: the reader left, that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         line = vendor_error_line(exc)
         if line is None:
             raise
         print(f"cockpit: {line}", file=sys.stderr)
         return EXIT_BROKER
-    except BrokenPipeError:  # piped into `head`: the reader left, that is not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 def vendor_error_line(exc: BaseException) -> Optional[str]:
