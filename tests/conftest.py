@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import uuid
 
 import pytest
@@ -36,14 +37,18 @@ def shared_data():
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
+def pg_server():
     """A real PostgreSQL server for this test process, started in a temporary directory
     (listening on a unix socket there, no TCP port) and stopped at the end. The
     ``pgserver`` wheel ships the server's binaries, so a fresh machine needs only the
     test extra; under pytest-xdist each worker starts its own."""
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    # not under pytest's temporary root: run as root, pgserver runs the server as its own
+    # user, which must reach the directory, and every pytest session (another one on this
+    # machine included) makes that root private again
+    pgdata = tempfile.mkdtemp(prefix="cockpit-pg-")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")  # stopped and removed at the end
     yield server
     server.cleanup()
 

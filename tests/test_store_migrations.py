@@ -184,3 +184,88 @@ def test_two_backups_of_one_version_never_overwrite_each_other(tmp_path):
 async def _open_close(db):
     st = await Store.open(str(db))
     await st.close()
+
+
+# --------------------------------------------------------------------------- the same on PostgreSQL
+
+
+async def _on(url: str, fn, *args):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from engine.store import resolve_url
+
+    eng = create_async_engine(resolve_url(url))
+    try:
+        async with eng.begin() as conn:
+            return await conn.run_sync(fn, *args)
+    finally:
+        await eng.dispose()
+
+
+async def test_on_postgresql_the_newest_migration_creates_exactly_the_models(pg_url):
+    st = await Store.open(pg_url)
+    await st.close()
+    assert await _on(pg_url, schema.compare_with_models) == []
+    assert await _on(pg_url, lambda c: schema.read_state(c).current) == schema.head()
+
+
+async def test_on_postgresql_the_last_releases_rows_are_upgraded_and_kept(pg_url, tmp_path):
+    """The release fixture's rows in a PostgreSQL database at version 0001, opened: upgraded
+    to the newest version in place (the server's own backups are the owner's), every row kept."""
+    from collections import Counter
+
+    from sqlalchemy import MetaData, insert, select
+
+    from tests.test_store_upgrade import OLD_TABLES, _old_store, _rows
+
+    old = _old_store(tmp_path)
+    meta = MetaData()
+    eng = create_engine(f"sqlite:///{old}")
+    meta.reflect(eng)
+    with eng.connect() as conn:
+        before = {t: [dict(r._mapping) for r in conn.execute(select(meta.tables[t]))] for t in OLD_TABLES}
+    eng.dispose()
+
+    def fill(conn):
+        schema._run(conn, "0001", stamp_only=False)
+        target = MetaData()
+        target.reflect(conn)
+        for t in OLD_TABLES:
+            rows = [{**r, "enabled": bool(r["enabled"])} if t == "strategy_configs" else r for r in before[t]]
+            conn.execute(insert(target.tables[t]), rows)
+
+    await _on(pg_url, fill)
+    st = await Store.open(pg_url)
+    try:
+        assert st.schema_note == f"store upgraded from schema 0001 to {schema.head()}"
+        assert len(await st.orders()) == len(before["orders"])
+        assert await st.all_strategy_configs() == {"TSLA": (True, {"atr_stop": 2.5})}
+    finally:
+        await st.close()
+
+    def read(conn):
+        target = MetaData()
+        target.reflect(conn)
+        return {t: [tuple(r) for r in conn.execute(select(target.tables[t]))] for t in OLD_TABLES}
+
+    after = await _on(pg_url, read)
+    old_rows = _rows(old)
+    for t in OLD_TABLES:
+        assert Counter(after[t]) == Counter(old_rows[t]), t
+    assert await _on(pg_url, lambda c: schema.read_state(c).current) == schema.head()
+
+
+async def test_on_postgresql_a_second_trading_process_is_refused_naming_the_first(pg_url):
+    import os
+
+    first = await Store.open(pg_url, exclusive=True)
+    try:
+        with pytest.raises(StoreError, match=rf"is in use by another cockpit \(pid {os.getpid()}\); stop it or give "
+                                             r"this one another --db"):
+            await Store.open(pg_url, exclusive=True)
+        reader = await Store.open(pg_url)  # a reader (cockpit runs, a backtest's result) takes no lock
+        await reader.close()
+    finally:
+        await first.close()
+    again = await Store.open(pg_url, exclusive=True)  # released by the first one's close
+    await again.close()
