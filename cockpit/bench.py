@@ -1,5 +1,6 @@
-"""`cockpit bench engine|ui|faults`: measured speed, printed as throughputs and latency
-percentiles (never asserted in tests), and fault trials counted (bench_faults.py)."""
+"""`cockpit bench engine|ui|faults|store`: measured speed, printed as throughputs and latency
+percentiles (never asserted in tests), fault trials counted (bench_faults.py), and the
+store writer's rows/s on SQLite and PostgreSQL (bench_store.py)."""
 from __future__ import annotations
 
 import argparse
@@ -50,15 +51,26 @@ def bench_engine(n_trades: int) -> dict:
 
 def add_commands(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes, fault trials")
-    bench.add_argument("what", choices=["engine", "ui", "faults"])
+    bench.add_argument("what", choices=["engine", "ui", "faults", "store"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
     bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
     bench.add_argument("--trials", type=int, default=50, help="crash-restart trials (faults bench)")
+    bench.add_argument("--pg", metavar="URL", help="store bench: an empty PostgreSQL database (default: a throwaway "
+                                                   "server from the pgserver wheel, if installed)")
     bench.set_defaults(handler=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.what == "store":
+        from .bench_store import bench_store, print_store
+
+        result = bench_store(args.pg)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_store(result)
+        return 0
     if args.what == "faults":
         from .bench_faults import as_dicts, print_table, run_fault_trials
 
