@@ -12,6 +12,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from cockpit import cli
 from engine.store import Store
 from engine.store import schema
@@ -114,3 +116,38 @@ async def test_a_session_runs_on_the_upgraded_store_beside_the_old_rows(tmp_path
             assert set(before[table]) <= set(after[table]), table  # every old row kept as it was
     for table in ("orders", "fills", "signals", "journal"):
         assert len(after[table]) > len(before[table]), table  # this run's rows added beside them
+
+
+# Stores made before migrations existed, and the version their shape is recognised as:
+# the last release's, and one made by this release's code just before migrations
+# (e1bd284: `cockpit run --headless --feed synthetic --speed max --mode auto --seed 7
+# --symbols SPY,TSLA`, plus a strategy config and a saved backtest run).
+FIXTURES = {
+    "release_2e9a05e.db.gz": ("0001", OLD_TABLES),
+    "today_e1bd284.db.gz": ("0002", OLD_TABLES + ("sim_sessions",)),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES))
+async def test_every_fixture_store_reaches_the_newest_version_with_every_row_unchanged(tmp_path, fixture):
+    version, tables = FIXTURES[fixture]
+    db = tmp_path / "fixture.db"
+    with gzip.open(OLD_STORE.with_name(fixture), "rb") as src, open(db, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    con = sqlite3.connect(db)
+    before = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    con.close()
+    assert all(before[t] for t in tables) and "alembic_version" not in _tables(db)
+    store = await Store.open(str(db))
+    upgraded = store.schema_note
+    await store.close()
+    assert _version(db) == schema.head()
+    con = sqlite3.connect(db)
+    after = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    con.close()
+    assert after == before
+    if version == schema.head():  # recognised and stamped; nothing to upgrade, nothing backed up
+        assert upgraded is None and not list(tmp_path.glob("fixture.v*.db"))
+    else:
+        assert upgraded.startswith(f"store upgraded from schema {version} to {schema.head()}")
+        assert (tmp_path / f"fixture.v{version}.db").exists()
