@@ -53,6 +53,8 @@ def status_command(args) -> int:
     print(f"schema     {version}; newest {report.head}: {report.state}")
     if report.refused:
         print(f"refused    {report.refused}")
+    for step in report.pending:
+        print(f"to run     {step}")
     if report.size_bytes is not None:
         print(f"size       {_size(report.size_bytes)}")
     print(f"integrity  {report.integrity}")

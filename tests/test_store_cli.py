@@ -24,6 +24,7 @@ def test_status_of_the_last_releases_store_says_it_needs_an_upgrade_and_changes_
     assert report["rows"] == {t: len(before[t]) for t in OLD_TABLES}
     assert report["integrity"] == "ok" and report["size_bytes"] == db.stat().st_size
     assert report["backup"] == str(tmp_path / "old.v0001.db")
+    assert report["pending"] == ["0002 (sim_sessions: each start of a simulated session (engine/sim_resume.py))"]
     assert _rows(db) == before and "alembic_version" not in _tables(db)  # nothing stamped, nothing made
     assert not (tmp_path / "old.v0001.db").exists()
 
@@ -36,6 +37,7 @@ def test_status_in_words(tmp_path, capsys):
     assert f"schema     0001; newest {schema.head()}: upgrade needed\n" in out
     assert f"backup     {tmp_path / 'old.v0001.db'} (an upgrade makes it first)\n" in out
     assert "  orders" in out and "integrity  ok\n" in out
+    assert "to run     0002 (sim_sessions: each start of a simulated session (engine/sim_resume.py))\n" in out
 
 
 def test_upgrade_backs_up_then_upgrades_once(tmp_path, capsys):

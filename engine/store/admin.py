@@ -36,6 +36,7 @@ class StoreReport:
     rows: dict[str, int] = field(default_factory=dict)
     integrity: str = ""  # "ok" or the first problem found
     backup: Optional[str] = None  # the backup an upgrade (or `store backup`) would make
+    pending: list[str] = field(default_factory=list)  # the migrations an upgrade would run, described
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,8 +91,13 @@ async def status(url_or_path: Optional[str]) -> StoreReport:
         kind = "current"
     db = sqlite_path(url)
     backup = str(backup_path(db, state.current)) if db is not None and state.current else None
+    pending = []
+    if not state.refused:
+        done = schema.versions().index(state.current) + 1 if state.current else 0
+        pending = [schema.describe(r) for r in schema.versions()[done:]]
     return StoreReport(store=where(url), backend=backend, version=state.current, head=state.head, state=kind,
-                       refused=state.refused, size_bytes=size, rows=rows, integrity=integrity, backup=backup)
+                       refused=state.refused, size_bytes=size, rows=rows, integrity=integrity, backup=backup,
+                       pending=pending)
 
 
 async def _size(conn, url: str) -> Optional[int]:

@@ -226,10 +226,14 @@ class Store:
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        server_lock = None
         try:
-            upgraded = await _bring_to_head(engine, url)
+            # the trading lock first: a second cockpit is refused before it changes anything
             server_lock = await lock_server_store(engine, url) if exclusive else None
+            upgraded = await _bring_to_head(engine, url)
         except BaseException:
+            if server_lock is not None:
+                await server_lock.release()
             await engine.dispose()
             if sync_engine is not None:
                 sync_engine.dispose()
