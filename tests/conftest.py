@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import tempfile
 import uuid
 
 import pytest
 
 from engine.store import Store
+from tests.postgres_server import start_server
 from tests.shared_data import shared_file
 from tests.standins.alpaca_rest import AlpacaRestStandIn
 from tests.standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn
@@ -39,16 +39,10 @@ def shared_data():
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server for this test process, started in a temporary directory
-    (listening on a unix socket there, no TCP port) and stopped at the end. The
-    ``pgserver`` wheel ships the server's binaries, so a fresh machine needs only the
-    test extra; under pytest-xdist each worker starts its own."""
-    import pgserver
-
-    # not under pytest's temporary root: run as root, pgserver runs the server as its own
-    # user, which must reach the directory, and every pytest session (another one on this
-    # machine included) makes that root private again
-    pgdata = tempfile.mkdtemp(prefix="cockpit-pg-")
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")  # stopped and removed at the end
+    (on a unix socket there, no TCP port) and stopped at the end; under pytest-xdist
+    each worker starts its own. tests/postgres_server.py says where the binaries come
+    from (the ``pgserver`` wheel of the test extra, else the machine's own)."""
+    server = start_server()
     yield server
     server.cleanup()
 
