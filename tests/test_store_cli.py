@@ -93,3 +93,34 @@ def test_the_configs_store_url_is_used_without_db(tmp_path, capsys, monkeypatch)
         assert con.execute("SELECT count(*) FROM runs ").fetchone()[0] == runs_before + 1
     finally:
         con.close()
+
+
+def test_on_postgresql_a_headless_run_backtest_and_runs_use_the_database(pg_url, capsys):
+    """--db postgresql://...: the whole headless session recorded, a backtest's result saved
+    and listed, the status read, all in the one database."""
+    code = cli.main(["run", "--headless", "--feed", "synthetic", "--speed", "max", "--mode", "auto", "--seed", "8",
+                     "--symbols", "SPY,TSLA", "--json", "--db", pg_url])
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert code == 0, err
+    assert summary["rows_not_recorded"] == 0 and summary["orders"] > 0 and summary["fills"] > 0
+    assert cli.main(["backtest", "--data", "synthetic:SPY:1:7", "--json", "--no-chart", "--db", pg_url]) == 0
+    capsys.readouterr()
+    assert cli.main(["runs", "--json", "--db", pg_url]) == 0
+    assert [r["kind"] for r in json.loads(capsys.readouterr().out)] == ["backtest"]
+    code, report = _status(capsys, "--db", pg_url)
+    assert code == 0 and (report["backend"], report["version"], report["state"]) == ("postgresql", schema.head(),
+                                                                                     "current")
+    assert report["rows"]["orders"] == summary["orders"] and report["rows"]["fills"] == summary["fills"]
+    assert report["rows"]["signals"] == summary["signals_total"] and report["rows"]["runs"] == 1
+    assert cli.main(["store", "backup", "--db", pg_url]) == 2  # a server store: its own tools
+    assert "pg_dump" in capsys.readouterr().err
+
+
+def test_a_server_that_cannot_be_reached_is_one_line_without_the_password(capsys):
+    url = "postgresql://trader:s3cret-pw@127.0.0.1:1/cockpit"  # nothing listens on port 1
+    for args in (["store", "status", "--db", url], ["store", "upgrade", "--db", url], ["runs", "--db", url]):
+        assert cli.main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "s3cret" not in err and "Traceback" not in err, err
+        assert "trader:***@127.0.0.1:1/cockpit" in err, err
