@@ -269,3 +269,34 @@ async def test_on_postgresql_a_second_trading_process_is_refused_naming_the_firs
         await first.close()
     again = await Store.open(pg_url, exclusive=True)  # released by the first one's close
     await again.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_openers_of_one_new_store_at_once_both_open_it(tmp_path, backend, request):
+    """Both find it empty: on a SQLite file the second waits for the first's write lock,
+    on PostgreSQL its CREATE TABLE fails once the first commits; either way both open
+    the store at the newest version (a reader opening it while the cockpit starts)."""
+    url = str(tmp_path / "race.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    stores = await asyncio.gather(*(Store.open(url) for _ in range(3)))
+    for st in stores:
+        await st.close()
+    if backend == "sqlite":
+        assert _version(tmp_path / "race.db") == schema.head()
+
+
+async def test_an_upgrade_that_fails_half_way_leaves_the_store_as_it_was_and_names_the_backup(tmp_path,
+                                                                                             monkeypatch):
+    db = tmp_path / "cockpit.db"
+    _store_at(db, "0001")
+    real_upgrade = schema.upgrade
+
+    def broken(conn, state):
+        real_upgrade(conn, state)  # sim_sessions created, version stamped 0002 ...
+        raise RuntimeError("disk I/O error")  # ... and then the upgrade fails
+
+    monkeypatch.setattr(schema, "upgrade", broken)
+    with pytest.raises(StoreError, match=rf"cannot upgrade store {db} from schema 0001 to 0002: RuntimeError: disk "
+                                         rf"I/O error; the store as it was is at {tmp_path / 'cockpit.v0001.db'}"):
+        await Store.open(str(db))
+    assert _version(tmp_path / "cockpit.v0001.db") == "0001"
+    assert _version(db) == "0001" and "seq" not in _columns(db, "sim_sessions")  # rolled back: no table, old version

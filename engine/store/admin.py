@@ -61,7 +61,7 @@ async def status(url_or_path: Optional[str]) -> StoreReport:
     _exists(url)
     engine = create_async_engine(url)
     try:
-        async with engine.connect() as conn:
+        async with schema.migrating(), engine.connect() as conn:
             state = await conn.run_sync(schema.read_state)
             names = sorted(await conn.run_sync(lambda c: [t for t in inspect(c).get_table_names()
                                                            if t in schema.known_tables()]))

@@ -21,7 +21,10 @@ store calls it through ``AsyncConnection.run_sync``.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -39,6 +42,24 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 
 Shape = dict[str, frozenset[str]]  # table -> its column names
+
+
+_MIGRATING = threading.Lock()
+
+
+@contextlib.asynccontextmanager
+async def migrating():
+    """One schema look-up or migration at a time in this process. Alembic keeps the
+    running migration in module globals (``alembic.context``, ``alembic.op``), so two
+    stores opened at once on one event loop (their awaits interleave) or in two
+    threads would run each other's steps. Waited for without blocking the event loop,
+    and never left held by a cancelled waiter."""
+    while not _MIGRATING.acquire(blocking=False):
+        await asyncio.sleep(0.005)
+    try:
+        yield
+    finally:
+        _MIGRATING.release()
 
 
 class SchemaRefused(Exception):
