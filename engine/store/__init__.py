@@ -7,7 +7,7 @@
 
 Blocking code (backtest CLI, sweep workers) uses ``open_sync``.
 
-Opening brings the schema to the newest version (schema.py, migrations/; an
+Opening brings the schema to the newest version (at_open.py, schema.py, migrations/; an
 older SQLite file is first copied beside it by backup.py) or refuses the store;
 admin.py is ``cockpit store status|upgrade|backup``.
 """
