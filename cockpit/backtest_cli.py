@@ -15,6 +15,8 @@ from typing import Literal, Optional, get_args
 
 from engine.config import SETUP_NAMES, Objective, SessionKind
 
+from .store_cli import store_location
+
 RunKind = Literal["backtest", "sweep", "walkforward"]  # what `cockpit runs` lists
 
 
@@ -129,7 +131,7 @@ def _symbols(args) -> Optional[list[str]]:
 def _dataset(args):
     from engine.backtest.data import load_dataset
 
-    return load_dataset(args.data, _symbols(args), args.start, args.end, args.from_store, args.db)
+    return load_dataset(args.data, _symbols(args), args.start, args.end, args.from_store, store_location(args))
 
 
 def _overrides(args) -> tuple[dict, dict, dict]:
@@ -165,7 +167,7 @@ def _save(args, kind: RunKind, params: dict, metrics: dict, fingerprint: str, de
         return None
     from engine.store.sync import open_sync
 
-    with open_sync(args.db or None) as st:
+    with open_sync(store_location(args)) as st:
         return st.save_run(kind, params, metrics, fingerprint=fingerprint, detail=detail,
                            created_ns=time.time_ns())
 
@@ -445,7 +447,7 @@ def runs_command(args) -> int:
     from engine.backtest import metrics as M
     from engine.store.sync import open_sync
 
-    with open_sync(args.db or None) as st:
+    with open_sync(store_location(args)) as st:
         runs = st.list_runs(args.kind, args.limit)
     if args.json:
         _print_json([{"id": r.id, "created_ns": r.created_ns, "kind": r.kind, "params": r.params,

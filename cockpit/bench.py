@@ -1,6 +1,7 @@
-"""`cockpit bench engine|ui|faults|soak`: measured speed, printed as throughputs and latency
-percentiles (never asserted in tests), fault trials counted (bench_faults.py), and
-memory and store growth over unattended days (bench_soak.py)."""
+"""`cockpit bench engine|ui|faults|soak|store`: measured speed, printed as throughputs and latency
+percentiles (never asserted in tests), fault trials counted (bench_faults.py), memory
+and store growth over unattended days (bench_soak.py), and the store writer's rows/s on
+SQLite and PostgreSQL (bench_store.py)."""
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def bench_engine(n_trades: int) -> dict:
 
 def add_commands(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks: engine throughput/latency, UI latency/bytes, fault trials")
-    bench.add_argument("what", choices=["engine", "ui", "faults", "soak"])
+    bench.add_argument("what", choices=["engine", "ui", "faults", "soak", "store"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--trades", type=int, default=1_000_000, help="trades through the analytics path, spread over 1 and then 10 symbols (engine bench)")
     bench.add_argument("--seconds", type=float, default=20.0, help="UI bench duration")
@@ -62,10 +63,21 @@ def add_commands(sub) -> None:
     bench.add_argument("--session", help="soak: session kind of the instrument (us_equity, 24h_utc, 24h_chicago)")
     bench.add_argument("--symbols", help="soak: comma-separated symbols (default: the config's)")
     bench.add_argument("--seed", type=int, default=7, help="soak: simulator seed")
+    bench.add_argument("--pg", metavar="URL", help="store bench: an empty PostgreSQL database (default: a throwaway "
+                                                   "server from the pgserver wheel, if installed)")
     bench.set_defaults(handler=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.what == "store":
+        from .bench_store import bench_store, print_store
+
+        result = bench_store(args.pg)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_store(result)
+        return 0
     if args.what == "faults":
         from .bench_faults import as_dicts, print_table, run_fault_trials
 

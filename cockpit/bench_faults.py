@@ -28,7 +28,7 @@ import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from engine.clock import DataClock
 from engine.config import CockpitConfig, load_config
@@ -75,8 +75,8 @@ async def _drive(eng, stop_after_ns: Optional[int] = None) -> None:
         await eng.on_bars_closed(closed)
 
 
-async def _reference(workdir: Path, seed: int) -> tuple[list, tuple, tuple[int, int]]:
-    eng = build_engine(_config(str(workdir / "reference.db"), seed))
+async def _reference(db: str, seed: int) -> tuple[list, tuple, tuple[int, int]]:
+    eng = build_engine(_config(db, seed))
     await eng.prepare()
     await eng.feed.start()
     sims = eng.feed.sessions().values()
@@ -87,8 +87,7 @@ async def _reference(workdir: Path, seed: int) -> tuple[list, tuple, tuple[int, 
     return out[0], out[1], span
 
 
-async def _crash_restart(workdir: Path, seed: int, trial: int, kill_ns: int) -> tuple[list, tuple, list[str]]:
-    db = str(workdir / f"trial{trial}.db")
+async def _crash_restart(db: str, seed: int, kill_ns: int) -> tuple[list, tuple, list[str]]:
     eng = build_engine(_config(db, seed))
     await eng.prepare()
     await eng.feed.start()
@@ -109,15 +108,18 @@ async def _crash_restart(workdir: Path, seed: int, trial: int, kill_ns: int) -> 
     return fills, state, reused
 
 
-async def crash_restart_trials(trials: int, seed: int = 7, rng_seed: int = 1) -> TrialSummary:
+async def crash_restart_trials(trials: int, seed: int = 7, rng_seed: int = 1,
+                               new_store: Optional[Callable[[str], str]] = None) -> TrialSummary:
+    """``new_store(name)`` gives each run a fresh store (a path or URL: a PostgreSQL
+    database, say); by default a SQLite file ``name.db`` in a temporary directory."""
     out = TrialSummary("crash-restart")
     rng = random.Random(rng_seed)
     with tempfile.TemporaryDirectory(prefix="cockpit-faults-") as tmp:
-        workdir = Path(tmp)
-        ref_fills, ref_state, (t0, t1) = await _reference(workdir, seed)
+        fresh = new_store or (lambda name: str(Path(tmp) / f"{name}.db"))
+        ref_fills, ref_state, (t0, t1) = await _reference(fresh("reference"), seed)
         for k in range(trials):
             kill_ns = t0 + int(rng.random() * (t1 - t0))
-            fills, state, reused = await _crash_restart(workdir, seed, k, kill_ns)
+            fills, state, reused = await _crash_restart(fresh(f"trial{k}"), seed, kill_ns)
             lost = sum((Counter(ref_fills) - Counter(fills)).values())
             dup = sum((Counter(fills) - Counter(ref_fills)).values()) + len(reused)
             out.trials += 1

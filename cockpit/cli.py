@@ -2,7 +2,7 @@
 default (simulated session, simulated paper broker, SEMI mode).
 
 Subcommands: run (UI or --headless), bench, analyze, backtest, sweep,
-walkforward, runs, import, doctor, trades, and the look-ups config effective,
+walkforward, runs, import, doctor, trades, store, and the look-ups config effective,
 preview bracket|risk, orders cancel-stale, and signals expectancy. Each command module registers its
 subcommands with an ``add_commands(sub)`` function, every subcommand's
 handler is set with ``set_defaults(handler=...)`` and returns the exit code.
@@ -22,13 +22,13 @@ from engine.config import ConfigError
 from engine.feeds.loaders import DataFileError
 from engine.store.writer import StoreError
 
-from . import analyze, backtest_cli, bench, live_cli, lookups_cli, run, signals_cli, trades_cli
+from . import analyze, backtest_cli, bench, live_cli, lookups_cli, run, signals_cli, store_cli, trades_cli
 
 EXIT_CONFIG = 2
 EXIT_BROKER = 1  # a broker or data vendor refused or failed at start (keys, permissions, outage)
 EXIT_INTERRUPTED = 130
 
-COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli, lookups_cli, signals_cli, trades_cli)
+COMMAND_MODULES = (run, bench, analyze, backtest_cli, live_cli, lookups_cli, signals_cli, store_cli, trades_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

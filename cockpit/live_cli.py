@@ -164,8 +164,10 @@ class _ProgressBar:
 async def _run_import(args: argparse.Namespace, urls: EndpointsConfig, progress: Callable[[int, int], None]):
     from engine.store import Store
 
+    from .store_cli import store_location
+
     kind = args.import_kind
-    store = await Store.open(args.db)
+    store = await Store.open(store_location(args))
     try:
         if kind == "csv":
             from engine.importers.csv_import import import_csv

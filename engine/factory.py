@@ -137,7 +137,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
 
         async def opener():
             try:
-                return await Store.open(config.app.db or None, lock=lock)
+                return await Store.open(config.app.db or None, lock=lock, exclusive=True)
             except BaseException:
                 if lock is not None:
                     lock.release()

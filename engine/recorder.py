@@ -75,6 +75,9 @@ class Recorder:
         if not self.recording and self._opener is not None:
             self.store = await self._opener()
             self._listen_to(self.store)
+            note = getattr(self.store, "schema_note", None)
+            if note:  # an older store was backed up and upgraded at open: say so in the journal
+                self.log("info", "store", note)
 
     # ------------------------------------------------------------------ the store's state
 

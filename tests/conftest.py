@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import uuid
 
 import pytest
 
 from engine.store import Store
+from tests.postgres_server import start_server
 from tests.shared_data import shared_file
 from tests.standins.alpaca_rest import AlpacaRestStandIn
 from tests.standins.alpaca_streams import MarketDataStreamStandIn, TradingStreamStandIn
@@ -47,10 +49,42 @@ def shared_data():
     return shared_file
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for this test process, started in a temporary directory
+    (on a unix socket there, no TCP port) and stopped at the end; under pytest-xdist
+    each worker starts its own. tests/postgres_server.py says where the binaries come
+    from (the ``pgserver`` wheel of the test extra, else the machine's own)."""
+    server = start_server()
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
-async def store(tmp_path):
-    """An open SQLite store in the test's temporary directory, closed afterwards."""
-    st = await Store.open(str(tmp_path / "cockpit.db"))
+def pg_url(pg_server):
+    """The URL of a fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    pg_server.psql(f"CREATE DATABASE {name};")
+    yield pg_server.get_uri(name)
+    pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    """Where a store test keeps its store, once per backend: a SQLite file in the test's
+    temporary directory, then a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "cockpit.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+async def store(store_url):
+    """An open store (SQLite, then PostgreSQL), closed afterwards."""
+    st = await Store.open(store_url)
     yield st
     await st.close()  # a no-op when the test closed it
 

@@ -21,12 +21,13 @@ def _choices(parser: argparse.ArgumentParser, flag: str):
 def test_every_subcommand_has_a_handler():
     commands = _subparsers(build_parser())
     assert set(commands) == {"run", "bench", "analyze", "backtest", "sweep", "walkforward", "runs", "import", "doctor",
-                             "config", "preview", "orders", "signals", "trades"}
+                             "config", "preview", "orders", "signals", "trades", "store"}
     leaves = dict(commands)
-    for group in ("import", "config", "preview", "orders", "signals"):
+    for group in ("import", "config", "preview", "orders", "signals", "store"):
         leaves.update({f"{group} {k}": p for k, p in _subparsers(commands[group]).items()})
+    del leaves["store"]  # `cockpit store` alone asks for one of its actions
     assert {"config effective", "preview bracket", "preview risk", "orders cancel-stale",
-            "signals expectancy"} <= set(leaves)
+            "signals expectancy", "store status", "store upgrade", "store backup"} <= set(leaves)
     for name, parser in leaves.items():
         assert callable(parser.get_default("handler")), name
 

@@ -1,16 +1,22 @@
-"""A store written by the last release (2e9a05e) opens with this one, upgrades and
-keeps every row. This release's only schema change is a new table (sim_sessions),
-which opening the store creates; no existing table or column changes.
+"""A store written by the last release (2e9a05e) opens with this one, is backed up,
+upgraded through every migration and keeps every row. That release had no schema
+versions: the store is recognised by its shape as version 0001 and upgraded to the
+newest (0002 adds sim_sessions; no existing table or column changes).
 
 tests/data/stores/release_2e9a05e.db.gz was written by that release:
 `cockpit run --headless --feed synthetic --speed max --mode auto --symbols SPY,TSLA`,
 plus one strategy config and one saved backtest run, so every table has rows."""
 import gzip
+import json
 import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from cockpit import cli
 from engine.store import Store
+from engine.store import schema
 from tests.factories import engine_config, run_session
 
 OLD_STORE = Path(__file__).resolve().parent / "data" / "stores" / "release_2e9a05e.db.gz"
@@ -59,6 +65,42 @@ async def test_the_last_releases_store_opens_upgrades_and_keeps_every_row(tmp_pa
         await store.close()
     assert "sim_sessions" in _tables(db)
     assert _rows(db) == before  # every old row as it was
+    assert _version(db) == schema.head()
+    backup = tmp_path / "old.v0001.db"  # the store as it was, beside it, named with its version
+    assert _rows(backup) == before and "sim_sessions" not in _tables(backup) and "alembic_version" not in _tables(backup)
+
+
+def test_the_issues_run_on_the_old_store_is_backed_up_upgraded_and_recorded_whole(tmp_path, capsys):
+    """The issue's command on a store of the last release: exit 0, a backup beside it, and
+    the session's orders, fills and signals all stored (none kept for retry)."""
+    db = _old_store(tmp_path)
+    before = _rows(db)
+    code = cli.main(["run", "--headless", "--feed", "synthetic", "--speed", "max", "--mode", "auto", "--seed", "8",
+                     "--json", "--db", str(db)])
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert code == 0, err
+    assert summary["rows_not_recorded"] == 0 and summary["orders"] > 0 and summary["fills"] > 0
+    after = _rows(db)
+    assert len(after["orders"]) - len(before["orders"]) == summary["orders"]
+    assert len(after["fills"]) - len(before["fills"]) == summary["fills"]
+    assert len(after["signals"]) - len(before["signals"]) == summary["signals_total"]
+    assert _rows(tmp_path / "old.v0001.db") == before
+    con = sqlite3.connect(db)
+    try:
+        upgraded = con.execute("SELECT message FROM journal WHERE kind = 'store' AND message LIKE 'store upgraded%'")
+        assert [r[0] for r in upgraded] == [f"store upgraded from schema 0001 to {schema.head()}; "
+                                            f"the store as it was is at {tmp_path / 'old.v0001.db'}"]
+    finally:
+        con.close()
+
+
+def _version(db: Path) -> str:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        con.close()
 
 
 async def test_a_session_runs_on_the_upgraded_store_beside_the_old_rows(tmp_path):
@@ -74,3 +116,38 @@ async def test_a_session_runs_on_the_upgraded_store_beside_the_old_rows(tmp_path
             assert set(before[table]) <= set(after[table]), table  # every old row kept as it was
     for table in ("orders", "fills", "signals", "journal"):
         assert len(after[table]) > len(before[table]), table  # this run's rows added beside them
+
+
+# Stores made before migrations existed, and the version their shape is recognised as:
+# the last release's, and one made by this release's code just before migrations
+# (e1bd284: `cockpit run --headless --feed synthetic --speed max --mode auto --seed 7
+# --symbols SPY,TSLA`, plus a strategy config and a saved backtest run).
+FIXTURES = {
+    "release_2e9a05e.db.gz": ("0001", OLD_TABLES),
+    "today_e1bd284.db.gz": ("0002", OLD_TABLES + ("sim_sessions",)),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES))
+async def test_every_fixture_store_reaches_the_newest_version_with_every_row_unchanged(tmp_path, fixture):
+    version, tables = FIXTURES[fixture]
+    db = tmp_path / "fixture.db"
+    with gzip.open(OLD_STORE.with_name(fixture), "rb") as src, open(db, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    con = sqlite3.connect(db)
+    before = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    con.close()
+    assert all(before[t] for t in tables) and "alembic_version" not in _tables(db)
+    store = await Store.open(str(db))
+    upgraded = store.schema_note
+    await store.close()
+    assert _version(db) == schema.head()
+    con = sqlite3.connect(db)
+    after = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    con.close()
+    assert after == before
+    if version == schema.head():  # recognised and stamped; nothing to upgrade, nothing backed up
+        assert upgraded is None and not list(tmp_path.glob("fixture.v*.db"))
+    else:
+        assert upgraded.startswith(f"store upgraded from schema {version} to {schema.head()}")
+        assert (tmp_path / f"fixture.v{version}.db").exists()

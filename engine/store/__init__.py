@@ -6,6 +6,10 @@
     await store.close()                     # flushes everything
 
 Blocking code (backtest CLI, sweep workers) uses ``open_sync``.
+
+Opening brings the schema to the newest version (at_open.py, schema.py, migrations/; an
+older SQLite file is first copied beside it by backup.py) or refuses the store;
+admin.py is ``cockpit store status|upgrade|backup``.
 """
 from engine.store.core import RestoredState, RunRecord, SimSessionRecord, Store, default_db_path, resolve_url, safe_url
 from engine.store.sync import SyncStore, open_sync

@@ -48,9 +48,10 @@ from engine.store.tables import (
     RunRow,
     SignalRow,
     SimSessionRow,
-    StoreModel,
     StrategyConfigRow,
 )
+from engine.store.at_open import bring_to_head
+from engine.store.server_lock import engine_options, lock_server_store
 from engine.store.writer import BatchWriter, StoreError, describe_error
 
 DEFAULT_DB_NAME = "cockpit.db"
@@ -177,6 +178,7 @@ class Store:
         self._closed = False
         self._lock: Any = None  # the trading process's lock on the file, released at close
         self._sync_engine: Optional[SyncEngine] = None  # the writer's thread-side engine (SQLite files)
+        self.schema_note: Optional[str] = None  # "upgraded from 0001 to 0002 (backup ...)" when open upgraded it
 
     # ------------------------------------------------------------------ open / close
 
@@ -191,13 +193,21 @@ class Store:
         on_error: Optional[Callable[[str], None]] = None,
         on_state: Optional[Callable[[StoreStatus, StoreStatus], None]] = None,
         lock: Any = None,
+        exclusive: bool = False,
     ) -> "Store":
         """Open (and create) the store. ``clock`` stamps config/run rows when the
         caller gives no time; ``on_error`` receives each write failure message;
         ``on_state(new, old)`` each change of the store's state (OK / BEHIND /
         FAILING), which the engine journals. ``lock`` (store.lock.lock_store) is
         released at close. A SQLite file is checked first (``PRAGMA quick_check``):
-        a damaged one is refused with StoreError, never written into."""
+        a damaged one is refused with StoreError, never written into.
+
+        The schema is then brought to the newest version (engine/store/schema.py):
+        an older store is backed up (a SQLite file: beside it, named with its
+        version) and upgraded; a newer or unknown one is refused with StoreError.
+        Last, a write check: a store that cannot be written is refused here, before
+        anything trades on it. ``exclusive``: the trading process's lock on a server
+        database (PostgreSQL advisory lock; a SQLite file is locked by ``lock``)."""
         url = resolve_url(url_or_path)
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
@@ -208,30 +218,33 @@ class Store:
             sync_engine = _sqlite_sync_engine(url)
             await asyncio.to_thread(_check_sqlite_integrity, sync_engine, make_url(url).database)
         try:
-            engine = create_async_engine(url, **kwargs)
+            engine = create_async_engine(url, **kwargs, **engine_options(url))
         except Exception as exc:
             if sync_engine is not None:
                 sync_engine.dispose()
             raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        server_lock = None
         try:
-            async with engine.begin() as conn:
-                # a store of an earlier release gains the tables added since (sim_sessions); existing
-                # tables are left as they are, so changing one needs a migration
-                # (tests/test_store_upgrade.py opens a store the last release wrote)
-                await conn.run_sync(StoreModel.metadata.create_all)
-        except Exception as exc:
+            # the trading lock first: a second cockpit is refused before it changes anything
+            server_lock = await lock_server_store(engine, url) if exclusive else None
+            upgraded = await bring_to_head(engine, where(url), make_url(url).database if sync_engine else None,
+                                           sync_engine)
+        except BaseException:
+            if server_lock is not None:
+                await server_lock.release()
             await engine.dispose()
             if sync_engine is not None:
                 sync_engine.dispose()
-            raise StoreError(f"cannot open store {safe_url(url)}: {describe_error(exc)}") from None
+            raise
         writer = BatchWriter(engine, batch_size=batch_size, interval_s=interval_s, on_error=on_error,
                              sync_engine=sync_engine, on_state=on_state)
         writer.start()
         store = cls(engine, url, writer, clock, shared_connection="poolclass" in kwargs)
-        store._lock = lock
+        store._lock = lock if lock is not None else server_lock
         store._sync_engine = sync_engine
+        store.schema_note = upgraded
         return store
 
     async def flush(self) -> None:
@@ -251,7 +264,9 @@ class Store:
             if self._sync_engine is not None:
                 self._sync_engine.dispose()
             if self._lock is not None:
-                self._lock.release()
+                released = self._lock.release()
+                if asyncio.iscoroutine(released):  # a server store's lock lives on its own connection
+                    await released
 
     async def __aenter__(self) -> "Store":
         return self
@@ -609,6 +624,14 @@ class Store:
             if rows and rows[0][0] is not None:
                 latest = max(latest, min(int(rows[0][0]) + extra, end_ns - 1))
         return latest
+
+
+def where(url: str) -> str:
+    """How messages name a store: the file of a SQLite store, else its URL without the password."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return u.database if u.database not in (None, "") else ":memory:"
+    return safe_url(url)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -7,7 +7,8 @@ long as it runs; a second one is refused, naming the pid. The lock is an OS
 advisory lock (``fcntl.flock``), so it dies with its process, even after
 ``kill -9``: a stale lock file never blocks a restart. Readers (``cockpit
 runs``, a backtest saving its result) do not take it. A server database
-(PostgreSQL) is not locked here.
+(PostgreSQL) has no file: its trading process holds an advisory lock instead
+(server_lock.py, taken by ``Store.open(..., exclusive=True)``).
 """
 from __future__ import annotations
 

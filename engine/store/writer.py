@@ -213,6 +213,7 @@ class BatchWriter:
         self.rows_written = 0
         self.flushes = 0
         self.peak_backlog = 0
+        self.write_seconds = 0.0  # wall time spent writing batches (rows_written / it = what the writer sustains)
         self.unwritable: list[tuple[str, tuple, str]] = []
         # wall time (monotonic) since when the oldest record of each group has waited
         self._pending_since: Optional[float] = None
@@ -417,6 +418,7 @@ class BatchWriter:
                 return True
             self._in_flight = sum(len(r) for r in grouped.values())
             self._flight_since = min(since) if since else time.monotonic()
+            started = time.perf_counter()
             try:
                 if self._sync_engine is not None:
                     written, failed, error = await asyncio.to_thread(self._write_in_thread, grouped)
@@ -432,6 +434,7 @@ class BatchWriter:
                 raise
             finally:
                 flight_since, self._flight_since, self._in_flight = self._flight_since, None, 0
+                self.write_seconds += time.perf_counter() - started
             self.rows_written += written
             if failed:
                 for name, rows in failed.items():

@@ -4,6 +4,7 @@ refused at open, rows reach the file within about a second of wall time, and a b
 or vendor's REST refusal is one line from the CLI."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -111,6 +112,9 @@ async def test_store_that_stays_full_counts_rows_not_recorded(tmp_path):
 
 
 def test_headless_run_reports_rows_not_recorded_and_exits_1(tmp_path, monkeypatch, capsys):
+    # the store exists already: its inserts start failing in the session (a disk full from the
+    # start would refuse the store at open, before anything trades)
+    asyncio.run(_open_close(tmp_path / "h.db"))
     real = store_core._sqlite_sync_engine
 
     def failing_engine(url):

@@ -55,3 +55,16 @@ def test_the_cli_names_the_holder_and_exits_2(tmp_path):
     lock = lock_store(str(db))
     assert lock is not None
     lock.release()
+
+
+async def test_on_postgresql_a_second_engine_on_the_same_database_is_refused(pg_url):
+    """No file to lock: the trading process holds an advisory lock on the database."""
+    first = build_engine(_cfg(pg_url))
+    await first.prepare()
+    second = build_engine(_cfg(pg_url))
+    with pytest.raises(StoreError, match=rf"in use by another cockpit \(pid {os.getpid()}\)"):
+        await second.prepare()  # refused when its store opens, before its feed or broker start
+    await first.stop()
+    again = build_engine(_cfg(pg_url))  # released by the first one's stop
+    await again.prepare()
+    await again.stop()
