@@ -13,11 +13,12 @@ from typing import Iterable, Optional
 from .model import Fill, Order, OrderDetail, OrderEvent
 
 MAX_EVENTS_PER_ORDER = 50
+KEEP_ORDERS = 500  # the orders whose history is kept (the newest); read when a router starts
 
 
 class OrderEvents:
-    def __init__(self, max_orders: int = 500) -> None:
-        self.max_orders = max_orders
+    def __init__(self, max_orders: Optional[int] = None) -> None:
+        self.max_orders = KEEP_ORDERS if max_orders is None else max_orders
         self._events: OrderedDict[str, list[OrderEvent]] = OrderedDict()
         self._fills: dict[str, list[Fill]] = {}
 

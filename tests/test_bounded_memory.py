@@ -57,6 +57,7 @@ def test_nothing_the_engine_holds_grows_with_the_days(monkeypatch):
     monkeypatch.setattr("engine.router.RECENT_FILLS", 15)
     monkeypatch.setattr("engine.brokers.paper.KEEP_DONE_ORDERS", 20)
     monkeypatch.setattr("engine.router.RECENT_ATTEMPTS", 20)
+    monkeypatch.setattr("engine.order_events.KEEP_ORDERS", 20)
     cfg = engine_config("AUTO", app={"symbols": ["SPY", "TSLA"]}, feed={"days": DAYS})
     eng = paper_engine(cfg)
     eng.feed.trades_per_session = 6000  # small days: the test is about days, not trades
