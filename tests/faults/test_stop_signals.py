@@ -198,7 +198,7 @@ def test_ui_sigterm_stops_cleanly(tmp_path):
     cmd, status = ui_command(tmp_path, db, "1", "SEMI")
     tmux = Tmux(tmp_path, cmd)
     try:
-        wait_until(lambda: "Eq" in tmux.screen() and count(db, "select count(*) from journal") >= 1, 60,
+        wait_until(lambda: "Day " in tmux.screen() and count(db, "select count(*) from journal") >= 1, 60,
                    "the cockpit on screen and its journal in the store")
         pid = int((db.parent / (db.name + ".lock")).read_text().split()[0])
         os.kill(pid, signal.SIGTERM)
