@@ -264,7 +264,7 @@ def scenario_config(sc: Scenario):
 def build_bench_engine(sc: Scenario):
     """An Engine like ``build_engine(config, use_store=False)`` but on a looped feed."""
     from engine.analytics.session import SessionCalendar
-    from engine.clock import DataClock
+    from engine.clock import DataClock, MonotonicClock
     from engine.engine import Engine
     from engine.factory import build_broker
 
@@ -277,7 +277,7 @@ def build_bench_engine(sc: Scenario):
     feed = LoopedFeed(make, sc.speed)
     broker = build_broker(config, clock)
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
-    return Engine(config, feed, broker, clock, calendar=calendar), config
+    return Engine(config, feed, broker, clock, calendar=calendar, wall_clock=MonotonicClock()), config
 
 
 # --------------------------------------------------------------------------- key-to-effect

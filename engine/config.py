@@ -88,6 +88,9 @@ class BrokerConfig(_Section):
 
 class EngineConfig(_Section):
     signal_ttl_s: float = Field(60.0, gt=0)
+    # SEMI: a pending signal lasts at least this many seconds of WALL time, whatever the
+    # replay speed (at x10 a 60 s data-time TTL is 6 s of a person's time); 0 = data time only
+    min_decision_s: float = Field(20.0, ge=0, le=600)
     # a pending signal expires when price runs past entry by this fraction of the stop distance
     signal_run_fraction: float = Field(0.5, gt=0)
     journal_size: int = Field(500, ge=10)

@@ -54,7 +54,7 @@ class Engine:
 
     def __init__(self, config: CockpitConfig, feed: Feed, broker: Broker, clock: Clock, store=None,
                  calendar: Optional[SessionCalendar] = None, redact: Callable[[str], str] = lambda s: s,
-                 store_opener=None, run_id: str = "") -> None:
+                 store_opener=None, run_id: str = "", wall_clock: Optional[Clock] = None) -> None:
         self.config, self.feed, self.broker, self.clock, self.run_id = config, feed, broker, clock, run_id
         self.calendar = calendar or SessionCalendar(config.feed.session, config.sessions.policy)
         self.symbols = list(config.app.symbols)
@@ -66,6 +66,7 @@ class Engine:
         self.risk = RiskManager(config.risk, config.feed.session)
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id)
+        self.desk.wall = wall_clock  # a person's clock: SEMI's least time to decide (none in a backtest)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
                                self.desk.pending, self.desk.on_trade, config.data)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
@@ -203,6 +204,10 @@ class Engine:
             closed = self.close_bars(now)
             if closed:
                 await self.on_bars_closed(closed)
+        elif self.desk.pending:
+            # data time stood still (feed paused or ended) while the trader's least time
+            # to decide ran out: the data-time TTL, already past, expires it now
+            self.desk.expire(self.clock.now_ns())
         self.notifier.bump()
 
     # ------------------------------------------------------------------ the seam a backtest drives

@@ -10,7 +10,7 @@ from typing import Optional
 
 from .analytics.session import SessionCalendar
 from .brokers.paper import PaperBroker
-from .clock import Clock, DataClock, WallClock
+from .clock import Clock, DataClock, MonotonicClock, WallClock
 from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
@@ -113,6 +113,6 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     from .live.secrets import redact
 
     engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
-                    run_id=run_id)
+                    run_id=run_id, wall_clock=MonotonicClock())
     engine.start_fresh = fresh
     return engine

@@ -455,6 +455,9 @@ class EngineSnapshot:
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
+    # pending signal id -> wall seconds the trader has left to decide it (SignalDesk.time_left_s);
+    # empty when only the data-time TTL counts (the UI counts expires_ns down)
+    decide_left_s: dict[str, float] = field(default_factory=dict)
 
 
 def evolve(obj, **changes):

@@ -60,4 +60,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
         store=engine.recorder.store_status(),
         start_label=engine.sim_start.label if engine.sim_start is not None else "",
+        decide_left_s=engine.desk.time_left_s(now, status.speed),
     )
