@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
 from textual.events import Resize
@@ -39,7 +40,7 @@ from widgets.session import SessionPane
 from widgets.signals import SignalsPane
 from widgets.watchlist import WatchlistPane
 
-from .keys import bindings, effective_keys, resolve_keymap
+from .keys import bindings, display_key, effective_keys, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
 
@@ -78,7 +79,10 @@ TEXTUAL_THEME = {"dark": "textual-dark", "light": "textual-light", "high-contras
 
 
 class PageBar(Static):
-    """The compact layout's pane switcher: click a name or press [ / ]."""
+    """The compact layout's pane switcher: click a name or press [ / ]. It also
+    names the feed's keys (pause, speed), which an 80-column footer cannot hold."""
+
+    keys_hint = "\\[ ] switch"
 
     def show_page(self, page: str, pending: int) -> None:
         parts = []
@@ -87,7 +91,7 @@ class PageBar(Static):
                 label = f"{label}({pending})"
             text = f"[@click=app.page_to('{pid}')] {label} [/]"
             parts.append(f"[reverse]{text}[/reverse]" if pid == page else text)
-        self.update("".join(parts) + "  [dim]\\[ ] switch[/dim]", layout=False)  # fixed 1 x 100%
+        self.update("".join(parts) + f"  [dim]{self.keys_hint}[/dim]", layout=False)  # fixed 1 x 100%
 
 
 class CockpitApp(App[None]):
@@ -156,6 +160,9 @@ class CockpitApp(App[None]):
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
+        k = {a: escape(display_key(self.keys[a])) for a in ("pause_feed", "faster", "slower", "prev_page", "next_page")}
+        speed = "+/-" if (k["faster"], k["slower"]) == ("+", "-") else f"{k['faster']} {k['slower']}"
+        self.query_one(PageBar).keys_hint = f"{k['pause_feed']} feed · {speed} speed · {k['prev_page']} {k['next_page']} switch"
         self.register_theme(HIGH_CONTRAST)
         if self.key_overrides:
             self.set_keymap(self.key_overrides)
@@ -413,6 +420,19 @@ class CockpitApp(App[None]):
         else:
             self.engine.pause_entries()
             self.notify("new entries paused; exits still managed", timeout=3)
+        self.refresh_from_engine(force=True)
+
+    def action_toggle_feed_pause(self) -> None:
+        if self.snap is None or self._busy_with_dialog():
+            return
+        if self.snap.feed.paused:
+            done, what = self.engine.resume_feed(), "feed resumed"
+        else:
+            done, what = self.engine.pause_feed(), "feed paused: data time stands still (p resumes)"
+        if done:
+            self.notify(what, timeout=3)
+        else:
+            self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
         self.refresh_from_engine(force=True)
 
     def _open_counts(self) -> tuple[int, int]:

@@ -386,6 +386,28 @@ class Engine:
     def speed(self) -> float:
         return self.feed.status().speed
 
+    def pause_feed(self) -> bool:
+        """The trader holds the replay / simulator: data time stands still (so do data-time
+        TTLs and bars); exits and money commands still act on the last prices."""
+        if not self.feed.controllable:
+            return False
+        if not self.feed.status().paused:
+            self.feed.pause()
+            self.recorder.log("info", "feed", "paused by the trader: data time stands still")
+            self.notifier.bump()
+        return True
+
+    def resume_feed(self) -> bool:
+        """Carry on from the next item, paced from now (no catch-up burst): the same
+        data in the same order, so the same data-time results as an unpaused run."""
+        if not self.feed.controllable:
+            return False
+        if self.feed.status().paused:
+            self.feed.resume()
+            self.recorder.log("info", "feed", "resumed by the trader")
+            self.notifier.bump()
+        return True
+
     # ------------------------------------------------------------------ snapshot, journal
 
     def entry_block_reason(self, now: Optional[int] = None) -> str:

@@ -63,3 +63,10 @@ def test_feed_disconnected_and_entries_blocked(snap_compare, tmp_path):
         blocked_entries_reason="data stale (> 15 s)",
     )
     assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))
+
+
+def test_feed_paused_by_the_trader(snap_compare, tmp_path):
+    """p pressed: the header's feed badge reads PAUSED FEED (entries are not paused)."""
+    snap = demo_snapshot()
+    snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, paused=True))
+    assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))
