@@ -70,6 +70,9 @@ class FeedConfig(_Section):
     session: SessionKind = "us_equity"  # session definition of the instrument
     data_feed: DataFeed = "iex"  # alpaca market data feed
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
+    # synthetic, started at the open: "first_signal" hands the morning out at once and paces
+    # from the session's first signal (a new user sees one within a minute); "open" paces from 09:30
+    sim_start: Literal["first_signal", "open"] = "first_signal"
 
 
 LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades

@@ -52,6 +52,7 @@ class SignalDesk:
         self.decisions: deque[Signal] = deque(maxlen=MAX_DECISIONS)
         self.signal_counts: Counter[tuple[str, str]] = Counter()  # (setup, decision)
         self.block_reasons: Counter[str] = Counter()  # per RiskRule value
+        self.passed_risk = 0  # signals shown to the trader as actionable (pending, watched or sent)
         self.wall: Optional[Clock] = None  # a person's clock (clock.MonotonicClock): SEMI's least time to decide
         self._decide_by: dict[str, int] = {}  # pending signal id -> wall ns before which it never expires by time
 
@@ -79,6 +80,7 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             self.decide(sig, Decision.BLOCKED, decision.reason, level="warn")
             return None
+        self.passed_risk += 1
         if self.mode is Mode.WATCH:
             self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent")
             return None

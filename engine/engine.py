@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Callable, Iterable, Optional
 
 from .analytics.session import SessionCalendar
@@ -45,6 +47,7 @@ from .strategies import Strategies
 from .views import build_snapshot, run_summary
 
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
+SKIP_AHEAD_MAX_NS = 3 * 3600 * NS_PER_S  # a session skipping to its first signal paces from here at the latest
 END_OF_DATA_NS = 120 * NS_PER_S  # a finite feed ended: close bars up to this far past the last item
 _STATE_KEY = {s: s.value for s in MarketState}  # (an enum's .value is a descriptor call, per bar here)
 
@@ -85,6 +88,8 @@ class Engine:
         self._stopping = False
         self.start_fresh = False  # a simulated session starts anew instead of resuming (--fresh)
         self.sim_start = None  # sim_resume.SimStart: how a simulated session started (the header says it)
+        self._skip_ahead = False  # feed.sim_start = "first_signal": fast until the first actionable signal
+        self._skip_until_ns = 0  # ... or this data time (set at the first bar close)
 
     @property
     def store(self):
@@ -98,6 +103,9 @@ class Engine:
         await self.prepare()
         await self.feed.start()
         self.recorder.log("info", "engine", f"started: {len(self.symbols)} symbols, mode {self.mode}, broker {self.broker.kind}")
+        if self._starts_at_the_open() and self.config.feed.sim_start == "first_signal" and self.speed() > 0:
+            self._skip_ahead = True
+            self.feed.fast_forward()
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
 
@@ -117,6 +125,26 @@ class Engine:
         self.broker.set_reconcile_handler(lambda lines: [self.recorder.log("warn", "reconcile", ln) for ln in lines])
         if self.feed.can_backfill and self.data.data_clock is None:
             await backfill_live(self)
+
+    def _starts_at_the_open(self) -> bool:
+        """A simulated session played from its beginning (not resumed from the store)."""
+        return (self.config.feed.kind == "synthetic" and self.data.data_clock is not None
+                and (self.sim_start is None or self.sim_start.kind == sim_resume.FRESH))
+
+    def _end_skip_ahead(self, now: int) -> None:
+        """Pace from here: the first signal a trader can act on is on screen (or the
+        session went SKIP_AHEAD_MAX_NS without one)."""
+        if not self._skip_until_ns:
+            self._skip_until_ns = now + SKIP_AHEAD_MAX_NS
+        signal = self.desk.passed_risk > 0
+        if not signal and now < self._skip_until_ns:
+            return
+        self._skip_ahead = False
+        self.feed.pace_from_here()
+        at = datetime.fromtimestamp(now / NS_PER_S, ZoneInfo(self.config.app.timezone)).strftime("%H:%M:%S")
+        why = "to the session's first signal" if signal else "with no signal yet"
+        self.recorder.log("info", "feed", f"skipped ahead {why}: the session so far was played at once, "
+                          f"paced from {at} (feed.sim_start = \"open\" paces from the open)")
 
     def _rebuild_analytics(self, symbol: str, params: StrategyParams) -> None:
         self.analytics[symbol] = SymbolAnalytics(symbol, params, self.calendar)
@@ -298,6 +326,8 @@ class Engine:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
                         await self.router.send(to_send)
+        if self._skip_ahead:
+            self._end_skip_ahead(now)
         self.desk.expire(now)
         self.notifier.bump()
 

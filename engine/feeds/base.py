@@ -67,6 +67,13 @@ class Feed(ABC):
     def resume(self) -> None:
         """Release a paused stream; a live feed ignores it."""
 
+    def fast_forward(self) -> None:
+        """Hand items out as fast as possible (data time races ahead) until
+        ``pace_from_here()``; a live feed ignores it."""
+
+    def pace_from_here(self) -> None:
+        """End a ``fast_forward``: pace from the next item at the current speed."""
+
 
 class ControllableFeed(Feed):
     """Replay and simulator: time can be sped up, slowed and paused."""

@@ -48,6 +48,7 @@ class Pacer:
         self._held_since = time.perf_counter()
         self.lag_s = 0.0  # how far behind schedule the last item was handed out
         self.stopped = False
+        self.fast = False  # hand items out at once until pace_from_here() (a session skipping ahead)
 
     # ------------------------------------------------------------------ control
 
@@ -76,6 +77,17 @@ class Pacer:
         self._running.set()
         self._changed.set()
 
+    def fast_forward(self) -> None:
+        """Hand items out at once (still yielding, still honouring pause) until
+        ``pace_from_here``."""
+        self.fast = True
+
+    def pace_from_here(self) -> None:
+        """Pace again from the next item, at the current speed, with no catch-up."""
+        if self.fast:
+            self.fast = False
+            self._anchor_wall = None
+
     def reset_anchor(self) -> None:
         """Restart the schedule at the next item (e.g. after a fast-forward)."""
         self._anchor_wall = None
@@ -93,7 +105,7 @@ class Pacer:
             if not self._running.is_set():
                 await self._running.wait()
                 continue
-            if self.speed == 0 or not paced:
+            if self.speed == 0 or not paced or self.fast:
                 self.lag_s = 0.0
                 if self._count % self.yield_every == 0 or (
                     self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
@@ -143,6 +155,12 @@ class PacedFeed(ControllableFeed):
 
     def resume(self) -> None:
         self._pacer.resume()
+
+    def fast_forward(self) -> None:
+        self._pacer.fast_forward()
+
+    def pace_from_here(self) -> None:
+        self._pacer.pace_from_here()
 
     @property
     def emitted(self) -> int:
