@@ -1,6 +1,12 @@
 """The Textual application: lays out the panes, applies engine snapshots at a
 capped rate, and turns keys into engine commands.
 
+Keys go first. For INPUT_FIRST_S after a key arrives, a replay or simulator
+running flat out hands the engine no data and the app applies no snapshot unless
+a key asks for it, so the key's effect is the next frame and it is a small one: a
+key redraws what it changed (space, p, m, +/-: the header; a symbol key: the
+detail panes; F, C, f: their confirmation), the panes follow at the next poll.
+
 The app never computes analytics. It polls ``engine.version`` every
 1/refresh_hz seconds and, only when the version moved (or a visible countdown
 ticked), hands the latest immutable snapshot to each visible pane; each pane
@@ -16,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from rich.markup import escape
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
 from textual.events import Resize
@@ -57,6 +64,7 @@ PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
+INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
 NOTIFY_KINDS = ("broker", "order")
 
 # Textual base-widget colours per cockpit theme (DataTable, Footer, buttons); the
@@ -134,6 +142,7 @@ class CockpitApp(App[None]):
         self._version: Optional[int] = None
         self._now_s: Optional[int] = None
         self._last_apply = 0.0
+        self._input_until = 0.0  # monotonic: until then a key's turn (see INPUT_FIRST_S)
         self._journal_last = None
         self._alert_last: Optional[str] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -216,11 +225,30 @@ class CockpitApp(App[None]):
 
         loop.call_soon_threadsafe(early)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._input_first()
+        await super().on_event(event)
+
+    def _input_first(self) -> None:
+        """A key arrived: give it the loop (see INPUT_FIRST_S)."""
+        self._input_until = time.monotonic() + INPUT_FIRST_S
+        self.engine.yield_to_input(INPUT_FIRST_S)
+
+    def _refresh_header(self) -> None:
+        """A key's own effect at once: the header from the latest snapshot. The panes
+        follow at the next poll (the version this app applied is left behind)."""
+        self.snap = self.engine.snapshot()
+        self.query_one(CockpitHeader).apply(self._view())
+
     def refresh_from_engine(self, force: bool = False) -> bool:
         """Apply the latest snapshot if it changed (or a shown countdown ticked).
         ``force`` applies it now even if unchanged; panes still repaint only what
-        changed (a full repaint is for a new look: theme, layout)."""
+        changed (a full repaint is for a new look: theme, layout). During a key's
+        turn only a forced refresh applies."""
         if not self.is_running and not force:
+            return False
+        if not force and time.monotonic() < self._input_until:
             return False
         version = self.engine.version
         snap = self.engine.snapshot() if (force or version != self._version or self.snap is None) else self.snap
@@ -409,7 +437,7 @@ class CockpitApp(App[None]):
 
     def _set_mode(self, mode: Mode) -> None:
         self.engine.set_mode(mode)
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     def action_toggle_pause(self) -> None:
         if self.snap is None or self._busy_with_dialog():
@@ -420,7 +448,7 @@ class CockpitApp(App[None]):
         else:
             self.engine.pause_entries()
             self.notify("new entries paused; exits still managed", timeout=3)
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     def action_toggle_feed_pause(self) -> None:
         if self.snap is None or self._busy_with_dialog():
@@ -433,7 +461,7 @@ class CockpitApp(App[None]):
             self.notify(what, timeout=3)
         else:
             self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     def _open_counts(self) -> tuple[int, int]:
         snap = self.snap
@@ -497,7 +525,7 @@ class CockpitApp(App[None]):
             i = min(range(len(ladder) - 1), key=lambda k: abs(ladder[k] - current))
         i = max(0, min(len(ladder) - 1, i + direction))
         self.engine.set_speed(ladder[i])  # the header's feed badge shows the new speed
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     # ------------------------------------------------------------------ theme, help, quit
 

@@ -127,6 +127,9 @@ class LoopedFeed(ControllableFeed):
         self._paused = False
         self._inner.resume()
 
+    def hold_for(self, seconds: float) -> None:
+        self._inner.hold_for(seconds)
+
     @property
     def emitted(self) -> int:
         return self._emitted_before + self._inner.emitted

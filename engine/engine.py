@@ -416,6 +416,13 @@ class Engine:
     def speed(self) -> float:
         return self.feed.status().speed
 
+    def yield_to_input(self, seconds: float) -> None:
+        """A trader's key is being handled: a replay / simulator running behind or at
+        max speed hands the engine no data for up to ``seconds`` of wall time (0
+        ends it early), so the key's effect is drawn first. Pacing only: the same data
+        in the same order, the same data-time results. A live feed is never held."""
+        self.feed.hold_for(seconds)
+
     def pause_feed(self) -> bool:
         """The trader holds the replay / simulator: data time stands still (so do data-time
         TTLs and bars); exits and money commands still act on the last prices."""

@@ -231,6 +231,9 @@ class FixedEngine:
     def speed(self) -> float:
         return self._speed
 
+    def yield_to_input(self, seconds: float) -> None:
+        self.calls.append(("yield_to_input", seconds))
+
     def pause_feed(self) -> bool:
         self.calls.append(("pause_feed",))
         self.publish(dataclasses.replace(self._snap, feed=dataclasses.replace(self._snap.feed, paused=True)))

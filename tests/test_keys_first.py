@@ -1,0 +1,32 @@
+"""Keys go first: a key holds the replay's data and the snapshot polls back for
+a moment (cockpit/app.py INPUT_FIRST_S) and redraws only what it changed."""
+from __future__ import annotations
+
+import dataclasses
+
+from cockpit.app import INPUT_FIRST_S
+from tests.ui_fixtures import FixedEngine, fixed_app
+
+
+async def test_a_key_yields_the_engine_first_and_draws_its_own_effect(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        engine.calls.clear()
+        await pilot.press("space")
+        await pilot.pause()
+        assert engine.calls[:2] == [("yield_to_input", INPUT_FIRST_S), ("pause",)]
+        assert "PAUSED" in str(app.query_one("#hdr-entries").content)
+
+
+async def test_during_a_keys_turn_only_a_forced_refresh_applies(tmp_path, monkeypatch):
+    monkeypatch.setattr("cockpit.app.INPUT_FIRST_S", 60.0)  # a turn long enough for a loaded machine
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("j")  # any key opens its turn
+        engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 99}))
+        assert app.refresh_from_engine() is False  # the poll waits for the key's frame
+        assert app.refresh_from_engine(force=True) is True
