@@ -16,7 +16,6 @@ confirmation and then go straight to the engine, which sends them to the broker.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,7 +27,7 @@ from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.theme import Theme
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 import themes as themes_pkg
 from engine.config import CockpitConfig
@@ -38,6 +37,7 @@ from widgets.aggression import AggressionPane
 from widgets.alerts import AlertsPane, alert_key
 from widgets.base import Pane, View
 from widgets.header import CockpitHeader
+from widgets.keybar import KeyBar
 from widgets.log import LogPane, new_entries
 from widgets.market_state import MarketStatePane
 from widgets.orders import OrdersPane
@@ -47,10 +47,13 @@ from widgets.session import SessionPane
 from widgets.signals import SignalsPane
 from widgets.watchlist import WatchlistPane
 
-from .keys import bindings, display_key, effective_keys, resolve_keymap
+from . import strip_cycles
+from .heap import HeapKeeper
+from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
 
+strip_cycles.install()  # rendered lines die by reference counting, not by full GC pauses
 THEME_DIR = Path(themes_pkg.__file__).resolve().parent
 PAGES = (
     ("watch", "Watch"),
@@ -67,7 +70,7 @@ MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH
 INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
 NOTIFY_KINDS = ("broker", "order")
 
-# Textual base-widget colours per cockpit theme (DataTable, Footer, buttons); the
+# Textual base-widget colours per cockpit theme (DataTable, the key bar, buttons); the
 # cockpit's own colours live in themes/*.tcss.
 HIGH_CONTRAST = Theme(
     name="cockpit-high-contrast",
@@ -143,10 +146,13 @@ class CockpitApp(App[None]):
         self._now_s: Optional[int] = None
         self._last_apply = 0.0
         self._input_until = 0.0  # monotonic: until then a key's turn (see INPUT_FIRST_S)
+        self._dialogs: dict[str, ConfirmScreen] = {}  # installed confirmations by id, reused
         self._journal_last = None
         self._alert_last: Optional[str] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self.freeze_startup_heap = False  # run_app sets it: see freeze_heap()
+        self.freeze_startup_heap = False  # run_app sets it: see cockpit/heap.py
+        self.heap: Optional[HeapKeeper] = None
+        self._last_key_at = 0.0
         self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
     # ------------------------------------------------------------------ layout
@@ -166,7 +172,7 @@ class CockpitApp(App[None]):
             yield LogPane()
             yield PositionsPane()
             yield OrdersPane()
-        yield Footer(show_command_palette=False, compact=True)
+        yield KeyBar(key_hints(self.keys), id="keybar")
 
     def on_mount(self) -> None:
         k = {a: escape(display_key(self.keys[a])) for a in ("pause_feed", "faster", "slower", "prev_page", "next_page")}
@@ -183,7 +189,13 @@ class CockpitApp(App[None]):
         self.set_interval(1.0 / self.config.ui.refresh_hz, self.refresh_from_engine, name="snapshot-poll")
         self.query_one("#watchlist-table", DataTable).focus()
         if self.freeze_startup_heap:
-            self.call_after_refresh(freeze_heap)
+            self.heap = HeapKeeper(self._loop, lambda: self._last_key_at)
+            self.call_after_refresh(self.heap.start)
+            self.set_interval(30.0, self.heap.reclaim_if_due, name="heap-reclaim")
+
+    def on_unmount(self) -> None:
+        if self.heap is not None:
+            self.heap.stop()
 
     def on_resize(self, event: Resize) -> None:
         self._set_layout(event.size.width, event.size.height)
@@ -232,7 +244,8 @@ class CockpitApp(App[None]):
 
     def _input_first(self) -> None:
         """A key arrived: give it the loop (see INPUT_FIRST_S)."""
-        self._input_until = time.monotonic() + INPUT_FIRST_S
+        self._last_key_at = time.monotonic()
+        self._input_until = self._last_key_at + INPUT_FIRST_S
         self.engine.yield_to_input(INPUT_FIRST_S)
 
     def _refresh_header(self) -> None:
@@ -373,7 +386,15 @@ class CockpitApp(App[None]):
             if ok:
                 then()
 
-        self.push_screen(ConfirmScreen(title, message, yes=yes, id=id), done)
+        # each confirmation is built once and reused: a money key's dialog is then a
+        # few labels changed, not a screen composed, styled and thrown away each time
+        screen = self._dialogs.get(id)
+        if screen is None:
+            screen = self._dialogs[id] = ConfirmScreen(title, message, yes=yes, id=id)
+            self.install_screen(screen, name=id)
+        else:
+            screen.ask(title, message, yes)
+        self.push_screen(id, done)
 
     def _selected_signal(self):
         snap = self.snap
@@ -593,15 +614,6 @@ class CockpitApp(App[None]):
         """SIGTERM / SIGHUP / an outside SIGINT: nobody to ask; leave now and
         let run_app stop the engine (which journals what stays open)."""
         self._quit(reason, return_code)
-
-
-def freeze_heap() -> None:
-    """Move everything alive after start-up (modules, CSS, widgets, the engine's
-    warm-up) out of the cyclic GC's reach. Without it a full collection walks
-    that whole heap: 50-100 ms during which no key is handled (measured by
-    `cockpit bench ui`). Objects die by reference counting as before."""
-    gc.collect()
-    gc.freeze()
 
 
 def run_app(engine: EngineControl, config: CockpitConfig, **kwargs) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 from engine.config import ConfigError
+from widgets.keybar import KeyHint
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,24 @@ def bindings() -> list[Binding]:
     ]
     out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]
     out += [Binding(k, f"request_quit('{k}')", "Quit", show=False, priority=True) for k in REFLEX_QUIT_KEYS]
+    return out
+
+
+def key_hints(keys: dict[str, str]) -> list[KeyHint]:
+    """The bottom line's keys (widgets/keybar.py), in footer order, as remapped:
+    ``keys`` is ``effective_keys(...)``."""
+    out = []
+    for a in sorted(KEY_ACTIONS, key=lambda a: a.footer_last):
+        if not a.show:
+            continue
+        remapped = keys.get(a.id, a.key) != a.key
+        label = display_key(keys.get(a.id, a.key))
+        if a.id == "faster":
+            label = "+/-" if not remapped and keys.get("slower") == "minus" else \
+                f"{label}/{display_key(keys.get('slower', 'minus'))}"
+        elif a.key_display and not remapped:
+            label = a.key_display
+        out.append(KeyHint(label, a.description, a.action))
     return out
 
 

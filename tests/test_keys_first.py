@@ -30,3 +30,32 @@ async def test_during_a_keys_turn_only_a_forced_refresh_applies(tmp_path, monkey
         engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 99}))
         assert app.refresh_from_engine() is False  # the poll waits for the key's frame
         assert app.refresh_from_engine(force=True) is True
+
+
+async def test_a_confirmation_is_built_once_and_asks_the_new_question_each_time(tmp_path):
+    from textual.widgets import Button, Static
+
+    from cockpit.screens import ConfirmScreen
+
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("F")
+        first = app.screen
+        assert isinstance(first, ConfirmScreen) and app.focused is first.query_one("#confirm-no", Button)
+        before = str(first.query_one("#confirm-message", Static).content)
+        await pilot.press("n")
+        await pilot.pause()
+        snap = engine.snapshot()
+        engine.publish(dataclasses.replace(snap, positions=()))
+        app.refresh_from_engine(force=True)
+        await pilot.press("F")
+        await pilot.pause()
+        assert app.screen is first  # the same dialog, shown again
+        assert app.focused is first.query_one("#confirm-no", Button)  # No has the focus again
+        after = str(first.query_one("#confirm-message", Static).content)
+        assert "close 0 position(s)" in after and after != before
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        assert ("flatten_all",) in engine.calls

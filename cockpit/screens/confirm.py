@@ -33,7 +33,16 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self.yes_label} (y)", id="confirm-yes", variant="error" if self.danger else "primary")
                 yield Button("No (n / Esc)", id="confirm-no")
 
-    def on_mount(self) -> None:
+    def ask(self, title: str, message: str, yes: str = "Yes") -> None:
+        """Reuse this dialog for a new question (the app installs each one once)."""
+        self.title_text, self.message, self.yes_label = title, message, yes
+        if self.is_mounted:
+            self.query_one("#confirm-title", Label).update(title)
+            self.query_one("#confirm-message", Static).update(message)
+            self.query_one("#confirm-yes", Button).label = f"{yes} (y)"
+
+    def on_screen_resume(self) -> None:
+        # "No" has the focus every time the dialog is shown, so a stray Enter cannot move money
         self.query_one("#confirm-no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
