@@ -573,7 +573,8 @@ class CockpitApp(App[None]):
         # after the theme's CSS refresh (queued by the theme change) and before the
         # next frame: the panes' theme-coloured text lands in the same repaint
         self.call_next(self._apply, True)
-        self.notify(f"theme {name}", timeout=1.5)
+        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
+        # and removed again right behind the heaviest key, where the next key waits)
 
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):
