@@ -68,6 +68,11 @@ FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
 INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
+# Coalesce harder under load: applying snapshots (and drawing what they changed)
+# takes at most about this share of the time; when an apply gets slow (a busy feed,
+# a loaded machine) the next one waits longer, up to MAX_APPLY_GAP_S.
+APPLY_SHARE = 0.1
+MAX_APPLY_GAP_S = 1.0
 NOTIFY_KINDS = ("broker", "order")
 
 # Textual base-widget colours per cockpit theme (DataTable, the key bar, buttons); the
@@ -146,6 +151,8 @@ class CockpitApp(App[None]):
         self._now_s: Optional[int] = None
         self._last_apply = 0.0
         self._input_until = 0.0  # monotonic: until then a key's turn (see INPUT_FIRST_S)
+        self.apply_cost_s = 0.0  # a smoothed apply's duration: the poll's spacing under load
+        self._next_apply_at = 0.0  # monotonic: no polled apply before it (see APPLY_SHARE)
         self._dialogs: dict[str, ConfirmScreen] = {}  # installed confirmations by id, reused
         self._journal_last = None
         self._alert_last: Optional[str] = None
@@ -261,7 +268,7 @@ class CockpitApp(App[None]):
         turn only a forced refresh applies."""
         if not self.is_running and not force:
             return False
-        if not force and time.monotonic() < self._input_until:
+        if not force and time.monotonic() < max(self._input_until, self._next_apply_at):
             return False
         version = self.engine.version
         snap = self.engine.snapshot() if (force or version != self._version or self.snap is None) else self.snap
@@ -271,7 +278,11 @@ class CockpitApp(App[None]):
         self._version = version
         self._now_s = now_s
         self.snap = snap
+        t0 = time.perf_counter()
         self._apply()
+        cost = time.perf_counter() - t0
+        self.apply_cost_s = cost if not self.apply_cost_s else 0.7 * self.apply_cost_s + 0.3 * cost
+        self._next_apply_at = time.monotonic() + min(MAX_APPLY_GAP_S, self.apply_cost_s / APPLY_SHARE)
         return True
 
     def _view(self) -> View:

@@ -59,3 +59,20 @@ async def test_a_confirmation_is_built_once_and_asks_the_new_question_each_time(
         await pilot.press("y")
         await app.workers.wait_for_complete()
         assert ("flatten_all",) in engine.calls
+
+
+async def test_a_slow_apply_spaces_the_next_polled_one_out(tmp_path, monkeypatch):
+    """Coalescing under load: applies take at most APPLY_SHARE of the time (here any
+    apply is 'slow'), so a new snapshot waits for the next allowed poll; a key's or a
+    command's forced refresh does not wait."""
+    monkeypatch.setattr("cockpit.app.APPLY_SHARE", 1e-9)
+    monkeypatch.setattr("cockpit.app.MAX_APPLY_GAP_S", 60.0)
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 1}))
+        assert app.refresh_from_engine(force=True) is True and app.apply_cost_s > 0
+        engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 2}))
+        assert app.refresh_from_engine() is False  # spaced out: the next apply waits
+        assert app.refresh_from_engine(force=True) is True
