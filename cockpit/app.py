@@ -1,9 +1,10 @@
 """The Textual application: lays out the panes, applies engine snapshots at a
 capped rate, and turns keys into engine commands.
 
-Keys go first. For INPUT_FIRST_S after a key arrives, a replay or simulator
-running flat out hands the engine no data and the app applies no snapshot unless
-a key asks for it, so the key's effect is the next frame and it is a small one: a
+Keys go first. From a key's arrival until the frame that shows its action (at most
+INPUT_FIRST_S), a replay or simulator running flat out hands the engine no data
+and the app applies no snapshot unless a key asks for it, so the key's effect is
+the next frame and it is a small one: a
 key redraws what it changed (space, p, m, +/-: the header; a symbol key: the
 detail panes; F, C, f: their confirmation), the panes follow at the next poll.
 
@@ -245,7 +246,7 @@ class CockpitApp(App[None]):
         loop.call_soon_threadsafe(early)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
+        if isinstance(event, events.Key) and not event.is_forwarded:  # (once: not when it bubbles back)
             self._input_first()
         await super().on_event(event)
 
@@ -254,6 +255,16 @@ class CockpitApp(App[None]):
         self._last_key_at = time.monotonic()
         self._input_until = self._last_key_at + INPUT_FIRST_S
         self.engine.yield_to_input(INPUT_FIRST_S)
+
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        result = await super().run_action(action, default_namespace, namespaces)
+        if self._input_until:  # a key's action ran: its turn ends with the frame that shows it
+            self.call_after_refresh(self._input_done)
+        return result
+
+    def _input_done(self) -> None:
+        self._input_until = 0.0
+        self.engine.yield_to_input(0)
 
     def _refresh_header(self) -> None:
         """A key's own effect at once: the header from the latest snapshot. The panes

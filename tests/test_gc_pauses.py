@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.strip import Strip
 
 from cockpit import strip_cycles
-from cockpit.heap import HeapKeeper
+from cockpit.heap import GEN0_THRESHOLD, HeapKeeper
 from engine.model import JournalEntry
 from tests.ui_fixtures import T0, FixedEngine, fixed_app
 
@@ -33,9 +33,11 @@ def test_a_strip_cropped_or_divided_to_itself_is_not_a_cycle():
 async def test_the_heap_is_frozen_again_after_each_full_collection_and_reclaimed_when_quiet():
     loop = asyncio.get_running_loop()
     keeper = HeapKeeper(loop, lambda: 0.0)
+    before = gc.get_threshold()
     try:
         keeper.start()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GEN0_THRESHOLD
         gc.collect(2)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -47,6 +49,7 @@ async def test_the_heap_is_frozen_again_after_each_full_collection_and_reclaimed
         keeper.stop()
         gc.unfreeze()
     assert keeper._on_gc not in gc.callbacks
+    assert gc.get_threshold() == before  # the young-collection threshold is given back
 
 
 async def test_the_log_grows_and_scrolls_without_laying_out_the_screen(tmp_path, monkeypatch):

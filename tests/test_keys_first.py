@@ -26,10 +26,25 @@ async def test_during_a_keys_turn_only_a_forced_refresh_applies(tmp_path, monkey
     app = fixed_app(tmp_path, engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("j")  # any key opens its turn
+        await pilot.press("z")  # a key with no action: its turn lasts INPUT_FIRST_S
         engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 99}))
         assert app.refresh_from_engine() is False  # the poll waits for the key's frame
         assert app.refresh_from_engine(force=True) is True
+
+
+async def test_a_keys_turn_ends_with_the_frame_that_shows_its_action(tmp_path, monkeypatch):
+    monkeypatch.setattr("cockpit.app.INPUT_FIRST_S", 60.0)
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        engine.calls.clear()
+        await pilot.press("j")
+        await pilot.pause()
+        assert engine.calls == [("yield_to_input", 60.0), ("yield_to_input", 0)]  # held, then released
+        engine.publish(dataclasses.replace(engine.snapshot(), counters={"signals": 99}))
+        app.refresh_from_engine(force=True)  # (spacing of polled applies aside)
+        assert app.query_one("#watchlist-table").cursor_row == 1
 
 
 async def test_a_confirmation_is_built_once_and_asks_the_new_question_each_time(tmp_path):
