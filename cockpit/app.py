@@ -266,6 +266,11 @@ class CockpitApp(App[None]):
         self._input_until = 0.0
         self.engine.yield_to_input(0)
 
+    def _notify_after_frame(self, message: str) -> None:
+        """A key's toast comes the frame after the key's own effect (a toast is a
+        widget mounted and laid out: not in the frame the trader is waiting for)."""
+        self.call_after_refresh(self.notify, message, timeout=3)
+
     def _refresh_header(self) -> None:
         """A key's own effect at once: the header from the latest snapshot. The panes
         follow at the next poll (the version this app applied is left behind)."""
@@ -487,10 +492,10 @@ class CockpitApp(App[None]):
             return
         if self.snap.entries_paused:
             self.engine.resume_entries()
-            self.notify("new entries resumed", timeout=3)
+            self._notify_after_frame("new entries resumed")
         else:
             self.engine.pause_entries()
-            self.notify("new entries paused; exits still managed", timeout=3)
+            self._notify_after_frame("new entries paused; exits still managed")
         self._refresh_header()
 
     def action_toggle_feed_pause(self) -> None:
@@ -501,7 +506,7 @@ class CockpitApp(App[None]):
         else:
             done, what = self.engine.pause_feed(), "feed paused: data time stands still (p resumes)"
         if done:
-            self.notify(what, timeout=3)
+            self._notify_after_frame(what)
         else:
             self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
         self._refresh_header()
