@@ -1,6 +1,13 @@
 """The Textual application: lays out the panes, applies engine snapshots at a
 capped rate, and turns keys into engine commands.
 
+Keys go first. From a key's arrival until the frame that shows its action (at most
+INPUT_FIRST_S), a replay or simulator running flat out hands the engine no data
+and the app applies no snapshot unless a key asks for it, so the key's effect is
+the next frame and it is a small one: a
+key redraws what it changed (space, p, m, +/-: the header; a symbol key: the
+detail panes; F, C, f: their confirmation), the panes follow at the next poll.
+
 The app never computes analytics. It polls ``engine.version`` every
 1/refresh_hz seconds and, only when the version moved (or a visible countdown
 ticked), hands the latest immutable snapshot to each visible pane; each pane
@@ -10,17 +17,18 @@ confirmation and then go straight to the engine, which sends them to the broker.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from rich.markup import escape
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.theme import Theme
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 import themes as themes_pkg
 from engine.config import CockpitConfig
@@ -30,6 +38,7 @@ from widgets.aggression import AggressionPane
 from widgets.alerts import AlertsPane, alert_key
 from widgets.base import Pane, View
 from widgets.header import CockpitHeader
+from widgets.keybar import KeyBar
 from widgets.log import LogPane, new_entries
 from widgets.market_state import MarketStatePane
 from widgets.orders import OrdersPane
@@ -40,12 +49,14 @@ from widgets.signals import SignalsPane
 from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
-from . import too_small
+from . import strip_cycles, too_small
 from .detail_actions import DetailActions
-from .keys import bindings, effective_keys, resolve_keymap
+from .heap import HeapKeeper
+from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
 
+strip_cycles.install()  # rendered lines die by reference counting, not by full GC pauses
 THEME_DIR = Path(themes_pkg.__file__).resolve().parent
 PAGES = (
     ("watch", "Watch"),
@@ -60,9 +71,15 @@ PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
+INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
+# Coalesce harder under load: applying snapshots (and drawing what they changed)
+# takes at most about this share of the time; when an apply gets slow (a busy feed,
+# a loaded machine) the next one waits longer, up to MAX_APPLY_GAP_S.
+APPLY_SHARE = 0.1
+MAX_APPLY_GAP_S = 1.0
 NOTIFY_KINDS = ("broker", "order")
 
-# Textual base-widget colours per cockpit theme (DataTable, Footer, buttons); the
+# Textual base-widget colours per cockpit theme (DataTable, the key bar, buttons); the
 # cockpit's own colours live in themes/*.tcss.
 HIGH_CONTRAST = Theme(
     name="cockpit-high-contrast",
@@ -82,7 +99,10 @@ TEXTUAL_THEME = {"dark": "textual-dark", "light": "textual-light", "high-contras
 
 
 class PageBar(Static):
-    """The compact layout's pane switcher: click a name or press [ / ]."""
+    """The compact layout's pane switcher: click a name or press [ / ]. It also
+    names the feed's keys (pause, speed), which an 80-column footer cannot hold."""
+
+    keys_hint = "\\[ ] switch · T trades"
 
     def show_page(self, page: str, pending: int) -> None:
         parts = []
@@ -91,7 +111,7 @@ class PageBar(Static):
                 label = f"{label}({pending})"
             text = f"[@click=app.page_to('{pid}')] {label} [/]"
             parts.append(f"[reverse]{text}[/reverse]" if pid == page else text)
-        self.update("".join(parts) + "  [dim]\\[ ] switch · T trades[/dim]", layout=False)  # fixed 1 x 100%
+        self.update("".join(parts) + f"  [dim]{self.keys_hint}[/dim]", layout=False)  # fixed 1 x 100%
 
 
 class CockpitApp(DetailActions, App[None]):
@@ -134,10 +154,16 @@ class CockpitApp(DetailActions, App[None]):
         self._version: Optional[int] = None
         self._now_s: Optional[int] = None
         self._last_apply = 0.0
+        self._input_until = 0.0  # monotonic: until then a key's turn (see INPUT_FIRST_S)
+        self.apply_cost_s = 0.0  # a smoothed apply's duration: the poll's spacing under load
+        self._next_apply_at = 0.0  # monotonic: no polled apply before it (see APPLY_SHARE)
+        self._dialogs: dict[str, ConfirmScreen] = {}  # installed confirmations by id, reused
         self._journal_last = None
         self._alert_last: Optional[str] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self.freeze_startup_heap = False  # run_app sets it: see freeze_heap()
+        self.freeze_startup_heap = False  # run_app sets it: see cockpit/heap.py
+        self.heap: Optional[HeapKeeper] = None
+        self._last_key_at = 0.0
         self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
     # ------------------------------------------------------------------ layout
@@ -159,9 +185,12 @@ class CockpitApp(DetailActions, App[None]):
             yield PositionsPane()
             yield OrdersPane()
         yield Static("", id="too-small")
-        yield Footer(show_command_palette=False, compact=True)
+        yield KeyBar(key_hints(self.keys), id="keybar")
 
     def on_mount(self) -> None:
+        k = {a: escape(display_key(self.keys[a])) for a in ("pause_feed", "faster", "slower", "prev_page", "next_page")}
+        speed = "+/-" if (k["faster"], k["slower"]) == ("+", "-") else f"{k['faster']} {k['slower']}"
+        self.query_one(PageBar).keys_hint = f"{k['pause_feed']} feed · {speed} speed · {k['prev_page']} {k['next_page']} switch · T trades"
         self.register_theme(HIGH_CONTRAST)
         if self.key_overrides:
             self.set_keymap(self.key_overrides)
@@ -173,7 +202,13 @@ class CockpitApp(DetailActions, App[None]):
         self.set_interval(1.0 / self.config.ui.refresh_hz, self.refresh_from_engine, name="snapshot-poll")
         self.query_one("#watchlist-table", DataTable).focus()
         if self.freeze_startup_heap:
-            self.call_after_refresh(freeze_heap)
+            self.heap = HeapKeeper(self._loop, lambda: self._last_key_at)
+            self.call_after_refresh(self.heap.start)
+            self.set_interval(30.0, self.heap.reclaim_if_due, name="heap-reclaim")
+
+    def on_unmount(self) -> None:
+        if self.heap is not None:
+            self.heap.stop()
 
     def on_resize(self, event: Resize) -> None:
         self._set_layout(event.size.width, event.size.height)
@@ -219,11 +254,46 @@ class CockpitApp(DetailActions, App[None]):
 
         loop.call_soon_threadsafe(early)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:  # (once: not when it bubbles back)
+            self._input_first()
+        await super().on_event(event)
+
+    def _input_first(self) -> None:
+        """A key arrived: give it the loop (see INPUT_FIRST_S)."""
+        self._last_key_at = time.monotonic()
+        self._input_until = self._last_key_at + INPUT_FIRST_S
+        self.engine.yield_to_input(INPUT_FIRST_S)
+
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        result = await super().run_action(action, default_namespace, namespaces)
+        if self._input_until:  # a key's action ran: its turn ends with the frame that shows it
+            self.call_after_refresh(self._input_done)
+        return result
+
+    def _input_done(self) -> None:
+        self._input_until = 0.0
+        self.engine.yield_to_input(0)
+
+    def _notify_after_frame(self, message: str) -> None:
+        """A key's toast comes the frame after the key's own effect (a toast is a
+        widget mounted and laid out: not in the frame the trader is waiting for)."""
+        self.call_after_refresh(self.notify, message, timeout=3)
+
+    def _refresh_header(self) -> None:
+        """A key's own effect at once: the header from the latest snapshot. The panes
+        follow at the next poll (the version this app applied is left behind)."""
+        self.snap = self.engine.snapshot()
+        self.query_one(CockpitHeader).apply(self._view())
+
     def refresh_from_engine(self, force: bool = False) -> bool:
         """Apply the latest snapshot if it changed (or a shown countdown ticked).
         ``force`` applies it now even if unchanged; panes still repaint only what
-        changed (a full repaint is for a new look: theme, layout)."""
+        changed (a full repaint is for a new look: theme, layout). During a key's
+        turn only a forced refresh applies."""
         if not self.is_running and not force:
+            return False
+        if not force and time.monotonic() < max(self._input_until, self._next_apply_at):
             return False
         version = self.engine.version
         snap = self.engine.snapshot() if (force or version != self._version or self.snap is None) else self.snap
@@ -233,7 +303,11 @@ class CockpitApp(DetailActions, App[None]):
         self._version = version
         self._now_s = now_s
         self.snap = snap
+        t0 = time.perf_counter()
         self._apply()
+        cost = time.perf_counter() - t0
+        self.apply_cost_s = cost if not self.apply_cost_s else 0.7 * self.apply_cost_s + 0.3 * cost
+        self._next_apply_at = time.monotonic() + min(MAX_APPLY_GAP_S, self.apply_cost_s / APPLY_SHARE)
         return True
 
     def _view(self) -> View:
@@ -366,7 +440,15 @@ class CockpitApp(DetailActions, App[None]):
             if ok:
                 then()
 
-        self.push_screen(ConfirmScreen(title, message, yes=yes, id=id), done)
+        # each confirmation is built once and reused: a money key's dialog is then a
+        # few labels changed, not a screen composed, styled and thrown away each time
+        screen = self._dialogs.get(id)
+        if screen is None:
+            screen = self._dialogs[id] = ConfirmScreen(title, message, yes=yes, id=id)
+            self.install_screen(screen, name=id)
+        else:
+            screen.ask(title, message, yes)
+        self.push_screen(id, done)
 
     def _selected_signal(self):
         snap = self.snap
@@ -430,18 +512,31 @@ class CockpitApp(DetailActions, App[None]):
 
     def _set_mode(self, mode: Mode) -> None:
         self.engine.set_mode(mode)
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     def action_toggle_pause(self) -> None:
         if self.snap is None or self._busy_with_dialog():
             return
         if self.snap.entries_paused:
             self.engine.resume_entries()
-            self.notify("new entries resumed", timeout=3)
+            self._notify_after_frame("new entries resumed")
         else:
             self.engine.pause_entries()
-            self.notify("new entries paused; exits still managed", timeout=3)
-        self.refresh_from_engine(force=True)
+            self._notify_after_frame("new entries paused; exits still managed")
+        self._refresh_header()
+
+    def action_toggle_feed_pause(self) -> None:
+        if self.snap is None or self._busy_with_dialog():
+            return
+        if self.snap.feed.paused:
+            done, what = self.engine.resume_feed(), "feed resumed"
+        else:
+            done, what = self.engine.pause_feed(), "feed paused: data time stands still (p resumes)"
+        if done:
+            self._notify_after_frame(what)
+        else:
+            self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
+        self._refresh_header()
 
     def _open_counts(self) -> tuple[int, int]:
         snap = self.snap
@@ -509,7 +604,7 @@ class CockpitApp(DetailActions, App[None]):
             i = min(range(len(ladder) - 1), key=lambda k: abs(ladder[k] - current))
         i = max(0, min(len(ladder) - 1, i + direction))
         self.engine.set_speed(ladder[i])  # the header's feed badge shows the new speed
-        self.refresh_from_engine(force=True)
+        self._refresh_header()
 
     # ------------------------------------------------------------------ theme, help, quit
 
@@ -536,7 +631,8 @@ class CockpitApp(DetailActions, App[None]):
         # after the theme's CSS refresh (queued by the theme change) and before the
         # next frame: the panes' theme-coloured text lands in the same repaint
         self.call_next(self._apply, True)
-        self.notify(f"theme {name}", timeout=1.5)
+        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
+        # and removed again right behind the heaviest key, where the next key waits)
 
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):
@@ -577,15 +673,6 @@ class CockpitApp(DetailActions, App[None]):
         """SIGTERM / SIGHUP / an outside SIGINT: nobody to ask; leave now and
         let run_app stop the engine (which journals what stays open)."""
         self._quit(reason, return_code)
-
-
-def freeze_heap() -> None:
-    """Move everything alive after start-up (modules, CSS, widgets, the engine's
-    warm-up) out of the cyclic GC's reach. Without it a full collection walks
-    that whole heap: 50-100 ms during which no key is handled (measured by
-    `cockpit bench ui`). Objects die by reference counting as before."""
-    gc.collect()
-    gc.freeze()
 
 
 def run_app(engine: EngineControl, config: CockpitConfig, operations: Optional[Callable[[], Any]] = None,

@@ -16,7 +16,10 @@ Two measurements, both on the real app and the real engine sharing one event loo
      screen's computed background changed) and the panes re-rendered their
      theme-coloured text (the app's full re-apply after a theme switch ran);
    - ``1``..``5`` (several symbols only): the symbol is selected and the frame's
-     text holds the market pane's new title ``Market state · SYM``.
+     text holds the market pane's new title ``Market state · SYM``;
+   - ``F``, ``C``, ``f`` (the money keys): their confirmation is the screen and
+     the frame's text holds its title (``FLATTEN ALL?``, ``CANCEL ALL ORDERS?``,
+     ``FLATTEN SYM?``); the bench then answers No with Escape (not timed).
 
    "A frame handed to the terminal" means Textual's ``App._display`` was called
    with a compositor update; the headless driver discards it, so the tap also
@@ -123,6 +126,9 @@ class LoopedFeed(ControllableFeed):
     def resume(self) -> None:
         self._paused = False
         self._inner.resume()
+
+    def hold_for(self, seconds: float) -> None:
+        self._inner.hold_for(seconds)
 
     @property
     def emitted(self) -> int:
@@ -261,7 +267,7 @@ def scenario_config(sc: Scenario):
 def build_bench_engine(sc: Scenario):
     """An Engine like ``build_engine(config, use_store=False)`` but on a looped feed."""
     from engine.analytics.session import SessionCalendar
-    from engine.clock import DataClock
+    from engine.clock import DataClock, MonotonicClock
     from engine.engine import Engine
     from engine.factory import build_broker
 
@@ -274,7 +280,7 @@ def build_bench_engine(sc: Scenario):
     feed = LoopedFeed(make, sc.speed)
     broker = build_broker(config, clock)
     calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
-    return Engine(config, feed, broker, clock, calendar=calendar), config
+    return Engine(config, feed, broker, clock, calendar=calendar, wall_clock=MonotonicClock()), config
 
 
 # --------------------------------------------------------------------------- key-to-effect
@@ -393,6 +399,16 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
 
         return str(i + 1), ready, f"Market state · {sym}"
 
+    def money_probe(key: str, screen_id: str, title: Callable[[], str]):
+        # the money keys' first effect is their confirmation on screen (the answer is
+        # the trader's); the bench closes it with Escape before the next key
+        marker = title()
+
+        def ready() -> bool:
+            return app.screen.id == screen_id
+
+        return key, ready, marker
+
     k = 0
     while True:
         yield pause_probe()
@@ -400,6 +416,29 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
         if len(symbols) > 1:
             k = (k + 1) % len(symbols)
             yield symbol_probe(k)
+        yield money_probe("F", "confirm-flatten-all", lambda: "FLATTEN ALL?")
+        yield money_probe("C", "confirm-cancel-all", lambda: "CANCEL ALL ORDERS?")
+        yield money_probe("f", "confirm-flatten-symbol", lambda: f"FLATTEN {app.selected}?")
+
+
+SAMPLE_NAMES = {"space": "space", "t": "t", "F": "flatten_all", "C": "cancel_all", "f": "flatten_symbol"}
+
+
+async def _close_dialog(app, driver) -> None:
+    """A money key's confirmation is answered No (Escape), as a trader who changed
+    their mind would, and the bench waits for the dashboard to be back (not timed)."""
+    from textual import events
+
+    from .screens import ConfirmScreen
+
+    if not isinstance(app.screen, ConfirmScreen):
+        return
+    event = events.Key("escape", "\x1b")
+    event.set_sender(app)
+    driver.send_message(event)
+    deadline = time.perf_counter() + KEY_TIMEOUT_S
+    while isinstance(app.screen, ConfirmScreen) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -439,10 +478,11 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
                 driver.send_message(event)
                 try:
                     await asyncio.wait_for(tap.done.wait(), KEY_TIMEOUT_S)
-                    samples.setdefault(key if key in ("space", "t") else "digit", []).append((tap.hit_at - t0) * 1e3)
+                    samples.setdefault(SAMPLE_NAMES.get(key, "digit"), []).append((tap.hit_at - t0) * 1e3)
                 except asyncio.TimeoutError:
                     timeouts += 1
                 tap.probe = None
+                await _close_dialog(app, driver)
                 # a trader's next key comes later; a random gap so presses do not phase-lock to the refresh timer
                 await asyncio.sleep(rng.uniform(0.02, 0.08))
             elapsed = time.perf_counter() - t_start

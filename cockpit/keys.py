@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 from engine.config import ConfigError
+from widgets.keybar import KeyHint
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class KeyAction:
     priority: bool = False
     show: bool = True  # in the footer
     key_display: str | None = None  # short footer label for the key
+    # shown at the footer's end, after help and quit: at 80 columns the footer is cut
+    # there (the compact layout's page bar shows these keys instead)
+    footer_last: bool = False
 
 
 KEY_ACTIONS: tuple[KeyAction, ...] = (
@@ -34,12 +38,14 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("reject", "r", "reject", "Reject"),
     KeyAction("cycle_mode", "m", "cycle_mode", "Mode"),
     KeyAction("pause", "space", "toggle_pause", "Pause", priority=True, key_display="spc"),
+    KeyAction("pause_feed", "p", "toggle_feed_pause", "Feed", footer_last=True),
     KeyAction("flatten_all", "F", "flatten_all", "Flat all", priority=True),
     KeyAction("cancel_all", "C", "cancel_all", "Cancel", priority=True),
     KeyAction("flatten_symbol", "f", "flatten_symbol", "Flat sym", priority=True),
     KeyAction("next_symbol", "j", "move_symbol(1)", "Next sym", show=False),
     KeyAction("prev_symbol", "k", "move_symbol(-1)", "Prev sym", show=False),
-    KeyAction("faster", "plus", "speed(1)", "Faster", show=False),
+    # the footer's one entry for both speed keys ("+/- Speed"); both work
+    KeyAction("faster", "plus", "speed(1)", "Speed", key_display="+/-", footer_last=True),
     KeyAction("slower", "minus", "speed(-1)", "Slower", show=False),
     KeyAction("next_page", "right_square_bracket", "page(1)", "Next pane", show=False),
     KeyAction("prev_page", "left_square_bracket", "page(-1)", "Prev pane", show=False),
@@ -55,12 +61,31 @@ SYMBOL_KEYS = tuple(str(i) for i in range(1, 10))
 
 def bindings() -> list[Binding]:
     """The App's BINDINGS: the defaults, each with its id for remapping."""
+    in_footer_order = sorted(KEY_ACTIONS, key=lambda a: a.footer_last)  # (stable: the rest keep their order)
     out = [
         Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id, key_display=a.key_display)
-        for a in KEY_ACTIONS
+        for a in in_footer_order
     ]
     out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]
     out += [Binding(k, f"request_quit('{k}')", "Quit", show=False, priority=True) for k in REFLEX_QUIT_KEYS]
+    return out
+
+
+def key_hints(keys: dict[str, str]) -> list[KeyHint]:
+    """The bottom line's keys (widgets/keybar.py), in footer order, as remapped:
+    ``keys`` is ``effective_keys(...)``."""
+    out = []
+    for a in sorted(KEY_ACTIONS, key=lambda a: a.footer_last):
+        if not a.show:
+            continue
+        remapped = keys.get(a.id, a.key) != a.key
+        label = display_key(keys.get(a.id, a.key))
+        if a.id == "faster":
+            label = "+/-" if not remapped and keys.get("slower") == "minus" else \
+                f"{label}/{display_key(keys.get('slower', 'minus'))}"
+        elif a.key_display and not remapped:
+            label = a.key_display
+        out.append(KeyHint(label, a.description, a.action))
     return out
 
 

@@ -1,6 +1,7 @@
 """Where time comes from. Nothing in the engine reads the wall clock directly:
 live runs get a WallClock, replays and backtests a DataClock that the engine
-advances from the data it is handed, tests a FixedClock. That is what makes a replay and a backtest of the
+advances from the data it is handed, tests a FixedClock. The one use of a
+person's time (a SEMI signal's least time to decide) reads a MonotonicClock. That is what makes a replay and a backtest of the
 same data produce the same decisions."""
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ class WallClock:
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+
+class MonotonicClock:
+    """A person's time: how long a trader has had to decide (SEMI approvals). It
+    never jumps with the system clock and has nothing to do with data time."""
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
 
 
 class DataClock:

@@ -84,6 +84,9 @@ class FeedConfig(_Section):
     sim_date: str = ""  # synthetic: the session date (YYYY-MM-DD); "" = the latest trading day
     # synthetic: trading days to play one after the other; 0 = until quit in the UI, one day headless
     days: int = Field(0, ge=0, description="simulator days to play; 0 = until quit in the UI, one headless")
+    # synthetic, started at the open: "first_signal" hands the morning out at once and paces
+    # from the session's first signal (a new user sees one within a minute); "open" paces from 09:30
+    sim_start: Literal["first_signal", "open"] = "first_signal"
 
 
 LIVE_FEEDS = ("alpaca", "polygon")  # feeds of the market Alpaca trades
@@ -102,6 +105,9 @@ class BrokerConfig(_Section):
 
 class EngineConfig(_Section):
     signal_ttl_s: float = Field(60.0, gt=0)
+    # SEMI: a pending signal lasts at least this many seconds of WALL time, whatever the
+    # replay speed (at x10 a 60 s data-time TTL is 6 s of a person's time); 0 = data time only
+    min_decision_s: float = Field(20.0, ge=0, le=600)
     # a pending signal expires when price runs past entry by this fraction of the stop distance
     signal_run_fraction: float = Field(0.5, gt=0)
     journal_size: int = Field(500, ge=10)

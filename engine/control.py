@@ -59,4 +59,16 @@ class EngineControl(Protocol):
     # -- replay / simulator
     def set_speed(self, factor: float) -> None: ...
 
+    def yield_to_input(self, seconds: float) -> None:
+        """A key is being handled: hold a replay / simulator's data for up to ``seconds`` (0 ends it)."""
+        ...
+
+    def pause_feed(self) -> bool:
+        """Hold the replay / simulator (data time stands still). False: a live feed, not paused."""
+        ...
+
+    def resume_feed(self) -> bool:
+        """Release a held replay / simulator where it stopped. False: a live feed."""
+        ...
+
     def speed(self) -> float: ...

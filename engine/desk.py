@@ -6,9 +6,17 @@ or price running past the entry), and the decision on every signal, with its
 reason, recorded and counted per setup and per blocking rule. It never talks to
 the broker's order side: a signal it approves is handed back to the engine,
 which gives it to the router.
+
+A pending signal's time to live is data time (``signal_ttl_s``), so a replay
+decides the same at any speed. A person, though, decides in wall time: given a
+``wall`` clock (an interactive run; never a backtest, which is AUTO anyway), a
+SEMI signal also stays until ``min_decision_s`` of wall time has passed, so at
+x10 or at max speed the trader still has time to approve it. Price running past
+the entry still expires it at once: the trade is gone, not the trader's time.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from typing import Callable, Optional
 
@@ -47,6 +55,9 @@ class SignalDesk:
         self.decisions: deque[Signal] = deque(maxlen=MAX_DECISIONS)
         self.signal_counts: Counter[tuple[str, str]] = Counter()  # (setup, decision)
         self.block_reasons: Counter[str] = Counter()  # per RiskRule value
+        self.passed_risk = 0  # signals shown to the trader as actionable (pending, watched or sent)
+        self.wall: Optional[Clock] = None  # a person's clock (clock.MonotonicClock): SEMI's least time to decide
+        self._decide_by: dict[str, int] = {}  # pending signal id -> wall ns before which it never expires by time
 
     # ------------------------------------------------------------------ signals in
 
@@ -73,6 +84,7 @@ class SignalDesk:
             self.block_reasons[decision.rule.value] += 1
             self.decide(sig, Decision.BLOCKED, decision.reason, level="warn", rule=decision.rule)
             return None
+        self.passed_risk += 1
         note = f"; {decision.size_note}" if decision.size_note else ""
         if self.mode is Mode.WATCH:
             self.decide(sig, Decision.WATCHED, "WATCH mode: shown, not sent" + note)
@@ -81,11 +93,21 @@ class SignalDesk:
             # the pending row shows which cap bound the size (decision_reason of a pending signal)
             sig = evolve(sig, expires_ns=now + int(self.config.engine.signal_ttl_s * NS_PER_S),
                          decision_reason=decision.size_note)
-            self.pending[sig.id] = sig
+            self._queue(sig)
             self.recorder.signal(sig)
             self.notifier.notify()
             return None
         return self.decide(sig, Decision.AUTO, "AUTO mode" + note)
+
+    def _queue(self, sig: Signal) -> None:
+        self.pending[sig.id] = sig
+        if self.wall is not None:
+            self._decide_by[sig.id] = self.wall.now_ns() + int(self.config.engine.min_decision_s * NS_PER_S)
+
+    def _take(self, signal_id: str) -> Optional[Signal]:
+        """A pending signal leaves the queue (decided, expired or dropped)."""
+        self._decide_by.pop(signal_id, None)
+        return self.pending.pop(signal_id, None)
 
     def _risk_check(self, sig: Signal, now: int):
         b = self.broker
@@ -97,7 +119,7 @@ class SignalDesk:
     def approve(self, signal_id: str) -> Optional[Signal]:
         """The pending signal, decided: APPROVED (to be sent) or BLOCKED by risk as of now.
         None when no such signal is pending."""
-        sig = self.pending.pop(signal_id, None)
+        sig = self._take(signal_id)
         if sig is None:
             self.recorder.log("warn", "decision", f"approve: no pending signal {signal_id}")
             return None
@@ -110,7 +132,7 @@ class SignalDesk:
         return self.decide(decision.signal, Decision.APPROVED, "approved by trader" + note)
 
     def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
-        sig = self.pending.pop(signal_id, None)
+        sig = self._take(signal_id)
         if sig is None:
             return None
         return self.decide(sig, Decision.REJECTED, reason)
@@ -124,7 +146,7 @@ class SignalDesk:
             # pending approvals belong to SEMI; in WATCH they must not be sent, in AUTO
             # they were never risk-checked for automatic sending: expire them visibly
             for sid, sig in list(self.pending.items()):
-                del self.pending[sid]
+                self._take(sid)
                 self.decide(sig, Decision.EXPIRED, f"mode changed to {mode}")
 
     def pause_entries(self) -> None:
@@ -140,13 +162,36 @@ class SignalDesk:
     # ------------------------------------------------------------------ expiry
 
     def expire(self, now: int) -> None:
-        """Pending signals past their time to live."""
+        """Pending signals past their time to live (data time ``now``) and, with a
+        wall clock, past their least time to decide."""
         if not self.pending:
             return
+        wall_now = self.wall.now_ns() if self.wall is not None else 0
         for sid, sig in list(self.pending.items()):
-            if sig.expires_ns and now >= sig.expires_ns:
-                del self.pending[sid]
-                self.decide(sig, Decision.EXPIRED, f"not approved within {self.config.engine.signal_ttl_s:g} s")
+            if sig.expires_ns and now >= sig.expires_ns and wall_now >= self._decide_by.get(sid, 0):
+                self._take(sid)
+                self.decide(sig, Decision.EXPIRED, self._expiry_reason())
+
+    def _expiry_reason(self) -> str:
+        e = self.config.engine
+        if self.wall is not None and e.min_decision_s:
+            return f"not approved within {e.signal_ttl_s:g} s of data time and {e.min_decision_s:g} s of wall time"
+        return f"not approved within {e.signal_ttl_s:g} s"
+
+    def time_left_s(self, now: int, speed: float) -> dict[str, float]:
+        """Wall seconds the trader has left to decide each pending signal: the longer
+        of the least time to decide and the data-time TTL at the feed's ``speed``
+        (0 = as fast as possible: the data TTL gives no wall time). Empty without a
+        wall clock (the UI then counts the data-time TTL down)."""
+        if self.wall is None or not self.pending:
+            return {}
+        wall_now = self.wall.now_ns()
+        out = {}
+        for sid, sig in self.pending.items():
+            guard = max(0.0, (self._decide_by.get(sid, 0) - wall_now) / NS_PER_S)
+            data = max(0.0, (sig.expires_ns - now) / NS_PER_S) if sig.expires_ns else math.inf
+            out[sid] = max(guard, data / speed if speed > 0 else 0.0)
+        return out
 
     def on_trade(self, symbol: str, price: float, ts_ns: int) -> None:
         """A trade while signals are pending: expiry by time and by price, on data time."""
@@ -162,7 +207,7 @@ class SignalDesk:
             stop_dist = abs(sig.entry - sig.stop)
             run = (price - sig.entry) * sig.side.sign
             if stop_dist > 0 and run > frac * stop_dist:
-                del self.pending[sid]
+                self._take(sid)
                 self.decide(sig, Decision.EXPIRED,
                             f"price {price:.2f} ran {run / stop_dist:.2f}x the stop distance past entry")
 
@@ -179,7 +224,7 @@ class SignalDesk:
             self.decisions.appendleft(sig)
         for sig in pending:
             if sig.symbol in symbols:
-                self.pending[sig.id] = sig
+                self._queue(sig)
 
     # ------------------------------------------------------------------ decisions
 

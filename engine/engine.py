@@ -24,6 +24,8 @@ import asyncio
 import logging
 import traceback
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Callable, Iterable, Optional
 
 from .analytics.session import SessionCalendar
@@ -51,6 +53,7 @@ _log = logging.getLogger(__name__)
 from .views import build_snapshot, run_summary
 
 CONFIG_POLL_S = 10.0  # how often the strategy_configs table is re-read
+SKIP_AHEAD_MAX_NS = 3 * 3600 * NS_PER_S  # a session skipping to its first signal paces from here at the latest
 END_OF_DATA_NS = 120 * NS_PER_S  # a finite feed ended: close bars up to this far past the last item
 _STATE_KEY = {s: s.value for s in MarketState}  # (an enum's .value is a descriptor call, per bar here)
 
@@ -60,7 +63,8 @@ class Engine:
 
     def __init__(self, config: CockpitConfig, feed: Feed, broker: Broker, clock: Clock, store=None,
                  calendar: Optional[SessionCalendar] = None, redact: Callable[[str], str] = lambda s: s,
-                 store_opener=None, run_id: str = "", options=None) -> None:
+                 store_opener=None, run_id: str = "", options=None,
+                 wall_clock: Optional[Clock] = None) -> None:
         """``options``: the options feedback gate's chain readings (engine/options_gate.py),
         refreshed by a task of the engine while it runs; None = no chain source."""
         self.config, self.feed, self.broker, self.clock, self.run_id = config, feed, broker, clock, run_id
@@ -83,6 +87,7 @@ class Engine:
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id,
                                may_add=lambda sig: self.router.may_add(sig))
+        self.desk.wall = wall_clock  # a person's clock: SEMI's least time to decide (none in a backtest)
         self.data = DataEngine(self.symbols, self.params, self.calendar, clock, broker, self.recorder, self.counters,
                                self.desk.pending, self.desk.on_trade, config.data)
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
@@ -105,6 +110,8 @@ class Engine:
         self._stopping = False
         self.start_fresh = False  # a simulated session starts anew instead of resuming (--fresh)
         self.sim_start = None  # sim_resume.SimStart: how a simulated session started (the header says it)
+        self._skip_ahead = False  # feed.sim_start = "first_signal": fast until the first actionable signal
+        self._skip_until_ns = 0  # ... or this data time (set at the first bar close)
 
     @property
     def store(self):
@@ -120,6 +127,9 @@ class Engine:
         n = len(self.symbols)
         self.recorder.log("info", "engine", f"started: {n} symbol{'' if n == 1 else 's'} ({', '.join(self.symbols)}), "
                           f"mode {self.mode}, broker {self.broker.kind}")
+        if self._starts_at_the_open() and self.config.feed.sim_start == "first_signal" and self.speed() > 0:
+            self._skip_ahead = True
+            self.feed.fast_forward()
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._timer_task = asyncio.create_task(self._run_timer(), name="engine-timer")
         if self.options is not None and self.options.fetch is not None:
@@ -151,6 +161,26 @@ class Engine:
             self.recorder.log("warn", "reconcile", line)
         if not self._stopping and (self._protect_task is None or self._protect_task.done()):
             self._protect_task = asyncio.get_running_loop().create_task(self.router.protect(), name="engine-protect")
+
+    def _starts_at_the_open(self) -> bool:
+        """A simulated session played from its beginning (not resumed from the store)."""
+        return (self.config.feed.kind == "synthetic" and self.data.data_clock is not None
+                and (self.sim_start is None or self.sim_start.kind == sim_resume.FRESH))
+
+    def _end_skip_ahead(self, now: int) -> None:
+        """Pace from here: the first signal a trader can act on is on screen (or the
+        session went SKIP_AHEAD_MAX_NS without one)."""
+        if not self._skip_until_ns:
+            self._skip_until_ns = now + SKIP_AHEAD_MAX_NS
+        signal = self.desk.passed_risk > 0
+        if not signal and now < self._skip_until_ns:
+            return
+        self._skip_ahead = False
+        self.feed.pace_from_here()
+        at = datetime.fromtimestamp(now / NS_PER_S, ZoneInfo(self.config.app.timezone)).strftime("%H:%M:%S")
+        why = "to the session's first signal" if signal else "with no signal yet"
+        self.recorder.log("info", "feed", f"skipped ahead {why}: the session so far was played at once, "
+                          f"paced from {at} (feed.sim_start = \"open\" paces from the open)")
 
     def _rebuild_analytics(self, symbol: str, params: StrategyParams) -> None:
         self.analytics[symbol] = SymbolAnalytics(symbol, params, self.calendar)
@@ -238,6 +268,10 @@ class Engine:
             closed = self.close_bars(now)
             if closed:
                 await self.on_bars_closed(closed)
+        elif self.desk.pending:
+            # data time stood still (feed paused or ended) while the trader's least time
+            # to decide ran out: the data-time TTL, already past, expires it now
+            self.desk.expire(self.clock.now_ns())
         self.notifier.bump()
 
     # ------------------------------------------------------------------ the seam a backtest drives
@@ -352,6 +386,8 @@ class Engine:
             history = self._atr_history.get(sym)
             if history is not None:  # after the setups: a signal is sized on the previous bars' ATR
                 history.add(snap.atr)
+        if self._skip_ahead:
+            self._end_skip_ahead(now)
         self.desk.expire(now)
         self.notifier.bump()
 
@@ -480,6 +516,35 @@ class Engine:
 
     def speed(self) -> float:
         return self.feed.status().speed
+
+    def yield_to_input(self, seconds: float) -> None:
+        """A trader's key is being handled: a replay / simulator running behind or at
+        max speed hands the engine no data for up to ``seconds`` of wall time (0
+        ends it early), so the key's effect is drawn first. Pacing only: the same data
+        in the same order, the same data-time results. A live feed is never held."""
+        self.feed.hold_for(seconds)
+
+    def pause_feed(self) -> bool:
+        """The trader holds the replay / simulator: data time stands still (so do data-time
+        TTLs and bars); exits and money commands still act on the last prices."""
+        if not self.feed.controllable:
+            return False
+        if not self.feed.status().paused:
+            self.feed.pause()
+            self.recorder.log("info", "feed", "paused by the trader: data time stands still")
+            self.notifier.bump()
+        return True
+
+    def resume_feed(self) -> bool:
+        """Carry on from the next item, paced from now (no catch-up burst): the same
+        data in the same order, so the same data-time results as an unpaused run."""
+        if not self.feed.controllable:
+            return False
+        if self.feed.status().paused:
+            self.feed.resume()
+            self.recorder.log("info", "feed", "resumed by the trader")
+            self.notifier.bump()
+        return True
 
     # ------------------------------------------------------------------ snapshot, journal
 

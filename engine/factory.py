@@ -10,7 +10,7 @@ from typing import Optional
 
 from .analytics.session import SessionCalendar
 from .brokers.paper import PaperBroker
-from .clock import Clock, DataClock, WallClock
+from .clock import Clock, DataClock, MonotonicClock, WallClock
 from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
@@ -146,6 +146,7 @@ def build_engine(config: CockpitConfig, *, clock: Optional[Clock] = None, store=
     from .live.secrets import redact
 
     engine = Engine(config, feed, broker, clock, store=store, calendar=calendar, store_opener=opener, redact=redact,
-                    run_id=run_id, options=build_options(config) if config.risk.options_gate else None)
+                    run_id=run_id, options=build_options(config) if config.risk.options_gate else None,
+                    wall_clock=MonotonicClock())
     engine.start_fresh = fresh
     return engine

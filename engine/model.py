@@ -549,6 +549,9 @@ class EngineSnapshot:
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
     unprotected: tuple[str, ...] = ()  # symbols whose open position has no working stop at the broker
     day_trades: DayTradesView = DayTradesView()  # today's closed trades and their totals
+    # pending signal id -> wall seconds the trader has left to decide it (SignalDesk.time_left_s);
+    # empty when only the data-time TTL counts (the UI counts expires_ns down)
+    decide_left_s: dict[str, float] = field(default_factory=dict)
 
 
 def evolve(obj, **changes):

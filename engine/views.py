@@ -64,4 +64,5 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         start_label=engine.sim_start.label if engine.sim_start is not None else "",
         unprotected=tuple(engine.broker.unprotected()),
         day_trades=engine.router.day_trades.view(),
+        decide_left_s=engine.desk.time_left_s(now, status.speed),
     )

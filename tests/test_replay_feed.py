@@ -162,3 +162,28 @@ async def test_real_file_status_message_counts_rows(shared_data):
     async for _ in feed.stream():
         n += 1
     assert n == 2972
+
+
+async def test_hold_for_lets_a_key_go_first_then_the_same_items_follow():
+    """A trader's key holds an unpaced feed (Engine.yield_to_input): nothing is
+    handed out until the hold ends (or is ended early), then the stream carries on
+    with the same items in the same order; the feed is not 'paused'."""
+    feed = ReplayFeed(_arrays(5000, 1_000_000), "X", speed=0)
+    got = []
+
+    async def consume():
+        async for x in feed.stream():
+            got.append(x)
+            if len(got) == 100:
+                feed.hold_for(60.0)
+
+    task = asyncio.create_task(consume())
+    await wait_for(lambda: len(got) >= 100, what="the first 100 items")
+    await let_others_run()
+    held = len(got)
+    assert held < 100 + 32  # at most the items up to the next check are handed out
+    await let_others_run()
+    assert len(got) == held and not feed.status().paused
+    feed.hold_for(0)  # the key's frame is out: carry on
+    await asyncio.wait_for(task, 5.0)
+    assert [x.ts_ns for x in got] == sorted(x.ts_ns for x in got) and len(got) == 5000

@@ -117,7 +117,7 @@ async def test_reject_is_journaled_and_shown(tmp_path):
 
 
 async def test_expiry_is_journaled_and_shown(tmp_path):
-    async with cockpit(tmp_path, make_config(signal_ttl_s=5)) as (app, engine, pilot):
+    async with cockpit(tmp_path, make_config(signal_ttl_s=5, min_decision_s=1)) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)
         engine.feed.resume()  # data time moves on: 5 s of it expire the signal
         await wait_for(lambda: any(d.id == sig.id and d.decision is Decision.EXPIRED for d in engine.decisions),

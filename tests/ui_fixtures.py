@@ -252,6 +252,19 @@ class FixedEngine:
     def speed(self) -> float:
         return self._speed
 
+    def yield_to_input(self, seconds: float) -> None:
+        self.calls.append(("yield_to_input", seconds))
+
+    def pause_feed(self) -> bool:
+        self.calls.append(("pause_feed",))
+        self.publish(dataclasses.replace(self._snap, feed=dataclasses.replace(self._snap.feed, paused=True)))
+        return True
+
+    def resume_feed(self) -> bool:
+        self.calls.append(("resume_feed",))
+        self.publish(dataclasses.replace(self._snap, feed=dataclasses.replace(self._snap.feed, paused=False)))
+        return True
+
 
 def fixed_app(tmp_path, engine: Optional[FixedEngine] = None, **ui) -> CockpitApp:
     """The cockpit on a FixedEngine (the demo snapshot unless given), its clock

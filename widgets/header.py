@@ -49,8 +49,9 @@ def feed_badge(feed: FeedStatus) -> tuple[str, str]:
         return f" {name} STALE {fmt.duration(feed.lag_s)} ", "-stale"
     speed = "max" if feed.speed == 0 else f"x{feed.speed:g}"
     if feed.name in ("replay", "synthetic"):
-        paused = " paused" if feed.paused else ""
-        return f" {name} {speed}{paused} ", "-replay"
+        if feed.paused:
+            return f" PAUSED FEED · {name} {speed} ", "-feed-paused"
+        return f" {name} {speed} ", "-replay"
     if feed.refused:
         return f" {name} LIVE · {feed.refused} ", "-stale"
     return f" {name} LIVE ", "-live"

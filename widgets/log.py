@@ -11,12 +11,12 @@ from textual.widgets import RichLog
 from engine.model import JournalEntry
 
 from . import format as fmt
-from .base import Pane, Toned, View
+from .base import ContainedScroll, Pane, Toned, View
 
 LEVEL_TONE = {"error": "down", "warn": "warn", "info": None}
 
 
-class JournalLog(Toned, RichLog):
+class JournalLog(ContainedScroll, Toned, RichLog):
     pass
 
 

@@ -108,7 +108,9 @@ class SignalsPane(Pane):
             decisions.forget()
         rows = []
         for sig in view.snap.pending:
-            left = (sig.expires_ns - view.now_ns) / NS_PER_S if sig.expires_ns else None
+            left = view.snap.decide_left_s.get(sig.id)  # wall seconds, at any speed
+            if left is None:
+                left = (sig.expires_ns - view.now_ns) / NS_PER_S if sig.expires_ns else None
             ttl_tone = "down" if left is not None and left < 10 else "warn"
             rows.append(
                 (

@@ -36,8 +36,19 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         box = self.query_one("#confirm-box")
         box.border_subtitle = "y yes · n / Esc no"  # still readable when a tiny terminal cuts the buttons
-        self.query_one("#confirm-no", Button).focus(scroll_visible=False)
         self.call_after_refresh(box.scroll_home, animate=False)  # a tiny terminal: the title stays in view
+
+    def ask(self, title: str, message: str, yes: str = "Yes") -> None:
+        """Reuse this dialog for a new question (the app installs each one once)."""
+        self.title_text, self.message, self.yes_label = title, message, yes
+        if self.is_mounted:
+            self.query_one("#confirm-title", Label).update(title)
+            self.query_one("#confirm-message", Static).update(message)
+            self.query_one("#confirm-yes", Button).label = f"{yes} (y)"
+
+    def on_screen_resume(self) -> None:
+        # "No" has the focus every time the dialog is shown, so a stray Enter cannot move money
+        self.query_one("#confirm-no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -73,6 +73,17 @@ class Feed(ABC):
     def resume(self) -> None:
         """Release a paused stream; a live feed ignores it."""
 
+    def fast_forward(self) -> None:
+        """Hand items out as fast as possible (data time races ahead) until
+        ``pace_from_here()``; a live feed ignores it."""
+
+    def pace_from_here(self) -> None:
+        """End a ``fast_forward``: pace from the next item at the current speed."""
+
+    def hold_for(self, seconds: float) -> None:
+        """Hand out nothing more for up to ``seconds`` of wall time (0 ends it), so a
+        trader's key is handled first; a live feed ignores it."""
+
 
 class ControllableFeed(Feed):
     """Replay and simulator: time can be sped up, slowed and paused."""

@@ -30,6 +30,9 @@ MIN_SLEEP_S = 0.001  # below this an item is just handed out (sleep granularity)
 # (checked every CHECK_EVERY items, since reading the clock per item costs too).
 MAX_HOLD_S = 0.002
 CHECK_EVERY = 32
+# While a trader's key is being handled (``Pacer.hold``) an unpaced feed hands out
+# nothing, re-checking this often, so the key's effect reaches the screen first.
+HOLD_POLL_S = 0.005
 
 
 class Pacer:
@@ -48,6 +51,8 @@ class Pacer:
         self._held_since = time.perf_counter()
         self.lag_s = 0.0  # how far behind schedule the last item was handed out
         self.stopped = False
+        self.fast = False  # hand items out at once until pace_from_here() (a session skipping ahead)
+        self._hold_until = 0.0  # perf_counter time: no unpaced item before it (a key goes first)
 
     # ------------------------------------------------------------------ control
 
@@ -76,6 +81,33 @@ class Pacer:
         self._running.set()
         self._changed.set()
 
+    def fast_forward(self) -> None:
+        """Hand items out at once (still yielding, still honouring pause) until
+        ``pace_from_here``."""
+        self.fast = True
+
+    def pace_from_here(self) -> None:
+        """Pace again from the next item, at the current speed, with no catch-up."""
+        if self.fast:
+            self.fast = False
+            self._anchor_wall = None
+
+    def hold(self, seconds: float) -> None:
+        """Let a UI sharing the loop go first: hand out no item for up to ``seconds``
+        (0 ends a hold). Pacing only: the items and their order are unchanged."""
+        self._hold_until = time.perf_counter() + seconds if seconds > 0 else 0.0
+
+    async def _yield(self) -> None:
+        """Hand the event loop back (every yield_every items or MAX_HOLD_S of work),
+        and for as long as a hold lasts."""
+        await asyncio.sleep(0)
+        while self._hold_until and not self.stopped:
+            if time.perf_counter() >= self._hold_until:
+                self._hold_until = 0.0
+                break
+            await asyncio.sleep(HOLD_POLL_S)
+        self._held_since = time.perf_counter()
+
     def reset_anchor(self) -> None:
         """Restart the schedule at the next item (e.g. after a fast-forward)."""
         self._anchor_wall = None
@@ -94,13 +126,13 @@ class Pacer:
             if not self._running.is_set():
                 await self._running.wait()
                 continue
-            if self.speed == 0 or not paced:
+            if self.speed == 0 or not paced or self.fast:
                 self.lag_s = 0.0
                 if self._count % self.yield_every == 0 or (
-                    self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
+                    self._count % CHECK_EVERY == 0 and (
+                        time.perf_counter() - self._held_since > MAX_HOLD_S or self._hold_until)
                 ):
-                    await asyncio.sleep(0)
-                    self._held_since = time.perf_counter()
+                    await self._yield()
                 return
             now = loop.time()
             if self._anchor_wall is None:
@@ -117,10 +149,10 @@ class Pacer:
             if delay < MIN_SLEEP_S:
                 self.lag_s = max(0.0, -delay)
                 if self._count % self.yield_every == 0 or (
-                    self._count % CHECK_EVERY == 0 and time.perf_counter() - self._held_since > MAX_HOLD_S
+                    self._count % CHECK_EVERY == 0 and (
+                        time.perf_counter() - self._held_since > MAX_HOLD_S or self._hold_until)
                 ):
-                    await asyncio.sleep(0)
-                    self._held_since = time.perf_counter()
+                    await self._yield()
                 return
             self._changed.clear()
             try:
@@ -146,6 +178,15 @@ class PacedFeed(ControllableFeed):
 
     def resume(self) -> None:
         self._pacer.resume()
+
+    def fast_forward(self) -> None:
+        self._pacer.fast_forward()
+
+    def pace_from_here(self) -> None:
+        self._pacer.pace_from_here()
+
+    def hold_for(self, seconds: float) -> None:
+        self._pacer.hold(seconds)
 
     @property
     def emitted(self) -> int:

@@ -110,3 +110,10 @@ def test_order_detail_120x40(snap_compare, tmp_path):
         await pilot.press("down", "enter")
 
     assert snap_compare(make_app(tmp_path, snap=busy_book_snapshot()), run_before=open_detail, terminal_size=(120, 40))
+
+
+def test_feed_paused_by_the_trader(snap_compare, tmp_path):
+    """p pressed: the header's feed badge reads PAUSED FEED (entries are not paused)."""
+    snap = demo_snapshot()
+    snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, paused=True))
+    assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))

@@ -1,0 +1,79 @@
+"""What keeps the cyclic garbage collector's full walks short while the engine
+runs flat out: rendered lines that are not reference cycles (strip_cycles.py),
+the heap frozen after each full collection (heap.py), and scrolling panes that
+grow without a whole-screen layout (widgets/base.ContainedScroll)."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import sys
+
+from rich.segment import Segment
+from textual.screen import Screen
+from textual.strip import Strip
+
+from cockpit import strip_cycles
+from cockpit.heap import GEN0_THRESHOLD, HeapKeeper
+from engine.model import JournalEntry
+from tests.ui_fixtures import T0, FixedEngine, fixed_app
+
+
+def test_a_strip_cropped_or_divided_to_itself_is_not_a_cycle():
+    strip_cycles.install()
+    strip = Strip([Segment("hello "), Segment("world")])
+    refs = sys.getrefcount(strip)
+    assert strip.crop_extend(0, strip.cell_length, None) is strip
+    assert strip.divide([strip.cell_length]) == [strip]
+    assert sys.getrefcount(strip) == refs  # no cache of its own holds it: it dies by reference counting
+    assert strip.crop_extend(0, 20, None).cell_length == 20  # the other cases as before
+    assert [s.cell_length for s in strip.divide([5, 11])] == [5, 6]
+
+
+async def test_the_heap_is_frozen_again_after_each_full_collection_and_reclaimed_when_quiet():
+    loop = asyncio.get_running_loop()
+    keeper = HeapKeeper(loop, lambda: 0.0)
+    before = gc.get_threshold()
+    try:
+        keeper.start()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GEN0_THRESHOLD
+        gc.collect(2)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert keeper.refreezes == 1
+        assert not keeper.reclaim_if_due()  # not yet due
+        keeper.last_reclaim -= 3600
+        assert keeper.reclaim_if_due() and keeper.reclaims == 1
+    finally:
+        keeper.stop()
+        gc.unfreeze()
+    assert keeper._on_gc not in gc.callbacks
+    assert gc.get_threshold() == before  # the young-collection threshold is given back
+
+
+async def test_the_log_grows_and_scrolls_without_laying_out_the_screen(tmp_path, monkeypatch):
+    layouts = []
+    orig = Screen._refresh_layout
+
+    def counting(self, *a, **k):
+        layouts.append(1)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counting)
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        log = app.query_one("#log-view")
+        layouts.clear()
+        journal = engine.snapshot().journal
+        for batch in range(20):
+            journal = journal + tuple(JournalEntry(T0 + batch * 10**9 + i, "info", "test", f"line {batch}.{i}", None)
+                                      for i in range(10))
+            engine.publish(dataclasses.replace(engine.snapshot(), journal=journal))
+            app.refresh_from_engine(force=True)
+            await pilot.pause()
+        assert log.virtual_size.height >= 200
+        assert log.show_vertical_scrollbar and log.scroll_y == log.max_scroll_y  # scrolled to the newest line
+        assert len(layouts) <= 3, len(layouts)  # (the scrollbar appearing is one)
