@@ -177,6 +177,10 @@ class RiskManager:
                          f"(now {local:%H:%M:%S} {self._tz_label})")
         return None
 
+    def in_window(self, now_ns: int) -> bool:
+        """Whether ``now_ns`` is inside the entry window (always, without one)."""
+        return self.window is None or self._in_window(now_ns)
+
     def _in_window(self, now_ns: int) -> bool:
         """start <= local time of day < end, the zone's UTC offset looked up once per
         UTC hour (offsets change on hour boundaries in New York; an hour whose two
