@@ -64,6 +64,11 @@ def add_commands(sub) -> None:
     bt.add_argument("--export", metavar="TRADES.CSV", help="write every trade to a CSV file")
     bt.add_argument("--plot", metavar="OUT.html|OUT.png", help="write an equity/drawdown chart")
     bt.add_argument("--no-chart", action="store_true", help="no terminal equity chart")
+    bt.add_argument("--path", choices=("engine", "arrays"), default="engine",
+                    help="engine (default: the live Engine bar by bar) or arrays (the vectorised path, for the "
+                         "configurations it supports; anything else runs on the engine and says why)")
+    bt.add_argument("--verify", action="store_true",
+                    help="run the array path and the engine and fail naming the first difference")
     bt.set_defaults(handler=backtest_command)
 
     sw = sub.add_parser("sweep", help="every grid combination on every symbol, in parallel, ranked")
@@ -164,16 +169,21 @@ def _print_json(obj) -> None:
 
 def backtest_command(args) -> int:
     from engine.backtest import report
-    from engine.backtest.runner import equity_points, run_backtest
+    from engine.backtest.paths import ParityError, run_on_path
+    from engine.backtest.runner import equity_points
 
     ds = _dataset(args)
     cfg = _config(args, ds.symbols)
     t0 = time.perf_counter()
-    res = run_backtest(cfg, ds)
+    try:
+        res, path = run_on_path(cfg, ds, args.path, verify=args.verify)
+    except ParityError as exc:
+        print(f"verify FAILED: {exc}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - t0
     res.params["data"] = ds.description
     detail = {"daily": [[d, round(e, 2)] for d, e in res.daily], "summary": res.summary,
-              "elapsed_s": round(elapsed, 3), "items": res.items}
+              "elapsed_s": round(elapsed, 3), "items": res.items, "path": path.label}
     run_id = _save(args, "backtest", res.params, res.metrics.as_dict(), res.fingerprint, detail)
     if args.export:
         report.export_trades(args.export, res.trades)
@@ -182,13 +192,14 @@ def backtest_command(args) -> int:
         report.write_plot(args.plot, ts, eq, f"{','.join(ds.symbols)} {','.join(cfg.strategy.setups)}")
     if args.json:
         out = res.as_dict()
-        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed)
+        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed, path=path.label)
         _print_json(out)
         return 0
     con = _console()
     con.print(f"[bold]{ds.description}[/]: {res.items:,} {ds.kind} of {', '.join(ds.symbols)}, "
               f"setups {', '.join(cfg.strategy.setups)}, session {cfg.feed.session}; "
-              f"engine time {elapsed:.2f} s ({res.items / max(elapsed, 1e-9):,.0f} items/s)")
+              f"run time {elapsed:.2f} s ({res.items / max(elapsed, 1e-9):,.0f} items/s)")
+    con.print(f"path: {path.label}", markup=False)
     if ds.malformed:
         con.print(f"[yellow]{ds.malformed} malformed rows skipped while loading[/]")
     con.print(report.metrics_table(res.metrics, "Backtest metrics (STRATEGY.md section 12)"))
