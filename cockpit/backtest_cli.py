@@ -80,6 +80,8 @@ def add_commands(sub) -> None:
     sw.add_argument("--resume", metavar="FILE", help="finish an interrupted sweep from its results file")
     sw.add_argument("--results", metavar="FILE", help="also write every result to this JSON file")
     sw.add_argument("--top", type=int, default=20, help="rows to show")
+    sw.add_argument("--verify-top", type=int, default=3, metavar="N",
+                    help="re-run the N best combinations through the engine; exit 1 naming any difference (0: skip)")
     sw.add_argument("--json", action="store_true")
     sw.set_defaults(handler=sweep_command)
 
@@ -232,17 +234,27 @@ def sweep_command(args, client=None) -> int:
     from engine.backtest import report
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import STRATEGY_KEYS, parse_grid
-    from engine.backtest.sweep import run_sweep
+    from engine.backtest.sweep import paths_used, run_sweep, verify_top
 
     grid = parse_grid(args.grid)
     ds = _dataset(args)
     cfg = _config(args, ds.symbols)
     handle = make_executor(args.executor, args.workers, client=client)
+    verified, difference = [], ""
     try:
         out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
                         resume=args.resume, results_path=args.results, progress=not args.json)
+        if out.complete and args.verify_top > 0:
+            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top)
     finally:
         handle.close()
+    paths = paths_used(out)
+    if difference:
+        print(f"verify FAILED: {difference}", file=sys.stderr)
+    elif verified and not args.json:
+        print(f"top {len(verified)} verified by the engine")
+    elif out.complete and args.verify_top > 0 and not args.json:
+        print("the top results ran on the engine: nothing to verify")
     rows = [{"rank": k, "params": r.combo, "baseline": r.index == -1, "metrics": r.metrics.as_dict(),
              "pf_ok": r.pf_ok, "sharpe_ok": r.sharpe_ok} for k, r in enumerate(out.rows, 1)]
     run_id = None
@@ -256,7 +268,9 @@ def sweep_command(args, client=None) -> int:
     if args.json:
         _print_json({"complete": out.complete, "done": out.done_tasks, "total": out.total_tasks,
                      "elapsed_s": round(out.elapsed_s, 2), "executor": out.executor, "run_id": run_id,
-                     "results_file": out.results_path, "rows": rows})
+                     "results_file": out.results_path, "paths": paths,
+                     "verified_by_engine": [r.label for r in verified] if not difference else [],
+                     "verify_difference": difference or None, "rows": rows})
     else:
         con = _console()
         base_values = {k: getattr(cfg.strategy if k in STRATEGY_KEYS else cfg.risk, k) for k in grid.keys}
@@ -264,13 +278,14 @@ def sweep_command(args, client=None) -> int:
                                      base_values=base_values, width=con.width))
         con.print(f"{len(grid)} combinations x {len(ds.symbols)} symbols (+ baseline) on {ds.description}: "
                   f"{out.elapsed_s:.1f} s with {out.executor}")
+        con.print("paths: " + "; ".join(f"{label}: {n} runs" for label, n in paths.items()), markup=False)
         if run_id:
             con.print(f"stored as run {run_id} (cockpit runs)")
     if not out.complete:
         print(f"\ninterrupted: {out.done_tasks} of {out.total_tasks} runs finished and kept in {out.results_path}\n"
               f"resume with:\n  {_resume_hint(out.results_path)}", file=sys.stderr)
         return 130
-    return 0
+    return 1 if difference else 0
 
 
 # --------------------------------------------------------------------------- walk-forward

@@ -224,3 +224,28 @@ def test_cli_backtest_says_which_path_ran(capsys):
     assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "auction", "--no-store", "--no-chart",
                  "--path", "arrays"]) == 0
     assert "path: engine (setup auction has no array form)" in capsys.readouterr().out
+
+
+def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch):
+    import engine.backtest.sweep as sweep
+    from engine.backtest.executors import make_executor
+    from engine.backtest.grid import parse_grid
+
+    ds = Dataset("bars", {"A": make_bars(4, "us_equity", 3, 0.02, 0.0, False),
+                          "B": make_bars(5, "us_equity", 3, 0.0, 0.01, False)}, "generated")
+    cfg = backtest_config(None, ["A", "B"], setup="sma_cross")
+    grid = parse_grid(["atr_stop=1,1.5", "atr_target=2,3"])
+    out = sweep.run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
+    assert sweep.paths_used(out) == {"arrays": 10}
+    checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
+    assert len(checked) == 3 and diff == ""
+    real = sweep.run_arrays
+
+    def pnl_a_dollar_off(config, data):  # an array path that lost a rule
+        out = real(config, data)
+        out.trades[0] = type(out.trades[0])(**{**out.trades[0].__dict__, "pnl": out.trades[0].pnl + 1.0})
+        return out
+
+    monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)
+    checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
+    assert diff.startswith(f"{out.rows[0].label if out.rows[0].index != -1 else out.rows[1].label} on A: trade 1 pnl")

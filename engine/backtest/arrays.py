@@ -102,8 +102,20 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
     return _bars_problem(config, p, sym, ds.series[sym])
 
 
+_CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's answer (a sweep asks per combination)
+
+
 def _bars_problem(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
     """Bars the Engine would skip (and journal): malformed ones, or ones its price band refuses."""
+    key = (id(s.ts_ns), id(s.close), len(s), repr(config.data.for_symbol(sym)), p.bin_size)
+    if key not in _CHECKED:
+        if len(_CHECKED) > 16:
+            _CHECKED.clear()
+        _CHECKED[key] = _check_bars(config, p, sym, s)
+    return _CHECKED[key]
+
+
+def _check_bars(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
     o, h, lo, c, v = s.open, s.high, s.low, s.close, s.volume
     n = len(s)
     if n == 0:
