@@ -1,5 +1,5 @@
 """The array path is a gate, not a hope: hypothesis draws configurations (seeds,
-setup parameters, every risk, exit, cost and session option the array path
+setups -- sma_cross and auction --, their parameters, every risk, exit, cost and session option the array path
 supports) and runs them on the array path and through the Engine, on generated
 bars (gaps, opening jumps, bars outside RTH, a DST change) and on both shared
 bar files. The two must agree exactly: trades field by field, equity samples,
@@ -84,7 +84,12 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
                        atr_target: float, risk_pct: float) -> tuple[dict, dict, dict]:
     pick = {k: v[int(rng.integers(len(v)))] for k, v in OPTIONS.items()}
     strategy = {"sma_period": sma_period, "atr_period": atr_period, "atr_stop": atr_stop, "atr_target": atr_target,
-                "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"]}
+                "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"],
+                # the auction setup's own
+                "setups": [str(rng.choice(["sma_cross", "auction"]))],
+                "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
+                "allow_balance_trades": bool(rng.integers(2)),
+                "balance_min_aggression": float(rng.choice([40.0, 80.0]))}
     risk = {k: pick[k] for k in ("fixed_qty", "max_position_notional", "max_daily_loss_pct", "max_consecutive_losses",
                                  "min_reward_risk", "min_account_balance", "deny_symbols")}
     risk.update(risk_per_trade_pct=risk_pct, trading_start=pick["window"][0], trading_end=pick["window"][1])
@@ -103,8 +108,8 @@ def configurations(draw, session: str):
 
 
 def config_for(symbols, session, strategy, risk, broker):
-    return backtest_config(None, symbols, setup="sma_cross", session=session, strategy=strategy, risk=risk,
-                           broker=broker)
+    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction)."""
+    return backtest_config(None, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
 
 
 def assert_same(cfg, ds) -> None:
@@ -146,11 +151,12 @@ def test_array_path_equals_engine_on_seeded_cases(seed):
     assert_same(config_for(["SYM"], session, strategy, risk, broker), Dataset("bars", {"SYM": bars}, "seeded"))
 
 
+@pytest.mark.parametrize("setup", ["sma_cross", "auction"])
 @pytest.mark.parametrize("name, session", [("btcusdt_perp_202201_bars_1m.csv", "24h_utc"),
                                            ("6eh4_202401_bars_1m.csv.gz", "24h_chicago")])
-def test_array_path_equals_engine_on_the_shared_bar_files(shared_data, name, session):
+def test_array_path_equals_engine_on_the_shared_bar_files(shared_data, name, session, setup):
     ds = load_dataset([str(shared_data(name))])
-    cfg = backtest_config(None, ds.symbols, setup="sma_cross", session=session)
+    cfg = backtest_config(None, ds.symbols, setup=setup, session=session)
     assert_same(cfg, ds)
 
 
@@ -176,7 +182,7 @@ def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
     cases = [
         ({"strategy": {"trail_activate_r": 1.0}}, "trailing stops"),
         ({"strategy": {"target1_r": 1.0}}, "partial exits"),
-        ({"setup": "auction"}, "has no array form"),
+        ({"setup": "trend_model"}, "has no array form"),
         ({"setup": "sma_cross,auction"}, "one setup"),
     ]
     for over, words in cases:
@@ -223,7 +229,7 @@ def test_cli_backtest_says_which_path_ran(capsys):
     assert "path: arrays, verified by the engine" in capsys.readouterr().out
     assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "auction", "--no-store", "--no-chart",
                  "--path", "arrays"]) == 0
-    assert "path: engine (setup auction has no array form)" in capsys.readouterr().out
+    assert "path: engine (bars with their own order flow or volume at price" in capsys.readouterr().out
 
 
 def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch):

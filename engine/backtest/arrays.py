@@ -51,7 +51,9 @@ from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
 from ..model import NS_PER_MIN, Mode
 from ..risk import RiskManager, RiskRule
+from ..analytics.state import CODE_STATES
 from ..sanity import PriceBand
+from ..strategy.array_form import ANALYTICS
 from ..strategy.registry import SETUPS
 from . import metrics as M
 from .data import Dataset
@@ -61,11 +63,12 @@ _MID = NS_PER_MIN // 2
 
 
 def array_setup(params: StrategyParams):
-    """The array form of the one setup ``params`` runs, or None."""
+    """The class of the one setup ``params`` runs if it has an array form, or None."""
     names = list(dict.fromkeys(params.setups)) if params.enabled else []
     if len(names) != 1:
         return None
-    return getattr(SETUPS.get(names[0]), "array_signals", None)
+    cls = SETUPS.get(names[0])
+    return cls if getattr(cls, "array_signals", None) is not None else None
 
 
 def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmup=(), analytics=None,
@@ -99,7 +102,15 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "partial exits (target1_r) not supported"
     if p.trail_activate_r > 0:
         return "trailing stops (trail_activate_r) not supported"
-    return _bars_problem(config, p, sym, ds.series[sym])
+    s = ds.series[sym]
+    cls = array_setup(p)
+    if cls is not None and cls.array_columns == ANALYTICS:
+        has_flow = s.buy_volume is not None and not np.isnan(s.buy_volume).all()
+        has_vap = s.vap is not None and any(v for v in s.vap)
+        if has_flow or has_vap:
+            return ("bars with their own order flow or volume at price (the array analytics classify bars-only "
+                    "volume)")
+    return _bars_problem(config, p, sym, s)
 
 
 _CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's answer (a sweep asks per combination)
@@ -198,6 +209,28 @@ def _days(cal: SessionCalendar, ts: np.ndarray) -> _Days:
     return _Days(day_of_bar, labels, sess_of_now, mtc, in_rth)
 
 
+# --------------------------------------------------------------------------- analytics over arrays
+
+
+_BATCH: dict[tuple, dict] = {}  # the last few symbols' columns (a sweep's combinations share them)
+
+
+def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, session: str) -> dict:
+    """``analyze_bars_arrays`` of the bars (the numbers SymbolAnalytics gives bar by
+    bar, tests/test_batch_parity.py), kept for the next combination with the same
+    analytics parameters."""
+    from ..analytics.batch import analyze_bars_arrays
+    from .replay import analytics_key
+
+    key = (id(s.ts_ns), id(s.close), len(s), analytics_key(p), session)
+    cols = _BATCH.get(key)
+    if cols is None:
+        while len(_BATCH) >= 2:
+            _BATCH.pop(next(iter(_BATCH)))
+        cols = _BATCH[key] = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, p, cal)
+    return cols
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -232,11 +265,22 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
 
     # signals: the setup's array form over the in-session bars, mapped back to bar numbers
     sig_at: dict[int, tuple] = {}
-    form = array_setup(p)
-    setup_name = list(dict.fromkeys(p.setups))[0] if p.enabled and p.setups else ""
-    if form is not None:
+    cls = array_setup(p)
+    setup_name = cls.name if cls is not None else ""
+    states: dict[str, int] = {}
+    if cls is not None:
         rth_idx = np.flatnonzero(days.in_rth)
-        sg = form(s.high[rth_idx], s.low[rth_idx], s.close[rth_idx], p)
+        if cls.array_columns == ANALYTICS:
+            full = batch_columns(s, p, cal, config.feed.session)
+            cols = {k: v[rth_idx] for k, v in full.items() if isinstance(v, np.ndarray) and v.ndim == 1
+                    and len(v) == n}
+            if "state" in cls.needs:  # the engine counts the in-session bars per market state
+                codes, counts = np.unique(cols["state"], return_counts=True)
+                states = {CODE_STATES[int(k)].value: int(c) for k, c in zip(codes, counts)}
+        else:
+            cols = {"open": s.open[rth_idx], "high": s.high[rth_idx], "low": s.low[rth_idx],
+                    "close": s.close[rth_idx], "volume": s.volume[rth_idx]}
+        sg = cls.array_signals(cols, p)
         bars_of = rth_idx[sg.index].tolist()
         sig_at = dict(zip(bars_of, zip(sg.side.tolist(), sg.entry.tolist(), sg.stop.tolist(), sg.target.tolist())))
     sig_bars = sorted(sig_at)
@@ -518,7 +562,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         "day_pnl": round(cash - sod, 2),
         "realized_pnl": round(realized, 2),
         "open_positions": 0,
-        "states": {},
+        "states": states,
         "rows_not_recorded": 0,
     }
     return BacktestResult(

@@ -1,8 +1,12 @@
 """The array form of a setup: its signals over a whole bar series at once.
 
 A setup that declares ``array_signals`` (a static function of the in-session
-bars' numpy arrays and its params) can be backtested on the array path
-(engine/backtest/arrays.py) instead of bar by bar through the Engine. The
+bars' columns and its params) can be backtested on the array path
+(engine/backtest/arrays.py) instead of bar by bar through the Engine.
+``array_columns`` says what the columns are: "bars" (open, high, low, close,
+volume of the bars the setup sees) or "analytics" (the columns of
+``engine.analytics.batch.analyze_bars_arrays``, computed over every bar as
+SymbolAnalytics computes them, then taken at the in-session bars). The
 function must give exactly the signals ``on_bar`` gives over the same bars --
 same bars, same sides, same entry/stop/target doubles -- which is what
 tests/test_array_path.py checks against the Engine; anything a setup cannot
@@ -13,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+
+BARS = "bars"
+ANALYTICS = "analytics"
 
 
 @dataclass(frozen=True)
@@ -52,3 +60,11 @@ def window_sums(x: np.ndarray, period: int) -> np.ndarray:
         acc += x[k: n - period + 1 + k]
     out[period - 1:] = acc
     return out
+
+
+def episode_starts(side: np.ndarray) -> np.ndarray:
+    """``RearmLatch`` over arrays: the bars where a side (+1/-1, 0 = conditions
+    failed) fires -- a non-zero side that differs from the previous bar's (a bar
+    whose conditions fail re-arms; the same side again does not fire)."""
+    prev = np.concatenate(([0], side[:-1]))
+    return np.flatnonzero((side != 0) & (side != prev))

@@ -36,7 +36,7 @@ import numpy as np
 from ..analytics.indicators import WilderATR, atr_array
 from ..config import StrategyParams
 from ..model import Side, Signal, SymbolSnapshot
-from .array_form import ArraySignals, window_sums
+from .array_form import BARS, ArraySignals, window_sums
 from .auction import BarGate, build_signal
 
 
@@ -56,12 +56,12 @@ def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int
                      np.asarray(close, dtype=float), period)
 
 
-def sma_cross_array_signals(high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                            params: StrategyParams) -> ArraySignals:
+def sma_cross_array_signals(cols: dict, params: StrategyParams) -> ArraySignals:
     """``SmaCrossSetup.on_bar`` over whole arrays of the bars it is given (the
     in-session bars, in order): the same windows summed left to right, the same
     Wilder ATR, the same NaN-false comparisons, the same bracket arithmetic."""
-    c = np.asarray(close, dtype=float)
+    high, low = cols["high"], cols["low"]
+    c = np.asarray(cols["close"], dtype=float)
     mean = window_sums(c, params.sma_period) / params.sma_period
     atr = wilder_atr(high, low, c, params.atr_period)
     pc = np.concatenate(([np.nan], c[:-1]))
@@ -85,6 +85,7 @@ class SmaCrossSetup:
     name = "sma_cross"
     needs: frozenset[str] = frozenset()  # OHLC of snap.last_bar and snap.last only
     array_signals = staticmethod(sma_cross_array_signals)  # the array path's form (engine/strategy/array_form.py)
+    array_columns = BARS
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol
