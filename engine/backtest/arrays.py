@@ -37,6 +37,7 @@ signal bar while flat, and every bar while an order works or a position is open.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -60,6 +61,14 @@ from .data import Dataset
 
 _EPS = 1e-9
 _MID = NS_PER_MIN // 2
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    """What the caches below are keyed by: the arrays' contents (ids get reused)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
 
 
 def array_setup(params: StrategyParams):
@@ -118,7 +127,7 @@ _CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's a
 
 def _bars_problem(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
     """Bars the Engine would skip (and journal): malformed ones, or ones its price band refuses."""
-    key = (id(s.ts_ns), id(s.close), len(s), repr(config.data.for_symbol(sym)), p.bin_size)
+    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume), repr(config.data.for_symbol(sym)), p.bin_size)
     if key not in _CHECKED:
         if len(_CHECKED) > 16:
             _CHECKED.clear()
@@ -181,7 +190,20 @@ def _segments(cal: SessionCalendar, ts: np.ndarray) -> list[tuple[int, int, date
     return out
 
 
+_DAYS: dict[tuple, _Days] = {}  # per bar series and session kind (a sweep asks per combination)
+
+
 def _days(cal: SessionCalendar, ts: np.ndarray) -> _Days:
+    key = (_digest(ts), cal.kind)
+    got = _DAYS.get(key)
+    if got is None:
+        if len(_DAYS) > 8:
+            _DAYS.clear()
+        got = _DAYS[key] = _compute_days(cal, ts)
+    return got
+
+
+def _compute_days(cal: SessionCalendar, ts: np.ndarray) -> _Days:
     n = len(ts)
     now = ts + NS_PER_MIN
     day_of_bar = np.zeros(n, dtype=np.int64)
@@ -222,7 +244,7 @@ def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, sessio
     from ..analytics.batch import analyze_bars_arrays
     from .replay import analytics_key
 
-    key = (id(s.ts_ns), id(s.close), len(s), analytics_key(p), session)
+    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume), analytics_key(p), session)
     cols = _BATCH.get(key)
     if cols is None:
         while len(_BATCH) >= 2:
@@ -236,7 +258,8 @@ def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, sessio
 
 @dataclass(slots=True)
 class _Fill:
-    """What the books need of a fill (engine.model.Fill's names)."""
+    """What the books need of a fill (engine.model.Fill's names; the leg as its
+    plain string value, which is what ``str(leg)`` gives the trade record)."""
 
     symbol: str
     side: Any
@@ -250,7 +273,7 @@ class _Fill:
 
 def run_arrays(config: CockpitConfig, ds: Dataset):
     """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "")."""
-    from ..model import OrderLeg, Side
+    from ..model import Side
     from .runner import BacktestResult, run_params
 
     sym = ds.symbols[0]
@@ -259,7 +282,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     rc, bc = config.risk, config.broker
     cal = SessionCalendar(config.feed.session, config.sessions.policy)
     risk = RiskManager(rc, config.feed.session)
-    ts = np.asarray(s.ts_ns, dtype=np.int64)
+    ts = s.ts_ns
     n = len(ts)
     days = _days(cal, ts)
 
@@ -464,7 +487,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             side, qty, stp, tgt, oid = entry
             entry = None
             px = o * (1 + slip) if side > 0 else o * (1 - slip)
-            fill(t, side, qty, px, OrderLeg.ENTRY, oid, out)
+            fill(t, side, qty, px, "entry", oid, out)
             opened_ns = t
             stop_px, target_px, bracket, target_armed, closing = stp, tgt, True, False, False
             # the rest of the entry bar may already reach the stop
@@ -473,13 +496,13 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 gapped = px <= stp if side > 0 else px >= stp
                 base = px if gapped else stp
                 spx = base * (1 - slip) if side > 0 else base * (1 + slip)
-                fill(t + _MID, -side, qty, spx, OrderLeg.STOP_LOSS, "", out)
+                fill(t + _MID, -side, qty, spx, "stop_loss", "", out)
                 bracket = False
         elif exit_pending:
             exit_pending = False
             side = -1 if pos > 0 else 1
             px = o * (1 + slip) if side > 0 else o * (1 - slip)
-            fill(t, side, abs(pos), px, OrderLeg.EXIT, "", out)
+            fill(t, side, abs(pos), px, "exit", "", out)
         elif bracket:
             long = pos > 0
             # the stop (a sell stop for a long)
@@ -494,10 +517,10 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 else:
                     t_hit = (o, t) if o <= target_px else ((target_px, t + _MID) if lo <= target_px else None)
             if s_hit is not None:
-                fill(s_hit[1], -1 if long else 1, abs(pos), s_hit[0], OrderLeg.STOP_LOSS, "", out)
+                fill(s_hit[1], -1 if long else 1, abs(pos), s_hit[0], "stop_loss", "", out)
                 bracket = False
             elif t_hit is not None:
-                fill(t_hit[1], -1 if long else 1, abs(pos), t_hit[0], OrderLeg.TAKE_PROFIT, "", out)
+                fill(t_hit[1], -1 if long else 1, abs(pos), t_hit[0], "take_profit", "", out)
                 bracket = False
         if bracket:
             target_armed = True
@@ -540,7 +563,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         side = -1 if pos > 0 else 1
         px = C[-1] * (1 + slip) if side > 0 else C[-1] * (1 - slip)
         out = []
-        fill(end_ts, side, abs(pos), px, OrderLeg.EXIT, "", out)
+        fill(end_ts, side, abs(pos), px, "exit", "", out)
         deliver(out, cash)
     equity_ts.append(end_ts)
     equity.append(cash)
