@@ -221,15 +221,26 @@ def test_verify_names_the_first_difference(monkeypatch):
         run_on_path(cfg, ds, "arrays", verify=True)
 
 
+@pytest.mark.usefixtures("synthetic_cache")
+@pytest.mark.parametrize("setup", ["sma_cross", "auction"])
+@pytest.mark.parametrize("spec", ["synthetic:SPY:12:7", "synthetic:TSLA:6:3"])
+def test_array_path_equals_engine_on_simulated_sessions_with_flow_and_volume_at_price(spec, setup):
+    """The simulator's bars carry their own buy/sell volume and volume at price: the
+    batch analytics use them as SymbolAnalytics does."""
+    ds = load_dataset([spec])
+    assert_same(backtest_config(None, ds.symbols, setup=setup), ds)
+
+
+@pytest.mark.usefixtures("synthetic_cache")
 def test_cli_backtest_says_which_path_ran(capsys):
     from cockpit.cli import main
 
     assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "sma_cross", "--no-store", "--no-chart",
                  "--path", "arrays", "--verify"]) == 0
     assert "path: arrays, verified by the engine" in capsys.readouterr().out
-    assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "auction", "--no-store", "--no-chart",
+    assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "trend_model", "--no-store", "--no-chart",
                  "--path", "arrays"]) == 0
-    assert "path: engine (bars with their own order flow or volume at price" in capsys.readouterr().out
+    assert "path: engine (setup trend_model has no array form)" in capsys.readouterr().out
 
 
 def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch):

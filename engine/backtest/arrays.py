@@ -111,15 +111,7 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "partial exits (target1_r) not supported"
     if p.trail_activate_r > 0:
         return "trailing stops (trail_activate_r) not supported"
-    s = ds.series[sym]
-    cls = array_setup(p)
-    if cls is not None and cls.array_columns == ANALYTICS:
-        has_flow = s.buy_volume is not None and not np.isnan(s.buy_volume).all()
-        has_vap = s.vap is not None and any(v for v in s.vap)
-        if has_flow or has_vap:
-            return ("bars with their own order flow or volume at price (the array analytics classify bars-only "
-                    "volume)")
-    return _bars_problem(config, p, sym, s)
+    return _bars_problem(config, p, sym, ds.series[sym])
 
 
 _CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's answer (a sweep asks per combination)
@@ -244,12 +236,15 @@ def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, sessio
     from ..analytics.batch import analyze_bars_arrays
     from .replay import analytics_key
 
-    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume), analytics_key(p), session)
+    flow = [a for a in (s.buy_volume, s.sell_volume, s.vwap) if a is not None]
+    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, *flow), hash(tuple(s.vap)) if s.vap else 0,
+           analytics_key(p), session)
     cols = _BATCH.get(key)
     if cols is None:
         while len(_BATCH) >= 2:
             _BATCH.pop(next(iter(_BATCH)))
-        cols = _BATCH[key] = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, p, cal)
+        cols = _BATCH[key] = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, p, cal,
+                                                 s.buy_volume, s.sell_volume, s.vap, s.vwap)
     return cols
 
 
