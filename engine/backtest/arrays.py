@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
@@ -69,6 +70,24 @@ def _digest(*arrays: np.ndarray) -> bytes:
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     return h.digest()
+
+
+_SERIES_KEYS: dict[int, tuple] = {}  # id(series) -> (weak reference, its content key)
+
+
+def series_key(s: BarsArrays) -> bytes:
+    """A bar series' content key, worked out once per series object (its vap
+    tuples cost a hash of every bar); an id whose object died is recomputed."""
+    got = _SERIES_KEYS.get(id(s))
+    if got is not None and got[0]() is s:
+        return got[1]
+    flow = [a for a in (s.buy_volume, s.sell_volume, s.vwap) if a is not None]
+    key = _digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, *flow) + \
+        hash(tuple(s.vap) if s.vap else 0).to_bytes(8, "little", signed=True)
+    if len(_SERIES_KEYS) > 64:
+        _SERIES_KEYS.clear()
+    _SERIES_KEYS[id(s)] = (weakref.ref(s), key)
+    return key
 
 
 def array_setup(params: StrategyParams):
@@ -119,7 +138,7 @@ _CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's a
 
 def _bars_problem(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
     """Bars the Engine would skip (and journal): malformed ones, or ones its price band refuses."""
-    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume), repr(config.data.for_symbol(sym)), p.bin_size)
+    key = (series_key(s), repr(config.data.for_symbol(sym)), p.bin_size)
     if key not in _CHECKED:
         if len(_CHECKED) > 16:
             _CHECKED.clear()
@@ -236,9 +255,7 @@ def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, sessio
     from ..analytics.batch import analyze_bars_arrays
     from .replay import analytics_key
 
-    flow = [a for a in (s.buy_volume, s.sell_volume, s.vwap) if a is not None]
-    key = (_digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, *flow), hash(tuple(s.vap)) if s.vap else 0,
-           analytics_key(p), session)
+    key = (series_key(s), analytics_key(p), session)
     cols = _BATCH.get(key)
     if cols is None:
         while len(_BATCH) >= 2:
@@ -248,27 +265,29 @@ def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, sessio
     return cols
 
 
+_WINDOWS: dict[tuple, dict[int, bool]] = {}
+
+
+def _window_memo(risk: RiskManager, session: str):
+    """``risk.in_window`` remembered per data time (a sweep's combinations ask the same times)."""
+    memo = _WINDOWS.setdefault((risk.window, session), {})
+    if len(memo) > 2_000_000:
+        memo.clear()
+
+    def in_window(now: int) -> bool:
+        got = memo.get(now)
+        if got is None:
+            got = memo[now] = risk.in_window(now)
+        return got
+
+    return in_window
+
+
 # --------------------------------------------------------------------------- the run
-
-
-@dataclass(slots=True)
-class _Fill:
-    """What the books need of a fill (engine.model.Fill's names; the leg as its
-    plain string value, which is what ``str(leg)`` gives the trade record)."""
-
-    symbol: str
-    side: Any
-    qty: int
-    price: float
-    commission: float
-    ts_ns: int
-    leg: Any
-    order_id: str
 
 
 def run_arrays(config: CockpitConfig, ds: Dataset):
     """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "")."""
-    from ..model import Side
     from .runner import BacktestResult, run_params
 
     sym = ds.symbols[0]
@@ -320,6 +339,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     init = float(bc.initial_equity)
     sym_block = risk.symbol_block(sym)
     window = risk.window is not None
+    in_window = _window_memo(risk, config.feed.session)
 
     # broker and books
     cash = init
@@ -337,7 +357,9 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     losses = 0
     cur_sess = -1
 
-    builder = M.TradeBuilder()
+    trades: list = []  # closed round trips (metrics.TradeRecord)
+    opening: list = []  # the entry fill of the open round trip
+    plans: dict[str, float] = {}  # entry order -> its bracket stop (the trade's initial risk)
     equity_ts: list[int] = []
     equity: list[float] = []
     daily: list[tuple[str, float]] = []
@@ -353,7 +375,6 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     exit_pending = False
     closing = False
     opened_ns = 0
-    round_fills: list[tuple[int, float, float]] = []  # (signed qty, price, commission) of the open round trip
 
     def new_session(i: int, eq: float) -> None:
         nonlocal sod, latched, losses, cur_sess
@@ -365,6 +386,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     def fill(i_ts: int, side_sign: int, qty: int, price: float, leg, oid: str, out: list) -> None:
         """Book one fill (PaperBroker._apply_fill's arithmetic) and queue its event."""
         nonlocal cash, pos, avg, realized, fills_n, losses
+        # (the round trip's cash is added as metrics.TradeBuilder and the router add it)
         signed = side_sign * qty
         commission = qty * cps
         if pos == 0 or (pos > 0) == (signed > 0):
@@ -377,26 +399,30 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             pos = pos + signed
         cash -= signed * price + commission
         fills_n += 1
-        round_fills.append((signed, price, commission))
-        out.append(_Fill(sym, Side.BUY if side_sign > 0 else Side.SELL, qty, price, commission, i_ts, leg, oid))
-        if pos == 0:
-            # the router's round-trip P&L (newest fill first), fed to the losing streak
-            q, pnl = 0, 0.0
-            for sq, px, cm in reversed(round_fills):
-                q += sq
-                pnl -= sq * px + cm
-                if q == 0:
-                    break
-            round_fills.clear()
-            if pnl < 0:
-                losses += 1
-            elif pnl > 0:
-                losses = 0
+        out.append(i_ts)
+        if pos != 0:
+            opening.append((i_ts, side_sign, qty, price, commission, oid))
+            return
+        # a round trip closed (always one entry fill, one exit fill of its size): the router's
+        # P&L for the losing streak (newest fill first) and metrics.TradeBuilder's record
+        e_ts, e_sign, e_qty, e_px, e_cm, e_oid = opening.pop()
+        pnl = 0.0 - (signed * price + commission) - (e_sign * e_qty * e_px + e_cm)
+        if pnl < 0:
+            losses += 1
+        elif pnl > 0:
+            losses = 0
+        stop = plans.pop(e_oid, None)
+        entry = (0.0 + e_qty * e_px) / e_qty
+        trades.append(M.TradeRecord(
+            symbol=sym, side="long" if e_sign > 0 else "short", qty=e_qty, entry_ns=e_ts, exit_ns=i_ts,
+            entry_price=entry, exit_price=(0.0 + qty * price) / qty,
+            pnl=0.0 - (e_sign * e_qty * e_px + e_cm) - (side_sign * qty * price + commission),
+            commission=0.0 + e_cm + commission, risk_usd=e_qty * abs(entry - stop) if stop is not None else 0.0,
+            exit_leg=leg, setup=setup_name if stop is not None else ""))
 
     def deliver(out: list, eq: float) -> None:
-        for f in out:
-            builder.on_fill(f)
-            equity_ts.append(f.ts_ns)
+        for f_ts in out:
+            equity_ts.append(f_ts)
             equity.append(eq)
 
     def on_signal(i: int) -> None:
@@ -416,7 +442,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             rule = RiskRule.MIN_ACCOUNT_BALANCE
         elif losses >= rc.max_consecutive_losses:
             rule = RiskRule.CONSECUTIVE_LOSSES
-        elif window and not risk.in_window(now):
+        elif window and not in_window(now):
             rule = RiskRule.TRADING_WINDOW
         elif sym_block is not None:
             rule = sym_block.rule
@@ -455,7 +481,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         orders += 3
         entry_seq += 1
         entry = (side, qty, stp, tgt, f"e{entry_seq}")
-        builder.plans[entry[4]] = (stp, setup_name)
+        plans[entry[4]] = stp
 
     i = 0
     while i < n:
@@ -564,7 +590,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     equity.append(cash)
     daily.append((days.day_labels[DAY[-1]], cash))
 
-    met = M.compute(builder.trades, init, equity, [e for _, e in daily], n, bars_in_pos)
+    met = M.compute(trades, init, equity, [e for _, e in daily], n, bars_in_pos)
     by_decision = {k: v for k, v in decisions.items() if v}
     summary = {
         "signals_total": signals,
@@ -584,7 +610,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         "rows_not_recorded": 0,
     }
     return BacktestResult(
-        params=run_params(config), metrics=met, trades=list(builder.trades), equity_ts=equity_ts, equity=equity,
+        params=run_params(config), metrics=met, trades=trades, equity_ts=equity_ts, equity=equity,
         daily=daily, summary=summary, fingerprint=ds.fingerprint, bars=n, items=n, symbols=[sym],
         bars_in_position=bars_in_pos,
     )
