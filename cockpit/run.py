@@ -9,7 +9,6 @@ import sys
 from typing import get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
-from engine.store.writer import StoreError
 
 from .settings_from_args import config_from_args
 from .stop_signals import exit_status
@@ -85,6 +84,8 @@ async def _headless(config, use_store: bool, fresh: bool = False) -> dict:
         finally:
             summary = engine.summary()
             open_orders = len(engine.broker.open_orders())
+            from engine.store.writer import StoreError  # (here: `cockpit backtest` never loads SQLAlchemy)
+
             try:
                 await engine.stop(stop.reason)
             except StoreError as exc:  # records the close could not write: counted below, the summary still printed
