@@ -123,16 +123,20 @@ def engine_result(cfg: CockpitConfig, symbol: str, ds: Dataset):
     return run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
 
 
-def verify_task(base: dict, symbol: str, ds: Dataset, idx: int, combo: dict) -> str:
-    """One combination's array-path run against the Engine's: "" when they agree,
-    else the first difference (paths.first_difference). Runs in a worker."""
+def verify_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> tuple[int, str]:
+    """Some combinations' array-path runs of one symbol against the Engine's (its
+    analytics recorded once for all of them): (-2, "") when they all agree, else
+    (the combination, its first difference: paths.first_difference). Runs in a worker."""
     from .paths import first_difference
 
-    cfg = combo_config(base, [symbol], combo)
-    why = unsupported(cfg, ds)
-    if why:
-        return ""  # it ran on the engine in the first place
-    return first_difference(run_arrays(cfg, ds), engine_result(cfg, symbol, ds))
+    for idx, combo in combos:
+        cfg = combo_config(base, [symbol], combo)
+        if unsupported(cfg, ds):
+            continue  # it ran on the engine in the first place
+        diff = first_difference(run_arrays(cfg, ds), engine_result(cfg, symbol, ds))
+        if diff:
+            return idx, diff
+    return -2, ""
 
 
 # --------------------------------------------------------------------------- pooling results
@@ -342,20 +346,18 @@ def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handl
     the Engine need no check and are not returned."""
     base = base_config.model_dump(mode="json")
     top = [r for r in out.rows if r.index != BASELINE][:max(0, n)]
+    checked = [r for r in top if any(out.raw.get((r.index, s), {}).get("path") == "arrays" for s in ds.symbols)]
     jobs = {}
-    checked = []
-    for r in top:
-        syms = [s for s in ds.symbols if out.raw.get((r.index, s), {}).get("path") == "arrays"]
-        if syms:
-            checked.append(r)
-        for sym in syms:
+    for sym in ds.symbols:  # one job per symbol: its analytics are recorded once for every combination checked
+        combos = [(r.index, r.combo) for r in checked if out.raw.get((r.index, sym), {}).get("path") == "arrays"]
+        if combos:
             one = Dataset(ds.kind, {sym: ds.series[sym]}, ds.description)
-            jobs[handle.executor.submit(verify_task, base, sym, one, r.index, r.combo)] = (r, sym)
+            jobs[handle.executor.submit(verify_task, base, sym, one, combos)] = sym
     for fut in jobs:
-        diff = fut.result()
+        idx, diff = fut.result()
         if diff:
-            r, sym = jobs[fut]
-            return checked, f"{r.label} on {sym}: {diff}"
+            label = next(r.label for r in checked if r.index == idx)
+            return checked, f"{label} on {jobs[fut]}: {diff}"
     return checked, ""
 
 
