@@ -26,7 +26,7 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   closing equity per session date, bars in a position, the last position closed
   at the last price when the data ends.
 
-What it does not do runs on the Engine, and ``unsupported`` says why: trades
+What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
 form or more than one setup, partial exits, trailing stops, limit entries, the
 session policy, analytics beyond the setups' needs, bars the Engine would skip
@@ -37,209 +37,25 @@ signal bar while flat, and every bar while an order works or a position is open.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import weakref
 from bisect import bisect_left
-from dataclasses import dataclass
-from datetime import date
-from typing import Any, Optional
 
 import numpy as np
 
-from ..analytics.profile import resolve_bin_size
 from ..analytics.session import SessionCalendar
+from ..analytics.state import CODE_STATES
 from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
-from ..model import NS_PER_MIN, Mode
+from ..model import NS_PER_MIN
 from ..risk import RiskManager, RiskRule
-from ..analytics.state import CODE_STATES
-from ..sanity import PriceBand
 from ..strategy.array_form import ANALYTICS
-from ..strategy.registry import SETUPS
 from . import metrics as M
+from .array_calendar import day_columns
+from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
 from .data import Dataset
 
 _EPS = 1e-9
 _MID = NS_PER_MIN // 2
-
-
-def _digest(*arrays: np.ndarray) -> bytes:
-    """What the caches below are keyed by: the arrays' contents (ids get reused)."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.digest()
-
-
-_SERIES_KEYS: dict[int, tuple] = {}  # id(series) -> (weak reference, its content key)
-
-
-def series_key(s: BarsArrays) -> bytes:
-    """A bar series' content key, worked out once per series object (its vap
-    tuples cost a hash of every bar); an id whose object died is recomputed."""
-    got = _SERIES_KEYS.get(id(s))
-    if got is not None and got[0]() is s:
-        return got[1]
-    flow = [a for a in (s.buy_volume, s.sell_volume, s.vwap) if a is not None]
-    key = _digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, *flow) + \
-        hash(tuple(s.vap) if s.vap else 0).to_bytes(8, "little", signed=True)
-    if len(_SERIES_KEYS) > 64:
-        _SERIES_KEYS.clear()
-    _SERIES_KEYS[id(s)] = (weakref.ref(s), key)
-    return key
-
-
-def array_setup(params: StrategyParams):
-    """The class of the one setup ``params`` runs if it has an array form, or None."""
-    names = list(dict.fromkeys(params.setups)) if params.enabled else []
-    if len(names) != 1:
-        return None
-    cls = SETUPS.get(names[0])
-    return cls if getattr(cls, "array_signals", None) is not None else None
-
-
-def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmup=(), analytics=None,
-                items=None, tape=None) -> str:
-    """Why this run cannot take the array path ("" when it can)."""
-    if analytics or tape is not None or items is not None:
-        return "replayed analytics (a sweep's recording)"
-    if list(warmup):
-        return "warm-up bars"
-    if needs != "setups":
-        return "analytics beyond the setups' needs (market states and LVN alerts are counted)"
-    if ds.kind != "bars":
-        return "trades data (fills are worked out trade by trade)"
-    if len(ds.series) != 1:
-        return f"{len(ds.series)} symbols (they share one account)"
-    if config.app.mode is not Mode.AUTO:
-        return f"mode {config.app.mode}"
-    if config.engine.entry_type != "market":
-        return "limit entries not supported"
-    if config.sessions.enforce_policy:
-        return "the session policy (sessions.enforce_policy) not supported"
-    sym = ds.symbols[0]
-    p = config.strategy.for_symbol(sym)
-    if p.enabled:
-        names = list(dict.fromkeys(p.setups))
-        if len(names) != 1:
-            return f"setups {', '.join(names)}: the array path runs one setup"
-        if array_setup(p) is None:
-            return f"setup {names[0]} has no array form"
-    if p.target1_r > 0:
-        return "partial exits (target1_r) not supported"
-    if p.trail_activate_r > 0:
-        return "trailing stops (trail_activate_r) not supported"
-    return _bars_problem(config, p, sym, ds.series[sym])
-
-
-_CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's answer (a sweep asks per combination)
-
-
-def _bars_problem(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
-    """Bars the Engine would skip (and journal): malformed ones, or ones its price band refuses."""
-    key = (series_key(s), repr(config.data.for_symbol(sym)), p.bin_size)
-    if key not in _CHECKED:
-        if len(_CHECKED) > 16:
-            _CHECKED.clear()
-        _CHECKED[key] = _check_bars(config, p, sym, s)
-    return _CHECKED[key]
-
-
-def _check_bars(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
-    o, h, lo, c, v = s.open, s.high, s.low, s.close, s.volume
-    n = len(s)
-    if n == 0:
-        return "no bars"
-    with np.errstate(invalid="ignore"):
-        ok = (0.0 < lo) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c) & (c <= h) & (0.0 <= v) & (v < np.inf)
-    minute = s.ts_ns - s.ts_ns % NS_PER_MIN
-    if n > 1:
-        ok[1:] &= minute[1:] > minute[:-1]
-    bad = int(n - np.count_nonzero(ok))
-    if bad:
-        return f"{bad} malformed or out-of-order bars (the Engine skips and journals them)"
-    band = PriceBand(config.data.for_symbol(sym))
-    bin_size = resolve_bin_size(p, 1.0 if p.bin_size != "auto" else float(o[0]))
-    O, H, L, C = o.tolist(), h.tolist(), lo.tolist(), c.tolist()
-    for i in range(n):
-        if band.fast_lo <= L[i] and H[i] <= band.fast_hi:
-            continue
-        reason, _ = band.judge((O[i], H[i], L[i], C[i]), bin_size)
-        if reason is not None:
-            return f"the price band refuses bar {i} ({reason})"
-    return ""
-
-
-# --------------------------------------------------------------------------- calendar over arrays
-
-
-@dataclass
-class _Days:
-    """Per bar: its session date's number (by bar time), the session number of the
-    data time after it (bar end), minutes to the RTH close at that data time (NaN
-    outside RTH) and whether the bar is in RTH (the setups' bars)."""
-
-    day_of_bar: np.ndarray
-    day_labels: list[str]
-    sess_of_now: np.ndarray
-    mins_to_close: np.ndarray
-    in_rth: np.ndarray
-
-
-def _segments(cal: SessionCalendar, ts: np.ndarray) -> list[tuple[int, int, date, Optional[tuple[int, int]]]]:
-    """(first, end, session date, RTH bounds) of each run of ``ts`` in one session day."""
-    out = []
-    i, n = 0, len(ts)
-    while i < n:
-        t = int(ts[i])
-        _, end = cal.session_bounds(t)
-        j = int(np.searchsorted(ts, end, side="left"))
-        day = cal.session_date(t)
-        out.append((i, max(j, i + 1), day, cal.rth_bounds(day)))
-        i = max(j, i + 1)
-    return out
-
-
-_DAYS: dict[tuple, _Days] = {}  # per bar series and session kind (a sweep asks per combination)
-
-
-def _days(cal: SessionCalendar, ts: np.ndarray) -> _Days:
-    key = (_digest(ts), cal.kind)
-    got = _DAYS.get(key)
-    if got is None:
-        if len(_DAYS) > 8:
-            _DAYS.clear()
-        got = _DAYS[key] = _compute_days(cal, ts)
-    return got
-
-
-def _compute_days(cal: SessionCalendar, ts: np.ndarray) -> _Days:
-    n = len(ts)
-    now = ts + NS_PER_MIN
-    day_of_bar = np.zeros(n, dtype=np.int64)
-    in_rth = np.zeros(n, dtype=bool)
-    labels: list[str] = []
-    minute = ts - ts % NS_PER_MIN
-    for k, (i, j, day, rth) in enumerate(_segments(cal, minute)):
-        day_of_bar[i:j] = k
-        labels.append(day.isoformat())
-        if rth is not None:
-            in_rth[i:j] = (rth[0] <= minute[i:j]) & (minute[i:j] < rth[1])
-    sess_of_now = np.zeros(n, dtype=np.int64)
-    mtc = np.full(n, np.nan)
-    prev_day = None
-    k = -1
-    for i, j, day, rth in _segments(cal, now):
-        if day != prev_day:
-            k += 1
-            prev_day = day
-        sess_of_now[i:j] = k
-        if rth is not None:
-            seg = now[i:j]
-            inside = (rth[0] <= seg) & (seg < rth[1])
-            mtc[i:j] = np.where(inside, (rth[1] - seg) / NS_PER_MIN, np.nan)
-    return _Days(day_of_bar, labels, sess_of_now, mtc, in_rth)
 
 
 # --------------------------------------------------------------------------- analytics over arrays
@@ -298,7 +114,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     risk = RiskManager(rc, config.feed.session)
     ts = s.ts_ns
     n = len(ts)
-    days = _days(cal, ts)
+    days = day_columns(cal, ts)
 
     # signals: the setup's array form over the in-session bars, mapped back to bar numbers
     sig_at: dict[int, tuple] = {}
@@ -526,11 +342,14 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             fill(t, side, abs(pos), px, "exit", "", out)
         elif bracket:
             long = pos > 0
-            # the stop (a sell stop for a long)
+            # the stop (a sell stop for a long): at the open plus slippage when the bar gapped
+            # through it, else at the stop plus slippage, in the middle of the minute
             if long:
-                s_hit = (o * (1 - slip), t) if o <= stop_px else ((stop_px * (1 - slip), t + _MID) if lo <= stop_px else None)
+                s_hit = ((o * (1 - slip), t) if o <= stop_px
+                         else (stop_px * (1 - slip), t + _MID) if lo <= stop_px else None)
             else:
-                s_hit = (o * (1 + slip), t) if o >= stop_px else ((stop_px * (1 + slip), t + _MID) if h >= stop_px else None)
+                s_hit = ((o * (1 + slip), t) if o >= stop_px
+                         else (stop_px * (1 + slip), t + _MID) if h >= stop_px else None)
             t_hit = None
             if target_armed:
                 if long:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import CockpitConfig
-from .arrays import run_arrays, unsupported
+from .array_support import unsupported
+from .arrays import run_arrays
 from .data import Dataset
 from .runner import SETUP_NEEDS, BacktestResult, run_backtest
 

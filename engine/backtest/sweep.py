@@ -39,7 +39,8 @@ from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
 from ..strategy.registry import make_setups, setups_needs
-from .arrays import run_arrays, unsupported
+from .array_support import unsupported
+from .arrays import run_arrays
 from .runner import backtest_config, run_backtest
 
 # objective name -> the BacktestMetrics attribute a sweep ranks by
