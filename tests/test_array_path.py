@@ -266,3 +266,22 @@ def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch)
     monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)
     checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
     assert diff.startswith(f"{out.rows[0].label if out.rows[0].index != -1 else out.rows[1].label} on A: trade 1 pnl")
+
+
+def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl():
+    """The signal-tape run (sweeps) skips a quiet last session; its day P&L must
+    still be that session's, as when every bar is visited (found by --verify-top)."""
+    from engine.backtest.sweep import engine_result
+
+    bars = make_bars(11, "us_equity", 3, 0.0, 0.0, False)
+    day3 = bars.ts_ns >= bars.ts_ns[-1] - 389 * NS_PER_MIN
+    quiet = bars.ts_ns >= bars.ts_ns[~day3][-1] - 24 * NS_PER_MIN  # day 2's last 25 bars and day 3
+    for col in (bars.open, bars.high, bars.low, bars.close):
+        col[quiet] = 100.0  # one exact price: its SMA is exactly it, so nothing crosses on day 3
+    ds = Dataset("bars", {"SYM": bars}, "quiet last session")
+    cfg = backtest_config(None, ["SYM"], setup="sma_cross", strategy={"flat_before_close_min": 30.0},
+                          risk={"max_consecutive_losses": 100, "trading_start": "09:45", "trading_end": "15:00"})
+    every_bar = run_backtest(cfg, ds)
+    assert every_bar.trades
+    assert first_difference(run_arrays(cfg, ds), every_bar) == ""
+    assert engine_result(cfg, "SYM", ds).summary["day_pnl"] == every_bar.summary["day_pnl"]
