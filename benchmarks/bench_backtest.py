@@ -105,9 +105,21 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return dt, out.stdout
 
 
-def engine_time(csv: Path, setup: str, extra: dict | None = None, all_analytics: bool = False) -> tuple[float, dict]:
+def engine_time(csv: Path, setup: str, extra: dict | None = None, all_analytics: bool = False,
+                path: str = "engine") -> tuple[float, dict]:
+    """Run time with the data loaded, on ``path`` (engine: the Engine bar by bar;
+    arrays: the array path, which must support the run)."""
     from engine.backtest.data import load_dataset
     from engine.backtest.runner import SETUP_NEEDS, backtest_config, run_backtest
+
+    if path == "arrays":
+        from engine.backtest.arrays import run_arrays, unsupported
+
+        def run_backtest(cfg, ds, needs=None):  # noqa: F811 - the same call on the array path
+            why = unsupported(cfg, ds, "setups")
+            if why:
+                raise SystemExit(f"the array path does not run this: {why}")
+            return run_arrays(cfg, ds)
 
     ds = load_dataset([str(csv)], ["BENCH"])
     risk = {"fixed_qty": 100, "max_position_notional": 1e12, "max_daily_loss_pct": 100.0,
@@ -129,17 +141,23 @@ def part_sma(csv: Path, n: int) -> dict:
     except ImportError:
         have_bt = False
     cmd = [PY, "-m", "cockpit", "backtest", "--data", str(csv), "--symbols", "BENCH", "--setup", "sma_cross",
-           *RISK_WIDE, "--no-store", "--json"]
+           *RISK_WIDE, "--no-store", "--json", "--path", "arrays"]
     cfg_path = Path(tempfile.gettempdir()) / "bench_cockpit.toml"
     cfg_path.write_text("[risk]\nmax_consecutive_losses = 1000000\n")
     cmd += ["--config", str(cfg_path)]
     dt, stdout = timed(cmd)
     ours = json.loads(stdout)
+    if ours["path"] != "arrays":
+        raise SystemExit(f"the sma_cross bench ran on {ours['path']}")
     out["ours_whole_s"] = round(dt, 3)
     out["ours_trades"] = ours["metrics"]["trades"]
-    e, met = engine_time(csv, "sma_cross")
+    e, met = engine_time(csv, "sma_cross", path="arrays")
     out["ours_engine_s"] = round(e, 3)
     out["ours_bars_per_s"] = round(n / e)
+    e2, met2 = engine_time(csv, "sma_cross")
+    if met2 != met:
+        raise SystemExit(f"sma_cross: the array path's metrics differ from the Engine's: {met} != {met2}")
+    out["engine_path_s"] = round(e2, 3)
     if have_bt:
         script = Path(tempfile.gettempdir()) / "bench_backtestingpy.py"
         script.write_text(BT_SCRIPT)
@@ -158,11 +176,12 @@ def part_sma(csv: Path, n: int) -> dict:
 def part_auction(csv: Path, n: int) -> dict:
     e, met = engine_time(csv, "auction", all_analytics=True)
     e2, met2 = engine_time(csv, "auction")
-    if met2 != met:
-        raise SystemExit(f"auction with only its needs differs from all analytics: {met2} != {met}")
+    e3, met3 = engine_time(csv, "auction", path="arrays")
+    if not (met == met2 == met3):
+        raise SystemExit(f"auction: all analytics / its needs / arrays differ: {met} / {met2} / {met3}")
     return {"bars": n, "auction_all_analytics_engine_s": round(e, 3), "bars_per_s": round(n / e),
             "auction_setup_needs_engine_s": round(e2, 3), "setup_needs_bars_per_s": round(n / e2),
-            "trades": met["trades"]}
+            "auction_arrays_s": round(e3, 3), "trades": met["trades"]}
 
 
 def part_floor(csv: Path, n: int) -> dict:
@@ -199,7 +218,7 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import parse_grid
     from engine.backtest.runner import backtest_config
-    from engine.backtest.sweep import run_sweep
+    from engine.backtest.sweep import paths_used, run_sweep, verify_top
 
     names = ["SPY", "QQQ", "AAPL", "TSLA", "NVDA", "MSFT", "AMZN", "META", "GOOG", "AMD", "IWM", "DIA"][:symbols]
     t = time.perf_counter()
@@ -212,13 +231,20 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
     t = time.perf_counter()
     try:
         out = run_sweep(ds, cfg, grid, h, progress=True)
+        dt = time.perf_counter() - t
+        t = time.perf_counter()
+        checked, diff = verify_top(ds, cfg, out, h, 3)
+        dv = time.perf_counter() - t
     finally:
         h.close()
-    dt = time.perf_counter() - t
+    if diff:
+        raise SystemExit(f"grid: the engine disagrees with the array path: {diff}")
     best = out.rows[0]
     return {"symbols": symbols, "sessions": days, "bars": ds.n_items, "combinations": len(grid),
             "runs": out.total_tasks, "workers": workers, "data_load_or_generate_s": round(gen, 2),
-            "sweep_s": round(dt, 2), "best": best.label, "best_sharpe": best.metrics.as_dict()["sharpe"]}
+            "sweep_s": round(dt, 2), "verify_top3_s": round(dv, 2), "sweep_and_verify_s": round(dt + dv, 2),
+            "verified_by_engine": len(checked), "paths": paths_used(out), "best": best.label,
+            "best_sharpe": best.metrics.as_dict()["sharpe"]}
 
 
 def main() -> None:

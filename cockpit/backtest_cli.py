@@ -71,6 +71,11 @@ def add_commands(sub) -> None:
     bt.add_argument("--plot", metavar="OUT.html|OUT.png", help="write an equity/drawdown chart")
     bt.add_argument("--no-chart", action="store_true", help="no terminal equity chart")
     _review_flags(bt)
+    bt.add_argument("--path", choices=("engine", "arrays"), default="engine",
+                    help="engine (default: the live Engine bar by bar) or arrays (the vectorised path, for the "
+                         "configurations it supports; anything else runs on the engine and says why)")
+    bt.add_argument("--verify", action="store_true",
+                    help="run the array path and the engine and fail naming the first difference")
     bt.set_defaults(handler=backtest_command)
 
     sw = sub.add_parser("sweep", help="every grid combination on every symbol, in parallel, ranked")
@@ -82,6 +87,8 @@ def add_commands(sub) -> None:
     sw.add_argument("--resume", metavar="FILE", help="finish an interrupted sweep from its results file")
     sw.add_argument("--results", metavar="FILE", help="also write every result to this JSON file")
     sw.add_argument("--top", type=int, default=20, help="rows to show")
+    sw.add_argument("--verify-top", type=int, default=3, metavar="N",
+                    help="re-run the N best combinations through the engine; exit 1 naming any difference (0: skip)")
     sw.add_argument("--json", action="store_true")
     _review_flags(sw, "the best combination's ")
     sw.set_defaults(handler=sweep_command)
@@ -187,21 +194,25 @@ def _print_json(obj) -> None:
 
 def backtest_command(args) -> int:
     from engine.backtest import report
-    from engine.backtest.runner import equity_points, run_backtest
+    from engine.backtest.paths import ParityError, run_on_path
+    from engine.backtest.runner import equity_points
 
     ds = _dataset(args)
     cfg = _config(args, ds.symbols)
     t0 = time.perf_counter()
     progress = ItemsProgress(ds.n_items, ds.description) if not args.json and sys.stderr.isatty() else None
     try:
-        res = run_backtest(cfg, ds, should_stop=progress)
+        res, path = run_on_path(cfg, ds, args.path, verify=args.verify, should_stop=progress)
+    except ParityError as exc:
+        print(f"verify FAILED: {exc}", file=sys.stderr)
+        return 1
     finally:
         if progress is not None:
             progress.stop()
     elapsed = time.perf_counter() - t0
     res.params["data"] = ds.description
     detail = {"daily": [[d, round(e, 2)] for d, e in res.daily], "summary": res.summary,
-              "elapsed_s": round(elapsed, 3), "items": res.items}
+              "elapsed_s": round(elapsed, 3), "items": res.items, "path": path.label}
     run_id = _save(args, "backtest", res.params, res.metrics.as_dict(), res.fingerprint, detail)
     if args.export:
         report.export_trades(args.export, res.trades)
@@ -211,13 +222,14 @@ def backtest_command(args) -> int:
     review = _review(args, res.metrics, res.trades, lambda: _backtest_breakdown(res.trades, ds, cfg))
     if args.json:
         out = res.as_dict()
-        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed, **review.as_json())
+        out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed, path=path.label, **review.as_json())
         _print_json(out)
         return 0
     con = _console()
     con.print(f"[bold]{ds.description}[/]: {res.items:,} {ds.kind} of {', '.join(ds.symbols)}, "
               f"setups {', '.join(cfg.strategy.setups)}, session {cfg.feed.session}; "
-              f"engine time {elapsed:.2f} s ({res.items / max(elapsed, 1e-9):,.0f} items/s)")
+              f"run time {elapsed:.2f} s ({res.items / max(elapsed, 1e-9):,.0f} items/s)")
+    con.print(f"path: {path.label}", markup=False)
     if ds.malformed:
         con.print(f"[yellow]{ds.malformed} malformed rows skipped while loading[/]")
     con.print(report.metrics_table(res.metrics, "Backtest metrics (STRATEGY.md section 12)"))
@@ -277,20 +289,30 @@ def sweep_command(args, client=None) -> int:
     from engine.backtest import report
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import STRATEGY_KEYS, parse_grid
-    from engine.backtest.sweep import run_sweep
+    from engine.backtest.sweep import paths_used, run_sweep, verify_top
 
     grid = parse_grid(args.grid)
     ds = _dataset(args)
     cfg = _config(args, ds.symbols)
     handle = make_executor(args.executor, args.workers, client=client)
+    verified, difference = [], ""
     try:
         out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
                         resume=args.resume, results_path=args.results, progress=not args.json)
+        if out.complete and args.verify_top > 0:
+            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top)
     finally:
         handle.close()
     if not out.complete:  # said before the partial table, so it is not read as the whole sweep
         print(f"interrupted: {out.done_tasks} of {out.total_tasks} runs finished; what follows ranks only those",
               file=sys.stderr)
+    paths = paths_used(out)
+    if difference:
+        print(f"verify FAILED: {difference}", file=sys.stderr)
+    elif verified and not args.json:
+        print(f"top {len(verified)} verified by the engine")
+    elif out.complete and args.verify_top > 0 and not args.json:
+        print("the top results ran on the engine: nothing to verify")
     rows = [{"rank": k, "params": r.combo, "baseline": r.index == -1, "metrics": r.metrics.as_dict(),
              "pf_ok": r.pf_ok, "sharpe_ok": r.sharpe_ok} for k, r in enumerate(out.rows, 1)]
     top = next((r for r in out.rows if r.index != -1), None)
@@ -314,7 +336,9 @@ def sweep_command(args, client=None) -> int:
     if args.json:
         _print_json({"complete": out.complete, "done": out.done_tasks, "total": out.total_tasks,
                      "elapsed_s": round(out.elapsed_s, 2), "executor": out.executor, "run_id": run_id,
-                     "results_file": out.results_path, "rows": rows, **review.as_json("best_")})
+                     "results_file": out.results_path, "paths": paths,
+                     "verified_by_engine": [r.label for r in verified] if not difference else [],
+                     "verify_difference": difference or None, "rows": rows, **review.as_json("best_")})
     else:
         con = _console()
         base_values = {k: getattr(cfg.strategy if k in STRATEGY_KEYS else cfg.risk, k) for k in grid.keys}
@@ -324,13 +348,14 @@ def sweep_command(args, client=None) -> int:
                   f"{out.elapsed_s:.1f} s with {out.executor}")
         if top is not None:
             review.print(con, top.metrics, f"best ({top.label}) ")
+        con.print("paths: " + "; ".join(f"{label}: {n} runs" for label, n in paths.items()), markup=False)
         if run_id:
             con.print(f"stored as run {run_id} (cockpit runs)")
     if not out.complete:
         print(f"\nthe {out.done_tasks} finished runs are kept in {out.results_path}\n"
               f"resume with:\n  {_resume_hint(out.results_path)}", file=sys.stderr)
         return 130
-    return 0
+    return 1 if difference else 0
 
 
 # --------------------------------------------------------------------------- walk-forward

@@ -9,7 +9,6 @@ import sys
 from typing import Optional, get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
-from engine.store.writer import StoreError
 
 from .operations import MetricsAddress, Operations, metrics_address
 from .settings_from_args import config_from_args
@@ -104,6 +103,8 @@ async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optio
 
     engine = build_engine(config, use_store=use_store, fresh=fresh)
     with stop_signals_handled() as stop:
+        from engine.store.writer import StoreError  # (here: `cockpit backtest` never loads SQLAlchemy)
+
         async with Operations(engine, config, metrics):
             await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
             try:

@@ -113,7 +113,7 @@ class DataEngine:
             if self._broker_on_trade is not None:
                 self._broker_on_trade(item)
             bar = an.on_trade(item)
-            if an.malformed != self._malformed_seen[sym]:
+            if an.malformed != self._malformed_seen.get(sym, 0):  # (get: a Counter miss costs a __missing__ call)
                 self._drain_rejects(an)
             if self._pending:
                 self._on_pending_trade(sym, item.price, item.ts_ns)

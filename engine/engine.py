@@ -330,6 +330,12 @@ class Engine:
     def advance_data_time(self, ts_ns: int) -> None:
         self.data.advance(ts_ns)
 
+    def reach_session(self, now: int) -> None:
+        """Data time reached ``now`` over bars the engine was not handed (a backtest
+        skipping quiet bars): a session that began meanwhile begins here, as on a
+        bar close (start-of-day equity, the risk manager's new day)."""
+        self._maybe_new_session(now)
+
     def add_broker_listener(self, callback: Callable[[BrokerEvent], None]) -> None:
         """``callback(event)`` after the engine has handled each broker event."""
         self.router.add_event_listener(callback)

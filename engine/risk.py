@@ -258,6 +258,10 @@ class RiskManager:
                          f"(now {self._clock.text(now_ns)} {self._tz_label})")
         return None
 
+    def in_window(self, now_ns: int) -> bool:
+        """Whether ``now_ns`` is inside the entry window (always, without one)."""
+        return self.window is None or self._in_window(now_ns)
+
     def _in_window(self, now_ns: int) -> bool:
         """start <= local time of day < end."""
         return self._start_s <= self._clock.secs(now_ns) < self._end_s

@@ -151,6 +151,37 @@ def _spread_adder(first: np.ndarray, last: np.ndarray, units: list[int], has_vol
     return add_bar
 
 
+def _vap_or_spread_adder(vap: list, bin_size: float, spread):
+    """``add_bar`` for bars with a volume at price (``vap[k]``: (price, volume) pairs,
+    summed per bin in their order, as ``profile.vap_bins`` sums them), the others
+    spread over their range by ``spread``."""
+    bar_of, prices, vols = [], [], []
+    for k, v in enumerate(vap):
+        if v:
+            for px, vol in v:
+                bar_of.append(k)
+                prices.append(px)
+                vols.append(vol)
+    bi = bin_indexes(np.asarray(prices, dtype=np.float64), bin_size)
+    lo = int(bi.min())
+    nbins = int(bi.max()) - lo + 1
+    key = np.asarray(bar_of, dtype=np.int64) * nbins + (bi - lo)
+    uniq, inv = np.unique(key, return_inverse=True)
+    pair_vol = np.bincount(inv.ravel(), weights=np.asarray(vols, dtype=np.float64))
+    nb = len(vap)
+    bar_ptr = np.searchsorted(uniq // nbins, np.arange(nb + 1))
+    pairs = _pair_adder(bar_ptr, uniq % nbins + lo, volume_units_list(pair_vol))
+    has = [bool(v) for v in vap]
+
+    def add_bar(roll: DenseProfile, k: int, sign: int) -> None:
+        if has[k]:
+            pairs(roll, k, sign)
+        else:
+            spread(roll, k, sign)
+
+    return add_bar
+
+
 def _finish(out: dict[str, np.ndarray], sess: np.ndarray, rth: np.ndarray, bar_vwap: np.ndarray,
             params: StrategyParams) -> dict[str, np.ndarray]:
     """Indicators, session CVD/VWAP, state and aggression from the bar columns."""
@@ -260,11 +291,17 @@ def analyze_bars_arrays(
     v: np.ndarray,
     params: Optional[StrategyParams] = None,
     calendar: Optional[SessionCalendar] = None,
+    buy_volume: Optional[np.ndarray] = None,
+    sell_volume: Optional[np.ndarray] = None,
+    vap: Optional[list] = None,
+    vwap: Optional[np.ndarray] = None,
 ) -> dict[str, np.ndarray]:
-    """The same columns for one-minute bars without flow: buy/sell volume by bulk
-    volume classification, profiles from the volume spread over each bar's range.
-    Bars are validated like ``SymbolAnalytics.on_bar`` (``rejected`` lists the
-    skipped rows)."""
+    """The same columns for one-minute bars: buy/sell volume the bar's own when
+    both are given (not NaN), else by bulk volume classification; profiles from
+    the bar's volume at price when it has one (``vap``: a tuple of (price, volume)
+    per bar, or None), else from its volume spread over its range; the bar's own
+    VWAP when given. Bars are validated like ``SymbolAnalytics.on_bar``
+    (``rejected`` lists the skipped rows)."""
     params = params or StrategyParams()
     calendar = calendar or SessionCalendar()
     t_all = np.asarray(ts, dtype=np.int64)
@@ -289,14 +326,21 @@ def analyze_bars_arrays(
     n = minute.size
     bin_size = resolve_bin_size(params, float(O[0]))
     buy, sell = bvc_split(C, V, params.bvc_window)
+    if buy_volume is not None and sell_volume is not None:  # the bar's own split, where it has one
+        own_b, own_s = _f64(buy_volume)[ok], _f64(sell_volume)[ok]
+        own = (own_b == own_b) & (own_s == own_s)
+        buy, sell = np.where(own, own_b, buy), np.where(own, own_s, sell)
     cols.update(ts=minute, open=O, high=H, low=L, close=C, volume=V, buy_volume=buy, sell_volume=sell,
                 trades=np.zeros(n, dtype=np.int64))
-    bar_vwap = np.full(n, np.nan)
+    bar_vwap = _f64(vwap)[ok] if vwap is not None else np.full(n, np.nan)
     cols["bar_vwap"] = bar_vwap
     # each bar's volume spread evenly over the bins of its range (zero-volume bars add nothing)
     i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
     i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
     add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+    kept = [vap[k] for k in np.flatnonzero(ok).tolist()] if vap is not None else None
+    if kept is not None and any(kept):
+        add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)
     poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)

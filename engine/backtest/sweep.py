@@ -39,6 +39,8 @@ from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
 from ..strategy.registry import make_setups, register_plugins, setups_needs
+from .array_support import unsupported
+from .arrays import run_arrays
 from .runner import backtest_config, run_backtest
 
 # objective name -> the BacktestMetrics attribute a sweep ranks by
@@ -93,26 +95,51 @@ def _recording(ds: Dataset, symbol: str, cfg: CockpitConfig, params) -> Any:
 
 def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> list[dict]:
     """One symbol, several combinations. Runs in a worker process (or Dask worker).
-    With bars, the symbol's analytics are recorded once (per distinct analytics
-    parameters and setups' needs, kept for the worker's next task) and replayed
-    into the real Engine per combination, with the same Bar objects; the
-    combination's setups run once over the recording (a signal tape) so the
-    engine is handed only the bars it can act on."""
+    A combination the array path supports runs there (arrays.py); any other runs
+    on the Engine (``engine_result``). Each row says which path it took."""
     out = []
     for idx, combo in combos:
         cfg = combo_config(base, [symbol], combo)
         register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
-        analytics = items = tape = None
-        if ds.kind == "bars":
-            params = cfg.strategy.for_symbol(symbol)
-            rec = _recording(ds, symbol, cfg, params)
-            analytics = {symbol: ReplayedAnalytics(rec)}
-            items = rec.inputs
-            # dynamic sizing keeps the ATR of every bar: the engine must visit them all (no tape)
-            tape = None if cfg.sizing.dynamic else record_signals(rec, make_setups(symbol, params))
-        res = run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
-        out.append(_result_row(idx, symbol, res))
+        why = unsupported(cfg, ds)
+        res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
+        row = _result_row(idx, symbol, res)
+        row["path"] = "arrays" if not why else f"engine ({why})"
+        out.append(row)
     return out
+
+
+def engine_result(cfg: CockpitConfig, symbol: str, ds: Dataset):
+    """One combination on the Engine. With bars, the symbol's analytics are
+    recorded once (per distinct analytics parameters and setups' needs, kept for
+    the worker's next task) and replayed into the real Engine, with the same Bar
+    objects; the combination's setups run once over the recording (a signal tape)
+    so the engine is handed only the bars it can act on."""
+    analytics = items = tape = None
+    if ds.kind == "bars":
+        params = cfg.strategy.for_symbol(symbol)
+        rec = _recording(ds, symbol, cfg, params)
+        analytics = {symbol: ReplayedAnalytics(rec)}
+        items = rec.inputs
+        # dynamic sizing keeps the ATR of every bar: the engine must visit them all (no tape)
+        tape = None if cfg.sizing.dynamic else record_signals(rec, make_setups(symbol, params))
+    return run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
+
+
+def verify_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> tuple[int, str]:
+    """Some combinations' array-path runs of one symbol against the Engine's (its
+    analytics recorded once for all of them): (-2, "") when they all agree, else
+    (the combination, its first difference: paths.first_difference). Runs in a worker."""
+    from .paths import first_difference
+
+    for idx, combo in combos:
+        cfg = combo_config(base, [symbol], combo)
+        if unsupported(cfg, ds):
+            continue  # it ran on the engine in the first place
+        diff = first_difference(run_arrays(cfg, ds), engine_result(cfg, symbol, ds))
+        if diff:
+            return idx, diff
+    return -2, ""
 
 
 # --------------------------------------------------------------------------- pooling results
@@ -312,6 +339,38 @@ def run_sweep(
     return SweepOutcome(rows, baseline, objective, complete, len(results), total, time.perf_counter() - t0,
                         path if (not complete or resume or results_path) else None, handle.description,
                         raw=results)
+
+
+def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handle: ExecutorHandle,
+               n: int = 3) -> tuple[list[SweepRow], str]:
+    """Re-run the ``n`` best combinations (not the baseline) through the Engine on
+    every symbol, on the executor. Returns (the rows checked, "" or the first
+    difference, naming the combination and the symbol). Rows whose runs all took
+    the Engine need no check and are not returned."""
+    base = base_config.model_dump(mode="json")
+    top = [r for r in out.rows if r.index != BASELINE][:max(0, n)]
+    checked = [r for r in top if any(out.raw.get((r.index, s), {}).get("path") == "arrays" for s in ds.symbols)]
+    jobs = {}
+    for sym in ds.symbols:  # one job per symbol: its analytics are recorded once for every combination checked
+        combos = [(r.index, r.combo) for r in checked if out.raw.get((r.index, sym), {}).get("path") == "arrays"]
+        if combos:
+            one = Dataset(ds.kind, {sym: ds.series[sym]}, ds.description)
+            jobs[handle.executor.submit(verify_task, base, sym, one, combos)] = sym
+    for fut in jobs:
+        idx, diff = fut.result()
+        if diff:
+            label = next(r.label for r in checked if r.index == idx)
+            return checked, f"{label} on {jobs[fut]}: {diff}"
+    return checked, ""
+
+
+def paths_used(out: SweepOutcome) -> dict[str, int]:
+    """How many (combination, symbol) runs took each path."""
+    counts: dict[str, int] = {}
+    for row in out.raw.values():
+        label = row.get("path", "engine")
+        counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def _save(path: str, sid: str, results: dict) -> None:

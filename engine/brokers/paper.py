@@ -322,7 +322,8 @@ class PaperBroker(BacktestBroker):
         if symbol not in self._symbols:
             return
         price = trade.price
-        if not _finite_positive(price):
+        # a plain float is judged by one chained comparison (the hot path); anything else by the full test
+        if not (type(price) is float and 0.0 < price < _INF) and not _finite_positive(price):
             self.malformed += 1
             return
         self._tick += 1

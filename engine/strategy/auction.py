@@ -28,8 +28,11 @@ from __future__ import annotations
 import math
 from typing import Hashable, Optional
 
+import numpy as np
+
 from ..config import StrategyParams
 from ..model import MarketState, Side, Signal, SymbolSnapshot
+from .array_form import ANALYTICS, ArraySignals, episode_starts
 
 
 def atr_known(atr: float) -> bool:
@@ -112,11 +115,39 @@ class BarGate:
 _STATE_SIDE = {MarketState.IMBALANCE_UP: Side.BUY, MarketState.IMBALANCE_DOWN: Side.SELL}
 
 
+def auction_array_signals(cols: dict, params: StrategyParams) -> ArraySignals:
+    """``AuctionSetup.on_bar`` over the analytics columns of the in-session bars
+    (state 1/-1/0, aggression, direction +1/-1, atr, close = snap.last): the same
+    conditions bar by bar, the re-arm latch as episode starts, the same bracket."""
+    p = params
+    agg, direction = cols["aggression"], cols["direction"].astype(np.int64)
+    state, atr, last = cols["state"].astype(np.int64), cols["atr"], cols["close"]
+    with np.errstate(invalid="ignore"):
+        ok = ~(agg < p.min_aggression) & (atr > 0.0) & np.isfinite(atr) & np.isfinite(last)
+        balance = state == 0
+        side = np.where(balance, direction, state)
+        if p.allow_balance_trades:
+            ok &= ~balance | ~(agg < p.balance_min_aggression)
+        else:
+            ok &= ~balance
+        ok &= direction == side
+    side = np.where(ok, side, 0)
+    idx = episode_starts(side)
+    sd = side[idx].astype(np.int8)
+    entry = np.asarray(last, dtype=float)[idx]
+    sign = sd.astype(float)
+    a = atr[idx]
+    return ArraySignals(idx.astype(np.int64), sd, entry, entry - (sign * p.atr_stop) * a,
+                        entry + (sign * p.atr_target) * a)
+
+
 class AuctionSetup:
     """Baseline: trade with an imbalance confirmed by aggressive flow."""
 
     name = "auction"
     needs = frozenset({"flow", "state"})  # aggression/direction, state, momentum, ATR
+    array_signals = staticmethod(auction_array_signals)  # the array path's form (engine/strategy/array_form.py)
+    array_columns = ANALYTICS
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol

@@ -36,6 +36,7 @@ import numpy as np
 from ..analytics.indicators import WilderATR, atr_array
 from ..config import StrategyParams
 from ..model import Side, Signal, SymbolSnapshot
+from .array_form import BARS, ArraySignals, window_sums
 from .auction import BarGate, build_signal
 
 
@@ -55,11 +56,36 @@ def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int
                      np.asarray(close, dtype=float), period)
 
 
+def sma_cross_array_signals(cols: dict, params: StrategyParams) -> ArraySignals:
+    """``SmaCrossSetup.on_bar`` over whole arrays of the bars it is given (the
+    in-session bars, in order): the same windows summed left to right, the same
+    Wilder ATR, the same NaN-false comparisons, the same bracket arithmetic."""
+    high, low = cols["high"], cols["low"]
+    c = np.asarray(cols["close"], dtype=float)
+    mean = window_sums(c, params.sma_period) / params.sma_period
+    atr = wilder_atr(high, low, c, params.atr_period)
+    pc = np.concatenate(([np.nan], c[:-1]))
+    pm = np.concatenate(([np.nan], mean[:-1]))
+    with np.errstate(invalid="ignore"):
+        buy = (pc < pm) & (c > mean)
+        sell = (pc > pm) & (c < mean)
+        idx = np.flatnonzero((buy | sell) & (atr > 0))
+    side = np.where(buy[idx], 1, -1).astype(np.int8)
+    entry = c[idx]
+    sign = side.astype(float)
+    a = atr[idx]
+    stop = entry - (sign * params.atr_stop) * a
+    target = entry + (sign * params.atr_target) * a
+    return ArraySignals(idx.astype(np.int64), side, entry, stop, target)
+
+
 class SmaCrossSetup:
     """Close crosses its SMA: long above, short below, ATR bracket."""
 
     name = "sma_cross"
     needs: frozenset[str] = frozenset()  # OHLC of snap.last_bar and snap.last only
+    array_signals = staticmethod(sma_cross_array_signals)  # the array path's form (engine/strategy/array_form.py)
+    array_columns = BARS
 
     def __init__(self, symbol: str, params: StrategyParams) -> None:
         self.symbol = symbol

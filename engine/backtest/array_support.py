@@ -1,0 +1,142 @@
+"""Whether a backtest can take the array path (arrays.py), and why not: the
+configuration (one symbol's bars, one setup with an array form, AUTO, market
+entries, no partial or trailing exits, no session policy, only the setups'
+analytics) and the bars (none the Engine would skip: malformed, or refused by
+the symbol's price band). Answers are cached by the arrays' contents, since a
+sweep asks once per combination."""
+from __future__ import annotations
+
+import hashlib
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ..analytics.profile import resolve_bin_size
+from ..config import CockpitConfig, StrategyParams
+from ..feeds.loaders import BarsArrays
+from ..model import NS_PER_MIN, Mode
+from ..sanity import PriceBand
+from ..strategy.registry import SETUPS
+from .data import Dataset
+
+
+def digest(*arrays: np.ndarray) -> bytes:
+    """What the caches below are keyed by: the arrays' contents (ids get reused)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
+
+
+_SERIES_KEYS: dict[int, tuple] = {}  # id(series) -> (weak reference, its content key)
+
+
+def series_key(s: BarsArrays) -> bytes:
+    """A bar series' content key, worked out once per series object (its vap
+    tuples cost a hash of every bar); an id whose object died is recomputed."""
+    got = _SERIES_KEYS.get(id(s))
+    if got is not None and got[0]() is s:
+        return got[1]
+    flow = [a for a in (s.buy_volume, s.sell_volume, s.vwap) if a is not None]
+    key = digest(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, *flow) + \
+        hash(tuple(s.vap) if s.vap else 0).to_bytes(8, "little", signed=True)
+    if len(_SERIES_KEYS) > 64:
+        _SERIES_KEYS.clear()
+    _SERIES_KEYS[id(s)] = (weakref.ref(s), key)
+    return key
+
+
+def array_setup(params: StrategyParams):
+    """The class of the one setup ``params`` runs if it has an array form, or None."""
+    names = list(dict.fromkeys(params.setups)) if params.enabled else []
+    if len(names) != 1:
+        return None
+    cls = SETUPS.get(names[0])
+    return cls if getattr(cls, "array_signals", None) is not None else None
+
+
+def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmup=(), analytics=None,
+                items=None, tape=None) -> str:
+    """Why this run cannot take the array path ("" when it can)."""
+    if analytics or tape is not None or items is not None:
+        return "replayed analytics (a sweep's recording)"
+    if list(warmup):
+        return "warm-up bars"
+    if needs != "setups":
+        return "analytics beyond the setups' needs (market states and LVN alerts are counted)"
+    if ds.kind != "bars":
+        return "trades data (fills are worked out trade by trade)"
+    if len(ds.series) != 1:
+        return f"{len(ds.series)} symbols (they share one account)"
+    if config.app.mode is not Mode.AUTO:
+        return f"mode {config.app.mode}"
+    if config.engine.entry_type != "market":
+        return "limit entries not supported"
+    if config.sessions.enforce_policy:
+        return "the session policy (sessions.enforce_policy) not supported"
+    sym = ds.symbols[0]
+    rc = config.risk
+    # risk features the array path does not model: the Engine decides these runs
+    if config.sizing.dynamic:
+        return "dynamic sizing (sizing.dynamic) not supported"
+    if rc.min_cash > 0:
+        return "a cash floor (risk.min_cash) not supported"
+    if rc.max_positions_per_symbol > 1:
+        return "several entries per symbol (risk.max_positions_per_symbol) not supported"
+    if rc.options_gate:
+        return "the options feedback gate (risk.options_gate) not supported"
+    if config.sessions.trading:
+        return "trading session policies ([[sessions.policy]] with setups) not supported"
+    if sym.upper() in {s.upper() for s in rc.power_hour_symbols}:
+        return f"power-hour gating of {sym} (risk.power_hour_symbols) not supported"
+    p = config.strategy.for_symbol(sym)
+    if p.enabled:
+        names = list(dict.fromkeys(p.setups))
+        if len(names) != 1:
+            return f"setups {', '.join(names)}: the array path runs one setup"
+        if array_setup(p) is None:
+            return f"setup {names[0]} has no array form"
+    if p.target1_r > 0:
+        return "partial exits (target1_r) not supported"
+    if p.trail_activate_r > 0:
+        return "trailing stops (trail_activate_r) not supported"
+    return _bars_problem(config, p, sym, ds.series[sym])
+
+
+_CHECKED: dict[tuple, str] = {}  # (arrays, band, bin size) -> _bars_problem's answer (a sweep asks per combination)
+
+
+def _bars_problem(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
+    """Bars the Engine would skip (and journal): malformed ones, or ones its price band refuses."""
+    key = (series_key(s), repr(config.data.for_symbol(sym)), p.bin_size)
+    if key not in _CHECKED:
+        if len(_CHECKED) > 16:
+            _CHECKED.clear()
+        _CHECKED[key] = _check_bars(config, p, sym, s)
+    return _CHECKED[key]
+
+
+def _check_bars(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArrays) -> str:
+    o, h, lo, c, v = s.open, s.high, s.low, s.close, s.volume
+    n = len(s)
+    if n == 0:
+        return "no bars"
+    with np.errstate(invalid="ignore"):
+        ok = (0.0 < lo) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c) & (c <= h) & (0.0 <= v) & (v < np.inf)
+    minute = s.ts_ns - s.ts_ns % NS_PER_MIN
+    if n > 1:
+        ok[1:] &= minute[1:] > minute[:-1]
+    bad = int(n - np.count_nonzero(ok))
+    if bad:
+        return f"{bad} malformed or out-of-order bars (the Engine skips and journals them)"
+    band = PriceBand(config.data.for_symbol(sym))
+    bin_size = resolve_bin_size(p, 1.0 if p.bin_size != "auto" else float(o[0]))
+    O, H, L, C = o.tolist(), h.tolist(), lo.tolist(), c.tolist()
+    for i in range(n):
+        if band.fast_lo <= L[i] and H[i] <= band.fast_hi:
+            continue
+        reason, _ = band.judge((O[i], H[i], L[i], C[i]), bin_size)
+        if reason is not None:
+            return f"the price band refuses bar {i} ({reason})"
+    return ""

@@ -1,0 +1,439 @@
+"""The array path: a bars backtest worked out over numpy arrays instead of bar by
+bar through the Engine, for the configurations it supports. Same results, to
+the last bit: tests/test_array_path.py draws configurations and compares trades,
+equity samples, daily equity, metrics and summary with the Engine's, and
+``cockpit backtest --verify`` does the same for one run.
+
+What it reproduces (the Engine's rules, read from the modules that own them):
+
+- signals: the setup's ``array_signals`` over the in-session bars (the Engine
+  hands a setup only those); one signal per bar;
+- the signal desk in AUTO: a signal while the symbol has a position or a working
+  entry is DROPPED; the risk manager's gates in their order (daily-loss latch on
+  start-of-day equity, min account balance, losing streak, trading window on data
+  time, allow/deny lists), its sizing (risk budget or fixed qty, capped by buying
+  power and the notional cap; qty < 1 and invalid stops blocked) and the
+  reward/risk minimum; the paper broker's own checks on submit (bracket sides,
+  positive prices, buying power), whose refusal is a rejection;
+- the paper broker's bar fills: a market entry at the next bar's open plus
+  slippage; its stop armed on the entry bar (gap: at the entry price), its target
+  from the next bar; stop first when a bar touches both; gaps through the stop
+  fill at the open; intrabar fills at the minute's middle; commission per share;
+- the exit manager's time rules (flat before the close, the trade timeout): a
+  market exit at the next bar's open; the session's start (on data time) resets
+  the daily-loss latch and the losing streak and sets start-of-day equity;
+- the runner's books: equity after each fill and at each bar end in a position,
+  closing equity per session date, bars in a position, the last position closed
+  at the last price when the data ends.
+
+What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
+data, more than one symbol (they share one account), setups without an array
+form or more than one setup, partial exits, trailing stops, limit entries, the
+session policy, analytics beyond the setups' needs, bars the Engine would skip
+(malformed, or outside the price band), warm-up bars.
+
+The loop is Python, but it visits only the bars where something can happen: a
+signal bar while flat, and every bar while an order works or a position is open.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+
+import numpy as np
+
+from ..analytics.session import SessionCalendar
+from ..analytics.state import CODE_STATES
+from ..config import CockpitConfig, StrategyParams
+from ..feeds.loaders import BarsArrays
+from ..model import NS_PER_MIN
+from ..risk import RiskManager, RiskRule
+from ..strategy.array_form import ANALYTICS
+from . import metrics as M
+from .array_calendar import day_columns
+from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
+from .data import Dataset
+
+_EPS = 1e-9
+_MID = NS_PER_MIN // 2
+
+
+# --------------------------------------------------------------------------- analytics over arrays
+
+
+_BATCH: dict[tuple, dict] = {}  # the last few symbols' columns (a sweep's combinations share them)
+
+
+def batch_columns(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, session: str) -> dict:
+    """``analyze_bars_arrays`` of the bars (the numbers SymbolAnalytics gives bar by
+    bar, tests/test_batch_parity.py), kept for the next combination with the same
+    analytics parameters."""
+    from ..analytics.batch import analyze_bars_arrays
+    from .replay import analytics_key
+
+    key = (series_key(s), analytics_key(p), session)
+    cols = _BATCH.get(key)
+    if cols is None:
+        while len(_BATCH) >= 2:
+            _BATCH.pop(next(iter(_BATCH)))
+        cols = _BATCH[key] = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, p, cal,
+                                                 s.buy_volume, s.sell_volume, s.vap, s.vwap)
+    return cols
+
+
+_WINDOWS: dict[tuple, dict[int, bool]] = {}
+
+
+def _window_memo(risk: RiskManager, session: str):
+    """``risk.in_window`` remembered per data time (a sweep's combinations ask the same times)."""
+    memo = _WINDOWS.setdefault((risk.window, session), {})
+    if len(memo) > 2_000_000:
+        memo.clear()
+
+    def in_window(now: int) -> bool:
+        got = memo.get(now)
+        if got is None:
+            got = memo[now] = risk.in_window(now)
+        return got
+
+    return in_window
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_arrays(config: CockpitConfig, ds: Dataset):
+    """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "")."""
+    from .runner import BacktestResult, run_params
+
+    sym = ds.symbols[0]
+    s: BarsArrays = ds.series[sym]
+    p = config.strategy.for_symbol(sym)
+    rc, bc = config.risk, config.broker
+    cal = SessionCalendar(config.feed.session, config.sessions.policy)
+    risk = RiskManager(rc, config.feed.session)
+    ts = s.ts_ns
+    n = len(ts)
+    days = day_columns(cal, ts)
+
+    # signals: the setup's array form over the in-session bars, mapped back to bar numbers
+    sig_at: dict[int, tuple] = {}
+    cls = array_setup(p)
+    setup_name = cls.name if cls is not None else ""
+    states: dict[str, int] = {}
+    if cls is not None:
+        rth_idx = np.flatnonzero(days.in_rth)
+        if cls.array_columns == ANALYTICS:
+            full = batch_columns(s, p, cal, config.feed.session)
+            cols = {k: v[rth_idx] for k, v in full.items() if isinstance(v, np.ndarray) and v.ndim == 1
+                    and len(v) == n}
+            if "state" in cls.needs:  # the engine counts the in-session bars per market state
+                codes, counts = np.unique(cols["state"], return_counts=True)
+                states = {CODE_STATES[int(k)].value: int(c) for k, c in zip(codes, counts)}
+        else:
+            cols = {"open": s.open[rth_idx], "high": s.high[rth_idx], "low": s.low[rth_idx],
+                    "close": s.close[rth_idx], "volume": s.volume[rth_idx]}
+        sg = cls.array_signals(cols, p)
+        bars_of = rth_idx[sg.index].tolist()
+        sig_at = dict(zip(bars_of, zip(sg.side.tolist(), sg.entry.tolist(), sg.stop.tolist(), sg.target.tolist())))
+    sig_bars = sorted(sig_at)
+
+    O, H, L, C = s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist()
+    TS = ts.tolist()
+    DAY = days.day_of_bar.tolist()
+    SESS = days.sess_of_now.tolist()
+    day_starts = (np.flatnonzero(np.diff(days.day_of_bar)) + 1).tolist()  # bars whose session date is new
+    day_start_set = set(day_starts)
+    flat_min = p.flat_before_close_min
+    flat_due = (days.mins_to_close <= flat_min + _EPS) if flat_min > 0 else np.zeros(n, dtype=bool)
+    FLAT_DUE = flat_due.tolist()
+    timeout = p.trade_timeout_min
+
+    slip = bc.slippage_bps / 10_000.0
+    cps = bc.commission_per_share
+    margin = bc.margin_multiplier
+    init = float(bc.initial_equity)
+    sym_block = risk.symbol_block(sym)
+    window = risk.window is not None
+    in_window = _window_memo(risk, config.feed.session)
+
+    # broker and books
+    cash = init
+    pos = 0  # signed
+    avg = 0.0
+    realized = 0.0
+    orders = 0
+    fills_n = 0
+    rejections = 0
+    signals = 0
+    decisions = {"auto": 0, "dropped": 0, "blocked": 0}
+    blocks: dict[str, int] = {}
+    sod = init
+    latched = False
+    losses = 0
+    cur_sess = -1
+
+    trades: list = []  # closed round trips (metrics.TradeRecord)
+    opening: list = []  # the entry fill of the open round trip
+    plans: dict[str, float] = {}  # entry order -> its bracket stop (the trade's initial risk)
+    equity_ts: list[int] = []
+    equity: list[float] = []
+    daily: list[tuple[str, float]] = []
+    bars_in_pos = 0
+    entry_seq = 0
+
+    # working orders: the pending entry (side, qty, stop, target, order id); the bracket's
+    # stop/target levels once working; a pending market exit
+    entry: Optional[tuple] = None
+    stop_px = target_px = 0.0
+    bracket = False
+    target_armed = False
+    exit_pending = False
+    closing = False
+    opened_ns = 0
+
+    def new_session(i: int, eq: float) -> None:
+        nonlocal sod, latched, losses, cur_sess
+        cur_sess = SESS[i]
+        sod = eq
+        latched = False
+        losses = 0
+
+    def fill(i_ts: int, side_sign: int, qty: int, price: float, leg, oid: str, out: list) -> None:
+        """Book one fill (PaperBroker._apply_fill's arithmetic) and queue its event."""
+        nonlocal cash, pos, avg, realized, fills_n, losses
+        # (the round trip's cash is added as metrics.TradeBuilder and the router add it)
+        signed = side_sign * qty
+        commission = qty * cps
+        if pos == 0 or (pos > 0) == (signed > 0):
+            new = pos + signed
+            avg = (abs(pos) * avg + abs(signed) * price) / abs(new)
+            pos = new
+        else:
+            closing_q = min(abs(signed), abs(pos))
+            realized += closing_q * (price - avg) * (1 if pos > 0 else -1)
+            pos = pos + signed
+        cash -= signed * price + commission
+        fills_n += 1
+        out.append(i_ts)
+        if pos != 0:
+            opening.append((i_ts, side_sign, qty, price, commission, oid))
+            return
+        # a round trip closed (always one entry fill, one exit fill of its size): the router's
+        # P&L for the losing streak (newest fill first) and metrics.TradeBuilder's record
+        e_ts, e_sign, e_qty, e_px, e_cm, e_oid = opening.pop()
+        pnl = 0.0 - (signed * price + commission) - (e_sign * e_qty * e_px + e_cm)
+        if pnl < 0:
+            losses += 1
+        elif pnl > 0:
+            losses = 0
+        stop = plans.pop(e_oid, None)
+        entry = (0.0 + e_qty * e_px) / e_qty
+        trades.append(M.TradeRecord(
+            symbol=sym, side="long" if e_sign > 0 else "short", qty=e_qty, entry_ns=e_ts, exit_ns=i_ts,
+            entry_price=entry, exit_price=(0.0 + qty * price) / qty,
+            pnl=0.0 - (e_sign * e_qty * e_px + e_cm) - (side_sign * qty * price + commission),
+            commission=0.0 + e_cm + commission, risk_usd=e_qty * abs(entry - stop) if stop is not None else 0.0,
+            exit_leg=leg, setup=setup_name if stop is not None else ""))
+
+    def deliver(out: list, eq: float) -> None:
+        for f_ts in out:
+            equity_ts.append(f_ts)
+            equity.append(eq)
+
+    def on_signal(i: int) -> None:
+        """A signal at bar ``i`` while flat with nothing working: the gates, sizing, the submit."""
+        nonlocal entry, orders, rejections, latched, entry_seq
+        side, ent, stp, tgt = sig_at[i]
+        now = TS[i] + NS_PER_MIN
+        eq = cash  # flat: equity is the cash
+        rule = None
+        if not latched:
+            limit = rc.max_daily_loss_pct / 100.0 * sod
+            if eq - sod <= -limit + _EPS:
+                latched = True
+        if latched:
+            rule = RiskRule.DAILY_LOSS
+        elif eq < rc.min_account_balance:
+            rule = RiskRule.MIN_ACCOUNT_BALANCE
+        elif losses >= rc.max_consecutive_losses:
+            rule = RiskRule.CONSECUTIVE_LOSSES
+        elif window and not in_window(now):
+            rule = RiskRule.TRADING_WINDOW
+        elif sym_block is not None:
+            rule = sym_block.rule
+        qty = 0
+        if rule is None:
+            per_share = abs(ent - stp)
+            if not (math.isfinite(ent) and math.isfinite(stp) and ent > 0 and per_share > 0):
+                rule = RiskRule.INVALID_STOP
+            else:
+                r_mult = abs(tgt - ent) / per_share if math.isfinite(tgt) else 0.0
+                budget = max(eq, 0.0) * rc.risk_per_trade_pct / 100.0
+                bp = max(0.0, eq * margin - 0.0 - 0.0)
+                by_risk = rc.fixed_qty if rc.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
+                by_bp = math.floor(max(bp, 0.0) / ent + _EPS)
+                by_notional = math.floor(rc.max_position_notional / ent + _EPS)
+                qty = min(by_risk, by_bp, by_notional)
+                if qty < 1:
+                    rule = RiskRule.SIZE_BELOW_ONE
+                elif rc.min_reward_risk > 0 and r_mult + 1e-9 < rc.min_reward_risk:
+                    rule = RiskRule.MIN_REWARD_RISK
+        if rule is not None:
+            decisions["blocked"] += 1
+            blocks[rule.value] = blocks.get(rule.value, 0) + 1
+            return
+        decisions["auto"] += 1
+        orders_before = orders
+        ref = C[i]  # the broker's last price
+        ok = _positive(tgt) and _positive(stp) and (stp - ref) * side < 0 and (tgt - ref) * side > 0
+        if ok:
+            bp = max(0.0, cash * margin - 0.0 - 0.0)
+            ok = not (qty * ref > bp + _EPS)
+        if not ok:
+            orders = orders_before + 1
+            rejections += 1
+            return
+        orders += 3
+        entry_seq += 1
+        entry = (side, qty, stp, tgt, f"e{entry_seq}")
+        plans[entry[4]] = stp
+
+    i = 0
+    while i < n:
+        if entry is None and pos == 0 and not exit_pending:
+            # flat with nothing working: jump to the next signal bar, booking what the skipped bars would
+            k = bisect_left(sig_bars, i)
+            j = sig_bars[k] if k < len(sig_bars) else n
+            for d in day_starts[bisect_left(day_starts, max(i, 1)):bisect_left(day_starts, j + 1)]:
+                if d <= j:
+                    daily.append((days.day_labels[DAY[d - 1]], cash))
+            if j >= n:
+                break
+            if SESS[j] != cur_sess:
+                new_session(j, cash)
+            signals += 1
+            on_signal(j)
+            i = j + 1
+            continue
+
+        # a bar with something working: the broker first, on this bar's prices
+        o, h, lo, c, t = O[i], H[i], L[i], C[i], TS[i]
+        out: list = []
+        if entry is not None:
+            side, qty, stp, tgt, oid = entry
+            entry = None
+            px = o * (1 + slip) if side > 0 else o * (1 - slip)
+            fill(t, side, qty, px, "entry", oid, out)
+            opened_ns = t
+            stop_px, target_px, bracket, target_armed, closing = stp, tgt, True, False, False
+            # the rest of the entry bar may already reach the stop
+            touched = lo <= stp if side > 0 else h >= stp
+            if touched:
+                gapped = px <= stp if side > 0 else px >= stp
+                base = px if gapped else stp
+                spx = base * (1 - slip) if side > 0 else base * (1 + slip)
+                fill(t + _MID, -side, qty, spx, "stop_loss", "", out)
+                bracket = False
+        elif exit_pending:
+            exit_pending = False
+            side = -1 if pos > 0 else 1
+            px = o * (1 + slip) if side > 0 else o * (1 - slip)
+            fill(t, side, abs(pos), px, "exit", "", out)
+        elif bracket:
+            long = pos > 0
+            # the stop (a sell stop for a long): at the open plus slippage when the bar gapped
+            # through it, else at the stop plus slippage, in the middle of the minute
+            if long:
+                s_hit = ((o * (1 - slip), t) if o <= stop_px
+                         else (stop_px * (1 - slip), t + _MID) if lo <= stop_px else None)
+            else:
+                s_hit = ((o * (1 + slip), t) if o >= stop_px
+                         else (stop_px * (1 + slip), t + _MID) if h >= stop_px else None)
+            t_hit = None
+            if target_armed:
+                if long:
+                    t_hit = (o, t) if o >= target_px else ((target_px, t + _MID) if h >= target_px else None)
+                else:
+                    t_hit = (o, t) if o <= target_px else ((target_px, t + _MID) if lo <= target_px else None)
+            if s_hit is not None:
+                fill(s_hit[1], -1 if long else 1, abs(pos), s_hit[0], "stop_loss", "", out)
+                bracket = False
+            elif t_hit is not None:
+                fill(t_hit[1], -1 if long else 1, abs(pos), t_hit[0], "take_profit", "", out)
+                bracket = False
+        if bracket:
+            target_armed = True
+        eq = cash + pos * c if pos else cash
+        if out:
+            deliver(out, eq)
+        # the runner's books for the closed bar
+        if i in day_start_set:
+            daily.append((days.day_labels[DAY[i - 1]], eq))
+        if pos:
+            bars_in_pos += 1
+            equity_ts.append(t + NS_PER_MIN)
+            equity.append(eq)
+        # the engine: a new session, the exit rules, the setup
+        if SESS[i] != cur_sess:
+            new_session(i, eq)
+        if pos and not closing and not exit_pending:
+            due = FLAT_DUE[i]
+            if not due and timeout > 0:
+                due = (t + NS_PER_MIN - opened_ns) / NS_PER_MIN >= timeout - _EPS
+            if due:
+                closing = True
+                bracket = False
+                exit_pending = True
+                orders += 1
+        if i in sig_at:
+            signals += 1
+            if pos or entry is not None:
+                decisions["dropped"] += 1
+            else:
+                on_signal(i)
+        i += 1
+
+    if SESS[-1] != cur_sess:  # a session began in the flat stretch at the end
+        new_session(n - 1, cash)
+    # end of data: every order cancelled, the position closed at the last price
+    end_ts = TS[-1] + NS_PER_MIN
+    if pos:
+        orders += 1
+        side = -1 if pos > 0 else 1
+        px = C[-1] * (1 + slip) if side > 0 else C[-1] * (1 - slip)
+        out = []
+        fill(end_ts, side, abs(pos), px, "exit", "", out)
+        deliver(out, cash)
+    equity_ts.append(end_ts)
+    equity.append(cash)
+    daily.append((days.day_labels[DAY[-1]], cash))
+
+    met = M.compute(trades, init, equity, [e for _, e in daily], n, bars_in_pos)
+    by_decision = {k: v for k, v in decisions.items() if v}
+    summary = {
+        "signals_total": signals,
+        "signals_by_setup": {setup_name: dict(by_decision)} if by_decision else {},
+        "signals_by_decision": dict(by_decision),
+        "blocked_reasons": dict(blocks),
+        "orders": orders,
+        "fills": fills_n,
+        "rejections": rejections,
+        "lvn_alerts": 0,
+        "malformed": ds.malformed,
+        "equity": round(cash, 2),
+        "day_pnl": round(cash - sod, 2),
+        "realized_pnl": round(realized, 2),
+        "open_positions": 0,
+        "states": states,
+        "rows_not_recorded": 0,
+    }
+    return BacktestResult(
+        params=run_params(config), metrics=met, trades=trades, equity_ts=equity_ts, equity=equity,
+        daily=daily, summary=summary, fingerprint=ds.fingerprint, bars=n, items=n, symbols=[sym],
+        bars_in_position=bars_in_pos,
+    )
+
+
+def _positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0

@@ -1,0 +1,310 @@
+"""The array path is a gate, not a hope: hypothesis draws configurations (seeds,
+setups -- sma_cross and auction --, their parameters, every risk, exit, cost and session option the array path
+supports) and runs them on the array path and through the Engine, on generated
+bars (gaps, opening jumps, bars outside RTH, a DST change) and on both shared
+bar files. The two must agree exactly: trades field by field, equity samples,
+daily equity, metrics, summary (engine.backtest.paths.first_difference)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from engine.analytics.session import SessionCalendar
+from engine.backtest.arrays import run_arrays, unsupported
+from engine.backtest.data import Dataset, load_dataset
+from engine.backtest.paths import ParityError, first_difference, run_on_path
+from engine.backtest.runner import backtest_config, run_backtest
+from engine.feeds.loaders import BarsArrays
+from engine.model import NS_PER_MIN
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def make_bars(seed: int, session: str, days: int, gap_p: float, jump_p: float, extended: bool,
+              wick: float = 0.001, spike_p: float = 0.0) -> BarsArrays:
+    """A seeded random walk of one-minute bars: whole RTH days of a stock (from the
+    Thursday before the 2024 DST change; with ``extended``, half an hour either side
+    of RTH too) or whole UTC days; bars dropped with ``gap_p``; opens jumping up to
+    3% with ``jump_p``; wicks of about ``wick``, and with ``spike_p`` a bar ten
+    times as wide (one that touches a stop and a target together)."""
+    rng = np.random.default_rng(seed)
+    cal = SessionCalendar(session)
+    minutes: list[int] = []
+    d = date(2024, 3, 7)
+    while len({m // 86_400_000_000_000 for m in minutes}) < days:
+        if session == "us_equity":
+            rth = cal.rth_bounds(d)
+            if rth is not None:
+                lo, hi = (rth[0] - 30 * NS_PER_MIN, rth[1] + 30 * NS_PER_MIN) if extended else rth
+                minutes.extend(range(lo, hi, NS_PER_MIN))
+        else:
+            start = int(np.datetime64(d.isoformat(), "ns").astype(np.int64))
+            minutes.extend(range(start, start + 1440 * NS_PER_MIN, NS_PER_MIN))
+        d += timedelta(days=1)
+    ts = np.asarray(minutes, dtype=np.int64)
+    ts = ts[rng.random(len(ts)) >= gap_p]
+    n = len(ts)
+    ret = rng.normal(0.0, 0.0015, n)
+    jump = np.where(rng.random(n) < jump_p, rng.uniform(-0.03, 0.03, n), 0.0)
+    close = 100.0 * np.exp(np.cumsum(ret + jump))
+    open_ = np.concatenate(([100.0], close[:-1])) * np.exp(jump)
+    wick = np.abs(rng.normal(0.0, wick, (2, n))) * np.where(rng.random(n) < spike_p, 10.0, 1.0)
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    volume = rng.integers(0, 5000, n).astype(float)
+    return BarsArrays(ts, open_, high, low, close, volume, source=f"test:{seed}")
+
+
+# the options each configuration picks from (every one the array path supports); the
+# permissive values come more often, so most runs trade enough to exercise the fills
+OPTIONS = {
+    "flat_before_close_min": [0.0, 5.0, 17.5, 60.0, 180.0],
+    "trade_timeout_min": [0.0, 0.0, 0.0, 1.0, 7.0, 45.0],
+    "window": [("", "")] * 4 + [("10:00", "15:00"), ("09:30", "09:45"), ("00:00", "23:59"), ("13:00", "23:00")],
+    "fixed_qty": [0, 0, 1, 100, 5000],
+    "max_position_notional": [1e3, 5e4, 5e4, 1e12],
+    "max_daily_loss_pct": [0.05, 0.5, 2.0, 100.0, 100.0, 100.0],
+    "max_consecutive_losses": [1, 3, 4, 1_000_000, 1_000_000],
+    "min_reward_risk": [0.0, 0.0, 0.0, 1.0, 1.5],
+    "min_account_balance": [0.0, 2000.0, 2000.0, 2000.0, 2000.0, 99_900.0],
+    "deny_symbols": [[]] * 15 + [["SYM"]],
+    "initial_equity": [5_000.0, 100_000.0, 1e7],
+    "slippage_bps": [0.0, 1.0, 7.5],
+    "commission_per_share": [0.0, 0.005, 0.5],
+    "margin_multiplier": [1.0, 2.0, 4.0],
+}
+
+
+def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: int, atr_stop: float,
+                       atr_target: float, risk_pct: float) -> tuple[dict, dict, dict]:
+    pick = {k: v[int(rng.integers(len(v)))] for k, v in OPTIONS.items()}
+    strategy = {"sma_period": sma_period, "atr_period": atr_period, "atr_stop": atr_stop, "atr_target": atr_target,
+                "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"],
+                # the auction setup's own
+                "setups": [str(rng.choice(["sma_cross", "auction"]))],
+                "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
+                "allow_balance_trades": bool(rng.integers(2)),
+                "balance_min_aggression": float(rng.choice([40.0, 80.0]))}
+    risk = {k: pick[k] for k in ("fixed_qty", "max_position_notional", "max_daily_loss_pct", "max_consecutive_losses",
+                                 "min_reward_risk", "min_account_balance", "deny_symbols")}
+    risk.update(risk_per_trade_pct=risk_pct, trading_start=pick["window"][0], trading_end=pick["window"][1])
+    broker = {k: pick[k] for k in ("initial_equity", "slippage_bps", "commission_per_share", "margin_multiplier")}
+    return strategy, risk, broker
+
+
+@st.composite
+def configurations(draw, session: str):
+    """The setup's numbers drawn by hypothesis; the options picked uniformly by a
+    drawn seed (hypothesis favours the first entry of a ``sampled_from`` and
+    explores near the examples it has, which left whole rules unexercised)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return pick_configuration(rng, draw(st.integers(2, 30)), draw(st.integers(1, 20)), draw(st.floats(0.2, 3.0)),
+                              draw(st.floats(0.2, 5.0)), draw(st.floats(0.05, 5.0)))
+
+
+def config_for(symbols, session, strategy, risk, broker):
+    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction)."""
+    return backtest_config(None, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
+
+
+def assert_same(cfg, ds) -> None:
+    why = unsupported(cfg, ds)
+    assert why == "", why
+    diff = first_difference(run_arrays(cfg, ds), run_backtest(cfg, ds))
+    assert diff == "", diff
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31), session=st.sampled_from(["us_equity", "24h_utc"]),
+       days=st.integers(1, 4), gap_p=st.sampled_from([0.0, 0.02, 0.3]), jump_p=st.sampled_from([0.0, 0.01]),
+       extended=st.booleans(), wick=st.sampled_from([0.0003, 0.001, 0.004]),
+       spike_p=st.sampled_from([0.0, 0.05, 0.2]), data=st.data())
+def test_array_path_equals_engine_on_generated_bars(seed, session, days, gap_p, jump_p, extended, wick, spike_p,
+                                                    data):
+    if session == "24h_utc":
+        days = min(days, 2)
+    bars = make_bars(seed, session, days, gap_p, jump_p, extended, wick, spike_p)
+    assume(len(bars) > 30)
+    strategy, risk, broker = data.draw(configurations(session))
+    if session == "24h_utc" and risk["trading_start"] == "09:30":
+        risk["trading_start"], risk["trading_end"] = "", ""
+    ds = Dataset("bars", {"SYM": bars}, "generated")
+    assert_same(config_for(["SYM"], session, strategy, risk, broker), ds)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_array_path_equals_engine_on_seeded_cases(seed):
+    """Cases drawn from a plain RNG as well: spread evenly over the options, whatever hypothesis explores."""
+    rng = np.random.default_rng(seed)
+    session = ["us_equity", "24h_utc"][seed % 2]
+    bars = make_bars(seed, session, 3 if session == "us_equity" else 1, float(rng.choice([0.0, 0.02, 0.3])),
+                     float(rng.choice([0.0, 0.01])), bool(seed % 3 == 0), float(rng.choice([0.0003, 0.001, 0.004])),
+                     float(rng.choice([0.0, 0.05, 0.2])))
+    strategy, risk, broker = pick_configuration(rng, int(rng.integers(2, 31)), int(rng.integers(1, 21)),
+                                                float(rng.uniform(0.2, 3.0)), float(rng.uniform(0.2, 5.0)),
+                                                float(rng.uniform(0.05, 5.0)))
+    assert_same(config_for(["SYM"], session, strategy, risk, broker), Dataset("bars", {"SYM": bars}, "seeded"))
+
+
+@pytest.mark.parametrize("setup", ["sma_cross", "auction"])
+@pytest.mark.parametrize("name, session", [("btcusdt_perp_202201_bars_1m.csv", "24h_utc"),
+                                           ("6eh4_202401_bars_1m.csv.gz", "24h_chicago")])
+def test_array_path_equals_engine_on_the_shared_bar_files(shared_data, name, session, setup):
+    ds = load_dataset([str(shared_data(name))])
+    cfg = backtest_config(None, ds.symbols, setup=setup, session=session)
+    assert_same(cfg, ds)
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), start_day=st.integers(0, 25), days=st.integers(1, 4),
+       which=st.sampled_from([("btcusdt_perp_202201_bars_1m.csv", "24h_utc"),
+                              ("6eh4_202401_bars_1m.csv.gz", "24h_chicago")]))
+def test_array_path_equals_engine_on_drawn_windows_of_the_shared_files(shared_data, data, start_day, days, which):
+    name, session = which
+    full = load_dataset([str(shared_data(name))])
+    t0 = int(next(iter(full.series.values())).ts_ns[0]) + start_day * 1440 * NS_PER_MIN
+    ds = full.window(t0, t0 + days * 1440 * NS_PER_MIN)
+    assume(ds.series)
+    strategy, risk, broker = data.draw(configurations(session))
+    risk["deny_symbols"] = []
+    assert_same(config_for(ds.symbols, session, strategy, risk, broker), ds)
+
+
+def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
+    bars = make_bars(1, "us_equity", 2, 0.0, 0.0, False)
+    ds = Dataset("bars", {"SYM": bars}, "generated")
+    cases = [
+        ({"strategy": {"trail_activate_r": 1.0}}, "trailing stops"),
+        ({"strategy": {"target1_r": 1.0}}, "partial exits"),
+        ({"setup": "trend_model"}, "has no array form"),
+        ({"setup": "sma_cross,auction"}, "one setup"),
+    ]
+    for over, words in cases:
+        cfg = backtest_config(None, ["SYM"], setup=over.get("setup", "sma_cross"), strategy=over.get("strategy"))
+        res, path = run_on_path(cfg, ds, "arrays")
+        assert path.name == "engine" and words in path.reason, path.label
+        assert path.label.startswith("engine (")
+    two = Dataset("bars", {"A": bars, "B": bars}, "two")
+    cfg = backtest_config(None, ["A", "B"], setup="sma_cross")
+    assert "2 symbols" in run_on_path(cfg, two, "arrays")[1].label
+    spiky = make_bars(2, "us_equity", 2, 0.0, 0.0, False)
+    spiky.high[100] = spiky.high[100] * 3  # a print the price band refuses
+    cfg = backtest_config(None, ["SYM"], setup="sma_cross")
+    assert "price band" in unsupported(cfg, Dataset("bars", {"SYM": spiky}, "spiky"))
+
+
+def test_verify_names_the_first_difference(monkeypatch):
+    """The gate can fail: a stop filled one cent off is named, trade and field."""
+    import engine.backtest.paths as paths
+
+    bars = make_bars(3, "us_equity", 3, 0.0, 0.0, False)
+    ds = Dataset("bars", {"SYM": bars}, "generated")
+    cfg = backtest_config(None, ["SYM"], setup="sma_cross")
+    res, path = run_on_path(cfg, ds, "arrays", verify=True)
+    assert path.label == "arrays, verified by the engine"
+    real = paths.run_arrays
+
+    def off_by_a_cent(config, data):
+        out = real(config, data)
+        t = out.trades[2]
+        out.trades[2] = type(t)(**{**t.__dict__, "exit_price": t.exit_price + 0.01})
+        return out
+
+    monkeypatch.setattr(paths, "run_arrays", off_by_a_cent)
+    with pytest.raises(ParityError, match=r"trade 3 exit_price: arrays"):
+        run_on_path(cfg, ds, "arrays", verify=True)
+
+
+@pytest.mark.usefixtures("synthetic_cache")
+@pytest.mark.parametrize("setup", ["sma_cross", "auction"])
+@pytest.mark.parametrize("spec", ["synthetic:SPY:12:7", "synthetic:TSLA:6:3"])
+def test_array_path_equals_engine_on_simulated_sessions_with_flow_and_volume_at_price(spec, setup):
+    """The simulator's bars carry their own buy/sell volume and volume at price: the
+    batch analytics use them as SymbolAnalytics does."""
+    ds = load_dataset([spec])
+    assert_same(backtest_config(None, ds.symbols, setup=setup), ds)
+
+
+@pytest.mark.usefixtures("synthetic_cache")
+def test_cli_backtest_says_which_path_ran(capsys):
+    from cockpit.cli import main
+
+    assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "sma_cross", "--no-store", "--no-chart",
+                 "--path", "arrays", "--verify"]) == 0
+    assert "path: arrays, verified by the engine" in capsys.readouterr().out
+    assert main(["backtest", "--data", "synthetic:SPY:2:5", "--setup", "trend_model", "--no-store", "--no-chart",
+                 "--path", "arrays"]) == 0
+    assert "path: engine (setup trend_model has no array form)" in capsys.readouterr().out
+
+
+def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch):
+    import engine.backtest.sweep as sweep
+    from engine.backtest.executors import make_executor
+    from engine.backtest.grid import parse_grid
+
+    ds = Dataset("bars", {"A": make_bars(4, "us_equity", 3, 0.02, 0.0, False),
+                          "B": make_bars(5, "us_equity", 3, 0.0, 0.01, False)}, "generated")
+    cfg = backtest_config(None, ["A", "B"], setup="sma_cross")
+    grid = parse_grid(["atr_stop=1,1.5", "atr_target=2,3"])
+    out = sweep.run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
+    assert sweep.paths_used(out) == {"arrays": 10}
+    checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
+    assert len(checked) == 3 and diff == ""
+    real = sweep.run_arrays
+
+    def pnl_a_dollar_off(config, data):  # an array path that lost a rule
+        out = real(config, data)
+        out.trades[0] = type(out.trades[0])(**{**out.trades[0].__dict__, "pnl": out.trades[0].pnl + 1.0})
+        return out
+
+    monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)
+    checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
+    assert diff.startswith(f"{out.rows[0].label if out.rows[0].index != -1 else out.rows[1].label} on A: trade 1 pnl")
+
+
+def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl():
+    """The signal-tape run (sweeps) skips a quiet last session; its day P&L must
+    still be that session's, as when every bar is visited (found by --verify-top)."""
+    from engine.backtest.sweep import engine_result
+
+    bars = make_bars(11, "us_equity", 3, 0.0, 0.0, False)
+    day3 = bars.ts_ns >= bars.ts_ns[-1] - 389 * NS_PER_MIN
+    quiet = bars.ts_ns >= bars.ts_ns[~day3][-1] - 24 * NS_PER_MIN  # day 2's last 25 bars and day 3
+    for col in (bars.open, bars.high, bars.low, bars.close):
+        col[quiet] = 100.0  # one exact price: its SMA is exactly it, so nothing crosses on day 3
+    ds = Dataset("bars", {"SYM": bars}, "quiet last session")
+    cfg = backtest_config(None, ["SYM"], setup="sma_cross", strategy={"flat_before_close_min": 30.0},
+                          risk={"max_consecutive_losses": 100, "trading_start": "09:45", "trading_end": "15:00"})
+    every_bar = run_backtest(cfg, ds)
+    assert every_bar.trades
+    assert first_difference(run_arrays(cfg, ds), every_bar) == ""
+    assert engine_result(cfg, "SYM", ds).summary["day_pnl"] == every_bar.summary["day_pnl"]
+
+
+@pytest.mark.parametrize("section, values, why", [
+    ("sizing", {"dynamic": True}, "dynamic sizing"),
+    ("risk", {"min_cash": 1000.0}, "risk.min_cash"),
+    ("risk", {"max_positions_per_symbol": 2}, "max_positions_per_symbol"),
+    ("risk", {"options_gate": True}, "options_gate"),
+    ("risk", {"power_hour_symbols": ["BTC"]}, "power_hour_symbols"),
+])
+def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, values, why):
+    """Added after the array path (issue 15/16 risk features): such a run must say it
+    ran on the Engine, never take the arrays and silently ignore the feature."""
+    from engine.backtest.array_support import unsupported
+    from engine.backtest.data import load_dataset
+    from engine.backtest.runner import backtest_config
+    from engine.config import load_config
+
+    ds = load_dataset(["synthetic:BTC:2:7"], None, None, None, False, None)
+    base = load_config(None, overrides={"app": {"mode": "AUTO"}, section: values}, env={})
+    cfg = backtest_config(base, ds.symbols, setup="sma_cross")
+    assert why in unsupported(cfg, ds)
+    plain = backtest_config(load_config(None, overrides={"app": {"mode": "AUTO"}}, env={}), ds.symbols, setup="sma_cross")
+    assert unsupported(plain, ds) == ""
