@@ -47,6 +47,7 @@ from .sizing import AtrHistory, MarketView
 from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
+from .stops import apply_stop_mode
 from .strategies import Strategies
 
 _log = logging.getLogger(__name__)
@@ -403,10 +404,12 @@ class Engine:
         """``setup.on_bar``; a setup that raises (a trader's own, most likely) is disabled
         for the symbol with its traceback logged and journaled, and the engine goes on."""
         try:
-            return setup.on_bar(snap, now)
+            sig = setup.on_bar(snap, now)
         except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
             self._setup_failed(sym, setup, exc)
             return None
+        # the symbol's stop mode sets the bracket, the same way for every setup (engine/stops.py)
+        return None if sig is None else apply_stop_mode(sig, self.params[sym])
 
     def _setup_failed(self, sym: str, setup, exc: Exception) -> None:
         name = getattr(setup, "name", type(setup).__name__)

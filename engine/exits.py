@@ -31,6 +31,7 @@ from typing import Callable, Literal, Optional
 
 from .config import StrategyParams
 from .model import NS_PER_MIN, Side
+from .stops import exit_profile
 
 ExitKind = Literal["partial", "move_stop", "close"]
 _EPS = 1e-9
@@ -113,7 +114,7 @@ class ExitManager:
             raise ValueError(f"{symbol}: qty {qty} must be >= 1")
         plan = TradePlan(
             symbol=symbol, side=side, entry=entry, initial_stop=stop, target=target, qty=qty,
-            opened_ns=opened_ns, params=params or self.params, stop=stop, extreme=entry,
+            opened_ns=opened_ns, params=exit_profile(params or self.params), stop=stop, extreme=entry,
         )
         self._plans[symbol] = plan
         return plan
@@ -198,12 +199,14 @@ class ExitManager:
         if p.trail_activate_r > 0:
             if not plan.trailing and r_now >= p.trail_activate_r - _EPS:
                 plan.trailing = True
-            if plan.trailing and math.isfinite(atr) and atr > 0:
-                level = plan.extreme - sign * p.trail_atr * atr
+            by_r = p.stop_mode == "dollars"  # the fixed-R profile trails by 1R, not by ATR
+            if plan.trailing and (by_r or (math.isfinite(atr) and atr > 0)):
+                level = plan.extreme - sign * (plan.r if by_r else p.trail_atr * atr)
                 if (level - new_stop) * sign > 0:
                     new_stop = level
                     why = (f"trailing: {'high' if sign > 0 else 'low'} {plan.extreme:g} "
-                           f"{'-' if sign > 0 else '+'} {p.trail_atr:g} x ATR {atr:.4g}")
+                           f"{'-' if sign > 0 else '+'} " + (f"1R {plan.r:g}" if by_r else
+                                                             f"{p.trail_atr:g} x ATR {atr:.4g}"))
 
         gain = (new_stop - plan.stop) * sign
         if gain > 0 and (forced or gain >= self._min_step - _EPS):

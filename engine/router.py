@@ -36,6 +36,7 @@ from .notify import Notifier
 from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
+from .stops import exit_profile
 
 
 RECENT_FILLS = 500  # fills kept in memory (the store has every one)
@@ -95,7 +96,8 @@ class OrderRouter:
         own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
         if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
             return False
-        if params.target1_r > 0 or params.trail_activate_r > 0:
+        exits = exit_profile(params)
+        if exits.target1_r > 0 or exits.trail_activate_r > 0:
             return False
         pos = self.broker.position(sig.symbol)
         if pos is None or pos.qty * sig.side.sign <= 0:
