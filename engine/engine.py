@@ -85,6 +85,7 @@ class Engine:
         if config.sizing.dynamic:
             self._atr_history = {s: AtrHistory() for s in self.symbols}
             self.risk.market = self._market_view
+        self.risk.symbol_qty = lambda sym: self.params[sym].qty if sym in self.params else 0
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id,
                                may_add=lambda sig: self.router.may_add(sig))

@@ -12,6 +12,10 @@ Rules, each optional per config (``StrategyParams``):
   * trailing stop: once ``trail_activate_r`` R in favour, the stop follows the
     best price by ``trail_atr`` x ATR (stop = extreme -/+ trail_atr x ATR) and
     only ever tightens. If price is already beyond that level, the trade closes.
+  * percent trail (per symbol): once the best price is ``trail_activate_pct`` of
+    entry in favour, the stop follows it at best x (1 - ``trail_pct``) (x (1 +
+    trail_pct) for a short); the best price comes back after a restart
+    (``restore_extreme``).
   * time exit: close after ``trade_timeout_min`` minutes in the trade.
   * flat before the close: close when the RTH close is ``flat_before_close_min``
     minutes away or less.
@@ -208,6 +212,16 @@ class ExitManager:
                            f"{'-' if sign > 0 else '+'} " + (f"1R {plan.r:g}" if by_r else
                                                              f"{p.trail_atr:g} x ATR {atr:.4g}"))
 
+        if p.trail_pct > 0:  # per symbol: a trail in percent of the high-water mark
+            gained = (plan.extreme - plan.entry) * sign / plan.entry
+            if gained >= p.trail_activate_pct - _EPS:
+                level = plan.extreme * (1 - sign * p.trail_pct)
+                if (level - new_stop) * sign > 0:
+                    new_stop = level
+                    why = (f"trail_pct: {'high' if sign > 0 else 'low'}-water {plan.extreme:g} x "
+                           f"(1 {'-' if sign > 0 else '+'} {p.trail_pct:g}) after {gained:.2%} in favour "
+                           f"(trail_activate_pct {p.trail_activate_pct:g})")
+
         gain = (new_stop - plan.stop) * sign
         if gain > 0 and (forced or gain >= self._min_step - _EPS):
             if (price - new_stop) * sign <= 0:  # already through the new stop: get out
@@ -240,12 +254,27 @@ class ExitManager:
         plan = self._plans.get(symbol)
         if plan is None or plan.closing or not plan.has_r:
             return True
-        return plan.params.target1_r <= 0 and plan.params.trail_activate_r <= 0
+        p = plan.params
+        return p.target1_r <= 0 and p.trail_activate_r <= 0 and p.trail_pct <= 0
 
     def time_exit_due(self, symbol: str, ts_ns: int) -> bool:
         """Would a time rule close ``symbol`` on a price at ``ts_ns``?"""
         plan = self._plans.get(symbol)
         return plan is not None and not plan.closing and bool(self._time_exit(plan, ts_ns))
+
+    def restore_extreme(self, symbol: str, extreme: float) -> None:
+        """A restart: the high-water mark (low for a short) the last run journaled gives
+        back the best price and what it had already set off: the trailing rule and the
+        partial exit (the broker's position is already the smaller one: no second one)."""
+        plan = self._plans.get(symbol)
+        if plan is None:
+            return
+        self.note_prices(symbol, [extreme])
+        if plan.has_r and plan.extreme != plan.entry:
+            best = plan.r_multiple(plan.extreme)
+            p = plan.params
+            plan.trailing = p.trail_activate_r > 0 and best >= p.trail_activate_r - _EPS
+            plan.partial_done = p.target1_r > 0 and best >= p.target1_r - _EPS
 
     def note_prices(self, symbol: str, prices) -> None:
         """What ``on_price`` does with prices on which no rule acts (``price_blind``

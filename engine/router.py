@@ -29,7 +29,7 @@ from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
-from .model import (BrokerEvent, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+from .model import (BrokerEvent, JournalEntry, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
 from .day_trades import DayTrades
 from .notify import Notifier
@@ -39,6 +39,7 @@ from .risk import RiskManager
 from .stops import exit_profile
 
 
+HIGH_WATER = "high_water"  # the journal kind of a percent trail's high-water mark (restored at a restart)
 RECENT_FILLS = 500  # fills kept in memory (the store has every one)
 RECENT_ATTEMPTS = 1000  # signals whose send attempts are counted (a retry comes soon after the first)
 
@@ -223,7 +224,15 @@ class OrderRouter:
         symbol's orders, and the exit plan goes back to what the broker holds (a
         failed close is tried again at the next bar); a position left without a stop
         is protected. It never leaves this method (it would stop the feed)."""
-        for action in self.exits.on_price(symbol, price, now, atr):
+        plan = self.exits.plan(symbol)
+        best = plan.extreme if plan is not None else None
+        actions = self.exits.on_price(symbol, price, now, atr)
+        if plan is not None and plan.params.trail_pct > 0 and plan.extreme != best:
+            # the percent trail's high-water mark, journaled so a restart carries on from it
+            self.recorder.log("info", HIGH_WATER, f"{symbol} {'high' if plan.side.sign > 0 else 'low'}-water "
+                              f"{plan.extreme:g} (trail_pct {plan.params.trail_pct:g})", symbol,
+                              {"high_water": plan.extreme, "opened_ns": plan.opened_ns})
+        for action in actions:
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
             if action.kind in ("close", "partial"):
                 self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
@@ -274,10 +283,12 @@ class OrderRouter:
                 self._trips.pop(f.symbol)
 
     def restore_plans(self, positions: list[Position], decisions: list[Signal],
-                      open_orders: Sequence[Order] = ()) -> None:
+                      open_orders: Sequence[Order] = (), high_water: Sequence[JournalEntry] = ()) -> None:
         """A restart: manage each restored position's exits as before, from the newest
         signal that opened it (``decisions`` newest first); an entry still open (working,
-        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills."""
+        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills.
+        ``high_water``: the journaled high-water marks (kind ``HIGH_WATER``, oldest
+        first); the latest of the same position gives its trail back."""
         by_id = {d.id: d for d in decisions if d.decision in (Decision.APPROVED, Decision.AUTO)}
         for o in open_orders:
             if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
@@ -297,6 +308,10 @@ class OrderRouter:
             try:
                 self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,
                                               abs(pos.qty), pos.opened_ns, params=self.params[pos.symbol])
+                marks = [e.data["high_water"] for e in high_water if e.symbol == pos.symbol and e.data
+                         and e.data.get("opened_ns") == pos.opened_ns and "high_water" in e.data]
+                if marks:
+                    self.exits.restore_extreme(pos.symbol, float(marks[-1]))
             except ValueError as exc:  # the broker's bracket still protects it
                 self.recorder.log("warn", "exit", f"restored {pos.symbol} position: exit management not "
                                   f"resumed: {exc}", pos.symbol)
