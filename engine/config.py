@@ -216,6 +216,12 @@ class StrategyParams(_Section):
     trail_pct: float = Field(0.0, ge=0, lt=1)  # trail at high-water x (1 - trail_pct); 0 = off
     trail_activate_pct: float = Field(0.0, ge=0)  # ... once the high-water gained this fraction of entry
 
+    # two ATR targets (stop_mode atr): half (partial_pct) off at entry +/- target1_atr x ATR
+    # with the stop to break-even, the rest at the bracket's target, entry +/- target2_atr x ATR
+    target1_atr: float = Field(0.0, ge=0)  # 0 = no first target (target1_r may still split)
+    partial_pct: float = Field(0.5, gt=0, lt=1)  # fraction of the shares sold at target1_atr
+    target2_atr: float = Field(0.0, ge=0)  # 0 = the setup's own target
+
     @model_validator(mode="after")
     def _stop_mode_inputs(self) -> "StrategyParams":
         """A stop mode without its inputs is refused at load, naming the key."""
@@ -227,6 +233,9 @@ class StrategyParams(_Section):
         if self.stop_mode == "dollars" and self.r_dollars <= 0:
             raise ValueError(f"stop_mode 'dollars' needs r_dollars > 0 (dollars per share of 1R, e.g. 0.10); "
                              f"stop_mode allowed: {', '.join(get_args(StopMode))}")
+        if self.target1_atr > 0 and self.target2_atr > 0 and self.target1_atr >= self.target2_atr:
+            raise ValueError(f"target1_atr {self.target1_atr:g} must be below target2_atr {self.target2_atr:g} "
+                             "(the partial comes first; 0 turns either off)")
         return self
 
     @field_validator("setups")

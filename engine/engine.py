@@ -47,7 +47,7 @@ from .sizing import AtrHistory, MarketView
 from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
-from .stops import apply_stop_mode
+from .stops import apply_stop_mode, first_target
 from .strategies import Strategies
 
 _log = logging.getLogger(__name__)
@@ -410,7 +410,14 @@ class Engine:
             self._setup_failed(sym, setup, exc)
             return None
         # the symbol's stop mode sets the bracket, the same way for every setup (engine/stops.py)
-        return None if sig is None else apply_stop_mode(sig, self.params[sym])
+        if sig is None:
+            return None
+        p = self.params[sym]
+        sig = apply_stop_mode(sig, p, snap.atr)
+        target1 = first_target(sig, p, snap.atr)
+        if target1 > 0:
+            self.router.note_target1(sig.id, target1)
+        return sig
 
     def _setup_failed(self, sym: str, setup, exc: Exception) -> None:
         name = getattr(setup, "name", type(setup).__name__)

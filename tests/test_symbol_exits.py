@@ -125,6 +125,6 @@ async def test_the_trails_high_water_mark_survives_a_restart(tmp_path):
         restored = eng2.exits.plan(sym)
         assert restored is not None and restored.entry == plan.entry
         assert restored.extreme == pytest.approx(extreme)
-        assert any(e.kind == "high_water" and e.symbol == sym for e in eng.journal)
+        assert any(e.kind == "exit_plan" and e.symbol == sym for e in eng.journal)
     finally:
         await eng2.store.close()
