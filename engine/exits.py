@@ -221,7 +221,7 @@ class ExitManager:
                 if (level - new_stop) * sign > 0:
                     new_stop = level
                     why = (f"trailing: {'high' if sign > 0 else 'low'} {plan.extreme:g} "
-                           f"{'-' if sign > 0 else '+'} " + (f"1R {plan.r:g}" if by_r else
+                           f"{'-' if sign > 0 else '+'} " + (f"1R {plan.r:.4g}" if by_r else
                                                              f"{p.trail_atr:g} x ATR {atr:.4g}"))
 
         if p.trail_pct > 0:  # per symbol: a trail in percent of the high-water mark
