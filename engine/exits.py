@@ -291,6 +291,8 @@ class ExitManager:
                 else p.target1_r > 0 and best >= p.target1_r - _EPS)
         elif partial_done:
             plan.partial_done = True
+        if plan.partial_done and plan.has_r and (plan.entry - plan.stop) * plan.side.sign > 0:
+            plan.stop = plan.entry  # the partial moved it to break-even (a protective stop goes there)
 
     def note_prices(self, symbol: str, prices) -> None:
         """What ``on_price`` does with prices on which no rule acts (``price_blind``

@@ -105,7 +105,7 @@ async def test_the_first_target_and_its_partial_survive_a_restart(tmp_path):
         restored = eng2.exits.plan(plan.symbol)
         assert restored is not None and restored.target1 == pytest.approx(plan.target1) and plan.target1 > 0
         # the partial went (its order may still be working): a price past target1 sells no second one
-        assert restored.partial_done
+        assert restored.partial_done and restored.stop == pytest.approx(restored.entry)  # break-even
         acts = eng2.exits.on_price(plan.symbol, plan.target1 + plan.side.sign * 0.01, kill_ns + NS_PER_MIN, 0.1)
         assert not [a for a in acts if a.kind == "partial"]
     finally:

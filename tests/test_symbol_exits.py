@@ -59,7 +59,7 @@ def test_restore_extreme_gives_back_the_high_water_and_the_rules_it_set_off():
     em.on_position_opened("SPY", Side.BUY, 100.0, 99.0, 110.0, 10, T0)
     em.restore_extreme("SPY", 101.5)
     plan = em.plan("SPY")
-    assert plan.extreme == 101.5 and plan.partial_done and not plan.trailing
+    assert plan.extreme == 101.5 and plan.partial_done and not plan.trailing and plan.stop == 100.0
     (a,) = em.on_price("SPY", 100.8, at(5), 0.5)  # no second partial; the trail from 101.5
     assert (a.kind, a.new_stop) == ("move_stop", pytest.approx(100.485))
 
