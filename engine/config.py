@@ -33,6 +33,7 @@ SetupName = Literal[
     "ema_cross", "vwap_reclaim", "sigma_fade", "hod_failure", "orb", "trend_pullback", "vwap_mean_reversion",
 ]
 Sides = Literal["long", "short", "both"]  # which sides of a section-13 setup trade
+StopMode = Literal["atr", "pct", "dollars"]  # where a signal's stop and target come from (engine/stops.py)
 Objective = Literal["sharpe", "profit_factor", "expectancy"]  # what a sweep ranks by
 ThemeName = Literal["dark", "light", "high-contrast"]
 ImportTimeframe = Literal["1Min", "trades"]  # what the REST importers fetch: one-minute bars, or every trade
@@ -204,6 +205,38 @@ class StrategyParams(_Section):
     trail_atr: float = Field(1.0, gt=0)
     trade_timeout_min: float = Field(0.0, ge=0)  # 0 = no time exit
     flat_before_close_min: float = Field(5.0, ge=0)  # 0 = hold through the close
+    # 14. stop modes (engine/stops.py): atr = the setup's own bracket (ATR based);
+    # pct = stop_pct / tp_pct of entry; dollars = R of r_dollars per share with the
+    # 1R stop / 1.5R half / 3R rest / trail from 1R / flat before the close profile
+    stop_mode: StopMode = "atr"
+    stop_pct: float = Field(0.0, ge=0, lt=1)  # fraction of entry (0.01 = 1%); 0 = the setup's stop
+    tp_pct: float = Field(0.0, ge=0)  # fraction of entry; 0 = the setup's target
+    r_dollars: float = Field(0.0, ge=0)  # dollars per share of 1R (stop_mode dollars)
+    qty: int = Field(0, ge=0)  # fixed shares per entry for this symbol; 0 = sized by risk
+    trail_pct: float = Field(0.0, ge=0, lt=1)  # trail at high-water x (1 - trail_pct); 0 = off
+    trail_activate_pct: float = Field(0.0, ge=0)  # ... once the high-water gained this fraction of entry
+
+    # two ATR targets (stop_mode atr): half (partial_pct) off at entry +/- target1_atr x ATR
+    # with the stop to break-even, the rest at the bracket's target, entry +/- target2_atr x ATR
+    target1_atr: float = Field(0.0, ge=0)  # 0 = no first target (target1_r may still split)
+    partial_pct: float = Field(0.5, gt=0, lt=1)  # fraction of the shares sold at target1_atr
+    target2_atr: float = Field(0.0, ge=0)  # 0 = the setup's own target
+
+    @model_validator(mode="after")
+    def _stop_mode_inputs(self) -> "StrategyParams":
+        """A stop mode without its inputs is refused at load, naming the key."""
+        if self.stop_mode == "pct":
+            for key in ("stop_pct", "tp_pct"):
+                if getattr(self, key) <= 0:
+                    raise ValueError(f"stop_mode 'pct' needs {key} > 0 (a fraction of entry, e.g. 0.01 = 1%); "
+                                     f"stop_mode allowed: {', '.join(get_args(StopMode))}")
+        if self.stop_mode == "dollars" and self.r_dollars <= 0:
+            raise ValueError(f"stop_mode 'dollars' needs r_dollars > 0 (dollars per share of 1R, e.g. 0.10); "
+                             f"stop_mode allowed: {', '.join(get_args(StopMode))}")
+        if self.target1_atr > 0 and self.target2_atr > 0 and self.target1_atr >= self.target2_atr:
+            raise ValueError(f"target1_atr {self.target1_atr:g} must be below target2_atr {self.target2_atr:g} "
+                             "(the partial comes first; 0 turns either off)")
+        return self
 
     @field_validator("setups")
     @classmethod
@@ -265,6 +298,8 @@ def params_error(err: dict) -> str:
     """One line for a StrategyParams validation error: the key, the value and what is
     allowed (an unknown key gets the closest valid name)."""
     key = ".".join(map(str, err["loc"]))
+    if not key:  # a rule across keys (a model validator): its message names them
+        return str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         valid = sorted(StrategyParams.model_fields)
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
@@ -658,6 +693,8 @@ def _describe(err: dict, source: str) -> str:
     inner = msg.removeprefix("Value error, ")
     if inner.startswith(key + "."):  # a nested table's validator already named the full key
         return f"{source}: {inner}"
+    if err["type"] == "value_error" and isinstance(err.get("input"), dict):  # a rule across a table's keys
+        return f"{source}: {key}: {inner}"
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         msg = f"allowed: {ctx['expected']}"

@@ -47,6 +47,7 @@ from .sizing import AtrHistory, MarketView
 from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
+from .stops import apply_stop_mode, first_target
 from .strategies import Strategies
 
 _log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Engine:
         if config.sizing.dynamic:
             self._atr_history = {s: AtrHistory() for s in self.symbols}
             self.risk.market = self._market_view
+        self.risk.symbol_qty = lambda sym: self.params[sym].qty if sym in self.params else 0
         self.desk = SignalDesk(config, self.calendar, self.risk, broker, clock, self.recorder, self.notifier,
                                self.counters, lambda now: self.data.data_age_s(now), run_id,
                                may_add=lambda sig: self.router.may_add(sig))
@@ -409,10 +411,19 @@ class Engine:
         """``setup.on_bar``; a setup that raises (a trader's own, most likely) is disabled
         for the symbol with its traceback logged and journaled, and the engine goes on."""
         try:
-            return setup.on_bar(snap, now)
+            sig = setup.on_bar(snap, now)
         except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
             self._setup_failed(sym, setup, exc)
             return None
+        # the symbol's stop mode sets the bracket, the same way for every setup (engine/stops.py)
+        if sig is None:
+            return None
+        p = self.params[sym]
+        sig = apply_stop_mode(sig, p, snap.atr)
+        target1 = first_target(sig, p, snap.atr)
+        if target1 > 0:
+            self.router.note_target1(sig.id, target1)
+        return sig
 
     def _setup_failed(self, sym: str, setup, exc: Exception) -> None:
         name = getattr(setup, "name", type(setup).__name__)

@@ -8,10 +8,16 @@ the engine carries it out through the broker (a reduce-only market order for
 Rules, each optional per config (``StrategyParams``):
   * partial exit: once the trade is ``target1_r`` R in favour, sell
     floor(qty x ``partial_fraction``) and move the stop to break-even (the entry)
-    on the rest. With too few shares to split, only the stop moves.
+    on the rest. With too few shares to split, only the stop moves. A plan with
+    a first target price (``target1``, from ``target1_atr``) does the same there,
+    selling ``partial_pct``.
   * trailing stop: once ``trail_activate_r`` R in favour, the stop follows the
     best price by ``trail_atr`` x ATR (stop = extreme -/+ trail_atr x ATR) and
     only ever tightens. If price is already beyond that level, the trade closes.
+  * percent trail (per symbol): once the best price is ``trail_activate_pct`` of
+    entry in favour, the stop follows it at best x (1 - ``trail_pct``) (x (1 +
+    trail_pct) for a short); the best price comes back after a restart
+    (``restore_extreme``).
   * time exit: close after ``trade_timeout_min`` minutes in the trade.
   * flat before the close: close when the RTH close is ``flat_before_close_min``
     minutes away or less.
@@ -31,6 +37,7 @@ from typing import Callable, Literal, Optional
 
 from .config import StrategyParams
 from .model import NS_PER_MIN, Side
+from .stops import exit_profile
 
 ExitKind = Literal["partial", "move_stop", "close"]
 _EPS = 1e-9
@@ -61,6 +68,7 @@ class TradePlan:
     extreme: float = 0.0  # best price since entry (high for a long, low for a short)
     partial_done: bool = False
     trailing: bool = False
+    target1: float = 0.0  # the first target's price (target1_atr, from the signal's ATR); 0 = by target1_r
     closing: bool = False
 
     @property
@@ -104,8 +112,10 @@ class ExitManager:
         qty: int,
         opened_ns: int,
         params: Optional[StrategyParams] = None,
+        target1: float = 0.0,
     ) -> TradePlan:
-        """Start managing a position (``params``: the symbol's own, if it has overrides)."""
+        """Start managing a position (``params``: the symbol's own, if it has overrides;
+        ``target1``: the price of its first target, engine.stops.first_target)."""
         for name, value in (("entry", entry), ("stop", stop)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{symbol}: {name} {value!r} is not a positive price")
@@ -113,7 +123,8 @@ class ExitManager:
             raise ValueError(f"{symbol}: qty {qty} must be >= 1")
         plan = TradePlan(
             symbol=symbol, side=side, entry=entry, initial_stop=stop, target=target, qty=qty,
-            opened_ns=opened_ns, params=params or self.params, stop=stop, extreme=entry,
+            opened_ns=opened_ns, params=exit_profile(params or self.params), stop=stop, extreme=entry,
+            target1=target1 if math.isfinite(target1) and target1 > 0 else 0.0,
         )
         self._plans[symbol] = plan
         return plan
@@ -183,27 +194,45 @@ class ExitManager:
         r_now = plan.r_multiple(price)
         new_stop, why, forced = plan.stop, "", False
 
-        if p.target1_r > 0 and not plan.partial_done and r_now >= p.target1_r - _EPS:
+        if plan.target1 > 0:  # the first ATR target, a price
+            hit = (price - plan.target1) * sign >= -_EPS
+            fraction, rule = p.partial_pct, f"target1 {plan.target1:.4g} = {p.target1_atr:g} ATR"
+        else:
+            hit = p.target1_r > 0 and r_now >= p.target1_r - _EPS
+            fraction, rule = p.partial_fraction, f"target1_r {p.target1_r:g}"
+        if hit and not plan.partial_done:
             plan.partial_done = True
-            part = math.floor(plan.qty * p.partial_fraction + _EPS)
+            part = math.floor(plan.qty * fraction + _EPS)
             if 1 <= part < plan.qty:
                 actions.append(ExitAction("partial", symbol, part, None,
-                                          f"partial exit {part} of {plan.qty} at {r_now:.2f}R "
-                                          f"(target1_r {p.target1_r:g})"))
+                                          f"partial exit {part} of {plan.qty} at {r_now:.2f}R ({rule})"))
                 plan.qty -= part
             if (plan.entry - new_stop) * sign > 0:
                 new_stop, forced = plan.entry, True
-                why = f"break-even {plan.entry:g} after {p.target1_r:g}R"
+                why = (f"break-even {plan.entry:g} after {rule}" if plan.target1 > 0
+                       else f"break-even {plan.entry:g} after {p.target1_r:g}R")
 
         if p.trail_activate_r > 0:
             if not plan.trailing and r_now >= p.trail_activate_r - _EPS:
                 plan.trailing = True
-            if plan.trailing and math.isfinite(atr) and atr > 0:
-                level = plan.extreme - sign * p.trail_atr * atr
+            by_r = p.stop_mode == "dollars"  # the fixed-R profile trails by 1R, not by ATR
+            if plan.trailing and (by_r or (math.isfinite(atr) and atr > 0)):
+                level = plan.extreme - sign * (plan.r if by_r else p.trail_atr * atr)
                 if (level - new_stop) * sign > 0:
                     new_stop = level
                     why = (f"trailing: {'high' if sign > 0 else 'low'} {plan.extreme:g} "
-                           f"{'-' if sign > 0 else '+'} {p.trail_atr:g} x ATR {atr:.4g}")
+                           f"{'-' if sign > 0 else '+'} " + (f"1R {plan.r:.4g}" if by_r else
+                                                             f"{p.trail_atr:g} x ATR {atr:.4g}"))
+
+        if p.trail_pct > 0:  # per symbol: a trail in percent of the high-water mark
+            gained = (plan.extreme - plan.entry) * sign / plan.entry
+            if gained >= p.trail_activate_pct - _EPS:
+                level = plan.extreme * (1 - sign * p.trail_pct)
+                if (level - new_stop) * sign > 0:
+                    new_stop = level
+                    why = (f"trail_pct: {'high' if sign > 0 else 'low'}-water {plan.extreme:g} x "
+                           f"(1 {'-' if sign > 0 else '+'} {p.trail_pct:g}) after {gained:.2%} in favour "
+                           f"(trail_activate_pct {p.trail_activate_pct:g})")
 
         gain = (new_stop - plan.stop) * sign
         if gain > 0 and (forced or gain >= self._min_step - _EPS):
@@ -237,12 +266,33 @@ class ExitManager:
         plan = self._plans.get(symbol)
         if plan is None or plan.closing or not plan.has_r:
             return True
-        return plan.params.target1_r <= 0 and plan.params.trail_activate_r <= 0
+        p = plan.params
+        return p.target1_r <= 0 and p.trail_activate_r <= 0 and p.trail_pct <= 0 and plan.target1 <= 0
 
     def time_exit_due(self, symbol: str, ts_ns: int) -> bool:
         """Would a time rule close ``symbol`` on a price at ``ts_ns``?"""
         plan = self._plans.get(symbol)
         return plan is not None and not plan.closing and bool(self._time_exit(plan, ts_ns))
+
+    def restore_extreme(self, symbol: str, extreme: float, partial_done: bool = False) -> None:
+        """A restart: the high-water mark (low for a short) the last run journaled gives
+        back the best price and what it had already set off: the trailing rule and the
+        partial exit (the broker's position is already the smaller one: no second one)."""
+        plan = self._plans.get(symbol)
+        if plan is None:
+            return
+        self.note_prices(symbol, [extreme])
+        if plan.has_r and plan.extreme != plan.entry:
+            best = plan.r_multiple(plan.extreme)
+            p = plan.params
+            plan.trailing = p.trail_activate_r > 0 and best >= p.trail_activate_r - _EPS
+            plan.partial_done = partial_done or (
+                (plan.extreme - plan.target1) * plan.side.sign >= -_EPS if plan.target1 > 0
+                else p.target1_r > 0 and best >= p.target1_r - _EPS)
+        elif partial_done:
+            plan.partial_done = True
+        if plan.partial_done and plan.has_r and (plan.entry - plan.stop) * plan.side.sign > 0:
+            plan.stop = plan.entry  # the partial moved it to break-even (a protective stop goes there)
 
     def note_prices(self, symbol: str, prices) -> None:
         """What ``on_price`` does with prices on which no rule acts (``price_blind``

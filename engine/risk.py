@@ -172,6 +172,8 @@ class RiskManager:
         self._size_note = ""  # of the last sizing (see RiskDecision.size_note)
         self.sizing = sizing or SizingConfig()
         self._results: deque[float] = deque(maxlen=20)  # net P&L of the last closed trades (dynamic sizing)
+        # a symbol's own fixed shares per entry (its strategy `qty`; the engine sets it; 0 = sized by risk)
+        self.symbol_qty: Callable[[str], int] = lambda symbol: 0
         # the market view of a symbol for dynamic sizing (the engine sets it; None = unknown)
         self.market: Callable[[str], Optional[MarketView]] = lambda symbol: None
         self._power_hour_s = _secs(cfg.power_hour_start)
@@ -359,7 +361,9 @@ class RiskManager:
         cfg = self.cfg
         risk_pct = cfg.risk_per_trade_pct if risk_per_trade_pct is None else risk_per_trade_pct
         dynamic = ""
-        if self.sizing.dynamic and cfg.fixed_qty == 0:
+        own_qty = self.symbol_qty(signal.symbol)  # the symbol's `qty` ([strategy] / overrides) beats fixed_qty
+        fixed, fixed_name = (own_qty, f"{signal.symbol} qty") if own_qty > 0 else (cfg.fixed_qty, "fixed_qty")
+        if self.sizing.dynamic and fixed == 0:
             f = factors(account.equity, self.sizing.reference_equity, self.market(signal.symbol),
                         list(self._results), self._et.secs(now_ns), signal.confidence, signal.side)
             risk_pct *= f.product
@@ -372,7 +376,7 @@ class RiskManager:
             )
         r_multiple = abs(signal.target - entry) / per_share if math.isfinite(signal.target) else 0.0
         budget = max(account.equity, 0.0) * risk_pct / 100.0
-        by_risk = cfg.fixed_qty if cfg.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
+        by_risk = fixed if fixed > 0 else math.floor(budget / per_share + _EPS)
         by_bp = math.floor(max(account.buying_power, 0.0) / entry + _EPS)
         by_notional = math.floor(cfg.max_position_notional / entry + _EPS)
         by_cash = math.floor((account.cash - cfg.min_cash) / entry + _EPS) if cfg.min_cash > 0 else by_notional
@@ -383,13 +387,13 @@ class RiskManager:
             cap = (f"buying power {_money(account.buying_power)}" if qty == by_bp
                    else f"max_position_notional {_money(cfg.max_position_notional)}" if qty == by_notional
                    else f"min_cash {_money(cfg.min_cash)} (cash {_money(account.cash)})")
-            sizer = f"fixed_qty {cfg.fixed_qty}" if cfg.fixed_qty > 0 else f"risk {risk_pct:g}% sizes {by_risk}"
+            sizer = f"{fixed_name} {fixed}" if fixed > 0 else f"risk {risk_pct:g}% sizes {by_risk}"
             capped = f"qty {qty} capped by {cap} at {_money(entry)} ({sizer})"
             self._size_note = f"{dynamic}; {capped}" if dynamic else capped
         if qty >= 1:
             return sized, None
-        if qty == by_risk and cfg.fixed_qty > 0:
-            why = f"fixed_qty {cfg.fixed_qty}"
+        if qty == by_risk and fixed > 0:
+            why = f"{fixed_name} {fixed}"
         elif qty == by_risk:
             why = f"risk budget {_money(budget)} / {_money(per_share)} per share"
         elif qty == by_bp:

@@ -29,15 +29,19 @@ from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
 from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
-from .model import (BrokerEvent, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
+from .model import (BrokerEvent, JournalEntry, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
                     Signal)
 from .day_trades import DayTrades
 from .notify import Notifier
 from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
+from .stops import exit_profile
 
 
+# the journal kind of what a restart needs of an exit plan beyond its signal: the first
+# target's price, the percent trail's high-water mark, whether the partial went
+EXIT_PLAN = "exit_plan"
 RECENT_FILLS = 500  # fills kept in memory (the store has every one)
 RECENT_ATTEMPTS = 1000  # signals whose send attempts are counted (a retry comes soon after the first)
 
@@ -59,6 +63,7 @@ class OrderRouter:
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
         self.adds: Counter[str] = Counter()  # symbol -> adds sent to its open position (trend_pullback)
         self.add_ids: set[str] = set()  # client order ids of the add entries sent
+        self.target1s: dict[str, float] = {}  # signal id -> its first target's price (engine.stops.first_target)
         # this run's latest fills (every fill is in the store; a run left open for days
         # must not keep them all), and per symbol the fills of the round trip in progress
         # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
@@ -95,7 +100,8 @@ class OrderRouter:
         own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
         if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
             return False
-        if params.target1_r > 0 or params.trail_activate_r > 0:
+        exits = exit_profile(params)
+        if exits.target1_r > 0 or exits.trail_activate_r > 0 or exits.trail_pct > 0 or exits.target1_atr > 0:
             return False
         pos = self.broker.position(sig.symbol)
         if pos is None or pos.qty * sig.side.sign <= 0:
@@ -200,8 +206,11 @@ class OrderRouter:
                 self.exits.on_position_added(f.symbol, abs(pos.qty))  # an add: the plan's exits go on
             elif plan is not None and pos is not None:
                 try:
-                    self.exits.on_position_opened(f.symbol, plan.side, pos.avg_price, plan.stop, plan.target,
-                                                  abs(pos.qty), f.ts_ns, params=self.params[f.symbol])
+                    opened = self.exits.on_position_opened(
+                        f.symbol, plan.side, pos.avg_price, plan.stop, plan.target, abs(pos.qty), f.ts_ns,
+                        params=self.params[f.symbol], target1=self._target1_of(plan.id))
+                    if opened.target1 > 0 or opened.params.trail_pct > 0:
+                        self._journal_exit_plan(opened)
                 except ValueError as exc:  # e.g. filled beyond the stop: the bracket still protects it
                     self.recorder.log("warn", "exit", f"exit management not started: {exc}", f.symbol)
         elif pos is None or pos.qty == 0:
@@ -215,13 +224,39 @@ class OrderRouter:
 
     # ------------------------------------------------------------------ exits
 
+    def note_target1(self, signal_id: str, price: float) -> None:
+        """A signal's first target (engine.stops.first_target), used if it opens a position."""
+        self.target1s[signal_id] = price
+        if len(self.target1s) > RECENT_ATTEMPTS:  # a run left open for days: the oldest go
+            del self.target1s[next(iter(self.target1s))]
+
+    def _target1_of(self, signal_id: str) -> float:
+        """The first target noted for a signal; the desk may have put its run's
+        namespace in front of the setup's id (``run:SYMBOL-setup-ns``)."""
+        return self.target1s.get(signal_id) or self.target1s.get(signal_id.split(":", 1)[-1], 0.0)
+
+    def _journal_exit_plan(self, plan) -> None:
+        """What a restart needs of ``plan`` beyond its signal (``restore_plans`` reads it)."""
+        side = "high" if plan.side.sign > 0 else "low"
+        parts = ([f"target1 {plan.target1:g}"] if plan.target1 > 0 else []) + [f"{side}-water {plan.extreme:g}"] + \
+                (["partial done"] if plan.partial_done else [])
+        self.recorder.log("info", EXIT_PLAN, f"{plan.symbol} exit plan: {', '.join(parts)}", plan.symbol,
+                          {"opened_ns": plan.opened_ns, "high_water": plan.extreme, "target1": plan.target1,
+                           "partial_done": plan.partial_done})
+
     async def manage_exits(self, symbol: str, price: float, now: int, atr: float) -> None:
         """What the exit rules call for at a closed bar of a symbol with an open plan.
         A broker error in one action is journaled, shown, followed by a look-up of the
         symbol's orders, and the exit plan goes back to what the broker holds (a
         failed close is tried again at the next bar); a position left without a stop
         is protected. It never leaves this method (it would stop the feed)."""
-        for action in self.exits.on_price(symbol, price, now, atr):
+        plan = self.exits.plan(symbol)
+        best = plan.extreme if plan is not None else None
+        actions = self.exits.on_price(symbol, price, now, atr)
+        if plan is not None and ((plan.params.trail_pct > 0 and plan.extreme != best)
+                                 or any(a.kind == "partial" for a in actions)):
+            self._journal_exit_plan(plan)  # a restart carries on from the mark, with no second partial
+        for action in actions:
             self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
             if action.kind in ("close", "partial"):
                 self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
@@ -272,10 +307,13 @@ class OrderRouter:
                 self._trips.pop(f.symbol)
 
     def restore_plans(self, positions: list[Position], decisions: list[Signal],
-                      open_orders: Sequence[Order] = ()) -> None:
+                      open_orders: Sequence[Order] = (), exit_plans: Sequence[JournalEntry] = ()) -> None:
         """A restart: manage each restored position's exits as before, from the newest
         signal that opened it (``decisions`` newest first); an entry still open (working,
-        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills."""
+        or UNKNOWN) keeps its signal's plan, so exit management starts if it fills.
+        ``exit_plans``: the journaled exit plans (kind ``EXIT_PLAN``, oldest first); the
+        latest of the same position gives back its first target, its high-water mark
+        (the trail goes on from it) and whether its partial went."""
         by_id = {d.id: d for d in decisions if d.decision in (Decision.APPROVED, Decision.AUTO)}
         for o in open_orders:
             if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
@@ -292,9 +330,15 @@ class OrderRouter:
             if adds:
                 self.adds[pos.symbol] = adds
             self.plans[pos.symbol] = sig
+            saved = [e.data for e in exit_plans if e.symbol == pos.symbol and e.data
+                     and e.data.get("opened_ns") == pos.opened_ns and "high_water" in e.data]
             try:
                 self.exits.on_position_opened(pos.symbol, sig.side, pos.avg_price, sig.stop, sig.target,
-                                              abs(pos.qty), pos.opened_ns, params=self.params[pos.symbol])
+                                              abs(pos.qty), pos.opened_ns, params=self.params[pos.symbol],
+                                              target1=float(saved[-1].get("target1") or 0.0) if saved else 0.0)
+                if saved:
+                    self.exits.restore_extreme(pos.symbol, float(saved[-1]["high_water"]),
+                                               bool(saved[-1].get("partial_done")))
             except ValueError as exc:  # the broker's bracket still protects it
                 self.recorder.log("warn", "exit", f"restored {pos.symbol} position: exit management not "
                                   f"resumed: {exc}", pos.symbol)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import sim_resume
 from .model import NS_PER_S
+from .router import EXIT_PLAN
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -42,12 +43,25 @@ async def restore_today(engine: "Engine") -> None:
     engine.router.restore_fills(state.fills)
     engine.router.day_trades.restore(state.fills, state.decisions, state.open_orders, state.journal)
     engine.resume_session(now)
-    engine.router.restore_plans(positions, state.decisions, state.open_orders)
+    engine.router.restore_plans(positions, state.decisions, state.open_orders,
+                                await _exit_plans(engine, [p.symbol for p in positions if p.qty]))
     if sim is not None:
         await sim_resume.after_restore(engine, sim, state, n)
     if n or state.pending or state.positions:
         engine.recorder.log("info", "engine", f"restored {n} bars, {len(state.positions)} positions, "
                             f"{len(state.open_orders)} open orders, {len(state.pending)} pending signals")
+
+
+async def _exit_plans(engine: "Engine", symbols: list[str]) -> list:
+    """The latest journaled exit plan of each restored position's symbol (first target,
+    high-water mark, partial done); none from a store that cannot read its journal."""
+    journal = getattr(engine.recorder.store, "journal", None)
+    if journal is None:
+        return []
+    marks = []
+    for symbol in symbols:
+        marks += await journal(kind=EXIT_PLAN, limit=1, symbol=symbol)
+    return marks
 
 
 async def backfill_live(engine: "Engine") -> None:

@@ -51,6 +51,7 @@ SETUP_ONLY_KEYS = frozenset({
     "setups", "enabled", "min_aggression", "balance_min_aggression", "allow_balance_trades",
     "atr_stop", "atr_target", "reclaim_bars", "sma_period", "target1_r", "partial_fraction",
     "trail_activate_r", "trail_atr", "trade_timeout_min", "flat_before_close_min",
+    "stop_mode", "stop_pct", "tp_pct", "r_dollars", "qty", "trail_pct", "trail_activate_pct",
 })
 
 
