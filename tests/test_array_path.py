@@ -293,6 +293,10 @@ def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl()
     ("risk", {"max_positions_per_symbol": 2}, "max_positions_per_symbol"),
     ("risk", {"options_gate": True}, "options_gate"),
     ("risk", {"power_hour_symbols": ["BTC"]}, "power_hour_symbols"),
+    ("strategy", {"stop_mode": "pct", "stop_pct": 0.01, "tp_pct": 0.02}, "stop_mode pct"),
+    ("strategy", {"qty": 5}, "fixed qty"),
+    ("strategy", {"trail_pct": 0.01}, "trail_pct"),
+    ("strategy", {"target1_atr": 1.0, "target2_atr": 2.0}, "ATR targets"),
 ])
 def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, values, why):
     """Added after the array path (issue 15/16 risk features): such a run must say it
