@@ -636,6 +636,42 @@ class CockpitConfig(_Section):
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
+    # STRATEGY.md 14: the setup reads the key symbol, the order goes to the value (SPX = "SPY")
+    execution_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("execution_map")
+    @classmethod
+    def _execution_map(cls, v: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, proxy in v.items():
+            k, p = str(key).strip().upper(), str(proxy).strip().upper()
+            for s in (k, p):
+                if not s or not all(c.isalnum() or c in ".-/_" for c in s):
+                    raise ValueError(f"execution_map.{key} = {proxy!r}: {s!r} is not a symbol (letters, digits, . - / _)")
+            if k == p:
+                raise ValueError(f"execution_map.{key} = {proxy!r}: a symbol cannot be its own proxy")
+            out[k] = p
+        for k, p in out.items():
+            if p in out:
+                raise ValueError(f"execution_map.{k} = {p!r}: {p} is itself mapped (to {out[p]!r}); "
+                                 "a proxy must be a traded symbol, not another key")
+        return out
+
+    @model_validator(mode="after")
+    def _mapped_symbols_are_traded(self) -> "CockpitConfig":
+        """A key of execution_map is a symbol the setups read: it must be in app.symbols."""
+        for k in self.execution_map:
+            if k not in self.app.symbols:
+                raise ValueError(f"execution_map.{k}: {k} is not in app.symbols ({', '.join(self.app.symbols)}); "
+                                 "the setup reads the key symbol, so list it there")
+        return self
+
+    @property
+    def feed_symbols(self) -> list[str]:
+        """What the feed subscribes to and the engine follows: app.symbols, then each
+        execution_map proxy not already among them (the order goes there)."""
+        extra = [p for p in dict.fromkeys(self.execution_map.values()) if p not in self.app.symbols]
+        return list(self.app.symbols) + extra
 
     @model_validator(mode="after")
     def _a_real_broker_trades_on_real_prices(self) -> "CockpitConfig":

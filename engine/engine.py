@@ -48,6 +48,7 @@ from .router import OrderRouter
 from . import sim_resume
 from .startup import backfill_live, restore_today
 from .stops import apply_stop_mode, first_target
+from .execution_map import to_tick, translate
 from .strategies import Strategies
 
 _log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class Engine:
         self.options = options
         self.calendar = calendar or SessionCalendar(config.feed.session,
                                                     config.sessions.policy_for(config.feed.session))
-        self.symbols = list(config.app.symbols)
+        self.symbols = config.feed_symbols  # app.symbols + execution_map proxies (engine/execution_map.py)
+        self.execution_map = dict(config.execution_map)
         self.counters: Counter[str] = Counter()
         self.notifier = Notifier()
         self.recorder = Recorder(clock, self.notifier, config.engine.journal_size, redact, store, store_opener)
@@ -421,6 +423,18 @@ class Engine:
         p = self.params[sym]
         sig = apply_stop_mode(sig, p, snap.atr)
         target1 = first_target(sig, p, snap.atr)
+        proxy = self.execution_map.get(sym)
+        if proxy is not None:  # the order goes to the proxy, at its prices (engine/execution_map.py)
+            proxy_last = self.analytics[proxy].snapshot().last
+            mapped = translate(sig, proxy, snap.last, proxy_last)
+            if mapped is None:
+                self.counters["execution_map_no_price"] += 1
+                self.recorder.log("warning", "signal", f"{sig.setup} {sig.symbol} signal dropped: no {proxy} price "
+                                  f"yet for execution_map {sym} -> {proxy}", sym)
+                return None
+            if target1 > 0:
+                target1 = to_tick(target1 * proxy_last / snap.last)
+            sig = mapped
         if target1 > 0:
             self.router.note_target1(sig.id, target1)
         return sig

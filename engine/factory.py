@@ -28,8 +28,8 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
 
         day = date.fromisoformat(config.feed.sim_date) if config.feed.sim_date else None
         days = config.feed.days or (None if until_quit else 1)
-        return SyntheticFeed(symbols=tuple(config.app.symbols), seed=config.app.seed, session_date=day,
-                             speed=config.feed.speed, days=days)
+        return SyntheticFeed(symbols=tuple(config.feed_symbols), seed=config.app.seed, session_date=day,
+                             speed=config.feed.speed, days=days, index_of=config.execution_map)
     if kind == "replay":
         from .feeds.replay import ReplayFeed
 
@@ -43,7 +43,7 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
         from .feeds.alpaca import AlpacaFeed
 
         keys = _alpaca_keys("feed.kind = 'alpaca'")
-        return AlpacaFeed(config.app.symbols, keys.key_id, keys.secret_key, feed=config.feed.data_feed,
+        return AlpacaFeed(config.feed_symbols, keys.key_id, keys.secret_key, feed=config.feed.data_feed,
                           url_override=urls.alpaca_data_stream or None, data_url_override=urls.alpaca_data or None,
                           clock=clock, stale_after_s=config.risk.stale_after_s)
     if kind == "polygon":
@@ -53,7 +53,7 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
         if not key:
             raise ConfigError("feed.kind = 'polygon' needs POLYGON_API_KEY in the environment "
                               "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
-        return PolygonFeed(config.app.symbols, key, ws_url=urls.polygon_ws or None,
+        return PolygonFeed(config.feed_symbols, key, ws_url=urls.polygon_ws or None,
                            rest_base=urls.polygon_rest or None, clock=clock)
     raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
 
@@ -78,7 +78,7 @@ def build_broker(config: CockpitConfig, clock: Clock, run_id: str = ""):
     configure(config.providers)
     if config.broker.kind == "paper" and not config.broker.live:
         prefix = f"paper-{run_id}" if run_id else "paper"
-        return PaperBroker(config.broker, clock, config.app.symbols, id_prefix=prefix)
+        return PaperBroker(config.broker, clock, config.feed_symbols, id_prefix=prefix)
     from .brokers.alpaca import AlpacaBroker
 
     keys = _alpaca_keys("broker.kind = 'alpaca'")

@@ -24,8 +24,13 @@ class Strategies:
         self.recorder = recorder
         register_plugins(config.strategy.plugins)  # a trader's own setups, before any is built
         self.params: dict[str, StrategyParams] = {s: config.strategy.for_symbol(s) for s in symbols}
-        self.setups: dict[str, list[Setup]] = {s: make_setups(s, self.params[s]) for s in symbols}
+        # an execution_map proxy only there for the map is followed (prices, positions), not read by setups
+        self.readers = set(config.app.symbols)
+        self.setups: dict[str, list[Setup]] = {s: self._make(s, self.params[s]) for s in symbols}
         self._reported: set = set()  # bad stored configs already journaled
+
+    def _make(self, symbol: str, params: StrategyParams) -> list[Setup]:
+        return make_setups(symbol, params) if symbol in self.readers else []
 
     async def reload(self, store: Any,
                      rebuild_analytics: Optional[Callable[[str, StrategyParams], None]] = None) -> list[str]:
@@ -51,7 +56,7 @@ class Strategies:
                 continue
             diff = sorted(k for k, v in new.model_dump().items() if getattr(self.params[sym], k) != v)
             self.params[sym] = new
-            self.setups[sym] = make_setups(sym, new)
+            self.setups[sym] = self._make(sym, new)
             if rebuild_analytics is not None:
                 rebuild_analytics(sym, new)
             changed.append(sym)

@@ -65,6 +65,9 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "warm-up bars"
     if needs != "setups":
         return "analytics beyond the setups' needs (market states and LVN alerts are counted)"
+    if config.execution_map:
+        pairs = ", ".join(f"{k} -> {v}" for k, v in config.execution_map.items())
+        return f"the execution map ({pairs}): orders go to a proxy at translated prices, not supported"
     if ds.kind != "bars":
         return "trades data (fills are worked out trade by trade)"
     if len(ds.series) != 1:

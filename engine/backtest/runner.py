@@ -151,7 +151,7 @@ class BacktestRun:
         self.ds = ds
         self.clock = DataClock()
         self.calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
-        self.broker = PaperBroker(config.broker, self.clock, config.app.symbols)
+        self.broker = PaperBroker(config.broker, self.clock, config.feed_symbols)
         self.feed = ArrayFeed(ds)
         self._items = items  # the dataset's items already built (a sweep replays the same Bars)
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)

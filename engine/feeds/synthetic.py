@@ -35,7 +35,7 @@ session in time order, paced like a replay.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time as dtime
 from functools import lru_cache
 from typing import AsyncIterator, Iterable, Optional, Sequence
@@ -93,6 +93,29 @@ def symbol_spec(symbol: str) -> SymbolSpec:
     price = 20.0 + (h % 2800) / 10.0  # 20 .. 300
     atr_pct = 0.0008 + ((h >> 12) % 8) * 0.0001
     return SymbolSpec(round(price, 2), atr_pct, 1, 40_000)
+
+
+# index level / proxy price of the simulator's indexes (SPX ~ 10 x SPY, NDX ~ 41 x QQQ)
+INDEX_FACTORS: dict[str, float] = {"SPX": 10.0, "NDX": 41.0}
+DEFAULT_INDEX_FACTOR = 10.0
+
+
+def _index_factor(symbol: str) -> float:
+    return INDEX_FACTORS.get(symbol.upper(), DEFAULT_INDEX_FACTOR)
+
+
+def index_session(proxy: "SimulatedSession", symbol: str, factor: float) -> "SimulatedSession":
+    """An index that moves with its proxy (the execution map seen without keys,
+    STRATEGY.md 14): the proxy's prints at ``factor`` x its price, rounded to the
+    cent; same times, sizes and aggressors. Additive: only made for a configured
+    map, so every other symbol's session (and a seeded run's trades) stay as they were."""
+    t = proxy.trades
+    scale = lambda a: np.round(a * factor, 2)  # noqa: E731
+    trades = replace(t, price=scale(t.price), bid=scale(t.bid), ask=scale(t.ask))
+    lo, hi = proxy.balance
+    vlo, vhi = proxy.value_area
+    return replace(proxy, symbol=symbol.upper(), trades=trades, balance=(lo * factor, hi * factor),
+                   value_area=(vlo * factor, vhi * factor), close=round(proxy.close * factor, 2))
 
 
 # --------------------------------------------------------------------------- calendar
@@ -662,10 +685,15 @@ class SyntheticFeed(PacedFeed):
         trades_per_session: Optional[int] = None,
         yield_every: int = 512,
         days: Optional[int] = 1,
+        index_of: Optional[dict[str, str]] = None,
     ) -> None:
+        """``index_of``: index -> proxy (the execution map): the index's prints are
+        the proxy's at INDEX_FACTORS x its price (``index_session``)."""
         if not symbols:
             raise ValueError("SyntheticFeed needs at least one symbol")
         self.symbols = tuple(s.upper() for s in symbols)
+        self.index_of = {k.upper(): v.upper() for k, v in (index_of or {}).items()
+                         if k.upper() in self.symbols and v.upper() in self.symbols}
         self.seed = int(seed)
         self.session_date = session_date or default_session_date(reference_date)
         if not is_trading_day(self.session_date):
@@ -728,7 +756,11 @@ class SyntheticFeed(PacedFeed):
     def _ensure(self) -> dict[str, list[SimulatedSession]]:
         if self._chains is None:
             days = trading_days_ending(self.session_date, self.history_days + 1)
-            self._chains = {s: generate_days(s, self.seed, days, self.trades_per_session) for s in self.symbols}
+            self._chains = {s: generate_days(s, self.seed, days, self.trades_per_session) for s in self.symbols
+                            if s not in self.index_of}
+            for index, proxy in self.index_of.items():
+                self._chains[index] = [index_session(sim, index, _index_factor(index)) for sim in self._chains[proxy]]
+            self._chains = {s: self._chains[s] for s in self.symbols}  # the symbols' order (the stream's)
         return self._chains
 
     def sessions(self) -> dict[str, SimulatedSession]:
@@ -830,10 +862,14 @@ class SyntheticFeed(PacedFeed):
         as the previous session, older ones are dropped)."""
         nxt = _calendar().next_trading_day(self.session_date)
         for sym, chain in self._ensure().items():
+            if sym in self.index_of:
+                continue  # follows its proxy, below
             prev = chain[-1]
             chain.append(generate_symbol_session(sym, self.seed, nxt, balance=prev.value_area,
                                                  open_price=prev.close, trades_per_session=self.trades_per_session))
             del chain[:-2]
+        for index, proxy in self.index_of.items():
+            self._chains[index] = [index_session(sim, index, _index_factor(index)) for sim in self._chains[proxy]]
         self.session_date = nxt
         self.history_days = 1
         self._resume_ns = 0
