@@ -404,7 +404,7 @@ def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] =
                  tape: Optional[SignalTape] = None) -> BacktestResult:
     if not ds.series:
         raise ConfigError("the dataset is empty")
-    missing = [s for s in ds.symbols if s not in config.app.symbols]
+    missing = [s for s in ds.symbols if s not in config.feed_symbols]  # an execution_map proxy is followed too
     if missing:
         raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
     return BacktestRun(config, ds, analytics, warmup, needs, items, tape).run(should_stop)
