@@ -87,10 +87,14 @@ def test_a_bad_map_names_the_key(symbols, mapping, words):
         assert w in str(err.value), str(err.value)
 
 
-def test_live_feeds_subscribe_to_the_symbols_and_their_proxies(monkeypatch):
+def test_live_feeds_subscribe_to_the_symbols_and_their_proxies(monkeypatch, local_network_only):
     monkeypatch.setenv("POLYGON_API_KEY", "test-key-not-real")
     c = cfg(app={"symbols": ["SPX", "NDX"]}, execution_map={"SPX": "SPY", "NDX": "QQQ"}, feed={"kind": "polygon"})
     feed = build_feed(c, FixedClock(0))
+    assert feed.symbols == ["SPX", "NDX", "SPY", "QQQ"]
+    monkeypatch.setenv("APCA_API_KEY_ID", "test-id-not-real")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "test-secret-not-real")
+    feed = build_feed(c.model_copy(update={"feed": c.feed.model_copy(update={"kind": "alpaca"})}), FixedClock(0))
     assert feed.symbols == ["SPX", "NDX", "SPY", "QQQ"]
 
 
