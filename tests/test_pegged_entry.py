@@ -1,0 +1,159 @@
+"""Pegged limit entries (STRATEGY.md 14): hand-built quote sequences through the
+peg's rules (engine/peg.py) and the paper broker that follows them."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.brokers.paper import PaperBroker
+from engine.clock import FixedClock
+from engine.config import BrokerConfig, EngineConfig
+from engine.model import NS_PER_S, OrderRequest, OrderStatus, OrderType, Quote, Side
+from engine.peg import PegPolicy, PegState, peg_price, spread_bps
+from tests.factories import T0, trade
+
+POLICY = PegPolicy(spread_bps=5.0, offset_bps=1.0, max_reprices=5, timeout_s=10.0, market_fallback=True)
+
+
+def quote(bid, ask, dt_s=0.0, symbol="SPY"):
+    return Quote(symbol, T0 + int(dt_s * NS_PER_S), bid, ask)
+
+
+# ------------------------------------------------------------------ the rules
+
+
+def test_spread_is_ask_minus_bid_over_mid_in_bps():
+    assert spread_bps(99.99, 100.01) == pytest.approx(2.0)
+    assert spread_bps(100.01, 99.99) == math.inf  # crossed: never "tight"
+    assert spread_bps(0.0, 100.0) == math.inf
+
+
+def test_limit_is_mid_plus_offset_toward_the_far_side_never_beyond_it():
+    # mid 100, 1 bp = 0.01: a buy pays up toward the ask, a sell down toward the bid
+    assert peg_price(Side.BUY, 99.98, 100.02, 1.0) == pytest.approx(100.01)
+    assert peg_price(Side.SELL, 99.98, 100.02, 1.0) == pytest.approx(99.99)
+    # an offset wider than half the spread stops at the far side
+    assert peg_price(Side.BUY, 99.99, 100.01, 10.0) == pytest.approx(100.01)
+    assert peg_price(Side.SELL, 99.99, 100.01, 10.0) == pytest.approx(99.99)
+
+
+def test_spread_gate_holds_the_order_until_the_spread_narrows():
+    st = PegState(Side.BUY, POLICY, T0)
+    assert st.on_quote(99.90, 100.10, T0) is None  # 20 bps > 5: not sent
+    assert st.price is None
+    act = st.on_quote(99.99, 100.01, T0 + NS_PER_S)  # 2 bps: placed
+    assert act.kind == "place" and act.price == pytest.approx(100.01)
+    assert st.reprices == 0  # placing is not a re-peg
+    act = st.on_quote(99.90, 100.10, T0 + 2 * NS_PER_S)  # widens again: pulled
+    assert act.kind == "wait" and st.price is None and "spread 20.0 bps > 5 bps" in act.reason
+
+
+def test_repegs_on_quote_changes_at_most_max_reprices_then_market():
+    st = PegState(Side.BUY, POLICY, T0)
+    assert st.on_quote(100.00, 100.02, T0).kind == "place"
+    assert st.on_quote(100.00, 100.02, T0 + 1) is None  # the same quote: nothing to do
+    kinds = [st.on_quote(100.00 + k / 100, 100.02 + k / 100, T0 + k * NS_PER_S).kind for k in range(1, 7)]
+    assert kinds == ["reprice"] * 5 + ["market"]
+    assert st.reprices == 5 and st.done
+    assert st.on_quote(101.0, 101.02, T0 + 8 * NS_PER_S) is None  # finished: nothing more
+
+
+def test_repeg_limit_without_fallback_cancels():
+    st = PegState(Side.SELL, PegPolicy(5.0, 1.0, max_reprices=1, timeout_s=10.0, market_fallback=False), T0)
+    st.on_quote(100.00, 100.02, T0)
+    assert st.on_quote(100.01, 100.03, T0 + 1).kind == "reprice"
+    act = st.on_quote(100.02, 100.04, T0 + 2)
+    assert act.kind == "cancel" and "max_reprices 1" in act.reason and "cancelled" in act.reason
+
+
+def test_timeout_is_data_time_then_market_or_cancel():
+    st = PegState(Side.BUY, POLICY, T0)
+    st.on_quote(100.00, 100.02, T0)
+    assert st.due(T0 + 9 * NS_PER_S) is None
+    act = st.due(T0 + 10 * NS_PER_S)
+    assert act.kind == "market" and "timed out (10s)" in act.reason and "sent at market" in act.reason
+    off = PegState(Side.BUY, PegPolicy(5.0, 1.0, 5, 10.0, market_fallback=False), T0)
+    # a quote arriving after the deadline ends it too (never waiting for spread forever)
+    act = off.on_quote(99.0, 101.0, T0 + 11 * NS_PER_S)
+    assert act.kind == "cancel" and "timed out" in act.reason
+
+
+# ------------------------------------------------------------------ the paper broker
+
+
+def make():
+    clock = FixedClock(T0)
+    broker = PaperBroker(BrokerConfig(slippage_bps=0.0), clock, ("SPY",))
+    events = []
+    broker.set_event_handler(events.append)
+    return broker, clock, events
+
+
+def pegged(cid="p-1", side=Side.BUY, policy=POLICY, ref=100.0):
+    stop, target = (ref - 1, ref + 2) if side is Side.BUY else (ref + 1, ref - 2)
+    return OrderRequest(client_order_id=cid, symbol="SPY", side=side, qty=10, type=OrderType.LIMIT,
+                        limit_price=ref, take_profit=target, stop_loss=stop, peg=policy)
+
+
+async def test_paper_pegged_entry_waits_for_the_spread_and_fills_at_its_peg():
+    broker, clock, events = make()
+    broker.on_quote(quote(99.90, 100.10))  # 20 bps: too wide
+    broker.on_trade(trade(100.0))
+    order = await broker.submit(pegged())
+    assert order.status is OrderStatus.NEW
+    broker.on_trade(trade(99.0, dt_s=1))  # would fill any buy limit at 100: it is not in the market
+    assert broker.positions() == []
+    broker.on_quote(quote(99.99, 100.01, dt_s=2))  # 2 bps: placed at 100.01
+    placed = [e for e in events if e.kind == "replaced"]
+    assert placed[-1].reason.startswith("peg: placed at 100.01")
+    assert placed[-1].order.limit_price == pytest.approx(100.01)
+    broker.on_trade(trade(100.02, dt_s=3))  # above the limit: no fill
+    assert broker.positions() == []
+    broker.on_trade(trade(100.01, dt_s=4))
+    pos = broker.position("SPY")
+    assert pos is not None and pos.qty == 10 and pos.avg_price == pytest.approx(100.01)
+
+
+async def test_paper_pegged_entry_times_out_to_market():
+    broker, clock, events = make()
+    broker.on_trade(trade(100.0))
+    broker.on_quote(quote(100.00, 100.02))
+    await broker.submit(pegged())  # placed at once at the current quote
+    assert [e.reason for e in events if e.kind == "replaced"][0].startswith("peg: placed at 100.02")
+    broker.on_quote(quote(100.01, 100.03, dt_s=1))  # re-peg 1
+    assert events[-1].reason.startswith("peg: re-pegged 1/5")
+    clock.advance_s(11)
+    broker.on_trade(trade(100.50, dt_s=11))  # data time past the 10 s: market, then fills on the next print
+    went = [e for e in events if e.kind == "replaced" and "sent at market" in e.reason]
+    assert went and went[0].order.type is OrderType.MARKET and "after 1 re-pegs" in went[0].reason
+    broker.on_trade(trade(100.60, dt_s=12))
+    assert broker.position("SPY").qty == 10
+
+
+async def test_paper_pegged_entry_without_fallback_is_cancelled_with_its_children():
+    broker, clock, events = make()
+    broker.on_trade(trade(100.0))
+    broker.on_quote(quote(100.00, 100.02))
+    policy = PegPolicy(5.0, 1.0, max_reprices=0, timeout_s=10.0, market_fallback=False)
+    order = await broker.submit(pegged(policy=policy))
+    broker.on_quote(quote(100.01, 100.03, dt_s=1))  # a re-peg it may not make
+    assert broker.order(order.id).status is OrderStatus.CANCELED
+    assert "max_reprices 0" in broker.order(order.id).reason
+    assert broker.open_orders() == []  # the bracket's held children went with it
+
+
+async def test_only_a_limit_entry_can_be_pegged():
+    broker, _, _ = make()
+    broker.on_trade(trade(100.0))
+    bad = OrderRequest(client_order_id="p-9", symbol="SPY", side=Side.BUY, qty=1, peg=POLICY)
+    order = await broker.submit(bad)
+    assert order.status is OrderStatus.REJECTED and "only a limit entry can be pegged" in order.reason
+
+
+def test_config_knows_pegged_and_its_settings():
+    ec = EngineConfig(entry_type="pegged")
+    assert (ec.entry_spread_bps, ec.limit_offset_bps, ec.max_reprices, ec.peg_timeout_s, ec.market_fallback) == (
+        5.0, 1.0, 5, 10.0, True)
+    with pytest.raises(Exception, match="entry_type"):
+        EngineConfig(entry_type="iceberg")
