@@ -6,12 +6,17 @@ import math
 
 import pytest
 
+from engine.backtest.arrays import unsupported
+from engine.backtest.data import Dataset
+from engine.backtest.paths import run_on_path
+from engine.backtest.runner import backtest_config
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
-from engine.config import BrokerConfig, EngineConfig
+from engine.config import BrokerConfig, CockpitConfig, ConfigError, EngineConfig
 from engine.model import NS_PER_S, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.peg import PegPolicy, PegState, peg_price, spread_bps
 from tests.factories import T0, trade
+from tests.test_array_path import make_bars
 
 POLICY = PegPolicy(spread_bps=5.0, offset_bps=1.0, max_reprices=5, timeout_s=10.0, market_fallback=True)
 
@@ -157,3 +162,22 @@ def test_config_knows_pegged_and_its_settings():
         5.0, 1.0, 5, 10.0, True)
     with pytest.raises(Exception, match="entry_type"):
         EngineConfig(entry_type="iceberg")
+
+
+# ------------------------------------------------------------------ backtests: bars carry no quotes
+
+
+def _pegged_backtest_config():
+    base = CockpitConfig.model_validate({"engine": {"entry_type": "pegged"}})
+    return backtest_config(base, ["SYM"], setup="sma_cross")
+
+
+def test_array_path_sends_pegged_runs_to_the_engine_naming_why():
+    ds = Dataset("bars", {"SYM": make_bars(1, "us_equity", 2, 0.0, 0.0, False)}, "generated")
+    assert unsupported(_pegged_backtest_config(), ds) == "pegged entries not supported"
+
+
+def test_backtest_refuses_pegged_entries_naming_the_missing_quotes():
+    ds = Dataset("bars", {"SYM": make_bars(1, "us_equity", 2, 0.0, 0.0, False)}, "generated")
+    with pytest.raises(ConfigError, match="pegged.*cannot be backtested.*bid/ask.*bars data has none"):
+        run_on_path(_pegged_backtest_config(), ds, "arrays")
