@@ -29,7 +29,8 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
         day = date.fromisoformat(config.feed.sim_date) if config.feed.sim_date else None
         days = config.feed.days or (None if until_quit else 1)
         return SyntheticFeed(symbols=tuple(config.app.symbols), seed=config.app.seed, session_date=day,
-                             speed=config.feed.speed, days=days)
+                             speed=config.feed.speed, days=days,
+                             quotes=config.engine.entry_type == "pegged")  # a pegged entry follows the bid/ask
     if kind == "replay":
         from .feeds.replay import ReplayFeed
 

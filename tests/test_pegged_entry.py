@@ -13,9 +13,9 @@ from engine.backtest.runner import backtest_config
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
 from engine.config import BrokerConfig, CockpitConfig, ConfigError, EngineConfig
-from engine.model import NS_PER_S, OrderRequest, OrderStatus, OrderType, Quote, Side
+from engine.model import NS_PER_S, OrderLeg, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.peg import PegPolicy, PegState, peg_price, spread_bps
-from tests.factories import T0, trade
+from tests.factories import T0, engine_config, run_session, trade
 from tests.test_array_path import make_bars
 
 POLICY = PegPolicy(spread_bps=5.0, offset_bps=1.0, max_reprices=5, timeout_s=10.0, market_fallback=True)
@@ -181,3 +181,25 @@ def test_backtest_refuses_pegged_entries_naming_the_missing_quotes():
     ds = Dataset("bars", {"SYM": make_bars(1, "us_equity", 2, 0.0, 0.0, False)}, "generated")
     with pytest.raises(ConfigError, match="pegged.*cannot be backtested.*bid/ask.*bars data has none"):
         run_on_path(_pegged_backtest_config(), ds, "arrays")
+
+
+# ------------------------------------------------------------------ the seeded simulator quotes for a pegged run
+
+
+async def test_seeded_pegged_session_pegs_to_the_simulators_quotes_and_journals_each_step():
+    eng = await run_session(engine_config("AUTO", engine={"entry_type": "pegged"}))
+    pegs = [j.message for j in eng.journal if j.kind == "order" and "peg: " in j.message]
+    assert any("peg: placed at" in m for m in pegs), pegs[:5]
+    entries = [o for o in eng.broker.recent_orders(10_000) if o.leg is OrderLeg.ENTRY]
+    filled = [o for o in entries if o.status is OrderStatus.FILLED]
+    assert filled, "no pegged entry filled"
+    # an entry filled at its peg is a limit; one that ran out of re-pegs/time went to market, said so
+    went_market = [o for o in filled if o.type is OrderType.MARKET]
+    assert len(went_market) == sum("sent at market" in m for m in pegs)
+    assert eng.summary()["open_positions"] == 0
+
+
+async def test_the_simulator_quotes_only_for_pegged_runs():
+    eng = await run_session(engine_config("AUTO"))
+    assert not any("peg: " in j.message for j in eng.journal)
+    assert all(o.type is OrderType.MARKET for o in eng.broker.recent_orders(10_000) if o.leg is OrderLeg.ENTRY)
