@@ -40,11 +40,17 @@ def spread_bps(bid: float, ask: float) -> float:
     return (ask - bid) / mid * 10_000
 
 
-def peg_price(side: Side, bid: float, ask: float, offset_bps: float) -> float:
-    """The limit: mid + offset_bps of mid toward the far side, never beyond it."""
+def peg_price(side: Side, bid: float, ask: float, offset_bps: float, tick: float = 0.01) -> float:
+    """The limit: mid + offset_bps of mid toward the far side, never beyond it, on the
+    ``tick`` grid (a broker refuses sub-penny limits above $1), rounded toward the
+    near side so rounding never pays more than the rule allows."""
     mid = (bid + ask) / 2
     step = mid * offset_bps / 10_000
-    return min(mid + step, ask) if side is Side.BUY else max(mid - step, bid)
+    if side is Side.BUY:
+        raw = min(mid + step, ask)
+        return round(math.floor(raw / tick + 1e-9) * tick, 10)
+    raw = max(mid - step, bid)
+    return round(math.ceil(raw / tick - 1e-9) * tick, 10)
 
 
 @dataclass(frozen=True, slots=True)

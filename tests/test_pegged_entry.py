@@ -41,6 +41,9 @@ def test_limit_is_mid_plus_offset_toward_the_far_side_never_beyond_it():
     # an offset wider than half the spread stops at the far side
     assert peg_price(Side.BUY, 99.99, 100.01, 10.0) == pytest.approx(100.01)
     assert peg_price(Side.SELL, 99.99, 100.01, 10.0) == pytest.approx(99.99)
+    # on the penny grid, rounded toward the near side: mid 100.005 + 0.01 = 100.015 -> 100.01
+    assert peg_price(Side.BUY, 99.99, 100.02, 1.0) == pytest.approx(100.01)
+    assert peg_price(Side.SELL, 99.99, 100.02, 1.0) == pytest.approx(100.00)
 
 
 def test_spread_gate_holds_the_order_until_the_spread_narrows():
