@@ -10,9 +10,10 @@ from engine.backtest.arrays import unsupported
 from engine.backtest.data import Dataset
 from engine.backtest.paths import run_on_path
 from engine.backtest.runner import backtest_config
+from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
-from engine.config import BrokerConfig, CockpitConfig, ConfigError, EngineConfig
+from engine.config import BrokerConfig, CockpitConfig, ConfigError, EngineConfig, load_config
 from engine.model import NS_PER_S, OrderLeg, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.peg import PegPolicy, PegState, peg_price, spread_bps
 from tests.factories import T0, engine_config, run_session, trade
@@ -206,3 +207,13 @@ async def test_the_simulator_quotes_only_for_pegged_runs():
     eng = await run_session(engine_config("AUTO"))
     assert not any("peg: " in j.message for j in eng.journal)
     assert all(o.type is OrderType.MARKET for o in eng.broker.recent_orders(10_000) if o.leg is OrderLeg.ENTRY)
+
+
+def test_pegged_entries_on_alpaca_are_refused_naming_the_key():
+    with pytest.raises(ConfigError, match="engine.entry_type = 'pegged' is not supported with broker.kind = 'alpaca'"):
+        load_config(None, overrides={"engine": {"entry_type": "pegged"}, "broker": {"kind": "alpaca"},
+                                     "feed": {"kind": "alpaca"}}, env={})
+
+
+def test_the_alpaca_broker_refuses_a_pegged_request_instead_of_sending_a_plain_limit():
+    assert "not supported on Alpaca" in AlpacaBroker._problem(pegged())
