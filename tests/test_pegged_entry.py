@@ -217,3 +217,20 @@ def test_pegged_entries_on_alpaca_are_refused_naming_the_key():
 
 def test_the_alpaca_broker_refuses_a_pegged_request_instead_of_sending_a_plain_limit():
     assert "not supported on Alpaca" in AlpacaBroker._problem(pegged())
+
+
+async def test_a_restart_cancels_a_working_pegged_entry_saying_why():
+    broker, clock, _ = make()
+    broker.on_trade(trade(100.0))
+    await broker.submit(pegged())  # no quote yet: waiting for the spread, as a limit at the reference price
+    working = broker.open_orders()
+    assert len(working) == 3 and all(o.reason.startswith("peg: ") for o in working if o.leg is OrderLeg.ENTRY)
+    again, _, events = make()
+    again.restore([], working)
+    entry = next(o for o in working if o.leg is OrderLeg.ENTRY)
+    assert again.order(entry.id).status is OrderStatus.CANCELED
+    assert "not restored after a restart" in again.order(entry.id).reason
+    assert again.open_orders() == []  # its held bracket went with it
+    assert [e.kind for e in events].count("canceled") == 3
+    again.on_trade(trade(99.0, dt_s=1))  # it cannot fill at the signal's reference price any more
+    assert again.positions() == []

@@ -83,6 +83,10 @@ from ..model import (
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
 _EPS = 1e-9
+# the reason a pegged entry carries (engine/peg.py): before its first placement, and when a
+# restart cancels it
+PEG_WAITING = "peg: waiting for the spread"
+PEG_NOT_RESTORED = "peg: not restored after a restart (its re-pegs and deadline are not stored): cancelled"
 KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
 _INF = math.inf
 
@@ -563,6 +567,15 @@ class PaperBroker(BacktestBroker):
                 parent.children = [k.id for k in kids]
             if len(kids) == 2:
                 kids[0].sibling, kids[1].sibling = kids[1].id, kids[0].id
+        # a pegged entry still working as a limit: its peg (the quotes it followed, the re-pegs
+        # used, its data-time deadline) is not in the store, and as a plain limit it could fill
+        # at the signal's reference price: cancelled, saying why (never guessed back to life)
+        pegged = [self._orders[o.id] for o in open_orders if o.id in self._orders and o.leg is OrderLeg.ENTRY
+                  and o.type is OrderType.LIMIT and o.reason.startswith("peg: ") and self._orders[o.id].status.is_open]
+        for w in pegged:
+            self._cancel(w, PEG_NOT_RESTORED, self._clock.now_ns())
+        if pegged:
+            self._flush()
         if account is not None:
             self._cash = account.cash
             self._realized = account.realized_pnl
@@ -585,9 +598,10 @@ class PaperBroker(BacktestBroker):
             entry.timeout_s = float(req.timeout_s)
             entry.expires_ns = now + int(req.timeout_s * NS_PER_S)
             self._timed.add(entry.id)
-        self._emit("new", entry)
         if req.peg is not None:
             self._pegs[entry.id] = PegState(req.side, req.peg, now)
+            entry.reason = PEG_WAITING  # stored with the order: a restart knows it was pegged
+        self._emit("new", entry)
         children = []
         if req.take_profit is not None:
             children.append((OrderLeg.TAKE_PROFIT, OrderType.LIMIT, req.take_profit, None))
