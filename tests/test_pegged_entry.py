@@ -201,6 +201,10 @@ async def test_seeded_pegged_session_pegs_to_the_simulators_quotes_and_journals_
     went_market = [o for o in filled if o.type is OrderType.MARKET]
     assert len(went_market) == sum("sent at market" in m for m in pegs)
     assert eng.summary()["open_positions"] == 0
+    # the signal's row says what its entry's peg did last (one note, the latest step)
+    noted = [sig.decision_reason for sig in eng.decisions if " · peg: " in sig.decision_reason]
+    assert noted and all(r.count(" · peg: ") == 1 for r in noted), noted[:3]
+    assert any("placed at" in r or "re-pegged" in r for r in noted)
 
 
 async def test_the_simulator_quotes_only_for_pegged_runs():
