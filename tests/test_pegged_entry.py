@@ -13,6 +13,7 @@ from engine.backtest.runner import backtest_config
 from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
+from engine.factory import build_feed
 from engine.config import BrokerConfig, CockpitConfig, ConfigError, EngineConfig, load_config
 from engine.model import NS_PER_S, OrderLeg, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.peg import PegPolicy, PegState, peg_price, spread_bps
@@ -238,3 +239,10 @@ async def test_a_restart_cancels_a_working_pegged_entry_saying_why():
     assert [e.kind for e in events].count("canceled") == 3
     again.on_trade(trade(99.0, dt_s=1))  # it cannot fill at the signal's reference price any more
     assert again.positions() == []
+
+
+def test_a_pegged_run_on_a_feed_without_quotes_is_refused_naming_the_key(tmp_path):
+    cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(tmp_path)})
+    with pytest.raises(ConfigError, match="entry_type = 'pegged' needs a feed with bid/ask quotes; feed.kind = "
+                                          "'replay' has none; allowed with pegged: synthetic, alpaca"):
+        build_feed(cfg, FixedClock(T0))

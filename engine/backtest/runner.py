@@ -143,7 +143,7 @@ SETUP_NEEDS = "setups"  # needs=...: the union of what each symbol's setups read
 PEGGED_NEEDS_QUOTES = ("engine.entry_type = \"pegged\" cannot be backtested: a pegged entry follows the "
                        "bid/ask quotes and the {kind} data has none; backtest with entry_type \"market\" or "
                        "\"limit\", and run pegged entries on the paper broker with a quoting feed "
-                       "(the simulator, alpaca, polygon)")
+                       "(the simulator or the alpaca feed)")
 
 
 class BacktestRun:
