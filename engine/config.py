@@ -112,8 +112,17 @@ class EngineConfig(_Section):
     # a pending signal expires when price runs past entry by this fraction of the stop distance
     signal_run_fraction: float = Field(0.5, gt=0)
     journal_size: int = Field(500, ge=10)
-    entry_type: Literal["market", "limit"] = "market"
+    entry_type: Literal["market", "limit", "pegged"] = "market"
     limit_timeout_s: float = Field(30.0, gt=0)
+    # pegged entries (STRATEGY.md 14, engine/peg.py): sent only while (ask - bid) / mid <=
+    # entry_spread_bps; limit = mid + limit_offset_bps of mid toward the far side (never beyond);
+    # re-pegged on quote changes at most max_reprices times within peg_timeout_s (data time);
+    # then market when market_fallback, else cancelled
+    entry_spread_bps: float = Field(5.0, gt=0)
+    limit_offset_bps: float = Field(1.0, ge=0)
+    max_reprices: int = Field(5, ge=0)
+    peg_timeout_s: float = Field(10.0, gt=0)
+    market_fallback: bool = True
 
 
 # Names the seed systems used for a strategy key (in a strategy_configs parameters JSON,
@@ -687,6 +696,15 @@ class CockpitConfig(_Section):
             if self.feed.session != "us_equity":
                 raise ValueError(f"feed.session = {self.feed.session!r} with {account}: Alpaca trades US stocks; "
                                  "allowed with this broker: 'us_equity'")
+        return self
+
+    @model_validator(mode="after")
+    def _pegged_entries_are_paper_only(self) -> "CockpitConfig":
+        """The paper broker pegs to the feed's quotes; the Alpaca broker does not peg yet
+        (it would send a plain limit at the signal price: not what the trader asked for)."""
+        if self.engine.entry_type == "pegged" and self.broker.kind == "alpaca":
+            raise ValueError("engine.entry_type = 'pegged' is not supported with broker.kind = 'alpaca' yet; "
+                             "allowed with this broker: 'market', 'limit' (pegged runs on the paper broker)")
         return self
 
     @model_validator(mode="after")

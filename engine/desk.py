@@ -24,12 +24,15 @@ from .analytics.session import SessionCalendar
 from .brokers.base import Broker
 from .clock import Clock
 from .config import CockpitConfig
-from .model import NS_PER_S, Decision, Mode, Signal, evolve
+from .model import NS_PER_S, BrokerEvent, Decision, Mode, OrderLeg, Signal, evolve
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager, RiskRule
 
 MAX_DECISIONS = 50
+
+
+PEG_NOTE = " · peg: "  # what a pegged entry's latest step adds to its signal's decision reason
 
 
 class SignalDesk:
@@ -225,6 +228,21 @@ class SignalDesk:
         for sig in pending:
             if sig.symbol in symbols:
                 self._queue(sig)
+
+    def on_entry_note(self, ev: BrokerEvent) -> None:
+        """A pegged entry's step (placed, re-pegged, pulled, sent at market, cancelled:
+        an event reason starting "peg: ") shown on its signal's row: the decision's
+        reason gains " · peg: ..." (the latest step replaces the one before)."""
+        o = ev.order
+        if o.leg is not OrderLeg.ENTRY or not o.signal_id or not (ev.reason or "").startswith("peg: "):
+            return
+        for i, sig in enumerate(self.decisions):
+            if sig.id == o.signal_id:
+                base = sig.decision_reason.split(PEG_NOTE, 1)[0]
+                sig = evolve(sig, decision_reason=f"{base}{PEG_NOTE}{ev.reason[len('peg: '):]}")
+                self.decisions[i] = sig
+                self.recorder.signal(sig)
+                return
 
     # ------------------------------------------------------------------ decisions
 

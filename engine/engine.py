@@ -97,6 +97,7 @@ class Engine:
         self.exits = ExitManager(self.params[self.symbols[0]], self.calendar.minutes_to_close)
         self.router = OrderRouter(config, broker, self.recorder, self.notifier, self.counters, self.risk,
                                   self.exits, self.params, redact)
+        self.router.add_event_listener(self.desk.on_entry_note)  # a pegged entry's steps on its signal row
         # the hot path and the containers the UI and tests read, owned by the roles
         self.on_data = self.data.on_data
         self.analytics, self.alerts, self.state_minutes = self.data.analytics, self.data.alerts, self.data.state_minutes

@@ -15,6 +15,9 @@ from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
 
+QUOTING_FEEDS = ("synthetic", "alpaca")  # feeds that hand out Quote items (pegged entries follow them)
+
+
 def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
     """The configured feed. ``until_quit``: the simulator goes on day after day unless
     feed.days says how many (the UI); otherwise it plays feed.days days, one by default."""
@@ -23,13 +26,18 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
     configure(config.providers)  # look-up TTLs and rate limits for the vendors' clients
     kind = config.feed.kind
     urls = config.endpoints
+    if config.engine.entry_type == "pegged" and kind not in QUOTING_FEEDS:
+        # without quotes every pegged entry would only wait out peg_timeout_s and go to market
+        raise ConfigError(f"engine.entry_type = 'pegged' needs a feed with bid/ask quotes; feed.kind = {kind!r} "
+                          f"has none; allowed with pegged: {', '.join(QUOTING_FEEDS)}")
     if kind == "synthetic":
         from .feeds.synthetic import SyntheticFeed
 
         day = date.fromisoformat(config.feed.sim_date) if config.feed.sim_date else None
         days = config.feed.days or (None if until_quit else 1)
         return SyntheticFeed(symbols=tuple(config.feed_symbols), seed=config.app.seed, session_date=day,
-                             speed=config.feed.speed, days=days, index_of=config.execution_map)
+                             speed=config.feed.speed, days=days, index_of=config.execution_map,
+                             quotes=config.engine.entry_type == "pegged")  # a pegged entry follows the bid/ask
     if kind == "replay":
         from .feeds.replay import ReplayFeed
 

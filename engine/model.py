@@ -334,6 +334,9 @@ class OrderRequest:
     signal_id: Optional[str] = None
     leg: OrderLeg = OrderLeg.ENTRY
     timeout_s: Optional[float] = None  # limit entry: cancel if unfilled after this
+    # a pegged entry (engine.peg.PegPolicy): the broker sets and moves the limit from the
+    # quotes; limit_price is only the reference price for the buying-power check
+    peg: Optional[Any] = None
 
 
 @record

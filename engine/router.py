@@ -33,6 +33,7 @@ from .model import (BrokerEvent, JournalEntry, Decision, Fill, Order, OrderDetai
                     Signal)
 from .day_trades import DayTrades
 from .notify import Notifier
+from .peg import PegPolicy
 from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
@@ -126,18 +127,22 @@ class OrderRouter:
             self.add_ids.add(coid)
         if len(self._attempt) > RECENT_ATTEMPTS:  # a run left open for days: the oldest signals' counts go
             del self._attempt[next(iter(self._attempt))]
-        limit = self.config.engine.entry_type == "limit"
+        ec = self.config.engine
+        limit = ec.entry_type == "limit"
+        peg = PegPolicy(ec.entry_spread_bps, ec.limit_offset_bps, ec.max_reprices, ec.peg_timeout_s,
+                        ec.market_fallback) if ec.entry_type == "pegged" else None
         req = OrderRequest(
             client_order_id=coid,
             symbol=sig.symbol,
             side=sig.side,
             qty=sig.qty,
-            type=OrderType.LIMIT if limit else OrderType.MARKET,
-            limit_price=sig.entry if limit else None,
+            type=OrderType.LIMIT if limit or peg else OrderType.MARKET,
+            limit_price=sig.entry if limit or peg else None,
             take_profit=sig.target,
             stop_loss=sig.stop,
             signal_id=sig.id,
             timeout_s=self.config.engine.limit_timeout_s if limit else None,
+            peg=peg,
         )
         with self.notifier.batch():
             try:
@@ -189,6 +194,9 @@ class OrderRouter:
                 self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
         elif ev.kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
+        elif ev.kind == "replaced" and o.leg is OrderLeg.ENTRY and ev.reason.startswith("peg: "):
+            # a pegged entry placed, re-pegged, pulled or sent at market (engine/peg.py)
+            rec.log("info", "order", f"{o.symbol} entry {o.client_order_id}: {ev.reason}", o.symbol)
         elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
             # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
             # "replaced" is routine and not journaled)

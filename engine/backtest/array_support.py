@@ -75,7 +75,7 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
     if config.app.mode is not Mode.AUTO:
         return f"mode {config.app.mode}"
     if config.engine.entry_type != "market":
-        return "limit entries not supported"
+        return f"{config.engine.entry_type} entries not supported"
     if config.sessions.enforce_policy:
         return "the session policy (sessions.enforce_policy) not supported"
     sym = ds.symbols[0]

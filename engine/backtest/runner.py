@@ -138,6 +138,14 @@ def backtest_config(
 SETUP_NEEDS = "setups"  # needs=...: the union of what each symbol's setups read
 
 
+# A pegged entry follows the bid/ask (engine/peg.py); backtest data carries none, and an
+# invented spread would make the peg's fills whatever the invention says: refused, naming why.
+PEGGED_NEEDS_QUOTES = ("engine.entry_type = \"pegged\" cannot be backtested: a pegged entry follows the "
+                       "bid/ask quotes and the {kind} data has none; backtest with entry_type \"market\" or "
+                       "\"limit\", and run pegged entries on the paper broker with a quoting feed "
+                       "(the simulator or the alpaca feed)")
+
+
 class BacktestRun:
     """One Engine over one Dataset. ``analytics`` optionally replaces the engine's
     per-symbol analytics objects (the sweep's recorded-snapshot stand-in);
@@ -147,6 +155,8 @@ class BacktestRun:
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS,
                  items: Optional[Sequence] = None, tape: Optional[SignalTape] = None) -> None:
+        if config.engine.entry_type == "pegged":
+            raise ConfigError(PEGGED_NEEDS_QUOTES.format(kind=ds.kind))
         self.config = config
         self.ds = ds
         self.clock = DataClock()

@@ -420,6 +420,8 @@ class AlpacaBroker(Broker):
             value = getattr(req, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 return f"{name} must be a positive price, got {value!r}"
+        if req.peg is not None:
+            return "pegged entries are not supported on Alpaca yet (engine.entry_type = 'pegged' is paper only)"
         if req.type is OrderType.LIMIT and req.limit_price is None:
             return "a limit order needs limit_price"
         if req.type is OrderType.STOP and req.stop_price is None:

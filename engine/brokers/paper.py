@@ -60,6 +60,7 @@ from ..clock import Clock
 from .base import BacktestBroker
 from ..config import BrokerConfig
 from ..ids import ClientOrderIds, is_valid_client_order_id
+from ..peg import PegAction, PegState
 from ..model import (
     NS_PER_MIN,
     NS_PER_S,
@@ -82,6 +83,10 @@ from ..model import (
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
 _EPS = 1e-9
+# the reason a pegged entry carries (engine/peg.py): before its first placement, and when a
+# restart cancels it
+PEG_WAITING = "peg: waiting for the spread"
+PEG_NOT_RESTORED = "peg: not restored after a restart (its re-pegs and deadline are not stored): cancelled"
 KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
 _INF = math.inf
 
@@ -175,6 +180,9 @@ class PaperBroker(BacktestBroker):
         self._books: dict[str, _Book] = {}
         self._last: dict[str, float] = {}
         self._quotes: dict[str, Quote] = {}
+        # working pegged entries (engine/peg.py): order id -> its peg; one waiting for the
+        # spread (price None) is out of the market and fills from nothing
+        self._pegs: dict[str, PegState] = {}
 
         self._cash = float(config.initial_equity)
         self._realized = 0.0
@@ -289,6 +297,8 @@ class PaperBroker(BacktestBroker):
         """Expire orders whose timeout has passed on the clock (the engine may call
         this on a timer; every trade and bar also does it)."""
         try:
+            if self._pegs:
+                self._pegs_due(self._clock.now_ns())
             return self._expire_due(self._clock.now_ns())
         finally:
             self._flush()
@@ -334,9 +344,13 @@ class PaperBroker(BacktestBroker):
         try:
             if self._timed:
                 self._expire_due(max(self._clock.now_ns(), trade.ts_ns))
+            if self._pegs:
+                self._pegs_due(max(self._clock.now_ns(), trade.ts_ns))
             tick = self._tick
             for w in [w for w in book.values() if w.status is OrderStatus.NEW and w.armed_tick < tick]:
                 if w.status is not OrderStatus.NEW:  # cancelled by an OCO partner meanwhile
+                    continue
+                if self._pegs and self._peg_waiting(w):
                     continue
                 px = self._trade_price(w, price)
                 if px is not None:
@@ -376,6 +390,11 @@ class PaperBroker(BacktestBroker):
         and bracket checks when the symbol has not traded yet."""
         if quote.symbol in self._symbols and _finite_positive(quote.bid) and _finite_positive(quote.ask):
             self._quotes[quote.symbol] = quote
+            if self._pegs:  # a pegged entry follows the quote (engine/peg.py)
+                try:
+                    self._pegs_on_quote(quote)
+                finally:
+                    self._flush()
         elif quote.symbol in self._symbols:
             self.malformed += 1
 
@@ -548,6 +567,15 @@ class PaperBroker(BacktestBroker):
                 parent.children = [k.id for k in kids]
             if len(kids) == 2:
                 kids[0].sibling, kids[1].sibling = kids[1].id, kids[0].id
+        # a pegged entry still working as a limit: its peg (the quotes it followed, the re-pegs
+        # used, its data-time deadline) is not in the store, and as a plain limit it could fill
+        # at the signal's reference price: cancelled, saying why (never guessed back to life)
+        pegged = [self._orders[o.id] for o in open_orders if o.id in self._orders and o.leg is OrderLeg.ENTRY
+                  and o.type is OrderType.LIMIT and o.reason.startswith("peg: ") and self._orders[o.id].status.is_open]
+        for w in pegged:
+            self._cancel(w, PEG_NOT_RESTORED, self._clock.now_ns())
+        if pegged:
+            self._flush()
         if account is not None:
             self._cash = account.cash
             self._realized = account.realized_pnl
@@ -570,6 +598,9 @@ class PaperBroker(BacktestBroker):
             entry.timeout_s = float(req.timeout_s)
             entry.expires_ns = now + int(req.timeout_s * NS_PER_S)
             self._timed.add(entry.id)
+        if req.peg is not None:
+            self._pegs[entry.id] = PegState(req.side, req.peg, now)
+            entry.reason = PEG_WAITING  # stored with the order: a restart knows it was pegged
         self._emit("new", entry)
         children = []
         if req.take_profit is not None:
@@ -588,6 +619,9 @@ class PaperBroker(BacktestBroker):
         if len(entry.children) == 2:
             tp, sl = (self._orders[i] for i in entry.children)
             tp.sibling, sl.sibling = sl.id, tp.id
+        q = self._quotes.get(req.symbol)
+        if req.peg is not None and q is not None:  # placed now if the spread allows
+            self._pegs_on_quote(Quote(q.symbol, max(now, q.ts_ns), q.bid, q.ask))
         return entry.snapshot()
 
     def _validate(self, req: OrderRequest) -> str:
@@ -608,6 +642,8 @@ class PaperBroker(BacktestBroker):
         for name, value in (("take_profit", req.take_profit), ("stop_loss", req.stop_loss)):
             if value is not None and not _finite_positive(value):
                 return f"invalid prices: {name} {value!r} is not a positive price"
+        if req.peg is not None and (req.type is not OrderType.LIMIT or req.leg is not OrderLeg.ENTRY):
+            return "invalid order: only a limit entry can be pegged"
         if req.timeout_s is not None and not (_finite_positive(req.timeout_s)):
             return f"invalid timeout {req.timeout_s!r}: must be a positive number of seconds"
         bracket = req.take_profit is not None or req.stop_loss is not None
@@ -735,7 +771,8 @@ class PaperBroker(BacktestBroker):
     def _fill_from_bar(self, book: dict[str, _Working], bar: Bar) -> None:
         tick = self._tick
         NEW = OrderStatus.NEW
-        eligible = [w for w in book.values() if w.status is NEW and w.armed_tick < tick]
+        eligible = [w for w in book.values() if w.status is NEW and w.armed_tick < tick
+                    and not (self._pegs and self._peg_waiting(w))]
         if not eligible:
             return
         bar_price = self._bar_price
@@ -898,6 +935,45 @@ class PaperBroker(BacktestBroker):
     def _close_out(self, w: _Working) -> None:
         self._open[w.symbol].pop(w.id, None)
         self._timed.discard(w.id)
+        self._pegs.pop(w.id, None)
+
+    # ------------------------------------------------------------------ pegged entries
+
+    def _peg_waiting(self, w: _Working) -> bool:
+        """A pegged entry out of the market (not placed yet, or pulled: spread too wide)."""
+        st = self._pegs.get(w.id)
+        return st is not None and st.price is None
+
+    def _pegs_on_quote(self, quote: Quote) -> None:
+        for oid, st in list(self._pegs.items()):
+            w = self._orders[oid]
+            if w.symbol == quote.symbol and w.status is OrderStatus.NEW:
+                self._apply_peg(w, st.on_quote(quote.bid, quote.ask, quote.ts_ns), quote.ts_ns)
+
+    def _pegs_due(self, now_ns: int) -> None:
+        for oid, st in list(self._pegs.items()):
+            w = self._orders[oid]
+            if w.status is OrderStatus.NEW:
+                self._apply_peg(w, st.due(now_ns), now_ns)
+
+    def _apply_peg(self, w: _Working, action: Optional[PegAction], ts_ns: int) -> None:
+        """Carry out what the peg decided; each step is a "replaced" event whose reason
+        starts with "peg" (the journal's line), a cancel is a "canceled" one."""
+        if action is None:
+            return
+        if action.kind == "cancel":
+            self._cancel(w, action.reason, ts_ns)
+            return
+        if action.kind == "market":
+            self._pegs.pop(w.id, None)
+            w.type = OrderType.MARKET
+            w.limit_price = None
+        elif action.price is not None:
+            w.limit_price = action.price
+        w.armed_tick = self._tick  # the new price works from the next trade
+        w.reason = action.reason
+        self._touch(w, ts_ns)
+        self._emit("replaced", w, reason=action.reason)
 
     # ------------------------------------------------------------------ helpers
 

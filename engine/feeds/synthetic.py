@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Trade
+from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Quote, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer
@@ -669,6 +669,9 @@ class SyntheticFeed(PacedFeed):
     ``history_days`` earlier sessions are simulated and chained so the session's
     balance range exists; ``previous_session_bars()`` / ``history()`` give them to
     the engine for warm-up.
+
+    ``quotes``: a ``Quote`` precedes each trade whose bid/ask differs from the
+    symbol's last one (the simulator's own quotes; only pegged entries ask for them).
     """
 
     name = "synthetic"
@@ -686,6 +689,7 @@ class SyntheticFeed(PacedFeed):
         yield_every: int = 512,
         days: Optional[int] = 1,
         index_of: Optional[dict[str, str]] = None,
+        quotes: bool = False,
     ) -> None:
         """``index_of``: index -> proxy (the execution map): the index's prints are
         the proxy's at INDEX_FACTORS x its price (``index_session``)."""
@@ -712,6 +716,11 @@ class SyntheticFeed(PacedFeed):
             raise ValueError(f"days must be >= 1 (None: until stopped), got {days}")
         self.days = None if days is None else int(days)
         self.days_played = 0
+        # also hand out a Quote each time a symbol's bid/ask changes, before the trade that
+        # carries it (pegged entries follow them, engine/peg.py); off by default so the
+        # seeded sessions every other run sees stay exactly as they were
+        self.quotes = bool(quotes)
+        self._quoted: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ resuming (engine/sim_resume.py)
 
@@ -839,6 +848,9 @@ class SyntheticFeed(PacedFeed):
                     return
                 self._last_data_ns = ts
                 self._emitted += 1
+                if self.quotes and self._quoted.get(sym) != (b, a):
+                    self._quoted[sym] = (b, a)
+                    yield Quote(sym, ts, b, a)
                 yield Trade(sym, ts, p, sz, 0, b, a)
 
     async def _overnight(self, close_ns: int, open_ns: int) -> AsyncIterator[Heartbeat]:
