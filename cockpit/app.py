@@ -55,6 +55,7 @@ from .heap import HeapKeeper
 from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
+from .theme_css import ThemeCachedStylesheet
 
 strip_cycles.install()  # rendered lines die by reference counting, not by full GC pauses
 THEME_DIR = Path(themes_pkg.__file__).resolve().parent
@@ -137,6 +138,8 @@ class CockpitApp(DetailActions, App[None]):
         settings_path: Optional[Path] = None,
     ) -> None:
         super().__init__()
+        # each theme's CSS parsed once: ``t`` re-uses it (cockpit/theme_css.py)
+        self.stylesheet = ThemeCachedStylesheet(variables=self.get_css_variables())
         self.engine = engine
         self.config = config
         self._clock_ns = clock_ns

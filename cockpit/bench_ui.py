@@ -10,8 +10,8 @@ Two measurements, both on the real app and the real engine sharing one event loo
    to the terminal once the key's result is in the app's state and on screen:
 
    - ``space``: the engine's ``entries_paused`` flipped, the header's entries
-     badge is styled shown (hidden) and, when pausing, the frame's text holds
-     ``PAUSED``;
+     badge is styled shown (hidden, or blank in its reserved slot) and, when
+     pausing, the frame's text holds ``PAUSED``;
    - ``t``: the next theme is the app's theme, its CSS is applied (the
      screen's computed background changed) and the panes re-rendered their
      theme-coloured text (the app's full re-apply after a theme switch ran);
@@ -371,8 +371,10 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
             if engine.entries_paused != want:
                 return False
             state = getattr(badge, "_state", None) or ("", "")
-            # the badge's class change is styled on idle: shown (or hidden) only then
-            return ("PAUSED" in state[0]) == want and bool(badge.styles.display != "none") == want
+            # the badge's class change is styled on idle: shown (or hidden) only then; in
+            # its reserved slot (a wide line) it stays displayed, blank when not paused
+            shown = badge.styles.display != "none" and bool(state[0].strip())
+            return ("PAUSED" in state[0]) == want and shown == want and badge.has_class("-paused") == want
 
         return "space", ready, ("PAUSED" if want else None)
 

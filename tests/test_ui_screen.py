@@ -16,7 +16,7 @@ from engine.model import Mode, StoreHealth, StoreStatus
 from tests.ui_fixtures import (FixedEngine, busy_book_snapshot, day_trades_view, demo_snapshot, fixed_app,
                                pending_snapshot)
 from widgets.base import SyncTable
-from widgets.header import badges_to_drop
+from widgets.header import ENTRIES_SLOT, badges_to_drop, entries_slot_fits
 from widgets.orders import short_ref
 from widgets.profile import ladder_window
 
@@ -150,6 +150,37 @@ def test_badges_drop_in_order_and_keep_the_money_badges():
     assert badges_to_drop(widths, 200) == set()
     assert badges_to_drop(widths, 80) == {"start", "store", "equity"}
     assert badges_to_drop(widths, 40) == {"start", "store", "equity", "feed", "clock", "entries"}
+
+
+def test_the_entries_slot_is_reserved_only_when_nothing_else_gives_way():
+    widths = {"mode": 8, "broker": 11, "pnl": 14, "equity": 13, "feed": 8, "store": 10, "start": 7, "clock": 13}
+    others = sum(w + 1 for w in widths.values())
+    assert entries_slot_fits(widths, others + ENTRIES_SLOT + 1)
+    assert not entries_slot_fits(widths, others + ENTRIES_SLOT)  # would cost another badge: no slot
+    assert entries_slot_fits({**widths, "entries": 8}, others + ENTRIES_SLOT + 1)  # PAUSED sits in it
+
+
+async def test_space_on_a_wide_line_repaints_the_entries_badge_without_a_layout(tmp_path, monkeypatch):
+    """Pausing entries under load must not re-lay out the whole screen (issue 14 item 9):
+    on a line with room the badge keeps a fixed slot, blank when entries run."""
+    from textual.screen import Screen
+
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        badge = app.query_one("#hdr-entries")
+        assert badge.has_class("-slot") and badge.display and badge.region.width == ENTRIES_SLOT
+        layouts = []
+        original = Screen._refresh_layout
+        monkeypatch.setattr(Screen, "_refresh_layout",
+                            lambda self, *a, **k: (layouts.append(self), original(self, *a, **k))[1])
+        for paused in (True, False, True):
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert engine.snapshot().entries_paused is paused
+            assert ("PAUSED" in str(badge.content)) is paused and badge.region.width == ENTRIES_SLOT
+        assert layouts == []
 
 
 async def test_too_small_terminal_shows_the_notice_and_keeps_the_badges_and_money_keys(tmp_path):

@@ -304,6 +304,29 @@ async def test_theme_cycles_and_persists(tmp_path):
         assert again.has_class("theme-high-contrast")
 
 
+async def test_a_theme_seen_before_is_not_parsed_again_and_looks_the_same(tmp_path, monkeypatch):
+    """The theme key under load (issue 14 item 9): each theme's CSS is parsed once."""
+    from textual.css import stylesheet as textual_stylesheet
+
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#watchlist-table", SyncTable)
+        seen = {}
+        for _ in range(3):  # dark -> light -> high-contrast -> dark: every theme parsed once
+            await pilot.press("t")
+            await pilot.pause()
+            seen[app.theme_name] = (app.screen.styles.background, table.tone("up").color)
+        parsed = []
+        original = textual_stylesheet.parse
+        monkeypatch.setattr(textual_stylesheet, "parse", lambda *a, **k: (parsed.append(a[2]), original(*a, **k))[1])
+        for _ in range(3):  # the second lap: the same looks, no CSS parsed
+            await pilot.press("t")
+            await pilot.pause()
+            assert (app.screen.styles.background, table.tone("up").color) == seen[app.theme_name]
+        assert parsed == []
+
+
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
     app = fixed_app(tmp_path, engine)

@@ -120,8 +120,10 @@ class _Badge(Label):
             self.add_class(cls)
         old_text = self._state[0] if self._state else None
         self._state = (text, cls)
-        # width is auto: a layout pass (the whole screen) only when the width changes
-        self.update(text, layout=old_text is None or cell_len(old_text) != cell_len(text))
+        # width is auto: a layout pass (the whole screen) only when the width changes;
+        # a badge in a reserved slot (fixed width) never changes the layout
+        resized = old_text is None or cell_len(old_text) != cell_len(text)
+        self.update(text, layout=resized and not self.has_class("-slot"))
         return True
 
 
@@ -130,6 +132,8 @@ NEVER_DROPPED = ("mode", "broker", "pnl")
 DROP_ORDER = ("start", "store", "equity", "feed", "clock", "entries")
 MIN_CELLS = {"equity": 13, "pnl": 14}  # as base.tcss's min-width
 GAP = 1  # each badge's margin-right
+# the entries badge's reserved slot, as base.tcss's #hdr-entries.-slot width: " BLOCKED "
+ENTRIES_SLOT = 9
 
 
 def badges_to_drop(widths: dict[str, int], width: int) -> set[str]:
@@ -144,6 +148,15 @@ def badges_to_drop(widths: dict[str, int], width: int) -> set[str]:
             dropped.add(name)
             total -= widths[name] + GAP
     return dropped
+
+
+def entries_slot_fits(widths: dict[str, int], width: int) -> bool:
+    """Whether the line has room for every badge and a fixed slot for the entries badge
+    (PAUSED / BLOCKED / blank). With the slot, pausing entries (space, the trader's most
+    pressed key) repaints one badge instead of re-laying out the whole screen; without
+    room, the badge is shown and hidden as before and nothing else is given up for it."""
+    others = sum(w + GAP for name, w in widths.items() if name != "entries")
+    return others + ENTRIES_SLOT + GAP <= width
 
 
 class CockpitHeader(Horizontal):
@@ -168,9 +181,12 @@ class CockpitHeader(Horizontal):
         if key == self._fitted:
             return
         self._fitted = key
-        dropped = badges_to_drop(widths, self.size.width) if self.size.width else set()
+        slot = bool(self.size.width) and entries_slot_fits(widths, self.size.width)
+        dropped = badges_to_drop(widths, self.size.width) if self.size.width and not slot else set()
         for name, badge in badges.items():
             badge.set_class(name in dropped, "-dropped")
+        if "entries" in badges:
+            badges["entries"].set_class(slot, "-slot")
 
     def compose(self) -> ComposeResult:
         # most important first: what a narrow terminal cuts is the end of the line
