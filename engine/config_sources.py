@@ -101,6 +101,11 @@ def effective(layers: Layers, symbol: Optional[str] = None,
     data = config.data.for_symbol(sym) if sym else config.data
     for section_name in CockpitConfig.model_fields:
         section = {"strategy": strategy, "data": data}.get(section_name, getattr(config, section_name))
+        if isinstance(section, dict):  # a table of the trader's own keys (e.g. [execution_map] SPX = "SPY")
+            for key, value in section.items():
+                source, detail = _source(layers, (section_name, key))
+                out.append(EffectiveValue(f"{section_name}.{key}", value, source, detail))
+            continue
         for key in type(section).model_fields:
             path = (section_name, key)
             if path in SKIPPED:

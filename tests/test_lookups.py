@@ -181,3 +181,12 @@ def test_preview_takes_the_latest_alpaca_trade_and_keeps_it_for_the_quote_ttl(al
     assert first["entry"] == 191.25 and first["price_source"].startswith("latest Alpaca trade (iex)")
     assert len(alpaca_rest.requests_to("GET", "/v2/stocks/trades/latest")) == 1  # the second came from the cache
     assert {c.kind: c.hits for c in CACHE_STATS.counts()}["quotes"] == hits + 1
+
+
+def test_config_effective_lists_the_execution_map_from_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COCKPIT_APP__SYMBOLS", raising=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[app]\nsymbols = ["SPX", "QQQ"]\n[execution_map]\nSPX = "SPY"\n')
+    assert main(["config", "effective", "--config", str(cfg), "--json"]) == 0
+    rows = {r["key"]: r for r in json.loads(capsys.readouterr().out)["values"]}
+    assert rows["execution_map.SPX"]["value"] == "SPY" and rows["execution_map.SPX"]["source"] == "file"
