@@ -411,6 +411,24 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
 
         return key, ready, marker
 
+    def flatten_symbol_probe():
+        # f asks only when the symbol has something to flatten; else its effect is the
+        # "nothing to flatten" notice (issue 14), timed from this press on (raised_at)
+        sym = app.selected
+        snap = app.snap
+        exposed = snap is not None and (any(p.symbol == sym and p.qty for p in snap.positions)
+                                        or any(o.symbol == sym and o.status.is_open for o in snap.orders))
+        if exposed:
+            return money_probe("f", "confirm-flatten-symbol", lambda: f"FLATTEN {sym}?")
+        pressed = time.time()
+
+        def ready() -> bool:
+            return any(str(n.message).startswith("nothing to flatten") and n.raised_at >= pressed
+                       for n in list(app._notifications))
+
+        # the toast wraps its text across lines, so the first frame after it was raised counts
+        return "f", ready, None
+
     k = 0
     while True:
         yield pause_probe()
@@ -420,7 +438,7 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
             yield symbol_probe(k)
         yield money_probe("F", "confirm-flatten-all", lambda: "FLATTEN ALL?")
         yield money_probe("C", "confirm-cancel-all", lambda: "CANCEL ALL ORDERS?")
-        yield money_probe("f", "confirm-flatten-symbol", lambda: f"FLATTEN {app.selected}?")
+        yield flatten_symbol_probe()
 
 
 SAMPLE_NAMES = {"space": "space", "t": "t", "F": "flatten_all", "C": "cancel_all", "f": "flatten_symbol"}
