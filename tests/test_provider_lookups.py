@@ -145,3 +145,20 @@ def test_alpaca_market_data_does_not_spend_the_trading_budget():
     assert limits.wait("alpaca_data", "bars") == 0.0
     assert limits.wait("alpaca", "orders") == 0.0  # an order right after a backfill: its own budget
     assert limits.wait("alpaca_data", "bars") > 0
+
+
+def test_a_held_request_waits_until_the_window_resets_on_the_clock_it_is_given():
+    """The wait is measured on the injected clock (not read from the system here): a
+    clock that says the reset is 0.3 s away gives a pause of 0.3 s."""
+    import time as _time
+
+    pauses: list[float] = []
+
+    class Behind:  # 0.7 s after now: the 1/second window resets 0.3 s later
+        def now_ns(self) -> int:
+            return _time.time_ns() + 700_000_000
+
+    limits = RateLimits({"polygon": "1/second"}, max_wait_s=0.5, sleep=pauses.append, clock=Behind())
+    assert limits.wait("polygon", "bars") == 0.0
+    limits.wait("polygon", "bars")
+    assert pauses and pauses[0] == pytest.approx(0.3, abs=0.05)

@@ -26,6 +26,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from ..clock import Clock, WallClock
 from .provider_stats import ENDPOINT_KINDS
 
 PROVIDERS = ("alpaca", "alpaca_data", "polygon")  # Alpaca's trading API and its market data API count apart
@@ -59,8 +60,12 @@ def parse_rate_limits(limits: dict[str, str]) -> dict[str, RateLimitItem]:
 
 class RateLimits:
     def __init__(self, limits: Optional[dict[str, str]] = None, *, max_wait_s: float = MAX_WAIT_S,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Optional[Clock] = None) -> None:
+        """``clock``: the time the wait to a window's reset is measured on. It is the wall
+        clock (a vendor's budget runs in real seconds, whatever the data time), and it must
+        be Unix time, as the ``limits`` library's reset times are."""
         self._lock = threading.Lock()
+        self._clock: Clock = clock or WallClock()
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._items = parse_rate_limits(DEFAULT_RATE_LIMITS if limits is None else limits)
         self.max_wait_s = max_wait_s
@@ -105,7 +110,7 @@ class RateLimits:
                             if not self._limiter.test(item, key))
             if held >= self.max_wait_s:
                 break
-            pause = min(max(reset - time.time(), 0.01), self.max_wait_s - held)
+            pause = min(max(reset - self._clock.now_ns() / 1e9, 0.01), self.max_wait_s - held)
             self._sleep(pause)
             held += pause
         if held:
