@@ -831,6 +831,17 @@ def value_source(loc: tuple, overrides: dict, env_data: dict, file_source: str) 
     return file_source
 
 
+def read_toml(path: Union[str, Path]) -> dict:
+    """A cockpit.toml's tables; a missing file or bad TOML is a ConfigError naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+
+
 def load_config(
     path: Optional[Union[str, Path]] = None,
     overrides: Optional[dict] = None,
@@ -840,14 +851,8 @@ def load_config(
     data: dict = {}
     source = "defaults"
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file {str(p)!r} does not exist")
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-        source = str(p)
+        data = read_toml(path)
+        source = str(Path(path))
     env_data = _env_overrides(dict(os.environ) if env is None else env)
     data = _deep_merge(data, env_data)
     if overrides:

@@ -10,14 +10,13 @@ top of everything, as engine/strategies.py does).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .config import ENDPOINT_ENV_VARS, CockpitConfig, ConfigError, StrategyParams, _deep_merge, _env_overrides, \
-    parse_config
+from .config import ENDPOINT_ENV_VARS, CockpitConfig, StrategyParams, _deep_merge, _env_overrides, parse_config, \
+    read_toml
 
 SKIPPED = {("strategy", "overrides"), ("data", "overrides")}  # shown per symbol instead
 HIDDEN = {("notify", "webhook_url")}  # a credential: shown as set / not set
@@ -47,12 +46,7 @@ class Layers:
         label = ""
         if path is not None:
             p = Path(path)
-            if not p.exists():
-                raise ConfigError(f"config file {str(p)!r} does not exist")
-            try:
-                data = tomllib.loads(p.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+            data = read_toml(p)
             label = os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str(p)
         names = {f"endpoints.{key}": name for name, key in ENDPOINT_ENV_VARS.items() if env.get(name)}
         for name in env:
