@@ -181,3 +181,22 @@ async def test_a_position_without_a_stop_or_a_plan_stays_flagged_unprotected():
     assert not engine.broker.open_orders()
     assert any(j.message == "position AAPL +10: UNPROTECTED, no stop at the broker; none placed: no plan to "
                "place one from" for j in engine.journal)
+
+
+async def test_a_failed_single_order_cancel_is_journaled_shown_looked_up_and_still_raised(monkeypatch):
+    engine, _ = await _paper_position()
+    looked = _looked_up(engine, monkeypatch)
+    stop = next(o for o in engine.broker.open_orders() if o.leg is OrderLeg.STOP_LOSS)
+
+    async def refuse(order_id, *args, **kwargs):
+        raise RuntimeError("order is not cancelable")
+
+    monkeypatch.setattr(engine.broker, "cancel", refuse)
+    with pytest.raises(RuntimeError, match="not cancelable"):
+        await engine.cancel_order(stop.id)
+    assert any(j.kind == "command" and j.level == "error" and f"cancel order {stop.id} failed" in j.message
+               for j in engine.journal)
+    (row,) = _failed_rows(engine)
+    assert row.symbol == "AAPL" and row.client_order_id == stop.client_order_id
+    assert looked == ["AAPL"] and engine.counters["command_errors"] == 1
+    assert stop.id in {o.id for o in engine.broker.open_orders()}  # the stop stays in force
