@@ -39,7 +39,7 @@ from .exits import ExitManager
 from .feeds.base import Feed
 from .feeds.notices import malformed_count
 from .model import (NS_PER_S, Bar, BrokerEvent, Decision, EngineSnapshot, JournalEntry, MarketState, Mode, Order,
-                    OrderDetail, Signal)
+                    OrderDetail, Signal, evolve)
 from .notify import Notifier
 from .recorder import Recorder
 from .risk import RiskManager
@@ -436,8 +436,8 @@ class Engine:
             if target1 > 0:
                 target1 = to_tick(target1 * proxy_last / snap.last)
             sig = mapped
-        if target1 > 0:
-            self.router.note_target1(sig.id, target1)
+        if target1 > 0:  # on the signal: stored with it, so a restart keeps it (pending or working)
+            sig = evolve(sig, target1=target1)
         return sig
 
     def _setup_failed(self, sym: str, setup, exc: Exception) -> None:

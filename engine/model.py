@@ -316,6 +316,16 @@ class Signal:
     decision: Decision = Decision.PENDING
     decision_reason: str = ""
     decided_ns: int = 0
+    # the first target (engine.stops.first_target; 0 = none): on the signal, so a signal
+    # still pending or working across a restart keeps its partial exit plan
+    target1: float = 0.0
+    # the execution map (engine/execution_map.py): the symbol the setup read, its prices
+    # and r = proxy last / index last; "" / None when the signal was not mapped
+    index_symbol: str = ""
+    index_entry: Optional[float] = None
+    index_stop: Optional[float] = None
+    index_target: Optional[float] = None
+    map_ratio: Optional[float] = None
 
 
 @record
@@ -358,6 +368,11 @@ class Order:
     created_ns: int = 0
     updated_ns: int = 0
     reason: str = ""  # rejection / cancel reason
+    # the execution map: the order's price in the symbol the setup read (its limit or stop
+    # / map_ratio; a market entry: the signal's index entry); "" / None when not mapped
+    index_symbol: str = ""
+    index_price: Optional[float] = None
+    map_ratio: Optional[float] = None
 
 
 @record

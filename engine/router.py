@@ -64,7 +64,6 @@ class OrderRouter:
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
         self.adds: Counter[str] = Counter()  # symbol -> adds sent to its open position (trend_pullback)
         self.add_ids: set[str] = set()  # client order ids of the add entries sent
-        self.target1s: dict[str, float] = {}  # signal id -> its first target's price (engine.stops.first_target)
         # this run's latest fills (every fill is in the store; a run left open for days
         # must not keep them all), and per symbol the fills of the round trip in progress
         # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
@@ -216,7 +215,7 @@ class OrderRouter:
                 try:
                     opened = self.exits.on_position_opened(
                         f.symbol, plan.side, pos.avg_price, plan.stop, plan.target, abs(pos.qty), f.ts_ns,
-                        params=self.params[f.symbol], target1=self._target1_of(plan.id))
+                        params=self.params[f.symbol], target1=plan.target1)
                     if opened.target1 > 0 or opened.params.trail_pct > 0:
                         self._journal_exit_plan(opened)
                 except ValueError as exc:  # e.g. filled beyond the stop: the bracket still protects it
@@ -231,17 +230,6 @@ class OrderRouter:
                 self.risk.record_closed_trade(_trip_pnl(trip))
 
     # ------------------------------------------------------------------ exits
-
-    def note_target1(self, signal_id: str, price: float) -> None:
-        """A signal's first target (engine.stops.first_target), used if it opens a position."""
-        self.target1s[signal_id] = price
-        if len(self.target1s) > RECENT_ATTEMPTS:  # a run left open for days: the oldest go
-            del self.target1s[next(iter(self.target1s))]
-
-    def _target1_of(self, signal_id: str) -> float:
-        """The first target noted for a signal; the desk may have put its run's
-        namespace in front of the setup's id (``run:SYMBOL-setup-ns``)."""
-        return self.target1s.get(signal_id) or self.target1s.get(signal_id.split(":", 1)[-1], 0.0)
 
     def _journal_exit_plan(self, plan) -> None:
         """What a restart needs of ``plan`` beyond its signal (``restore_plans`` reads it)."""

@@ -110,3 +110,54 @@ async def test_the_first_target_and_its_partial_survive_a_restart(tmp_path):
         assert not [a for a in acts if a.kind == "partial"]
     finally:
         await eng2.store.close()
+
+
+async def test_a_semi_signal_pending_across_a_restart_keeps_its_first_target(tmp_path):
+    """Killed while a SEMI signal waits for the trader; after the restart the trader
+    approves it and its position gets the partial at target1 (the first target used to
+    live only in the first run's memory, so the restored signal opened a position with none)."""
+    from engine.clock import DataClock
+    from engine.factory import build_engine
+    from engine.model import OrderLeg
+    from tests.test_restart import _run_until
+
+    db = tmp_path / "cockpit.db"
+
+    def cfg(mode):
+        return engine_config(mode, app={"db": str(db)}, strategy={"target1_atr": 0.5, "target2_atr": 3.0},
+                             engine={"signal_ttl_s": 36000, "signal_run_fraction": 100})
+
+    eng = build_engine(cfg("SEMI"))
+    await eng.prepare()
+    await eng.feed.start()
+    kill_ns = await _run_until(eng, eng.feed.stream(), lambda e: bool(e.pending))
+    sig = next(iter(eng.pending.values()))
+    await eng.store.flush()
+    await eng.store.close()  # killed: nothing else of run 1 is shut down
+
+    eng2 = build_engine(cfg("SEMI"), clock=DataClock(kill_ns))
+    await eng2.prepare()
+    try:
+        assert sig.id in eng2.pending
+        await eng2.feed.start()
+        approved = None
+        async for item in eng2.feed.stream():
+            closed = eng2.on_data(item)
+            if closed:
+                await eng2.on_bars_closed(closed)
+            if approved is None and item.ts_ns > kill_ns and getattr(item, "symbol", None) == sig.symbol:
+                # the trader approves once the feed has carried on past the kill (the paper broker has a price)
+                approved = await eng2.approve(sig.id)
+                assert approved is not None and approved.decision.value == "approved", approved
+            if any(f.leg is OrderLeg.ENTRY and f.symbol == sig.symbol for f in eng2.fills):
+                break
+        else:
+            raise AssertionError("the approved entry never filled")
+        plan = eng2.exits.plan(sig.symbol)
+        assert plan is not None
+        s = sig.side.sign
+        # the first target between the entry and the bracket's target, as the signal had it
+        assert plan.target1 > 0 and s * sig.entry < s * plan.target1 < s * sig.target, (plan.target1, sig)
+        assert plan.target1 == pytest.approx(sig.target1)
+    finally:
+        await eng2.store.close()

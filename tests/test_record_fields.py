@@ -202,7 +202,8 @@ def test_a_restored_order_comes_back_with_every_field():
 # the record must be set there by name, except the ones listed, which Alpaca has
 # no counterpart for and which keep the record's default on purpose.
 ALPACA_TRANSLATIONS = {
-    ("_merge", "Order"): set(),
+    # the execution map's index price and ratio: the router adds them to what it records and shows
+    ("_merge", "Order"): {"index_symbol", "index_price", "map_ratio"},
     ("_merge", "Fill"): set(),
     ("positions", "Position"): set(),
     ("_set_account", "Account"): {"commissions"},  # Alpaca charges none on US equities; fills carry 0.0

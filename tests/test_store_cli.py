@@ -9,6 +9,9 @@ from engine.store import schema
 from tests.test_store_migrations import _orders_without_reason
 from tests.test_store_upgrade import OLD_TABLES, _old_store, _rows, _tables
 
+# the first line of 0003's docstring, as the status lists a pending migration
+PENDING_0003 = "signals and orders keep the execution map's index prices and ratio; signals keep"
+
 
 def _status(capsys, *args) -> tuple[int, dict]:
     code = cli.main(["store", "status", "--json", *args])
@@ -24,7 +27,8 @@ def test_status_of_the_last_releases_store_says_it_needs_an_upgrade_and_changes_
     assert report["rows"] == {t: len(before[t]) for t in OLD_TABLES}
     assert report["integrity"] == "ok" and report["size_bytes"] == db.stat().st_size
     assert report["backup"] == str(tmp_path / "old.v0001.db")
-    assert report["pending"] == ["0002 (sim_sessions: each start of a simulated session (engine/sim_resume.py))"]
+    assert report["pending"] == ["0002 (sim_sessions: each start of a simulated session (engine/sim_resume.py))",
+                                 f"0003 ({PENDING_0003})"]
     assert _rows(db) == before and "alembic_version" not in _tables(db)  # nothing stamped, nothing made
     assert not (tmp_path / "old.v0001.db").exists()
 
@@ -38,6 +42,7 @@ def test_status_in_words(tmp_path, capsys):
     assert f"backup     {tmp_path / 'old.v0001.db'} (an upgrade makes it first)\n" in out
     assert "  orders" in out and "integrity  ok\n" in out
     assert "to run     0002 (sim_sessions: each start of a simulated session (engine/sim_resume.py))\n" in out
+    assert f"0003 ({PENDING_0003})" in out
 
 
 def test_upgrade_backs_up_then_upgrades_once(tmp_path, capsys):

@@ -1,15 +1,18 @@
 """A store written by the last release (2e9a05e) opens with this one, is backed up,
 upgraded through every migration and keeps every row. That release had no schema
 versions: the store is recognised by its shape as version 0001 and upgraded to the
-newest (0002 adds sim_sessions; no existing table or column changes).
+newest (0002 adds sim_sessions; 0003 adds columns to signals and orders, each
+old row keeping every value it had).
 
 tests/data/stores/release_2e9a05e.db.gz was written by that release:
 `cockpit run --headless --feed synthetic --speed max --mode auto --symbols SPY,TSLA`,
 plus one strategy config and one saved backtest run, so every table has rows."""
+import functools
 import gzip
 import json
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,10 +37,40 @@ def _old_store(tmp_path: Path) -> Path:
     return db
 
 
-def _rows(db: Path) -> dict[str, list[tuple]]:
+def _columns(db: Path, tables) -> dict[str, list[str]]:
     con = sqlite3.connect(db)
     try:
-        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in OLD_TABLES}
+        return {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        con.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _release_columns(fixture: str = OLD_STORE.name) -> dict[str, tuple[str, ...]]:
+    """Each table's columns in a fixture store: a migration may add columns (0003: the
+    execution map's index prices), and every old row must keep every value it had."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "columns.db"
+        with gzip.open(OLD_STORE.with_name(fixture), "rb") as src, open(db, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        con = sqlite3.connect(db)
+        try:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        finally:
+            con.close()
+        return {t: tuple(c) for t, c in _columns(db, names).items()}
+
+
+def _select(con, table: str, columns) -> list[tuple]:
+    return sorted(con.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+
+
+def _rows(db: Path) -> dict[str, list[tuple]]:
+    """Every row of the release's tables, in the release's columns."""
+    cols = _release_columns()
+    con = sqlite3.connect(db)
+    try:
+        return {t: _select(con, t, cols[t]) for t in OLD_TABLES}
     finally:
         con.close()
 
@@ -134,8 +167,9 @@ async def test_every_fixture_store_reaches_the_newest_version_with_every_row_unc
     db = tmp_path / "fixture.db"
     with gzip.open(OLD_STORE.with_name(fixture), "rb") as src, open(db, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    cols = _release_columns(fixture)
     con = sqlite3.connect(db)
-    before = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    before = {t: _select(con, t, cols[t]) for t in tables}
     con.close()
     assert all(before[t] for t in tables) and "alembic_version" not in _tables(db)
     store = await Store.open(str(db))
@@ -143,9 +177,14 @@ async def test_every_fixture_store_reaches_the_newest_version_with_every_row_unc
     await store.close()
     assert _version(db) == schema.head()
     con = sqlite3.connect(db)
-    after = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    after = {t: _select(con, t, cols[t]) for t in tables}
+    # the columns 0003 added: an old signal or order was not mapped and stored no first target
+    added = {t: con.execute(f"SELECT DISTINCT {', '.join(c)} FROM {t}").fetchall()
+             for t, c in (("signals", ("target1", "index_symbol", "index_entry", "map_ratio")),
+                          ("orders", ("index_symbol", "index_price", "map_ratio")))}
     con.close()
     assert after == before
+    assert added == {"signals": [(0.0, "", None, None)], "orders": [("", None, None)]}
     if version == schema.head():  # recognised and stamped; nothing to upgrade, nothing backed up
         assert upgraded is None and not list(tmp_path.glob("fixture.v*.db"))
     else:

@@ -114,6 +114,10 @@ class _Working:
     filled_qty: int = 0
     avg_fill_price: float = 0.0
     reason: str = ""
+    # the execution map's index price and ratio: set by the router on what it records and shows, not here
+    index_symbol: str = ""
+    index_price: Optional[float] = None
+    map_ratio: Optional[float] = None
     expires_ns: int = 0  # 0 = no timeout
     timeout_s: float = 0.0
     armed_tick: int = 0  # eligible to fill on data ticks after this one

@@ -102,6 +102,13 @@ class SignalRow(StoreModel, table=True):
     decision: str = "pending"
     decision_reason: str = Field(default="", sa_type=Text)
     decided_ns: int = _ns(default=0)
+    target1: Optional[float] = Field(default=0.0, sa_column_kwargs={"server_default": "0"})  # first target (0 = none): a restart keeps the partial plan
+    # the execution map (engine/execution_map.py): the index the setup read, its prices, r
+    index_symbol: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    index_entry: Optional[float] = None
+    index_stop: Optional[float] = None
+    index_target: Optional[float] = None
+    map_ratio: Optional[float] = None
 
 
 class OrderRow(StoreModel, table=True):
@@ -124,6 +131,10 @@ class OrderRow(StoreModel, table=True):
     created_ns: int = _ns(default=0)
     updated_ns: int = _ns(default=0)
     reason: str = Field(default="", sa_type=Text)
+    # the execution map: the order's price in the index the setup read, and r
+    index_symbol: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    index_price: Optional[float] = None
+    map_ratio: Optional[float] = None
 
 
 class FillRow(StoreModel, table=True):
