@@ -13,9 +13,9 @@ import time
 from datetime import datetime, timezone
 from typing import Literal, Optional, get_args
 
-from engine.config import SETUP_NAMES, Objective, SessionKind
+from engine.config import SETUP_NAMES, ConfigError, Objective, SessionKind
 
-from .store_cli import store_location
+from .store_cli import store_location as _config_store
 
 RunKind = Literal["backtest", "sweep", "walkforward"]  # what `cockpit runs` lists
 
@@ -67,6 +67,9 @@ def add_commands(sub) -> None:
     _data_flags(bt)
     _strategy_flags(bt)
     bt.add_argument("--json", action="store_true", help="print one JSON object")
+    bt.add_argument("--execution-map", action="append", metavar="INDEX=PROXY",
+                    help="read INDEX, trade PROXY at INDEX's prices x PROXY/INDEX (STRATEGY.md 14), as "
+                         "[execution_map] in --config; synthetic data simulates the pair, files need both; repeatable")
     bt.add_argument("--export", metavar="TRADES.CSV", help="write every trade to a CSV file")
     bt.add_argument("--plot", metavar="OUT.html|OUT.png", help="write an equity/drawdown chart")
     bt.add_argument("--no-chart", action="store_true", help="no terminal equity chart")
@@ -135,10 +138,45 @@ def _symbols(args) -> Optional[list[str]]:
     return [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
 
 
-def _dataset(args):
+def store_location(args):
+    """The store (``store_cli.store_location``); a config with an ``[execution_map]`` is
+    read with the map's indexes as its symbols, which the backtest's data supplies."""
+    emap = _execution_map(args) if getattr(args, "config", None) and not getattr(args, "db", None) else {}
+    if not emap:
+        return _config_store(args)
+    from engine.config import load_config
+
+    return load_config(args.config, overrides={"app": {"symbols": list(emap)}}).app.db or None
+
+
+def _execution_map(args) -> dict[str, str]:
+    """The execution map of the run: --config's ``[execution_map]``, then each
+    ``--execution-map INDEX=PROXY`` (backtest only). Read before the data, which it
+    shapes: the simulator makes the index from its proxy, files must hold both."""
+    from engine.config import normalize_execution_map, read_toml
+
+    raw = dict(read_toml(args.config).get("execution_map") or {}) if args.config else {}
+    for item in getattr(args, "execution_map", None) or []:
+        index, sep, proxy = item.partition("=")
+        if not sep or not index.strip() or not proxy.strip():
+            raise ConfigError(f"--execution-map {item!r}: expected INDEX=PROXY, e.g. SPX=SPY")
+        raw[index.strip()] = proxy.strip()
+    try:
+        return normalize_execution_map(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _dataset(args, mapped_ok: bool = False):
     from engine.backtest.data import load_dataset
 
-    return load_dataset(args.data, _symbols(args), args.start, args.end, args.from_store, store_location(args))
+    emap = _execution_map(args)
+    if emap and not mapped_ok:
+        raise ConfigError(f"execution_map ({', '.join(f'{k} -> {p}' for k, p in emap.items())}): "
+                          "a sweep or walk-forward does not run a mapped strategy yet; `cockpit backtest` does "
+                          "(or drop [execution_map] from --config)")
+    return load_dataset(args.data, _symbols(args), args.start, args.end, args.from_store, store_location(args),
+                        execution_map=emap)
 
 
 def _overrides(args) -> tuple[dict, dict, dict]:
@@ -157,7 +195,9 @@ def _config(args, symbols: list[str]):
     from engine.backtest.runner import backtest_config
     from engine.config import load_config
 
-    base = load_config(args.config) if args.config else None
+    # the data's symbols as app.symbols while reading the file: an [execution_map] key must be
+    # among them (backtest_config then sets what is traded and what only followed)
+    base = load_config(args.config, overrides={"app": {"symbols": symbols}}) if args.config else None
     strat, risk, broker = _overrides(args)
     setup = args.setup or (None if args.config else "auction")
     if args.setup_file:
@@ -166,7 +206,8 @@ def _config(args, symbols: list[str]):
         plugins = plugins_of_files(args.setup_file)
         strat["plugins"] = {**(base.strategy.plugins if base else {}), **plugins}
         setup = args.setup or ",".join(plugins)
-    return backtest_config(base, symbols, setup=setup, session=args.session, strategy=strat, risk=risk, broker=broker)
+    return backtest_config(base, symbols, setup=setup, session=args.session, strategy=strat, risk=risk, broker=broker,
+                           execution_map=_execution_map(args))
 
 
 def _save(args, kind: RunKind, params: dict, metrics: dict, fingerprint: str, detail=None) -> Optional[str]:
@@ -197,7 +238,7 @@ def backtest_command(args) -> int:
     from engine.backtest.paths import ParityError, run_on_path
     from engine.backtest.runner import equity_points
 
-    ds = _dataset(args)
+    ds = _dataset(args, mapped_ok=True)
     cfg = _config(args, ds.symbols)
     t0 = time.perf_counter()
     progress = ItemsProgress(ds.n_items, ds.description) if not args.json and sys.stderr.isatty() else None
@@ -223,6 +264,8 @@ def backtest_command(args) -> int:
     if args.json:
         out = res.as_dict()
         out.update(run_id=run_id, elapsed_s=round(elapsed, 3), malformed_rows=ds.malformed, path=path.label, **review.as_json())
+        if cfg.execution_map:  # a mapped run: each trade on the proxy with the index's prices beside
+            out.update(execution_map=cfg.execution_map, trades=[t.as_dict() for t in res.trades])
         _print_json(out)
         return 0
     con = _console()
@@ -233,6 +276,8 @@ def backtest_command(args) -> int:
     if ds.malformed:
         con.print(f"[yellow]{ds.malformed} malformed rows skipped while loading[/]")
     con.print(report.metrics_table(res.metrics, "Backtest metrics (STRATEGY.md section 12)"))
+    if cfg.execution_map:
+        con.print(report.mapped_trades_text(cfg.execution_map, res.trades), markup=False)
     s = res.summary
     con.print(f"signals {s['signals_total']} {s['signals_by_decision']}; blocked {s['blocked_reasons'] or '{}'}; "
               f"fills {s['fills']}, rejections {s['rejections']}")

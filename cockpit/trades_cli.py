@@ -69,6 +69,16 @@ def _num(x: float):
     return None if isinstance(x, float) and math.isnan(x) else round(x, 6)
 
 
+def _index(t) -> dict:
+    """A trade placed through the execution map: the index the setup read, entry and exit
+    in its terms and r (nothing for a trade that was not mapped)."""
+    if not t.index_symbol:
+        return {}
+    return {"index_symbol": t.index_symbol, "index_entry_price": _num(t.index_entry_price),
+            "index_exit_price": _num(t.index_exit_price),
+            "map_ratio": None if math.isnan(t.map_ratio) else t.map_ratio}  # whole: 6 places would move the index
+
+
 def as_json(view) -> dict:
     def totals(t) -> dict:
         return {"key": t.key, "trades": t.trades, "wins": t.wins, "pnl": _num(t.pnl), "avg_r": _num(t.avg_r)}
@@ -78,7 +88,7 @@ def as_json(view) -> dict:
         "source": view.source,
         "trades": [{"symbol": t.symbol, "setup": t.setup, "side": t.side, "qty": t.qty, "entry_ns": t.entry_ns,
                     "exit_ns": t.exit_ns, "entry_price": _num(t.entry_price), "exit_price": _num(t.exit_price),
-                    "pnl": _num(t.pnl), "r": _num(t.r), "exit_reason": t.exit_reason}
+                    "pnl": _num(t.pnl), "r": _num(t.r), "exit_reason": t.exit_reason, **_index(t)}
                    for t in reversed(view.trades)],  # oldest first, as a file is read
         "by_setup": [totals(t) for t in view.by_setup],
         "by_symbol": [totals(t) for t in view.by_symbol],
@@ -98,13 +108,17 @@ def print_view(view, tz: str) -> None:
         return
     print(f"from {view.source}")
     table = Table(title=f"Closed trades {view.date} ({tz}), oldest first", title_justify="left")
+    mapped = any(t.index_symbol for t in view.trades)  # the execution map: the index's prices beside
     for name, justify in (("entry", "left"), ("exit", "left"), ("sym", "left"), ("setup", "left"),
                           ("side", "left"), ("qty", "right"), ("entry px", "right"), ("exit px", "right"),
+                          *((("index entry / exit", "right"),) if mapped else ()),
                           ("P&L", "right"), ("R", "right"), ("why it ended", "left")):
         table.add_column(name, justify=justify, no_wrap=name != "why it ended")
     for t in reversed(view.trades):
+        index = ((f"{t.index_symbol} {fmt.price(t.index_entry_price)} / {fmt.price(t.index_exit_price)}"
+                  if t.index_symbol else ""),) if mapped else ()
         table.add_row(fmt.et(t.entry_ns, tz=tz), fmt.et(t.exit_ns, tz=tz), t.symbol, t.setup, t.side, str(t.qty),
-                      fmt.price(t.entry_price), fmt.price(t.exit_price), fmt.money(t.pnl, sign=True),
+                      fmt.price(t.entry_price), fmt.price(t.exit_price), *index, fmt.money(t.pnl, sign=True),
                       fmt.signed(t.r, 2), t.exit_reason)
     con.print(table)
     for title, groups in (("by setup", view.by_setup), ("by symbol", view.by_symbol), ("day", (view.total,))):

@@ -651,20 +651,7 @@ class CockpitConfig(_Section):
     @field_validator("execution_map")
     @classmethod
     def _execution_map(cls, v: dict[str, str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, proxy in v.items():
-            k, p = str(key).strip().upper(), str(proxy).strip().upper()
-            for s in (k, p):
-                if not s or not all(c.isalnum() or c in ".-/_" for c in s):
-                    raise ValueError(f"execution_map.{key} = {proxy!r}: {s!r} is not a symbol (letters, digits, . - / _)")
-            if k == p:
-                raise ValueError(f"execution_map.{key} = {proxy!r}: a symbol cannot be its own proxy")
-            out[k] = p
-        for k, p in out.items():
-            if p in out:
-                raise ValueError(f"execution_map.{k} = {p!r}: {p} is itself mapped (to {out[p]!r}); "
-                                 "a proxy must be a traded symbol, not another key")
-        return out
+        return normalize_execution_map(v)
 
     @model_validator(mode="after")
     def _mapped_symbols_are_traded(self) -> "CockpitConfig":
@@ -794,6 +781,26 @@ def _env_overrides(env: dict[str, str]) -> dict:
         for p in path[:-1]:
             node = node.setdefault(p, {})
         node[path[-1]] = value
+    return out
+
+
+def normalize_execution_map(v: dict) -> dict[str, str]:
+    """``[execution_map]`` upper-cased and checked (each side a symbol, no symbol its own
+    proxy, no proxy itself a key); ValueError naming the key. The config's validator, and
+    the backtest's reading of the map before it loads the data (the index and its proxy)."""
+    out: dict[str, str] = {}
+    for key, proxy in v.items():
+        k, p = str(key).strip().upper(), str(proxy).strip().upper()
+        for s in (k, p):
+            if not s or not all(c.isalnum() or c in ".-/_" for c in s):
+                raise ValueError(f"execution_map.{key} = {proxy!r}: {s!r} is not a symbol (letters, digits, . - / _)")
+        if k == p:
+            raise ValueError(f"execution_map.{key} = {proxy!r}: a symbol cannot be its own proxy")
+        out[k] = p
+    for k, p in out.items():
+        if p in out:
+            raise ValueError(f"execution_map.{k} = {p!r}: {p} is itself mapped (to {out[p]!r}); "
+                             "a proxy must be a traded symbol, not another key")
     return out
 
 

@@ -39,7 +39,8 @@ def exit_reason(leg: str, note: str = "", stop_price: Optional[float] = None,
 
 def closed_trade(rec: TradeRecord, reason: str) -> ClosedTrade:
     return ClosedTrade(rec.symbol, rec.setup or "?", rec.side, rec.qty, rec.entry_ns, rec.exit_ns,
-                       rec.entry_price, rec.exit_price, rec.pnl, rec.r, reason)
+                       rec.entry_price, rec.exit_price, rec.pnl, rec.r, reason, rec.index_symbol,
+                       rec.index_entry_price, rec.index_exit_price, rec.map_ratio)
 
 
 def summarize(trades: Sequence[ClosedTrade], date: str = "") -> DayTradesView:
@@ -90,6 +91,8 @@ class DayTrades:
         b = self._builder
         if b.position(fill.symbol) == 0 and plan is not None:
             b.plans[fill.order_id] = (plan.stop, plan.setup)
+            if plan.index_symbol and plan.map_ratio:
+                b.index_of[fill.order_id] = (plan.index_symbol, plan.map_ratio)
         initial_stop = plan.stop if plan is not None else None
         rec = b.on_fill(fill)
         if rec is None:
@@ -136,6 +139,8 @@ def trades_from_records(fills: Sequence[Fill], signals: Sequence[Signal], orders
                 sig = next((s for s in reversed(sent) if s.symbol == f.symbol and s.decided_ns <= f.ts_ns), None)
             if sig is not None:
                 b.plans[f.order_id] = (sig.stop, sig.setup)
+                if sig.index_symbol and sig.map_ratio:
+                    b.index_of[f.order_id] = (sig.index_symbol, sig.map_ratio)
             stops[f.symbol] = sig.stop if sig is not None else None
         rec = b.on_fill(f)
         if rec is None:

@@ -16,6 +16,7 @@ so code that assigns to a record fails there. Change a record with ``evolve``.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -499,6 +500,11 @@ class ClosedTrade:
     pnl: float  # net of commissions
     r: float
     exit_reason: str  # target / stop / stop (moved to x) / the exit rule or command that closed it
+    # the execution map: the index the setup read, entry and exit in its terms, r ("" / NaN when not mapped)
+    index_symbol: str = ""
+    index_entry_price: float = math.nan
+    index_exit_price: float = math.nan
+    map_ratio: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)

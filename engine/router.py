@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
+from dataclasses import replace
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
 from .brokers.base import Broker
 from .config import CockpitConfig, StrategyParams
+from .execution_map import with_index
 from .exits import ExitAction, ExitManager
 from .ids import ClientOrderIds
 from .model import (BrokerEvent, JournalEntry, Decision, Fill, Order, OrderDetail, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side,
@@ -64,6 +66,9 @@ class OrderRouter:
         self.plans: dict[str, Signal] = {}  # symbol -> signal of the open position
         self.adds: Counter[str] = Counter()  # symbol -> adds sent to its open position (trend_pullback)
         self.add_ids: set[str] = set()  # client order ids of the add entries sent
+        # signal id -> a signal sent through the execution map: its orders are recorded and
+        # shown with their index prices (engine/execution_map.py, ``with_index``)
+        self.mapped: dict[str, Signal] = {}
         # this run's latest fills (every fill is in the store; a run left open for days
         # must not keep them all), and per symbol the fills of the round trip in progress
         # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
@@ -121,6 +126,8 @@ class OrderRouter:
         else:
             sig_for_plan = sig  # a new position (a stale plan of a closed one is replaced)
         self._attempt[sig.id] += 1
+        if sig.index_symbol:
+            self._note_mapped(sig)
         coid = self.ids.for_signal(sig.id, self._attempt[sig.id])
         if sig_for_plan is not sig:
             self.add_ids.add(coid)
@@ -164,15 +171,36 @@ class OrderRouter:
                 self.plans[sig.symbol] = sig_for_plan
                 self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
                                   f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
-            self.recorder.order(order)
+            self.recorder.order(self.with_index(order))
             self.notifier.notify()
+
+    def _note_mapped(self, sig: Signal) -> None:
+        self.mapped[sig.id] = sig
+        if len(self.mapped) > RECENT_ATTEMPTS:  # a run left open for days: the oldest go
+            del self.mapped[next(iter(self.mapped))]
+
+    def with_index(self, order: Order) -> Order:
+        """``order`` with its price in the index the setup read, when its signal went
+        through the execution map; as it is otherwise."""
+        sig = self.mapped.get(order.signal_id) if self.mapped and order.signal_id else None
+        return order if sig is None else with_index(order, sig)
+
+    def with_index_all(self, orders: Iterable[Order]) -> tuple[Order, ...]:
+        """``with_index`` of each (the snapshot's orders, the order detail's legs)."""
+        if not self.mapped:
+            return tuple(orders)
+        return tuple(self.with_index(o) for o in orders)
+
+    def mapped_signal(self, signal_id: Optional[str]) -> Optional[Signal]:
+        """The signal sent through the execution map with this id (its index prices, r)."""
+        return self.mapped.get(signal_id) if signal_id else None
 
     # ------------------------------------------------------------------ what the broker says
 
     def on_broker_event(self, ev: BrokerEvent) -> None:
         o = ev.order
         rec = self.recorder
-        rec.order(o)
+        rec.order(self.with_index(o))
         self.events.add(ev.kind, o, ev.fill, ev.reason)
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
@@ -311,6 +339,9 @@ class OrderRouter:
         latest of the same position gives back its first target, its high-water mark
         (the trail goes on from it) and whether its partial went."""
         by_id = {d.id: d for d in decisions if d.decision in (Decision.APPROVED, Decision.AUTO)}
+        for d in reversed(list(by_id.values())):  # oldest first, so the newest stay
+            if d.index_symbol:
+                self._note_mapped(d)
         for o in open_orders:
             if o.leg is OrderLeg.ENTRY and o.signal_id in by_id and o.symbol in self.params:
                 self.plans.setdefault(o.symbol, by_id[o.signal_id])
@@ -357,7 +388,7 @@ class OrderRouter:
                     leg=OrderLeg.STOP_LOSS if stop is not None else OrderLeg.EXIT,
                     created_ns=now, updated_ns=now, reason=reason)
         self.failures.append(row)
-        self.recorder.order(row)
+        self.recorder.order(self.with_index(row))
         if not symbol:
             return
         try:
@@ -416,7 +447,7 @@ class OrderRouter:
                 self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} failed: "
                                   f"{type(exc).__name__}: {self.redact(str(exc))}; UNPROTECTED", symbol)
                 return
-            self.recorder.order(order)
+            self.recorder.order(self.with_index(order))
             if order.status is OrderStatus.REJECTED:
                 self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} rejected: "
                                   f"{self.redact(order.reason)}; UNPROTECTED", symbol)
@@ -463,13 +494,18 @@ class OrderRouter:
                 self.notifier.notify()
                 raise
             if order is not None:
-                self.recorder.order(order)
+                self.recorder.order(self.with_index(order))
             return order
 
     def order_detail(self, order_id: str) -> Optional[OrderDetail]:
         known = list(self.broker.open_orders()) + list(self.broker.recent_orders(200))
         order = next((o for o in known if o.id == order_id), None)
-        return None if order is None else self.events.detail(order, known)
+        if order is None:
+            return None
+        detail = self.events.detail(order, known)
+        if not self.mapped:
+            return detail
+        return replace(detail, order=self.with_index(detail.order), legs=self.with_index_all(detail.legs))
 
     def _exposed(self) -> list[str]:
         return sorted({p.symbol for p in self.broker.positions() if p.qty} |
@@ -493,7 +529,7 @@ class OrderRouter:
                 self.notifier.notify()
                 raise
             for order in orders:
-                self.recorder.order(order)
+                self.recorder.order(self.with_index(order))
             self.notifier.notify()
 
 

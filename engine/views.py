@@ -57,7 +57,7 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         feed=status, symbols={s: an.snapshot() for s, an in engine.analytics.items()},
         alerts=tuple(engine.alerts), pending=tuple(engine.pending.values()), decisions=tuple(engine.decisions),
         positions=tuple(p for p in engine.broker.positions() if p.qty != 0),
-        orders=tuple(engine.broker.open_orders()) + tuple(recent), account=engine.broker.account(),
+        orders=engine.router.with_index_all((*engine.broker.open_orders(), *recent)), account=engine.broker.account(),
         session=engine.calendar.info(now) if now else None, journal=tuple(engine.journal),
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
         store=engine.recorder.store_status(),

@@ -1,7 +1,8 @@
 """Orders: the working ones first (always at the top, whatever the trader scrolled
 to before), then the recent filled / cancelled / rejected ones, dimmed. Each row:
 a short reference, symbol, side, leg and type, qty, status, the full price and
-the broker's reason. Enter on a row opens the order's detail (full ids, legs,
+the broker's reason (an order placed through the execution map starts it with its
+price in the index the setup read, e.g. ``SPX 5,001.20``). Enter on a row opens the order's detail (full ids, legs,
 events) where that one order can be cancelled.
 
 An order whose submit outcome is UNKNOWN (possibly live at the broker) stands
@@ -65,6 +66,20 @@ def price_text(o: Order) -> str:
     return "mkt"
 
 
+def index_text(o: Order) -> str:
+    """An order placed through the execution map: its price in the index the setup
+    read (``SPX 5,001.20``); "" otherwise. The engine works it out (Order.index_price)."""
+    if not o.index_symbol:
+        return ""
+    return f"{o.index_symbol} {fmt.price(o.index_price)}"
+
+
+def reason_text(o: Order) -> str:
+    """The Reason column: the index price first for a mapped order, then the broker's reason."""
+    idx = index_text(o)
+    return f"{idx} · {o.reason}" if idx and o.reason else idx or o.reason
+
+
 def leg_text(o: Order) -> str:
     return f"{LEG_SHORT.get(o.leg.value, o.leg.value)} {TYPE_SHORT.get(o.type, o.type.value)}"
 
@@ -116,7 +131,7 @@ class OrdersPane(Pane):
                         Text(qty, style=table.tone(dim)),
                         Text(STATUS_SHORT.get(o.status.value, o.status.value), style=status_style),
                         Text(price_text(o), style=table.tone(dim)),
-                        Text(o.reason, style=table.tone("down" if o.status is OrderStatus.REJECTED else
+                        Text(reason_text(o), style=table.tone("down" if o.status is OrderStatus.REJECTED else
                                                         "warn" if o.status is OrderStatus.UNKNOWN else "muted")),
                     ),
                 )

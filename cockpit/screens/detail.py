@@ -17,7 +17,7 @@ from textual.widgets import Label, Static
 
 from engine.model import Order, OrderDetail, Signal
 from widgets import format as fmt
-from widgets.orders import leg_text, price_text
+from widgets.orders import index_text, leg_text, price_text
 
 CLOSE_KEYS = "escape,enter,q"
 
@@ -59,6 +59,9 @@ class OrderDetailScreen(ModalScreen[Optional[str]]):
             ("price", price_text(o)),
             ("created", when(o.created_ns) + "   updated " + when(o.updated_ns)),
         ]
+        if o.index_symbol:  # placed through the execution map: the index the setup read
+            rows.append(("index price", f"{index_text(o)}  (r = {fmt.num(o.map_ratio, 6)}, {o.symbol} / "
+                                        f"{o.index_symbol})"))
         if o.parent_id:
             rows.append(("parent", o.parent_id))
         if o.signal_id:
@@ -106,6 +109,9 @@ class SignalDetailScreen(ModalScreen[None]):
             ("created", fmt.et(s.created_ns, tz=self.tz)),
             ("why", s.reason),
         ]
+        if s.index_symbol:  # the execution map: what the setup saw, and r
+            rows.insert(2, (f"{s.index_symbol} (read)", f"{fmt.price(s.index_entry)} / {fmt.price(s.index_stop)} / "
+                                                       f"{fmt.price(s.index_target)}  (r = {fmt.num(s.map_ratio, 6)})"))
         if s.decision.value == "pending":
             left = (s.expires_ns - self.now_ns) / 1e9 if s.expires_ns else None
             rows.append(("expires in", fmt.duration(left)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -226,9 +226,53 @@ def synthetic_bars(symbol: str, days: int, seed: int, end: Optional[date] = None
     return _unpack_bars(packed, source)
 
 
-def load_synthetic(spec: str, end: Optional[date] = None) -> Dataset:
+def load_synthetic(spec: str, end: Optional[date] = None, index_of: Optional[dict[str, str]] = None) -> Dataset:
+    """The simulator's bars. ``index_of`` (the execution map, index -> proxy): an index
+    in the spec moves with its proxy (``index_bars``, as the live simulator's
+    ``feeds.synthetic.index_session``), and the proxy is simulated even when not listed."""
     syms, days, seed = parse_synthetic(spec)
-    return Dataset("bars", {s: synthetic_bars(s, days, seed, end) for s in syms}, spec)
+    mapped = {k: p for k, p in (index_of or {}).items() if k in syms}
+    series: dict[str, Series] = {}
+    for s in [*syms, *(p for p in mapped.values() if p not in syms)]:
+        if s not in mapped:
+            series[s] = synthetic_bars(s, days, seed, end)
+    for k, p in mapped.items():
+        series[k] = index_bars(series[p], k)
+    return Dataset("bars", {s: series[s] for s in [*syms, *(p for p in mapped.values() if p not in syms)]}, spec)
+
+
+def index_bars(proxy: BarsArrays, symbol: str) -> BarsArrays:
+    """A simulated index's bars: its proxy's at the simulator's factor for it (SPX 10 x
+    SPY), prices on the cent grid; the same times, volumes and flow."""
+    from ..feeds.synthetic import _index_factor
+
+    f = _index_factor(symbol)
+    scale = lambda a: None if a is None else np.round(np.asarray(a, dtype=float) * f, 2)  # noqa: E731
+    vap = None if proxy.vap is None else [tuple((round(px * f, 2), v) for px, v in bar) for bar in proxy.vap]
+    return replace(proxy, open=scale(proxy.open), high=scale(proxy.high), low=scale(proxy.low),
+                   close=scale(proxy.close), vwap=scale(proxy.vwap), vap=vap,
+                   source=f"{proxy.source} x {f:g} as {symbol}")
+
+
+def proxies_first(ds: Dataset, index_of: dict[str, str]) -> Dataset:
+    """The dataset with each mapped index's proxy first: items of one time go in series
+    order, so the proxy's bar of a minute is in before the index's closes and runs the
+    setups, and r is the two closes of that bar (not the proxy's minute before)."""
+    proxies = [p for k, p in index_of.items() if k in ds.series and p in ds.series]
+    if not proxies:
+        return ds
+    order = [*dict.fromkeys(proxies), *(s for s in ds.series if s not in proxies)]
+    return replace(ds, series={s: ds.series[s] for s in order})
+
+
+def require_mapped_pairs(ds: Dataset, index_of: dict[str, str]) -> None:
+    """A mapped backtest reads the index and trades the proxy: data for an index of the
+    map needs its proxy's data too (ConfigError naming both)."""
+    for k, p in index_of.items():
+        if k in ds.series and p not in ds.series:
+            raise ConfigError(f"execution_map {k} -> {p}: the data has {k} but not {p}; a mapped backtest reads "
+                              f"{k} and trades {p}, so it needs both symbols' data (e.g. --data {k}.csv {p}.csv "
+                              f"--symbols {k},{p})")
 
 
 def bars_to_arrays(bars: Sequence[Bar], source: str) -> BarsArrays:
@@ -258,8 +302,11 @@ def load_from_store(db: Optional[str], symbols: Sequence[str], start: Optional[d
 
 
 def load_dataset(data: Sequence[str], symbols: Optional[Sequence[str]] = None, start: Optional[str] = None,
-                 end: Optional[str] = None, from_store: bool = False, db: Optional[str] = None) -> Dataset:
-    """The one entry point the CLI uses: pick the source, then cut to --start/--end."""
+                 end: Optional[str] = None, from_store: bool = False, db: Optional[str] = None,
+                 execution_map: Optional[dict[str, str]] = None) -> Dataset:
+    """The one entry point the CLI uses: pick the source, then cut to --start/--end.
+    ``execution_map`` (index -> proxy): the simulator makes the pair; files and the store
+    must hold both."""
     d0, d1 = parse_date(start, "start"), parse_date(end, "end")
     if d0 and d1 and d1 < d0:
         raise ConfigError(f"--end {end} is before --start {start}")
@@ -269,9 +316,12 @@ def load_dataset(data: Sequence[str], symbols: Optional[Sequence[str]] = None, s
         raise ConfigError("no data: give --data PATH... (trades or 1-minute bars CSV), "
                           "--data synthetic:SYMBOLS:DAYS:SEED, or --from-store")
     elif len(data) == 1 and data[0].startswith("synthetic"):
-        ds = load_synthetic(data[0], d1)
+        ds = load_synthetic(data[0], d1, execution_map)
     else:
         ds = load_files(data, symbols)
+    if execution_map:
+        require_mapped_pairs(ds, execution_map)
+        ds = proxies_first(ds, execution_map)
     if d0 or d1:
         lo = date_ns(d0) if d0 else 0
         hi = date_ns(d1) + DAY_NS if d1 else 2**62

@@ -29,11 +29,12 @@ Definitions (every one hand-checked in tests/test_backtest_metrics.py):
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..execution_map import to_index
 from ..model import NS_PER_MIN, Fill, Side
 
 TRADING_DAYS = 252
@@ -55,6 +56,12 @@ class TradeRecord:
     risk_usd: float  # qty x |entry - initial stop|; 0 when unknown
     exit_leg: str  # leg of the closing fill (take_profit, stop_loss, exit)
     setup: str = ""
+    # the execution map (engine/execution_map.py): the index the setup read and the entry and
+    # exit in its terms (the proxy's average fills / r, r the signal's); "" / NaN when not mapped
+    index_symbol: str = ""
+    index_entry_price: float = math.nan
+    index_exit_price: float = math.nan
+    map_ratio: float = math.nan
 
     @property
     def r(self) -> float:
@@ -69,10 +76,13 @@ class TradeRecord:
         d = {name: getattr(self, name) for name in _TRADE_FIELDS}
         d["r"] = None if math.isnan(self.r) else self.r
         d["hold_min"] = self.hold_min
+        if self.index_symbol:  # a mapped trade only: an unmapped row stays as it always was
+            d.update((name, getattr(self, name)) for name in _INDEX_FIELDS)
         return d
 
 
-_TRADE_FIELDS = tuple(f.name for f in fields(TradeRecord))
+_INDEX_FIELDS = ("index_symbol", "index_entry_price", "index_exit_price", "map_ratio")
+_TRADE_FIELDS = tuple(f.name for f in fields(TradeRecord) if f.name not in _INDEX_FIELDS)
 
 
 def trade_from_row(d: dict) -> TradeRecord:
@@ -85,6 +95,9 @@ def trade_from_row(d: dict) -> TradeRecord:
     for name in _TRADE_REQUIRED:
         vals[name] = d[name]
     vals["setup"] = d.get("setup", "")
+    vals["index_symbol"] = d.get("index_symbol", "")
+    for name in _INDEX_FIELDS[1:]:
+        vals[name] = d.get(name, math.nan)
     return t
 
 
@@ -105,16 +118,19 @@ class _Open:
     commission: float = 0.0
     stop: Optional[float] = None
     setup: str = ""
+    index: Optional[tuple[str, float]] = None  # (index symbol, r) of a mapped entry
 
 
 class TradeBuilder:
     """Turns a fill stream into round trips. ``stops`` maps an entry order's
-    order id to its bracket stop-loss (for the initial risk) and setup."""
+    order id to its bracket stop-loss (for the initial risk) and setup;
+    ``index_of`` an entry placed through the execution map to (index, r)."""
 
     def __init__(self) -> None:
         self.trades: list[TradeRecord] = []
         self._open: dict[str, _Open] = {}
         self.plans: dict[str, tuple[Optional[float], str]] = {}  # entry order id -> (stop, setup)
+        self.index_of: dict[str, tuple[str, float]] = {}  # entry order id -> (index symbol, r)
 
     def position(self, symbol: str) -> int:
         o = self._open.get(symbol)
@@ -127,6 +143,8 @@ class TradeBuilder:
             o = _Open(side=sign, entry_ns=f.ts_ns)
             stop, setup = self.plans.get(f.order_id, (None, ""))
             o.stop, o.setup = stop, setup
+            if self.index_of:
+                o.index = self.index_of.pop(f.order_id, None)
             self._open[f.symbol] = o
         o.cash -= sign * f.qty * f.price + f.commission
         o.commission += f.commission
@@ -150,6 +168,10 @@ class TradeBuilder:
             entry_ns=o.entry_ns, exit_ns=f.ts_ns, entry_price=entry, exit_price=exit_,
             pnl=o.cash, commission=o.commission, risk_usd=risk, exit_leg=str(f.leg), setup=o.setup,
         )
+        if o.index is not None:
+            index, r = o.index
+            rec = replace(rec, index_symbol=index, index_entry_price=to_index(entry, r),
+                          index_exit_price=to_index(exit_, r), map_ratio=r)
         self.trades.append(rec)
         return rec
 

@@ -173,17 +173,41 @@ def write_plot(path: str, ts: Sequence[int], equity: Sequence[float], title: str
 
 
 def export_trades(path: str, trades: Sequence[M.TradeRecord]) -> str:
+    """Every trade as a CSV row; a run with an execution map adds the index the setup
+    read, the entry and exit in its terms and r (a run without one keeps its columns)."""
     cols = ["symbol", "setup", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
             "exit_leg", "pnl", "commission", "risk_usd", "r", "hold_min"]
+    mapped = any(t.index_symbol for t in trades)
+    if mapped:
+        cols += ["index_symbol", "index_entry_price", "index_exit_price", "map_ratio"]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for t in trades:
             r = t.r
-            w.writerow([t.symbol, t.setup, t.side, t.qty, _iso_s(t.entry_ns), f"{t.entry_price:.6g}",
-                        _iso_s(t.exit_ns), f"{t.exit_price:.6g}", t.exit_leg, f"{t.pnl:.2f}", f"{t.commission:.2f}",
-                        f"{t.risk_usd:.2f}", "" if math.isnan(r) else f"{r:.4f}", f"{t.hold_min:.1f}"])
+            row = [t.symbol, t.setup, t.side, t.qty, _iso_s(t.entry_ns), f"{t.entry_price:.6g}",
+                   _iso_s(t.exit_ns), f"{t.exit_price:.6g}", t.exit_leg, f"{t.pnl:.2f}", f"{t.commission:.2f}",
+                   f"{t.risk_usd:.2f}", "" if math.isnan(r) else f"{r:.4f}", f"{t.hold_min:.1f}"]
+            if mapped:
+                row += [t.index_symbol, *("" if math.isnan(x) else f"{x:.6g}"
+                                          for x in (t.index_entry_price, t.index_exit_price, t.map_ratio))]
+            w.writerow(row)
     return path
+
+
+def mapped_trades_text(execution_map: dict, trades: Sequence[M.TradeRecord], show: int = 5) -> str:
+    """A mapped run's trades in a few lines: where they went and the index's prices beside
+    the proxy's (all of them with --json or --export)."""
+    pairs = ", ".join(f"{k} -> {p}" for k, p in execution_map.items())
+    by_symbol = sorted({t.symbol for t in trades})
+    lines = [f"execution map {pairs}: {len(trades)} trades on {', '.join(by_symbol) or 'no symbol'}"
+             + (f"; the last {min(show, len(trades))} (all with --json / --export):" if trades else "")]
+    for t in trades[-show:]:
+        index = (f"  = {t.index_symbol} {t.index_entry_price:.2f} -> {t.index_exit_price:.2f} at r {t.map_ratio:.6f}"
+                 if t.index_symbol else "")
+        lines.append(f"  {_iso_s(t.entry_ns)} {t.setup} {t.side} {t.qty} {t.symbol} "
+                     f"{t.entry_price:.2f} -> {t.exit_price:.2f}{index}")
+    return "\n".join(lines)
 
 
 def _iso_s(ns: int) -> str:

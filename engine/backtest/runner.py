@@ -111,12 +111,19 @@ def backtest_config(
     strategy: Optional[dict] = None,
     risk: Optional[dict] = None,
     broker: Optional[dict] = None,
+    execution_map: Optional[dict[str, str]] = None,
 ) -> CockpitConfig:
     """The config a backtest runs with: ``base`` (cockpit.toml or defaults), AUTO
     mode, the paper broker, the dataset's symbols, and the overrides (the entry
-    window is the session's own unless the config sets one, as for a live run)."""
+    window is the session's own unless the config sets one, as for a live run).
+    The execution map (``execution_map``, else the base's): the entries whose index is
+    in the data; their proxies are followed for the orders, not traded on their own."""
     data = (base or CockpitConfig()).model_dump(mode="json")
-    data["app"]["symbols"] = list(symbols)
+    mapping = (data.get("execution_map") or {}) if execution_map is None else execution_map
+    mapping = {k: p for k, p in mapping.items() if k in symbols}
+    data["execution_map"] = mapping
+    proxies = set(mapping.values())
+    data["app"]["symbols"] = [s for s in symbols if s not in proxies]
     data["app"]["mode"] = Mode.AUTO.value
     data["feed"]["kind"] = "replay"
     data["broker"]["kind"] = "paper"
@@ -200,7 +207,12 @@ class BacktestRun:
         """A broker event, after the engine has handled it: the books."""
         o = ev.order
         if ev.kind == "new" and o.leg is OrderLeg.STOP_LOSS and o.parent_id is not None:
-            setup = _setup_of(o.signal_id, o.symbol)
+            mapped = self.engine.router.mapped_signal(o.signal_id)  # the execution map: SPX's signal, SPY's order
+            if mapped is None:
+                setup = _setup_of(o.signal_id, o.symbol)
+            else:
+                setup = mapped.setup
+                self.builder.index_of[o.parent_id] = (mapped.index_symbol, mapped.map_ratio)
             self.builder.plans[o.parent_id] = (o.stop_price, setup)
         elif ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             self.builder.on_fill(ev.fill)
