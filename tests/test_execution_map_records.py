@@ -185,3 +185,23 @@ def test_cockpit_backtest_with_a_map_reports_the_proxys_trades_with_the_index_pr
     assert cli.main(["sweep", "--data", "synthetic:SPX:2:7", "--config", str(toml), "--grid", "atr_stop=1,2",
                      "--no-store"]) == 2
     assert "does not run a mapped strategy yet" in capsys.readouterr().err
+
+
+async def test_the_orders_pane_and_the_order_detail_show_the_index_price(tmp_path):
+    import dataclasses
+
+    from cockpit.screens import OrderDetailScreen
+    from tests.ui_fixtures import FixedEngine, busy_book_snapshot, fixed_app
+    from widgets.base import SyncTable
+
+    snap = busy_book_snapshot(open_n=1, closed_n=0)
+    mapped = dataclasses.replace(snap.orders[0], index_symbol="SPX", index_price=5012.3, map_ratio=0.100012)
+    snap = dataclasses.replace(snap, orders=(mapped,))
+    app = fixed_app(tmp_path, FixedEngine(snap))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#orders-table", SyncTable)
+        assert table.get_cell(mapped.id, "reason").plain.startswith("SPX 5,012.30")
+        table.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, OrderDetailScreen)
+        assert dict(app.screen.rows)["index price"] == f"SPX 5,012.30  (r = 0.100012, {mapped.symbol} / SPX)"
