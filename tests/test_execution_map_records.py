@@ -205,3 +205,22 @@ async def test_the_orders_pane_and_the_order_detail_show_the_index_price(tmp_pat
         await pilot.press("enter")
         assert isinstance(app.screen, OrderDetailScreen)
         assert dict(app.screen.rows)["index price"] == f"SPX 5,012.30  (r = 0.100012, {mapped.symbol} / SPX)"
+
+
+async def test_the_signal_detail_shows_what_the_setup_read_on_the_index(tmp_path):
+    import dataclasses
+
+    from cockpit.screens import SignalDetailScreen
+    from tests.ui_fixtures import FixedEngine, fixed_app, pending_snapshot
+    from widgets.base import SyncTable
+
+    snap = pending_snapshot(1)
+    sig = dataclasses.replace(snap.pending[0], index_symbol="SPX", index_entry=5000.0, index_stop=4990.0,
+                              index_target=5025.0, map_ratio=0.100074)
+    snap = dataclasses.replace(snap, pending=(sig,))
+    app = fixed_app(tmp_path, FixedEngine(snap))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("#pending-table", SyncTable).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, SignalDetailScreen)
+        assert dict(app.screen.rows)["SPX (read)"] == "5,000.00 / 4,990.00 / 5,025.00  (r = 0.100074)"
