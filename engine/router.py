@@ -192,8 +192,12 @@ class OrderRouter:
             rec.log("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: "
                     f"{self.redact(ev.reason or o.reason)}", o.symbol)
             plan = self.plans.get(o.symbol)
-            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty:
-                self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
+            pos = self.broker.position(o.symbol)
+            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty \
+                    and (pos is None or pos.qty == 0):
+                # its entry never became a position (e.g. an UNKNOWN never placed); a pegged entry's
+                # replacement refused because the order it replaced filled first keeps the plan
+                self.plans.pop(o.symbol)
         elif ev.kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
         elif ev.kind == "replaced" and o.leg is OrderLeg.ENTRY and ev.reason.startswith("peg: "):
