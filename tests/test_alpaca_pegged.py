@@ -246,3 +246,42 @@ async def test_a_trader_cancel_all_stops_the_peg_before_anything_is_replaced(env
     broker.on_quote(quote(190.00, 190.04, dt_s=1))
     await let_others_run()
     assert patches(env) == [] and len(posts(env)) == 1
+
+
+async def test_a_placement_with_no_answer_is_unknown_and_never_repegged_on_a_guess(env):
+    from tests.faults.test_alpaca_faults import SLOW, ambiguous_submit
+
+    broker = await env.started(request_timeout_s=0.3, unknown_lookup_backoff=SLOW)
+    env.forward = False  # the stream has not told us either
+    broker.on_quote(quote(189.98, 190.02))
+    ambiguous_submit(env)
+    order = await broker.submit(pegged())
+    assert order.status is OrderStatus.UNKNOWN and order.id == "unknown:ck-s1-1"
+    assert len(posts(env)) == 1  # never resent
+    broker.on_quote(quote(190.00, 190.04, dt_s=1))  # a quote change: no re-peg of an order that may not exist
+    await let_others_run()
+    assert patches(env) == []
+    env.forward = True
+    (real,) = [i for i, o in env.rest.orders.items() if o["client_order_id"] == "ck-s1-1"]
+    env.rest.route(real)  # its update arrives: the placeholder resolves to the real order
+    await wait_for(lambda: broker.order_by_client_id("ck-s1-1") is not None, what="resolved by the stream")
+    broker.on_quote(quote(190.01, 190.05, dt_s=2))  # now the peg goes on from the real order
+    await wait_for(lambda: len(patches(env)) == 1, what="the re-peg of the real order")
+    assert patches(env)[0].path == f"/v2/orders/{real}" and patches(env)[0].body["client_order_id"] == "ck-s1-1-r1"
+
+
+async def test_a_replace_with_no_answer_is_looked_up_by_its_client_id_and_adopted(env):
+    broker = await env.started(request_timeout_s=0.3)
+    broker.on_quote(quote(189.98, 190.02))
+    order = await broker.submit(pegged())
+    env.rest.script("PATCH", f"/v2/orders/{order.id}", 200, hang_s=0.8)  # handled, the answer lost
+    broker.on_quote(quote(190.00, 190.04, dt_s=1))
+    await wait_for(lambda: working(env)["client_order_id"] == "ck-s1-1-r1", what="the replace landed at Alpaca")
+    await wait_for(lambda: any("re-pegged 1/5" in n for n in peg_notes(env)), what="adopted after the look-up")
+    assert env.rest.requests_to("GET", "/v2/orders:by_client_order_id")[-1].query["client_order_id"] == ["ck-s1-1-r1"]
+    assert len(patches(env)) == 1  # looked up, not sent again
+    now = working(env)["id"]
+    assert broker.peg_progress(now)["reprices"] == 1
+    broker.on_quote(quote(190.02, 190.06, dt_s=2))
+    await wait_for(lambda: len(patches(env)) == 2, what="the next re-peg from the adopted order")
+    assert patches(env)[1].path == f"/v2/orders/{now}"

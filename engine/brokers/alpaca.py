@@ -78,7 +78,7 @@ from alpaca.trading.requests import (
 from alpaca.trading.stream import TradingStream
 
 from ..clock import Clock, WallClock
-from .alpaca_peg import AlpacaPegs, is_waiting
+from .alpaca_peg import UNKNOWN_PREFIX, AlpacaPegs, is_waiting
 from .base import Broker
 from ..live.backoff import Backoff
 from ..live.reconcile import describe_fill, describe_order, diff_open_orders, diff_positions
@@ -142,7 +142,7 @@ _EVENT_KIND = {
 # our open statuses back in Alpaca's words (a restart's restored orders)
 _ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
                 OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.HELD: "held"}
-_PLACEHOLDER = "unknown:"  # id prefix of an UNKNOWN submit's placeholder order
+_PLACEHOLDER = UNKNOWN_PREFIX  # id prefix of an UNKNOWN submit's placeholder order
 
 
 def _local(order_id: str) -> bool:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_PREFIX = "unknown:"  # the broker's placeholder of a submit whose outcome is unknown
 WAITING_PREFIX = "peg-wait:"  # id of the local order standing in until the spread lets the entry be placed
 PEG_WAITING = "peg: waiting for the spread (nothing at Alpaca yet)"
 NOT_RESTORED = "peg: not restored after a restart (no journaled progress): cancelled"
@@ -220,12 +221,15 @@ class AlpacaPegs:
         if peg.unsure and not await self._settle_unsure(peg):
             return False
         current = self._b._orders.get(peg.order_id)
-        if current is not None and current.status is OrderStatus.UNKNOWN:
-            real = self._b.order_by_client_id(current.client_order_id)
+        if peg.order_id.startswith(UNKNOWN_PREFIX):  # a placement whose outcome was unknown
+            real = self._b.order_by_client_id(peg.order_id[len(UNKNOWN_PREFIX):])
             if real is None:
+                if current is None or current.status is not OrderStatus.UNKNOWN:
+                    peg.state.done = True  # settled without an order: Alpaca has none, nothing to peg
+                    return True
                 if action.kind in ("market", "cancel"):
                     await self._b._cancel(current.id)  # looks the submit up first; never cancels a guess
-                return False  # the submit's outcome is not known yet: nothing is re-pegged on a guess
+                return False  # not known yet: nothing is re-pegged on a guess
             peg.order_id, current = real.id, real
         waiting = is_waiting(peg.order_id)
         if current is None or (not waiting and not current.status.is_open):
