@@ -285,3 +285,32 @@ async def test_a_replace_with_no_answer_is_looked_up_by_its_client_id_and_adopte
     broker.on_quote(quote(190.02, 190.06, dt_s=2))
     await wait_for(lambda: len(patches(env)) == 2, what="the next re-peg from the adopted order")
     assert patches(env)[1].path == f"/v2/orders/{now}"
+
+
+async def test_a_restart_resumes_a_peg_still_waiting_for_the_spread_and_places_it_later(env):
+    first = await env.started()
+    first.on_quote(quote(189.80, 190.20))  # too wide: nothing at Alpaca
+    waiting = await first.submit(pegged())
+    saved = first.peg_progress(waiting.id)
+    assert saved["order_id"] == waiting.id and saved["placed"] is False
+    await first.stop()
+
+    again = env.broker()
+    again._clock.set(T0 + 4 * NS_PER_S)
+    again.carry_pegs([saved])
+    again.restore([], [waiting])
+    await again.start()
+    assert again.open_orders()[0].id == waiting.id  # a local order: not "not at broker" after the reconcile
+    assert again.peg_progress(waiting.id)["deadline_ns"] == saved["deadline_ns"]
+    again.on_quote(quote(189.98, 190.02, dt_s=5))
+    await wait_for(lambda: len(posts(env)) == 1, what="placed once the spread allows")
+    assert posts(env)[0].body["client_order_id"] == "ck-s1-1" and posts(env)[0].body["limit_price"] == 190.01
+
+    late = env.broker()  # a restart after the window: the waiting order closes saying why, nothing is sent
+    late._clock.set(T0 + 12 * NS_PER_S)
+    late.carry_pegs([saved])
+    late.restore([], [waiting])
+    await late.start()
+    assert late._orders[waiting.id].status is OrderStatus.CANCELED
+    assert "its window ended 2.0s ago" in late._orders[waiting.id].reason
+    assert len(posts(env)) == 1

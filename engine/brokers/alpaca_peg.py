@@ -421,7 +421,7 @@ class AlpacaPegs:
             req = OrderRequest(client_order_id=str(data.get("client_order_id") or order.client_order_id),
                                symbol=order.symbol, side=order.side, qty=order.qty, type=OrderType.LIMIT,
                                limit_price=order.limit_price, signal_id=order.signal_id, peg=state.policy)
-            peg = _Peg(req, state, order.id, attempts=int(data.get("attempts") or state.reprices + 1))
+            peg = _Peg(req, state, order.id, attempts=int(data.get("attempts", state.reprices + 1)))
             self._pegs[req.client_order_id] = peg
             self._b._used_client_ids.add(req.client_order_id)
             self._note(order, RESUMED.format(left=left, reprices=state.reprices))
