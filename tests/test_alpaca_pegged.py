@@ -7,6 +7,7 @@ the original qty kept after a partial fill unless the remaining qty is sent).
 Nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -314,3 +315,28 @@ async def test_a_restart_resumes_a_peg_still_waiting_for_the_spread_and_places_i
     assert late._orders[waiting.id].status is OrderStatus.CANCELED
     assert "its window ended 2.0s ago" in late._orders[waiting.id].reason
     assert len(posts(env)) == 1
+
+
+async def test_a_cancel_all_while_a_placement_is_on_its_way_cancels_what_it_placed(env):
+    broker = await env.started()
+    broker.on_quote(quote(189.80, 190.20))
+    waiting = await broker.submit(pegged())  # too wide: waiting
+    gate = asyncio.Event()
+    send = broker._send
+
+    async def held_send(req):  # the placement is on its way when the trader's command comes
+        await gate.wait()
+        return await send(req)
+
+    broker._send = held_send
+    broker.on_quote(quote(189.98, 190.02, dt_s=1))
+    await let_others_run()
+    await broker.cancel_all()
+    assert broker._orders[waiting.id].status is OrderStatus.CANCELED
+    gate.set()
+    await wait_for(lambda: len(posts(env)) == 1, what="the placement reaching Alpaca after the command")
+    (placed,) = [o for o in env.rest.orders.values() if o["client_order_id"] == "ck-s1-1"]
+    await wait_for(lambda: placed["status"] == "canceled", what="what it placed cancelled too")
+    broker.on_quote(quote(190.02, 190.06, dt_s=2))
+    await let_others_run()
+    assert patches(env) == [] and len(posts(env)) == 1

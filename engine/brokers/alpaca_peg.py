@@ -117,7 +117,9 @@ class AlpacaPegs:
         if action is not None and action.kind == "place":
             peg.busy = True
             try:
-                return await self._place(peg, action)
+                order = await self._place(peg, action)
+                await self._cancel_if_stopped(peg)
+                return order
             finally:
                 self._after_step(peg)
         waiting = Order(
@@ -201,7 +203,18 @@ class AlpacaPegs:
             done = False
         if not done and not peg.stopped:
             _restore_state(peg.state, before)  # the step did not happen: the rules try again later
+        await self._cancel_if_stopped(peg)
         self._after_step(peg)
+
+    async def _cancel_if_stopped(self, peg: _Peg) -> None:
+        """A trader's cancel or flatten came while a step was at Alpaca: what it placed
+        or replaced meanwhile is cancelled too (nothing of the peg outlives the command)."""
+        order = self._b._orders.get(peg.order_id)
+        if peg.stopped and order is not None and order.status.is_open and not is_waiting(order.id):
+            try:
+                await self._b._cancel(order.id)
+            except Exception as exc:  # the order stays open and shown; the trader can cancel it again
+                log.warning("peg %s: cancel after a stop failed: %s", peg.req.client_order_id, redact(exc))
 
     def _after_step(self, peg: _Peg) -> None:
         peg.busy = False
