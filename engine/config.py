@@ -686,15 +686,6 @@ class CockpitConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _pegged_entries_are_paper_only(self) -> "CockpitConfig":
-        """The paper broker pegs to the feed's quotes; the Alpaca broker does not peg yet
-        (it would send a plain limit at the signal price: not what the trader asked for)."""
-        if self.engine.entry_type == "pegged" and self.broker.kind == "alpaca":
-            raise ValueError("engine.entry_type = 'pegged' is not supported with broker.kind = 'alpaca' yet; "
-                             "allowed with this broker: 'market', 'limit' (pegged runs on the paper broker)")
-        return self
-
-    @model_validator(mode="after")
     def _window_is_both_or_neither(self) -> "CockpitConfig":
         if bool(self.risk.trading_start) != bool(self.risk.trading_end):
             raise ValueError("risk.trading_start and risk.trading_end are set together (or both left out for the "

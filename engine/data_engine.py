@@ -60,7 +60,7 @@ class DataEngine:
         fills = broker.fills_from_market_data
         self._broker_on_trade = broker.on_trade if fills else None
         self._broker_on_bar = broker.on_bar if fills else None
-        self._broker_on_quote = broker.on_quote if fills else None
+        self._broker_on_quote = broker.on_quote if broker.follows_quotes else None  # fills, or pegs
 
     # ------------------------------------------------------------------ data time
 

@@ -119,3 +119,39 @@ class PegState:
         self.placed = True
         self.price = price
         return PegAction("place", f"peg: placed at {price:.4f} (spread {spread:.1f} bps)", price)
+
+
+# the journal kind of a pegged entry's progress (``progress``): what a restart needs to
+# carry on re-pegging it within its original window instead of cancelling it
+PEG_JOURNAL = "peg"
+
+
+def progress(state: PegState, client_order_id: str, order_id: str) -> dict:
+    """What a restart needs of a working peg (journaled at each step, as ``exit_plan`` is
+    for a trail's high-water mark): its window (``started_ns``, ``deadline_ns`` in data
+    time), the re-pegs used, its working price, its policy, and the order it follows."""
+    p = state.policy
+    return {"client_order_id": client_order_id, "order_id": order_id, "side": state.side.value,
+            "started_ns": state.started_ns, "deadline_ns": state.deadline_ns, "reprices": state.reprices,
+            "price": state.price, "placed": state.placed, "done": state.done,
+            "spread_bps": p.spread_bps, "offset_bps": p.offset_bps, "max_reprices": p.max_reprices,
+            "timeout_s": p.timeout_s, "market_fallback": p.market_fallback}
+
+
+def resumed(data: dict) -> PegState:
+    """The ``PegState`` a journaled ``progress`` describes (the same window, the same
+    re-pegs used); ValueError naming the field when the entry cannot be read."""
+    try:
+        policy = PegPolicy(float(data["spread_bps"]), float(data["offset_bps"]), int(data["max_reprices"]),
+                           float(data["timeout_s"]), bool(data["market_fallback"]))
+        price = data.get("price")
+        return PegState(Side(data["side"]), policy, int(data["started_ns"]),
+                        price=None if price is None else float(price), reprices=int(data["reprices"]),
+                        placed=bool(data["placed"]), done=bool(data.get("done", False)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"journaled peg progress cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def window_left_s(state: PegState, now_ns: int) -> float:
+    """Seconds of the peg's window left at ``now_ns`` (data time); <= 0 when it is over."""
+    return (state.deadline_ns - now_ns) / NS_PER_S

@@ -35,7 +35,7 @@ from .model import (BrokerEvent, JournalEntry, Decision, Fill, Order, OrderDetai
                     Signal)
 from .day_trades import DayTrades
 from .notify import Notifier
-from .peg import PegPolicy
+from .peg import PEG_JOURNAL, PegPolicy
 from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
@@ -171,6 +171,8 @@ class OrderRouter:
                 self.plans[sig.symbol] = sig_for_plan
                 self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
                                   f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
+                if peg is not None:
+                    self._journal_peg(order)  # its window starts now: a restart resumes it from here
             self.recorder.order(self.with_index(order))
             self.notifier.notify()
 
@@ -217,13 +219,18 @@ class OrderRouter:
             rec.log("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: "
                     f"{self.redact(ev.reason or o.reason)}", o.symbol)
             plan = self.plans.get(o.symbol)
-            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty:
-                self.plans.pop(o.symbol)  # its entry never became a position (e.g. an UNKNOWN never placed)
+            pos = self.broker.position(o.symbol)
+            if o.leg is OrderLeg.ENTRY and plan is not None and plan.id == o.signal_id and not o.filled_qty \
+                    and (pos is None or pos.qty == 0):
+                # its entry never became a position (e.g. an UNKNOWN never placed); a pegged entry's
+                # replacement refused because the order it replaced filled first keeps the plan
+                self.plans.pop(o.symbol)
         elif ev.kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
         elif ev.kind == "replaced" and o.leg is OrderLeg.ENTRY and ev.reason.startswith("peg: "):
             # a pegged entry placed, re-pegged, pulled or sent at market (engine/peg.py)
             rec.log("info", "order", f"{o.symbol} entry {o.client_order_id}: {ev.reason}", o.symbol)
+            self._journal_peg(o)
         elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
             # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
             # "replaced" is routine and not journaled)
@@ -258,6 +265,15 @@ class OrderRouter:
                 self.risk.record_closed_trade(_trip_pnl(trip))
 
     # ------------------------------------------------------------------ exits
+
+    def _journal_peg(self, o: Order) -> None:
+        """A pegged entry's progress (window, re-pegs used, working price) after each step,
+        kind ``peg``: what a restart needs to resume it (engine/startup.py, ``carry_pegs``)."""
+        data = self.broker.peg_progress(o.id)
+        if data is not None:
+            left = (data["deadline_ns"] - self.recorder.clock.now_ns()) / 1e9
+            self.recorder.log("info", PEG_JOURNAL, f"{o.symbol} peg of {o.client_order_id}: {data['reprices']} "
+                              f"re-pegs used, {max(0.0, left):.1f}s of its window left", o.symbol, data)
 
     def _journal_exit_plan(self, plan) -> None:
         """What a restart needs of ``plan`` beyond its signal (``restore_plans`` reads it)."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import sim_resume
-from .model import NS_PER_S
+from .model import NS_PER_S, OrderLeg
+from .peg import PEG_JOURNAL
 from .router import EXIT_PLAN
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ async def restore_today(engine: "Engine") -> None:
     n = engine.catch_up(bars)
     engine.data.resume_after_ns = max((bar.ts_ns + 60 * NS_PER_S for bar in bars), default=0)
     engine.desk.restore(state.decisions, state.pending, engine.analytics)
+    engine.broker.carry_pegs(await _peg_progress(engine, state.open_orders))  # resumed, or cancelled saying why
     engine.broker.restore(state.positions, state.open_orders, state.account, fills=state.fills,
                           since_ns=session_start)
     positions = list(state.positions.values() if isinstance(state.positions, dict) else state.positions)
@@ -62,6 +64,23 @@ async def _exit_plans(engine: "Engine", symbols: list[str]) -> list:
     for symbol in symbols:
         marks += await journal(kind=EXIT_PLAN, limit=1, symbol=symbol)
     return marks
+
+
+async def _peg_progress(engine: "Engine", open_orders) -> list[dict]:
+    """The latest journaled progress (kind ``peg``) of each pegged entry the last run left
+    open: its window, re-pegs used and working price, for the broker to resume it."""
+    journal = getattr(engine.recorder.store, "journal", None)
+    entries = {(o.symbol, o.client_order_id, o.id) for o in open_orders
+               if o.leg is OrderLeg.ENTRY and o.status.is_open}
+    if journal is None or not entries:
+        return []
+    latest: dict[str, dict] = {}
+    for symbol in sorted({s for s, _, _ in entries}):
+        for e in await journal(kind=PEG_JOURNAL, limit=200, symbol=symbol):  # oldest first: the newest wins
+            if e.data and e.data.get("order_id"):
+                latest[e.data["order_id"]] = e.data
+    wanted = {oid for _, _, oid in entries} | {cid for _, cid, _ in entries}
+    return [d for oid, d in latest.items() if oid in wanted or d.get("client_order_id") in wanted]
 
 
 async def backfill_live(engine: "Engine") -> None:

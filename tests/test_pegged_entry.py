@@ -214,14 +214,16 @@ async def test_the_simulator_quotes_only_for_pegged_runs():
     assert all(o.type is OrderType.MARKET for o in eng.broker.recent_orders(10_000) if o.leg is OrderLeg.ENTRY)
 
 
-def test_pegged_entries_on_alpaca_are_refused_naming_the_key():
-    with pytest.raises(ConfigError, match="engine.entry_type = 'pegged' is not supported with broker.kind = 'alpaca'"):
-        load_config(None, overrides={"engine": {"entry_type": "pegged"}, "broker": {"kind": "alpaca"},
-                                     "feed": {"kind": "alpaca"}}, env={})
+def test_pegged_entries_on_alpaca_are_accepted_by_the_config():
+    cfg = load_config(None, overrides={"engine": {"entry_type": "pegged"}, "broker": {"kind": "alpaca"},
+                                       "feed": {"kind": "alpaca"}}, env={})
+    assert cfg.engine.entry_type == "pegged"  # driven by engine/brokers/alpaca_peg.py
 
 
-def test_the_alpaca_broker_refuses_a_pegged_request_instead_of_sending_a_plain_limit():
-    assert "not supported on Alpaca" in AlpacaBroker._problem(pegged())
+def test_the_alpaca_broker_pegs_only_a_limit_entry():
+    assert AlpacaBroker._problem(pegged()) is None
+    market = OrderRequest(client_order_id="p-9", symbol="SPY", side=Side.BUY, qty=1, peg=POLICY)
+    assert "only a limit entry can be pegged" in AlpacaBroker._problem(market)
 
 
 async def test_a_restart_cancels_a_working_pegged_entry_saying_why():

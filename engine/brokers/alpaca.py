@@ -78,6 +78,7 @@ from alpaca.trading.requests import (
 from alpaca.trading.stream import TradingStream
 
 from ..clock import Clock, WallClock
+from .alpaca_peg import UNKNOWN_PREFIX, AlpacaPegs, is_waiting
 from .base import Broker
 from ..live.backoff import Backoff
 from ..live.reconcile import describe_fill, describe_order, diff_open_orders, diff_positions
@@ -94,6 +95,7 @@ from ..model import (
     OrderStatus,
     OrderType,
     Position,
+    Quote,
     Side,
 )
 
@@ -140,7 +142,13 @@ _EVENT_KIND = {
 # our open statuses back in Alpaca's words (a restart's restored orders)
 _ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
                 OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.HELD: "held"}
-_PLACEHOLDER = "unknown:"  # id prefix of an UNKNOWN submit's placeholder order
+_PLACEHOLDER = UNKNOWN_PREFIX  # id prefix of an UNKNOWN submit's placeholder order
+
+
+def _local(order_id: str) -> bool:
+    """An order only we hold (an UNKNOWN submit's placeholder, a peg waiting for the
+    spread): never looked up at Alpaca by its id."""
+    return order_id.startswith(_PLACEHOLDER) or is_waiting(order_id)
 _TYPE = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
          "stop_limit": OrderType.STOP, "trailing_stop": OrderType.STOP}
 
@@ -179,6 +187,10 @@ def _f(value: Any) -> Optional[float]:
 
 def _enum_value(value: Any) -> str:
     return getattr(value, "value", value) or ""
+
+
+def _finite_quote(q: Quote) -> bool:
+    return all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in (q.bid, q.ask))
 
 
 def _tick_round(price: float) -> float:
@@ -305,6 +317,7 @@ class AlpacaBroker(Broker):
         self._stopping = False
         self.stream_reconnect_in_s: Optional[float] = None
         self.last_differences: list[str] = []
+        self._pegs = AlpacaPegs(self)  # pegged entries (alpaca_peg.py): the feed's quotes, replace, fallback
         self.counters: dict[str, int] = {
             "malformed_frames": 0, "malformed_updates": 0, "stale_updates": 0, "rate_limited": 0,
             "submit_lookups": 0, "submit_resends": 0, "reconciles": 0, "stream_reconnects": 0,
@@ -327,6 +340,7 @@ class AlpacaBroker(Broker):
         if self._since_ns is None:  # no restore: nothing before this run was seen by us
             self._since_ns = self._clock.now_ns()
         differences = await self.reconcile()
+        await self._pegs.resume()  # restored pegged entries: carried on within their window, or cancelled
         if self._stream_task is None:
             self._stream_task = asyncio.create_task(self._stream._run_forever(), name="alpaca-trade-updates")
             if self._light_every_s is not None:
@@ -420,8 +434,8 @@ class AlpacaBroker(Broker):
             value = getattr(req, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 return f"{name} must be a positive price, got {value!r}"
-        if req.peg is not None:
-            return "pegged entries are not supported on Alpaca yet (engine.entry_type = 'pegged' is paper only)"
+        if req.peg is not None and (req.type is not OrderType.LIMIT or req.leg is not OrderLeg.ENTRY):
+            return "invalid order: only a limit entry can be pegged"
         if req.type is OrderType.LIMIT and req.limit_price is None:
             return "a limit order needs limit_price"
         if req.type is OrderType.STOP and req.stop_price is None:
@@ -465,6 +479,15 @@ class AlpacaBroker(Broker):
             return self._reject(request, problem)
         self._used_client_ids.add(request.client_order_id)
         self._meta[request.client_order_id] = (request.signal_id, request.leg)
+        if request.peg is not None:  # placed and followed by engine/brokers/alpaca_peg.py
+            return await self._pegs.submit(request)
+        return await self._send(request)
+
+    async def _send(self, request: OrderRequest) -> Order:
+        """One order to Alpaca under its client id (already marked used): never a blind
+        resend, an ambiguous outcome UNKNOWN, a refusal REJECTED with Alpaca's reason."""
+        self._used_client_ids.add(request.client_order_id)
+        self._meta.setdefault(request.client_order_id, (request.signal_id, request.leg))
         try:
             alpaca_request = self._build_request(request)
         except ValueError as exc:
@@ -589,6 +612,13 @@ class AlpacaBroker(Broker):
         return next((c for c, pid in self._unknown.items() if pid == order_id), None)
 
     async def cancel(self, order_id: str) -> Optional[Order]:
+        stopped = self._pegs.stop_order(order_id)  # its peg places nothing more
+        if stopped is not None or is_waiting(order_id):
+            return stopped or self._orders.get(order_id)
+        return await self._cancel(order_id)
+
+    async def _cancel(self, order_id: str) -> Optional[Order]:
+        """Ask Alpaca to cancel one order (an UNKNOWN submit is looked up first)."""
         coid = self._placeholder_client_id(order_id)
         if coid is not None:
             # an UNKNOWN submit: find out what it is before anything can be canceled
@@ -615,8 +645,8 @@ class AlpacaBroker(Broker):
     async def cancel_all(self) -> list[Order]:
         """Ask Alpaca to cancel every open order. Returns the orders it accepted
         to cancel; their CANCELED status arrives as trade updates."""
+        out = self._pegs.stop(why="cancel all")  # before Alpaca's: no peg re-places anything after it
         responses = await self._call(self._client.cancel_orders)
-        out = []
         for response in responses:
             oid = str(response.id)
             if response.status >= 300:
@@ -629,8 +659,8 @@ class AlpacaBroker(Broker):
     async def close_all(self) -> list[Order]:
         """Cancel every open order and close every position at market, in one
         Alpaca call (DELETE /v2/positions?cancel_orders=true)."""
+        out: list[Order] = self._pegs.stop(why="flatten all")
         responses: list[ClosePositionResponse] = await self._call(self._client.close_all_positions, True)
-        out = []
         for response in responses:
             body = response.body
             if isinstance(body, AlpacaOrder):
@@ -651,7 +681,7 @@ class AlpacaBroker(Broker):
         (``held_for_orders``): then it is asked which orders of the symbol are
         still open (legs we never knew included, e.g. after a restart), those
         are canceled, and the close is retried briefly."""
-        out: list[Order] = []
+        out: list[Order] = self._pegs.stop(symbol, why=f"close {symbol}")
         asked: set[str] = set()
         for order in [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open]:
             asked.add(order.id)
@@ -702,10 +732,10 @@ class AlpacaBroker(Broker):
         for ao in views:
             self._merge(ao, emit=True, force=True)
         for oid in [o.id for o in self._orders.values() if o.symbol == symbol and o.status.is_open
-                    and o.id not in listed and not o.id.startswith(_PLACEHOLDER)][:20]:
+                    and o.id not in listed and not _local(o.id)][:20]:
             await self._look_up(oid)
         return [o for o in self._orders.values() if o.symbol == symbol and o.status.is_open
-                and not o.id.startswith(_PLACEHOLDER)]
+                and not _local(o.id)]
 
     async def _open_views(self, symbol: Optional[str] = None) -> list[AlpacaOrder]:
         """Open orders listed nested (parents with their legs) and flat (a filled
@@ -738,7 +768,7 @@ class AlpacaBroker(Broker):
         while True:
             stops = sorted((o for o in self._orders.values()
                             if o.symbol == symbol and o.leg is OrderLeg.STOP_LOSS and o.status.is_open
-                            and o.id not in tried and not o.id.startswith(_PLACEHOLDER)),
+                            and o.id not in tried and not _local(o.id)),
                            key=lambda o: (o.created_ns, o.updated_ns), reverse=True)
             if not stops:
                 if last_error is not None:
@@ -889,6 +919,9 @@ class AlpacaBroker(Broker):
         reason = ""
         if track.status == "replaced" and ao.replaced_by is not None:
             reason = f"replaced by {ao.replaced_by}"
+        elif track.status in ("rejected", "suspended") and ao.replaces is not None:
+            # Alpaca's replace: the order it was to replace filled (or ended) before it landed
+            reason = f"rejected by Alpaca: the replacement of order {ao.replaces} came too late"
         elif track.status in ("rejected", "suspended"):
             reason = "rejected by Alpaca"
         order = Order(
@@ -1012,7 +1045,7 @@ class AlpacaBroker(Broker):
             if any(i in self._orders for i in ids):
                 self._merge(ao, emit=True)
         for oid in [o.id for o in self._orders.values() if o.status.is_open and o.id not in listed
-                    and not o.id.startswith(_PLACEHOLDER)][:20]:
+                    and not _local(o.id)][:20]:
             await self._look_up(oid)
 
     async def _reconcile_and_report(self) -> None:
@@ -1068,7 +1101,7 @@ class AlpacaBroker(Broker):
         open_at_broker = {str(v.id) for v in views}  # kept below only if open once merged
         believed_positions = {p.symbol: p for p in self.positions()}
         believed_open = {o.id: o for o in self._orders.values()
-                         if o.status.is_open and o.status is not OrderStatus.UNKNOWN}
+                         if o.status.is_open and o.status is not OrderStatus.UNKNOWN and not is_waiting(o.id)}
         fetched: list[AlpacaOrder] = []
         absent: dict[str, str] = {}
         unchecked: list[str] = []
@@ -1235,6 +1268,9 @@ class AlpacaBroker(Broker):
             self._orders[o.id] = o
             self._used_client_ids.add(o.client_order_id)
             self._meta.setdefault(o.client_order_id, (o.signal_id, o.leg))
+            self._pegs.restored(o)  # a pegged entry: resumed or cancelled once started (alpaca_peg.py)
+            if is_waiting(o.id):
+                continue  # a peg's local waiting order: nothing at Alpaca to track
             if o.status is OrderStatus.UNKNOWN:
                 self._unknown[o.client_order_id] = o.id
                 continue
@@ -1253,6 +1289,27 @@ class AlpacaBroker(Broker):
                 track.filled, track.avg = qty, notional / qty
         if since_ns > 0:
             self._since_ns = since_ns if self._since_ns is None else min(self._since_ns, since_ns)
+
+    # ------------------------------------------------------------------ pegged entries (alpaca_peg.py)
+
+    @property
+    def follows_quotes(self) -> bool:
+        return True  # a pegged entry follows the feed's bid/ask
+
+    def on_quote(self, quote: Quote) -> None:
+        if _finite_quote(quote):
+            self._pegs.on_quote(quote)
+
+    def check_timeouts(self) -> list[Order]:
+        """The engine's timer: a pegged entry whose window ended goes to market or is cancelled."""
+        self._pegs.due(self._clock.now_ns())
+        return []
+
+    def peg_progress(self, order_id: str) -> Optional[dict]:
+        return self._pegs.progress(order_id)
+
+    def carry_pegs(self, saved: Sequence[dict]) -> None:
+        self._pegs.carry(saved)
 
     # ------------------------------------------------------------------ account
 

@@ -124,6 +124,25 @@ class Broker(ABC):
         """Whether on_trade/on_bar/on_quote matter (the engine skips them otherwise)."""
         return False
 
+    @property
+    def follows_quotes(self) -> bool:
+        """Whether on_quote matters: a simulated broker fills from the tape, and a real
+        one that pegs entries (engine/peg.py) follows the feed's bid/ask."""
+        return self.fills_from_market_data
+
+    # ------------------------------------------------------------------ pegged entries
+
+    def peg_progress(self, order_id: str) -> Optional[dict]:
+        """A working pegged entry's progress (``engine.peg.progress``: its window, re-pegs
+        used, working price), which the router journals so a restart can resume it;
+        None when ``order_id`` is not a working pegged entry."""
+        return None
+
+    def carry_pegs(self, saved: Sequence[dict]) -> None:
+        """Before ``restore``: the journaled progress of the pegged entries the last run
+        left working (newest per entry). A broker that pegs resumes each one whose window
+        has time left and cancels the others with the reason; one that does not ignores it."""
+
     def start_of_day(self, ts_ns: int) -> None:
         """A new session began: start-of-day equity := current equity."""
 

@@ -60,7 +60,7 @@ from ..clock import Clock
 from .base import BacktestBroker
 from ..config import BrokerConfig
 from ..ids import ClientOrderIds, is_valid_client_order_id
-from ..peg import PegAction, PegState
+from ..peg import PegAction, PegState, progress, resumed, window_left_s
 from ..model import (
     NS_PER_MIN,
     NS_PER_S,
@@ -87,6 +87,8 @@ _EPS = 1e-9
 # restart cancels it
 PEG_WAITING = "peg: waiting for the spread"
 PEG_NOT_RESTORED = "peg: not restored after a restart (its re-pegs and deadline are not stored): cancelled"
+PEG_WINDOW_OVER = "peg: not resumed after a restart: its window ended {ago:.1f}s ago (data time): cancelled"
+PEG_RESUMED = "peg: resumed after a restart with {left:.1f}s of its window left, {reprices} re-pegs used"
 KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
 _INF = math.inf
 
@@ -187,6 +189,7 @@ class PaperBroker(BacktestBroker):
         # working pegged entries (engine/peg.py): order id -> its peg; one waiting for the
         # spread (price None) is out of the market and fills from nothing
         self._pegs: dict[str, PegState] = {}
+        self._saved_pegs: dict[str, dict] = {}  # a restart: journaled progress by order id (carry_pegs)
 
         self._cash = float(config.initial_equity)
         self._realized = 0.0
@@ -571,13 +574,14 @@ class PaperBroker(BacktestBroker):
                 parent.children = [k.id for k in kids]
             if len(kids) == 2:
                 kids[0].sibling, kids[1].sibling = kids[1].id, kids[0].id
-        # a pegged entry still working as a limit: its peg (the quotes it followed, the re-pegs
-        # used, its data-time deadline) is not in the store, and as a plain limit it could fill
-        # at the signal's reference price: cancelled, saying why (never guessed back to life)
+        # a pegged entry still working as a limit: resumed from its journaled progress (the
+        # router's "peg" entries, handed over by ``carry_pegs``) while its window has time left
+        # by data time; otherwise cancelled, saying why: as a plain limit it could fill at the
+        # signal's reference price (never guessed back to life)
         pegged = [self._orders[o.id] for o in open_orders if o.id in self._orders and o.leg is OrderLeg.ENTRY
                   and o.type is OrderType.LIMIT and o.reason.startswith("peg: ") and self._orders[o.id].status.is_open]
         for w in pegged:
-            self._cancel(w, PEG_NOT_RESTORED, self._clock.now_ns())
+            self._resume_peg(w, self._clock.now_ns())
         if pegged:
             self._flush()
         if account is not None:
@@ -942,6 +946,37 @@ class PaperBroker(BacktestBroker):
         self._pegs.pop(w.id, None)
 
     # ------------------------------------------------------------------ pegged entries
+
+    def peg_progress(self, order_id: str) -> Optional[dict]:
+        st = self._pegs.get(order_id)
+        w = self._orders.get(order_id)
+        return None if st is None or w is None else progress(st, w.client_order_id, order_id)
+
+    def carry_pegs(self, saved) -> None:
+        self._saved_pegs = {d["order_id"]: d for d in saved if isinstance(d, dict) and d.get("order_id")}
+
+    def _resume_peg(self, w: _Working, now: int) -> None:
+        """A restored pegged entry: its peg again (same window, re-pegs used, working
+        price; out of the market while it was waiting) when time is left, else cancelled."""
+        data = self._saved_pegs.pop(w.id, None)
+        try:
+            st = resumed(data) if data is not None else None
+        except ValueError as exc:
+            self._cancel(w, f"{PEG_NOT_RESTORED} ({exc})", now)
+            return
+        if st is None or st.done:
+            self._cancel(w, PEG_NOT_RESTORED, now)
+            return
+        left = window_left_s(st, now)
+        if left <= 0:
+            self._cancel(w, PEG_WINDOW_OVER.format(ago=-left), now)
+            return
+        if st.price is not None:
+            w.limit_price = st.price
+        self._pegs[w.id] = st
+        w.reason = PEG_RESUMED.format(left=left, reprices=st.reprices)
+        self._touch(w, now)
+        self._emit("replaced", w, reason=w.reason)
 
     def _peg_waiting(self, w: _Working) -> bool:
         """A pegged entry out of the market (not placed yet, or pulled: spread too wide)."""

@@ -85,6 +85,25 @@ class AlpacaBehaviour:
       "average"; "last" sends the execution's own price.
     - ``duplicate_id_message``: the wording of the 422 for a reused
       client_order_id (code 40010001); Alpaca has used more than one.
+    - ``replace_refused_while_accepted``: Alpaca's "Replace an Order" reference:
+      "Order cannot be replaced when the status is accepted, pending_new,
+      pending_cancel or pending_replace" (a 422 until ``route`` moves the order
+      to ``new``). Off by default: the stand-in leaves submitted orders
+      ``accepted``, and the older tests replace them at once.
+
+    Replace (PATCH /v2/orders/{id}) always works as Alpaca documents it: the
+    replacing order has a NEW id (and the client_order_id sent, else a generated
+    one), ``replaces`` the old id; the old order goes ``replaced`` with
+    ``replaced_by``; a bracket parent's legs move under the replacing order; a
+    closed order (filled, canceled...) is refused with 422. Without a ``qty`` the
+    replacement keeps the ORIGINAL qty even after a partial fill (Alpaca-API issue
+    #165: "the replaced order reflects the original qty N and NOT the unfilled
+    qty"), so a client must send the remaining qty. With ``hold_replaces`` set, a
+    replace lands only at ``land_replaces()``: the old order is
+    ``pending_replace`` meanwhile and can still fill, and then the replacing
+    order is rejected ("If the existing open order is filled before the replacing
+    (new) order reaches the execution venue, the replacing (new) order is
+    rejected", the same reference).
     """
 
     stop_leg_held: bool = True
@@ -93,6 +112,7 @@ class AlpacaBehaviour:
     nested_lists_filled_parent: bool = False
     fill_price: str = "average"
     duplicate_id_message: str = "client_order_id must be unique"
+    replace_refused_while_accepted: bool = False
 
 
 REAL = AlpacaBehaviour()
@@ -149,6 +169,8 @@ class AlpacaRestStandIn:
         self.parent_of: dict[str, str] = {}
         self.positions: dict[str, dict] = {}
         self.sip_entitled = False
+        self.hold_replaces = False  # replaces land at land_replaces() (a fill may race them)
+        self.pending_replaces: list[tuple[str, str]] = []  # (old id, replacing id) not landed yet
         self.trades: dict[str, list[dict]] = {}
         self.bars: dict[str, list[dict]] = {}
         self.account = {
@@ -619,21 +641,34 @@ class AlpacaRestStandIn:
             return 403, {"code": 40310000, "message": "insufficient buying power"}, {}
         return 200, self._create_from_body(body), {}
 
+    def route(self, order_id: str) -> None:
+        """The venue took the order: ``accepted`` -> ``new`` (and its trade update)."""
+        with self.lock:
+            order = self.orders[order_id]
+            if order["status"] in ("accepted", "pending_new"):
+                order["status"] = "new"
+                order["updated_at"] = iso_ns(self.tick())
+                self._publish("new", order)
+
     def _replace(self, order: dict, body: dict) -> tuple[int, Any, dict]:
         if order["status"] not in OPEN_STATUSES:
             return 422, {"code": 42210000, "message": "order is not open"}, {}
+        if order["status"] in ("pending_new", "pending_cancel", "pending_replace") or (
+                order["status"] == "accepted" and self.behaviour.replace_refused_while_accepted):
+            return 422, {"code": 42210000, "message": f"order is not replaceable while {order['status']}"}, {}
+        cid = body.get("client_order_id") or str(uuid.uuid4())
+        if any(o["client_order_id"] == cid for o in self.orders.values()):
+            return 422, {"code": 40010001, "message": self.behaviour.duplicate_id_message}, {}
         new = dict(order)
         new.pop("_leg_ids", None)
         now = iso_ns(self.tick())
-        new.update({"id": str(uuid.uuid4()), "client_order_id": str(uuid.uuid4()), "created_at": now,
+        new.update({"id": str(uuid.uuid4()), "client_order_id": cid, "created_at": now,
                     "updated_at": now, "submitted_at": now, "replaces": order["id"], "status": "accepted"
-                    if order["status"] != "held" else "held"})
+                    if order["status"] != "held" else "held", "filled_qty": "0", "filled_avg_price": None,
+                    "filled_at": None})
         for name in ("stop_price", "limit_price", "qty"):
             if body.get(name) is not None:
                 new[name] = f"{float(body[name]):g}"
-        order["status"] = "replaced"
-        order["replaced_by"] = new["id"]
-        order["replaced_at"] = order["updated_at"] = now
         parent = self.parent_of.get(order["id"])
         if parent:
             self._register(new, parent)
@@ -641,9 +676,41 @@ class AlpacaRestStandIn:
             legs[legs.index(order["id"])] = new["id"]
         else:
             self._register(new)
+        if self.hold_replaces:
+            order["status"] = "pending_replace"
+            order["updated_at"] = now
+            new["status"] = "pending_new"
+            self.pending_replaces.append((order["id"], new["id"]))
+            self._publish("pending_replace", order)
+            return 200, self._public(new), {}
+        self._land(order, new)
+        return 200, self._public(new), {}
+
+    def _land(self, order: dict, new: dict) -> None:
+        now = iso_ns(self.tick())
+        if order["status"] not in OPEN_STATUSES:  # it filled (or was canceled) before the replace landed
+            new["status"] = "rejected"
+            new["failed_at"] = new["updated_at"] = now
+            self._publish("rejected", new)
+            return
+        order["status"] = "replaced"
+        order["replaced_by"] = new["id"]
+        order["replaced_at"] = order["updated_at"] = now
+        if order.get("_leg_ids"):  # a bracket parent's legs follow the replacing order
+            new["_leg_ids"] = order.pop("_leg_ids")
+            for leg_id in new["_leg_ids"]:
+                self.parent_of[leg_id] = new["id"]
+        if new["status"] == "pending_new":
+            new["status"] = "accepted"
         self._publish("replaced", order)
         self._publish("new", new)
-        return 200, self._public(new), {}
+
+    def land_replaces(self) -> None:
+        """The held replaces reach the venue (see ``hold_replaces``)."""
+        with self.lock:
+            held, self.pending_replaces = self.pending_replaces, []
+            for old_id, new_id in held:
+                self._land(self.orders[old_id], self.orders[new_id])
 
 
 class _Handler(BaseHTTPRequestHandler):
