@@ -15,7 +15,8 @@ out-of-sample trades.
 - market state: the state of the bar the signal came from, as the engine's
   analytics saw it: on trades data by the whole-array analytics
   (analytics/batch.py, equal to the engine's bar for bar:
-  tests/test_batch_parity.py) and on plain bars likewise; on bars that carry
+  tests/test_batch_parity.py) and on plain bars likewise, worked out only at
+  the signal bars (analytics/states_at.py, tests/test_states_at.py); on bars that carry
   volume at price (the simulator's) by the engine's own per-symbol analytics
   (``SymbolAnalytics.on_bar``), since the batch would spread that volume;
 - buy-and-hold: the starting equity split equally over the symbols at the
@@ -31,8 +32,9 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..analytics.batch import analyze_bars_arrays, analyze_trades_arrays
+from ..analytics.batch import analyze_trades_arrays
 from ..analytics.session import SessionCalendar
+from ..analytics.states_at import bar_states_at, kept_bars
 from ..analytics.symbol import SymbolAnalytics
 from ..config import CockpitConfig
 from ..model import NS_PER_MIN, MarketState
@@ -107,10 +109,8 @@ def state_labels(trades: Sequence[M.TradeRecord], ds: Dataset, config: CockpitCo
             cols = analyze_trades_arrays(s.ts_ns, s.price, s.size, s.side, s.bid, s.ask, params, calendar)
             if "ts" in cols:
                 per_symbol[sym] = (np.asarray(cols["ts"], dtype=np.int64) + NS_PER_MIN, np.asarray(cols["state"]))
-        elif s.vap is None:  # plain bars: the batch equals the engine's on_bar path
-            cols = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, params, calendar)
-            if "ts" in cols:
-                per_symbol[sym] = (np.asarray(cols["ts"], dtype=np.int64) + NS_PER_MIN, np.asarray(cols["state"]))
+        elif s.vap is None:  # plain bars: the batch's states (equal to the engine's on_bar path), at the signal bars
+            per_symbol[sym] = _plain_bar_states(s, params, [t.entry_ns for t in trades if t.symbol == sym])
         else:  # bars with volume at price: the engine's own analytics (the batch would spread it)
             per_symbol[sym] = _bar_states(sym, s, params, calendar)
     out = []
@@ -122,6 +122,21 @@ def state_labels(trades: Sequence[M.TradeRecord], ds: Dataset, config: CockpitCo
         i = int(np.searchsorted(ends, t.entry_ns, side="right")) - 1  # the last bar closed by the entry
         out.append(STATE_NAMES.get(int(states[i]), UNKNOWN) if i >= 0 else UNKNOWN)
     return out
+
+
+def _plain_bar_states(s, params, entries: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(bar end, state code) per bar of plain bars, the state worked out only at the
+    bars the entries read (the last bar closed by each; analytics/states_at.py);
+    the other bars' codes are 0 and never read."""
+    ok = kept_bars(s.ts_ns, s.open, s.high, s.low, s.close, s.volume)
+    t = np.asarray(s.ts_ns, dtype=np.int64)[ok]
+    ends = t - t % NS_PER_MIN + NS_PER_MIN
+    wanted = np.searchsorted(ends, np.asarray(entries, dtype=np.int64), side="right") - 1
+    _, codes = bar_states_at(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, params, wanted.tolist())
+    states = np.zeros(ends.size, dtype=np.int8)
+    for k, code in codes.items():
+        states[k] = code
+    return ends, states
 
 
 def _bar_states(symbol: str, s, params, calendar: SessionCalendar) -> tuple[np.ndarray, np.ndarray]:
