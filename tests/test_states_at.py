@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.analytics.batch import analyze_bars_arrays
 from engine.analytics.session import SessionCalendar
+from engine.analytics import states_at
 from engine.analytics.states_at import bar_states_at
 from engine.backtest import breakdown as B
 from engine.backtest import metrics as M
@@ -51,8 +52,10 @@ def same_states(ts, o, h, lo, c, v, params, wanted=None):
     return ref
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_every_bar_equals_the_batch(seed):
+@pytest.mark.parametrize("seed, slid", [(1, False), (2, False), (3, False), (1, True)])
+def test_every_bar_equals_the_batch(seed, slid, monkeypatch):
+    if slid:  # the DenseProfile slid bar by bar, the path for windows whose numbers do not fit in int64
+        monkeypatch.setattr(states_at, "_MAX_CELLS", 0)
     params = StrategyParams(lookback_minutes=30, momentum_threshold=0.3, momentum_bars=5, atr_period=5)
     ref = same_states(*bars(seed, 1500), params)
     assert set(ref["state"].tolist()) == {-1, 0, 1} and ref["rejected"].size == 3
@@ -92,3 +95,13 @@ def test_the_breakdown_labels_trades_with_the_batch_state():
     want = [B.STATE_NAMES[int(ref["state"][np.searchsorted(ends, t, side="right") - 1])] for t in entries]
     assert B.state_labels(trades, ds, cfg) == want
     assert len(set(want)) > 1
+
+
+@pytest.mark.parametrize("kind", ["us_equity", "24h_utc", "24h_chicago"])
+def test_name_at_is_info_name_and_in_rth(kind):
+    """The breakdown's session windows read ``name_at``: the same name and RTH flag as ``info``."""
+    cal = SessionCalendar(kind)
+    start = 1_711_929_600 * 10**9  # 2024-04-01 00:00 UTC; ten days with a weekend, every 7 minutes and a second
+    for ts in range(start, start + 10 * 86_400 * 10**9, 421 * 10**9):
+        info = cal.info(ts)
+        assert cal.name_at(ts) == (info.name, info.in_rth)

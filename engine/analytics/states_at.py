@@ -23,7 +23,7 @@ checks every bar against it):
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
 from typing import Iterable, Optional
 
 import numpy as np
@@ -31,7 +31,8 @@ import numpy as np
 from ..config import StrategyParams
 from ..model import NS_PER_MIN
 from .indicators import atr_array, momentum_array
-from .profile import BIN_EPS, DenseProfile, resolve_bin_size, volume_units_list
+from .profile import (BIN_EPS, UNITS_PER_VOLUME, DenseProfile, _core_numbers, resolve_bin_size,
+                      volume_units_list)
 from .state import state_array
 
 
@@ -93,12 +94,109 @@ def bar_states_at(ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, 
 
 def _rolling_value_areas(minute: np.ndarray, L: np.ndarray, H: np.ndarray, V: np.ndarray, bin_size: float,
                          params: StrategyParams, todo: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """POC, VAH, VAL of the rolling profile after each bar of ``todo`` (sorted)."""
-    i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64).tolist()
-    i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64).tolist()
-    units = volume_units_list(V)
-    mins = minute.tolist()
-    span = params.lookback_minutes * NS_PER_MIN
+    """POC, VAH, VAL of the rolling profile after each bar of ``todo`` (sorted):
+    every window's histogram at once over int64 arrays when its exact volumes fit
+    (see ``_window_histograms``), else slid bar by bar as a DenseProfile."""
+    i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
+    i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
+    units = _units(V)
+    first = np.searchsorted(minute, minute[todo] - params.lookback_minutes * NS_PER_MIN, side="right")
+    nan = float("nan")
+    poc, vah, val = [nan] * len(todo), [nan] * len(todo), [nan] * len(todo)
+    rows = _window_histograms(first, np.asarray(todo, dtype=np.int64), i0, i1, units)
+    if rows is None:
+        _slid_value_areas(first.tolist(), todo, i0.tolist(), i1.tolist(), units.tolist(), bin_size, params, poc, vah,
+                          val)
+    else:
+        for j, (lo, hist, total) in enumerate(rows):
+            if hist:
+                poc[j], vah[j], val[j] = _core_numbers(lo, hist, bin_size, params, total, False)[3:6]
+    return np.array(poc), np.array(vah), np.array(val)
+
+
+_INT_ROOM = 2**62  # int64 sums stay below this
+
+
+def _units(V: np.ndarray) -> np.ndarray:
+    """``volume_units_list(V)`` as int64 (rint rounds half to even, as ``round``
+    does, and is exact here: a double this large is a whole number), or as
+    Python integers (dtype object) when a volume does not fit."""
+    x = V * float(UNITS_PER_VOLUME)
+    if x.size and not float(x.max()) < _INT_ROOM:
+        return np.array(volume_units_list(V), dtype=object)
+    return np.rint(x).astype(np.int64)
+_MAX_CELLS = 4_000_000  # windows x bins held at once
+
+
+def _window_histograms(first: np.ndarray, todo: np.ndarray, i0: np.ndarray, i1: np.ndarray, units: np.ndarray):
+    """Each window's histogram (bars ``first[r]..todo[r]``, each bar's volume spread
+    evenly over its bins ``i0..i1``) as (lowest bin, whole-number bins, their total):
+    the volumes of a DenseProfile that merged those bars, times a common factor
+    (the bars' units over their gcd, times the least common multiple of the
+    window's bar widths, so each share is whole). None when a window's numbers
+    would not fit in int64 or the windows span too many bins: the caller slides
+    a DenseProfile instead (Python integers)."""
+    if units.dtype == object:  # a volume beyond int64's units
+        return None
+    live = np.flatnonzero(units > 0)
+    if not live.size:
+        return [(0, [], 0)] * len(todo)
+    u_live = units[live]
+    u_live = u_live // np.gcd.reduce(u_live)
+    # the (window, bar) pairs: the bars with volume from first[r] to todo[r]
+    a = np.searchsorted(live, first)
+    b = np.searchsorted(live, todo, side="right")
+    counts = b - a
+    rows = np.repeat(np.arange(len(todo)), counts)
+    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(a, counts)
+    bar = live[pos]
+    lo_b, hi_b, u = i0[bar], i1[bar], u_live[pos]
+    width = hi_b - lo_b + 1
+    out: list = [(0, [], 0)] * len(todo)
+    starts = np.cumsum(counts) - counts
+    has = counts > 0
+    if not has.any():
+        return out
+    r_idx = np.flatnonzero(has)
+    base = np.minimum.reduceat(lo_b, starts[r_idx])
+    top = np.maximum.reduceat(hi_b, starts[r_idx])
+    span = int((top - base).max()) + 2
+    if len(r_idx) * span > _MAX_CELLS:
+        return None
+    # each window's factor: the lcm of its bar widths (Python integers: exact), and
+    # the window's whole volume in those units must fit (checked in floating point)
+    widths = width.tolist()
+    factor = np.zeros(len(todo), dtype=np.int64)
+    ends = (starts + counts).tolist()
+    for r, s0 in zip(r_idx.tolist(), starts[r_idx].tolist()):
+        f = math.lcm(*set(widths[s0:ends[r]]))
+        if f >= _INT_ROOM:
+            return None
+        factor[r] = f
+    sums = np.add.reduceat(u.astype(np.float64), starts[r_idx])
+    if not (factor[r_idx].astype(np.float64) * sums < 2.0**61).all():
+        return None
+    share = u * (factor[rows] // width)
+    row_of = np.full(len(todo), -1, dtype=np.int64)
+    row_of[r_idx] = np.arange(len(r_idx))
+    rr = row_of[rows]
+    base_of = base[rr]
+    diff = np.zeros((len(r_idx), span), dtype=np.int64)
+    np.add.at(diff, (rr, lo_b - base_of), share)
+    np.add.at(diff, (rr, hi_b - base_of + 1), -share)
+    hist = np.cumsum(diff, axis=1)
+    totals = (factor[r_idx] * np.add.reduceat(u, starts[r_idx])).tolist()
+    lengths = (top - base + 1).tolist()
+    bases = base.tolist()
+    for k, r in enumerate(r_idx.tolist()):
+        out[r] = (bases[k], hist[k, :lengths[k]].tolist(), totals[k])
+    return out
+
+
+def _slid_value_areas(first: list[int], todo: list[int], i0: list[int], i1: list[int], units: list[int],
+                      bin_size: float, params: StrategyParams, poc: list, vah: list, val: list) -> None:
+    """The rolling profile slid from one chosen bar to the next (or built afresh
+    when that is fewer merges), a DenseProfile of Python integers."""
     roll = DenseProfile(bin_size)
 
     def put(k: int, sign: int) -> None:
@@ -106,22 +204,19 @@ def _rolling_value_areas(minute: np.ndarray, L: np.ndarray, H: np.ndarray, V: np
         if u > 0:  # (a bar without volume adds nothing, as in the batch)
             roll.add_spread(i0[k], i1[k], u if sign > 0 else -u)
 
-    nan = float("nan")
-    poc, vah, val = [nan] * len(todo), [nan] * len(todo), [nan] * len(todo)
     a, b = 0, -1  # the profile holds bars a..b
     for j, k in enumerate(todo):
-        first = bisect_right(mins, mins[k] - span)  # the window: minutes after m_k - span, up to k
-        if first > b or (k - b) + (first - a) > k - first + 1:
+        f = first[j]
+        if f > b or (k - b) + (f - a) > k - f + 1:
             roll.clear()
-            for x in range(first, k + 1):
+            for x in range(f, k + 1):
                 put(x, 1)
         else:
             for x in range(b + 1, k + 1):
                 put(x, 1)
-            for x in range(a, first):
+            for x in range(a, f):
                 put(x, -1)
-        a, b = first, k
+        a, b = f, k
         st: Optional[tuple] = roll.value_area(params)
         if st is not None:
             poc[j], vah[j], val[j] = st
-    return np.array(poc), np.array(vah), np.array(val)

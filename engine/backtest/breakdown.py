@@ -28,16 +28,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..analytics.batch import analyze_trades_arrays
-from ..analytics.session import SessionCalendar
+from ..analytics.session import ET, SessionCalendar
 from ..analytics.states_at import bar_states_at, kept_bars
-from ..analytics.symbol import SymbolAnalytics
 from ..config import CockpitConfig
-from ..model import NS_PER_MIN, MarketState
+from ..model import NS_PER_MIN, NS_PER_S, MarketState
 from . import metrics as M
 from .data import Dataset
 
@@ -87,11 +86,12 @@ def window_labels(trades: Sequence[M.TradeRecord], config: CockpitConfig) -> lis
     windows = [(p.start, p.end) for p in config.sessions.policy]
     out = []
     for t in trades:
-        info = calendar.info(t.entry_ns)
-        label = info.name
-        if info.in_rth:
-            clock = info.et_time[:5]
-            label = next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{info.name} (no policy window)")
+        name, in_rth = calendar.name_at(t.entry_ns)  # (info()'s name and in_rth, without the rest of info)
+        label = name
+        if in_rth:
+            et = datetime.fromtimestamp(t.entry_ns // NS_PER_S, ET)
+            clock = f"{et.hour:02d}:{et.minute:02d}"
+            label = next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{name} (no policy window)")
         out.append(label)
     return out
 
@@ -106,6 +106,8 @@ def state_labels(trades: Sequence[M.TradeRecord], ds: Dataset, config: CockpitCo
             continue
         params = config.strategy.for_symbol(sym)
         if ds.kind == "trades":
+            from ..analytics.batch import analyze_trades_arrays
+
             cols = analyze_trades_arrays(s.ts_ns, s.price, s.size, s.side, s.bid, s.ask, params, calendar)
             if "ts" in cols:
                 per_symbol[sym] = (np.asarray(cols["ts"], dtype=np.int64) + NS_PER_MIN, np.asarray(cols["state"]))
@@ -113,14 +115,16 @@ def state_labels(trades: Sequence[M.TradeRecord], ds: Dataset, config: CockpitCo
             per_symbol[sym] = _plain_bar_states(s, params, [t.entry_ns for t in trades if t.symbol == sym])
         else:  # bars with volume at price: the engine's own analytics (the batch would spread it)
             per_symbol[sym] = _bar_states(sym, s, params, calendar)
-    out = []
-    for t in trades:
-        ends, states = per_symbol.get(t.symbol, (None, None))
-        if ends is None:
-            out.append(UNKNOWN)
+    out = [UNKNOWN] * len(trades)
+    for sym, (ends, states) in per_symbol.items():
+        if not len(ends):
             continue
-        i = int(np.searchsorted(ends, t.entry_ns, side="right")) - 1  # the last bar closed by the entry
-        out.append(STATE_NAMES.get(int(states[i]), UNKNOWN) if i >= 0 else UNKNOWN)
+        mine = [k for k, t in enumerate(trades) if t.symbol == sym]
+        at = np.searchsorted(ends, np.array([trades[k].entry_ns for k in mine], dtype=np.int64), side="right") - 1
+        codes = states[np.maximum(at, 0)].tolist()  # (the last bar closed by each entry)
+        for k, i, code in zip(mine, at.tolist(), codes):
+            if i >= 0:
+                out[k] = STATE_NAMES.get(int(code), UNKNOWN)
     return out
 
 
@@ -142,6 +146,8 @@ def _plain_bar_states(s, params, entries: list[int]) -> tuple[np.ndarray, np.nda
 def _bar_states(symbol: str, s, params, calendar: SessionCalendar) -> tuple[np.ndarray, np.ndarray]:
     """(bar end, state code) per bar, by the engine's own per-symbol analytics: bars
     can carry volume at price, which the engine's profile uses exactly."""
+    from ..analytics.symbol import SymbolAnalytics
+
     an = SymbolAnalytics(symbol, params, calendar)
     code = {MarketState.BALANCE: 0, MarketState.IMBALANCE_UP: 1, MarketState.IMBALANCE_DOWN: -1}
     ends, states = [], []
