@@ -192,7 +192,7 @@ def _overrides(args) -> tuple[dict, dict, dict]:
 
 
 def _config(args, symbols: list[str]):
-    from engine.backtest.runner import backtest_config
+    from engine.backtest.result import backtest_config
     from engine.config import load_config
 
     # the data's symbols as app.symbols while reading the file: an [execution_map] key must be
@@ -236,7 +236,7 @@ def _print_json(obj) -> None:
 def backtest_command(args) -> int:
     from engine.backtest import report
     from engine.backtest.paths import ParityError, run_on_path
-    from engine.backtest.runner import equity_points
+    from engine.backtest.result import equity_points
 
     ds = _dataset(args, mapped_ok=True)
     cfg = _config(args, ds.symbols)
@@ -499,7 +499,7 @@ def _walkforward_breakdown(wf, ds, cfg):
     buy-and-hold from the first test session to the end of the last."""
     from engine.backtest.breakdown import LabelledTrades, breakdown, buy_and_hold
     from engine.backtest.grid import split_params
-    from engine.backtest.runner import backtest_config
+    from engine.backtest.result import backtest_config
 
     labelled = LabelledTrades()
     for f in wf.folds:

@@ -5,7 +5,6 @@ SQLite and PostgreSQL (bench_store.py)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import platform
 import time
@@ -15,6 +14,7 @@ def _full_engine_path(seed: int = 7) -> dict:
     """A whole simulated session (5 symbols) through Engine.on_data: analytics,
     setups, risk and the paper broker in AUTO mode, no store. Trades are generated
     before the clock starts, so this is the engine's own time."""
+    import asyncio
     from engine.config import load_config
     from engine.factory import build_engine
 

@@ -19,7 +19,6 @@ import sys
 from typing import Optional
 
 from engine.config import ConfigError
-from engine.feeds.loaders import DataFileError
 
 from . import analyze, backtest_cli, bench, live_cli, lookups_cli, run, signals_cli, store_cli, trades_cli
 
@@ -51,11 +50,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except DataFileError as exc:  # (a ConfigError: first) one line naming the file and the problem
-        print(f"cockpit: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     except ConfigError as exc:
-        print(f"cockpit: configuration error:\n{exc}", file=sys.stderr)
+        if is_data_file_error(exc):  # one line naming the file and the problem
+            print(f"cockpit: {exc}", file=sys.stderr)
+        else:
+            print(f"cockpit: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -71,6 +70,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise
         print(f"cockpit: {line}", file=sys.stderr)
         return EXIT_BROKER
+
+
+def is_data_file_error(exc: BaseException) -> bool:
+    """A DataFileError (a ConfigError naming a data file), looked up only if the
+    loaders were loaded: a command that read no data file does not import numpy."""
+    loaders = sys.modules.get("engine.feeds.loaders")
+    return loaders is not None and isinstance(exc, loaders.DataFileError)
 
 
 def is_store_error(exc: BaseException) -> bool:

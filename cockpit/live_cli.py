@@ -15,7 +15,6 @@ what and how to fix it). Keys are never printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import json
 import sys
@@ -193,6 +192,7 @@ async def _run_import(args: argparse.Namespace, urls: EndpointsConfig, progress:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    import asyncio
     from engine.importers import ImportFailed
     from engine.live.secrets import install_log_redaction, redact
     from engine.store import StoreError
@@ -268,6 +268,7 @@ async def _doctor(args: argparse.Namespace, urls: EndpointsConfig) -> list[dict]
 
 
 def doctor_command(args: argparse.Namespace) -> int:
+    import asyncio
     from engine.live.secrets import install_log_redaction, redact
 
     install_log_redaction()

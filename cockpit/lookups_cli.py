@@ -15,7 +15,6 @@ or a fresh simulated paper account (``broker.initial_equity``, nothing open).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -198,6 +197,7 @@ def _bracket(args: argparse.Namespace, config: CockpitConfig, now_ns: int):
 
 def _alpaca_price(config: CockpitConfig, symbol: str):
     """The latest trade at Alpaca when keys are set (kept for quotes_ttl_s), else None."""
+    import asyncio
     from engine.live.latest_price import latest_trade_price
     from engine.live.rest import AlpacaRestError
     from engine.live.secrets import SecretsError, install_log_redaction, load_alpaca_keys
@@ -281,6 +281,7 @@ async def _account_now(config: CockpitConfig):
 
 @_preview_errors
 def preview_risk_command(args: argparse.Namespace) -> int:
+    import asyncio
     from engine.preview import PreviewError, risk
 
     config = _config(args)
@@ -329,6 +330,7 @@ def preview_risk_command(args: argparse.Namespace) -> int:
 
 
 def cancel_stale_command(args: argparse.Namespace) -> int:
+    import asyncio
     config = _config(args)
     if args.minutes <= 0:
         print(f"cockpit: --minutes {args.minutes:g} is not valid: allowed: a positive number of minutes",

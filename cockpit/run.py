@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-from typing import Optional, get_args
+from typing import TYPE_CHECKING, Optional, get_args
 
 from engine.config import MODE_NAMES, FeedKind, SessionKind, ThemeName
 
-from .operations import MetricsAddress, Operations, metrics_address
 from .settings_from_args import config_from_args
-from .stop_signals import exit_status
+
+if TYPE_CHECKING:  # (imported where a run needs them: the metrics endpoint pulls in prometheus_client)
+    from .operations import MetricsAddress
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -51,6 +51,11 @@ def add_commands(sub) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .operations import Operations, metrics_address
+    from .stop_signals import exit_status
+
     config = config_from_args(args)
     metrics = metrics_address(args.metrics_port, args.metrics_host)
     if args.live or config.broker.live:
@@ -99,6 +104,7 @@ async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optio
     the store could not write are counted (``rows_not_recorded``)."""
     from engine.factory import build_engine
 
+    from .operations import Operations
     from .stop_signals import stop_signals_handled
 
     engine = build_engine(config, use_store=use_store, fresh=fresh)
@@ -131,6 +137,7 @@ async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optio
 
 async def _until_stopped(coro, stop) -> None:
     """Await ``coro`` unless a stop signal comes first (then it is cancelled)."""
+    import asyncio
     work = asyncio.ensure_future(coro)
     signalled = asyncio.ensure_future(stop.event.wait())
     try:

@@ -7,7 +7,6 @@ that stores something (``store_location``).
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Optional
 
@@ -42,6 +41,7 @@ def store_location(args) -> Optional[str]:
 
 
 def status_command(args) -> int:
+    import asyncio
     from engine.store import admin
 
     report = asyncio.run(admin.status(store_location(args)))
@@ -69,6 +69,7 @@ def status_command(args) -> int:
 
 
 def upgrade_command(args) -> int:
+    import asyncio
     from engine.store import admin
     from engine.store.lock import lock_store
 
@@ -83,6 +84,7 @@ def upgrade_command(args) -> int:
 
 
 def backup_command(args) -> int:
+    import asyncio
     from engine.store import admin
 
     print(f"backed up to {asyncio.run(admin.backup(store_location(args)))}")

@@ -4,7 +4,6 @@ pane shows live (engine/day_trades.py builds both)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 from datetime import date
@@ -35,6 +34,7 @@ def parse_day(text: str) -> date:
 
 
 def trades_command(args: argparse.Namespace) -> int:
+    import asyncio
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from engine.day_trades import day_trades_from_store

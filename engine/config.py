@@ -583,9 +583,10 @@ class ProvidersConfig(_Section):
     @field_validator("rate_limits")
     @classmethod
     def _rates(cls, v: dict[str, str]) -> dict[str, str]:
-        from .ops.rate_limit import parse_rate_limits
+        if v:  # (none set: nothing to parse, and the limits library stays unimported)
+            from .ops.rate_limit import parse_rate_limits
 
-        parse_rate_limits(v)  # a ValueError names the key and what is allowed
+            parse_rate_limits(v)  # a ValueError names the key and what is allowed
         return v
 
     def ttls_s(self) -> dict[str, float]:

@@ -23,7 +23,6 @@ each block is journaled by the desk with its rule, like every block.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -103,6 +102,7 @@ class OptionsFeedback:
     async def run(self, log: Callable[..., None]) -> None:
         """Refresh every symbol's chain every ``refresh_s``, journaling each change
         between available and unavailable through ``log(level, kind, message, symbol)``."""
+        import asyncio
         while True:
             for symbol in self.symbols:
                 before = self._latest.get(symbol)

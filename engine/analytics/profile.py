@@ -993,22 +993,79 @@ def _details(st: LazyProfileStats, lo: int, h: list[int], den: int, total: int, 
     poc_vol = h[p]
     filled = n - h.count(0)  # the non-empty bins (their sum is ``total``)
     s, w = smooth_sums(h, params.smooth_bins)
-    rn, rd = exact_ratio(params.lvn_ratio)
-    pn, pd = exact_ratio(params.lvn_prominence)
-    lvns = find_lvns(s, _at_most(rn * total * w, rd * filled), _at_least(pn * poc_vol * w, pd))
+    g = _grid(_BIN_SIZE_GET(st))
+    o = g.cover(lo, lo + n)
+    centres = g.centres
+    sden = den * w
+    if not _has_lvns(st):  # (read alone before: ``_lvns_only`` put them there)
+        rn, rd = exact_ratio(params.lvn_ratio)
+        pn, pd = exact_ratio(params.lvn_prominence)
+        lvns = find_lvns(s, _at_most(rn * total * w, rd * filled), _at_least(pn * poc_vol * w, pd))
+        _SET["lvns"](st, tuple([Node(centres[o + i], s[i] / sden) for i in lvns]))
     rn, rd = exact_ratio(params.hvn_ratio)
     pn, pd = exact_ratio(params.hvn_prominence)
     hvns = find_hvns(s, _at_least(rn * total * w, rd * filled), _at_least(pn * poc_vol * w, pd))
+    _SET["hvns"](st, tuple([Node(centres[o + i], s[i] / sden) for i in hvns]))
+    _SET["histogram"](st, tuple(zip(centres[o : o + n], [v / den for v in h])))
+
+
+def _lvns_only(st: LazyProfileStats) -> None:
+    """Work out the LVNs of ``st`` alone, leaving its core and other details
+    pending. Why: the LVN alert levels read the developing session profile's
+    LVNs after every bar and nothing else of it, while the core (value area)
+    and the HVNs and histogram cost as much again. The numbers are those of
+    ``_core`` and ``_details``: the same trimmed histogram (negative bins read
+    as 0), total, POC volume (its largest bin), smoothing and ``find_lvns``."""
+    work = st._work
+    if work is None:
+        return
+    if len(work) == 3:  # the bins as handed over, not yet made dense
+        work = (*_dense_of(work[0]), work[1], work[2], None)
+        _set_work(st, work)
+    if len(work) == 5:  # the core is pending: trim and clip as _core and _core_numbers do
+        lo, h, den, params, total = work
+        n = len(h)
+        first = 0
+        while first < n and not h[first] > 0:
+            first += 1
+        last = n - 1
+        while not h[last] > 0:
+            last -= 1
+        if first or last != n - 1:
+            h = h[first : last + 1]
+            lo += first
+        if min(h) < 0:
+            h = [0 if v < 0 else v for v in h]
+            total = None
+        if total is None:
+            total = sum(h)
+        poc_vol = max(h)
+    else:  # the core is done: (lo, h, den, total, POC index, params)
+        lo, h, den, total, p, params = work
+        poc_vol = h[p]
+    n = len(h)
+    filled = n - h.count(0)
+    s, w = smooth_sums(h, params.smooth_bins)
+    rn, rd = exact_ratio(params.lvn_ratio)
+    pn, pd = exact_ratio(params.lvn_prominence)
+    lvns = find_lvns(s, _at_most(rn * total * w, rd * filled), _at_least(pn * poc_vol * w, pd))
     g = _grid(_BIN_SIZE_GET(st))
     o = g.cover(lo, lo + n)
     centres = g.centres
     sden = den * w
     _SET["lvns"](st, tuple([Node(centres[o + i], s[i] / sden) for i in lvns]))
-    _SET["hvns"](st, tuple([Node(centres[o + i], s[i] / sden) for i in hvns]))
-    _SET["histogram"](st, tuple(zip(centres[o : o + n], [v / den for v in h])))
+
+
+def _has_lvns(st: LazyProfileStats) -> bool:
+    try:
+        _LVNS_GET(st)
+    except AttributeError:
+        return False
+    return True
 
 
 _BIN_SIZE_GET = ProfileStats.__dict__["bin_size"].__get__
+_LVNS_GET = ProfileStats.__dict__["lvns"].__get__
 _SET = {f: ProfileStats.__dict__[f].__set__ for f in _FIELDS}
 _DETAIL_FIELDS = ("lvns", "hvns", "histogram")
 
@@ -1023,6 +1080,14 @@ def _lazy_field(name: str) -> property:
         except AttributeError:
             _fill(self, detail)
             return get_slot(self)
+
+    if name == "lvns":  # read alone every bar by the alert levels: worked out alone (``_lvns_only``)
+        def fget(self: LazyProfileStats):  # noqa: F811
+            try:
+                return get_slot(self)
+            except AttributeError:
+                _lvns_only(self)
+                return get_slot(self)
 
     return property(fget, _SET[name], doc=f"ProfileStats.{name}, worked out on first read")
 

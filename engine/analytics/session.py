@@ -290,6 +290,13 @@ class SessionCalendar:
             next_open_ns=self.next_open_ns(ts_ns),
         )
 
+    def name_at(self, ts_ns: int) -> tuple[str, bool]:
+        """(``info(ts_ns).name``, ``info(ts_ns).in_rth``) without the rest of ``info``
+        (the next sessions, the clocks): a backtest's breakdown labels thousands of
+        entries with these two."""
+        plan = self._plan_at(ts_ns)
+        return self._name_in(plan, ts_ns), plan.rth is not None and plan.rth[0] <= ts_ns < plan.rth[1]
+
     def _phase(self, plan: _DayPlan, ts_ns: int, in_rth: bool) -> str:
         if self.kind != "us_equity":
             return PHASE_24H if in_rth else PHASE_CLOSED

@@ -104,7 +104,7 @@ def _window_memo(risk: RiskManager, session: str):
 
 def run_arrays(config: CockpitConfig, ds: Dataset):
     """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "")."""
-    from .runner import BacktestResult, run_params
+    from .result import BacktestResult, run_params
 
     sym = ds.symbols[0]
     s: BarsArrays = ds.series[sym]

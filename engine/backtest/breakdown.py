@@ -15,7 +15,8 @@ out-of-sample trades.
 - market state: the state of the bar the signal came from, as the engine's
   analytics saw it: on trades data by the whole-array analytics
   (analytics/batch.py, equal to the engine's bar for bar:
-  tests/test_batch_parity.py) and on plain bars likewise; on bars that carry
+  tests/test_batch_parity.py) and on plain bars likewise, worked out only at
+  the signal bars (analytics/states_at.py, tests/test_states_at.py); on bars that carry
   volume at price (the simulator's) by the engine's own per-symbol analytics
   (``SymbolAnalytics.on_bar``), since the batch would spread that volume;
 - buy-and-hold: the starting equity split equally over the symbols at the
@@ -27,15 +28,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..analytics.batch import analyze_bars_arrays, analyze_trades_arrays
-from ..analytics.session import SessionCalendar
-from ..analytics.symbol import SymbolAnalytics
+from ..analytics.session import ET, SessionCalendar
+from ..analytics.states_at import bar_states_at, kept_bars
 from ..config import CockpitConfig
-from ..model import NS_PER_MIN, MarketState
+from ..model import NS_PER_MIN, NS_PER_S, MarketState
 from . import metrics as M
 from .data import Dataset
 
@@ -85,11 +86,12 @@ def window_labels(trades: Sequence[M.TradeRecord], config: CockpitConfig) -> lis
     windows = [(p.start, p.end) for p in config.sessions.policy]
     out = []
     for t in trades:
-        info = calendar.info(t.entry_ns)
-        label = info.name
-        if info.in_rth:
-            clock = info.et_time[:5]
-            label = next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{info.name} (no policy window)")
+        name, in_rth = calendar.name_at(t.entry_ns)  # (info()'s name and in_rth, without the rest of info)
+        label = name
+        if in_rth:
+            et = datetime.fromtimestamp(t.entry_ns // NS_PER_S, ET)
+            clock = f"{et.hour:02d}:{et.minute:02d}"
+            label = next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{name} (no policy window)")
         out.append(label)
     return out
 
@@ -104,29 +106,48 @@ def state_labels(trades: Sequence[M.TradeRecord], ds: Dataset, config: CockpitCo
             continue
         params = config.strategy.for_symbol(sym)
         if ds.kind == "trades":
+            from ..analytics.batch import analyze_trades_arrays
+
             cols = analyze_trades_arrays(s.ts_ns, s.price, s.size, s.side, s.bid, s.ask, params, calendar)
             if "ts" in cols:
                 per_symbol[sym] = (np.asarray(cols["ts"], dtype=np.int64) + NS_PER_MIN, np.asarray(cols["state"]))
-        elif s.vap is None:  # plain bars: the batch equals the engine's on_bar path
-            cols = analyze_bars_arrays(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, params, calendar)
-            if "ts" in cols:
-                per_symbol[sym] = (np.asarray(cols["ts"], dtype=np.int64) + NS_PER_MIN, np.asarray(cols["state"]))
+        elif s.vap is None:  # plain bars: the batch's states (equal to the engine's on_bar path), at the signal bars
+            per_symbol[sym] = _plain_bar_states(s, params, [t.entry_ns for t in trades if t.symbol == sym])
         else:  # bars with volume at price: the engine's own analytics (the batch would spread it)
             per_symbol[sym] = _bar_states(sym, s, params, calendar)
-    out = []
-    for t in trades:
-        ends, states = per_symbol.get(t.symbol, (None, None))
-        if ends is None:
-            out.append(UNKNOWN)
+    out = [UNKNOWN] * len(trades)
+    for sym, (ends, states) in per_symbol.items():
+        if not len(ends):
             continue
-        i = int(np.searchsorted(ends, t.entry_ns, side="right")) - 1  # the last bar closed by the entry
-        out.append(STATE_NAMES.get(int(states[i]), UNKNOWN) if i >= 0 else UNKNOWN)
+        mine = [k for k, t in enumerate(trades) if t.symbol == sym]
+        at = np.searchsorted(ends, np.array([trades[k].entry_ns for k in mine], dtype=np.int64), side="right") - 1
+        codes = states[np.maximum(at, 0)].tolist()  # (the last bar closed by each entry)
+        for k, i, code in zip(mine, at.tolist(), codes):
+            if i >= 0:
+                out[k] = STATE_NAMES.get(int(code), UNKNOWN)
     return out
+
+
+def _plain_bar_states(s, params, entries: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(bar end, state code) per bar of plain bars, the state worked out only at the
+    bars the entries read (the last bar closed by each; analytics/states_at.py);
+    the other bars' codes are 0 and never read."""
+    ok = kept_bars(s.ts_ns, s.open, s.high, s.low, s.close, s.volume)
+    t = np.asarray(s.ts_ns, dtype=np.int64)[ok]
+    ends = t - t % NS_PER_MIN + NS_PER_MIN
+    wanted = np.searchsorted(ends, np.asarray(entries, dtype=np.int64), side="right") - 1
+    _, codes = bar_states_at(s.ts_ns, s.open, s.high, s.low, s.close, s.volume, params, wanted.tolist())
+    states = np.zeros(ends.size, dtype=np.int8)
+    for k, code in codes.items():
+        states[k] = code
+    return ends, states
 
 
 def _bar_states(symbol: str, s, params, calendar: SessionCalendar) -> tuple[np.ndarray, np.ndarray]:
     """(bar end, state code) per bar, by the engine's own per-symbol analytics: bars
     can carry volume at price, which the engine's profile uses exactly."""
+    from ..analytics.symbol import SymbolAnalytics
+
     an = SymbolAnalytics(symbol, params, calendar)
     code = {MarketState.BALANCE: 0, MarketState.IMBALANCE_UP: 1, MarketState.IMBALANCE_DOWN: -1}
     ends, states = [], []

@@ -17,7 +17,7 @@ from ..config import CockpitConfig
 from .array_support import unsupported
 from .arrays import run_arrays
 from .data import Dataset
-from .runner import SETUP_NEEDS, BacktestResult, run_backtest
+from .result import SETUP_NEEDS, BacktestResult
 
 PathName = Literal["engine", "arrays"]
 PATHS = ("engine", "arrays")
@@ -58,15 +58,22 @@ def run_on_path(config: CockpitConfig, ds: Dataset, wanted: str = "engine", veri
     the Engine's result is returned."""
     choice = choose(config, ds, "arrays" if verify else wanted, needs)
     if choice.name == "engine":
-        return run_backtest(config, ds, needs=needs, should_stop=should_stop), choice
+        return _engine_run(config, ds, needs, should_stop), choice
     fast = run_arrays(config, ds)
     if not verify:
         return fast, choice
-    ref = run_backtest(config, ds, needs=needs, should_stop=should_stop)
+    ref = _engine_run(config, ds, needs, should_stop)
     diff = first_difference(fast, ref)
     if diff:
         raise ParityError(f"the array path differs from the engine: {diff}")
     return ref, PathChoice("arrays", verified=True)
+
+
+def _engine_run(config: CockpitConfig, ds: Dataset, needs: Any, should_stop: Any) -> BacktestResult:
+    """The Engine's run, imported here: a run on the array path never imports the Engine."""
+    from .runner import run_backtest
+
+    return run_backtest(config, ds, needs=needs, should_stop=should_stop)
 
 
 # --------------------------------------------------------------------------- comparing

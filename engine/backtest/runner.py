@@ -36,23 +36,23 @@ which are added for the span; the results are the same as visiting every bar.
 from __future__ import annotations
 
 import gc
-import math
 from bisect import bisect_left
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ..analytics.session import SessionCalendar
 from ..analytics.symbol import SymbolAnalytics
 from ..brokers.paper import PaperBroker
 from ..clock import DataClock
-from ..config import CockpitConfig, ConfigError, parse_config
+from ..config import CockpitConfig, ConfigError
 from ..engine import Engine
-from ..model import NS_PER_MIN, Bar, BrokerEvent, Mode, OrderLeg
+from ..model import NS_PER_MIN, Bar, BrokerEvent, OrderLeg
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
 from .feed import ArrayFeed
 from .replay import Recording, ReplayedAnalytics, ReplayedSetup, SignalTape
+from .result import (BROKER_FLAGS, RISK_FLAGS, SETUP_NEEDS, STRATEGY_FLAGS, BacktestResult,  # noqa: F401 - re-exported
+                     backtest_config, equity_points, nan_to_none, run_params)
 
 
 class EngineSuspended(RuntimeError):
@@ -70,79 +70,7 @@ def drive(coro) -> Any:
                           "broker only, whose calls complete at once")
 
 
-@dataclass
-class BacktestResult:
-    params: dict
-    metrics: M.Metrics
-    trades: list[M.TradeRecord]
-    equity_ts: list[int]
-    equity: list[float]
-    daily: list[tuple[str, float]]  # (session date, closing equity)
-    summary: dict
-    fingerprint: str = ""
-    bars: int = 0
-    items: int = 0
-    symbols: list[str] = field(default_factory=list)
-    bars_in_position: int = 0
-
-    def as_dict(self, with_trades: bool = False) -> dict:
-        out = {"params": self.params, "fingerprint": self.fingerprint, "symbols": self.symbols,
-               "bars": self.bars, "items": self.items, "metrics": self.metrics.as_dict(),
-               "summary": self.summary}
-        if with_trades:
-            out["trades"] = [t.as_dict() for t in self.trades]
-            out["daily"] = [[d, round(e, 2)] for d, e in self.daily]
-        return out
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-STRATEGY_FLAGS = ("min_aggression", "atr_stop", "atr_target", "allow_balance_trades")
-RISK_FLAGS = ("risk_per_trade_pct", "max_positions", "max_daily_loss_pct", "fixed_qty")
-BROKER_FLAGS = ("initial_equity", "slippage_bps", "commission_per_share")
-
-
-def backtest_config(
-    base: Optional[CockpitConfig],
-    symbols: Sequence[str],
-    setup: Optional[str] = None,
-    session: Optional[str] = None,
-    strategy: Optional[dict] = None,
-    risk: Optional[dict] = None,
-    broker: Optional[dict] = None,
-    execution_map: Optional[dict[str, str]] = None,
-) -> CockpitConfig:
-    """The config a backtest runs with: ``base`` (cockpit.toml or defaults), AUTO
-    mode, the paper broker, the dataset's symbols, and the overrides (the entry
-    window is the session's own unless the config sets one, as for a live run).
-    The execution map (``execution_map``, else the base's): the entries whose index is
-    in the data; their proxies are followed for the orders, not traded on their own."""
-    data = (base or CockpitConfig()).model_dump(mode="json")
-    mapping = (data.get("execution_map") or {}) if execution_map is None else execution_map
-    mapping = {k: p for k, p in mapping.items() if k in symbols}
-    data["execution_map"] = mapping
-    proxies = set(mapping.values())
-    data["app"]["symbols"] = [s for s in symbols if s not in proxies]
-    data["app"]["mode"] = Mode.AUTO.value
-    data["feed"]["kind"] = "replay"
-    data["broker"]["kind"] = "paper"
-    data["broker"]["live"] = False
-    if session:
-        data["feed"]["session"] = session
-    strat = dict(strategy or {})
-    if setup:
-        strat["setups"] = [s.strip() for s in setup.split(",") if s.strip()]
-    data["strategy"].update(strat)
-    data["risk"].update(risk or {})
-    data["broker"].update(broker or {})
-    return parse_config(data, "backtest")
-
-
 # --------------------------------------------------------------------------- the run
-
-
-SETUP_NEEDS = "setups"  # needs=...: the union of what each symbol's setups read
 
 
 # A pegged entry follows the bid/ask (engine/peg.py); backtest data carries none, and an
@@ -406,20 +334,6 @@ def _setup_of(signal_id: Optional[str], symbol: str) -> str:
     return signal_id[len(symbol) + 1:].rsplit("-", 1)[0]
 
 
-def run_params(config: CockpitConfig) -> dict:
-    """What identifies a run's settings, for the store and the reports."""
-    s, r, b = config.strategy, config.risk, config.broker
-    out = {"setups": list(s.setups), "session": config.feed.session}
-    for k in STRATEGY_FLAGS + ("sma_period", "atr_period"):
-        out[k] = getattr(s, k)
-    for k in RISK_FLAGS + ("max_position_notional", "trading_start", "trading_end"):
-        if hasattr(r, k):
-            out[k] = getattr(r, k)
-    for k in BROKER_FLAGS:
-        out[k] = getattr(b, k)
-    return out
-
-
 def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), should_stop: Optional[Callable[[], bool]] = None,
                  needs: Any = SETUP_NEEDS, items: Optional[Sequence] = None,
@@ -430,16 +344,3 @@ def run_backtest(config: CockpitConfig, ds: Dataset, analytics: Optional[dict] =
     if missing:
         raise ConfigError(f"config symbols {config.app.symbols} do not include {missing}")
     return BacktestRun(config, ds, analytics, warmup, needs, items, tape).run(should_stop)
-
-
-def equity_points(res: BacktestResult, initial: float) -> tuple[list[int], list[float]]:
-    """The equity curve as plotted: the start, every sample, the end."""
-    ts = list(res.equity_ts)
-    eq = list(res.equity)
-    if ts:
-        return [ts[0] - NS_PER_MIN, *ts], [initial, *eq]
-    return [], []
-
-
-def nan_to_none(x: float) -> Optional[float]:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
