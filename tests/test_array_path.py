@@ -77,6 +77,11 @@ OPTIONS = {
     "slippage_bps": [0.0, 1.0, 7.5],
     "commission_per_share": [0.0, 0.005, 0.5],
     "margin_multiplier": [1.0, 2.0, 4.0],
+    # the exit rules beyond the bracket (engine/exits.py): a partial exit with break-even, the ATR trail
+    "target1_r": [0.0, 0.0, 0.3, 0.8, 1.5],
+    "partial_fraction": [0.5, 0.25, 0.9],
+    "trail_activate_r": [0.0, 0.0, 0.2, 0.7, 2.0],
+    "trail_atr": [1.0, 0.25, 3.0],
 }
 
 
@@ -85,6 +90,7 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
     pick = {k: v[int(rng.integers(len(v)))] for k, v in OPTIONS.items()}
     strategy = {"sma_period": sma_period, "atr_period": atr_period, "atr_stop": atr_stop, "atr_target": atr_target,
                 "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"],
+                **{k: pick[k] for k in ("target1_r", "partial_fraction", "trail_activate_r", "trail_atr")},
                 # the auction setup's own
                 "setups": [str(rng.choice(["sma_cross", "auction"]))],
                 "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
@@ -180,8 +186,6 @@ def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
     bars = make_bars(1, "us_equity", 2, 0.0, 0.0, False)
     ds = Dataset("bars", {"SYM": bars}, "generated")
     cases = [
-        ({"strategy": {"trail_activate_r": 1.0}}, "trailing stops"),
-        ({"strategy": {"target1_r": 1.0}}, "partial exits"),
         ({"setup": "trend_model"}, "has no array form"),
         ({"setup": "sma_cross,auction"}, "one setup"),
     ]
@@ -190,6 +194,9 @@ def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
         res, path = run_on_path(cfg, ds, "arrays")
         assert path.name == "engine" and words in path.reason, path.label
         assert path.label.startswith("engine (")
+    for strategy in ({"trail_activate_r": 1.0}, {"target1_r": 1.0}):  # the exit rules the arrays now work out
+        assert run_on_path(backtest_config(None, ["SYM"], setup="sma_cross", strategy=strategy), ds,
+                           "arrays")[1].name == "arrays"
     two = Dataset("bars", {"A": bars, "B": bars}, "two")
     cfg = backtest_config(None, ["A", "B"], setup="sma_cross")
     assert "2 symbols" in run_on_path(cfg, two, "arrays")[1].label

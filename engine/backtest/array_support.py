@@ -1,6 +1,6 @@
 """Whether a backtest can take the array path (arrays.py), and why not: the
 configuration (one symbol's bars, one setup with an array form, AUTO, market
-entries, no partial or trailing exits, no session policy, only the setups'
+entries, no session policy, only the setups'
 analytics) and the bars (none the Engine would skip: malformed, or refused by
 the symbol's price band). Answers are cached by the arrays' contents, since a
 sweep asks once per combination."""
@@ -108,10 +108,6 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "percent trailing stops (trail_pct) not supported"
     if p.target1_atr > 0 or p.target2_atr > 0:
         return "ATR targets (target1_atr / target2_atr) not supported"
-    if p.target1_r > 0:
-        return "partial exits (target1_r) not supported"
-    if p.trail_activate_r > 0:
-        return "trailing stops (trail_activate_r) not supported"
     return _bars_problem(config, p, sym, ds.series[sym])
 
 

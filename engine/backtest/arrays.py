@@ -19,17 +19,25 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   slippage; its stop armed on the entry bar (gap: at the entry price), its target
   from the next bar; stop first when a bar touches both; gaps through the stop
   fill at the open; intrabar fills at the minute's middle; commission per share;
-- the exit manager's time rules (flat before the close, the trade timeout): a
-  market exit at the next bar's open; the session's start (on data time) resets
-  the daily-loss latch and the losing streak and sets start-of-day equity;
+- the exit manager's rules at each bar's close (engine/exits.py, the same
+  arithmetic): the time rules (flat before the close, the trade timeout) close
+  with a market exit at the next bar's open; a partial exit (``target1_r``, or
+  the first ATR target) is a reduce-only market order filled at the next open
+  unless the bracket's stop or target closes the position first, and moves the
+  stop to break-even; the ATR trail (``trail_activate_r``, by 1R in stop_mode
+  dollars) and the percent trail (``trail_pct``) move the broker's stop, or close
+  when the close is already through it; the session's start (on data time)
+  resets the daily-loss latch and the losing streak and sets start-of-day equity;
+- the stop modes (engine/stops.py: pct, dollars and its exit profile, ``stop_pct``
+  / ``tp_pct``, the two ATR targets on the analytics' ATR at the signal bar);
 - the runner's books: equity after each fill and at each bar end in a position,
   closing equity per session date, bars in a position, the last position closed
   at the last price when the data ends.
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, partial exits, trailing stops, limit entries, the
-session policy, analytics beyond the setups' needs, bars the Engine would skip
+form or more than one setup, limit entries, the session policy, stop modes
+other than atr, a fixed qty per symbol, the percent trail, the ATR targets, analytics beyond the setups' needs, bars the Engine would skip
 (malformed, or outside the price band), warm-up bars.
 
 The loop is Python, but it visits only the bars where something can happen: a
@@ -47,7 +55,9 @@ from ..analytics.state import CODE_STATES
 from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
 from ..model import NS_PER_MIN
+from ..analytics.indicators import atr_array
 from ..risk import RiskManager, RiskRule
+from ..stops import DOLLARS_TARGET2_R, exit_profile
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
 from .array_calendar import day_columns
@@ -56,6 +66,7 @@ from .data import Dataset
 
 _EPS = 1e-9
 _MID = NS_PER_MIN // 2
+_MIN_STOP_STEP = 0.01  # ExitManager's min_stop_step (the engine builds it with the default)
 
 
 # --------------------------------------------------------------------------- analytics over arrays
@@ -137,6 +148,22 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         bars_of = rth_idx[sg.index].tolist()
         sig_at = dict(zip(bars_of, zip(sg.side.tolist(), sg.entry.tolist(), sg.stop.tolist(), sg.target.tolist())))
     sig_bars = sorted(sig_at)
+    ep = exit_profile(p)  # the exit parameters a position trades with (the router's ExitManager)
+    ATR = None  # the analytics' ATR per bar (snap.atr): the ATR targets and the ATR trail read it
+    if (p.stop_mode == "atr" and (p.target1_atr > 0 or p.target2_atr > 0)) or \
+            (ep.trail_activate_r > 0 and ep.stop_mode != "dollars"):
+        if cls is not None and cls.array_columns == ANALYTICS:
+            ATR = full["atr"].tolist()
+        else:
+            ATR = atr_array(s.high, s.low, s.close, p.atr_period).tolist()
+    target1_at: dict[int, float] = {}  # signal bar -> its first target (stops.first_target), when it has one
+    if stop_mode_changes(p):
+        for i in sig_bars:
+            side, ent, stp, tgt = sig_at[i]
+            stp, tgt, t1 = bracket_of(side, ent, stp, tgt, p, ATR[i] if ATR is not None else math.nan)
+            sig_at[i] = (side, ent, stp, tgt)
+            if t1 > 0:
+                target1_at[i] = t1
 
     O, H, L, C = s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist()
     TS = ts.tolist()
@@ -144,10 +171,16 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     SESS = days.sess_of_now.tolist()
     day_starts = (np.flatnonzero(np.diff(days.day_of_bar)) + 1).tolist()  # bars whose session date is new
     day_start_set = set(day_starts)
-    flat_min = p.flat_before_close_min
+    flat_min = ep.flat_before_close_min
     flat_due = (days.mins_to_close <= flat_min + _EPS) if flat_min > 0 else np.zeros(n, dtype=bool)
     FLAT_DUE = flat_due.tolist()
-    timeout = p.trade_timeout_min
+    timeout = ep.trade_timeout_min
+    # the exit rules beyond the time rules (engine/exits.py): a partial exit with break-even, trailing
+    price_rules = ep.target1_r > 0 or ep.trail_activate_r > 0 or ep.trail_pct > 0 or bool(target1_at)
+    t1_r, t1_frac, t1_pct = ep.target1_r, ep.partial_fraction, ep.partial_pct
+    trail_r, trail_atr, trail_by_r = ep.trail_activate_r, ep.trail_atr, ep.stop_mode == "dollars"
+    trail_pct, trail_from = ep.trail_pct, ep.trail_activate_pct
+    fixed_qty = p.qty if p.qty > 0 else rc.fixed_qty  # the symbol's own qty beats risk.fixed_qty
 
     slip = bc.slippage_bps / 10_000.0
     cps = bc.commission_per_share
@@ -174,7 +207,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     cur_sess = -1
 
     trades: list = []  # closed round trips (metrics.TradeRecord)
-    opening: list = []  # the entry fill of the open round trip
+    trip: list = []  # the open round trip's fills (sign x qty, price, commission, ts), oldest first
     plans: dict[str, float] = {}  # entry order -> its bracket stop (the trade's initial risk)
     equity_ts: list[int] = []
     equity: list[float] = []
@@ -182,15 +215,23 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     bars_in_pos = 0
     entry_seq = 0
 
-    # working orders: the pending entry (side, qty, stop, target, order id); the bracket's
-    # stop/target levels once working; a pending market exit
+    # working orders: the pending entry (side, qty, stop, target, order id, first target); the
+    # bracket's stop/target levels once working; a pending market exit; a pending partial exit
     entry: Optional[tuple] = None
     stop_px = target_px = 0.0
     bracket = False
     target_armed = False
     exit_pending = False
+    partial_q = 0
     closing = False
     opened_ns = 0
+    # the exit plan of the open position (exits.TradePlan): entry (the broker's average price),
+    # R, its side, the stop as last moved, the best close since entry, the shares it still manages,
+    # whether the partial went and the trail began, the first target's price (0 = by target1_r)
+    pl_entry = pl_r = pl_stop = pl_ext = pl_t1 = 0.0
+    pl_sign = pl_qty = 0
+    pl_has_r = pl_partial = pl_trailing = False
+    pending_t1 = 0.0
 
     def new_session(i: int, eq: float) -> None:
         nonlocal sod, latched, losses, cur_sess
@@ -200,9 +241,9 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         losses = 0
 
     def fill(i_ts: int, side_sign: int, qty: int, price: float, leg, oid: str, out: list) -> None:
-        """Book one fill (PaperBroker._apply_fill's arithmetic) and queue its event."""
+        """Book one fill (PaperBroker._apply_fill's arithmetic) and queue its event; a
+        round trip that closes is recorded as metrics.TradeBuilder records it."""
         nonlocal cash, pos, avg, realized, fills_n, losses
-        # (the round trip's cash is added as metrics.TradeBuilder and the router add it)
         signed = side_sign * qty
         commission = qty * cps
         if pos == 0 or (pos > 0) == (signed > 0):
@@ -216,24 +257,42 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         cash -= signed * price + commission
         fills_n += 1
         out.append(i_ts)
+        trip.append((signed, price, commission, i_ts, oid))
         if pos != 0:
-            opening.append((i_ts, side_sign, qty, price, commission, oid))
             return
-        # a round trip closed (always one entry fill, one exit fill of its size): the router's
-        # P&L for the losing streak (newest fill first) and metrics.TradeBuilder's record
-        e_ts, e_sign, e_qty, e_px, e_cm, e_oid = opening.pop()
-        pnl = 0.0 - (signed * price + commission) - (e_sign * e_qty * e_px + e_cm)
+        # a round trip closed: the router's P&L for the losing streak (newest fill first) and
+        # metrics.TradeBuilder's record (oldest first), each summed in its own order
+        pnl = 0.0
+        for f_signed, f_px, f_cm, _, _ in reversed(trip):
+            pnl -= f_signed * f_px + f_cm
         if pnl < 0:
             losses += 1
         elif pnl > 0:
             losses = 0
+        e_signed, _, _, e_ts, e_oid = trip[0]
+        e_sign = 1 if e_signed > 0 else -1
+        held = max_qty = entry_qty = exit_qty = 0
+        entry_cost = exit_value = net = comm = 0.0
+        for f_signed, f_px, f_cm, _, _ in trip:
+            f_qty = abs(f_signed)
+            net -= f_signed * f_px + f_cm
+            comm += f_cm
+            if (f_signed > 0) == (e_sign > 0):
+                held += f_qty
+                entry_cost += f_qty * f_px
+                entry_qty += f_qty
+                max_qty = max(max_qty, held)
+            else:
+                held -= f_qty
+                exit_value += f_qty * f_px
+                exit_qty += f_qty
+        trip.clear()
         stop = plans.pop(e_oid, None)
-        entry = (0.0 + e_qty * e_px) / e_qty
+        entry_px = entry_cost / entry_qty
         trades.append(M.TradeRecord(
-            symbol=sym, side="long" if e_sign > 0 else "short", qty=e_qty, entry_ns=e_ts, exit_ns=i_ts,
-            entry_price=entry, exit_price=(0.0 + qty * price) / qty,
-            pnl=0.0 - (e_sign * e_qty * e_px + e_cm) - (side_sign * qty * price + commission),
-            commission=0.0 + e_cm + commission, risk_usd=e_qty * abs(entry - stop) if stop is not None else 0.0,
+            symbol=sym, side="long" if e_sign > 0 else "short", qty=max_qty, entry_ns=e_ts, exit_ns=i_ts,
+            entry_price=entry_px, exit_price=exit_value / exit_qty, pnl=net, commission=comm,
+            risk_usd=max_qty * abs(entry_px - stop) if stop is not None else 0.0,
             exit_leg=leg, setup=setup_name if stop is not None else ""))
 
     def deliver(out: list, eq: float) -> None:
@@ -271,7 +330,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 r_mult = abs(tgt - ent) / per_share if math.isfinite(tgt) else 0.0
                 budget = max(eq, 0.0) * rc.risk_per_trade_pct / 100.0
                 bp = max(0.0, eq * margin - 0.0 - 0.0)
-                by_risk = rc.fixed_qty if rc.fixed_qty > 0 else math.floor(budget / per_share + _EPS)
+                by_risk = fixed_qty if fixed_qty > 0 else math.floor(budget / per_share + _EPS)
                 by_bp = math.floor(max(bp, 0.0) / ent + _EPS)
                 by_notional = math.floor(rc.max_position_notional / ent + _EPS)
                 qty = min(by_risk, by_bp, by_notional)
@@ -296,7 +355,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             return
         orders += 3
         entry_seq += 1
-        entry = (side, qty, stp, tgt, f"e{entry_seq}")
+        entry = (side, qty, stp, tgt, f"e{entry_seq}", target1_at.get(i, 0.0))
         plans[entry[4]] = stp
 
     i = 0
@@ -321,12 +380,17 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         o, h, lo, c, t = O[i], H[i], L[i], C[i], TS[i]
         out: list = []
         if entry is not None:
-            side, qty, stp, tgt, oid = entry
+            side, qty, stp, tgt, oid, t1 = entry
             entry = None
             px = o * (1 + slip) if side > 0 else o * (1 - slip)
             fill(t, side, qty, px, "entry", oid, out)
             opened_ns = t
             stop_px, target_px, bracket, target_armed, closing = stp, tgt, True, False, False
+            # the exit plan (ExitManager.on_position_opened): from the broker's average price
+            pl_entry, pl_sign, pl_qty, pl_stop, pl_ext, pl_t1 = avg, side, qty, stp, avg, t1
+            pl_r = abs(avg - stp)
+            pl_has_r = (avg - stp) * side > 0
+            pl_partial = pl_trailing = False
             # the rest of the entry bar may already reach the stop
             touched = lo <= stp if side > 0 else h >= stp
             if touched:
@@ -356,12 +420,19 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                     t_hit = (o, t) if o >= target_px else ((target_px, t + _MID) if h >= target_px else None)
                 else:
                     t_hit = (o, t) if o <= target_px else ((target_px, t + _MID) if lo <= target_px else None)
+            # (the broker's order of the working legs: take-profit, stop-loss, then a partial exit
+            # sent since; either leg closes the position and the partial is cancelled with it)
             if s_hit is not None:
                 fill(s_hit[1], -1 if long else 1, abs(pos), s_hit[0], "stop_loss", "", out)
                 bracket = False
             elif t_hit is not None:
                 fill(t_hit[1], -1 if long else 1, abs(pos), t_hit[0], "take_profit", "", out)
                 bracket = False
+            elif partial_q:
+                side = -1 if long else 1
+                px = o * (1 + slip) if side > 0 else o * (1 - slip)
+                fill(t, side, min(partial_q, abs(pos)), px, "exit", "", out)
+            partial_q = 0
         if bracket:
             target_armed = True
         eq = cash + pos * c if pos else cash
@@ -378,13 +449,60 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         if SESS[i] != cur_sess:
             new_session(i, eq)
         if pos and not closing and not exit_pending:
+            # ExitManager.on_price at the bar's close: the best price, the time rules, then
+            # the partial exit with break-even and the trails (engine/exits.py, same arithmetic)
+            if (c - pl_ext) * pl_sign > 0:
+                pl_ext = c
             due = FLAT_DUE[i]
             if not due and timeout > 0:
                 due = (t + NS_PER_MIN - opened_ns) / NS_PER_MIN >= timeout - _EPS
-            if due:
+            if not due and price_rules and pl_has_r:
+                sg = pl_sign
+                r_now = (c - pl_entry) * sg / pl_r
+                new_stop, forced = pl_stop, False
+                if pl_t1 > 0:
+                    hit, fraction = (c - pl_t1) * sg >= -_EPS, t1_pct
+                else:
+                    hit, fraction = t1_r > 0 and r_now >= t1_r - _EPS, t1_frac
+                if hit and not pl_partial:
+                    pl_partial = True
+                    part = math.floor(pl_qty * fraction + _EPS)
+                    if 1 <= part < pl_qty:  # a reduce-only market order, filled at the next open
+                        orders += 1
+                        partial_q = min(part, abs(pos))
+                        pl_qty -= part
+                    if (pl_entry - new_stop) * sg > 0:
+                        new_stop, forced = pl_entry, True
+                if trail_r > 0:
+                    if not pl_trailing and r_now >= trail_r - _EPS:
+                        pl_trailing = True
+                    if pl_trailing and trail_by_r:
+                        level = pl_ext - sg * pl_r
+                        if (level - new_stop) * sg > 0:
+                            new_stop = level
+                    elif pl_trailing:
+                        a = ATR[i]
+                        if math.isfinite(a) and a > 0:
+                            level = pl_ext - sg * (trail_atr * a)
+                            if (level - new_stop) * sg > 0:
+                                new_stop = level
+                if trail_pct > 0:
+                    gained = (pl_ext - pl_entry) * sg / pl_entry
+                    if gained >= trail_from - _EPS:
+                        level = pl_ext * (1 - sg * trail_pct)
+                        if (level - new_stop) * sg > 0:
+                            new_stop = level
+                gain = (new_stop - pl_stop) * sg
+                if gain > 0 and (forced or gain >= _MIN_STOP_STEP - _EPS):
+                    if (c - new_stop) * sg <= 0:  # already through the new stop: get out
+                        due = True
+                    else:  # the broker's stop-loss moves (replace_stop)
+                        pl_stop = stop_px = new_stop
+            if due:  # broker.close: every working order cancelled, a market exit at the next open
                 closing = True
                 bracket = False
                 exit_pending = True
+                partial_q = 0
                 orders += 1
         if i in sig_at:
             signals += 1
@@ -433,6 +551,32 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         daily=daily, summary=summary, fingerprint=ds.fingerprint, bars=n, items=n, symbols=[sym],
         bars_in_position=bars_in_pos,
     )
+
+
+def stop_mode_changes(p: StrategyParams) -> bool:
+    """Whether ``stops.apply_stop_mode`` can change a signal's bracket for ``p``."""
+    return (p.stop_mode != "atr" or p.stop_pct > 0 or p.tp_pct > 0
+            or p.target1_atr > 0 or p.target2_atr > 0)
+
+
+def bracket_of(sign: int, entry: float, stop: float, target: float, p: StrategyParams,
+               atr: float) -> tuple[float, float, float]:
+    """(stop, target, first target) of a signal after ``stops.apply_stop_mode`` and
+    ``stops.first_target`` with the symbol's ATR at the signal: the same arithmetic
+    in the same order, on plain numbers (0.0 = no first target)."""
+    atr_ok = math.isfinite(atr) and atr > 0
+    if p.stop_mode == "atr" and (p.target1_atr > 0 or p.target2_atr > 0) and atr_ok:
+        target = entry + sign * p.target2_atr * atr if p.target2_atr > 0 else target
+    if p.stop_mode == "dollars":
+        r = p.r_dollars
+        stop, target = entry - sign * r, entry + sign * DOLLARS_TARGET2_R * r
+    elif p.stop_mode == "pct" or p.stop_pct > 0 or p.tp_pct > 0:
+        stop = entry * (1 - sign * p.stop_pct) if p.stop_pct > 0 else stop
+        target = entry * (1 + sign * p.tp_pct) if p.tp_pct > 0 else target
+    first = 0.0
+    if p.stop_mode == "atr" and p.target1_atr > 0 and atr_ok:
+        first = entry + sign * p.target1_atr * atr
+    return stop, target, first
 
 
 def _positive(x: float) -> bool:
