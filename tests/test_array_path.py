@@ -82,6 +82,16 @@ OPTIONS = {
     "partial_fraction": [0.5, 0.25, 0.9],
     "trail_activate_r": [0.0, 0.0, 0.2, 0.7, 2.0],
     "trail_atr": [1.0, 0.25, 3.0],
+    # the stop modes (engine/stops.py) and what comes with them
+    "stop_mode": ["atr"] * 5 + ["pct", "dollars"],
+    "stop_pct": [0.0, 0.0, 0.0, 0.002, 0.01],
+    "tp_pct": [0.0, 0.0, 0.0, 0.004, 0.02],
+    "r_dollars": [0.001, 0.003, 0.01],  # a fraction of the data's first price (config_for scales it)
+    "qty": [0, 0, 0, 1, 50],
+    "trail_pct": [0.0, 0.0, 0.0, 0.002, 0.01],
+    "trail_activate_pct": [0.0, 0.001, 0.005],
+    "atr_targets": [(0.0, 0.0)] * 3 + [(0.5, 0.0), (0.0, 2.0), (0.7, 2.5), (1.0, 4.0)],
+    "partial_pct": [0.5, 0.3],
 }
 
 
@@ -90,12 +100,19 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
     pick = {k: v[int(rng.integers(len(v)))] for k, v in OPTIONS.items()}
     strategy = {"sma_period": sma_period, "atr_period": atr_period, "atr_stop": atr_stop, "atr_target": atr_target,
                 "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"],
-                **{k: pick[k] for k in ("target1_r", "partial_fraction", "trail_activate_r", "trail_atr")},
+                **{k: pick[k] for k in ("target1_r", "partial_fraction", "trail_activate_r", "trail_atr", "stop_mode",
+                                        "stop_pct", "tp_pct", "qty", "trail_pct", "trail_activate_pct",
+                                        "partial_pct")},
+                "target1_atr": pick["atr_targets"][0], "target2_atr": pick["atr_targets"][1],
+                "r_dollars": pick["r_dollars"] if pick["stop_mode"] == "dollars" else 0.0,
                 # the auction setup's own
                 "setups": [str(rng.choice(["sma_cross", "auction"]))],
                 "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
                 "allow_balance_trades": bool(rng.integers(2)),
                 "balance_min_aggression": float(rng.choice([40.0, 80.0]))}
+    if pick["stop_mode"] == "pct":  # it needs both
+        strategy["stop_pct"] = strategy["stop_pct"] or 0.004
+        strategy["tp_pct"] = strategy["tp_pct"] or 0.008
     risk = {k: pick[k] for k in ("fixed_qty", "max_position_notional", "max_daily_loss_pct", "max_consecutive_losses",
                                  "min_reward_risk", "min_account_balance", "deny_symbols")}
     risk.update(risk_per_trade_pct=risk_pct, trading_start=pick["window"][0], trading_end=pick["window"][1])
@@ -113,8 +130,10 @@ def configurations(draw, session: str):
                               draw(st.floats(0.2, 5.0)), draw(st.floats(0.05, 5.0)))
 
 
-def config_for(symbols, session, strategy, risk, broker):
-    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction)."""
+def config_for(symbols, session, strategy, risk, broker, price: float = 100.0):
+    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction);
+    ``r_dollars`` is drawn as a fraction of ``price``, the data's first price."""
+    strategy = {**strategy, "r_dollars": strategy.get("r_dollars", 0.0) * price}
     return backtest_config(None, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
 
 
@@ -179,7 +198,7 @@ def test_array_path_equals_engine_on_drawn_windows_of_the_shared_files(shared_da
     assume(ds.series)
     strategy, risk, broker = data.draw(configurations(session))
     risk["deny_symbols"] = []
-    assert_same(config_for(ds.symbols, session, strategy, risk, broker), ds)
+    assert_same(config_for(ds.symbols, session, strategy, risk, broker, float(ds.series[ds.symbols[0]].open[0])), ds)
 
 
 def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
@@ -194,7 +213,9 @@ def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
         res, path = run_on_path(cfg, ds, "arrays")
         assert path.name == "engine" and words in path.reason, path.label
         assert path.label.startswith("engine (")
-    for strategy in ({"trail_activate_r": 1.0}, {"target1_r": 1.0}):  # the exit rules the arrays now work out
+    for strategy in ({"trail_activate_r": 1.0}, {"target1_r": 1.0}, {"stop_mode": "dollars", "r_dollars": 0.2},
+                     {"stop_mode": "pct", "stop_pct": 0.01, "tp_pct": 0.02}, {"qty": 5}, {"trail_pct": 0.01},
+                     {"target1_atr": 1.0, "target2_atr": 2.0}):  # what the arrays now work out as well
         assert run_on_path(backtest_config(None, ["SYM"], setup="sma_cross", strategy=strategy), ds,
                            "arrays")[1].name == "arrays"
     two = Dataset("bars", {"A": bars, "B": bars}, "two")
@@ -300,10 +321,6 @@ def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl()
     ("risk", {"max_positions_per_symbol": 2}, "max_positions_per_symbol"),
     ("risk", {"options_gate": True}, "options_gate"),
     ("risk", {"power_hour_symbols": ["BTC"]}, "power_hour_symbols"),
-    ("strategy", {"stop_mode": "pct", "stop_pct": 0.01, "tp_pct": 0.02}, "stop_mode pct"),
-    ("strategy", {"qty": 5}, "fixed qty"),
-    ("strategy", {"trail_pct": 0.01}, "trail_pct"),
-    ("strategy", {"target1_atr": 1.0, "target2_atr": 2.0}, "ATR targets"),
 ])
 def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, values, why):
     """Added after the array path (issue 15/16 risk features): such a run must say it
@@ -319,3 +336,38 @@ def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, 
     assert why in unsupported(cfg, ds)
     plain = backtest_config(load_config(None, overrides={"app": {"mode": "AUTO"}}, env={}), ds.symbols, setup="sma_cross")
     assert unsupported(plain, ds) == ""
+
+
+EXIT_RULES = {
+    "partial at target1_r": {"target1_r": 0.5, "partial_fraction": 0.5},
+    "ATR trail": {"trail_activate_r": 0.3, "trail_atr": 0.5},
+    "partial and ATR trail": {"target1_r": 0.7, "trail_activate_r": 1.0, "trail_atr": 1.0},
+    "stop_mode dollars": {"stop_mode": "dollars", "r_dollars": 0.0015},  # of the price: $0.15
+    "stop_mode pct": {"stop_mode": "pct", "stop_pct": 0.002, "tp_pct": 0.005},
+    "stop_pct in atr mode": {"stop_pct": 0.003},
+    "percent trail": {"trail_pct": 0.002, "trail_activate_pct": 0.001},
+    "ATR targets": {"target1_atr": 0.5, "target2_atr": 2.0, "partial_pct": 0.3},
+    "second ATR target only": {"target2_atr": 2.5},
+    "per-symbol qty": {"qty": 37, "target1_r": 0.5},
+}
+
+
+@pytest.mark.parametrize("rule", sorted(EXIT_RULES))
+@pytest.mark.parametrize("seed, setup", [(31, "sma_cross"), (32, "auction"), (33, "sma_cross")])
+def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
+    """Each exit rule and stop mode alone, with sizes large enough to split (the drawn
+    cases mix them and often trade one share): the arrays give the Engine's results,
+    and the rule acted (a partial exit is a third fill of a round trip)."""
+    bars = make_bars(seed, "us_equity", 3, 0.02, 0.01, seed == 33, 0.001, 0.05)
+    ds = Dataset("bars", {"SYM": bars}, "generated")
+    strategy = {"setups": [setup], "flat_before_close_min": 5.0, "min_aggression": 30.0,
+                "allow_balance_trades": True, "balance_min_aggression": 40.0, **EXIT_RULES[rule]}
+    risk = {"fixed_qty": 100, "max_consecutive_losses": 1_000_000, "max_daily_loss_pct": 100.0,
+            "min_account_balance": 0.0}
+    cfg = config_for(["SYM"], "us_equity", strategy, risk, {"initial_equity": 1e6, "slippage_bps": 1.0,
+                                                               "commission_per_share": 0.005})
+    assert_same(cfg, ds)
+    res = run_backtest(cfg, ds)
+    assert res.trades
+    if "partial" in rule or rule in ("stop_mode dollars", "ATR targets", "per-symbol qty"):
+        assert res.summary["fills"] > 2 * len(res.trades), "no partial exit happened"

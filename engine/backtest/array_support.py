@@ -100,14 +100,6 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
             return f"setups {', '.join(names)}: the array path runs one setup"
         if array_setup(p) is None:
             return f"setup {names[0]} has no array form"
-    if p.stop_mode != "atr":
-        return f"stop_mode {p.stop_mode} not supported"
-    if p.qty > 0:
-        return f"a fixed qty for {sym} (strategy qty) not supported"
-    if p.trail_pct > 0:
-        return "percent trailing stops (trail_pct) not supported"
-    if p.target1_atr > 0 or p.target2_atr > 0:
-        return "ATR targets (target1_atr / target2_atr) not supported"
     return _bars_problem(config, p, sym, ds.series[sym])
 
 

@@ -36,8 +36,7 @@ What it reproduces (the Engine's rules, read from the modules that own them):
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, limit entries, the session policy, stop modes
-other than atr, a fixed qty per symbol, the percent trail, the ATR targets, analytics beyond the setups' needs, bars the Engine would skip
+form or more than one setup, limit entries, the session policy, analytics beyond the setups' needs, bars the Engine would skip
 (malformed, or outside the price band), warm-up bars.
 
 The loop is Python, but it visits only the bars where something can happen: a
