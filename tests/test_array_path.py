@@ -18,6 +18,7 @@ from engine.backtest.arrays import run_arrays, unsupported
 from engine.backtest.data import Dataset, load_dataset
 from engine.backtest.paths import ParityError, first_difference, run_on_path
 from engine.backtest.runner import backtest_config, run_backtest
+from engine.config import load_config
 from engine.feeds.loaders import BarsArrays
 from engine.model import NS_PER_MIN
 
@@ -92,6 +93,9 @@ OPTIONS = {
     "trail_activate_pct": [0.0, 0.001, 0.005],
     "atr_targets": [(0.0, 0.0)] * 3 + [(0.5, 0.0), (0.0, 2.0), (0.7, 2.5), (1.0, 4.0)],
     "partial_pct": [0.5, 0.3],
+    # the entry order (engine.entry_type, limit_timeout_s): a limit at the signal's price that
+    # expires, before a bar can fill it, once the bar's end reaches its submit time plus the timeout
+    "entry": [("market", 30.0)] * 4 + [("limit", 30.0), ("limit", 90.0), ("limit", 120.0), ("limit", 600.0)],
 }
 
 
@@ -105,6 +109,7 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
                                         "partial_pct")},
                 "target1_atr": pick["atr_targets"][0], "target2_atr": pick["atr_targets"][1],
                 "r_dollars": pick["r_dollars"] if pick["stop_mode"] == "dollars" else 0.0,
+                "_engine": {"entry_type": pick["entry"][0], "limit_timeout_s": pick["entry"][1]},
                 # the auction setup's own
                 "setups": [str(rng.choice(["sma_cross", "auction"]))],
                 "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
@@ -134,7 +139,9 @@ def config_for(symbols, session, strategy, risk, broker, price: float = 100.0):
     """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction);
     ``r_dollars`` is drawn as a fraction of ``price``, the data's first price."""
     strategy = {**strategy, "r_dollars": strategy.get("r_dollars", 0.0) * price}
-    return backtest_config(None, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
+    engine = strategy.pop("_engine", None)  # the [engine] section's entry order options
+    base = load_config(None, overrides={"engine": engine}, env={}) if engine else None
+    return backtest_config(base, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
 
 
 def assert_same(cfg, ds) -> None:
@@ -349,6 +356,8 @@ EXIT_RULES = {
     "ATR targets": {"target1_atr": 0.5, "target2_atr": 2.0, "partial_pct": 0.3},
     "second ATR target only": {"target2_atr": 2.5},
     "per-symbol qty": {"qty": 37, "target1_r": 0.5},
+    "limit entries": {"_engine": {"entry_type": "limit", "limit_timeout_s": 300.0}},
+    "limit entries and a partial": {"_engine": {"entry_type": "limit", "limit_timeout_s": 90.0}, "target1_r": 0.5},
 }
 
 
@@ -358,7 +367,8 @@ def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
     """Each exit rule and stop mode alone, with sizes large enough to split (the drawn
     cases mix them and often trade one share): the arrays give the Engine's results,
     and the rule acted (a partial exit is a third fill of a round trip)."""
-    bars = make_bars(seed, "us_equity", 3, 0.02, 0.01, seed == 33, 0.001, 0.05)
+    # (opens that jump away from the last close, often, for the limit entries: a limit then fills inside the bar)
+    bars = make_bars(seed, "us_equity", 3, 0.02, 0.3 if rule.startswith("limit") else 0.01, seed == 33, 0.001, 0.05)
     ds = Dataset("bars", {"SYM": bars}, "generated")
     strategy = {"setups": [setup], "flat_before_close_min": 5.0, "min_aggression": 30.0,
                 "allow_balance_trades": True, "balance_min_aggression": 40.0, **EXIT_RULES[rule]}

@@ -1,6 +1,6 @@
 """Whether a backtest can take the array path (arrays.py), and why not: the
 configuration (one symbol's bars, one setup with an array form, AUTO, market
-entries, no session policy, only the setups'
+or limit entries, no session policy, only the setups'
 analytics) and the bars (none the Engine would skip: malformed, or refused by
 the symbol's price band). Answers are cached by the arrays' contents, since a
 sweep asks once per combination."""
@@ -74,7 +74,7 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return f"{len(ds.series)} symbols (they share one account)"
     if config.app.mode is not Mode.AUTO:
         return f"mode {config.app.mode}"
-    if config.engine.entry_type != "market":
+    if config.engine.entry_type not in ("market", "limit"):
         return f"{config.engine.entry_type} entries not supported"
     if config.sessions.enforce_policy:
         return "the session policy (sessions.enforce_policy) not supported"

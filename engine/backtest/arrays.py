@@ -16,8 +16,12 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   reward/risk minimum; the paper broker's own checks on submit (bracket sides,
   positive prices, buying power), whose refusal is a rejection;
 - the paper broker's bar fills: a market entry at the next bar's open plus
-  slippage; its stop armed on the entry bar (gap: at the entry price), its target
-  from the next bar; stop first when a bar touches both; gaps through the stop
+  slippage, a limit entry (``engine.entry_type = "limit"``) at the open when the
+  bar opened through it, else at the limit in the middle of the minute when the
+  bar reached it, expired first by a bar whose end reaches its submit time plus
+  ``limit_timeout_s`` (so 60 s or less never fills on minute bars); the entry's
+  stop armed on the entry bar (gap: at the entry price), its target from the
+  next bar; stop first when a bar touches both; gaps through the stop
   fill at the open; intrabar fills at the minute's middle; commission per share;
 - the exit manager's rules at each bar's close (engine/exits.py, the same
   arithmetic): the time rules (flat before the close, the trade timeout) close
@@ -36,8 +40,9 @@ What it reproduces (the Engine's rules, read from the modules that own them):
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, limit entries, the session policy, analytics beyond the setups' needs, bars the Engine would skip
-(malformed, or outside the price band), warm-up bars.
+form or more than one setup, pegged entries, the session policy, analytics
+beyond the setups' needs, bars the Engine would skip (malformed, or outside the
+price band), warm-up bars.
 
 The loop is Python, but it visits only the bars where something can happen: a
 signal bar while flat, and every bar while an order works or a position is open.
@@ -53,7 +58,7 @@ from ..analytics.session import SessionCalendar
 from ..analytics.state import CODE_STATES
 from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
-from ..model import NS_PER_MIN
+from ..model import NS_PER_MIN, NS_PER_S
 from ..analytics.indicators import atr_array
 from ..risk import RiskManager, RiskRule
 from ..stops import DOLLARS_TARGET2_R, exit_profile
@@ -180,6 +185,10 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     trail_r, trail_atr, trail_by_r = ep.trail_activate_r, ep.trail_atr, ep.stop_mode == "dollars"
     trail_pct, trail_from = ep.trail_pct, ep.trail_activate_pct
     fixed_qty = p.qty if p.qty > 0 else rc.fixed_qty  # the symbol's own qty beats risk.fixed_qty
+    # a limit entry (engine.entry_type "limit"): at the signal's entry, expired by the broker at the
+    # first bar whose data time (its end) reaches the submit time plus limit_timeout_s
+    limit_entries = config.engine.entry_type == "limit"
+    limit_timeout_ns = int(config.engine.limit_timeout_s * NS_PER_S)
 
     slip = bc.slippage_bps / 10_000.0
     cps = bc.commission_per_share
@@ -343,7 +352,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             return
         decisions["auto"] += 1
         orders_before = orders
-        ref = C[i]  # the broker's last price
+        ref = ent if limit_entries else C[i]  # a limit's own price, else the broker's last price
         ok = _positive(tgt) and _positive(stp) and (stp - ref) * side < 0 and (tgt - ref) * side > 0
         if ok:
             bp = max(0.0, cash * margin - 0.0 - 0.0)
@@ -354,7 +363,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             return
         orders += 3
         entry_seq += 1
-        entry = (side, qty, stp, tgt, f"e{entry_seq}", target1_at.get(i, 0.0))
+        entry = (side, qty, stp, tgt, f"e{entry_seq}", target1_at.get(i, 0.0),
+                 now + limit_timeout_ns if limit_entries else 0, ent)
         plans[entry[4]] = stp
 
     i = 0
@@ -378,12 +388,21 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         # a bar with something working: the broker first, on this bar's prices
         o, h, lo, c, t = O[i], H[i], L[i], C[i], TS[i]
         out: list = []
+        hit = None
         if entry is not None:
-            side, qty, stp, tgt, oid, t1 = entry
+            side, qty, stp, tgt, oid, t1, expires, lim = entry
+            if not expires:  # market: at the open plus slippage
+                hit = (o * (1 + slip) if side > 0 else o * (1 - slip), t)
+            elif t + NS_PER_MIN >= expires:  # the limit's time is up before this bar can fill it
+                entry = None
+            elif side > 0:  # a buy limit: at the open when it opened below, else at the limit if reached
+                hit = (o, t) if o <= lim else ((lim, t + _MID) if lo <= lim else None)
+            else:
+                hit = (o, t) if o >= lim else ((lim, t + _MID) if h >= lim else None)
+        if hit is not None:
             entry = None
-            px = o * (1 + slip) if side > 0 else o * (1 - slip)
-            fill(t, side, qty, px, "entry", oid, out)
-            opened_ns = t
+            px, opened_ns = hit
+            fill(opened_ns, side, qty, px, "entry", oid, out)
             stop_px, target_px, bracket, target_armed, closing = stp, tgt, True, False, False
             # the exit plan (ExitManager.on_position_opened): from the broker's average price
             pl_entry, pl_sign, pl_qty, pl_stop, pl_ext, pl_t1 = avg, side, qty, stp, avg, t1
@@ -398,6 +417,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 spx = base * (1 - slip) if side > 0 else base * (1 + slip)
                 fill(t + _MID, -side, qty, spx, "stop_loss", "", out)
                 bracket = False
+        elif entry is not None:
+            pass  # a limit entry still working
         elif exit_pending:
             exit_pending = False
             side = -1 if pos > 0 else 1
