@@ -96,6 +96,19 @@ OPTIONS = {
     # the entry order (engine.entry_type, limit_timeout_s): a limit at the signal's price that
     # expires, before a bar can fill it, once the bar's end reaches its submit time plus the timeout
     "entry": [("market", 30.0)] * 4 + [("limit", 30.0), ("limit", 90.0), ("limit", 120.0), ("limit", 600.0)],
+    # the session policy tables (ET): recommended setups (what enforce_policy keeps) or trading
+    # policies (windows with setups, which replace the trading window, some with their own risk)
+    "policy": [None] * 4 + [
+        [{"start": "09:30", "end": "12:00", "setup": "sma_cross"}, {"start": "12:00", "end": "16:00", "setup": "auction"}],
+        [{"start": "09:30", "end": "11:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 0.3},
+         {"start": "11:00", "end": "13:30", "setups": ["auction"]},
+         {"start": "14:00", "end": "16:00", "setups": ["sma_cross"], "risk_per_trade_pct": 2.0}],
+        [{"start": "00:00", "end": "12:00", "setups": ["sma_cross"]},
+         {"start": "12:00", "end": "23:59", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 1.0}],
+    ],
+    "policy_24h": [None, [{"start": "00:00", "end": "10:00", "setup": "sma_cross"},
+                          {"start": "10:00", "end": "24:00", "setup": "auction"}]],
+    "enforce_policy": [False] * 3 + [True],
 }
 
 
@@ -109,7 +122,9 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
                                         "partial_pct")},
                 "target1_atr": pick["atr_targets"][0], "target2_atr": pick["atr_targets"][1],
                 "r_dollars": pick["r_dollars"] if pick["stop_mode"] == "dollars" else 0.0,
-                "_engine": {"entry_type": pick["entry"][0], "limit_timeout_s": pick["entry"][1]},
+                "_config": {"engine": {"entry_type": pick["entry"][0], "limit_timeout_s": pick["entry"][1]},
+                            "sessions": {"enforce_policy": pick["enforce_policy"],
+                                         **{k: pick[k] for k in ("policy", "policy_24h") if pick[k] is not None}}},
                 # the auction setup's own
                 "setups": [str(rng.choice(["sma_cross", "auction"]))],
                 "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
@@ -139,8 +154,8 @@ def config_for(symbols, session, strategy, risk, broker, price: float = 100.0):
     """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction);
     ``r_dollars`` is drawn as a fraction of ``price``, the data's first price."""
     strategy = {**strategy, "r_dollars": strategy.get("r_dollars", 0.0) * price}
-    engine = strategy.pop("_engine", None)  # the [engine] section's entry order options
-    base = load_config(None, overrides={"engine": engine}, env={}) if engine else None
+    sections = strategy.pop("_config", None)  # [engine] entry orders, [sessions] policies
+    base = load_config(None, overrides=sections, env={}) if sections else None
     return backtest_config(base, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
 
 
@@ -356,8 +371,17 @@ EXIT_RULES = {
     "ATR targets": {"target1_atr": 0.5, "target2_atr": 2.0, "partial_pct": 0.3},
     "second ATR target only": {"target2_atr": 2.5},
     "per-symbol qty": {"qty": 37, "target1_r": 0.5},
-    "limit entries": {"_engine": {"entry_type": "limit", "limit_timeout_s": 300.0}},
-    "limit entries and a partial": {"_engine": {"entry_type": "limit", "limit_timeout_s": 90.0}, "target1_r": 0.5},
+    "limit entries": {"_config": {"engine": {"entry_type": "limit", "limit_timeout_s": 300.0}}},
+    "limit entries and a partial": {"_config": {"engine": {"entry_type": "limit", "limit_timeout_s": 90.0}},
+                                    "target1_r": 0.5},
+    "enforce_policy": {"_config": {"sessions": {"enforce_policy": True, "policy": [
+        {"start": "09:30", "end": "11:30", "setup": "sma_cross"}, {"start": "11:30", "end": "13:00", "setup": "auction"},
+        {"start": "13:00", "end": "16:00", "setup": "sma_cross"}]}}},
+    "trading policies": {"_config": {"sessions": {"policy": [
+        {"start": "09:30", "end": "11:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 0.05},
+        {"start": "11:00", "end": "12:00", "setups": ["auction"]},
+        {"start": "12:30", "end": "16:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 2.0}]}},
+        "target1_r": 0.5, "_risk": {"fixed_qty": 0, "max_position_notional": 1e12}},  # sized by each window's risk
 }
 
 
@@ -373,7 +397,7 @@ def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
     strategy = {"setups": [setup], "flat_before_close_min": 5.0, "min_aggression": 30.0,
                 "allow_balance_trades": True, "balance_min_aggression": 40.0, **EXIT_RULES[rule]}
     risk = {"fixed_qty": 100, "max_consecutive_losses": 1_000_000, "max_daily_loss_pct": 100.0,
-            "min_account_balance": 0.0}
+            "min_account_balance": 0.0, **strategy.pop("_risk", {})}
     cfg = config_for(["SYM"], "us_equity", strategy, risk, {"initial_equity": 1e6, "slippage_bps": 1.0,
                                                                "commission_per_share": 0.005})
     assert_same(cfg, ds)
@@ -381,3 +405,5 @@ def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
     assert res.trades
     if "partial" in rule or rule in ("stop_mode dollars", "ATR targets", "per-symbol qty"):
         assert res.summary["fills"] > 2 * len(res.trades), "no partial exit happened"
+    if "polic" in rule:
+        assert res.summary["blocked_reasons"].get("session_policy"), "the policy blocked nothing"

@@ -1,6 +1,6 @@
 """Whether a backtest can take the array path (arrays.py), and why not: the
 configuration (one symbol's bars, one setup with an array form, AUTO, market
-or limit entries, no session policy, only the setups'
+or limit entries, only the setups'
 analytics) and the bars (none the Engine would skip: malformed, or refused by
 the symbol's price band). Answers are cached by the arrays' contents, since a
 sweep asks once per combination."""
@@ -76,8 +76,6 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return f"mode {config.app.mode}"
     if config.engine.entry_type not in ("market", "limit"):
         return f"{config.engine.entry_type} entries not supported"
-    if config.sessions.enforce_policy:
-        return "the session policy (sessions.enforce_policy) not supported"
     sym = ds.symbols[0]
     rc = config.risk
     # risk features the array path does not model: the Engine decides these runs
@@ -89,8 +87,6 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "several entries per symbol (risk.max_positions_per_symbol) not supported"
     if rc.options_gate:
         return "the options feedback gate (risk.options_gate) not supported"
-    if config.sessions.trading:
-        return "trading session policies ([[sessions.policy]] with setups) not supported"
     if sym.upper() in {s.upper() for s in rc.power_hour_symbols}:
         return f"power-hour gating of {sym} (risk.power_hour_symbols) not supported"
     p = config.strategy.for_symbol(sym)

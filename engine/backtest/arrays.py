@@ -9,11 +9,14 @@ What it reproduces (the Engine's rules, read from the modules that own them):
 - signals: the setup's ``array_signals`` over the in-session bars (the Engine
   hands a setup only those); one signal per bar;
 - the signal desk in AUTO: a signal while the symbol has a position or a working
-  entry is DROPPED; the risk manager's gates in their order (daily-loss latch on
-  start-of-day equity, min account balance, losing streak, trading window on data
-  time, allow/deny lists), its sizing (risk budget or fixed qty, capped by buying
-  power and the notional cap; qty < 1 and invalid stops blocked) and the
-  reward/risk minimum; the paper broker's own checks on submit (bracket sides,
+  entry is DROPPED; with ``sessions.enforce_policy`` one that is not the
+  window's recommended setup is BLOCKED (before the risk manager); the risk
+  manager's gates in their order (daily-loss latch on start-of-day equity, min
+  account balance, losing streak, the trading window on data time -- or, with
+  trading policies (``[[sessions.policy]]`` with ``setups``), being inside one --,
+  allow/deny lists, the window's setups), its sizing (risk budget, a window's own
+  ``risk_per_trade_pct``, or a fixed qty, capped by buying power and the notional
+  cap; qty < 1 and invalid stops blocked) and the reward/risk minimum; the paper broker's own checks on submit (bracket sides,
   positive prices, buying power), whose refusal is a rejection;
 - the paper broker's bar fills: a market entry at the next bar's open plus
   slippage, a limit entry (``engine.entry_type = "limit"``) at the open when the
@@ -40,8 +43,8 @@ What it reproduces (the Engine's rules, read from the modules that own them):
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, pegged entries, the session policy, analytics
-beyond the setups' needs, bars the Engine would skip (malformed, or outside the
+form or more than one setup, pegged entries, analytics beyond the setups'
+needs, bars the Engine would skip (malformed, or outside the
 price band), warm-up bars.
 
 The loop is Python, but it visits only the bars where something can happen: a
@@ -125,8 +128,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     s: BarsArrays = ds.series[sym]
     p = config.strategy.for_symbol(sym)
     rc, bc = config.risk, config.broker
-    cal = SessionCalendar(config.feed.session, config.sessions.policy)
-    risk = RiskManager(rc, config.feed.session)
+    cal = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
+    risk = RiskManager(rc, config.feed.session, config.sessions.trading)
     ts = s.ts_ns
     n = len(ts)
     days = day_columns(cal, ts)
@@ -196,6 +199,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     init = float(bc.initial_equity)
     sym_block = risk.symbol_block(sym)
     window = risk.window is not None
+    trading_policies = bool(risk.policies)  # [[sessions.policy]] windows with setups (risk.active_policy)
+    enforce_policy = config.sessions.enforce_policy  # only the window's recommended setup (desk.on_signal)
     in_window = _window_memo(risk, config.feed.session)
 
     # broker and books
@@ -315,6 +320,12 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         now = TS[i] + NS_PER_MIN
         eq = cash  # flat: equity is the cash
         rule = None
+        if enforce_policy:  # the desk's gate, before the risk manager's (so before the daily-loss latch)
+            if cal.info(now).recommended_setup != setup_name:
+                decisions["blocked"] += 1
+                blocks[RiskRule.SESSION_POLICY.value] = blocks.get(RiskRule.SESSION_POLICY.value, 0) + 1
+                return
+        policy = risk.active_policy(now) if trading_policies else None
         if not latched:
             limit = rc.max_daily_loss_pct / 100.0 * sod
             if eq - sod <= -limit + _EPS:
@@ -325,10 +336,14 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             rule = RiskRule.MIN_ACCOUNT_BALANCE
         elif losses >= rc.max_consecutive_losses:
             rule = RiskRule.CONSECUTIVE_LOSSES
-        elif window and not in_window(now):
+        elif trading_policies and policy is None:  # trading policies replace the trading window
+            rule = RiskRule.SESSION_POLICY
+        elif not trading_policies and window and not in_window(now):
             rule = RiskRule.TRADING_WINDOW
         elif sym_block is not None:
             rule = sym_block.rule
+        elif policy is not None and setup_name not in policy.setups:
+            rule = RiskRule.SESSION_POLICY
         qty = 0
         if rule is None:
             per_share = abs(ent - stp)
@@ -336,7 +351,9 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 rule = RiskRule.INVALID_STOP
             else:
                 r_mult = abs(tgt - ent) / per_share if math.isfinite(tgt) else 0.0
-                budget = max(eq, 0.0) * rc.risk_per_trade_pct / 100.0
+                risk_pct = rc.risk_per_trade_pct if policy is None or policy.risk_per_trade_pct is None \
+                    else policy.risk_per_trade_pct
+                budget = max(eq, 0.0) * risk_pct / 100.0
                 bp = max(0.0, eq * margin - 0.0 - 0.0)
                 by_risk = fixed_qty if fixed_qty > 0 else math.floor(budget / per_share + _EPS)
                 by_bp = math.floor(max(bp, 0.0) / ent + _EPS)
