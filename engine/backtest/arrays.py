@@ -487,14 +487,15 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             new_session(i, eq)
         if pos and not closing and not exit_pending:
             # ExitManager.on_price at the bar's close: the best price, the time rules, then
-            # the partial exit with break-even and the trails (engine/exits.py, same arithmetic)
-            if (c - pl_ext) * pl_sign > 0:
-                pl_ext = c
+            # the partial exit with break-even and the trails (engine/exits.py, same arithmetic;
+            # the best price is only read by the trails, never after a time rule closes)
             due = FLAT_DUE[i]
             if not due and timeout > 0:
                 due = (t + NS_PER_MIN - opened_ns) / NS_PER_MIN >= timeout - _EPS
             if not due and price_rules and pl_has_r:
                 sg = pl_sign
+                if (c - pl_ext) * sg > 0:
+                    pl_ext = c
                 r_now = (c - pl_entry) * sg / pl_r
                 new_stop, forced = pl_stop, False
                 if pl_t1 > 0:
