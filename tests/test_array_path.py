@@ -109,6 +109,10 @@ OPTIONS = {
     "policy_24h": [None, [{"start": "00:00", "end": "10:00", "setup": "sma_cross"},
                           {"start": "10:00", "end": "24:00", "setup": "auction"}]],
     "enforce_policy": [False] * 3 + [True],
+    # the cash floor and power-hour gating (risk)
+    "min_cash": [0.0] * 3 + [1000.0, 90_000.0],
+    "power_hour_symbols": [[]] * 4 + [["SYM"], ["sym", "OTHER"]],
+    "power_hour_start": ["15:00", "10:30"],
 }
 
 
@@ -134,7 +138,8 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
         strategy["stop_pct"] = strategy["stop_pct"] or 0.004
         strategy["tp_pct"] = strategy["tp_pct"] or 0.008
     risk = {k: pick[k] for k in ("fixed_qty", "max_position_notional", "max_daily_loss_pct", "max_consecutive_losses",
-                                 "min_reward_risk", "min_account_balance", "deny_symbols")}
+                                 "min_reward_risk", "min_account_balance", "deny_symbols", "min_cash",
+                                 "power_hour_symbols", "power_hour_start")}
     risk.update(risk_per_trade_pct=risk_pct, trading_start=pick["window"][0], trading_end=pick["window"][1])
     broker = {k: pick[k] for k in ("initial_equity", "slippage_bps", "commission_per_share", "margin_multiplier")}
     return strategy, risk, broker
@@ -339,10 +344,8 @@ def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl()
 
 @pytest.mark.parametrize("section, values, why", [
     ("sizing", {"dynamic": True}, "dynamic sizing"),
-    ("risk", {"min_cash": 1000.0}, "risk.min_cash"),
     ("risk", {"max_positions_per_symbol": 2}, "max_positions_per_symbol"),
     ("risk", {"options_gate": True}, "options_gate"),
-    ("risk", {"power_hour_symbols": ["BTC"]}, "power_hour_symbols"),
 ])
 def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, values, why):
     """Added after the array path (issue 15/16 risk features): such a run must say it
@@ -382,6 +385,9 @@ EXIT_RULES = {
         {"start": "11:00", "end": "12:00", "setups": ["auction"]},
         {"start": "12:30", "end": "16:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 2.0}]}},
         "target1_r": 0.5, "_risk": {"fixed_qty": 0, "max_position_notional": 1e12}},  # sized by each window's risk
+    "a cash floor": {"_risk": {"fixed_qty": 0, "max_position_notional": 1e12, "risk_per_trade_pct": 50.0,
+                               "min_cash": 995_000.0}},
+    "power hour": {"_risk": {"power_hour_symbols": ["SYM"], "power_hour_start": "13:30"}},
 }
 
 
@@ -407,3 +413,8 @@ def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
         assert res.summary["fills"] > 2 * len(res.trades), "no partial exit happened"
     if "polic" in rule:
         assert res.summary["blocked_reasons"].get("session_policy"), "the policy blocked nothing"
+    if rule == "power hour":
+        assert res.summary["blocked_reasons"].get("power_hour"), "power hour blocked nothing"
+    if rule == "a cash floor":  # every entry fits in the cash above the floor ($5,000 plus what was won)
+        room = 5000.0 + sum(max(t.pnl, 0.0) for t in res.trades)
+        assert all(t.qty * t.entry_price <= room * 1.01 for t in res.trades)

@@ -81,14 +81,10 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
     # risk features the array path does not model: the Engine decides these runs
     if config.sizing.dynamic:
         return "dynamic sizing (sizing.dynamic) not supported"
-    if rc.min_cash > 0:
-        return "a cash floor (risk.min_cash) not supported"
     if rc.max_positions_per_symbol > 1:
         return "several entries per symbol (risk.max_positions_per_symbol) not supported"
     if rc.options_gate:
         return "the options feedback gate (risk.options_gate) not supported"
-    if sym.upper() in {s.upper() for s in rc.power_hour_symbols}:
-        return f"power-hour gating of {sym} (risk.power_hour_symbols) not supported"
     p = config.strategy.for_symbol(sym)
     if p.enabled:
         names = list(dict.fromkeys(p.setups))

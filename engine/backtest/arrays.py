@@ -16,7 +16,9 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   trading policies (``[[sessions.policy]]`` with ``setups``), being inside one --,
   allow/deny lists, the window's setups), its sizing (risk budget, a window's own
   ``risk_per_trade_pct``, or a fixed qty, capped by buying power and the notional
-  cap; qty < 1 and invalid stops blocked) and the reward/risk minimum; the paper broker's own checks on submit (bracket sides,
+  cap and the cash floor ``min_cash``; qty < 1 and invalid stops blocked), the
+  power-hour gate of ``power_hour_symbols``, and the reward/risk minimum; the
+  paper broker's own checks on submit (bracket sides,
   positive prices, buying power), whose refusal is a rejection;
 - the paper broker's bar fills: a market entry at the next bar's open plus
   slippage, a limit entry (``engine.entry_type = "limit"``) at the open when the
@@ -63,7 +65,7 @@ from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
 from ..model import NS_PER_MIN, NS_PER_S
 from ..analytics.indicators import atr_array
-from ..risk import RiskManager, RiskRule
+from ..risk import ET, LocalClock, RiskManager, RiskRule
 from ..stops import DOLLARS_TARGET2_R, exit_profile
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
@@ -201,6 +203,11 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     window = risk.window is not None
     trading_policies = bool(risk.policies)  # [[sessions.policy]] windows with setups (risk.active_policy)
     enforce_policy = config.sessions.enforce_policy  # only the window's recommended setup (desk.on_signal)
+    # risk.power_hour_symbols: this symbol opens positions only from power_hour_start (ET) on
+    power_hour = sym.upper() in {x.upper() for x in rc.power_hour_symbols}
+    hh, mm = (int(x) for x in rc.power_hour_start.split(":"))
+    power_hour_s = hh * 3600 + mm * 60
+    et_clock = LocalClock(ET)
     in_window = _window_memo(risk, config.feed.session)
 
     # broker and books
@@ -344,6 +351,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             rule = sym_block.rule
         elif policy is not None and setup_name not in policy.setups:
             rule = RiskRule.SESSION_POLICY
+        elif power_hour and et_clock.secs(now) < power_hour_s:
+            rule = RiskRule.POWER_HOUR
         qty = 0
         if rule is None:
             per_share = abs(ent - stp)
@@ -358,7 +367,8 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
                 by_risk = fixed_qty if fixed_qty > 0 else math.floor(budget / per_share + _EPS)
                 by_bp = math.floor(max(bp, 0.0) / ent + _EPS)
                 by_notional = math.floor(rc.max_position_notional / ent + _EPS)
-                qty = min(by_risk, by_bp, by_notional)
+                by_cash = math.floor((eq - rc.min_cash) / ent + _EPS) if rc.min_cash > 0 else by_notional
+                qty = min(by_risk, by_bp, by_notional, by_cash)
                 if qty < 1:
                     rule = RiskRule.SIZE_BELOW_ONE
                 elif rc.min_reward_risk > 0 and r_mult + 1e-9 < rc.min_reward_risk:
