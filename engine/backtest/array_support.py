@@ -1,6 +1,6 @@
 """Whether a backtest can take the array path (arrays.py), and why not: the
 configuration (one symbol's bars, one setup with an array form, AUTO, market
-or limit entries, only the setups'
+or limit entries, no dynamic sizing, adds or options gate, only the setups'
 analytics) and the bars (none the Engine would skip: malformed, or refused by
 the symbol's price band). Answers are cached by the arrays' contents, since a
 sweep asks once per combination."""

@@ -46,8 +46,8 @@ What it reproduces (the Engine's rules, read from the modules that own them):
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
 form or more than one setup, pegged entries, analytics beyond the setups'
-needs, bars the Engine would skip (malformed, or outside the
-price band), warm-up bars.
+needs, bars the Engine would skip (malformed, or outside the price band),
+warm-up bars, dynamic sizing, several entries per symbol, the options gate.
 
 The loop is Python, but it visits only the bars where something can happen: a
 signal bar while flat, and every bar while an order works or a position is open.
@@ -59,12 +59,12 @@ from bisect import bisect_left
 
 import numpy as np
 
+from ..analytics.indicators import atr_array
 from ..analytics.session import SessionCalendar
 from ..analytics.state import CODE_STATES
 from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
 from ..model import NS_PER_MIN, NS_PER_S
-from ..analytics.indicators import atr_array
 from ..risk import ET, LocalClock, RiskManager, RiskRule
 from ..stops import DOLLARS_TARGET2_R, exit_profile
 from ..strategy.array_form import ANALYTICS
@@ -251,7 +251,6 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
     pl_entry = pl_r = pl_stop = pl_ext = pl_t1 = 0.0
     pl_sign = pl_qty = 0
     pl_has_r = pl_partial = pl_trailing = False
-    pending_t1 = 0.0
 
     def new_session(i: int, eq: float) -> None:
         nonlocal sod, latched, losses, cur_sess
