@@ -18,6 +18,7 @@ from engine.backtest.arrays import run_arrays, unsupported
 from engine.backtest.data import Dataset, load_dataset
 from engine.backtest.paths import ParityError, first_difference, run_on_path
 from engine.backtest.runner import backtest_config, run_backtest
+from engine.config import load_config
 from engine.feeds.loaders import BarsArrays
 from engine.model import NS_PER_MIN
 
@@ -77,6 +78,41 @@ OPTIONS = {
     "slippage_bps": [0.0, 1.0, 7.5],
     "commission_per_share": [0.0, 0.005, 0.5],
     "margin_multiplier": [1.0, 2.0, 4.0],
+    # the exit rules beyond the bracket (engine/exits.py): a partial exit with break-even, the ATR trail
+    "target1_r": [0.0, 0.0, 0.3, 0.8, 1.5],
+    "partial_fraction": [0.5, 0.25, 0.9],
+    "trail_activate_r": [0.0, 0.0, 0.2, 0.7, 2.0],
+    "trail_atr": [1.0, 0.25, 3.0],
+    # the stop modes (engine/stops.py) and what comes with them
+    "stop_mode": ["atr"] * 5 + ["pct", "dollars"],
+    "stop_pct": [0.0, 0.0, 0.0, 0.002, 0.01],
+    "tp_pct": [0.0, 0.0, 0.0, 0.004, 0.02],
+    "r_dollars": [0.001, 0.003, 0.01],  # a fraction of the data's first price (config_for scales it)
+    "qty": [0, 0, 0, 1, 50],
+    "trail_pct": [0.0, 0.0, 0.0, 0.002, 0.01],
+    "trail_activate_pct": [0.0, 0.001, 0.005],
+    "atr_targets": [(0.0, 0.0)] * 3 + [(0.5, 0.0), (0.0, 2.0), (0.7, 2.5), (1.0, 4.0)],
+    "partial_pct": [0.5, 0.3],
+    # the entry order (engine.entry_type, limit_timeout_s): a limit at the signal's price that
+    # expires, before a bar can fill it, once the bar's end reaches its submit time plus the timeout
+    "entry": [("market", 30.0)] * 4 + [("limit", 30.0), ("limit", 90.0), ("limit", 120.0), ("limit", 600.0)],
+    # the session policy tables (ET): recommended setups (what enforce_policy keeps) or trading
+    # policies (windows with setups, which replace the trading window, some with their own risk)
+    "policy": [None] * 4 + [
+        [{"start": "09:30", "end": "12:00", "setup": "sma_cross"}, {"start": "12:00", "end": "16:00", "setup": "auction"}],
+        [{"start": "09:30", "end": "11:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 0.3},
+         {"start": "11:00", "end": "13:30", "setups": ["auction"]},
+         {"start": "14:00", "end": "16:00", "setups": ["sma_cross"], "risk_per_trade_pct": 2.0}],
+        [{"start": "00:00", "end": "12:00", "setups": ["sma_cross"]},
+         {"start": "12:00", "end": "23:59", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 1.0}],
+    ],
+    "policy_24h": [None, [{"start": "00:00", "end": "10:00", "setup": "sma_cross"},
+                          {"start": "10:00", "end": "24:00", "setup": "auction"}]],
+    "enforce_policy": [False] * 3 + [True],
+    # the cash floor and power-hour gating (risk)
+    "min_cash": [0.0] * 3 + [1000.0, 90_000.0],
+    "power_hour_symbols": [[]] * 4 + [["SYM"], ["sym", "OTHER"]],
+    "power_hour_start": ["15:00", "10:30"],
 }
 
 
@@ -85,13 +121,25 @@ def pick_configuration(rng: np.random.Generator, sma_period: int, atr_period: in
     pick = {k: v[int(rng.integers(len(v)))] for k, v in OPTIONS.items()}
     strategy = {"sma_period": sma_period, "atr_period": atr_period, "atr_stop": atr_stop, "atr_target": atr_target,
                 "flat_before_close_min": pick["flat_before_close_min"], "trade_timeout_min": pick["trade_timeout_min"],
+                **{k: pick[k] for k in ("target1_r", "partial_fraction", "trail_activate_r", "trail_atr", "stop_mode",
+                                        "stop_pct", "tp_pct", "qty", "trail_pct", "trail_activate_pct",
+                                        "partial_pct")},
+                "target1_atr": pick["atr_targets"][0], "target2_atr": pick["atr_targets"][1],
+                "r_dollars": pick["r_dollars"] if pick["stop_mode"] == "dollars" else 0.0,
+                "_config": {"engine": {"entry_type": pick["entry"][0], "limit_timeout_s": pick["entry"][1]},
+                            "sessions": {"enforce_policy": pick["enforce_policy"],
+                                         **{k: pick[k] for k in ("policy", "policy_24h") if pick[k] is not None}}},
                 # the auction setup's own
                 "setups": [str(rng.choice(["sma_cross", "auction"]))],
                 "min_aggression": float(rng.choice([30.0, 50.0, 70.0])),
                 "allow_balance_trades": bool(rng.integers(2)),
                 "balance_min_aggression": float(rng.choice([40.0, 80.0]))}
+    if pick["stop_mode"] == "pct":  # it needs both
+        strategy["stop_pct"] = strategy["stop_pct"] or 0.004
+        strategy["tp_pct"] = strategy["tp_pct"] or 0.008
     risk = {k: pick[k] for k in ("fixed_qty", "max_position_notional", "max_daily_loss_pct", "max_consecutive_losses",
-                                 "min_reward_risk", "min_account_balance", "deny_symbols")}
+                                 "min_reward_risk", "min_account_balance", "deny_symbols", "min_cash",
+                                 "power_hour_symbols", "power_hour_start")}
     risk.update(risk_per_trade_pct=risk_pct, trading_start=pick["window"][0], trading_end=pick["window"][1])
     broker = {k: pick[k] for k in ("initial_equity", "slippage_bps", "commission_per_share", "margin_multiplier")}
     return strategy, risk, broker
@@ -107,9 +155,13 @@ def configurations(draw, session: str):
                               draw(st.floats(0.2, 5.0)), draw(st.floats(0.05, 5.0)))
 
 
-def config_for(symbols, session, strategy, risk, broker):
-    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction)."""
-    return backtest_config(None, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
+def config_for(symbols, session, strategy, risk, broker, price: float = 100.0):
+    """The run's config; ``strategy["setups"]`` names the setup (sma_cross or auction);
+    ``r_dollars`` is drawn as a fraction of ``price``, the data's first price."""
+    strategy = {**strategy, "r_dollars": strategy.get("r_dollars", 0.0) * price}
+    sections = strategy.pop("_config", None)  # [engine] entry orders, [sessions] policies
+    base = load_config(None, overrides=sections, env={}) if sections else None
+    return backtest_config(base, symbols, session=session, strategy=strategy, risk=risk, broker=broker)
 
 
 def assert_same(cfg, ds) -> None:
@@ -173,15 +225,13 @@ def test_array_path_equals_engine_on_drawn_windows_of_the_shared_files(shared_da
     assume(ds.series)
     strategy, risk, broker = data.draw(configurations(session))
     risk["deny_symbols"] = []
-    assert_same(config_for(ds.symbols, session, strategy, risk, broker), ds)
+    assert_same(config_for(ds.symbols, session, strategy, risk, broker, float(ds.series[ds.symbols[0]].open[0])), ds)
 
 
 def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
     bars = make_bars(1, "us_equity", 2, 0.0, 0.0, False)
     ds = Dataset("bars", {"SYM": bars}, "generated")
     cases = [
-        ({"strategy": {"trail_activate_r": 1.0}}, "trailing stops"),
-        ({"strategy": {"target1_r": 1.0}}, "partial exits"),
         ({"setup": "trend_model"}, "has no array form"),
         ({"setup": "sma_cross,auction"}, "one setup"),
     ]
@@ -190,6 +240,11 @@ def test_what_the_array_path_does_not_run_goes_to_the_engine_with_the_reason():
         res, path = run_on_path(cfg, ds, "arrays")
         assert path.name == "engine" and words in path.reason, path.label
         assert path.label.startswith("engine (")
+    for strategy in ({"trail_activate_r": 1.0}, {"target1_r": 1.0}, {"stop_mode": "dollars", "r_dollars": 0.2},
+                     {"stop_mode": "pct", "stop_pct": 0.01, "tp_pct": 0.02}, {"qty": 5}, {"trail_pct": 0.01},
+                     {"target1_atr": 1.0, "target2_atr": 2.0}):  # what the arrays now work out as well
+        assert run_on_path(backtest_config(None, ["SYM"], setup="sma_cross", strategy=strategy), ds,
+                           "arrays")[1].name == "arrays"
     two = Dataset("bars", {"A": bars, "B": bars}, "two")
     cfg = backtest_config(None, ["A", "B"], setup="sma_cross")
     assert "2 symbols" in run_on_path(cfg, two, "arrays")[1].label
@@ -289,14 +344,8 @@ def test_a_sweep_run_whose_last_session_is_quiet_reports_that_sessions_day_pnl()
 
 @pytest.mark.parametrize("section, values, why", [
     ("sizing", {"dynamic": True}, "dynamic sizing"),
-    ("risk", {"min_cash": 1000.0}, "risk.min_cash"),
     ("risk", {"max_positions_per_symbol": 2}, "max_positions_per_symbol"),
     ("risk", {"options_gate": True}, "options_gate"),
-    ("risk", {"power_hour_symbols": ["BTC"]}, "power_hour_symbols"),
-    ("strategy", {"stop_mode": "pct", "stop_pct": 0.01, "tp_pct": 0.02}, "stop_mode pct"),
-    ("strategy", {"qty": 5}, "fixed qty"),
-    ("strategy", {"trail_pct": 0.01}, "trail_pct"),
-    ("strategy", {"target1_atr": 1.0, "target2_atr": 2.0}, "ATR targets"),
 ])
 def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, values, why):
     """Added after the array path (issue 15/16 risk features): such a run must say it
@@ -312,3 +361,60 @@ def test_risk_features_the_array_path_does_not_model_run_on_the_engine(section, 
     assert why in unsupported(cfg, ds)
     plain = backtest_config(load_config(None, overrides={"app": {"mode": "AUTO"}}, env={}), ds.symbols, setup="sma_cross")
     assert unsupported(plain, ds) == ""
+
+
+EXIT_RULES = {
+    "partial at target1_r": {"target1_r": 0.5, "partial_fraction": 0.5},
+    "ATR trail": {"trail_activate_r": 0.3, "trail_atr": 0.5},
+    "partial and ATR trail": {"target1_r": 0.7, "trail_activate_r": 1.0, "trail_atr": 1.0},
+    "stop_mode dollars": {"stop_mode": "dollars", "r_dollars": 0.0015},  # of the price: $0.15
+    "stop_mode pct": {"stop_mode": "pct", "stop_pct": 0.002, "tp_pct": 0.005},
+    "stop_pct in atr mode": {"stop_pct": 0.003},
+    "percent trail": {"trail_pct": 0.002, "trail_activate_pct": 0.001},
+    "ATR targets": {"target1_atr": 0.5, "target2_atr": 2.0, "partial_pct": 0.3},
+    "second ATR target only": {"target2_atr": 2.5},
+    "per-symbol qty": {"qty": 37, "target1_r": 0.5},
+    "limit entries": {"_config": {"engine": {"entry_type": "limit", "limit_timeout_s": 300.0}}},
+    "limit entries and a partial": {"_config": {"engine": {"entry_type": "limit", "limit_timeout_s": 90.0}},
+                                    "target1_r": 0.5},
+    "enforce_policy": {"_config": {"sessions": {"enforce_policy": True, "policy": [
+        {"start": "09:30", "end": "11:30", "setup": "sma_cross"}, {"start": "11:30", "end": "13:00", "setup": "auction"},
+        {"start": "13:00", "end": "16:00", "setup": "sma_cross"}]}}},
+    "trading policies": {"_config": {"sessions": {"policy": [
+        {"start": "09:30", "end": "11:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 0.05},
+        {"start": "11:00", "end": "12:00", "setups": ["auction"]},
+        {"start": "12:30", "end": "16:00", "setups": ["sma_cross", "auction"], "risk_per_trade_pct": 2.0}]}},
+        "target1_r": 0.5, "_risk": {"fixed_qty": 0, "max_position_notional": 1e12}},  # sized by each window's risk
+    "a cash floor": {"_risk": {"fixed_qty": 0, "max_position_notional": 1e12, "risk_per_trade_pct": 50.0,
+                               "min_cash": 995_000.0}},
+    "power hour": {"_risk": {"power_hour_symbols": ["SYM"], "power_hour_start": "13:30"}},
+}
+
+
+@pytest.mark.parametrize("rule", sorted(EXIT_RULES))
+@pytest.mark.parametrize("seed, setup", [(31, "sma_cross"), (32, "auction"), (33, "sma_cross")])
+def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
+    """Each exit rule and stop mode alone, with sizes large enough to split (the drawn
+    cases mix them and often trade one share): the arrays give the Engine's results,
+    and the rule acted (a partial exit is a third fill of a round trip)."""
+    # (opens that jump away from the last close, often, for the limit entries: a limit then fills inside the bar)
+    bars = make_bars(seed, "us_equity", 3, 0.02, 0.3 if rule.startswith("limit") else 0.01, seed == 33, 0.001, 0.05)
+    ds = Dataset("bars", {"SYM": bars}, "generated")
+    strategy = {"setups": [setup], "flat_before_close_min": 5.0, "min_aggression": 30.0,
+                "allow_balance_trades": True, "balance_min_aggression": 40.0, **EXIT_RULES[rule]}
+    risk = {"fixed_qty": 100, "max_consecutive_losses": 1_000_000, "max_daily_loss_pct": 100.0,
+            "min_account_balance": 0.0, **strategy.pop("_risk", {})}
+    cfg = config_for(["SYM"], "us_equity", strategy, risk, {"initial_equity": 1e6, "slippage_bps": 1.0,
+                                                               "commission_per_share": 0.005})
+    assert_same(cfg, ds)
+    res = run_backtest(cfg, ds)
+    assert res.trades
+    if "partial" in rule or rule in ("stop_mode dollars", "ATR targets", "per-symbol qty"):
+        assert res.summary["fills"] > 2 * len(res.trades), "no partial exit happened"
+    if "polic" in rule:
+        assert res.summary["blocked_reasons"].get("session_policy"), "the policy blocked nothing"
+    if rule == "power hour":
+        assert res.summary["blocked_reasons"].get("power_hour"), "power hour blocked nothing"
+    if rule == "a cash floor":  # every entry fits in the cash above the floor ($5,000 plus what was won)
+        room = 5000.0 + sum(max(t.pnl, 0.0) for t in res.trades)
+        assert all(t.qty * t.entry_price <= room * 1.01 for t in res.trades)

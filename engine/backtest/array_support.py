@@ -1,6 +1,6 @@
 """Whether a backtest can take the array path (arrays.py), and why not: the
 configuration (one symbol's bars, one setup with an array form, AUTO, market
-entries, no partial or trailing exits, no session policy, only the setups'
+or limit entries, no dynamic sizing, adds or options gate, only the setups'
 analytics) and the bars (none the Engine would skip: malformed, or refused by
 the symbol's price band). Answers are cached by the arrays' contents, since a
 sweep asks once per combination."""
@@ -74,25 +74,17 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return f"{len(ds.series)} symbols (they share one account)"
     if config.app.mode is not Mode.AUTO:
         return f"mode {config.app.mode}"
-    if config.engine.entry_type != "market":
+    if config.engine.entry_type not in ("market", "limit"):
         return f"{config.engine.entry_type} entries not supported"
-    if config.sessions.enforce_policy:
-        return "the session policy (sessions.enforce_policy) not supported"
     sym = ds.symbols[0]
     rc = config.risk
     # risk features the array path does not model: the Engine decides these runs
     if config.sizing.dynamic:
         return "dynamic sizing (sizing.dynamic) not supported"
-    if rc.min_cash > 0:
-        return "a cash floor (risk.min_cash) not supported"
     if rc.max_positions_per_symbol > 1:
         return "several entries per symbol (risk.max_positions_per_symbol) not supported"
     if rc.options_gate:
         return "the options feedback gate (risk.options_gate) not supported"
-    if config.sessions.trading:
-        return "trading session policies ([[sessions.policy]] with setups) not supported"
-    if sym.upper() in {s.upper() for s in rc.power_hour_symbols}:
-        return f"power-hour gating of {sym} (risk.power_hour_symbols) not supported"
     p = config.strategy.for_symbol(sym)
     if p.enabled:
         names = list(dict.fromkeys(p.setups))
@@ -100,18 +92,6 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
             return f"setups {', '.join(names)}: the array path runs one setup"
         if array_setup(p) is None:
             return f"setup {names[0]} has no array form"
-    if p.stop_mode != "atr":
-        return f"stop_mode {p.stop_mode} not supported"
-    if p.qty > 0:
-        return f"a fixed qty for {sym} (strategy qty) not supported"
-    if p.trail_pct > 0:
-        return "percent trailing stops (trail_pct) not supported"
-    if p.target1_atr > 0 or p.target2_atr > 0:
-        return "ATR targets (target1_atr / target2_atr) not supported"
-    if p.target1_r > 0:
-        return "partial exits (target1_r) not supported"
-    if p.trail_activate_r > 0:
-        return "trailing stops (trail_activate_r) not supported"
     return _bars_problem(config, p, sym, ds.series[sym])
 
 

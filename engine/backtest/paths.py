@@ -2,8 +2,8 @@
 
 The Engine (runner.py) is the reference and the default. The array path
 (arrays.py) runs the configurations it supports; anything else runs on the
-Engine and the label says why (``path: engine (trailing stops ... not
-supported)``). ``first_difference`` compares two results field by field and
+Engine and the label says why (``path: engine (limit
+entries not supported)``). ``first_difference`` compares two results field by field and
 names the first thing that differs: ``--verify`` runs both paths and fails on
 any difference, so the array path is trusted only where it was checked.
 """
