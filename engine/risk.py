@@ -97,6 +97,10 @@ SESSION_WINDOWS = {
 
 
 def _secs(text: str) -> int:
+    """Seconds since midnight of a time of day HH:MM; "24:00" (a policy window's end,
+    which the config allows) is the end of the day, 86,400."""
+    if text.strip() == "24:00":
+        return 86_400
     t = _hhmm(text)
     return t.hour * 3600 + t.minute * 60
 

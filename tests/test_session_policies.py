@@ -89,3 +89,13 @@ def test_the_calendar_names_the_active_policy_and_the_time_to_the_next():
     assert after.policy is None and after.next_policy is None
     # recommendation-only tables (the default) have no trading policy
     assert SessionCalendar("us_equity").info(et_ns(9, 50, day=day)).policy is None
+
+
+def test_a_policy_ending_at_24_00_runs_to_midnight():
+    """ "24:00" is a valid end (config) and was refused by the risk manager when built
+    (hour must be in 0..23): it is the end of the day."""
+    rm = RiskManager(RiskConfig(max_position_notional=1e9), "us_equity",
+                     [SessionPolicy(start="16:00", end="24:00", setups=["auction"])])
+    assert check(rm, replace(signal(), setup="auction"), now=et_ns(23, 59)).allowed
+    d = check(rm, replace(signal(), setup="auction"), now=et_ns(15, 59))
+    assert not d.allowed and d.rule is RiskRule.SESSION_POLICY
