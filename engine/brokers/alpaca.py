@@ -80,6 +80,7 @@ from alpaca.trading.stream import TradingStream
 from ..clock import Clock, WallClock
 from .alpaca_peg import UNKNOWN_PREFIX, AlpacaPegs, is_waiting
 from .base import Broker
+from ..stop_cover import uncovered
 from ..live.backoff import Backoff
 from ..live.reconcile import describe_fill, describe_order, diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
@@ -143,6 +144,7 @@ _EVENT_KIND = {
 _ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
                 OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.HELD: "held"}
 _PLACEHOLDER = UNKNOWN_PREFIX  # id prefix of an UNKNOWN submit's placeholder order
+_REPLACED_BY = "replaced by "  # the reason of an order Alpaca replaced, followed by the new order's id
 
 
 def _local(order_id: str) -> bool:
@@ -932,7 +934,7 @@ class AlpacaBroker(Broker):
                 return existing
         reason = ""
         if track.status == "replaced" and ao.replaced_by is not None:
-            reason = f"replaced by {ao.replaced_by}"
+            reason = f"{_REPLACED_BY}{ao.replaced_by}"
         elif track.status in ("rejected", "suspended") and ao.replaces is not None:
             # Alpaca's replace: the order it was to replace filled (or ended) before it landed
             reason = f"rejected by Alpaca: the replacement of order {ao.replaces} came too late"
@@ -1381,6 +1383,19 @@ class AlpacaBroker(Broker):
 
     def order(self, order_id: str) -> Optional[Order]:
         return self._orders.get(order_id)
+
+    def uncovered(self) -> dict[str, int]:
+        """As ``Broker.uncovered``, with a stop Alpaca has replaced (a moved stop) still
+        counted until its replacing order is known here: the stream says "replaced"
+        before the replace's answer names the new order, and the stop is in force
+        meanwhile under that new id."""
+        orders = [o for o in self._orders.values() if o.status.is_open]
+        for o in self._orders.values():
+            if o.leg is OrderLeg.STOP_LOSS and o.reason.startswith(_REPLACED_BY) \
+                    and o.reason[len(_REPLACED_BY):] not in self._orders and self._tracks.get(o.id) is not None \
+                    and self._tracks[o.id].status == "replaced":
+                orders.append(replace(o, status=OrderStatus.ACCEPTED))
+        return uncovered(self.positions(), orders, self.order)
 
     def order_by_client_id(self, client_order_id: str) -> Optional[Order]:
         oid = self._by_client.get(client_order_id)
