@@ -10,9 +10,9 @@ flatten/cancel commands, which go straight to the broker.
 No broker error stops the feed or the engine: an error in sending, in exit
 management or in a trader's command is caught, journaled, shown as a failed
 row on the orders pane (``failures``) with its reason, and followed by a
-look-up of the symbol's orders at the broker. A position left without a
-working stop (the broker's ``unprotected``) gets a protective stop at its
-plan's stop, under a client order id derived from the plan so a retry is
+look-up of the symbol's orders at the broker. A position whose shares are
+not all covered by working stops (the broker's ``uncovered``) gets a
+protective stop for the rest at its plan's stop, under a client order id derived from the plan so a retry is
 refused as a duplicate instead of doubling it; without a plan it stays
 flagged UNPROTECTED (the snapshot, the positions pane) until it has one.
 
