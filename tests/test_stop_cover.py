@@ -6,11 +6,16 @@ stop shrinks, a stop moved) never flag. On the paper broker and as plain orders;
 the Alpaca stand-in paths are in tests/test_alpaca_stop_cover.py."""
 from __future__ import annotations
 
+import dataclasses
+
 from engine.exits import ExitAction
 from engine.model import NS_PER_MIN, Order, OrderLeg, OrderRequest, OrderStatus, OrderType, Position, Side, Trade
 from engine.stop_cover import holding_orders, uncovered
 from tests.standins.testkit import T0
 from tests.test_broker_errors import _paper_position
+from tests.ui_fixtures import FixedEngine, demo_snapshot, fixed_app
+from tests.waiting import wait_for
+from widgets.base import SyncTable
 
 
 def pos(qty: int) -> Position:
@@ -121,3 +126,31 @@ async def test_a_partial_exit_and_a_stop_move_on_paper_never_flag():
     assert p.stop == 191.0 and len(seen) >= 3
     assert all(s == [] for s in seen), seen
     assert engine.snapshot().unprotected == ()
+
+
+async def test_the_positions_pane_shows_the_shares_no_stop_covers(tmp_path):
+    snap = dataclasses.replace(demo_snapshot(), unprotected=("NVDA",), uncovered={"NVDA": 3})
+    (nvda,) = [p for p in snap.positions if p.symbol == "NVDA"]
+    assert abs(nvda.qty) > 3
+    engine = FixedEngine(snap)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#positions-table", SyncTable)
+        stop = table.get_row("NVDA")[5]
+        assert str(stop).strip() == "UNP 3" and stop.style.reverse
+        assert app.query_one("#positions").border_subtitle == "1 open · 1 UNPROTECTED"
+        engine.publish(dataclasses.replace(snap, uncovered={"NVDA": abs(nvda.qty)}))  # no stop at all
+        await wait_for(lambda: str(table.get_row("NVDA")[5]).strip() == "UNPROT", what="UNPROT")
+        engine.publish(dataclasses.replace(snap, unprotected=(), uncovered={}))
+        await wait_for(lambda: str(table.get_row("NVDA")[5]).strip() == "896.40", what="the stop shown again")
+
+
+async def test_the_snapshot_says_how_many_shares_are_uncovered():
+    engine, _ = await _paper_position()
+    for o in list(engine.broker.open_orders()):
+        await engine.broker.cancel(o.id)
+    await engine.broker.submit(OrderRequest(client_order_id="manual-s", symbol="AAPL", side=Side.SELL, qty=4,
+                                            type=OrderType.STOP, stop_price=187.0, leg=OrderLeg.STOP_LOSS))
+    snap = engine.snapshot()
+    assert snap.unprotected == ("AAPL",) and snap.uncovered == {"AAPL": 6}
