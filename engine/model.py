@@ -589,11 +589,14 @@ class EngineSnapshot:
     counters: dict[str, int] = field(default_factory=dict)
     store: Optional[StoreStatus] = None  # the recording's state (None: the producer did not say)
     start_label: str = ""  # a simulated session: "FRESH" or "RESUMED 11:42" (engine/sim_resume.py)
-    unprotected: tuple[str, ...] = ()  # symbols whose open position has no working stop at the broker
+    unprotected: tuple[str, ...] = ()  # symbols whose open position is not wholly covered by working stops
     day_trades: DayTradesView = DayTradesView()  # today's closed trades and their totals
     # pending signal id -> wall seconds the trader has left to decide it (SignalDesk.time_left_s);
     # empty when only the data-time TTL counts (the UI counts expires_ns down)
     decide_left_s: dict[str, float] = field(default_factory=dict)
+    # symbol -> shares of its open position no working stop at the broker covers (engine/stop_cover.py);
+    # its keys are ``unprotected``
+    uncovered: dict[str, int] = field(default_factory=dict)
 
 
 def evolve(obj, **changes):

@@ -10,9 +10,9 @@ flatten/cancel commands, which go straight to the broker.
 No broker error stops the feed or the engine: an error in sending, in exit
 management or in a trader's command is caught, journaled, shown as a failed
 row on the orders pane (``failures``) with its reason, and followed by a
-look-up of the symbol's orders at the broker. A position left without a
-working stop (the broker's ``unprotected``) gets a protective stop at its
-plan's stop, under a client order id derived from the plan so a retry is
+look-up of the symbol's orders at the broker. A position whose shares are
+not all covered by working stops (the broker's ``uncovered``) gets a
+protective stop for the rest at its plan's stop, under a client order id derived from the plan so a retry is
 refused as a duplicate instead of doubling it; without a plan it stays
 flagged UNPROTECTED (the snapshot, the positions pane) until it has one.
 
@@ -39,6 +39,7 @@ from .peg import PEG_JOURNAL, PegPolicy
 from .order_events import OrderEvents
 from .recorder import Recorder
 from .risk import RiskManager
+from .stop_cover import closing_side, holding_orders
 from .stops import exit_profile
 
 
@@ -83,6 +84,7 @@ class OrderRouter:
         self.events = OrderEvents()  # each order's history, for the order detail
         self.day_trades = DayTrades()  # today's round trips, for the Trades pane
         broker.set_event_handler(self.on_broker_event)
+        broker.set_protect_handler(lambda symbol: self.protect([symbol]))
 
     def add_event_listener(self, callback: Callable[[BrokerEvent], None]) -> None:
         self._listeners.append(callback)
@@ -416,61 +418,66 @@ class OrderRouter:
         self.notifier.notify()
 
     async def protect(self, symbols: Optional[Iterable[str]] = None) -> None:
-        """Each open position (of ``symbols``, default all) with no working stop at the
-        broker and no other closing order holding its shares gets a stop for its full
-        size at its plan's stop (as the exit rules last moved it). Without a plan it is
-        journaled as UNPROTECTED (the snapshot flags it until it has a stop). The id is
-        ``ids.protective(signal, n)``: the same n after a lost answer is refused as a
-        duplicate and the order adopted, never doubled; an earlier one under that id
+        """Each open position (of ``symbols``, default all) whose shares are not all
+        covered by working stops at the broker (``Broker.uncovered``, engine/stop_cover.py),
+        and with no other closing order holding its shares, gets a stop for the shares
+        left uncovered at its plan's stop (as the exit rules last moved it). Without a
+        plan it is journaled as UNPROTECTED (the snapshot flags it until it is covered).
+        The id is ``ids.protective(signal, n)``: the same n after a lost answer is refused
+        as a duplicate and the order adopted, never doubled; an earlier one under that id
         that is no longer open (a restart) moves on to the next n. One runs at a time
-        (the feed's exits, a command and a reconcile may each ask). Never raises."""
+        (the feed's exits, a command, a reconcile and the broker may each ask). Never raises."""
         async with self._protect_lock:
             await self._protect(symbols)
 
     async def _protect(self, symbols: Optional[Iterable[str]]) -> None:
         try:
-            bare = self.broker.unprotected()
+            bare = self.broker.uncovered()
         except Exception as exc:
             self.recorder.log("error", "exit", f"positions could not be checked for stops: {self.redact(str(exc))}")
             return
-        for symbol in bare if symbols is None else [s for s in symbols if s in bare]:
+        for symbol in sorted(bare) if symbols is None else [s for s in symbols if s in bare]:
             pos = self.broker.position(symbol)
             if pos is None or pos.qty == 0:
                 continue
-            side = Side.SELL if pos.qty > 0 else Side.BUY
-            holding = [o for o in self.broker.open_orders() if o.symbol == symbol and o.side is side]
+            short = min(bare[symbol], abs(pos.qty))
+            side = closing_side(pos)
+            holding = holding_orders(symbol, side, self.broker.open_orders())
             sig = self.plans.get(symbol)
             if holding or sig is None:
                 why = (f"{holding[0].leg.value} order {holding[0].client_order_id} ({holding[0].status.value}) is "
                        f"working" if holding else "no plan to place one from")
-                self.recorder.log("error", "exit", f"position {symbol} {pos.qty:+d}: UNPROTECTED, no stop at the "
-                                  f"broker; none placed: {why}", symbol)
+                self.recorder.log("error", "exit", f"position {symbol} {pos.qty:+d}: {_bare(pos, short)}; none "
+                                  f"placed: {why}", symbol)
                 continue
             plan = self.exits.plan(symbol)
             stop = plan.stop if plan is not None else sig.stop
-            await self._place_protective_stop(sig, pos, side, stop)
+            await self._place_protective_stop(sig, pos, side, stop, short)
 
-    async def _place_protective_stop(self, sig: Signal, pos: Position, side: Side, stop: float) -> None:
+    async def _place_protective_stop(self, sig: Signal, pos: Position, side: Side, stop: float, qty: int) -> None:
+        """A stop for the ``qty`` shares of ``pos`` no working stop covers."""
         symbol = pos.symbol
         for _ in range(5):
             self._protective[sig.id] += 1
             coid = self.ids.protective(sig.id, self._protective[sig.id])
-            req = OrderRequest(client_order_id=coid, symbol=symbol, side=side, qty=abs(pos.qty), type=OrderType.STOP,
+            req = OrderRequest(client_order_id=coid, symbol=symbol, side=side, qty=qty, type=OrderType.STOP,
                                stop_price=stop, signal_id=sig.id, leg=OrderLeg.STOP_LOSS)
             try:
                 order = await self.broker.submit(req)
             except Exception as exc:
                 self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} failed: "
-                                  f"{type(exc).__name__}: {self.redact(str(exc))}; UNPROTECTED", symbol)
+                                  f"{type(exc).__name__}: {self.redact(str(exc))}; {_bare(pos, qty)}", symbol)
                 return
             self.recorder.order(self.with_index(order))
             if order.status is OrderStatus.REJECTED:
                 self.recorder.log("error", "exit", f"protective stop {coid} for {symbol} rejected: "
-                                  f"{self.redact(order.reason)}; UNPROTECTED", symbol)
+                                  f"{self.redact(order.reason)}; {_bare(pos, qty)}", symbol)
                 return
             if order.status.is_open:
-                self.recorder.log("warn", "exit", f"position {symbol} {pos.qty:+d} had no stop at the broker: "
-                                  f"protective stop {side.value} {abs(pos.qty)} @ {stop:.2f} placed, id {coid}", symbol)
+                had = ("had no stop at the broker" if qty >= abs(pos.qty) else
+                       f"had stops at the broker for {abs(pos.qty) - qty} of its shares")
+                self.recorder.log("warn", "exit", f"position {symbol} {pos.qty:+d} {had}: "
+                                  f"protective stop {side.value} {qty} @ {stop:.2f} placed, id {coid}", symbol)
                 self.notifier.notify()
                 return
             # the broker already had an order under this id and it is closed (an earlier run's): the next id
@@ -547,6 +554,13 @@ class OrderRouter:
             for order in orders:
                 self.recorder.order(self.with_index(order))
             self.notifier.notify()
+
+
+def _bare(pos: Position, short: int) -> str:
+    """What the journal says of a position with ``short`` shares no stop covers."""
+    if short >= abs(pos.qty):
+        return "UNPROTECTED, no stop at the broker"
+    return f"UNPROTECTED for {short} shares, stops at the broker cover {abs(pos.qty) - short}"
 
 
 def _trip_pnl(trip: list[Fill]) -> float:

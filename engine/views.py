@@ -52,6 +52,7 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
     recent = [o for o in engine.broker.recent_orders(30) if not o.status.is_open]
     if engine.router.failures:  # failed broker actions, each a row with its reason
         recent = sorted([*recent, *engine.router.failures], key=lambda o: o.updated_ns, reverse=True)[:30]
+    uncovered = engine.broker.uncovered()
     return EngineSnapshot(
         ts_ns=now, mode=engine.mode, entries_paused=engine.entries_paused, broker_kind=engine.broker.kind,
         feed=status, symbols={s: an.snapshot() for s, an in engine.analytics.items()},
@@ -62,7 +63,7 @@ def build_snapshot(engine: "Engine") -> EngineSnapshot:
         blocked_entries_reason=engine.entry_block_reason(now) if now else "", counters=dict(engine.counters),
         store=engine.recorder.store_status(),
         start_label=engine.sim_start.label if engine.sim_start is not None else "",
-        unprotected=tuple(engine.broker.unprotected()),
+        unprotected=tuple(sorted(uncovered)), uncovered=uncovered,
         day_trades=engine.router.day_trades.view(),
         decide_left_s=engine.desk.time_left_s(now, status.speed),
     )

@@ -2,7 +2,8 @@
 
 A position with no working stop at the broker (the snapshot's ``unprotected``)
 shows UNPROT in red reverse in the Stop column and is counted in the subtitle,
-until it has one."""
+until it has one; one whose stops cover only part of it shows ``UNP <shares>``,
+the shares no stop covers (the snapshot's ``uncovered``), until they are."""
 from __future__ import annotations
 
 from rich.style import Style
@@ -39,7 +40,8 @@ class PositionsPane(Pane):
         for p in view.snap.positions:
             if p.qty == 0:
                 continue
-            stop = (Text("UNPROT", style=table.tone("down") + Style(reverse=True, bold=True)) if p.symbol in bare
+            stop = (Text(_bare_label(p.qty, view.snap.uncovered.get(p.symbol)),
+                         style=table.tone("down") + Style(reverse=True, bold=True)) if p.symbol in bare
                     else fmt.price(p.stop, sep=False))
             rows.append(
                 (
@@ -62,3 +64,8 @@ class PositionsPane(Pane):
             subtitle += f" · {unprotected} UNPROTECTED"
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
+
+
+def _bare_label(qty: int, short) -> str:
+    """UNPROT for a position no stop covers; UNP and the shares left over for one partly covered."""
+    return f"UNP {short}" if short and short < abs(qty) else "UNPROT"

@@ -59,7 +59,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from alpaca.common.enums import Sort
 from alpaca.trading.client import TradingClient
@@ -80,6 +80,7 @@ from alpaca.trading.stream import TradingStream
 from ..clock import Clock, WallClock
 from .alpaca_peg import UNKNOWN_PREFIX, AlpacaPegs, is_waiting
 from .base import Broker
+from ..stop_cover import uncovered
 from ..live.backoff import Backoff
 from ..live.reconcile import describe_fill, describe_order, diff_open_orders, diff_positions
 from ..live.rest import AlpacaRestError, call_rest, harden_client
@@ -143,6 +144,7 @@ _EVENT_KIND = {
 _ALPACA_OPEN = {OrderStatus.NEW: "new", OrderStatus.ACCEPTED: "accepted",
                 OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.HELD: "held"}
 _PLACEHOLDER = UNKNOWN_PREFIX  # id prefix of an UNKNOWN submit's placeholder order
+_REPLACED_BY = "replaced by "  # the reason of an order Alpaca replaced, followed by the new order's id
 
 
 def _local(order_id: str) -> bool:
@@ -302,6 +304,7 @@ class AlpacaBroker(Broker):
         self._since_ns: Optional[int] = None  # closed orders submitted after this are asked for
         self._handler: Optional[Callable[[BrokerEvent], None]] = None
         self._reconcile_handler: Optional[Callable[[list[str]], None]] = None
+        self._protect_handler: Optional[Callable[[str], Awaitable[None]]] = None
         self._orders: dict[str, Order] = {}
         self._tracks: dict[str, _Track] = {}
         self._by_client: dict[str, str] = {}
@@ -333,6 +336,19 @@ class AlpacaBroker(Broker):
         """Called with the differences of every reconcile that runs by itself
         (after a stream reconnect), so the engine can journal them."""
         self._reconcile_handler = handler
+
+    def set_protect_handler(self, handler: Callable[[str], Awaitable[None]]) -> None:
+        self._protect_handler = handler
+
+    async def protect(self, symbol: str) -> None:
+        """Ask the engine to give ``symbol``'s position stops for the shares none covers
+        (a pegged entry cancelled part-filled, alpaca_peg.py). Never raises."""
+        if self._protect_handler is None:
+            return
+        try:
+            await self._protect_handler(symbol)
+        except Exception as exc:  # the router's protect journals its own failures
+            log.warning("protecting %s failed: %s", symbol, redact(exc))
 
     async def start(self) -> list[str]:
         """Load the broker's state (reconcile) and start the order-update stream.
@@ -918,7 +934,7 @@ class AlpacaBroker(Broker):
                 return existing
         reason = ""
         if track.status == "replaced" and ao.replaced_by is not None:
-            reason = f"replaced by {ao.replaced_by}"
+            reason = f"{_REPLACED_BY}{ao.replaced_by}"
         elif track.status in ("rejected", "suspended") and ao.replaces is not None:
             # Alpaca's replace: the order it was to replace filled (or ended) before it landed
             reason = f"rejected by Alpaca: the replacement of order {ao.replaces} came too late"
@@ -1189,11 +1205,15 @@ class AlpacaBroker(Broker):
         return differences
 
     def _unprotected(self) -> list[str]:
-        """A position with no stop order open at the broker, one line each."""
-        stops = {o.symbol for o in self._orders.values() if o.leg is OrderLeg.STOP_LOSS and o.status.is_open
-                 and not o.id.startswith(_PLACEHOLDER)}
-        return [f"position {symbol} {pos.qty:+d}: UNPROTECTED, no stop order open at broker"
-                for symbol, pos in sorted(self._positions.items()) if pos.qty and symbol not in stops]
+        """A position not wholly covered by stop orders open at the broker, one line each."""
+        out = []
+        for symbol, short in sorted(self.uncovered().items()):
+            qty = self._positions[symbol].qty
+            out.append(f"position {symbol} {qty:+d}: UNPROTECTED, no stop order open at broker"
+                       if short >= abs(qty) else
+                       f"position {symbol} {qty:+d}: UNPROTECTED for {short} shares, stop orders open at "
+                       f"broker cover {abs(qty) - short}")
+        return out
 
     def _since(self) -> int:
         if self._since_ns is None:
@@ -1360,6 +1380,22 @@ class AlpacaBroker(Broker):
 
     def recent_orders(self, n: int = 50) -> list[Order]:
         return sorted(self._orders.values(), key=lambda o: o.updated_ns, reverse=True)[:n]
+
+    def order(self, order_id: str) -> Optional[Order]:
+        return self._orders.get(order_id)
+
+    def uncovered(self) -> dict[str, int]:
+        """As ``Broker.uncovered``, with a stop Alpaca has replaced (a moved stop) still
+        counted until its replacing order is known here: the stream says "replaced"
+        before the replace's answer names the new order, and the stop is in force
+        meanwhile under that new id."""
+        orders = [o for o in self._orders.values() if o.status.is_open]
+        for o in self._orders.values():
+            if o.leg is OrderLeg.STOP_LOSS and o.reason.startswith(_REPLACED_BY) \
+                    and o.reason[len(_REPLACED_BY):] not in self._orders and self._tracks.get(o.id) is not None \
+                    and self._tracks[o.id].status == "replaced":
+                orders.append(replace(o, status=OrderStatus.ACCEPTED))
+        return uncovered(self.positions(), orders, self.order)
 
     def order_by_client_id(self, client_order_id: str) -> Optional[Order]:
         oid = self._by_client.get(client_order_id)

@@ -338,13 +338,28 @@ class AlpacaPegs:
             return True  # it filled before the cancel: the position is whole
         if action.kind == "cancel" or peg.stopped:
             self._note(final, action.reason)
+            if final.filled_qty and not peg.stopped:
+                await self._protect_filled_part(final)
             return True
         cid = self._attempt_id(peg, "m")
         order = await self._b._send(replace(peg.req, client_order_id=cid, type=OrderType.MARKET, limit_price=None,
                                             qty=remaining, peg=None))
         if order.status.is_open:
             self._note(order, action.reason)
+        if final.filled_qty:
+            await self._protect_filled_part(final)
         return True
+
+    async def _protect_filled_part(self, cancelled: Order) -> None:
+        """A peg cancelled part-filled: whether Alpaca keeps the legs of a bracket parent
+        cancelled after a partial fill is not documented (the stand-in cancels them), and
+        the market remainder's legs cover the remainder only. The cancelled order is looked
+        up with its legs, then the engine protects the shares no working stop covers."""
+        try:
+            await self._b._look_up(cancelled.id, nested=True)
+        except Exception as exc:  # the step is done (never redone); the legs are counted as they stand
+            log.warning("peg %s: look-up of its legs failed: %s", cancelled.client_order_id, redact(exc))
+        await self._b.protect(cancelled.symbol)
 
     async def _end_waiting(self, peg: _Peg, waiting: Order, action: PegAction) -> bool:
         """The window ended with nothing at Alpaca: the waiting order closes; with the

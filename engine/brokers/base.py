@@ -15,9 +15,10 @@ bar that can fill an order, equity at a given price).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Optional, Sequence
+from typing import Awaitable, Callable, Optional, Sequence
 
-from ..model import Account, Bar, BrokerEvent, Fill, Order, OrderLeg, OrderRequest, OrderStatus, Position, Quote, Trade
+from ..model import Account, Bar, BrokerEvent, Fill, Order, OrderLeg, OrderRequest, Position, Quote, Trade
+from ..stop_cover import uncovered
 
 
 class Broker(ABC):
@@ -30,6 +31,11 @@ class Broker(ABC):
 
     def set_reconcile_handler(self, handler: Callable[[list[str]], None]) -> None:
         """Where lines describing a reconcile with the real account go (a network broker)."""
+
+    def set_protect_handler(self, handler: Callable[[str], Awaitable[None]]) -> None:
+        """Who gives a symbol's position stops for its uncovered shares (the router's
+        ``protect``): a broker whose own steps can leave part of a position without a
+        stop (a pegged entry at Alpaca cancelled part-filled) awaits it right there."""
 
     async def start(self) -> list[str]:
         """Connect and reconcile; returns what the reconcile changed, one line each."""
@@ -91,12 +97,19 @@ class Broker(ABC):
     def position(self, symbol: str) -> Optional[Position]:
         return next((p for p in self.positions() if p.symbol == symbol), None)
 
+    def order(self, order_id: str) -> Optional[Order]:
+        """An order this broker knows (open or not) by its id, else None."""
+        return next((o for o in self.recent_orders(200) if o.id == order_id), None)
+
+    def uncovered(self) -> dict[str, int]:
+        """Symbol -> shares of its open position that no working stop order at the broker
+        covers (``engine/stop_cover.py``; only symbols with some). A stop whose submit
+        outcome is UNKNOWN does not count: it may not exist."""
+        return uncovered(self.positions(), self.open_orders(), self.order)
+
     def unprotected(self) -> list[str]:
-        """Symbols whose open position has no working stop order at the broker. A stop
-        whose submit outcome is UNKNOWN does not count: it may not exist."""
-        stops = {o.symbol for o in self.open_orders()
-                 if o.leg is OrderLeg.STOP_LOSS and o.status is not OrderStatus.UNKNOWN}
-        return sorted(p.symbol for p in self.positions() if p.qty and p.symbol not in stops)
+        """Symbols whose open position is not wholly covered by working stop orders."""
+        return sorted(self.uncovered())
 
     def has_exposure(self, symbol: str) -> bool:
         """A position, or an entry order that may become one."""
