@@ -47,6 +47,7 @@ from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Quote, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer
+from .sim_volatility import session_volatility
 
 ET = ZoneInfo("America/New_York")
 DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
@@ -55,6 +56,19 @@ DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
 DEFAULT_SESSION_DATE = date(2024, 6, 12)
 TICK = 0.01
 OVERNIGHT_WALL_S = 12.0  # a paced overnight (or weekend) between two simulated days lasts at most this
+
+# Calibration to real one-minute bars (issue 16; benchmarks/sim_calibration.py prints the
+# statistics side by side, tests/test_sim_calibration.py holds them in bands). ``u`` is the
+# symbol's typical one-minute ATR (SymbolSpec.atr_pct x price).
+NOISE_PER_U = 7.0  # per-second noise = u / NOISE_PER_U x the minute's volatility (sim_volatility)
+NOISE_MEMORY_S = 1800.0  # the noise's pull back to the script, in seconds: a near-martingale at one minute
+SCRIPT_SCALE = 0.3  # the script's drifts (rotations, approaches, pullbacks, continuations): u x this
+BURST_SCALE = 1.0  # a burst's jump: u x this, big enough to make an impulse leg (impulse_min_atr)
+JUMP_S = 12.0  # a burst's move takes this long, so it rarely spans two bars (no lag-1 autocorrelation)
+VOLATILITY_STREAM = 1  # tag of the generator the volatility path is drawn from
+# bumped whenever the same arguments would generate other data: it names the backtester's
+# on-disk cache of generated bars (engine/backtest/data.py), so no stale year is reused
+GENERATOR_VERSION = 2
 
 
 # --------------------------------------------------------------------------- symbols
@@ -227,7 +241,8 @@ class _Script:
     """Builds the per-second regime schedule of one session."""
 
     rng: np.random.Generator
-    u: float  # one ATR unit in dollars
+    u: float  # the script's unit in dollars (SCRIPT_SCALE x one ATR)
+    ub: float  # a burst's unit in dollars (BURST_SCALE x one ATR): impulses stay impulses
     anchor: float
     horizon_s: int
     t: int = 0
@@ -250,9 +265,9 @@ class _Script:
         t0, r, stop = self.t, self.rng, self.t + int(minutes * 60)
         side = 1 if self.anchor <= center else -1
         while self.t < stop:
-            target = center + side * half * r.uniform(0.35, 0.8)
+            target = center + side * half * r.uniform(0.15, 0.45)
             dist = abs(target - self.anchor) / self.u
-            self.add(min(max(3.0, dist * r.uniform(1.5, 2.5)), 10.0), target,
+            self.add(min(max(6.0, dist * r.uniform(3.0, 5.0)), 15.0), target,
                      vol=1.0, inten=r.uniform(0.85, 1.1), bias=0.5 + 0.05 * side)
             side = -side
         self.mark("balance", 0, t0)
@@ -265,8 +280,8 @@ class _Script:
         r, u = self.rng, self.u
         t0 = self.t
         self.add(r.uniform(2.5, 3.5), center, vol=0.8, inten=0.9, bias=0.5)
-        self.add(r.uniform(2.0, 3.0), center + s * 0.4 * half, vol=0.8, inten=1.0, bias=0.5 + 0.06 * s)
-        self.add(r.uniform(1.0, 1.5), center + s * (half + r.uniform(2.0, 2.8) * u), vol=0.8, inten=1.6,
+        self.add(r.uniform(2.0, 3.0), center + s * 0.1 * half, vol=0.8, inten=1.0, bias=0.5 + 0.06 * s)
+        self.add(r.uniform(1.0, 1.5), center + s * (half + r.uniform(2.0, 2.8) * self.ub), vol=0.8, inten=1.6,
                  bias=0.5 + 0.2 * s, size=1.1, smooth=False)
         self.add(r.uniform(1.5, 2.0), self.anchor + s * 0.2 * u, vol=0.5, inten=1.8, bias=0.5)
         self.mark("failed_breakout", s, t0)
@@ -291,11 +306,13 @@ class _Script:
         into the second burst, responsive flow the leg's way, a continuation."""
         r, u = self.rng, self.u
         t0 = self.t
-        self.add(r.uniform(2.0, 3.0), edge - s * 0.3 * u, inten=1.2, bias=0.5 + 0.1 * s)
-        self.add(r.uniform(0.5, 0.8), edge + s * r.uniform(4.0, 5.0) * u, vol=0.8, inten=2.6, bias=0.5 + 0.34 * s,
-                 size=1.5, smooth=False)
+        # flow builds while price waits (no drift into the burst: that would be a trend to harvest)
+        self.add(r.uniform(2.0, 3.0), self.anchor, inten=1.2, bias=0.5 + 0.1 * s)
+        beyond = max(edge, self.anchor) if s > 0 else min(edge, self.anchor)
+        self.add(r.uniform(0.5, 0.8), beyond + s * r.uniform(3.5, 4.5) * self.ub, vol=0.8, inten=2.6,
+                 bias=0.5 + 0.34 * s, size=1.5, smooth=False)
         self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.06 * s)
-        b2 = r.uniform(4.0, 5.0) * u
+        b2 = r.uniform(2.0, 3.0) * self.ub
         self.add(r.uniform(0.5, 0.8), self.anchor + s * b2, vol=0.8, inten=2.4, bias=0.5 + 0.32 * s, size=1.4,
                  smooth=False)
         self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.04 * s)
@@ -313,13 +330,13 @@ class _Script:
         t0 = self.t
         s = 1 if target > self.anchor else -1
         dist = abs(target - self.anchor) / self.u
-        self.add(min(max(4.0, dist * 0.7), 8.0), target, inten=1.6, bias=0.5 + 0.2 * s, size=1.1)
+        self.add(min(max(8.0, dist * 1.5), 20.0), target, inten=1.6, bias=0.5 + 0.2 * s, size=1.1)
         self.mark("return", s, t0)
 
 
 def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: float, hi: float,
-                  horizon_s: int, ref_price: float) -> _Script:
-    sc = _Script(rng=rng, u=u, anchor=open_price, horizon_s=horizon_s)
+                  horizon_s: int, ref_price: float, ub: Optional[float] = None) -> _Script:
+    sc = _Script(rng=rng, u=u, ub=u if ub is None else ub, anchor=open_price, horizon_s=horizon_s)
     center = (lo + hi) / 2.0
     half = float(np.clip((hi - lo) / 2.0, 2.5 * u, 6.0 * u))
     # first breakout side leans back toward the symbol's reference level (keeps long chains bounded)
@@ -332,7 +349,7 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
     fail_next = bool(rng.random() < 0.5)
     while sc.left_min() > 45:
         s = fail_side if fail_next else break_side
-        edge = hi if s > 0 else lo
+        edge = center + s * half  # the range the script rotates in (the value area clipped to 2.5-6 u)
         if fail_next:
             sc.failed_breakout(s, center, half)
             sc.balance(center, half, rng.uniform(15, 22))
@@ -392,8 +409,10 @@ def _value_area(price: np.ndarray, size: np.ndarray) -> tuple[float, float]:
     return round(lo * TICK, 2), round(hi * TICK, 2)
 
 
-def _rng(seed: int, symbol: str, d: date) -> np.random.Generator:
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(symbol.upper().encode()), d.toordinal()])
+def _rng(seed: int, symbol: str, d: date, stream: int = 0) -> np.random.Generator:
+    """The session's generator; ``stream`` > 0 a separate one (same seed words plus the tag)."""
+    words = [int(seed) & 0xFFFFFFFF, zlib.crc32(symbol.upper().encode()), d.toordinal()]
+    return np.random.default_rng(words + [stream] if stream else words)
 
 
 def generate_symbol_session(
@@ -423,7 +442,7 @@ def generate_symbol_session(
         open_price = center + rng.uniform(-0.3, 0.3) * (hi - lo)
     open_price = float(np.clip(open_price, lo + u, hi - u)) if hi - lo > 2 * u else center
 
-    sc = _build_script(rng, u, open_price, lo, hi, horizon, spec.price)
+    sc = _build_script(rng, u * SCRIPT_SCALE, open_price, lo, hi, horizon, spec.price, ub=u * BURST_SCALE)
     # per-second schedule
     total = sum(s.dur for s in sc.segs)
     anchor = np.empty(total + 1)
@@ -435,7 +454,9 @@ def generate_symbol_session(
     anchor[0] = open_price
     for s in sc.segs:
         f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
-        anchor[t + 1:t + 1 + s.dur] = a0 + (s.end - a0) * (_smoothstep(f) if s.smooth else f)
+        # a burst (not smooth) is a jump: its whole move in its first JUMP_S seconds
+        shape = _smoothstep(f) if s.smooth else np.minimum(1.0, f * (s.dur / JUMP_S))
+        anchor[t + 1:t + 1 + s.dur] = a0 + (s.end - a0) * shape
         vol[t:t + s.dur] = s.vol
         inten[t:t + s.dur] = s.inten
         bias[t:t + s.dur] = s.bias
@@ -446,10 +467,13 @@ def generate_symbol_session(
     n_sec = horizon
     anchor, vol, inten, bias, sizem = (x[:n_sec + 1] for x in (anchor, vol, inten, bias, sizem))
 
-    # OU noise: ~u of range inside a minute, but a short memory (90 s) so noise
-    # alone rarely retraces an impulse by the 0.75 ATR that ends a leg
-    sigma = vol * (u / 11.0)
-    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / 90.0)
+    # noise around the script: ~u of range inside a minute with clustered, fat-tailed
+    # volatility (sim_volatility), and a long memory (NOISE_MEMORY_S) so one-minute
+    # returns are near a martingale, as real ones are (issue 16 calibration)
+    vol_min, rate_min = session_volatility(_rng(seed, symbol, session_date, VOLATILITY_STREAM), n_sec // 60 + 2)
+    per_sec = np.arange(n_sec + 1) // 60
+    sigma = vol * vol_min[per_sec] * (u / NOISE_PER_U)
+    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / NOISE_MEMORY_S)
     mid = np.maximum(mid, 50 * TICK)
 
     # arrivals: U-shaped intraday rate x regime volume factor
@@ -458,7 +482,7 @@ def generate_symbol_session(
     ushape = 1.0 + 2.0 * np.exp(-m / 20.0) + 1.3 * np.exp(-(span - m) / 25.0)
     n_target = trades_per_session or spec.trades_per_session
     n_target = n_target * (n_sec / 23_400.0)
-    lam = ushape * inten[:n_sec]
+    lam = ushape * inten[:n_sec] * rate_min[per_sec[:n_sec]]
     lam *= n_target / lam.sum()
     counts = rng.poisson(lam)
     sec = np.repeat(np.arange(n_sec), counts)
