@@ -37,7 +37,10 @@ class VolatilityModel:
     open_minutes: float = 25.0
     close_boost: float = 0.35
     close_minutes: float = 30.0
-    rate_power: float = 1.0  # trade rate ~ vol ** rate_power
+    rate_power: float = 0.5  # trade rate ~ vol ** rate_power ...
+    rate_floor: float = 0.4  # ... but never below this (a liquid stock trades every minute)
+    shock_boost: float = 0.8  # a burst (the script's jumps) lifts volatility and trading by this ...
+    shock_seconds: float = 600.0  # ... decaying over this: the market stays excited after a jump
 
 
 DEFAULT_MODEL = VolatilityModel()
@@ -74,8 +77,19 @@ def session_volatility(rng: np.random.Generator, n_min: int,
                        model: VolatilityModel = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray]:
     """(volatility multiplier of each minute, trade-rate multiplier of each minute): the
     clustered part times the intraday shape (mean square 1), and the clustered part
-    to ``rate_power`` (the trade rate has its own U-shape in the simulator)."""
+    to ``rate_power``, at least ``rate_floor`` (the trade rate has its own U-shape in the simulator)."""
     clustered = clustered_volatility(rng, n_min, model)
     shape = intraday_shape(n_min, model)
     shape = shape / np.sqrt(np.mean(shape * shape))
-    return clustered * shape, clustered ** model.rate_power
+    return clustered * shape, np.maximum(clustered ** model.rate_power, model.rate_floor)
+
+
+def aftershock(n_sec: int, jump_starts: np.ndarray, model: VolatilityModel = DEFAULT_MODEL) -> np.ndarray:
+    """Per-second multiplier 1 + boost x sum of exp(-(t - start) / shock_seconds) over the
+    jumps started before t: volatility (and activity) cluster after a jump, as after news."""
+    out = np.ones(n_sec)
+    t = np.arange(n_sec, dtype=np.float64)
+    for start in np.asarray(jump_starts, dtype=np.int64):
+        if 0 <= start < n_sec:
+            out[start:] += model.shock_boost * np.exp(-(t[start:] - start) / model.shock_seconds)
+    return out

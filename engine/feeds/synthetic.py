@@ -47,7 +47,7 @@ from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Quote, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer
-from .sim_volatility import session_volatility
+from .sim_volatility import aftershock, session_volatility
 
 ET = ZoneInfo("America/New_York")
 DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
@@ -60,7 +60,7 @@ OVERNIGHT_WALL_S = 12.0  # a paced overnight (or weekend) between two simulated 
 # Calibration to real one-minute bars (issue 16; benchmarks/sim_calibration.py prints the
 # statistics side by side, tests/test_sim_calibration.py holds them in bands). ``u`` is the
 # symbol's typical one-minute ATR (SymbolSpec.atr_pct x price).
-NOISE_PER_U = 7.0  # per-second noise = u / NOISE_PER_U x the minute's volatility (sim_volatility)
+NOISE_PER_U = 5.5  # per-second noise = u / NOISE_PER_U x the minute's volatility (sim_volatility)
 NOISE_MEMORY_S = 1800.0  # the noise's pull back to the script, in seconds: a near-martingale at one minute
 SCRIPT_SCALE = 0.3  # the script's drifts (rotations, approaches, pullbacks, continuations): u x this
 BURST_SCALE = 1.0  # a burst's jump: u x this, big enough to make an impulse leg (impulse_min_atr)
@@ -234,6 +234,8 @@ class _Seg:
     bias: float  # base probability that a trade is buyer-initiated
     size: float  # trade-size factor
     smooth: bool
+    pin: Optional[int] = None  # end where the price (script + noise) was at this second: revisit a node
+    hold: bool = False  # end where the segment before ended (after its pin)
 
 
 @dataclass
@@ -249,9 +251,10 @@ class _Script:
     segs: list[_Seg] = field(default_factory=list)
     episodes: list[tuple[str, int, int, int]] = field(default_factory=list)  # kind, side, t0, t1
 
-    def add(self, minutes: float, end: float, vol=1.0, inten=1.0, bias=0.5, size=1.0, smooth=True) -> None:
+    def add(self, minutes: float, end: float, vol=1.0, inten=1.0, bias=0.5, size=1.0, smooth=True,
+            pin: Optional[int] = None, hold: bool = False) -> None:
         dur = max(30, int(minutes * 60))
-        self.segs.append(_Seg(dur, end, vol, inten, bias, size, smooth))
+        self.segs.append(_Seg(dur, end, vol, inten, bias, size, smooth, pin, hold))
         self.t += dur
         self.anchor = end
 
@@ -307,18 +310,23 @@ class _Script:
         r, u = self.rng, self.u
         t0 = self.t
         # flow builds while price waits (no drift into the burst: that would be a trend to harvest)
-        self.add(r.uniform(2.0, 3.0), self.anchor, inten=1.2, bias=0.5 + 0.1 * s)
+        self.add(r.uniform(2.0, 3.0), self.anchor, inten=1.2, bias=0.5 + 0.16 * s)
         beyond = max(edge, self.anchor) if s > 0 else min(edge, self.anchor)
         self.add(r.uniform(0.5, 0.8), beyond + s * r.uniform(3.5, 4.5) * self.ub, vol=0.8, inten=2.6,
                  bias=0.5 + 0.34 * s, size=1.5, smooth=False)
-        self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.06 * s)
+        self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.1 * s)
         b2 = r.uniform(2.0, 3.0) * self.ub
+        node = self.t + int(JUMP_S / 2)  # the middle of the second burst: the leg's thinnest price
         self.add(r.uniform(0.5, 0.8), self.anchor + s * b2, vol=0.8, inten=2.4, bias=0.5 + 0.32 * s, size=1.4,
                  smooth=False)
-        self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.04 * s)
+        self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.08 * s)
         self.mark("breakout", s, t0)
         t1 = self.t
-        self.add(r.uniform(3.0, 5.0), self.anchor - s * 0.55 * b2, vol=0.8, inten=0.6, bias=0.5 - 0.08 * s, size=0.9)
+        # back to the node through the noise (pinned: the price, not the script, revisits it) ...
+        self.add(r.uniform(3.0, 5.0), self.anchor - s * 0.55 * b2, vol=0.8, inten=0.6, bias=0.5 - 0.08 * s, size=0.9,
+                 pin=node)
+        # ... where the leg's side trades again (what trend_model waits for), price still at it
+        self.add(r.uniform(1.5, 2.5), self.anchor, vol=0.3, inten=1.6, bias=0.5 + 0.35 * s, hold=True)
         self.mark("pullback", s, t1)
         t2 = self.t
         self.add(2.0, self.anchor + s * 0.3 * u, vol=0.8, inten=2.2, bias=0.5 + 0.3 * s, size=1.2)
@@ -450,39 +458,52 @@ def generate_symbol_session(
     inten = np.empty(total + 1)
     bias = np.empty(total + 1)
     sizem = np.empty(total + 1)
-    a0, t = open_price, 0
-    anchor[0] = open_price
+    t = 0
     for s in sc.segs:
-        f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
-        # a burst (not smooth) is a jump: its whole move in its first JUMP_S seconds
-        shape = _smoothstep(f) if s.smooth else np.minimum(1.0, f * (s.dur / JUMP_S))
-        anchor[t + 1:t + 1 + s.dur] = a0 + (s.end - a0) * shape
         vol[t:t + s.dur] = s.vol
         inten[t:t + s.dur] = s.inten
         bias[t:t + s.dur] = s.bias
         sizem[t:t + s.dur] = s.size
-        a0, t = s.end, t + s.dur
+        t += s.dur
     vol[total] = inten[total] = sizem[total] = 1.0
     bias[total] = 0.5
     n_sec = horizon
-    anchor, vol, inten, bias, sizem = (x[:n_sec + 1] for x in (anchor, vol, inten, bias, sizem))
+    vol, inten, bias, sizem = (x[:n_sec + 1] for x in (vol, inten, bias, sizem))
 
     # noise around the script: ~u of range inside a minute with clustered, fat-tailed
     # volatility (sim_volatility), and a long memory (NOISE_MEMORY_S) so one-minute
     # returns are near a martingale, as real ones are (issue 16 calibration)
     vol_min, rate_min = session_volatility(_rng(seed, symbol, session_date, VOLATILITY_STREAM), n_sec // 60 + 2)
     per_sec = np.arange(n_sec + 1) // 60
-    sigma = vol * vol_min[per_sec] * (u / NOISE_PER_U)
-    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / NOISE_MEMORY_S)
-    mid = np.maximum(mid, 50 * TICK)
+    starts = np.cumsum([0] + [seg.dur for seg in sc.segs])[:-1]
+    shock = aftershock(n_sec + 1, np.array([t0 for t0, seg in zip(starts, sc.segs) if not seg.smooth], dtype=np.int64))
+    sigma = vol * vol_min[per_sec] * shock * (u / NOISE_PER_U)
+    noise = _ou_noise(rng, sigma, theta=1.0 / NOISE_MEMORY_S)
+
+    # the script's anchor path; a pinned segment ends where the price was at its pin
+    a0, t = open_price, 0
+    anchor[0] = open_price
+    for s in sc.segs:
+        end = s.end
+        if s.pin is not None and t + s.dur <= n_sec:
+            end = anchor[s.pin] + noise[s.pin] - noise[t + s.dur]
+        elif s.hold:
+            end = a0
+        f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
+        # a burst (not smooth) is a jump: its whole move in its first JUMP_S seconds
+        shape = _smoothstep(f) if s.smooth else np.minimum(1.0, f * (s.dur / JUMP_S))
+        anchor[t + 1:t + 1 + s.dur] = a0 + (end - a0) * shape
+        a0, t = end, t + s.dur
+    anchor = anchor[:n_sec + 1]
+    mid = np.maximum(anchor + noise, 50 * TICK)
 
     # arrivals: U-shaped intraday rate x regime volume factor
     m = np.arange(n_sec) / 60.0
     span = n_sec / 60.0
-    ushape = 1.0 + 2.0 * np.exp(-m / 20.0) + 1.3 * np.exp(-(span - m) / 25.0)
+    ushape = 1.0 + 2.5 * np.exp(-m / 20.0) + 2.0 * np.exp(-(span - m) / 20.0)
     n_target = trades_per_session or spec.trades_per_session
     n_target = n_target * (n_sec / 23_400.0)
-    lam = ushape * inten[:n_sec] * rate_min[per_sec[:n_sec]]
+    lam = ushape * inten[:n_sec] * rate_min[per_sec[:n_sec]] * np.sqrt(shock[:n_sec])
     lam *= n_target / lam.sum()
     counts = rng.poisson(lam)
     sec = np.repeat(np.arange(n_sec), counts)
