@@ -9,22 +9,29 @@ session's value area (the balance range of STRATEGY.md section 8):
   centre, with two-sided flow;
 - ``breakout``: an impulse leg out of the range in two bursts (aggressive
   one-sided flow, a volume spike) with a short pause between them, then a
-  ``pullback`` into the second burst (a low-volume area of the leg) on light
-  volume, then a ``continuation`` and a new balance beyond the edge;
+  ``pullback`` to the price of the second burst (a low-volume node of the leg)
+  on light volume where the leg's side trades again, then a ``continuation``;
+  the day then balances around the new level (the next breakout may go back);
 - ``failed_breakout``: a poke beyond the range edge that closes back inside
   within a few bars, a fast reclaim leg, a small pullback into it and a move to
-  the centre;
-- ``return``: a slower leg back into the original range, so another breakout can
-  follow on the other side.
+  the centre.
 
-Everything is expressed in units of the symbol's typical one-minute ATR, so SPY
-and TSLA share one script with their own scale. The mid price is the script's
-anchor path plus Ornstein-Uhlenbeck noise; trades arrive as a Poisson process
-whose rate follows a U-shaped intraday curve times the regime's volume factor;
-each trade hits the ask (buyer aggressor) or the bid (seller) with a probability
-set by the regime, so Lee-Ready classification sees the regime's flow. Trades
-carry ``side=0`` like a real US feed, plus the prevailing bid/ask. Prices sit on
-the 0.01 grid. Sizes are mostly round lots (lognormal x 100) with odd lots.
+Everything is expressed in units ``u`` of the symbol's typical one-minute ATR, so
+SPY and TSLA share one script with their own scale. The mid price is the script's
+anchor path plus noise, calibrated to real one-minute bars (issue 16; the
+constants below, ``sim_volatility``, ``benchmarks/sim_calibration.py``): the noise
+is a near-martingale (a 30-minute pull back to the script) whose volatility
+clusters (a slow and a fast log-volatility, an intraday U-shape, an aftershock
+after each burst); the script's drifts are small against it (SCRIPT_SCALE) and its
+bursts are jumps of a few seconds, so one-minute returns are fat-tailed with no
+autocorrelation and no trend a moving average could harvest, while the regimes
+(and the setups' signals) are still there. Trades arrive as a Poisson process
+whose rate follows a U-shaped intraday curve times the regime's volume factor and
+the volatility; each trade hits the ask (buyer aggressor) or the bid (seller)
+with a probability set by the regime, so Lee-Ready classification sees the
+regime's flow. Trades carry ``side=0`` like a real US feed, plus the prevailing
+bid/ask. Prices sit on the 0.01 grid. Sizes are mostly round lots (lognormal x
+100) with odd lots.
 
 A session is generated whole with numpy (a few milliseconds per symbol). Sessions
 chain: each day's balance range is the previous day's value area and it opens at
@@ -61,7 +68,7 @@ OVERNIGHT_WALL_S = 12.0  # a paced overnight (or weekend) between two simulated 
 # statistics side by side, tests/test_sim_calibration.py holds them in bands). ``u`` is the
 # symbol's typical one-minute ATR (SymbolSpec.atr_pct x price).
 NOISE_PER_U = 5.5  # per-second noise = u / NOISE_PER_U x the minute's volatility (sim_volatility)
-NOISE_MEMORY_S = 1800.0  # the noise's pull back to the script, in seconds: a near-martingale at one minute
+NOISE_MEMORY_S = 10800.0  # the noise's pull back to the script, in seconds: a near-martingale up to an hour
 SCRIPT_SCALE = 0.3  # the script's drifts (rotations, approaches, pullbacks, continuations): u x this
 BURST_SCALE = 1.0  # a burst's jump: u x this, big enough to make an impulse leg (impulse_min_atr)
 JUMP_S = 12.0  # a burst's move takes this long, so it rarely spans two bars (no lag-1 autocorrelation)
@@ -196,7 +203,7 @@ def default_session_date(reference: Optional[date] = None) -> date:
 class Episode:
     """One scripted regime: what the simulator meant the market to do, and when."""
 
-    kind: str  # balance | failed_breakout | breakout | pullback | continuation | return
+    kind: str  # balance | failed_breakout | reclaim | breakout | pullback | continuation
     side: int  # +1 up, -1 down, 0 none (balance)
     start_ns: int
     end_ns: int
@@ -334,13 +341,6 @@ class _Script:
                  size=1.3)
         self.mark("continuation", s, t2)
 
-    def back_into(self, target: float) -> None:
-        t0 = self.t
-        s = 1 if target > self.anchor else -1
-        dist = abs(target - self.anchor) / self.u
-        self.add(min(max(8.0, dist * 1.5), 20.0), target, inten=1.6, bias=0.5 + 0.2 * s, size=1.1)
-        self.mark("return", s, t0)
-
 
 def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: float, hi: float,
                   horizon_s: int, ref_price: float, ub: Optional[float] = None) -> _Script:
@@ -365,11 +365,14 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
             sc.breakout(s, edge)
             level = sc.anchor
             sc.balance(level, rng.uniform(1.5, 2.5) * u, rng.uniform(10, 15))
+            # the day balances out there (no scripted leg back into the old range: a slow
+            # return is a trend a moving average harvests; the noise and the next breakout,
+            # on the other side, move it)
+            center = sc.anchor
             if sc.left_min() > 100:
-                sc.back_into(center + s * 0.2 * half)
                 sc.balance(center, half, rng.uniform(45, 55))
             else:
-                center, half = sc.anchor, 2.0 * u  # late breakout: the day balances out there
+                half = 2.0 * u
         # each kind alternates its side, so a session shows both directions of both
         if fail_next:
             fail_side = -fail_side
