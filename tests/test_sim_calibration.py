@@ -14,6 +14,7 @@ import pytest
 from engine.analytics.return_stats import autocorr, bar_stats, excess_kurtosis, one_minute_returns, variance_ratio
 from engine.backtest.data import synthetic_bars
 from engine.feeds.loaders import load_bars
+from tests.shared_data import shared_file
 
 NS_MIN = 60_000_000_000
 REAL_FILES = {"btc": ("btcusdt_perp_202201_bars_1m.csv", 0), "6e": ("6eh4_202401_bars_1m.csv.gz", 3_600_000_000_000)}
@@ -23,9 +24,8 @@ SEED = 7
 
 
 @pytest.fixture(scope="module")
-def real(request):
-    from tests.shared_data import shared_file
-
+def real():
+    """The real files' statistics (module-scoped: read once; shared_file fails naming a missing file)."""
     out = {}
     for key, (name, offset) in REAL_FILES.items():
         b = load_bars(shared_file(name))

@@ -11,9 +11,11 @@ volume that rises with volatility.
 The model: a per-minute log-volatility ``h`` that is the sum of a slow AR(1)
 component (hours: the day's mood) and a fast one (minutes: bursts), plus an
 intraday U-shape; the noise scale of a second is ``exp(h)`` of its minute
-(normalised so the mean variance is 1) and the trade rate follows
-``exp(h)`` too, so busy minutes are the volatile ones. Constants are
-calibrated by ``benchmarks/sim_calibration.py``.
+(normalised so the mean variance is 1) and the trade rate follows its square
+root (floored, so no minute is empty), so busy minutes are the volatile ones.
+After each of the script's bursts both stay lifted for a few minutes
+(``aftershock``), as after news. Constants are calibrated with
+``benchmarks/sim_calibration.py``.
 
 Drawn from its own generator (the session's seed words plus a tag), so the
 regime script of a session does not depend on it.
@@ -41,6 +43,7 @@ class VolatilityModel:
     rate_floor: float = 0.4  # ... but never below this (a liquid stock trades every minute)
     shock_boost: float = 0.8  # a burst (the script's jumps) lifts volatility and trading by this ...
     shock_seconds: float = 600.0  # ... decaying over this: the market stays excited after a jump
+    max_clustered: float = 5.0  # the clustered part never above this (a 3-sigma h would be 7x: a crash a day)
 
 
 DEFAULT_MODEL = VolatilityModel()
@@ -70,7 +73,7 @@ def clustered_volatility(rng: np.random.Generator, n_min: int, model: Volatility
     """The clustered part of each minute's volatility multiplier, ``exp(h)`` scaled so
     its mean square is 1 over the process's law (E[exp(2h)] = exp(2 var h))."""
     h = _ar1(rng, n_min, model.slow_minutes, model.slow_std) + _ar1(rng, n_min, model.fast_minutes, model.fast_std)
-    return np.exp(h - (model.slow_std ** 2 + model.fast_std ** 2))
+    return np.minimum(np.exp(h - (model.slow_std ** 2 + model.fast_std ** 2)), model.max_clustered)
 
 
 def session_volatility(rng: np.random.Generator, n_min: int,

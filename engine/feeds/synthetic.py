@@ -72,6 +72,7 @@ NOISE_MEMORY_S = 10800.0  # the noise's pull back to the script, in seconds: a n
 SCRIPT_SCALE = 0.3  # the script's drifts (rotations, approaches, pullbacks, continuations): u x this
 BURST_SCALE = 1.0  # a burst's jump: u x this, big enough to make an impulse leg (impulse_min_atr)
 JUMP_S = 12.0  # a burst's move takes this long, so it rarely spans two bars (no lag-1 autocorrelation)
+PIN_REACH = 2.0  # how far (in u) a pullback's end may move to meet its node through the noise
 VOLATILITY_STREAM = 1  # tag of the generator the volatility path is drawn from
 # bumped whenever the same arguments would generate other data: it names the backtester's
 # on-disk cache of generated bars (engine/backtest/data.py), so no stale year is reused
@@ -348,7 +349,7 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
     center = (lo + hi) / 2.0
     half = float(np.clip((hi - lo) / 2.0, 2.5 * u, 6.0 * u))
     # first breakout side leans back toward the symbol's reference level (keeps long chains bounded)
-    p_up = 0.5 - 0.45 * np.tanh(np.log(center / ref_price) / 0.08)
+    p_up = 0.5 - 0.3 * np.tanh(np.log(center / ref_price) / 0.25)
     break_side = 1 if rng.random() < p_up else -1
     fail_side = 1 if rng.random() < 0.5 else -1
     # balances before a failed breakout last about as long as the rolling profile
@@ -489,7 +490,10 @@ def generate_symbol_session(
     for s in sc.segs:
         end = s.end
         if s.pin is not None and t + s.dur <= n_sec:
-            end = anchor[s.pin] + noise[s.pin] - noise[t + s.dur]
+            # at most PIN_REACH u from the scripted end: a wide miss stays a miss (pulling the
+            # price all the way back would be a trend to harvest)
+            end = s.end + float(np.clip(anchor[s.pin] + noise[s.pin] - noise[t + s.dur] - s.end,
+                                        -PIN_REACH * u, PIN_REACH * u))
         elif s.hold:
             end = a0
         f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
