@@ -20,7 +20,7 @@ Everything is expressed in units ``u`` of the symbol's typical one-minute ATR, s
 SPY and TSLA share one script with their own scale. The mid price is the script's
 anchor path plus noise, calibrated to real one-minute bars (issue 16; the
 constants below, ``sim_volatility``, ``benchmarks/sim_calibration.py``): the noise
-is a near-martingale (a 30-minute pull back to the script) whose volatility
+is a near-martingale (pulled back to the script over hours) whose volatility
 clusters (a slow and a fast log-volatility, an intraday U-shape, an aftershock
 after each burst); the script's drifts are small against it (SCRIPT_SCALE) and its
 bursts are jumps of a few seconds, so one-minute returns are fat-tailed with no
