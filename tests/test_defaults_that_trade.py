@@ -9,6 +9,9 @@ from engine.backtest.data import load_dataset
 from engine.backtest.runner import backtest_config, run_backtest
 
 DATA = ["synthetic:SPY,QQQ,AAPL:5:7"]
+# trend_model waits for a pullback to a node of an impulse leg with the leg's flow back: since
+# the simulator's calibration (issue 16) a few a month per symbol, none in some weeks
+TREND_DATA = ["synthetic:SPY,QQQ,AAPL:20:7"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,8 @@ def test_trend_model_trades_at_the_shipped_defaults(dataset):
     from pathlib import Path
 
     shipped = load_config(Path(__file__).resolve().parent.parent / "cockpit.toml", env={})
-    res = run_backtest(backtest_config(shipped, dataset.symbols, setup="trend_model"), dataset)
+    month = load_dataset(TREND_DATA, None, None, None, False, None)
+    res = run_backtest(backtest_config(shipped, month.symbols, setup="trend_model"), month)
     assert len(res.trades) > 0, res.summary["blocked_reasons"]
 
 
@@ -52,8 +56,11 @@ def decisions_of(ds, **risk):
 
 
 def test_the_risk_percentage_decides_the_size_at_the_defaults(dataset):
+    """In (nearly) every decision; the notional cap binds only in the quietest minutes, whose
+    ATR is under half its median (the simulator's volatility clusters like real bars', issue 16)."""
     res, reasons = decisions_of(dataset)
-    assert reasons and not [r for r in reasons if "capped" in r]
+    capped = [r for r in reasons if "capped" in r]
+    assert reasons and len(capped) <= 0.1 * len(reasons), capped[:3]
     half, _ = decisions_of(dataset, risk_per_trade_pct=0.025)
     qty = [t.qty for t in res.trades]
     assert [t.qty for t in half.trades] != qty  # half the risk, other sizes
@@ -63,4 +70,4 @@ def test_the_risk_percentage_decides_the_size_at_the_defaults(dataset):
 def test_the_decision_names_the_cap_that_bound_the_size(dataset):
     _, reasons = decisions_of(dataset, risk_per_trade_pct=0.5)
     assert reasons and all("capped by " in r and "(risk 0.5% sizes " in r for r in reasons), reasons[:3]
-    assert "qty 200 capped by max_position_notional $100,000.00 at $499.36 (risk 0.5% sizes 1276)" in reasons[0]
+    assert "qty 199 capped by max_position_notional $100,000.00 at $501.79 (risk 0.5% sizes 672)" in reasons[0]

@@ -198,13 +198,13 @@ def _unpack_bars(z, source: str) -> BarsArrays:
 def synthetic_bars(symbol: str, days: int, seed: int, end: Optional[date] = None,
                    trades_per_session: int = SYNTHETIC_TRADES_PER_SESSION, cache: bool = True) -> BarsArrays:
     """``days`` chained simulated sessions of ``symbol`` as one-minute bars."""
-    from ..feeds.synthetic import DEFAULT_SESSION_DATE, generate_bars, is_trading_day, previous_trading_day, \
-        trading_days_ending
+    from ..feeds.synthetic import DEFAULT_SESSION_DATE, GENERATOR_VERSION, generate_bars, is_trading_day, \
+        previous_trading_day, trading_days_ending
 
     last = end or DEFAULT_SESSION_DATE
     while not is_trading_day(last):
         last = previous_trading_day(last)
-    key = f"{symbol}-{seed}-{days}-{last.isoformat()}-{trades_per_session}-v1"
+    key = f"{symbol}-{seed}-{days}-{last.isoformat()}-{trades_per_session}-v{GENERATOR_VERSION}"
     path = _cache_dir() / f"{key}.npz"
     source = f"synthetic:{symbol}:{days}:{seed}"
     if cache and path.exists():

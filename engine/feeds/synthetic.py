@@ -9,22 +9,29 @@ session's value area (the balance range of STRATEGY.md section 8):
   centre, with two-sided flow;
 - ``breakout``: an impulse leg out of the range in two bursts (aggressive
   one-sided flow, a volume spike) with a short pause between them, then a
-  ``pullback`` into the second burst (a low-volume area of the leg) on light
-  volume, then a ``continuation`` and a new balance beyond the edge;
+  ``pullback`` to the price of the second burst (a low-volume node of the leg)
+  on light volume where the leg's side trades again, then a ``continuation``;
+  the day then balances around the new level (the next breakout may go back);
 - ``failed_breakout``: a poke beyond the range edge that closes back inside
   within a few bars, a fast reclaim leg, a small pullback into it and a move to
-  the centre;
-- ``return``: a slower leg back into the original range, so another breakout can
-  follow on the other side.
+  the centre.
 
-Everything is expressed in units of the symbol's typical one-minute ATR, so SPY
-and TSLA share one script with their own scale. The mid price is the script's
-anchor path plus Ornstein-Uhlenbeck noise; trades arrive as a Poisson process
-whose rate follows a U-shaped intraday curve times the regime's volume factor;
-each trade hits the ask (buyer aggressor) or the bid (seller) with a probability
-set by the regime, so Lee-Ready classification sees the regime's flow. Trades
-carry ``side=0`` like a real US feed, plus the prevailing bid/ask. Prices sit on
-the 0.01 grid. Sizes are mostly round lots (lognormal x 100) with odd lots.
+Everything is expressed in units ``u`` of the symbol's typical one-minute ATR, so
+SPY and TSLA share one script with their own scale. The mid price is the script's
+anchor path plus noise, calibrated to real one-minute bars (issue 16; the
+constants below, ``sim_volatility``, ``benchmarks/sim_calibration.py``): the noise
+is a near-martingale (pulled back to the script over hours) whose volatility
+clusters (a slow and a fast log-volatility, an intraday U-shape, an aftershock
+after each burst); the script's drifts are small against it (SCRIPT_SCALE) and its
+bursts are jumps of a few seconds, so one-minute returns are fat-tailed with no
+autocorrelation and no trend a moving average could harvest, while the regimes
+(and the setups' signals) are still there. Trades arrive as a Poisson process
+whose rate follows a U-shaped intraday curve times the regime's volume factor and
+the volatility; each trade hits the ask (buyer aggressor) or the bid (seller)
+with a probability set by the regime, so Lee-Ready classification sees the
+regime's flow. Trades carry ``side=0`` like a real US feed, plus the prevailing
+bid/ask. Prices sit on the 0.01 grid. Sizes are mostly round lots (lognormal x
+100) with odd lots.
 
 A session is generated whole with numpy (a few milliseconds per symbol). Sessions
 chain: each day's balance range is the previous day's value area and it opens at
@@ -47,6 +54,7 @@ from ..model import NS_PER_MIN, NS_PER_S, Bar, Heartbeat, Quote, Trade
 from .base import MarketData
 from .loaders import BarsArrays, TradesArrays
 from .pacing import PacedFeed, Pacer
+from .sim_volatility import aftershock, session_volatility
 
 ET = ZoneInfo("America/New_York")
 DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
@@ -55,6 +63,20 @@ DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL", "TSLA", "NVDA")
 DEFAULT_SESSION_DATE = date(2024, 6, 12)
 TICK = 0.01
 OVERNIGHT_WALL_S = 12.0  # a paced overnight (or weekend) between two simulated days lasts at most this
+
+# Calibration to real one-minute bars (issue 16; benchmarks/sim_calibration.py prints the
+# statistics side by side, tests/test_sim_calibration.py holds them in bands). ``u`` is the
+# symbol's typical one-minute ATR (SymbolSpec.atr_pct x price).
+NOISE_PER_U = 5.5  # per-second noise = u / NOISE_PER_U x the minute's volatility (sim_volatility)
+NOISE_MEMORY_S = 10800.0  # the noise's pull back to the script, in seconds: a near-martingale up to an hour
+SCRIPT_SCALE = 0.3  # the script's drifts (rotations, approaches, pullbacks, continuations): u x this
+BURST_SCALE = 1.0  # a burst's jump: u x this, big enough to make an impulse leg (impulse_min_atr)
+JUMP_S = 12.0  # a burst's move takes this long, so it rarely spans two bars (no lag-1 autocorrelation)
+PIN_REACH = 2.0  # how far (in u) a pullback's end may move to meet its node through the noise
+VOLATILITY_STREAM = 1  # tag of the generator the volatility path is drawn from
+# bumped whenever the same arguments would generate other data: it names the backtester's
+# on-disk cache of generated bars (engine/backtest/data.py), so no stale year is reused
+GENERATOR_VERSION = 2
 
 
 # --------------------------------------------------------------------------- symbols
@@ -182,7 +204,7 @@ def default_session_date(reference: Optional[date] = None) -> date:
 class Episode:
     """One scripted regime: what the simulator meant the market to do, and when."""
 
-    kind: str  # balance | failed_breakout | breakout | pullback | continuation | return
+    kind: str  # balance | failed_breakout | reclaim | breakout | pullback | continuation
     side: int  # +1 up, -1 down, 0 none (balance)
     start_ns: int
     end_ns: int
@@ -220,6 +242,8 @@ class _Seg:
     bias: float  # base probability that a trade is buyer-initiated
     size: float  # trade-size factor
     smooth: bool
+    pin: Optional[int] = None  # end where the price (script + noise) was at this second: revisit a node
+    hold: bool = False  # end where the segment before ended (after its pin)
 
 
 @dataclass
@@ -227,16 +251,18 @@ class _Script:
     """Builds the per-second regime schedule of one session."""
 
     rng: np.random.Generator
-    u: float  # one ATR unit in dollars
+    u: float  # the script's unit in dollars (SCRIPT_SCALE x one ATR)
+    ub: float  # a burst's unit in dollars (BURST_SCALE x one ATR): impulses stay impulses
     anchor: float
     horizon_s: int
     t: int = 0
     segs: list[_Seg] = field(default_factory=list)
     episodes: list[tuple[str, int, int, int]] = field(default_factory=list)  # kind, side, t0, t1
 
-    def add(self, minutes: float, end: float, vol=1.0, inten=1.0, bias=0.5, size=1.0, smooth=True) -> None:
+    def add(self, minutes: float, end: float, vol=1.0, inten=1.0, bias=0.5, size=1.0, smooth=True,
+            pin: Optional[int] = None, hold: bool = False) -> None:
         dur = max(30, int(minutes * 60))
-        self.segs.append(_Seg(dur, end, vol, inten, bias, size, smooth))
+        self.segs.append(_Seg(dur, end, vol, inten, bias, size, smooth, pin, hold))
         self.t += dur
         self.anchor = end
 
@@ -250,9 +276,9 @@ class _Script:
         t0, r, stop = self.t, self.rng, self.t + int(minutes * 60)
         side = 1 if self.anchor <= center else -1
         while self.t < stop:
-            target = center + side * half * r.uniform(0.35, 0.8)
+            target = center + side * half * r.uniform(0.15, 0.45)
             dist = abs(target - self.anchor) / self.u
-            self.add(min(max(3.0, dist * r.uniform(1.5, 2.5)), 10.0), target,
+            self.add(min(max(6.0, dist * r.uniform(3.0, 5.0)), 15.0), target,
                      vol=1.0, inten=r.uniform(0.85, 1.1), bias=0.5 + 0.05 * side)
             side = -side
         self.mark("balance", 0, t0)
@@ -265,8 +291,8 @@ class _Script:
         r, u = self.rng, self.u
         t0 = self.t
         self.add(r.uniform(2.5, 3.5), center, vol=0.8, inten=0.9, bias=0.5)
-        self.add(r.uniform(2.0, 3.0), center + s * 0.4 * half, vol=0.8, inten=1.0, bias=0.5 + 0.06 * s)
-        self.add(r.uniform(1.0, 1.5), center + s * (half + r.uniform(2.0, 2.8) * u), vol=0.8, inten=1.6,
+        self.add(r.uniform(2.0, 3.0), center + s * 0.1 * half, vol=0.8, inten=1.0, bias=0.5 + 0.06 * s)
+        self.add(r.uniform(1.0, 1.5), center + s * (half + r.uniform(2.0, 2.8) * self.ub), vol=0.8, inten=1.6,
                  bias=0.5 + 0.2 * s, size=1.1, smooth=False)
         self.add(r.uniform(1.5, 2.0), self.anchor + s * 0.2 * u, vol=0.5, inten=1.8, bias=0.5)
         self.mark("failed_breakout", s, t0)
@@ -291,17 +317,24 @@ class _Script:
         into the second burst, responsive flow the leg's way, a continuation."""
         r, u = self.rng, self.u
         t0 = self.t
-        self.add(r.uniform(2.0, 3.0), edge - s * 0.3 * u, inten=1.2, bias=0.5 + 0.1 * s)
-        self.add(r.uniform(0.5, 0.8), edge + s * r.uniform(4.0, 5.0) * u, vol=0.8, inten=2.6, bias=0.5 + 0.34 * s,
-                 size=1.5, smooth=False)
-        self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.06 * s)
-        b2 = r.uniform(4.0, 5.0) * u
+        # flow builds while price waits (no drift into the burst: that would be a trend to harvest)
+        self.add(r.uniform(2.0, 3.0), self.anchor, inten=1.2, bias=0.5 + 0.16 * s)
+        beyond = max(edge, self.anchor) if s > 0 else min(edge, self.anchor)
+        self.add(r.uniform(0.5, 0.8), beyond + s * r.uniform(3.5, 4.5) * self.ub, vol=0.8, inten=2.6,
+                 bias=0.5 + 0.34 * s, size=1.5, smooth=False)
+        self.add(r.uniform(6.0, 8.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.1 * s)
+        b2 = r.uniform(2.0, 3.0) * self.ub
+        node = self.t + int(JUMP_S / 2)  # the middle of the second burst: the leg's thinnest price
         self.add(r.uniform(0.5, 0.8), self.anchor + s * b2, vol=0.8, inten=2.4, bias=0.5 + 0.32 * s, size=1.4,
                  smooth=False)
-        self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.04 * s)
+        self.add(r.uniform(3.0, 4.0), self.anchor + s * 0.5 * u, vol=0.45, inten=1.8, bias=0.5 + 0.08 * s)
         self.mark("breakout", s, t0)
         t1 = self.t
-        self.add(r.uniform(3.0, 5.0), self.anchor - s * 0.55 * b2, vol=0.8, inten=0.6, bias=0.5 - 0.08 * s, size=0.9)
+        # back to the node through the noise (pinned: the price, not the script, revisits it) ...
+        self.add(r.uniform(3.0, 5.0), self.anchor - s * 0.55 * b2, vol=0.8, inten=0.6, bias=0.5 - 0.08 * s, size=0.9,
+                 pin=node)
+        # ... where the leg's side trades again (what trend_model waits for), price still at it
+        self.add(r.uniform(1.5, 2.5), self.anchor, vol=0.3, inten=1.6, bias=0.5 + 0.35 * s, hold=True)
         self.mark("pullback", s, t1)
         t2 = self.t
         self.add(2.0, self.anchor + s * 0.3 * u, vol=0.8, inten=2.2, bias=0.5 + 0.3 * s, size=1.2)
@@ -309,21 +342,14 @@ class _Script:
                  size=1.3)
         self.mark("continuation", s, t2)
 
-    def back_into(self, target: float) -> None:
-        t0 = self.t
-        s = 1 if target > self.anchor else -1
-        dist = abs(target - self.anchor) / self.u
-        self.add(min(max(4.0, dist * 0.7), 8.0), target, inten=1.6, bias=0.5 + 0.2 * s, size=1.1)
-        self.mark("return", s, t0)
-
 
 def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: float, hi: float,
-                  horizon_s: int, ref_price: float) -> _Script:
-    sc = _Script(rng=rng, u=u, anchor=open_price, horizon_s=horizon_s)
+                  horizon_s: int, ref_price: float, ub: Optional[float] = None) -> _Script:
+    sc = _Script(rng=rng, u=u, ub=u if ub is None else ub, anchor=open_price, horizon_s=horizon_s)
     center = (lo + hi) / 2.0
     half = float(np.clip((hi - lo) / 2.0, 2.5 * u, 6.0 * u))
     # first breakout side leans back toward the symbol's reference level (keeps long chains bounded)
-    p_up = 0.5 - 0.45 * np.tanh(np.log(center / ref_price) / 0.08)
+    p_up = 0.5 - 0.3 * np.tanh(np.log(center / ref_price) / 0.25)
     break_side = 1 if rng.random() < p_up else -1
     fail_side = 1 if rng.random() < 0.5 else -1
     # balances before a failed breakout last about as long as the rolling profile
@@ -332,7 +358,7 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
     fail_next = bool(rng.random() < 0.5)
     while sc.left_min() > 45:
         s = fail_side if fail_next else break_side
-        edge = hi if s > 0 else lo
+        edge = center + s * half  # the range the script rotates in (the value area clipped to 2.5-6 u)
         if fail_next:
             sc.failed_breakout(s, center, half)
             sc.balance(center, half, rng.uniform(15, 22))
@@ -340,11 +366,14 @@ def _build_script(rng: np.random.Generator, u: float, open_price: float, lo: flo
             sc.breakout(s, edge)
             level = sc.anchor
             sc.balance(level, rng.uniform(1.5, 2.5) * u, rng.uniform(10, 15))
+            # the day balances out there (no scripted leg back into the old range: a slow
+            # return is a trend a moving average harvests; the noise and the next breakout,
+            # on the other side, move it)
+            center = sc.anchor
             if sc.left_min() > 100:
-                sc.back_into(center + s * 0.2 * half)
                 sc.balance(center, half, rng.uniform(45, 55))
             else:
-                center, half = sc.anchor, 2.0 * u  # late breakout: the day balances out there
+                half = 2.0 * u
         # each kind alternates its side, so a session shows both directions of both
         if fail_next:
             fail_side = -fail_side
@@ -392,8 +421,10 @@ def _value_area(price: np.ndarray, size: np.ndarray) -> tuple[float, float]:
     return round(lo * TICK, 2), round(hi * TICK, 2)
 
 
-def _rng(seed: int, symbol: str, d: date) -> np.random.Generator:
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(symbol.upper().encode()), d.toordinal()])
+def _rng(seed: int, symbol: str, d: date, stream: int = 0) -> np.random.Generator:
+    """The session's generator; ``stream`` > 0 a separate one (same seed words plus the tag)."""
+    words = [int(seed) & 0xFFFFFFFF, zlib.crc32(symbol.upper().encode()), d.toordinal()]
+    return np.random.default_rng(words + [stream] if stream else words)
 
 
 def generate_symbol_session(
@@ -423,7 +454,7 @@ def generate_symbol_session(
         open_price = center + rng.uniform(-0.3, 0.3) * (hi - lo)
     open_price = float(np.clip(open_price, lo + u, hi - u)) if hi - lo > 2 * u else center
 
-    sc = _build_script(rng, u, open_price, lo, hi, horizon, spec.price)
+    sc = _build_script(rng, u * SCRIPT_SCALE, open_price, lo, hi, horizon, spec.price, ub=u * BURST_SCALE)
     # per-second schedule
     total = sum(s.dur for s in sc.segs)
     anchor = np.empty(total + 1)
@@ -431,34 +462,55 @@ def generate_symbol_session(
     inten = np.empty(total + 1)
     bias = np.empty(total + 1)
     sizem = np.empty(total + 1)
-    a0, t = open_price, 0
-    anchor[0] = open_price
+    t = 0
     for s in sc.segs:
-        f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
-        anchor[t + 1:t + 1 + s.dur] = a0 + (s.end - a0) * (_smoothstep(f) if s.smooth else f)
         vol[t:t + s.dur] = s.vol
         inten[t:t + s.dur] = s.inten
         bias[t:t + s.dur] = s.bias
         sizem[t:t + s.dur] = s.size
-        a0, t = s.end, t + s.dur
+        t += s.dur
     vol[total] = inten[total] = sizem[total] = 1.0
     bias[total] = 0.5
     n_sec = horizon
-    anchor, vol, inten, bias, sizem = (x[:n_sec + 1] for x in (anchor, vol, inten, bias, sizem))
+    vol, inten, bias, sizem = (x[:n_sec + 1] for x in (vol, inten, bias, sizem))
 
-    # OU noise: ~u of range inside a minute, but a short memory (90 s) so noise
-    # alone rarely retraces an impulse by the 0.75 ATR that ends a leg
-    sigma = vol * (u / 11.0)
-    mid = anchor + _ou_noise(rng, sigma, theta=1.0 / 90.0)
-    mid = np.maximum(mid, 50 * TICK)
+    # noise around the script: ~u of range inside a minute with clustered, fat-tailed
+    # volatility (sim_volatility), and a long memory (NOISE_MEMORY_S) so one-minute
+    # returns are near a martingale, as real ones are (issue 16 calibration)
+    vol_min, rate_min = session_volatility(_rng(seed, symbol, session_date, VOLATILITY_STREAM), n_sec // 60 + 2)
+    per_sec = np.arange(n_sec + 1) // 60
+    starts = np.cumsum([0] + [seg.dur for seg in sc.segs])[:-1]
+    shock = aftershock(n_sec + 1, np.array([t0 for t0, seg in zip(starts, sc.segs) if not seg.smooth], dtype=np.int64))
+    sigma = vol * vol_min[per_sec] * shock * (u / NOISE_PER_U)
+    noise = _ou_noise(rng, sigma, theta=1.0 / NOISE_MEMORY_S)
+
+    # the script's anchor path; a pinned segment ends where the price was at its pin
+    a0, t = open_price, 0
+    anchor[0] = open_price
+    for s in sc.segs:
+        end = s.end
+        if s.pin is not None and t + s.dur <= n_sec:
+            # at most PIN_REACH u from the scripted end: a wide miss stays a miss (pulling the
+            # price all the way back would be a trend to harvest)
+            end = s.end + float(np.clip(anchor[s.pin] + noise[s.pin] - noise[t + s.dur] - s.end,
+                                        -PIN_REACH * u, PIN_REACH * u))
+        elif s.hold:
+            end = a0
+        f = np.arange(1, s.dur + 1, dtype=np.float64) / s.dur
+        # a burst (not smooth) is a jump: its whole move in its first JUMP_S seconds
+        shape = _smoothstep(f) if s.smooth else np.minimum(1.0, f * (s.dur / JUMP_S))
+        anchor[t + 1:t + 1 + s.dur] = a0 + (end - a0) * shape
+        a0, t = end, t + s.dur
+    anchor = anchor[:n_sec + 1]
+    mid = np.maximum(anchor + noise, 50 * TICK)
 
     # arrivals: U-shaped intraday rate x regime volume factor
     m = np.arange(n_sec) / 60.0
     span = n_sec / 60.0
-    ushape = 1.0 + 2.0 * np.exp(-m / 20.0) + 1.3 * np.exp(-(span - m) / 25.0)
+    ushape = 1.0 + 2.5 * np.exp(-m / 20.0) + 2.0 * np.exp(-(span - m) / 20.0)
     n_target = trades_per_session or spec.trades_per_session
     n_target = n_target * (n_sec / 23_400.0)
-    lam = ushape * inten[:n_sec]
+    lam = ushape * inten[:n_sec] * rate_min[per_sec[:n_sec]] * np.sqrt(shock[:n_sec])
     lam *= n_target / lam.sum()
     counts = rng.poisson(lam)
     sec = np.repeat(np.arange(n_sec), counts)
