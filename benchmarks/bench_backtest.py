@@ -218,7 +218,7 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import parse_grid
     from engine.backtest.runner import backtest_config
-    from engine.backtest.sweep import paths_used, run_sweep, verify_top
+    from engine.backtest.sweep import feed_symbols, paths_used, run_sweep, verify_top
 
     names = ["SPY", "QQQ", "AAPL", "TSLA", "NVDA", "MSFT", "AMZN", "META", "GOOG", "AMD", "IWM", "DIA"][:symbols]
     t = time.perf_counter()
@@ -230,10 +230,11 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
     h = make_executor(None, workers)
     t = time.perf_counter()
     try:
-        out = run_sweep(ds, cfg, grid, h, progress=True)
+        data = feed_symbols(ds, h)
+        out = run_sweep(ds, cfg, grid, h, progress=True, symbol_data=data)
         dt = time.perf_counter() - t
         t = time.perf_counter()
-        checked, diff = verify_top(ds, cfg, out, h, 3)
+        checked, diff = verify_top(ds, cfg, out, h, 3, symbol_data=data)
         dv = time.perf_counter() - t
     finally:
         h.close()

@@ -51,6 +51,7 @@ from ..risk import RiskManager, RiskRule
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
 from .array_calendar import day_columns
+from .array_lists import bar_lists
 from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
 from .data import Dataset
 
@@ -138,10 +139,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         sig_at = dict(zip(bars_of, zip(sg.side.tolist(), sg.entry.tolist(), sg.stop.tolist(), sg.target.tolist())))
     sig_bars = sorted(sig_at)
 
-    O, H, L, C = s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist()
-    TS = ts.tolist()
-    DAY = days.day_of_bar.tolist()
-    SESS = days.sess_of_now.tolist()
+    O, H, L, C, TS, DAY, SESS = bar_lists(s, days)  # made once per series: a sweep's combinations share them
     day_starts = (np.flatnonzero(np.diff(days.day_of_bar)) + 1).tolist()  # bars whose session date is new
     day_start_set = set(day_starts)
     flat_min = p.flat_before_close_min
