@@ -289,7 +289,7 @@ def sweep_command(args, client=None) -> int:
     from engine.backtest import report
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import STRATEGY_KEYS, parse_grid
-    from engine.backtest.sweep import feed_symbols, paths_used, run_sweep, verify_top
+    from engine.backtest.sweep import paths_used, run_sweep, symbol_datasets, verify_top
 
     grid = parse_grid(args.grid)
     ds = _dataset(args)
@@ -297,7 +297,7 @@ def sweep_command(args, client=None) -> int:
     handle = make_executor(args.executor, args.workers, client=client)
     verified, difference = [], ""
     try:
-        data = feed_symbols(ds, handle)  # pickled once for the sweep and the verification
+        data = symbol_datasets(ds)  # pickled once (when first sent) for the sweep and the verification
         out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
                         resume=args.resume, results_path=args.results, progress=not args.json, symbol_data=data)
         if out.complete and args.verify_top > 0:

@@ -138,11 +138,14 @@ def test_verification_checks_the_runs_the_sweep_ranked(swept):
 
 def test_symbol_data_is_unpickled_once_per_worker():
     ds = load_dataset(["synthetic:SPY:1:5"])
-    data = SymbolData(ds, pickled=True)
-    sent = pickle.loads(pickle.dumps(data))  # what a worker receives with each task
-    again = pickle.loads(pickle.dumps(data))
-    first = sent.get()
-    assert again.get() is first  # the second task's copy reads the worker's cache
+    data = SymbolData(ds)
+    assert data.get() is ds  # not sent anywhere (the inline executor): never pickled
+    sent = pickle.dumps(data)  # what goes with each task
+    blob = data._blob
+    again = pickle.dumps(data)
+    assert data._blob is blob  # the dataset was pickled once
+    first = pickle.loads(sent).get()
+    assert pickle.loads(again).get() is first  # the second task's copy reads the worker's cache
     assert first.fingerprint == ds.fingerprint and first is not ds
 
 

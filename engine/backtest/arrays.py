@@ -51,7 +51,7 @@ from ..risk import RiskManager, RiskRule
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
 from .array_calendar import day_columns
-from .array_lists import bar_lists
+from .array_reuse import bar_lists, rth_columns
 from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
 from .data import Dataset
 
@@ -126,8 +126,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         rth_idx = np.flatnonzero(days.in_rth)
         if cls.array_columns == ANALYTICS:
             full = batch_columns(s, p, cal, config.feed.session)
-            cols = {k: v[rth_idx] for k, v in full.items() if isinstance(v, np.ndarray) and v.ndim == 1
-                    and len(v) == n}
+            cols = rth_columns(full, rth_idx, n)  # cut once per series and analytics parameters
             if "state" in cls.needs:  # the engine counts the in-session bars per market state
                 codes, counts = np.unique(cols["state"], return_counts=True)
                 states = {CODE_STATES[int(k)].value: int(c) for k, c in zip(codes, counts)}

@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from . import metrics as M
-from .sweep_runs import SymbolRun, TradeColumns
+from .sweep_runs import SymbolRun, TradeColumns, hold_min
 
 RunLike = Union[SymbolRun, dict]
 
@@ -32,12 +32,14 @@ def combine(rows: Sequence[RunLike], initial: float) -> M.Metrics:
     same samples a single backtest's drawdown uses, so a 10-symbol sweep does not
     see only session closes); Sharpe on the pooled session closes."""
     runs = [as_run(r) for r in rows]
-    trades = TradeColumns.concat([r.trades for r in runs])
-    order = np.argsort(trades.cols["exit_ns"], kind="stable")  # sorted() by exit time: stable as well
-    trades = trades.take(order)
+    parts = [r.trades for r in runs]
+    exit_ns = TradeColumns.column(parts, "exit_ns")
+    order = np.argsort(exit_ns, kind="stable")  # sorted() by exit time: stable as well
+    pnl = TradeColumns.column(parts, "pnl")[order]
+    hold = hold_min(TradeColumns.column(parts, "entry_ns")[order], exit_ns[order])
+    risk = TradeColumns.column(parts, "risk_usd")[order]
     bars = sum(r.bars for r in runs)
     in_pos = sum(r.in_position for r in runs)
-    pnl, hold, risk = trades.cols["pnl"], trades.hold_min(), trades.cols["risk_usd"]
     if len(runs) == 1:
         r = runs[0]
         return M.compute_columns(pnl, hold, risk, initial, r.equity, r.daily_equity, bars, int(round(in_pos)))

@@ -44,7 +44,7 @@ from ..analytics.session import SessionCalendar
 from ..config import CockpitConfig, ConfigError, Objective, parse_config
 from . import metrics as M
 from .data import Dataset
-from .executors import ExecutorHandle, InlineExecutor
+from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is pool.py
 from .progress import SweepProgress
@@ -77,17 +77,20 @@ def combo_config(base: dict, symbols: list[str], combo: dict) -> CockpitConfig:
 
 
 class SymbolData:
-    """One symbol's dataset as it travels to a worker: pickled once here (not once
-    per task), unpickled once per worker process and kept there for the symbol's
-    next task or verification job. In this process (the inline executor) it is
-    the dataset itself."""
+    """One symbol's dataset as it travels to a worker: pickled once, when first sent
+    (by the executor's feeder thread, while the workers compute; not once per task),
+    unpickled once per worker process and kept there for the symbol's next task or
+    verification job. Where it is not sent (the inline executor) it is the dataset
+    itself and is never pickled."""
 
-    def __init__(self, ds: Dataset, pickled: bool) -> None:
+    def __init__(self, ds: Dataset) -> None:
         self.key = (ds.fingerprint, ds.symbols[0] if ds.symbols else "")
-        self._ds: Optional[Dataset] = None if pickled else ds
-        self._blob = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL) if pickled else b""
+        self._ds: Optional[Dataset] = ds
+        self._blob = b""
 
     def __getstate__(self) -> dict:
+        if not self._blob:
+            self._blob = pickle.dumps(self._ds, protocol=pickle.HIGHEST_PROTOCOL)
         return {"key": self.key, "_ds": None, "_blob": self._blob}
 
     def get(self) -> Dataset:
@@ -280,7 +283,7 @@ def run_sweep(
     """Run (or finish) a sweep. ``on_progress(done_combos, total_combos)`` is called
     after each finished task; a KeyboardInterrupt raised anywhere in the loop
     (Ctrl-C, or by the callback) stops it with the finished results kept.
-    ``symbol_data``: each symbol's data as it goes to the workers (``feed_symbols``),
+    ``symbol_data``: each symbol's data as it goes to the workers (``symbol_datasets``),
     to hand the same to ``verify_top`` afterwards; made here when not given."""
     objective_metric(objective)  # an unknown objective fails before any work
     t0 = time.perf_counter()
@@ -302,7 +305,7 @@ def run_sweep(
     tasks = [(s, idxs) for s, idxs in tasks if idxs]
     total = (len(combos) + 1) * len(symbols)
     done = len(results)
-    per_symbol = symbol_data if symbol_data is not None else feed_symbols(ds, handle, [s for s, _ in tasks])
+    per_symbol = symbol_data if symbol_data is not None else symbol_datasets(ds, [s for s, _ in tasks])
     complete = False
     bar = SweepProgress(total, done, handle.description) if progress else None
     futures = {}
@@ -347,10 +350,9 @@ def run_sweep(
                         raw=results)
 
 
-def feed_symbols(ds: Dataset, handle: ExecutorHandle, symbols: Optional[list[str]] = None) -> dict[str, SymbolData]:
-    """Each symbol's data as the workers get it (pickled once, here)."""
-    pickled = not isinstance(handle.executor, InlineExecutor)
-    return {s: SymbolData(Dataset(ds.kind, {s: ds.series[s]}, ds.description), pickled)
+def symbol_datasets(ds: Dataset, symbols: Optional[list[str]] = None) -> dict[str, SymbolData]:
+    """Each symbol's data as the workers get it (SymbolData: pickled once, when first sent)."""
+    return {s: SymbolData(Dataset(ds.kind, {s: ds.series[s]}, ds.description))
             for s in dict.fromkeys(ds.symbols if symbols is None else symbols)}
 
 
@@ -375,7 +377,7 @@ def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handl
     data = dict(symbol_data or {})
     missing = [sym for sym in wanted if sym not in data]
     if missing:
-        data.update(feed_symbols(ds, handle, missing))
+        data.update(symbol_datasets(ds, missing))
     jobs = {}
     for sym, combos in wanted.items():  # one job per symbol: its analytics are recorded once for every combination
         jobs[handle.executor.submit(verify_task, base, sym, data[sym], combos)] = sym

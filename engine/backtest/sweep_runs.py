@@ -13,7 +13,8 @@ had (``as_row`` / ``from_row``), so an interrupted sweep's file still resumes.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from operator import attrgetter
+from typing import Optional, Union
 
 import numpy as np
 
@@ -28,24 +29,31 @@ _ORDER = tuple(f.name for f in fields(M.TradeRecord))
 assert set(_ORDER) == set(_INTS + _FLOATS + _TEXTS), "every TradeRecord field needs a column here"
 
 
+_FIELDS = attrgetter(*_ORDER)
+
+
 @dataclass
 class TradeColumns:
-    """Closed round trips, one array per TradeRecord field, in the run's order."""
+    """Closed round trips, one column per TradeRecord field, in the run's order:
+    numbers as numpy arrays, words (symbol, side, exit leg, setup) as lists of the
+    same few str objects, which pickle as references."""
 
-    cols: dict[str, np.ndarray]
+    cols: dict[str, Union[np.ndarray, list]]
 
     def __len__(self) -> int:
         return len(self.cols["pnl"])
 
     @classmethod
     def from_records(cls, trades: list) -> "TradeColumns":
-        cols: dict[str, np.ndarray] = {}
-        for name in _INTS:
-            cols[name] = np.array([getattr(t, name) for t in trades], dtype=np.int64)
-        for name in _FLOATS:
-            cols[name] = np.array([getattr(t, name) for t in trades], dtype=np.float64)
-        for name in _TEXTS:
-            cols[name] = np.array([getattr(t, name) for t in trades], dtype=str)
+        by_field = list(zip(*map(_FIELDS, trades))) if trades else [()] * len(_ORDER)
+        cols: dict[str, Union[np.ndarray, list]] = {}
+        for name, values in zip(_ORDER, by_field):
+            if name in _INTS:
+                cols[name] = np.array(values, dtype=np.int64)
+            elif name in _FLOATS:
+                cols[name] = np.array(values, dtype=np.float64)
+            else:
+                cols[name] = list(values)
         return cls(cols)
 
     @classmethod
@@ -55,22 +63,21 @@ class TradeColumns:
 
     def records(self) -> list:
         """The TradeRecords (each field back as the Python type it had)."""
-        lists = [self.cols[name].tolist() for name in _ORDER]
+        lists = [c.tolist() if isinstance(c, np.ndarray) else c for c in (self.cols[name] for name in _ORDER)]
         return [M.TradeRecord(*vals) for vals in zip(*lists)]
 
     @staticmethod
-    def concat(parts: list["TradeColumns"]) -> "TradeColumns":
+    def column(parts: list["TradeColumns"], name: str) -> np.ndarray:
+        """One numeric column of several runs' trades, end to end."""
         if not parts:
-            return TradeColumns.from_records([])
-        return TradeColumns({k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols})
+            return np.zeros(0, dtype=np.int64 if name in _INTS else np.float64)
+        return np.concatenate([p.cols[name] for p in parts])
 
-    def take(self, order: np.ndarray) -> "TradeColumns":
-        return TradeColumns({k: v[order] for k, v in self.cols.items()})
 
-    def hold_min(self) -> np.ndarray:
-        # int64 minus int64, then one division: the same double as TradeRecord.hold_min's
-        # int / int while a hold is under 2**53 ns (104 days)
-        return (self.cols["exit_ns"] - self.cols["entry_ns"]) / NS_PER_MIN
+def hold_min(entry_ns: np.ndarray, exit_ns: np.ndarray) -> np.ndarray:
+    """Minutes held: int64 minus int64, then one division, the same double as
+    TradeRecord.hold_min's int / int while a hold is under 2**53 ns (104 days)."""
+    return (exit_ns - entry_ns) / NS_PER_MIN
 
 
 @dataclass
