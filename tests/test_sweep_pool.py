@@ -195,3 +195,21 @@ def test_the_baseline_is_pooled_like_any_combination(swept):
     base = next(r for r in out.rows if r.index == BASELINE)
     rows = [out.raw[(BASELINE, s)].as_row() for s in ds.symbols]
     assert base.metrics.as_dict() == reference_combine(rows, cfg.broker.initial_equity).as_dict()
+
+
+def test_a_grid_point_equal_to_the_baseline_runs_once(monkeypatch):
+    import engine.backtest.sweep as sweep
+
+    ds = load_dataset(["synthetic:SPY:2:5"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    assert cfg.strategy.atr_stop == 1.5  # so the grid's first point is the baseline's config
+    calls = []
+    real = sweep.run_arrays
+    monkeypatch.setattr(sweep, "run_arrays", lambda c, d: (calls.append(c.strategy.atr_stop), real(c, d))[1])
+    out = run_sweep(ds, cfg, parse_grid(["atr_stop=1.5,2.0"]), make_executor("inline"), min_trades=1)
+    assert sorted(calls) == [1.5, 2.0]
+    base = out.raw[(BASELINE, "SPY")]
+    same = out.raw[(0, "SPY")]
+    assert same.combo == 0 and base.combo == BASELINE and same.path == base.path == "arrays"
+    by_index = {r.index: r for r in out.rows}
+    assert by_index[0].metrics.as_dict() == by_index[BASELINE].metrics.as_dict()

@@ -34,7 +34,7 @@ import math
 import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, get_args
 
@@ -135,19 +135,27 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]]) -> lis
     """One symbol, several combinations. Runs in a worker process (or Dask worker).
     A combination the array path supports runs there (arrays.py); any other runs
     on the Engine (``engine_result``). Each run says which path it took.
-    ``ds``: the symbol's Dataset or its SymbolData."""
+    ``ds``: the symbol's Dataset or its SymbolData. A combination whose config is
+    one already run in this task (the baseline is often a grid point) takes that
+    run's result: a run depends on its config and data only."""
     if isinstance(ds, SymbolData):
         ds = ds.get()
     out = []
+    ran: dict[str, SymbolRun] = {}
     paused = gc.isenabled()
     gc.disable()  # as a backtest run does (runner.BacktestRun.run): short-lived objects, no cycles to free
     try:
         for idx, combo in combos:
             cfg = combo_config(base, [symbol], combo)
+            same = ran.get(key := cfg.model_dump_json())
+            if same is not None:
+                out.append(replace(same, combo=idx))
+                continue
             register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
             why = unsupported(cfg, ds)
             res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
-            out.append(SymbolRun.from_result(idx, symbol, res, "arrays" if not why else f"engine ({why})"))
+            out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
+                                                                 "arrays" if not why else f"engine ({why})")))
     finally:
         if paused:
             gc.enable()
