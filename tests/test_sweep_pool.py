@@ -213,3 +213,31 @@ def test_a_grid_point_equal_to_the_baseline_runs_once(monkeypatch):
     assert same.combo == 0 and base.combo == BASELINE and same.path == base.path == "arrays"
     by_index = {r.index: r for r in out.rows}
     assert by_index[0].metrics.as_dict() == by_index[BASELINE].metrics.as_dict()
+
+
+def test_a_task_tells_each_run_as_it_finishes():
+    import engine.backtest.sweep as sweep
+
+    class Told(list):
+        put = list.append
+
+    ds = load_dataset(["synthetic:SPY:1:5"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    told = Told()
+    runs = sweep.run_task(cfg.model_dump(mode="json"), "SPY", ds,
+                          [(BASELINE, {}), (0, {"atr_stop": 1.5}), (1, {"atr_stop": 2.0})], told)
+    assert told == [1, 1, 1] and [r.combo for r in runs] == [BASELINE, 0, 1]  # the deduplicated run counts too
+
+
+def test_a_pooled_sweep_with_its_bar_counts_every_run_once():
+    ds = load_dataset(["synthetic:SPY,QQQ:2:3"])
+    cfg = backtest_config(None, ds.symbols, setup="auction")
+    grid = parse_grid(["atr_target=2,3"])
+    inline = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
+    h = make_executor(None, 2)
+    try:
+        pooled = run_sweep(ds, cfg, grid, h, min_trades=1, progress=True)  # runs told through the manager's queue
+    finally:
+        h.close()
+    assert pooled.complete and pooled.done_tasks == pooled.total_tasks == 6
+    assert sweep_table(pooled) == sweep_table(inline)

@@ -47,7 +47,7 @@ from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is pool.py
-from .progress import SweepProgress
+from .progress import RunTicker, SweepProgress
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
 from .sweep_runs import SymbolRun
 from ..strategy.registry import make_setups, register_plugins, setups_needs
@@ -131,13 +131,14 @@ def _recording(ds: Dataset, symbol: str, cfg: CockpitConfig, params) -> Any:
     return rec
 
 
-def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]]) -> list[SymbolRun]:
+def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker=None) -> list[SymbolRun]:
     """One symbol, several combinations. Runs in a worker process (or Dask worker).
     A combination the array path supports runs there (arrays.py); any other runs
     on the Engine (``engine_result``). Each run says which path it took.
     ``ds``: the symbol's Dataset or its SymbolData. A combination whose config is
     one already run in this task (the baseline is often a grid point) takes that
-    run's result: a run depends on its config and data only."""
+    run's result: a run depends on its config and data only. ``ticker``: a queue
+    told 1 after each run (progress.RunTicker), or None."""
     if isinstance(ds, SymbolData):
         ds = ds.get()
     out = []
@@ -150,12 +151,14 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]]) -> lis
             same = ran.get(key := cfg.model_dump_json())
             if same is not None:
                 out.append(replace(same, combo=idx))
-                continue
-            register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
-            why = unsupported(cfg, ds)
-            res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
-            out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
-                                                                 "arrays" if not why else f"engine ({why})")))
+            else:
+                register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
+                why = unsupported(cfg, ds)
+                res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
+                out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
+                                                                     "arrays" if not why else f"engine ({why})")))
+            if ticker is not None:
+                ticker.put(1)
     finally:
         if paused:
             gc.enable()
@@ -312,10 +315,12 @@ def run_sweep(
     tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
     tasks = [(s, idxs) for s, idxs in tasks if idxs]
     total = (len(combos) + 1) * len(symbols)
-    done = len(results)
+    done = resumed = len(results)
     per_symbol = symbol_data if symbol_data is not None else symbol_datasets(ds, [s for s, _ in tasks])
     complete = False
     bar = SweepProgress(total, done, handle.description) if progress else None
+    ticker = RunTicker(handle.executor) if progress else RunTicker(None)
+    told = 0  # runs the workers told of (finished tasks' included)
     futures = {}
     queue = list(tasks)
     ahead = max(2, 2 * handle.workers)  # tasks in flight: enough to keep workers busy, no more
@@ -324,7 +329,7 @@ def run_sweep(
         while queue and len(pending) < ahead:
             s, idxs = queue.pop(0)
             fut = handle.executor.submit(run_task, base, s, per_symbol[s],
-                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs])
+                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs], ticker.queue)
             futures[fut] = (s, idxs)
             pending.add(fut)
 
@@ -332,22 +337,25 @@ def run_sweep(
         pending: set = set()
         submit_more(pending)
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=None if ticker.queue is None else 0.5,
+                                     return_when=FIRST_COMPLETED)
             submit_more(pending)
+            told += ticker.drain()
             for fut in finished:
                 for run in fut.result():
                     results[(run.combo, run.symbol)] = run
                 done = len(results)
-                if bar is not None:
-                    bar.update(done)
                 if on_progress is not None:
                     on_progress(done, total)
+            if bar is not None:
+                bar.update(max(len(results), resumed + told))
         complete = True
     except KeyboardInterrupt:
         for fut in futures:
             fut.cancel()
         handle.close(cancel=True)
     finally:
+        ticker.close()
         if bar is not None:
             bar.stop()
     if not complete or resume or results_path:
