@@ -216,17 +216,30 @@ def test_a_grid_point_equal_to_the_baseline_runs_once(monkeypatch):
 
 
 def test_a_task_tells_each_run_as_it_finishes():
-    import engine.backtest.sweep as sweep
+    from concurrent.futures import ProcessPoolExecutor
 
-    class Told(list):
-        put = list.append
+    import engine.backtest.sweep as sweep
+    from engine.backtest.progress import RunTicker
 
     ds = load_dataset(["synthetic:SPY:1:5"])
     cfg = backtest_config(None, ds.symbols, setup="auction")
-    told = Told()
-    runs = sweep.run_task(cfg.model_dump(mode="json"), "SPY", ds,
-                          [(BASELINE, {}), (0, {"atr_stop": 1.5}), (1, {"atr_stop": 2.0})], told)
-    assert told == [1, 1, 1] and [r.combo for r in runs] == [BASELINE, 0, 1]  # the deduplicated run counts too
+    pool = ProcessPoolExecutor(1)  # never started: the ticker only asks what kind of executor it is
+    ticker = RunTicker(pool)
+    try:
+        assert ticker.drain() == 0
+        runs = sweep.run_task(cfg.model_dump(mode="json"), "SPY", ds,
+                              [(BASELINE, {}), (0, {"atr_stop": 1.5}), (1, {"atr_stop": 2.0})], ticker.channel)
+        assert ticker.drain() == 3 and ticker.drain() == 0  # the deduplicated run counts too
+        assert [r.combo for r in runs] == [BASELINE, 0, 1]
+        channel = ticker.channel
+    finally:
+        ticker.close()
+        pool.shutdown()
+    import os
+
+    sweep.run_task(cfg.model_dump(mode="json"), "SPY", ds, [(0, {})], channel)  # the sweep stopped: runs go on
+    assert not os.path.exists(channel)  # and the channel is not made again
+    assert RunTicker(make_executor("inline").executor).channel is None
 
 
 def test_a_pooled_sweep_with_its_bar_counts_every_run_once():

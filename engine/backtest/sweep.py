@@ -47,7 +47,7 @@ from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
 from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is pool.py
-from .progress import RunTicker, SweepProgress
+from .progress import RunTicker, SweepProgress, tell
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
 from .sweep_runs import SymbolRun
 from ..strategy.registry import make_setups, register_plugins, setups_needs
@@ -137,8 +137,8 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker
     on the Engine (``engine_result``). Each run says which path it took.
     ``ds``: the symbol's Dataset or its SymbolData. A combination whose config is
     one already run in this task (the baseline is often a grid point) takes that
-    run's result: a run depends on its config and data only. ``ticker``: a queue
-    told 1 after each run (progress.RunTicker), or None."""
+    run's result: a run depends on its config and data only. ``ticker``: the
+    channel each finished run is told to (progress.RunTicker), or None."""
     if isinstance(ds, SymbolData):
         ds = ds.get()
     out = []
@@ -157,8 +157,7 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker
                 res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
                 out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
                                                                      "arrays" if not why else f"engine ({why})")))
-            if ticker is not None:
-                ticker.put(1)
+            tell(ticker)
     finally:
         if paused:
             gc.enable()
@@ -329,7 +328,7 @@ def run_sweep(
         while queue and len(pending) < ahead:
             s, idxs = queue.pop(0)
             fut = handle.executor.submit(run_task, base, s, per_symbol[s],
-                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs], ticker.queue)
+                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs], ticker.channel)
             futures[fut] = (s, idxs)
             pending.add(fut)
 
@@ -337,7 +336,7 @@ def run_sweep(
         pending: set = set()
         submit_more(pending)
         while pending:
-            finished, pending = wait(pending, timeout=None if ticker.queue is None else 0.5,
+            finished, pending = wait(pending, timeout=None if ticker.channel is None else 0.5,
                                      return_when=FIRST_COMPLETED)
             submit_more(pending)
             told += ticker.drain()
