@@ -107,7 +107,7 @@ class SymbolData:
 # Datasets a worker process unpickled, by (fingerprint, symbol): a symbol's later
 # tasks and its verification job reuse them
 _WORKER_DATA: dict[tuple, Dataset] = {}
-_WORKER_KEEP_DATA = 4
+_WORKER_KEEP_DATA = 2  # ~80 MB a symbol-year each
 
 
 # Recordings a worker process made, kept for its next task (the same symbol's
