@@ -19,7 +19,8 @@ from engine.backtest.grid import parse_grid
 from engine.backtest.pool import combine
 from engine.backtest.progress import RunsEta, SweepProgress
 from engine.backtest.runner import backtest_config
-from engine.backtest.sweep import BASELINE, SymbolData, run_sweep, verify_top
+from engine.backtest import symbol_data
+from engine.backtest.sweep import BASELINE, SymbolData, run_sweep, symbol_datasets, verify_top
 from engine.backtest.sweep_runs import SymbolRun
 from tests.factories import sweep_table
 
@@ -144,9 +145,36 @@ def test_symbol_data_is_unpickled_once_per_worker():
     blob = data._blob
     again = pickle.dumps(data)
     assert data._blob is blob  # the dataset was pickled once
+    symbol_data._IN_THIS_PROCESS.pop(data.key)  # as in a worker that did not inherit it
     first = pickle.loads(sent).get()
     assert pickle.loads(again).get() is first  # the second task's copy reads the worker's cache
     assert first.fingerprint == ds.fingerprint and first is not ds
+
+
+def test_forked_workers_get_only_a_key_and_a_pool_started_before_the_data_gets_the_data():
+    import multiprocessing
+
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("workers inherit the data only when forked")
+    first = load_dataset(["synthetic:SPY:1:5"])
+    later = load_dataset(["synthetic:QQQ,AAPL:2:3"])
+    cfg = backtest_config(None, later.symbols, setup="auction")
+    grid = parse_grid(["atr_target=2,3"])
+    inline = run_sweep(later, cfg, grid, make_executor("inline"), min_trades=1)
+    h = make_executor(None, 2)
+    try:
+        data = symbol_datasets(first)
+        run_sweep(first, backtest_config(None, first.symbols, setup="auction"), grid, h, min_trades=1,
+                  symbol_data=data)
+        assert all(d.inherit and not d._blob for d in data.values())  # forked after: sent by key, never pickled
+        data = symbol_datasets(later)  # made after the workers were forked: they do not hold it
+        out = run_sweep(later, cfg, grid, h, min_trades=1, symbol_data=data)
+        assert all(d.inherit is False and d._blob for d in data.values())  # sent again with the data
+        checked, diff = verify_top(later, cfg, out, h, 1, symbol_data=data)
+    finally:
+        h.close()
+    assert out.complete and sweep_table(out) == sweep_table(inline)
+    assert checked and diff == ""
 
 
 class FakeClock:

@@ -13,9 +13,8 @@ equity (initial equity plus the sum of every symbol's P&L). A run comes back as
 columns (sweep_runs.SymbolRun), not a dict per trade, so the pooling and ranking
 after the pool are numpy over the results.
 
-Workers are fed whole symbols: a symbol's data is pickled once in this process
-and unpickled once per worker (``SymbolData``), whichever of its tasks or
-verification jobs the worker gets.
+Workers are fed whole symbols, and a symbol's data as little as possible
+(symbol_data.py: forked workers already hold it; elsewhere it is pickled once).
 
 Acceptance flags against the baseline (STRATEGY-style tuning rules):
 - PF: profit factor above the baseline's with at least ``min_trades`` trades
@@ -31,7 +30,6 @@ import gc
 import hashlib
 import json
 import math
-import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field, replace
@@ -50,6 +48,7 @@ from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is p
 from .progress import RunTicker, SweepProgress, tell
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
 from .sweep_runs import SymbolRun
+from .symbol_data import DataNotInherited, SymbolData, forks_workers, symbol_datasets  # noqa: F401 - re-exported
 from ..strategy.registry import make_setups, register_plugins, setups_needs
 from .array_support import unsupported
 from .arrays import run_arrays
@@ -74,40 +73,6 @@ BASELINE = -1
 def combo_config(base: dict, symbols: list[str], combo: dict) -> CockpitConfig:
     strat, risk = split_params(combo)
     return backtest_config(parse_config(base, "sweep base"), symbols, strategy=strat, risk=risk)
-
-
-class SymbolData:
-    """One symbol's dataset as it travels to a worker: pickled once, when first sent
-    (by the executor's feeder thread, while the workers compute; not once per task),
-    unpickled once per worker process and kept there for the symbol's next task or
-    verification job. Where it is not sent (the inline executor) it is the dataset
-    itself and is never pickled."""
-
-    def __init__(self, ds: Dataset) -> None:
-        self.key = (ds.fingerprint, ds.symbols[0] if ds.symbols else "")
-        self._ds: Optional[Dataset] = ds
-        self._blob = b""
-
-    def __getstate__(self) -> dict:
-        if not self._blob:
-            self._blob = pickle.dumps(self._ds, protocol=pickle.HIGHEST_PROTOCOL)
-        return {"key": self.key, "_ds": None, "_blob": self._blob}
-
-    def get(self) -> Dataset:
-        if self._ds is not None:
-            return self._ds
-        got = _WORKER_DATA.get(self.key)
-        if got is None:
-            while len(_WORKER_DATA) >= _WORKER_KEEP_DATA:
-                _WORKER_DATA.pop(next(iter(_WORKER_DATA)))
-            got = _WORKER_DATA[self.key] = pickle.loads(self._blob)
-        return got
-
-
-# Datasets a worker process unpickled, by (fingerprint, symbol): a symbol's later
-# tasks and its verification job reuse them
-_WORKER_DATA: dict[tuple, Dataset] = {}
-_WORKER_KEEP_DATA = 2  # ~80 MB a symbol-year each
 
 
 # Recordings a worker process made, kept for its next task (the same symbol's
@@ -316,6 +281,7 @@ def run_sweep(
     total = (len(combos) + 1) * len(symbols)
     done = resumed = len(results)
     per_symbol = symbol_data if symbol_data is not None else symbol_datasets(ds, [s for s, _ in tasks])
+    _send_by_key(per_symbol, handle)
     complete = False
     bar = SweepProgress(total, done, handle.description) if progress else None
     ticker = RunTicker(handle.executor) if progress else RunTicker(None)
@@ -341,11 +307,19 @@ def run_sweep(
             submit_more(pending)
             told += ticker.drain()
             for fut in finished:
-                for run in fut.result():
+                try:
+                    runs = fut.result()
+                except DataNotInherited:  # a worker forked before this data existed: send it the data
+                    s, idxs = futures[fut]
+                    per_symbol[s].inherit = False
+                    queue.insert(0, (s, idxs))
+                    continue
+                for run in runs:
                     results[(run.combo, run.symbol)] = run
                 done = len(results)
                 if on_progress is not None:
                     on_progress(done, total)
+            submit_more(pending)
             if bar is not None:
                 bar.update(max(len(results), resumed + told))
         complete = True
@@ -365,10 +339,13 @@ def run_sweep(
                         raw=results)
 
 
-def symbol_datasets(ds: Dataset, symbols: Optional[list[str]] = None) -> dict[str, SymbolData]:
-    """Each symbol's data as the workers get it (SymbolData: pickled once, when first sent)."""
-    return {s: SymbolData(Dataset(ds.kind, {s: ds.series[s]}, ds.description))
-            for s in dict.fromkeys(ds.symbols if symbols is None else symbols)}
+def _send_by_key(data: dict[str, SymbolData], handle: ExecutorHandle) -> None:
+    """Workers forked from this process hold every SymbolData made before the fork:
+    send those only their key (symbol_data.py)."""
+    if forks_workers(handle.executor):
+        for sd in data.values():
+            if sd.inherit is None:
+                sd.inherit = True
 
 
 def _ran_on_arrays(out: SweepOutcome, idx: int, sym: str) -> bool:
@@ -393,11 +370,16 @@ def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handl
     missing = [sym for sym in wanted if sym not in data]
     if missing:
         data.update(symbol_datasets(ds, missing))
+    _send_by_key(data, handle)
     jobs = {}
     for sym, combos in wanted.items():  # one job per symbol: its analytics are recorded once for every combination
         jobs[handle.executor.submit(verify_task, base, sym, data[sym], combos)] = sym
-    for fut in jobs:
-        idx, diff = fut.result()
+    for fut, sym in jobs.items():
+        try:
+            idx, diff = fut.result()
+        except DataNotInherited:  # a worker forked before this data existed: send it the data
+            data[sym].inherit = False
+            idx, diff = handle.executor.submit(verify_task, base, sym, data[sym], wanted[sym]).result()
         if diff:
             label = next(r.label for r in checked if r.index == idx)
             return checked, f"{label} on {jobs[fut]}: {diff}"
