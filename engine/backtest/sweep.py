@@ -36,7 +36,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, get_args
 
-import numpy as np
 
 from ..analytics.session import SessionCalendar
 from ..config import CockpitConfig, ConfigError, Objective, parse_config
