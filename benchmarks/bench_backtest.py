@@ -254,7 +254,7 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
         dt = time.perf_counter() - t
         c1 = _cpu_s()
         t = time.perf_counter()
-        checked, diff = verify_top(ds, cfg, out, h, 3, symbol_data=data)
+        checked, diff = verify_top(ds, cfg, out, h, 3, symbol_data=data, progress=True)
         dv = time.perf_counter() - t
         c2 = _cpu_s()
     finally:

@@ -301,7 +301,8 @@ def sweep_command(args, client=None) -> int:
         out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
                         resume=args.resume, results_path=args.results, progress=not args.json, symbol_data=data)
         if out.complete and args.verify_top > 0:
-            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top, symbol_data=data)
+            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top, symbol_data=data,
+                                              progress=not args.json)
     finally:
         handle.close()
     if not out.complete:  # said before the partial table, so it is not read as the whole sweep

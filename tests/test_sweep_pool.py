@@ -119,7 +119,7 @@ def test_results_file_rows_round_trip_and_a_file_from_before_resumes(swept, tmp_
 
 def test_verification_checks_the_runs_the_sweep_ranked(swept):
     ds, cfg, grid, out = swept
-    checked, diff = verify_top(ds, cfg, out, make_executor("inline"), 2)
+    checked, diff = verify_top(ds, cfg, out, make_executor("inline"), 2, progress=True)
     assert len(checked) == 2 and diff == ""
     # a ranked run that is not what the engine gives is caught, naming the combination and symbol
     best = checked[0]

@@ -51,10 +51,11 @@ class RunsEta:
 
 
 class SweepProgress:
-    """The rich bar: runs done of all, elapsed, and RunsEta's ETA."""
+    """The rich bar: runs done of all, elapsed, and RunsEta's ETA (``title``: "sweep",
+    or "verify" for the Engine's re-runs of the top results, counted in symbols)."""
 
     def __init__(self, total: int, done: int, what: str, clock: Callable[[], float] = time.monotonic,
-                 console=None) -> None:
+                 console=None, title: str = "sweep") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, \
             TimeElapsedColumn
         from rich.text import Text
@@ -66,7 +67,7 @@ class SweepProgress:
             def render(self, task) -> Text:  # noqa: ARG002 - the ETA is the sweep's, not rich's
                 return Text(eta.text(), style="progress.remaining")
 
-        self._p = Progress(TextColumn("[bold]sweep[/] " + what), BarColumn(), MofNCompleteColumn(),
+        self._p = Progress(TextColumn(f"[bold]{title}[/] " + what), BarColumn(), MofNCompleteColumn(),
                            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), _EtaColumn(),
                            transient=False, console=console)
         self._task = self._p.add_task("runs", total=total, completed=done)

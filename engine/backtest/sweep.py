@@ -353,12 +353,14 @@ def _ran_on_arrays(out: SweepOutcome, idx: int, sym: str) -> bool:
 
 
 def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handle: ExecutorHandle,
-               n: int = 3, symbol_data: Optional[dict[str, SymbolData]] = None) -> tuple[list[SweepRow], str]:
+               n: int = 3, symbol_data: Optional[dict[str, SymbolData]] = None,
+               progress: bool = False) -> tuple[list[SweepRow], str]:
     """Re-run the ``n`` best combinations (not the baseline) through the Engine on
     every symbol, on the executor, and compare each with the sweep's own run.
     Returns (the rows checked, "" or the first difference, naming the combination
     and the symbol). Rows whose runs all took the Engine need no check and are not
-    returned. ``symbol_data``: the sweep's (its workers may still hold the data)."""
+    returned. ``symbol_data``: the sweep's (its workers may still hold the data).
+    ``progress``: a bar counting the symbols checked, with its ETA."""
     base = base_config.model_dump(mode="json")
     top = [r for r in out.rows if r.index != BASELINE][:max(0, n)]
     checked = [r for r in top if any(_ran_on_arrays(out, r.index, s) for s in ds.symbols)]
@@ -373,15 +375,23 @@ def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handl
     jobs = {}
     for sym, combos in wanted.items():  # one job per symbol: its analytics are recorded once for every combination
         jobs[handle.executor.submit(verify_task, base, sym, data[sym], combos)] = sym
-    for fut, sym in jobs.items():
-        try:
-            idx, diff = fut.result()
-        except DataNotInherited:  # a worker forked before this data existed: send it the data
-            data[sym].inherit = False
-            idx, diff = handle.executor.submit(verify_task, base, sym, data[sym], wanted[sym]).result()
-        if diff:
-            label = next(r.label for r in checked if r.index == idx)
-            return checked, f"{label} on {jobs[fut]}: {diff}"
+    bar = SweepProgress(len(jobs), 0, f"top {len(checked)} through the engine", title="verify") \
+        if progress and jobs else None
+    try:
+        for k, (fut, sym) in enumerate(jobs.items(), 1):
+            try:
+                idx, diff = fut.result()
+            except DataNotInherited:  # a worker forked before this data existed: send it the data
+                data[sym].inherit = False
+                idx, diff = handle.executor.submit(verify_task, base, sym, data[sym], wanted[sym]).result()
+            if bar is not None:
+                bar.update(k)
+            if diff:
+                label = next(r.label for r in checked if r.index == idx)
+                return checked, f"{label} on {sym}: {diff}"
+    finally:
+        if bar is not None:
+            bar.stop()
     return checked, ""
 
 
