@@ -277,7 +277,7 @@ def test_a_pooled_sweep_with_its_bar_counts_every_run_once():
     inline = run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
     h = make_executor(None, 2)
     try:
-        pooled = run_sweep(ds, cfg, grid, h, min_trades=1, progress=True)  # runs told through the manager's queue
+        pooled = run_sweep(ds, cfg, grid, h, min_trades=1, progress=True)  # runs told through the ticker's file
     finally:
         h.close()
     assert pooled.complete and pooled.done_tasks == pooled.total_tasks == 6
