@@ -213,12 +213,30 @@ def part_floor(csv: Path, n: int) -> dict:
             "setup_over_snapshots_s": round(t_setup, 3), "signals": len(tape.indices)}
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its live children (the pool's
+    workers) so far: on a shared machine, the figure the load does not inflate.
+    NaN without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def part_grid(symbols: int, days: int, workers: int) -> dict:
     from engine.backtest.data import load_dataset
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import parse_grid
     from engine.backtest.runner import backtest_config
-    from engine.backtest.sweep import paths_used, run_sweep, verify_top
+    from engine.backtest.sweep import paths_used, run_sweep, symbol_datasets, verify_top
 
     names = ["SPY", "QQQ", "AAPL", "TSLA", "NVDA", "MSFT", "AMZN", "META", "GOOG", "AMD", "IWM", "DIA"][:symbols]
     t = time.perf_counter()
@@ -229,12 +247,16 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
                        "allow_balance_trades=false,true"])
     h = make_executor(None, workers)
     t = time.perf_counter()
+    c0 = _cpu_s()
     try:
-        out = run_sweep(ds, cfg, grid, h, progress=True)
+        data = symbol_datasets(ds)
+        out = run_sweep(ds, cfg, grid, h, progress=True, symbol_data=data)
         dt = time.perf_counter() - t
+        c1 = _cpu_s()
         t = time.perf_counter()
-        checked, diff = verify_top(ds, cfg, out, h, 3)
+        checked, diff = verify_top(ds, cfg, out, h, 3, symbol_data=data, progress=True)
         dv = time.perf_counter() - t
+        c2 = _cpu_s()
     finally:
         h.close()
     if diff:
@@ -243,6 +265,7 @@ def part_grid(symbols: int, days: int, workers: int) -> dict:
     return {"symbols": symbols, "sessions": days, "bars": ds.n_items, "combinations": len(grid),
             "runs": out.total_tasks, "workers": workers, "data_load_or_generate_s": round(gen, 2),
             "sweep_s": round(dt, 2), "verify_top3_s": round(dv, 2), "sweep_and_verify_s": round(dt + dv, 2),
+            "sweep_cpu_s": round(c1 - c0, 1), "verify_cpu_s": round(c2 - c1, 1),
             "verified_by_engine": len(checked), "paths": paths_used(out), "best": best.label,
             "best_sharpe": best.metrics.as_dict()["sharpe"]}
 

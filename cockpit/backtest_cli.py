@@ -334,7 +334,7 @@ def sweep_command(args, client=None) -> int:
     from engine.backtest import report
     from engine.backtest.executors import make_executor
     from engine.backtest.grid import STRATEGY_KEYS, parse_grid
-    from engine.backtest.sweep import paths_used, run_sweep, verify_top
+    from engine.backtest.sweep import paths_used, run_sweep, symbol_datasets, verify_top
 
     grid = parse_grid(args.grid)
     ds = _dataset(args)
@@ -342,10 +342,12 @@ def sweep_command(args, client=None) -> int:
     handle = make_executor(args.executor, args.workers, client=client)
     verified, difference = [], ""
     try:
+        data = symbol_datasets(ds)  # pickled once (when first sent) for the sweep and the verification
         out = run_sweep(ds, cfg, grid, handle, objective=args.objective, min_trades=args.min_trades,
-                        resume=args.resume, results_path=args.results, progress=not args.json)
+                        resume=args.resume, results_path=args.results, progress=not args.json, symbol_data=data)
         if out.complete and args.verify_top > 0:
-            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top)
+            verified, difference = verify_top(ds, cfg, out, handle, args.verify_top, symbol_data=data,
+                                              progress=not args.json)
     finally:
         handle.close()
     if not out.complete:  # said before the partial table, so it is not read as the whole sweep
@@ -363,11 +365,10 @@ def sweep_command(args, client=None) -> int:
     top = next((r for r in out.rows if r.index != -1), None)
     review = Review()
     if top is not None and out.complete:
-        from engine.backtest import metrics as M
         from engine.backtest.sweep import combo_config
 
-        top_trades = sorted((M.trade_from_row(t) for (i, _), row in out.raw.items() if i == top.index
-                             for t in row["trades"]), key=lambda t: t.exit_ns)
+        top_trades = sorted((t for (i, _), run in out.raw.items() if i == top.index
+                             for t in run.trade_records()), key=lambda t: t.exit_ns)
         top_cfg = combo_config(cfg.model_dump(mode="json"), ds.symbols, top.combo)
         review = _review(args, top.metrics, top_trades, lambda: _backtest_breakdown(top_trades, ds, top_cfg))
     run_id = None

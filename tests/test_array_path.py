@@ -318,7 +318,8 @@ def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch)
         out.trades[0] = type(out.trades[0])(**{**out.trades[0].__dict__, "pnl": out.trades[0].pnl + 1.0})
         return out
 
-    monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)
+    monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)  # the sweep ranks its runs; the engine checks them
+    out = sweep.run_sweep(ds, cfg, grid, make_executor("inline"), min_trades=1)
     checked, diff = sweep.verify_top(ds, cfg, out, make_executor("inline"), 3)
     assert diff.startswith(f"{out.rows[0].label if out.rows[0].index != -1 else out.rows[1].label} on A: trade 1 pnl")
 

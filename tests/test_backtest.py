@@ -327,7 +327,7 @@ def test_sweep_of_several_symbols_measures_drawdown_on_intraday_equity():
     out = run_sweep(ds, cfg, parse_grid(["atr_target=2,3"]), make_executor("inline"), min_trades=1)
     deeper = 0
     for r in out.rows:
-        got = [out.raw[(r.index, s)] for s in ds.symbols]
+        got = [out.raw[(r.index, s)].as_row() for s in ds.symbols]
         daily_only = combine_daily_only(got, cfg.broker.initial_equity)
         assert r.metrics.max_drawdown_pct >= daily_only
         deeper += r.metrics.max_drawdown_pct > daily_only

@@ -94,4 +94,4 @@ def test_a_dynamic_backtest_shows_the_factors_and_a_sweep_matches_it():
     auto = [r for r in reasons if r.startswith("AUTO mode")]
     assert auto and all("dynamic size x" in r and "regime" in r for r in auto)
     rows = sweep.run_task(cfg.model_dump(mode="json"), "SPY", ds, [(0, {})])
-    assert [t["qty"] for t in rows[0]["trades"]] == [t.qty for t in res.trades]
+    assert [t.qty for t in rows[0].trade_records()] == [t.qty for t in res.trades]

@@ -117,4 +117,4 @@ def test_a_sweep_worker_imports_the_setup_file_itself(tmp_path, dataset):
     registry.PLUGINS.clear()  # a fresh worker process knows only the built-in setups
     spy = load_dataset(["synthetic:SPY:2:7"], None, None, None, False, None)
     rows = sweep.run_task(base.model_dump(mode="json"), "SPY", spy, [(0, {"atr_stop": 1.0})])
-    assert rows[0]["signals"] > 0 and "three_up" in registry.PLUGINS
+    assert rows[0].signals > 0 and "three_up" in registry.PLUGINS

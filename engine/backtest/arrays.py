@@ -70,6 +70,7 @@ from ..stops import DOLLARS_TARGET2_R, exit_profile
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
 from .array_calendar import day_columns
+from .array_reuse import bar_lists, rth_columns
 from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
 from .data import Dataset
 
@@ -145,8 +146,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         rth_idx = np.flatnonzero(days.in_rth)
         if cls.array_columns == ANALYTICS:
             full = batch_columns(s, p, cal, config.feed.session)
-            cols = {k: v[rth_idx] for k, v in full.items() if isinstance(v, np.ndarray) and v.ndim == 1
-                    and len(v) == n}
+            cols = rth_columns(full, rth_idx, n)  # cut once per series and analytics parameters
             if "state" in cls.needs:  # the engine counts the in-session bars per market state
                 codes, counts = np.unique(cols["state"], return_counts=True)
                 states = {CODE_STATES[int(k)].value: int(c) for k, c in zip(codes, counts)}
@@ -174,10 +174,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             if t1 > 0:
                 target1_at[i] = t1
 
-    O, H, L, C = s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist()
-    TS = ts.tolist()
-    DAY = days.day_of_bar.tolist()
-    SESS = days.sess_of_now.tolist()
+    O, H, L, C, TS, DAY, SESS = bar_lists(s, days)  # made once per series: a sweep's combinations share them
     day_starts = (np.flatnonzero(np.diff(days.day_of_bar)) + 1).tolist()  # bars whose session date is new
     day_start_set = set(day_starts)
     flat_min = ep.flat_before_close_min

@@ -284,34 +284,53 @@ def compute(
 ) -> Metrics:
     """All section 12 figures. ``equity``: equity samples in time order (for the
     drawdown); ``daily_close``: closing equity of each session, in order."""
-    n = len(trades)
+    pnl = np.array([t.pnl for t in trades], dtype=float)
+    hold_min = np.array([t.hold_min for t in trades], dtype=float)
+    risk = np.array([t.risk_usd for t in trades], dtype=float)
+    return compute_columns(pnl, hold_min, risk, initial_equity, equity, daily_close, bars_total, bars_in_position)
+
+
+def compute_columns(
+    pnl: np.ndarray,
+    hold_min: np.ndarray,
+    risk_usd: np.ndarray,
+    initial_equity: float,
+    equity: Sequence[float],
+    daily_close: Sequence[float],
+    bars_total: int = 0,
+    bars_in_position: int = 0,
+) -> Metrics:
+    """``compute`` over the trades' columns (net P&L, minutes held, initial risk, in
+    the trades' order): what a sweep pools without building a record per trade. The
+    same operations in the same order as on records, so the same doubles (the
+    profit factor's sums stay Python's left-to-right ``sum``)."""
+    n = len(pnl)
     m = Metrics(trades=n)
     final = float(daily_close[-1]) if len(daily_close) else (float(equity[-1]) if len(equity) else initial_equity)
     m.final_equity = final
     m.net_pnl = final - initial_equity
     m.return_pct = m.net_pnl / initial_equity * 100.0 if initial_equity else math.nan
     m.days = len(daily_close)
-    eq = [initial_equity, *equity]
+    eq = np.concatenate(([initial_equity], np.asarray(equity, dtype=float)))
     m.max_drawdown_pct = max_drawdown_pct(eq)
     rets = daily_returns(initial_equity, daily_close)
     m.sharpe = sharpe(rets)
     m.sortino = sortino(rets)
     m.exposure_pct = bars_in_position / bars_total * 100.0 if bars_total else 0.0
     if n:
-        pnls = [t.pnl for t in trades]
-        wins = [t for t in trades if t.pnl > 0]
-        m.win_rate = len(wins) / n * 100.0
-        m.expectancy_usd = float(np.mean(pnls))
-        m.profit_factor = profit_factor(pnls)
-        m.avg_hold_min = float(np.mean([t.hold_min for t in trades]))
-        rs = [t.r for t in trades if t.risk_usd > 0]
-        if rs:
+        m.win_rate = int(np.count_nonzero(pnl > 0)) / n * 100.0
+        m.expectancy_usd = float(np.mean(pnl))
+        m.profit_factor = profit_factor(pnl.tolist())
+        m.avg_hold_min = float(np.mean(hold_min))
+        has_risk = risk_usd > 0
+        if has_risk.any():
+            rs = pnl[has_risk] / risk_usd[has_risk]
             m.avg_r = float(np.mean(rs))
-            win_r = [r for r in rs if r > 0]
-            loss_r = [r for r in rs if r <= 0]
+            win_r = rs[rs > 0]
+            loss_r = rs[rs <= 0]
             p = len(win_r) / len(rs)
-            m.expectancy_r = (p * float(np.mean(win_r)) if win_r else 0.0) + \
-                ((1 - p) * float(np.mean(loss_r)) if loss_r else 0.0)
+            m.expectancy_r = (p * float(np.mean(win_r)) if len(win_r) else 0.0) + \
+                ((1 - p) * float(np.mean(loss_r)) if len(loss_r) else 0.0)
     return m
 
 

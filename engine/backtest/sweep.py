@@ -7,8 +7,14 @@ then runs the real Engine per combination with the recorded snapshots. The
 baseline (the base config, no grid overrides) runs alongside as combination -1,
 so the acceptance rules compare like with like.
 
-Each combination's score pools its symbols: all their trades, and a combined
-equity (initial equity plus the sum of every symbol's P&L, session by session).
+Each symbol runs on its own account (the array path runs one symbol); a
+combination's score pools its symbols (pool.py): all their trades, and a combined
+equity (initial equity plus the sum of every symbol's P&L). A run comes back as
+columns (sweep_runs.SymbolRun), not a dict per trade, so the pooling and ranking
+after the pool are numpy over the results.
+
+Workers are fed whole symbols, and a symbol's data as little as possible
+(symbol_data.py: forked workers already hold it; elsewhere it is pickled once).
 
 Acceptance flags against the baseline (STRATEGY-style tuning rules):
 - PF: profit factor above the baseline's with at least ``min_trades`` trades
@@ -20,16 +26,16 @@ rerun with ``--resume FILE`` skips them.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, get_args
 
-import numpy as np
 
 from ..analytics.session import SessionCalendar
 from ..config import CockpitConfig, ConfigError, Objective, parse_config
@@ -37,7 +43,11 @@ from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
 from .grid import Grid, combo_label, split_params
+from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is pool.py
+from .progress import RunTicker, SweepProgress, tell
 from .replay import ReplayedAnalytics, analytics_key, record_bars, record_signals
+from .sweep_runs import SymbolRun
+from .symbol_data import DataNotInherited, SymbolData, forks_workers, symbol_datasets  # noqa: F401 - re-exported
 from ..strategy.registry import make_setups, register_plugins, setups_needs
 from .array_support import unsupported
 from .arrays import run_arrays
@@ -64,14 +74,6 @@ def combo_config(base: dict, symbols: list[str], combo: dict) -> CockpitConfig:
     return backtest_config(parse_config(base, "sweep base"), symbols, strategy=strat, risk=risk)
 
 
-def _result_row(idx: int, symbol: str, res) -> dict:
-    return {"combo": idx, "symbol": symbol, "trades": [t.as_dict() for t in res.trades],
-            "daily": [[d, e] for d, e in res.daily], "equity": res.equity, "equity_ts": res.equity_ts,
-            "bars": res.bars,
-            "in_position": res.metrics.exposure_pct * res.bars / 100.0 if res.bars else 0,
-            "signals": res.summary.get("signals_total", 0)}
-
-
 # Recordings a worker process made, kept for its next task (the same symbol's
 # next chunk of combinations records nothing). Keyed by the symbol's data
 # fingerprint and the analytics key; only the latest few are kept.
@@ -93,19 +95,36 @@ def _recording(ds: Dataset, symbol: str, cfg: CockpitConfig, params) -> Any:
     return rec
 
 
-def run_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> list[dict]:
+def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker=None) -> list[SymbolRun]:
     """One symbol, several combinations. Runs in a worker process (or Dask worker).
     A combination the array path supports runs there (arrays.py); any other runs
-    on the Engine (``engine_result``). Each row says which path it took."""
+    on the Engine (``engine_result``). Each run says which path it took.
+    ``ds``: the symbol's Dataset or its SymbolData. A combination whose config is
+    one already run in this task (the baseline is often a grid point) takes that
+    run's result: a run depends on its config and data only. ``ticker``: the
+    channel each finished run is told to (progress.RunTicker), or None."""
+    if isinstance(ds, SymbolData):
+        ds = ds.get()
     out = []
-    for idx, combo in combos:
-        cfg = combo_config(base, [symbol], combo)
-        register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
-        why = unsupported(cfg, ds)
-        res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
-        row = _result_row(idx, symbol, res)
-        row["path"] = "arrays" if not why else f"engine ({why})"
-        out.append(row)
+    ran: dict[str, SymbolRun] = {}
+    paused = gc.isenabled()
+    gc.disable()  # as a backtest run does (runner.BacktestRun.run): short-lived objects, no cycles to free
+    try:
+        for idx, combo in combos:
+            cfg = combo_config(base, [symbol], combo)
+            same = ran.get(key := cfg.model_dump_json())
+            if same is not None:
+                out.append(replace(same, combo=idx))
+            else:
+                register_plugins(cfg.strategy.plugins)  # a worker process imports a trader's own setups itself
+                why = unsupported(cfg, ds)
+                res = run_arrays(cfg, ds) if not why else engine_result(cfg, symbol, ds)
+                out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
+                                                                     "arrays" if not why else f"engine ({why})")))
+            tell(ticker)
+    finally:
+        if paused:
+            gc.enable()
     return out
 
 
@@ -126,66 +145,27 @@ def engine_result(cfg: CockpitConfig, symbol: str, ds: Dataset):
     return run_backtest(cfg, ds, analytics=analytics, items=items, tape=tape)
 
 
-def verify_task(base: dict, symbol: str, ds: Dataset, combos: list[tuple[int, dict]]) -> tuple[int, str]:
-    """Some combinations' array-path runs of one symbol against the Engine's (its
-    analytics recorded once for all of them): (-2, "") when they all agree, else
-    (the combination, its first difference: paths.first_difference). Runs in a worker."""
+def verify_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict, SymbolRun]]) -> tuple[int, str]:
+    """Some combinations' array-path runs of one symbol, as the sweep ranked them,
+    against the Engine's (its analytics recorded once for all of them): (-2, "")
+    when they all agree, else (the combination, its first difference:
+    paths.first_difference). Runs in a worker. The sweep's own runs are what is
+    checked (not a fresh array-path run), so what was ranked is what was verified."""
     from .paths import first_difference
 
-    for idx, combo in combos:
+    if isinstance(ds, SymbolData):
+        ds = ds.get()
+    for idx, combo, run in combos:
         cfg = combo_config(base, [symbol], combo)
         if unsupported(cfg, ds):
             continue  # it ran on the engine in the first place
-        diff = first_difference(run_arrays(cfg, ds), engine_result(cfg, symbol, ds))
+        diff = first_difference(run.as_result(cfg.broker.initial_equity), engine_result(cfg, symbol, ds))
         if diff:
             return idx, diff
     return -2, ""
 
 
-# --------------------------------------------------------------------------- pooling results
-
-
-def combine(rows: list[dict], initial: float) -> M.Metrics:
-    """Pooled metrics of one combination over its symbols: all their trades; the
-    drawdown on the pooled equity sampled whenever any symbol's equity was (the
-    same samples a single backtest's drawdown uses, so a 10-symbol sweep does not
-    see only session closes); Sharpe on the pooled session closes."""
-    trades = sorted((M.trade_from_row(t) for r in rows for t in r["trades"]), key=lambda t: t.exit_ns)
-    bars = sum(r["bars"] for r in rows)
-    in_pos = sum(r["in_position"] for r in rows)
-    if len(rows) == 1:
-        r = rows[0]
-        return M.compute(trades, initial, r["equity"], [e for _, e in r["daily"]], bars, int(round(in_pos)))
-    dates = sorted({d for r in rows for d, _ in r["daily"]})
-    pnl = [0.0] * len(dates)
-    pos = {d: i for i, d in enumerate(dates)}
-    for r in rows:
-        last = initial
-        series = dict((d, e) for d, e in r["daily"])
-        for d in dates:
-            last = series.get(d, last)
-            pnl[pos[d]] += last - initial
-    daily = [initial + p for p in pnl]
-    return M.compute(trades, initial, pooled_equity(rows, initial), daily, bars, int(round(in_pos)))
-
-
-def pooled_equity(rows: list[dict], initial: float) -> list[float]:
-    """Initial equity plus every symbol's P&L, at each time any symbol's equity was
-    sampled (each symbol's equity holds between its own samples). Samples at the
-    same instant are applied together: the pool never shows a state that did not
-    exist at some moment."""
-    ts = [np.asarray(r.get("equity_ts") or [], dtype=np.int64) for r in rows]
-    if any(len(t) != len(r["equity"]) for t, r in zip(ts, rows)):
-        raise ValueError("pooled equity: every result needs one timestamp per equity sample")
-    steps = [np.diff(np.asarray(r["equity"], dtype=float), prepend=initial) for r in rows]
-    t = np.concatenate(ts) if ts else np.zeros(0, np.int64)
-    if t.size == 0:
-        return []
-    order = np.argsort(t, kind="stable")
-    t = t[order]
-    level = initial + np.cumsum(np.concatenate(steps)[order])
-    last_of_instant = np.append(t[1:] != t[:-1], True)
-    return level[last_of_instant].tolist()
+# --------------------------------------------------------------------------- ranking
 
 
 @dataclass
@@ -213,7 +193,7 @@ class SweepOutcome:
     elapsed_s: float
     results_path: Optional[str] = None
     executor: str = ""
-    raw: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)  # (combination, symbol) -> SymbolRun
 
 
 def _key(v: float) -> float:
@@ -222,7 +202,7 @@ def _key(v: float) -> float:
     return v
 
 
-def rank(results: dict[tuple[int, str], dict], combos: list[dict], symbols: list[str], initial: float,
+def rank(results: dict[tuple[int, str], SymbolRun], combos: list[dict], symbols: list[str], initial: float,
          objective: str, min_trades: int) -> tuple[list[SweepRow], Optional[SweepRow]]:
     attr = OBJECTIVES[objective]
     rows: list[SweepRow] = []
@@ -272,10 +252,13 @@ def run_sweep(
     results_path: Optional[str] = None,
     on_progress: Optional[Callable[[int, int], None]] = None,
     progress: bool = False,
+    symbol_data: Optional[dict[str, "SymbolData"]] = None,
 ) -> SweepOutcome:
     """Run (or finish) a sweep. ``on_progress(done_combos, total_combos)`` is called
     after each finished task; a KeyboardInterrupt raised anywhere in the loop
-    (Ctrl-C, or by the callback) stops it with the finished results kept."""
+    (Ctrl-C, or by the callback) stops it with the finished results kept.
+    ``symbol_data``: each symbol's data as it goes to the workers (``symbol_datasets``),
+    to hand the same to ``verify_top`` afterwards; made here when not given."""
     objective_metric(objective)  # an unknown objective fails before any work
     t0 = time.perf_counter()
     base = base_config.model_dump(mode="json")
@@ -283,7 +266,7 @@ def run_sweep(
     symbols = ds.symbols
     sid = sweep_id(ds.fingerprint, base, grid)
     path = results_path or resume or f"sweep-{sid}.json"
-    results: dict[tuple[int, str], dict] = {}
+    results: dict[tuple[int, str], SymbolRun] = {}
     if resume and Path(resume).exists():
         saved = json.loads(Path(resume).read_text())
         if saved.get("id") != sid:
@@ -291,14 +274,17 @@ def run_sweep(
                               "grid or settings); start a new one or give the same arguments")
         for r in saved["results"]:
             if "equity_ts" in r:  # a result without its equity curve cannot be pooled: that run is redone
-                results[(r["combo"], r["symbol"])] = r
+                results[(r["combo"], r["symbol"])] = SymbolRun.from_row(r)
     tasks = [(s, [i for i in idxs if (i, s) not in results]) for s, idxs in plan_tasks(symbols, len(combos), handle.workers)]
     tasks = [(s, idxs) for s, idxs in tasks if idxs]
     total = (len(combos) + 1) * len(symbols)
-    done = len(results)
-    per_symbol = {s: Dataset(ds.kind, {s: ds.series[s]}, ds.description) for s in symbols}
+    done = resumed = len(results)
+    per_symbol = symbol_data if symbol_data is not None else symbol_datasets(ds, [s for s, _ in tasks])
+    _send_by_key(per_symbol, handle)
     complete = False
-    bar = _Progress(total, done, handle.description) if progress else None
+    bar = SweepProgress(total, done, handle.description) if progress else None
+    ticker = RunTicker(handle.executor) if progress else RunTicker(None)
+    told = 0  # runs the workers told of (finished tasks' included)
     futures = {}
     queue = list(tasks)
     ahead = max(2, 2 * handle.workers)  # tasks in flight: enough to keep workers busy, no more
@@ -307,7 +293,7 @@ def run_sweep(
         while queue and len(pending) < ahead:
             s, idxs = queue.pop(0)
             fut = handle.executor.submit(run_task, base, s, per_symbol[s],
-                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs])
+                                         [(i, {} if i == BASELINE else combos[i]) for i in idxs], ticker.channel)
             futures[fut] = (s, idxs)
             pending.add(fut)
 
@@ -315,22 +301,33 @@ def run_sweep(
         pending: set = set()
         submit_more(pending)
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=None if ticker.channel is None else 0.5,
+                                     return_when=FIRST_COMPLETED)
             submit_more(pending)
+            told += ticker.drain()
             for fut in finished:
-                for row in fut.result():
-                    results[(row["combo"], row["symbol"])] = row
+                try:
+                    runs = fut.result()
+                except DataNotInherited:  # a worker forked before this data existed: send it the data
+                    s, idxs = futures[fut]
+                    per_symbol[s].inherit = False
+                    queue.insert(0, (s, idxs))
+                    continue
+                for run in runs:
+                    results[(run.combo, run.symbol)] = run
                 done = len(results)
-                if bar is not None:
-                    bar.update(done)
                 if on_progress is not None:
                     on_progress(done, total)
+            submit_more(pending)
+            if bar is not None:
+                bar.update(max(len(results), resumed + told))
         complete = True
     except KeyboardInterrupt:
         for fut in futures:
             fut.cancel()
         handle.close(cancel=True)
     finally:
+        ticker.close()
         if bar is not None:
             bar.stop()
     if not complete or resume or results_path:
@@ -341,34 +338,68 @@ def run_sweep(
                         raw=results)
 
 
+def _send_by_key(data: dict[str, SymbolData], handle: ExecutorHandle) -> None:
+    """Workers forked from this process hold every SymbolData made before the fork:
+    send those only their key (symbol_data.py)."""
+    if forks_workers(handle.executor):
+        for sd in data.values():
+            if sd.inherit is None:
+                sd.inherit = True
+
+
+def _ran_on_arrays(out: SweepOutcome, idx: int, sym: str) -> bool:
+    run = out.raw.get((idx, sym))
+    return run is not None and run.path == "arrays"
+
+
 def verify_top(ds: Dataset, base_config: CockpitConfig, out: SweepOutcome, handle: ExecutorHandle,
-               n: int = 3) -> tuple[list[SweepRow], str]:
+               n: int = 3, symbol_data: Optional[dict[str, SymbolData]] = None,
+               progress: bool = False) -> tuple[list[SweepRow], str]:
     """Re-run the ``n`` best combinations (not the baseline) through the Engine on
-    every symbol, on the executor. Returns (the rows checked, "" or the first
-    difference, naming the combination and the symbol). Rows whose runs all took
-    the Engine need no check and are not returned."""
+    every symbol, on the executor, and compare each with the sweep's own run.
+    Returns (the rows checked, "" or the first difference, naming the combination
+    and the symbol). Rows whose runs all took the Engine need no check and are not
+    returned. ``symbol_data``: the sweep's (its workers may still hold the data).
+    ``progress``: a bar counting the symbols checked, with its ETA."""
     base = base_config.model_dump(mode="json")
     top = [r for r in out.rows if r.index != BASELINE][:max(0, n)]
-    checked = [r for r in top if any(out.raw.get((r.index, s), {}).get("path") == "arrays" for s in ds.symbols)]
+    checked = [r for r in top if any(_ran_on_arrays(out, r.index, s) for s in ds.symbols)]
+    wanted = {sym: [(r.index, r.combo, out.raw[(r.index, sym)]) for r in checked if _ran_on_arrays(out, r.index, sym)]
+              for sym in ds.symbols}
+    wanted = {sym: combos for sym, combos in wanted.items() if combos}
+    data = dict(symbol_data or {})
+    missing = [sym for sym in wanted if sym not in data]
+    if missing:
+        data.update(symbol_datasets(ds, missing))
+    _send_by_key(data, handle)
     jobs = {}
-    for sym in ds.symbols:  # one job per symbol: its analytics are recorded once for every combination checked
-        combos = [(r.index, r.combo) for r in checked if out.raw.get((r.index, sym), {}).get("path") == "arrays"]
-        if combos:
-            one = Dataset(ds.kind, {sym: ds.series[sym]}, ds.description)
-            jobs[handle.executor.submit(verify_task, base, sym, one, combos)] = sym
-    for fut in jobs:
-        idx, diff = fut.result()
-        if diff:
-            label = next(r.label for r in checked if r.index == idx)
-            return checked, f"{label} on {jobs[fut]}: {diff}"
+    for sym, combos in wanted.items():  # one job per symbol: its analytics are recorded once for every combination
+        jobs[handle.executor.submit(verify_task, base, sym, data[sym], combos)] = sym
+    bar = SweepProgress(len(jobs), 0, f"top {len(checked)} through the engine", title="verify") \
+        if progress and jobs else None
+    try:
+        for k, (fut, sym) in enumerate(jobs.items(), 1):
+            try:
+                idx, diff = fut.result()
+            except DataNotInherited:  # a worker forked before this data existed: send it the data
+                data[sym].inherit = False
+                idx, diff = handle.executor.submit(verify_task, base, sym, data[sym], wanted[sym]).result()
+            if bar is not None:
+                bar.update(k)
+            if diff:
+                label = next(r.label for r in checked if r.index == idx)
+                return checked, f"{label} on {sym}: {diff}"
+    finally:
+        if bar is not None:
+            bar.stop()
     return checked, ""
 
 
 def paths_used(out: SweepOutcome) -> dict[str, int]:
     """How many (combination, symbol) runs took each path."""
     counts: dict[str, int] = {}
-    for row in out.raw.values():
-        label = row.get("path", "engine")
+    for run in out.raw.values():
+        label = run.path
         counts[label] = counts.get(label, 0) + 1
     return counts
 
@@ -376,25 +407,5 @@ def paths_used(out: SweepOutcome) -> dict[str, int]:
 def _save(path: str, sid: str, results: dict) -> None:
     p = Path(path)
     tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps({"id": sid, "results": list(results.values())}))
+    tmp.write_text(json.dumps({"id": sid, "results": [r.as_row() for r in results.values()]}))
     tmp.replace(p)
-
-
-class _Progress:
-    """A rich progress bar with an ETA, counted in (combination, symbol) runs."""
-
-    def __init__(self, total: int, done: int, what: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
-
-        self._p = Progress(TextColumn("[bold]sweep[/] " + what), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                           transient=False)
-        self._task = self._p.add_task("runs", total=total, completed=done)
-        self._p.start()
-
-    def update(self, done: int) -> None:
-        self._p.update(self._task, completed=done)
-
-    def stop(self) -> None:
-        self._p.stop()
