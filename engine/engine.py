@@ -106,6 +106,7 @@ class Engine:
         self._snapshot: Optional[EngineSnapshot] = None
         self._snapshot_version = -1
         self._session_date = None
+        self._session_span = (0, 0)  # [start, end) ns of _session_date's session day: a bar inside it turns nothing
         self._day_to_note = None  # a simulated run entered this day: sim_sessions is told at the next bar
         self.data.on_heartbeat = self._maybe_new_session  # an overnight: the day turns at its boundary
         self._feed_task: Optional[asyncio.Task] = None
@@ -399,7 +400,8 @@ class Engine:
                 history.add(snap.atr)
         if self._skip_ahead:
             self._end_skip_ahead(now)
-        self.desk.expire(now)
+        if self.pending:  # (most bars have none: no call)
+            self.desk.expire(now)
         self.notifier.bump()
 
     def _market_view(self, sym: str) -> Optional[MarketView]:
@@ -456,11 +458,17 @@ class Engine:
         """A restart inside the session: its start-of-day equity, daily-loss latch and
         losing streak carry on (they came back from the store), nothing is reset."""
         self._session_date = self.calendar.session_date(now)
+        self._session_span = self.calendar.session_bounds(now)
         self.router.day_trades.date = str(self._session_date)
 
     def _maybe_new_session(self, now: int) -> None:
         """At the session boundary (data time, a bar or an overnight heartbeat): start-of-day
-        equity, so the day's P&L, and the day's gates (daily loss, losing streak) start again."""
+        equity, so the day's P&L, and the day's gates (daily loss, losing streak) start again.
+        Every bar asks; inside the session day already seen the answer is two comparisons."""
+        start, end = self._session_span
+        if start <= now < end:
+            return
+        self._session_span = self.calendar.session_bounds(now)
         day = self.calendar.session_date(now)
         if day != self._session_date:
             first = self._session_date is None

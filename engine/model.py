@@ -432,6 +432,70 @@ class JournalEntry:
     symbol: Optional[str] = None
     data: Optional[dict] = None
 
+    def __eq__(self, other):
+        # by fields, whichever class built it: a line formatted when read (LazyJournalEntry)
+        # equals the same line built whole
+        if not isinstance(other, JournalEntry):
+            return NotImplemented
+        return (self.ts_ns, self.level, self.kind, self.message, self.symbol, self.data) == \
+            (other.ts_ns, other.level, other.kind, other.message, other.symbol, other.data)
+
+
+_MESSAGE_SLOT = JournalEntry.__dict__["message"]  # the slot behind the field (LazyJournalEntry writes it)
+
+
+class LazyJournalEntry(JournalEntry):
+    """A journal line whose text is formatted (and redacted) when it is first read.
+
+    The engine journals several lines per round trip, and most are never read: a
+    backtest records nothing and keeps only the newest lines, and a live run's
+    store writes them on the writer's side, in a batch. So the hot path keeps the
+    template and its arguments, and ``message`` builds the text on first read
+    (``template.format(*args)``: the text an f-string with the same fields and
+    format specs gives), keeps it and drops the arguments. Otherwise a plain
+    ``JournalEntry``: the same fields, equal to the line built whole, and pickled
+    as one (``__reduce__``)."""
+
+    __slots__ = ("_unformatted",)  # (template, args, redact) until the text is built
+
+    if FROZEN_RECORDS:  # the tests: a frozen record's __setattr__ refuses fields, so through their slots
+        def __init__(self, ts_ns: int, level: str, kind: str, template: str, args: tuple,
+                     symbol: Optional[str] = None, data: Optional[dict] = None,
+                     redact: Callable[[str], str] = str) -> None:
+            for slot, value in zip(_SLOTS, (ts_ns, level, kind, symbol, data)):
+                slot.__set__(self, value)
+            object.__setattr__(self, "_unformatted", (template, args, redact))
+    else:
+        def __init__(self, ts_ns: int, level: str, kind: str, template: str, args: tuple,
+                     symbol: Optional[str] = None, data: Optional[dict] = None,
+                     redact: Callable[[str], str] = str) -> None:
+            self.ts_ns = ts_ns
+            self.level = level
+            self.kind = kind
+            self.symbol = symbol
+            self.data = data
+            self._unformatted = (template, args, redact)
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        unformatted = self._unformatted
+        if unformatted is None:
+            return _MESSAGE_SLOT.__get__(self)
+        template, args, redact = unformatted
+        text = redact(template.format(*args))
+        _MESSAGE_SLOT.__set__(self, text)
+        object.__setattr__(self, "_unformatted", None)
+        return text
+
+    def __reduce__(self):
+        return JournalEntry, (self.ts_ns, self.level, self.kind, self.message, self.symbol, self.data)
+
+    def __repr__(self) -> str:
+        return JournalEntry.__repr__(self)
+
+
+_SLOTS = tuple(JournalEntry.__dict__[n] for n in ("ts_ns", "level", "kind", "symbol", "data"))
+
 
 @record
 class BrokerEvent:
@@ -581,10 +645,11 @@ def evolve(obj, **changes):
     has ``init=False`` or a ``__post_init__``, which is what replace would add;
     unknown names raise TypeError like replace does."""
     cls = type(obj)
-    plan = _EVOLVE.get(cls)
-    if plan is None:
-        plan = _EVOLVE[cls] = tuple((n, cls.__dict__[n].__get__, cls.__dict__[n].__set__) for n in cls.__slots__)
-    new = object.__new__(cls)
+    entry = _EVOLVE.get(cls)
+    if entry is None:
+        entry = _EVOLVE[cls] = _evolve_plan(cls)
+    rec, plan = entry
+    new = object.__new__(rec)
     if changes:
         used = 0
         for name, get, put in plan:
@@ -603,6 +668,17 @@ def evolve(obj, **changes):
 
 
 _EVOLVE: dict[type, tuple] = {}
+
+
+def _evolve_plan(cls: type) -> tuple:
+    """The record class a copy is built as, and per field its name, how it is read
+    from the original and written to the copy. A subclass of a record (a journal
+    line formatted when read) is copied into its record class, its fields read
+    through the subclass (``message`` is formatted)."""
+    rec = next(k for k in cls.__mro__ if "__dataclass_fields__" in k.__dict__)
+    if rec is cls:
+        return rec, tuple((n, cls.__dict__[n].__get__, cls.__dict__[n].__set__) for n in cls.__slots__)
+    return rec, tuple((n, (lambda obj, n=n: getattr(obj, n)), rec.__dict__[n].__set__) for n in rec.__slots__)
 
 
 def field_names(cls: type) -> tuple[str, ...]:

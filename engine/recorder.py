@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Optional
 
 from .clock import Clock
-from .model import NO_STORE, Bar, JournalEntry, Order, Position, Signal, StoreHealth, StoreStatus
+from .model import NO_STORE, Bar, JournalEntry, LazyJournalEntry, Order, Position, Signal, StoreHealth, StoreStatus
 from .notify import Notifier
 
 
@@ -115,6 +115,15 @@ class Recorder:
             data: Optional[dict] = None) -> None:
         """One journal line (secrets redacted), in memory and in the store."""
         self.add(JournalEntry(self.clock.now_ns(), level, kind, self.redact(message), symbol, data))
+
+    def logf(self, level: str, kind: str, template: str, args: tuple, symbol: Optional[str] = None,
+             data: Optional[dict] = None) -> None:
+        """``log`` of the line ``template.format(*args)``, formatted and redacted when
+        it is first read (``model.LazyJournalEntry``): the hot path's lines (signals,
+        decisions, orders, fills) cost their arguments, not their text, and most are
+        never read in a backtest. ``args`` must be plain values (str, numbers), which
+        cannot change before the line is read."""
+        self.add(LazyJournalEntry(self.clock.now_ns(), level, kind, template, args, symbol, data, self.redact))
 
     def add(self, entry: JournalEntry) -> None:
         """A journal line made elsewhere (a feed's notice)."""

@@ -163,8 +163,8 @@ class OrderRouter:
                                   f"outcome unknown ({self.redact(order.reason)})", sig.symbol)
             elif order.status is not OrderStatus.REJECTED:
                 self.plans[sig.symbol] = sig_for_plan
-                self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
-                                  f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
+                self.recorder.logf("info", "order", "sent bracket {} {} {} (stop {:.2f}, target {:.2f}) id {}",
+                                   (sig.side.value, sig.qty, sig.symbol, sig.stop, sig.target, coid), sig.symbol)
             self.recorder.order(order)
             self.notifier.notify()
 
@@ -182,7 +182,8 @@ class OrderRouter:
             self.counters["fills"] += 1
             rec.fill(f)
             rec.account(self.broker)
-            rec.log("info", "fill", f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg.value})", f.symbol)
+            rec.logf("info", "fill", "filled {} {} {} @ {:.2f} ({})", (f.side.value, f.qty, f.symbol, f.price, f.leg.value),
+                     f.symbol)
             self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
             self._after_fill(f)
         elif ev.kind == "rejected":
@@ -200,8 +201,8 @@ class OrderRouter:
         elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
             # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
             # "replaced" is routine and not journaled)
-            rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
-                    + (f": {ev.reason}" if ev.reason else ""), o.symbol)
+            rec.logf("info", "order", "{} {} order {} {}{}", (o.symbol, o.leg.value, o.client_order_id, ev.kind,
+                                                             f": {ev.reason}" if ev.reason else ""), o.symbol)
         self.notifier.notify()
         for listener in self._listeners:
             listener(ev)
@@ -265,7 +266,7 @@ class OrderRouter:
                                  or any(a.kind == "partial" for a in actions)):
             self._journal_exit_plan(plan)  # a restart carries on from the mark, with no second partial
         for action in actions:
-            self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
+            self.recorder.logf("info", "exit", "{} {}: {}", (action.kind, symbol, action.reason), symbol)
             if action.kind in ("close", "partial"):
                 self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
             try:
