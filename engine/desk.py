@@ -74,7 +74,7 @@ class SignalDesk:
         signal_id = f"{self.run_id}:{sig.id}" if self.run_id else sig.id
         self.counters["signals"] += 1
         symbol = sig.symbol
-        self.recorder.logf("info", "signal", "{} {} @ {:.2f}: {}", (sig.setup, sig.side.value, sig.entry, sig.reason),
+        self.recorder.logf("info", "signal", "{} {} @ {:.2f}: {}", (sig.setup, sig.side, sig.entry, sig.reason),
                            symbol)
         if (self.pending and any(p.symbol == symbol for p in self.pending.values())) or (
                 self.broker.has_exposure(symbol) and not self.may_add(sig)):
@@ -269,7 +269,7 @@ class SignalDesk:
         self.signal_counts[(sig.setup, decision.value)] += 1
         kind = "block" if decision is Decision.BLOCKED else "decision"
         data = {"signal_id": sig.id} if rule is None else {"signal_id": sig.id, "rule": rule.value}
-        self.recorder.logf(level, kind, "{}: {} {} {} — {}", (decision.value, sig.setup, sig.side.value, sig.symbol,
+        self.recorder.logf(level, kind, "{}: {} {} {} — {}", (decision, sig.setup, sig.side, sig.symbol,
                                                                reason), sig.symbol, data)
         self.recorder.signal(sig)
         return sig

@@ -384,8 +384,10 @@ class Engine:
                 self.recorder.add(JournalEntry(alert.ts_ns, "info", "alert", f"LVN {alert.lvn_price:.2f} "
                                                f"({alert.source}) {alert.direction.replace('_', ' ')}, "
                                                f"{alert.distance_pct:.2f}%", sym))
-            if sym in self.router.plans:
-                await self.router.manage_exits(sym, snap.last, now, snap.atr)
+            if sym in self.router.plans:  # router.manage_exits in two halves: most bars await nothing
+                actions = self.router.exit_actions(sym, snap.last, now, snap.atr)
+                if actions:
+                    await self.router.act_on_exits(sym, actions)
             if not snap.in_session:
                 continue
             self.state_minutes[_STATE_KEY[snap.state]] += 1
