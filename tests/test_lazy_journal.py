@@ -79,3 +79,11 @@ def test_a_dropped_signal_keeps_its_lines_and_its_row():
                                decided_ns=engine.clock.now_ns())]
     assert desk.decisions[0] == recorded[0]
     assert desk.signal_counts[("auction", "dropped")] == 1
+
+
+def test_enum_flags_read_as_attributes_keep_their_values():
+    from engine.model import OrderStatus
+    assert {s for s in OrderStatus if s.is_open} == {OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED,
+                                                     OrderStatus.HELD, OrderStatus.UNKNOWN}
+    assert (Side.BUY.sign, Side.SELL.sign) == (1, -1)
+    assert all(s.is_open is s.is_open for s in OrderStatus)  # worked out once per member
