@@ -643,45 +643,38 @@ class EngineSnapshot:
 
 
 def evolve(obj, **changes):
-    """``dataclasses.replace`` for the slotted records above, about twice as
-    fast (the signal path copies a Signal three times per signal). No field here
-    has ``init=False`` or a ``__post_init__``, which is what replace would add;
-    unknown names raise TypeError like replace does."""
-    cls = type(obj)
-    entry = _EVOLVE.get(cls)
-    if entry is None:
-        entry = _EVOLVE[cls] = _evolve_plan(cls)
-    rec, plan = entry
-    new = object.__new__(rec)
-    if changes:
-        used = 0
-        for name, get, put in plan:
-            if name in changes:
-                put(new, changes[name])
-                used += 1
-            else:
-                put(new, get(obj))
-        if used != len(changes):
-            unknown = sorted(set(changes) - {n for n, _, _ in plan})
-            raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-    else:
-        for name, get, put in plan:
-            put(new, get(obj))
-    return new
+    """``dataclasses.replace`` for the slotted records above, about three times
+    as fast (the signal path copies a Signal about three times per signal): one
+    generated function per record class calls its constructor positionally, each
+    field from ``changes`` or the original. No field here has ``init=False`` or a
+    ``__post_init__``, which is what replace would add; unknown names raise
+    TypeError like replace does. A subclass of a record (a journal line formatted
+    when read) is copied into its record class, its fields read through it."""
+    build = _EVOLVE.get(type(obj))
+    if build is None:
+        build = _EVOLVE[type(obj)] = _evolver(type(obj))
+    return build(obj, changes)
 
 
-_EVOLVE: dict[type, tuple] = {}
+_EVOLVE: dict[type, Callable[[Any, dict], Any]] = {}
 
 
-def _evolve_plan(cls: type) -> tuple:
-    """The record class a copy is built as, and per field its name, how it is read
-    from the original and written to the copy. A subclass of a record (a journal
-    line formatted when read) is copied into its record class, its fields read
-    through the subclass (``message`` is formatted)."""
+def _evolver(cls: type) -> Callable[[Any, dict], Any]:
+    """``build(obj, changes)`` for ``cls``, generated as source from the record's
+    field names (as ``record_builder`` is), so a copy costs one positional call."""
     rec = next(k for k in cls.__mro__ if "__dataclass_fields__" in k.__dict__)
-    if rec is cls:
-        return rec, tuple((n, cls.__dict__[n].__get__, cls.__dict__[n].__set__) for n in cls.__slots__)
-    return rec, tuple((n, (lambda obj, n=n: getattr(obj, n)), rec.__dict__[n].__set__) for n in rec.__slots__)
+    names = field_names(rec)
+    same = ", ".join(f"obj.{n}" for n in names)
+    changed = ", ".join(f"c[{n!r}] if {n!r} in c else obj.{n}" for n in names)
+    src = (f"def evolve_{rec.__name__.lower()}(obj, c):\n"
+           f"    if not c:\n"
+           f"        return _rec({same})\n"
+           f"    if not _names.issuperset(c):\n"
+           f"        raise TypeError(f\"{{type(obj).__name__}} has no field(s) {{', '.join(sorted(set(c) - _names))}}\")\n"
+           f"    return _rec({changed})\n")
+    namespace: dict[str, Any] = {"_rec": rec, "_names": frozenset(names)}
+    exec(src, namespace)  # noqa: S102 - source built from dataclass field names only
+    return namespace[f"evolve_{rec.__name__.lower()}"]
 
 
 def field_names(cls: type) -> tuple[str, ...]:
