@@ -392,7 +392,14 @@ class Engine:
                 continue
             self.state_minutes[_STATE_KEY[snap.state]] += 1
             for setup in self.setups[sym]:
-                sig = self._setup_bar(sym, setup, snap, now)
+                # _setup_bar inlined (every bar of every setup; most give no signal)
+                try:
+                    sig = setup.on_bar(snap, now)
+                except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
+                    self._setup_failed(sym, setup, exc)
+                    continue
+                if sig is not None:
+                    sig = self._bracket(sym, sig, snap)
                 if sig is not None:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
@@ -422,9 +429,12 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
             self._setup_failed(sym, setup, exc)
             return None
+        return None if sig is None else self._bracket(sym, sig, snap)
+
+    def _bracket(self, sym: str, sig: Signal, snap) -> Optional[Signal]:
+        """A setup's signal with its symbol's bracket and, for a mapped symbol, on its
+        proxy (None when the proxy has no price yet); its first target noted."""
         # the symbol's stop mode sets the bracket, the same way for every setup (engine/stops.py)
-        if sig is None:
-            return None
         p = self.params[sym]
         sig = apply_stop_mode(sig, p, snap.atr)
         target1 = first_target(sig, p, snap.atr)
