@@ -78,8 +78,9 @@ class SignalDesk:
                            symbol)
         if (self.pending and any(p.symbol == symbol for p in self.pending.values())) or (
                 self.broker.has_exposure(symbol) and not self.may_add(sig)):
-            self.decide(sig, Decision.DROPPED, f"{symbol} already has a pending signal or an open position",
-                        signal_id=signal_id)
+            reason = f"{symbol} already has a pending signal or an open position"
+            self._record(evolve(sig, id=signal_id, decision=Decision.DROPPED, decision_reason=reason,
+                                decided_ns=self.clock.now_ns()), "info", None)
             return None
         if signal_id != sig.id:
             sig = evolve(sig, id=signal_id)
@@ -256,20 +257,21 @@ class SignalDesk:
     # ------------------------------------------------------------------ decisions
 
     def decide(self, sig: Signal, decision: Decision, reason: str, level: str = "info",
-               rule: Optional[RiskRule] = None, signal_id: Optional[str] = None) -> Signal:
+               rule: Optional[RiskRule] = None) -> Signal:
         """Record a decision; a block names its ``rule`` in the journal line's data
-        (what the alerts and the metrics tell blocks apart by). ``signal_id``: the
-        id the decided signal takes (the run's namespace, in the same copy)."""
-        now = self.clock.now_ns()
-        if signal_id is None or signal_id == sig.id:
-            sig = evolve(sig, decision=decision, decision_reason=reason, decided_ns=now)
-        else:
-            sig = evolve(sig, id=signal_id, decision=decision, decision_reason=reason, decided_ns=now)
+        (what the alerts and the metrics tell blocks apart by)."""
+        return self._record(evolve(sig, decision=decision, decision_reason=reason, decided_ns=self.clock.now_ns()),
+                            level, rule)
+
+    def _record(self, sig: Signal, level: str, rule: Optional[RiskRule]) -> Signal:
+        """A decided signal (``decision``, its reason and time set) into the decisions,
+        the counts, the journal and the store."""
+        decision = sig.decision
         self.decisions.appendleft(sig)
         self.signal_counts[(sig.setup, decision.value)] += 1
         kind = "block" if decision is Decision.BLOCKED else "decision"
         data = {"signal_id": sig.id} if rule is None else {"signal_id": sig.id, "rule": rule.value}
         self.recorder.logf(level, kind, "{}: {} {} {} — {}", (decision, sig.setup, sig.side, sig.symbol,
-                                                               reason), sig.symbol, data)
+                                                               sig.decision_reason), sig.symbol, data)
         self.recorder.signal(sig)
         return sig
