@@ -135,7 +135,7 @@ class DataEngine:
             if self._broker_on_bar is not None:
                 self._broker_on_bar(item)
             closed = an.on_bar(item)
-            if an.malformed != self._malformed_seen[item.symbol]:
+            if an.malformed != self._malformed_seen.get(item.symbol, 0):  # (get: no __missing__ call a bar)
                 self._drain_rejects(an)
             self.seen += 1
             return [(item.symbol, closed)] if closed is not None else []

@@ -106,6 +106,7 @@ class Engine:
         self._snapshot: Optional[EngineSnapshot] = None
         self._snapshot_version = -1
         self._session_date = None
+        self._session_span = (0, 0)  # [start, end) ns of _session_date's session day: a bar inside it turns nothing
         self._day_to_note = None  # a simulated run entered this day: sim_sessions is told at the next bar
         self.data.on_heartbeat = self._maybe_new_session  # an overnight: the day turns at its boundary
         self._feed_task: Optional[asyncio.Task] = None
@@ -383,13 +384,22 @@ class Engine:
                 self.recorder.add(JournalEntry(alert.ts_ns, "info", "alert", f"LVN {alert.lvn_price:.2f} "
                                                f"({alert.source}) {alert.direction.replace('_', ' ')}, "
                                                f"{alert.distance_pct:.2f}%", sym))
-            if sym in self.router.plans:
-                await self.router.manage_exits(sym, snap.last, now, snap.atr)
+            if sym in self.router.plans:  # router.manage_exits in two halves: most bars await nothing
+                actions = self.router.exit_actions(sym, snap.last, now, snap.atr)
+                if actions:
+                    await self.router.act_on_exits(sym, actions)
             if not snap.in_session:
                 continue
             self.state_minutes[_STATE_KEY[snap.state]] += 1
             for setup in self.setups[sym]:
-                sig = self._setup_bar(sym, setup, snap, now)
+                # _setup_bar inlined (every bar of every setup; most give no signal)
+                try:
+                    sig = setup.on_bar(snap, now)
+                except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
+                    self._setup_failed(sym, setup, exc)
+                    continue
+                if sig is not None:
+                    sig = self._bracket(sym, sig, snap)
                 if sig is not None:
                     to_send = self.desk.on_signal(sig, now)
                     if to_send is not None:
@@ -399,7 +409,8 @@ class Engine:
                 history.add(snap.atr)
         if self._skip_ahead:
             self._end_skip_ahead(now)
-        self.desk.expire(now)
+        if self.pending:  # (most bars have none: no call)
+            self.desk.expire(now)
         self.notifier.bump()
 
     def _market_view(self, sym: str) -> Optional[MarketView]:
@@ -418,9 +429,12 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any error of setup code must not stop the feed
             self._setup_failed(sym, setup, exc)
             return None
+        return None if sig is None else self._bracket(sym, sig, snap)
+
+    def _bracket(self, sym: str, sig: Signal, snap) -> Optional[Signal]:
+        """A setup's signal with its symbol's bracket and, for a mapped symbol, on its
+        proxy (None when the proxy has no price yet); its first target noted."""
         # the symbol's stop mode sets the bracket, the same way for every setup (engine/stops.py)
-        if sig is None:
-            return None
         p = self.params[sym]
         sig = apply_stop_mode(sig, p, snap.atr)
         target1 = first_target(sig, p, snap.atr)
@@ -456,11 +470,17 @@ class Engine:
         """A restart inside the session: its start-of-day equity, daily-loss latch and
         losing streak carry on (they came back from the store), nothing is reset."""
         self._session_date = self.calendar.session_date(now)
+        self._session_span = self.calendar.session_bounds(now)
         self.router.day_trades.date = str(self._session_date)
 
     def _maybe_new_session(self, now: int) -> None:
         """At the session boundary (data time, a bar or an overnight heartbeat): start-of-day
-        equity, so the day's P&L, and the day's gates (daily loss, losing streak) start again."""
+        equity, so the day's P&L, and the day's gates (daily loss, losing streak) start again.
+        Every bar asks; inside the session day already seen the answer is two comparisons."""
+        start, end = self._session_span
+        if start <= now < end:
+            return
+        self._session_span = self.calendar.session_bounds(now)
         day = self.calendar.session_date(now)
         if day != self._session_date:
             first = self._session_date is None

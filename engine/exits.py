@@ -191,16 +191,20 @@ class ExitManager:
         actions: list[ExitAction] = []
         if not plan.has_r:
             return actions
+        if plan.target1 <= 0 and p.target1_r <= 0 and p.trail_activate_r <= 0 and p.trail_pct <= 0:
+            return actions  # no price rule on (the bracket alone, as sma_cross's): nothing below can act
         r_now = plan.r_multiple(price)
         new_stop, why, forced = plan.stop, "", False
 
         if plan.target1 > 0:  # the first ATR target, a price
             hit = (price - plan.target1) * sign >= -_EPS
-            fraction, rule = p.partial_pct, f"target1 {plan.target1:.4g} = {p.target1_atr:g} ATR"
+            fraction = p.partial_pct
         else:
             hit = p.target1_r > 0 and r_now >= p.target1_r - _EPS
-            fraction, rule = p.partial_fraction, f"target1_r {p.target1_r:g}"
+            fraction = p.partial_fraction
         if hit and not plan.partial_done:
+            rule = f"target1 {plan.target1:.4g} = {p.target1_atr:g} ATR" if plan.target1 > 0 else \
+                f"target1_r {p.target1_r:g}"
             plan.partial_done = True
             part = math.floor(plan.qty * fraction + _EPS)
             if 1 <= part < plan.qty:

@@ -9,8 +9,7 @@ hear of it once, when it is complete.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 
 class Notifier:
@@ -19,6 +18,7 @@ class Notifier:
         self._listeners: list[Callable[[], None]] = []
         self._depth = 0
         self._held = False
+        self._batch = _Batch(self)
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
@@ -33,20 +33,34 @@ class Notifier:
         if self._depth:
             self._held = True
         else:
-            self._fire()
+            for callback in self._listeners:
+                callback()
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Notifications inside are held and given once, at the end."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._held:
-                self._held = False
-                self._fire()
+    def batch(self) -> "_Batch":
+        """Notifications inside are held and given once, at the end (a context
+        manager; a plain object rather than a generator: every order sent opens one)."""
+        return self._batch
 
     def _fire(self) -> None:
         for callback in self._listeners:
             callback()
+
+
+class _Batch:
+    """``Notifier.batch()``: entered, notifications are held (nested batches count);
+    left, even by an exception, the outermost gives them once."""
+
+    __slots__ = ("_notifier",)
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    def __enter__(self) -> None:
+        self._notifier._depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        n = self._notifier
+        n._depth -= 1
+        if not n._depth and n._held:
+            n._held = False
+            n._fire()

@@ -19,7 +19,9 @@ KEEP_ORDERS = 500  # the orders whose history is kept (the newest); read when a 
 class OrderEvents:
     def __init__(self, max_orders: Optional[int] = None) -> None:
         self.max_orders = KEEP_ORDERS if max_orders is None else max_orders
-        self._events: OrderedDict[str, list[OrderEvent]] = OrderedDict()
+        # per order its events as plain tuples (OrderEvent's fields): a round trip hears ~9
+        # events and the detail of an order is rarely opened, so the records are built when read
+        self._events: OrderedDict[str, list[tuple]] = OrderedDict()
         self._fills: dict[str, list[Fill]] = {}
 
     def add(self, kind: str, order: Order, fill: Optional[Fill] = None, reason: str = "") -> None:
@@ -31,8 +33,8 @@ class OrderEvents:
                 self._fills.pop(old, None)
         ts = fill.ts_ns if fill is not None else (order.updated_ns or order.created_ns)
         if len(events) < MAX_EVENTS_PER_ORDER:
-            event = OrderEvent(ts, kind, order.status, order.filled_qty, fill.price if fill is not None else None,
-                               reason or order.reason)
+            event = (ts, kind, order.status, order.filled_qty, fill.price if fill is not None else None,
+                     reason or order.reason)
             # the submit returns after a broker that answers at once has already said "new"
             events.insert(0 if kind == "submitted" else len(events), event)
         if fill is not None:
@@ -43,4 +45,5 @@ class OrderEvents:
         child's parent and siblings), its events and fills."""
         family = order.parent_id or order.id
         legs = tuple(o for o in known if o.id != order.id and (o.id == family or o.parent_id == family))
-        return OrderDetail(order, legs, tuple(self._events.get(order.id, ())), tuple(self._fills.get(order.id, ())))
+        events = tuple(OrderEvent(*e) for e in self._events.get(order.id, ()))
+        return OrderDetail(order, legs, events, tuple(self._fills.get(order.id, ())))

@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Optional
 
 from .clock import Clock
-from .model import NO_STORE, Bar, JournalEntry, Order, Position, Signal, StoreHealth, StoreStatus
+from .model import NO_STORE, Bar, JournalEntry, LazyJournalEntry, Order, Position, Signal, StoreHealth, StoreStatus
 from .notify import Notifier
 
 
@@ -65,17 +65,17 @@ class Recorder:
         self._held: set[str] = set()  # symbols whose last recorded position was not flat
         self._not_recorded_at_close: Optional[int] = None  # what the close could not write
         self._journal_listeners: list[Callable[[JournalEntry], None]] = []
-        self._listen_to(self.store)
+        self._listen_to(self._store)
 
     @property
     def recording(self) -> bool:
-        return self.store is not NULL_STORE
+        return self._store is not NULL_STORE
 
     async def open(self) -> None:
         if not self.recording and self._opener is not None:
             self.store = await self._opener()
-            self._listen_to(self.store)
-            note = getattr(self.store, "schema_note", None)
+            self._listen_to(self._store)
+            note = getattr(self._store, "schema_note", None)
             if note:  # an older store was backed up and upgraded at open: say so in the journal
                 self.log("info", "store", note)
 
@@ -88,14 +88,14 @@ class Recorder:
 
     def store_status(self) -> StoreStatus:
         """OK / BEHIND n records / FAILING: reason, or NO STORE for a run that records nothing."""
-        return self.store.status() if self.recording else NO_STORE
+        return self._store.status() if self.recording else NO_STORE
 
     @property
     def rows_not_recorded(self) -> int:
         """Records whose write never succeeded (so far; after close, for good)."""
         if self._not_recorded_at_close is not None:
             return self._not_recorded_at_close
-        return int(getattr(self.store, "not_written", 0))
+        return int(getattr(self._store, "not_written", 0))
 
     def _store_state_changed(self, new: StoreStatus, old: StoreStatus) -> None:
         """One journal line per change of the store's health (never one per failed write)."""
@@ -116,10 +116,19 @@ class Recorder:
         """One journal line (secrets redacted), in memory and in the store."""
         self.add(JournalEntry(self.clock.now_ns(), level, kind, self.redact(message), symbol, data))
 
+    def logf(self, level: str, kind: str, template: str, args: tuple, symbol: Optional[str] = None,
+             data: Optional[dict] = None) -> None:
+        """``log`` of the line ``template.format(*args)``, formatted and redacted when
+        it is first read (``model.LazyJournalEntry``): the hot path's lines (signals,
+        decisions, orders, fills) cost their arguments, not their text, and most are
+        never read in a backtest. ``args`` must be values that cannot change before the
+        line is read (str, numbers, the model's enums: an enum formats as its value)."""
+        self.add(LazyJournalEntry(self.clock.now_ns(), level, kind, template, args, symbol, data, self.redact))
+
     def add(self, entry: JournalEntry) -> None:
         """A journal line made elsewhere (a feed's notice)."""
         self.journal.append(entry)
-        self.store.record_journal(entry)
+        self._store.record_journal(entry)
         self.notifier.bump()
         for listener in self._journal_listeners:
             listener(entry)
@@ -131,20 +140,25 @@ class Recorder:
 
     # ------------------------------------------------------------------ records
 
-    def order(self, order: Order) -> None:
-        self.store.record_order(order)
+    @property
+    def store(self) -> Any:
+        return self._store
 
-    def fill(self, fill: Any) -> None:
-        self.store.record_fill(fill)
-
-    def signal(self, signal: Signal) -> None:
-        self.store.record_signal(signal)
+    @store.setter
+    def store(self, store: Any) -> None:
+        """The store, and the recorder's writes of orders, fills and signals bound to
+        it: ``order(o)``, ``fill(f)``, ``signal(s)`` are the store's own methods (one
+        call each on the round trip's path, not two)."""
+        self._store = store
+        self.order: Callable[[Order], None] = store.record_order
+        self.fill: Callable[[Any], None] = store.record_fill
+        self.signal: Callable[[Signal], None] = store.record_signal
 
     def bar(self, symbol: str, bar: Bar, snap: Any) -> None:
         """A closed candle with its market state and order flow."""
-        if not self.recording:
+        st = self._store
+        if st is NULL_STORE:  # (every bar asks: no property call)
             return
-        st = self.store
         st.record_bar(bar)
         r = snap.rolling
         st.record_state(symbol, bar.ts_ns, snap.state.value, r.poc if r else math.nan, r.vah if r else math.nan,
@@ -157,18 +171,18 @@ class Recorder:
     def account(self, broker: Any) -> None:
         """The broker's account and positions, as of now. A symbol that went flat gets
         a flat row: a restart takes the newest row per symbol, which must say so."""
-        if not self.recording:
+        if self._store is NULL_STORE:
             return
         now = self.clock.now_ns()
-        self.store.record_account(broker.account(), now)
+        self._store.record_account(broker.account(), now)
         held = set()
         for p in broker.positions():
-            self.store.record_position(p, now)
+            self._store.record_position(p, now)
             if p.qty:
                 held.add(p.symbol)
         for symbol in sorted(self._held - held):
             if broker.position(symbol) is None:
-                self.store.record_position(Position(symbol, 0, 0.0, 0.0, 0.0), now)
+                self._store.record_position(Position(symbol, 0, 0.0, 0.0, 0.0), now)
         self._held = held
 
     def note_restored_positions(self, symbols) -> None:
@@ -179,13 +193,13 @@ class Recorder:
         """What the store kept of this session (engine.store.RestoredState), or None without a store."""
         if not self.recording:
             return None
-        return await self.store.load_today(session_start_ns)
+        return await self._store.load_today(session_start_ns)
 
     async def close(self, broker: Any) -> None:
         """Record the final account and close the store; a StoreError from the close
         (records it could not write) is raised after ``rows_not_recorded`` is set."""
         self.account(broker)
         try:
-            await self.store.close()
+            await self._store.close()
         finally:
-            self._not_recorded_at_close = int(getattr(self.store, "not_written", 0))
+            self._not_recorded_at_close = int(getattr(self._store, "not_written", 0))

@@ -127,10 +127,10 @@ class OrderRouter:
             sig_for_plan = plan
         else:
             sig_for_plan = sig  # a new position (a stale plan of a closed one is replaced)
-        self._attempt[sig.id] += 1
+        attempt = self._attempt[sig.id] = self._attempt.get(sig.id, 0) + 1  # (get: no Counter __missing__ call)
         if sig.index_symbol:
             self._note_mapped(sig)
-        coid = self.ids.for_signal(sig.id, self._attempt[sig.id])
+        coid = self.ids.for_signal(sig.id, attempt)
         if sig_for_plan is not sig:
             self.add_ids.add(coid)
         if len(self._attempt) > RECENT_ATTEMPTS:  # a run left open for days: the oldest signals' counts go
@@ -171,8 +171,8 @@ class OrderRouter:
                                   f"outcome unknown ({self.redact(order.reason)})", sig.symbol)
             elif order.status is not OrderStatus.REJECTED:
                 self.plans[sig.symbol] = sig_for_plan
-                self.recorder.log("info", "order", f"sent bracket {sig.side.value} {sig.qty} {sig.symbol} (stop "
-                                  f"{sig.stop:.2f}, target {sig.target:.2f}) id {coid}", sig.symbol)
+                self.recorder.logf("info", "order", "sent bracket {} {} {} (stop {:.2f}, target {:.2f}) id {}",
+                                   (sig.side, sig.qty, sig.symbol, sig.stop, sig.target, coid), sig.symbol)
                 if peg is not None:
                     self._journal_peg(order)  # its window starts now: a restart resumes it from here
             self.recorder.order(self.with_index(order))
@@ -213,7 +213,8 @@ class OrderRouter:
             self.counters["fills"] += 1
             rec.fill(f)
             rec.account(self.broker)
-            rec.log("info", "fill", f"filled {f.side.value} {f.qty} {f.symbol} @ {f.price:.2f} ({f.leg.value})", f.symbol)
+            rec.logf("info", "fill", "filled {} {} {} @ {:.2f} ({})", (f.side, f.qty, f.symbol, f.price, f.leg),
+                     f.symbol)
             self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
             self._after_fill(f)
         elif ev.kind == "rejected":
@@ -236,8 +237,8 @@ class OrderRouter:
         elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
             # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
             # "replaced" is routine and not journaled)
-            rec.log("info", "order", f"{o.symbol} {o.leg.value} order {o.client_order_id} {ev.kind}"
-                    + (f": {ev.reason}" if ev.reason else ""), o.symbol)
+            rec.logf("info", "order", "{} {} order {} {}{}", (o.symbol, o.leg, o.client_order_id, ev.kind,
+                                                             f": {ev.reason}" if ev.reason else ""), o.symbol)
         self.notifier.notify()
         for listener in self._listeners:
             listener(ev)
@@ -292,14 +293,29 @@ class OrderRouter:
         symbol's orders, and the exit plan goes back to what the broker holds (a
         failed close is tried again at the next bar); a position left without a stop
         is protected. It never leaves this method (it would stop the feed)."""
+        actions = self.exit_actions(symbol, price, now, atr)
+        if actions:
+            await self.act_on_exits(symbol, actions)
+
+    def exit_actions(self, symbol: str, price: float, now: int, atr: float) -> list[ExitAction]:
+        """``manage_exits``' first half, with no broker call: the actions the exit
+        rules call for (and the exit plan journaled when a restart needs it). Most
+        bars of an open position call for none, so the engine asks this every bar
+        and awaits ``act_on_exits`` only when something is due."""
         plan = self.exits.plan(symbol)
         best = plan.extreme if plan is not None else None
         actions = self.exits.on_price(symbol, price, now, atr)
         if plan is not None and ((plan.params.trail_pct > 0 and plan.extreme != best)
-                                 or any(a.kind == "partial" for a in actions)):
+                                 or (actions and any(a.kind == "partial" for a in actions))):
             self._journal_exit_plan(plan)  # a restart carries on from the mark, with no second partial
+        return actions
+
+    async def act_on_exits(self, symbol: str, actions: list[ExitAction]) -> None:
+        """``manage_exits``' second half: each action journaled and sent to the broker
+        (a failure journaled, shown, looked up, the plan put back, the position
+        protected; never raised)."""
         for action in actions:
-            self.recorder.log("info", "exit", f"{action.kind} {symbol}: {action.reason}", symbol)
+            self.recorder.logf("info", "exit", "{} {}: {}", (action.kind, symbol, action.reason), symbol)
             if action.kind in ("close", "partial"):
                 self.day_trades.note_exit(symbol, f"{action.kind} {symbol}: {action.reason}")
             try:
