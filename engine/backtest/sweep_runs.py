@@ -23,8 +23,9 @@ from . import metrics as M
 
 # TradeRecord's fields by the column type that holds them
 _INTS = ("qty", "entry_ns", "exit_ns")
-_FLOATS = ("entry_price", "exit_price", "pnl", "commission", "risk_usd")
-_TEXTS = ("symbol", "side", "exit_leg", "setup")
+_FLOATS = ("entry_price", "exit_price", "pnl", "commission", "risk_usd",
+           "index_entry_price", "index_exit_price", "map_ratio")  # the execution map's (NaN when not mapped)
+_TEXTS = ("symbol", "side", "exit_leg", "setup", "index_symbol")
 _ORDER = tuple(f.name for f in fields(M.TradeRecord))
 assert set(_ORDER) == set(_INTS + _FLOATS + _TEXTS), "every TradeRecord field needs a column here"
 
