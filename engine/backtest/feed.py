@@ -96,6 +96,7 @@ class ArrayFeed(Feed):
     def __init__(self, ds: Dataset, yield_every: int = 4096, quotes: bool = False) -> None:
         self.ds = ds
         self.quotes = quotes
+        self.quotes_out = 0  # Quotes handed out by ``items()``: not data rows (a run counts the trades)
         self._yield_every = yield_every
         self._connected = False
         self._done = False
@@ -109,7 +110,15 @@ class ArrayFeed(Feed):
         self._connected = False
 
     def items(self) -> Iterator[Union[Bar, Trade, Quote]]:
-        return items(self.ds, self.quotes)
+        if not self.quotes:
+            return items(self.ds)
+        return self._counted(items(self.ds, True))
+
+    def _counted(self, it: Iterator) -> Iterator:
+        for x in it:
+            if type(x) is Quote:
+                self.quotes_out += 1
+            yield x
 
     async def stream(self) -> AsyncIterator[Union[Bar, Trade]]:
         import asyncio

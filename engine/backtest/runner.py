@@ -211,7 +211,7 @@ class BacktestRun:
                 drive(after(closed))
             if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
                 break
-        self.items = n
+        self.items = n - self.feed.quotes_out  # the data's rows (a pegged run's quotes are not rows)
         return self._finish()
 
     def _finish(self) -> BacktestResult:
