@@ -149,3 +149,12 @@ def test_market_entries_on_quoted_trades_get_no_quotes():
     assert run.feed.quotes is False
     res = run.run()
     assert res.items == len(HAND_BUILT) and res.trades
+
+
+def test_two_symbols_quotes_come_just_before_their_own_trades_in_time_order():
+    a = trades_arrays([quoted(1, 100.0), quoted(3, 100.0), quoted(5, 100.5)])
+    b = trades_arrays([quoted(2, 50.0), quoted(3, 50.2), quoted(4, 50.2)])
+    out = list(items(Dataset("trades", {"A": a, "B": b}), quotes=True))
+    got = [(type(x).__name__[0], x.symbol, (x.ts_ns - T0) // NS_PER_S) for x in out]
+    assert got == [("Q", "A", 1), ("T", "A", 1), ("Q", "B", 2), ("T", "B", 2), ("T", "A", 3),
+                   ("Q", "B", 3), ("T", "B", 3), ("T", "B", 4), ("Q", "A", 5), ("T", "A", 5)]
