@@ -82,13 +82,18 @@ def test_hand_built_pegged_backtest_places_repegs_and_fills_at_the_known_price()
     assert res.items == len(HAND_BUILT)
     assert t.side == "long" and t.entry_price == pytest.approx(101.02)
     assert t.entry_ns == T0 + 244 * NS_PER_S
+    # the signal's row says what the peg did last, as live
+    [sig] = [d for d in run.engine.decisions if d.symbol == "SYM"]
+    assert sig.decision_reason.endswith(" · peg: re-pegged 2/5 at 101.0200 (spread 2.0 bps)")
+
+
+TIMES_OUT = HAND_BUILT[:5] + [(241, 101.05, 101.03, 101.05), (245, 101.06, 101.03, 101.05),
+                              (251, 101.07, 101.03, 101.05), (252, 101.08, 101.03, 101.05)]
 
 
 def test_pegged_entry_without_a_fill_in_its_window_goes_to_market_on_data_time():
     # the same signal; the quote moves once and no trade reaches the peg within its 10 s
-    rows = HAND_BUILT[:5] + [(241, 101.05, 101.03, 101.05), (245, 101.06, 101.03, 101.05),
-                             (251, 101.07, 101.03, 101.05), (252, 101.08, 101.03, 101.05)]
-    ds = Dataset("trades", {"SYM": trades_arrays(rows)}, "hand-built")
+    ds = Dataset("trades", {"SYM": trades_arrays(TIMES_OUT)}, "hand-built")
     run = BacktestRun(pegged_config(["SYM"]), ds)
     res = run.run()
     pegs = [j.message for j in run.engine.journal if "peg: " in j.message]
@@ -99,6 +104,17 @@ def test_pegged_entry_without_a_fill_in_its_window_goes_to_market_on_data_time()
     assert t.entry_ns == T0 + 252 * NS_PER_S
     entry = next(o for o in run.broker.recent_orders(100) if o.leg is OrderLeg.ENTRY)
     assert entry.type is OrderType.MARKET and entry.status is OrderStatus.FILLED
+
+
+def test_pegged_entry_without_fallback_is_cancelled_at_the_timeout_with_its_bracket():
+    ds = Dataset("trades", {"SYM": trades_arrays(TIMES_OUT)}, "hand-built")
+    run = BacktestRun(pegged_config(["SYM"], engine={"market_fallback": False}), ds)
+    res = run.run()
+    assert res.trades == []
+    pegs = [j.message for j in run.engine.journal if "peg: " in j.message]
+    assert any("timed out (10s) after 1 re-pegs: cancelled (market_fallback off)" in m for m in pegs), pegs
+    orders = run.broker.recent_orders(100)
+    assert orders and all(o.status is OrderStatus.CANCELED for o in orders)
 
 
 def _btc_pegged(path):
