@@ -2,6 +2,12 @@
 time order (ties keep the symbol order, then file order), handed out as the same
 model Trades/Bars a live feed produces.
 
+With ``quotes`` (a pegged run: the peg follows the bid/ask, engine/peg.py), trades
+that carry the quote prevailing before them (the ../shared/data trades files) are
+preceded by a ``Quote`` at the trade's data time whenever the symbol's bid/ask
+changed, as the simulator and the Alpaca feed hand them out. Other runs get no
+quotes, as a live run without pegged entries asks for none.
+
 The backtest runner iterates ``items()`` synchronously; ``ArrayFeed`` is the same
 sequence behind the Feed protocol, so an Engine can be built on it (and started
 like a live engine, e.g. in the parity test).
@@ -14,7 +20,7 @@ import numpy as np
 
 from ..feeds.base import Feed
 from ..feeds.loaders import BarsArrays, TradesArrays
-from ..model import Bar, FeedStatus, Trade
+from ..model import Bar, FeedStatus, Quote, Trade
 from .data import Dataset
 
 
@@ -33,13 +39,45 @@ def merge_order(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return which[order], idx[order]
 
 
+def has_quotes(s: Union[BarsArrays, TradesArrays]) -> bool:
+    """Whether a series carries a usable bid/ask (a trades file with bid and ask columns)."""
+    return isinstance(s, TradesArrays) and bool(np.any(~np.isnan(s.bid) & ~np.isnan(s.ask)))
+
+
+def quoted_trades(sym: str, s: TradesArrays) -> list[tuple]:
+    """One entry per trade: ``(Quote, Trade)`` when the trade's prevailing bid/ask differs
+    from the last one handed out (the first known quote included), else ``(Trade,)``.
+    A trade without a quote (NaN) hands out none and keeps the last one standing."""
+    out: list[tuple] = []
+    last = None
+    for t in s.iter_trades(sym):
+        q = (t.bid, t.ask)
+        if t.bid is not None and t.ask is not None and q != last:
+            last = q
+            out.append((Quote(sym, t.ts_ns, t.bid, t.ask), t))
+        else:
+            out.append((t,))
+    return out
+
+
 def _records(sym: str, s: Union[BarsArrays, TradesArrays]) -> list:
     return list(s.iter_bars(sym)) if isinstance(s, BarsArrays) else list(s.iter_trades(sym))
 
 
-def items(ds: Dataset) -> Iterator[Union[Bar, Trade]]:
-    """Every item of the dataset as a model object, in time order."""
+def items(ds: Dataset, quotes: bool = False) -> Iterator[Union[Bar, Trade, Quote]]:
+    """Every item of the dataset as a model object, in time order; with ``quotes``, each
+    trade whose prevailing quote changed comes after that ``Quote`` (module doc)."""
     syms = list(ds.series)
+    if quotes and ds.kind == "trades":
+        per_q = [quoted_trades(sym, ds.series[sym]) for sym in syms]
+        if len(syms) == 1:
+            for group in per_q[0]:
+                yield from group
+            return
+        which, idx = merge_order(ds)
+        for k, i in zip(which.tolist(), idx.tolist()):
+            yield from per_q[k][i]
+        return
     if len(syms) == 1:
         yield from _records(syms[0], ds.series[syms[0]])
         return
@@ -50,12 +88,15 @@ def items(ds: Dataset) -> Iterator[Union[Bar, Trade]]:
 
 
 class ArrayFeed(Feed):
-    """A Feed over a Dataset, as fast as possible (no pacing)."""
+    """A Feed over a Dataset, as fast as possible (no pacing); ``quotes``: hand out the
+    trades' prevailing quotes too (a pegged run, module doc)."""
 
     name = "backtest"
 
-    def __init__(self, ds: Dataset, yield_every: int = 4096) -> None:
+    def __init__(self, ds: Dataset, yield_every: int = 4096, quotes: bool = False) -> None:
         self.ds = ds
+        self.quotes = quotes
+        self.quotes_out = 0  # Quotes handed out by ``items()``: not data rows (a run counts the trades)
         self._yield_every = yield_every
         self._connected = False
         self._done = False
@@ -68,8 +109,16 @@ class ArrayFeed(Feed):
     async def stop(self) -> None:
         self._connected = False
 
-    def items(self) -> Iterator[Union[Bar, Trade]]:
-        return items(self.ds)
+    def items(self) -> Iterator[Union[Bar, Trade, Quote]]:
+        if not self.quotes:
+            return items(self.ds)
+        return self._counted(items(self.ds, True))
+
+    def _counted(self, it: Iterator) -> Iterator:
+        for x in it:
+            if type(x) is Quote:
+                self.quotes_out += 1
+            yield x
 
     async def stream(self) -> AsyncIterator[Union[Bar, Trade]]:
         import asyncio

@@ -49,7 +49,7 @@ from ..model import NS_PER_MIN, Bar, BrokerEvent, OrderLeg
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
-from .feed import ArrayFeed
+from .feed import ArrayFeed, has_quotes
 from .replay import Recording, ReplayedAnalytics, ReplayedSetup, SignalTape
 from .result import (BROKER_FLAGS, RISK_FLAGS, SETUP_NEEDS, STRATEGY_FLAGS, BacktestResult,  # noqa: F401 - re-exported
                      backtest_config, equity_points, nan_to_none, run_params)
@@ -73,12 +73,24 @@ def drive(coro) -> Any:
 # --------------------------------------------------------------------------- the run
 
 
-# A pegged entry follows the bid/ask (engine/peg.py); backtest data carries none, and an
-# invented spread would make the peg's fills whatever the invention says: refused, naming why.
+# A pegged entry follows the bid/ask (engine/peg.py). Trades files that carry the quote
+# prevailing before each trade (bid, ask columns) hand it to the paper broker, which pegs
+# exactly as live; bars, and trades without quotes, carry none, and an invented spread
+# would make the peg's fills whatever the invention says: refused, naming why.
 PEGGED_NEEDS_QUOTES = ("engine.entry_type = \"pegged\" cannot be backtested: a pegged entry follows the "
-                       "bid/ask quotes and the {kind} data has none; backtest with entry_type \"market\" or "
-                       "\"limit\", and run pegged entries on the paper broker with a quoting feed "
-                       "(the simulator or the alpaca feed)")
+                       "bid/ask quotes and the {what} has none{detail}; backtest a trades file with bid and ask "
+                       "columns (ts_ns,price,size,side,bid,ask), or entry_type \"market\" or \"limit\"")
+
+
+def pegged_refusal(ds: Dataset) -> str:
+    """Why a pegged run cannot be backtested on ``ds`` ("" when every symbol's trades carry quotes)."""
+    if ds.kind != "trades":
+        return PEGGED_NEEDS_QUOTES.format(what=f"{ds.kind} data", detail="")
+    bare = [sym for sym, s in ds.series.items() if not has_quotes(s)]
+    if bare:
+        return PEGGED_NEEDS_QUOTES.format(what=f"trades data of {', '.join(bare)}",
+                                          detail=" (no bid and ask columns, or every one empty)")
+    return ""
 
 
 class BacktestRun:
@@ -90,14 +102,17 @@ class BacktestRun:
     def __init__(self, config: CockpitConfig, ds: Dataset, analytics: Optional[dict] = None,
                  warmup: Iterable[Bar] = (), needs: Any = SETUP_NEEDS,
                  items: Optional[Sequence] = None, tape: Optional[SignalTape] = None) -> None:
-        if config.engine.entry_type == "pegged":
-            raise ConfigError(PEGGED_NEEDS_QUOTES.format(kind=ds.kind))
+        pegged = config.engine.entry_type == "pegged"
+        if pegged:
+            why = pegged_refusal(ds)
+            if why:
+                raise ConfigError(why)
         self.config = config
         self.ds = ds
         self.clock = DataClock()
         self.calendar = SessionCalendar(config.feed.session, config.sessions.policy_for(config.feed.session))
         self.broker = PaperBroker(config.broker, self.clock, config.feed_symbols)
-        self.feed = ArrayFeed(ds)
+        self.feed = ArrayFeed(ds, quotes=pegged)  # quotes only for a pegged run, as a live feed
         self._items = items  # the dataset's items already built (a sweep replays the same Bars)
         self.engine = Engine(config, self.feed, self.broker, self.clock, store=None, calendar=self.calendar)
         self._tape = tape
@@ -196,7 +211,7 @@ class BacktestRun:
                 drive(after(closed))
             if should_stop is not None and (n & 0xFFFF) == 0 and should_stop():
                 break
-        self.items = n
+        self.items = n - self.feed.quotes_out  # the data's rows (a pegged run's quotes are not rows)
         return self._finish()
 
     def _finish(self) -> BacktestResult:
