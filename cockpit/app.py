@@ -283,6 +283,11 @@ class CockpitApp(DetailActions, App[None]):
         widget mounted and laid out: not in the frame the trader is waiting for)."""
         self.call_after_refresh(self.notify, message, timeout=3)
 
+    def _say(self, message: str) -> None:
+        """A key's short answer when it found nothing to act on: the key bar's notice
+        slot, repainted in place in the key's own frame (widgets/keybar.py), not a toast."""
+        self.query_one(KeyBar).say(message)
+
     def _refresh_header(self) -> None:
         """A key's own effect at once: the header from the latest snapshot. The panes
         follow at the next poll (the version this app applied is left behind)."""
@@ -587,7 +592,7 @@ class CockpitApp(DetailActions, App[None]):
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
         orders = sum(1 for o in (self.snap.orders if self.snap else ()) if o.symbol == symbol and o.status.is_open)
         if pos is None and not orders:
-            self.notify(f"nothing to flatten: no {symbol} position or open order", timeout=4)
+            self._say(f"nothing to flatten: no {symbol} position or open order")
             return
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(

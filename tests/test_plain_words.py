@@ -12,6 +12,7 @@ from engine.config import ConfigError, load_config
 from engine.model import JournalEntry
 from tests.factories import engine_config, run_session
 from tests.ui_fixtures import FixedEngine, fixed_app
+from tests.waiting import wait_for
 from widgets.log import repeats_kind
 
 
@@ -43,8 +44,28 @@ async def test_flatten_of_a_symbol_with_nothing_open_says_so_and_asks_nothing(tm
         await pilot.press("f")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("nothing to flatten: no SPY position or open order" in n.message for n in app._notifications)
         assert not [c for c in engine.calls if c[0] == "flatten"]
+        # the answer is the key bar's notice, repainted in place: no toast is mounted for it
+        keybar = app.query_one("#keybar")
+        assert keybar.plain().startswith(" nothing to flatten: no SPY position or open order  ")
+        assert not app._notifications
+        await pilot.pause()
+        shown = "".join(seg.text for seg in app.screen._compositor.render_strips()[-1])  # the bottom line
+        assert shown.startswith(" nothing to flatten: no SPY position or open order ")
+
+
+async def test_the_nothing_to_flatten_notice_goes_after_its_time(tmp_path, monkeypatch):
+    monkeypatch.setattr("widgets.keybar.NOTICE_S", 0.05)
+    app = fixed_app(tmp_path, FixedEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        keybar = app.query_one("#keybar")
+        cleared = []  # the notice each time its time ran out
+        clear = keybar.clear_notice
+        keybar.clear_notice = lambda: (cleared.append(keybar.notice), clear())
+        await pilot.press("f")
+        await wait_for(lambda: cleared, what="the notice's time to run out")
+        assert cleared[0].startswith("nothing to flatten: no SPY") and not keybar.notice
+        assert keybar.plain().startswith("a ")  # the keys line as before
 
 
 def test_symbols_flag_is_deduplicated_and_an_empty_one_is_an_error():
