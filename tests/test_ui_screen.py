@@ -95,6 +95,43 @@ async def test_x_on_a_closed_order_cancels_nothing(tmp_path):
         assert not [c for c in engine.calls if c[0] == "cancel_order"]
 
 
+async def test_the_orders_reason_is_readable_at_120x40_under_the_table(tmp_path):
+    """The Reason column is cut in the half-width pane: the line under the table spells
+    out the latest cancel's reason, and the highlighted order's while the trader is in
+    the table; all five shown rows stay working orders."""
+    snap = busy_book_snapshot()
+    app = fixed_app(tmp_path, FixedEngine(snap))
+    async with app.run_test(size=(120, 40)) as pilot:
+        line = app.query_one("#orders-reason")
+        table = app.query_one("#orders-table", SyncTable)
+        first_cancel = next(o for o in snap.orders if o.reason)
+        assert str(line.render()) == f"{short_ref(first_cancel.id)} AAPL buy entry mkt canceled: OCO: take_profit filled"
+        assert line.region.width >= len(str(line.render())) and line.region.y < app.query_one("#orders").region.bottom
+        visible_rows = table.scrollable_content_region.height - 1  # under the header
+        assert visible_rows >= 5
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert str(line.render()).startswith("#101 QQQ sell sl stop accepted (no reason given)")
+        table.blur()
+        await pilot.pause()
+        assert str(line.render()).endswith("canceled: OCO: take_profit filled")
+
+
+def test_the_reason_line_puts_an_unknown_outcome_then_a_rejection_first():
+    from engine.model import OrderStatus
+    from widgets.orders import order_to_explain, ordered
+
+    snap = busy_book_snapshot()
+    rejected = dataclasses.replace(snap.orders[-1], id="paper-abc123-7", status=OrderStatus.REJECTED,
+                                   reason="insufficient buying power")
+    unknown = dataclasses.replace(snap.orders[0], id="unknown:ck-1", status=OrderStatus.UNKNOWN,
+                                  reason="possibly live at Alpaca, not resent")
+    assert order_to_explain(ordered(snap.orders + (rejected,))) == rejected
+    assert order_to_explain(ordered(snap.orders + (rejected, unknown))) == unknown
+    assert order_to_explain(ordered(busy_book_snapshot(closed_n=0).orders)) is None
+
+
 # ------------------------------------------------------------------ signals
 
 
