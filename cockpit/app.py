@@ -167,6 +167,8 @@ class CockpitApp(DetailActions, App[None]):
         self.freeze_startup_heap = False  # run_app sets it: see cockpit/heap.py
         self.heap: Optional[HeapKeeper] = None
         self._last_key_at = 0.0
+        self._key_turn_ends_later = False  # the running action ends its key's turn itself (the theme key)
+        self._css_refreshed_at = -1  # App._css_update_count at the last CSS refresh (see refresh_css)
         self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
     # ------------------------------------------------------------------ layout
@@ -269,8 +271,11 @@ class CockpitApp(DetailActions, App[None]):
         self.engine.yield_to_input(INPUT_FIRST_S)
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        self._key_turn_ends_later = False
         result = await super().run_action(action, default_namespace, namespaces)
-        if self._input_until:  # a key's action ran: its turn ends with the frame that shows it
+        if self._input_until and not self._key_turn_ends_later:
+            # a key's action ran: its turn ends with the frame that shows it (an action
+            # whose effect takes more than this turn ends the turn itself)
             self.call_after_refresh(self._input_done)
         return result
 
@@ -629,18 +634,40 @@ class CockpitApp(DetailActions, App[None]):
         self.theme_name = name
 
     def action_cycle_theme(self) -> None:
+        """The next theme in one frame: the restyle (every widget's CSS), the layout and
+        the panes' theme-coloured text are done at once inside one batch, so the screen
+        is composed and drawn once. (Left to Textual, the theme's CSS refresh ran on the
+        next turn and drew a whole frame in the old text colours, then the re-applied
+        panes were drawn again; a snapshot poll could slip in between.)"""
         name = THEMES[(THEMES.index(self.theme_name) + 1) % len(THEMES)]
-        self._set_theme(name, restyle_now=False)
+        self._key_turn_ends_later = True  # with the frame that shows the new theme (below)
+        with self.batch_update():
+            self._set_theme(name, restyle_now=False)  # queues Textual's CSS refresh, done here instead
+            self.refresh_css(animate=False)
+            if self.snap is not None:
+                self._apply(True)
+        self.call_after_refresh(self._input_done)
         self.settings.theme = name
+        # saved after the frame: a file write is not what the trader waits to see
+        self.call_after_refresh(self._save_settings)
+        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
+        # and removed again right behind the heaviest key, where the next key waits)
+
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual's CSS refresh, skipped when nothing changed since the last one: the
+        theme key restyles at once (action_cycle_theme) and the refresh the theme change
+        queued would restyle every widget a second time."""
+        current = self._css_update_count
+        if current == self._css_refreshed_at and all(s._css_update_count == current for s in self.screen_stack):
+            return
+        super().refresh_css(animate)
+        self._css_refreshed_at = current
+
+    def _save_settings(self) -> None:
         try:
             self.settings.save(self.settings_path)
         except OSError as exc:
             self.notify(f"theme not saved: {exc}", severity="warning")
-        # after the theme's CSS refresh (queued by the theme change) and before the
-        # next frame: the panes' theme-coloured text lands in the same repaint
-        self.call_next(self._apply, True)
-        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
-        # and removed again right behind the heaviest key, where the next key waits)
 
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):

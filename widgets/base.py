@@ -93,19 +93,21 @@ class TextPane(Toned, Static):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shown: Optional[Text] = None
+        self._stale = False  # repaint on the next show even if the text is the same (new theme)
 
     def show_text(self, text: Text) -> bool:
-        if self._shown is not None and same(text, self._shown):
+        if not self._stale and self._shown is not None and same(text, self._shown):
             return False
-        old, self._shown = self._shown, text
+        old, self._shown, self._stale = self._shown, text, False
         # a layout pass re-arranges the whole screen (tens of ms): only when the
         # height (auto) can change, i.e. the line count changed or a line may wrap
         self.update(text, layout=old is None or _needs_layout(old, text, self.size.width))
         return True
 
     def forget(self) -> None:
-        """Drop the cached text so the next show repaints (after a theme switch)."""
-        self._shown = None
+        """Repaint on the next show (after a theme switch); the text's shape is kept, so
+        a repaint in new colours is not also a layout pass of the whole screen."""
+        self._stale = True
 
 
 class Drawing(Toned, Widget):
