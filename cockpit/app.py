@@ -283,14 +283,11 @@ class CockpitApp(DetailActions, App[None]):
         self._input_until = 0.0
         self.engine.yield_to_input(0)
 
-    def _notify_after_frame(self, message: str) -> None:
-        """A key's toast comes the frame after the key's own effect (a toast is a
-        widget mounted and laid out: not in the frame the trader is waiting for)."""
-        self.call_after_refresh(self.notify, message, timeout=3)
-
     def _say(self, message: str) -> None:
-        """A key's short answer when it found nothing to act on: the key bar's notice
-        slot, repainted in place in the key's own frame (widgets/keybar.py), not a toast."""
+        """A key's short answer (paused, resumed, nothing to flatten): the key bar's
+        notice slot, repainted in place in the key's own frame (widgets/keybar.py). Not a
+        toast: a toast is a widget mounted, laid out and, seconds later, removed and laid
+        out again, work that a later key would wait behind under load."""
         self.query_one(KeyBar).say(message)
 
     def _refresh_header(self) -> None:
@@ -532,10 +529,10 @@ class CockpitApp(DetailActions, App[None]):
             return
         if self.snap.entries_paused:
             self.engine.resume_entries()
-            self._notify_after_frame("new entries resumed")
+            self._say("new entries resumed")
         else:
             self.engine.pause_entries()
-            self._notify_after_frame("new entries paused; exits still managed")
+            self._say("new entries paused; exits still managed")
         self._refresh_header()
 
     def action_toggle_feed_pause(self) -> None:
@@ -546,9 +543,9 @@ class CockpitApp(DetailActions, App[None]):
         else:
             done, what = self.engine.pause_feed(), "feed paused: data time stands still (p resumes)"
         if done:
-            self._notify_after_frame(what)
+            self._say(what)
         else:
-            self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
+            self._say("a live feed cannot be paused (space pauses new entries)")
         self._refresh_header()
 
     def _open_counts(self) -> tuple[int, int]:
@@ -597,7 +594,7 @@ class CockpitApp(DetailActions, App[None]):
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
         orders = sum(1 for o in (self.snap.orders if self.snap else ()) if o.symbol == symbol and o.status.is_open)
         if pos is None and not orders:
-            self._say(f"nothing to flatten: no {symbol} position or open order")
+            self._say(f"nothing to flatten: no {symbol} position or order")
             return
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(

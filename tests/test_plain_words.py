@@ -37,21 +37,39 @@ async def test_alerts_are_journaled_at_the_time_the_alerts_pane_shows():
     assert started.message.startswith("started: 1 symbol (SPY)")
 
 
+def bottom_line(app) -> str:
+    return "".join(seg.text for seg in app.screen._compositor.render_strips()[-1])
+
+
 async def test_flatten_of_a_symbol_with_nothing_open_says_so_and_asks_nothing(tmp_path):
     engine = FixedEngine()  # the demo: SPY selected, no SPY position or order
     app = fixed_app(tmp_path, engine)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert not [c for c in engine.calls if c[0] == "flatten"]
         # the answer is the key bar's notice, repainted in place: no toast is mounted for it
         keybar = app.query_one("#keybar")
-        assert keybar.plain().startswith(" nothing to flatten: no SPY position or open order  ")
+        assert keybar.plain().startswith(" nothing to flatten: no SPY position or order  ")
         assert not app._notifications
         await pilot.pause()
-        shown = "".join(seg.text for seg in app.screen._compositor.render_strips()[-1])  # the bottom line
-        assert shown.startswith(" nothing to flatten: no SPY position or open order ")
+        # on screen, and the money keys still named on an 80-column line after it
+        assert bottom_line(app).startswith(" nothing to flatten: no SPY position or order  F Flat all C Cancel f Flat sym")
+
+
+async def test_space_answers_in_the_key_bar_not_with_a_toast(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        await pilot.pause()
+        assert engine.snapshot().entries_paused
+        assert bottom_line(app).startswith(" new entries paused; exits still managed  F Flat all C Cancel f Flat sym")
+        await pilot.press("space")
+        await pilot.pause()
+        assert bottom_line(app).startswith(" new entries resumed  F Flat all")
+        assert not app._notifications
 
 
 async def test_the_nothing_to_flatten_notice_goes_after_its_time(tmp_path, monkeypatch):

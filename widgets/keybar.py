@@ -14,7 +14,9 @@ Footer.
 Why a notice slot and not a toast: a toast is a widget mounted, laid out, animated
 and removed (f's "nothing to flatten" took p50 81-158 ms, p99 ~300 ms on the loaded
 bench machine); the notice is this one line repainted, in the warning colours, where
-the trader's eyes go for the keys anyway.
+the trader's eyes go for the keys anyway. While a notice shows, the money keys
+(``urgent`` hints: F, C, f, space) follow it first, so an 80-column line still
+names them; the other keys come after, cut at the edge.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class KeyHint:
     key: str  # as shown, e.g. "spc", "+/-"
     description: str
     action: str  # the App action a click runs, e.g. "toggle_pause", "speed(1)"
+    urgent: int = 0  # a money key: 1, 2, ... its place right after a notice; 0 = not one
 
 
 class KeyBar(Widget):
@@ -74,9 +77,16 @@ class KeyBar(Widget):
             self.notice = ""
             self.refresh()
 
+    def shown_hints(self) -> tuple[KeyHint, ...]:
+        """In footer order; after a notice, the money keys first."""
+        if not self.notice:
+            return self.hints
+        urgent = sorted((h for h in self.hints if h.urgent), key=lambda h: h.urgent)
+        return tuple(urgent) + tuple(h for h in self.hints if not h.urgent)
+
     def plain(self) -> str:
         """The line as text ("a Approve r Reject ..."), what the terminal shows."""
-        keys = " ".join(f"{h.key} {h.description}" for h in self.hints)
+        keys = " ".join(f"{h.key} {h.description}" for h in self.shown_hints())
         return f" {self.notice}  {keys}" if self.notice else keys
 
     def render(self) -> Text:
@@ -86,7 +96,7 @@ class KeyBar(Widget):
         if self.notice:
             text.append(f" {self.notice} ", self.get_component_rich_style("keybar--notice"))
             text.append(" ")
-        for i, h in enumerate(self.hints):
+        for i, h in enumerate(self.shown_hints()):
             click = Style.from_meta({"@click": f"app.{h.action}"})
             if i:
                 text.append(" ")
