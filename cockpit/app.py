@@ -72,7 +72,11 @@ PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
-INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
+# after a key, until the frame that shows its effect and never longer than this: no
+# data handed to the engine, no snapshot applied unless asked. (0.15 s was too short
+# on a loaded machine: a theme switch's frame came after 0.3-0.6 s, and the engine's
+# data and a polled snapshot slipped in before it.)
+INPUT_FIRST_S = 0.5
 # Coalesce harder under load: applying snapshots (and drawing what they changed)
 # takes at most about this share of the time; when an apply gets slow (a busy feed,
 # a loaded machine) the next one waits longer, up to MAX_APPLY_GAP_S.
@@ -269,6 +273,8 @@ class CockpitApp(DetailActions, App[None]):
         self._last_key_at = time.monotonic()
         self._input_until = self._last_key_at + INPUT_FIRST_S
         self.engine.yield_to_input(INPUT_FIRST_S)
+        if self.heap is not None:
+            self.heap.hold()  # no garbage collection inside the key's wait (cockpit/heap.py)
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
         self._key_turn_ends_later = False
@@ -282,6 +288,8 @@ class CockpitApp(DetailActions, App[None]):
     def _input_done(self) -> None:
         self._input_until = 0.0
         self.engine.yield_to_input(0)
+        if self.heap is not None:
+            self.heap.release()
 
     def _say(self, message: str) -> None:
         """A key's short answer (paused, resumed, nothing to flatten): the key bar's
@@ -303,6 +311,8 @@ class CockpitApp(DetailActions, App[None]):
         turn only a forced refresh applies."""
         if not self.is_running and not force:
             return False
+        if self.heap is not None:
+            self.heap.release_if_overdue()
         if not force and time.monotonic() < max(self._input_until, self._next_apply_at):
             return False
         version = self.engine.version

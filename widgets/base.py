@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -25,6 +26,7 @@ from textual.widgets import DataTable, Static
 from engine.model import EngineSnapshot
 
 TONES = ("up", "down", "flat", "warn", "muted", "accent", "strong")
+RENDERED_CELLS_KEPT = 2048  # per table: every visible cell of the largest pane a few times over
 TONE_CLASSES = {f"tone--{t}" for t in TONES}
 
 
@@ -211,6 +213,7 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", False)
         kwargs.setdefault("cell_padding", 0)
+        self._rendered_cells: LRUCache = LRUCache(RENDERED_CELLS_KEPT)  # (see _render_cell)
         super().__init__(**kwargs)
         # (key, label, width[, "right"])
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
@@ -232,6 +235,37 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         text.append(" ")
         text.justify = "left"  # aligned here; the table must not re-justify over the gutter
         return text
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False):
+        """DataTable keys its rendered cells by the table's update count, which moves
+        on every cell written: every cell of a repainted line went through Rich again
+        (the whole row for one changed price; every visible row when a row is added,
+        removed or moved, as orders, signals and the log's tables do all the time), in
+        the frame a trader's key may be waiting for. A SyncTable's cells are Text
+        objects replaced, never changed, when their content changes, so a rendered
+        cell is kept for as long as the same object sits at the same place in the
+        same style."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 and column_index >= 0 else None
+        cell = self._data.get(row_key, {}).get(self._column_locations.get_key(column_index)) if row_key else None
+        if cell is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (row_key, column_index, row_index, base_style, width, cursor, hover, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state)
+        kept = self._rendered_cells.get(key)
+        if kept is not None and kept[0] is cell:
+            return kept[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._rendered_cells.set(key, (cell, lines))
+        return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._rendered_cells.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()  # (a new theme or focus: every cell in new colours)
+        self._rendered_cells.clear()
 
     def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False):
         """While cells are rewritten in place, swallow DataTable's whole-table
