@@ -50,6 +50,7 @@ from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
 from . import strip_cycles, too_small
+from .coalesce import refreshes_coalesced
 from .detail_actions import DetailActions
 from .heap import HeapKeeper
 from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
@@ -650,7 +651,8 @@ class CockpitApp(DetailActions, App[None]):
         self._key_turn_ends_later = True  # with the frame that shows the new theme (below)
         with self.batch_update():
             self._set_theme(name, restyle_now=False)  # queues Textual's CSS refresh, done here instead
-            self.refresh_css(animate=False)
+            with refreshes_coalesced():  # one repaint request per widget, not one per colour
+                self.refresh_css(animate=False)
             if self.snap is not None:
                 self._apply(True)
         self.call_after_refresh(self._input_done)

@@ -348,6 +348,26 @@ async def test_the_theme_key_restyles_once_and_draws_one_frame_in_the_new_colour
         assert restyled < reapplied and "frame" not in events[restyled:reapplied]  # no frame half in the old theme
 
 
+@pytest.mark.parametrize("presses, theme", [(1, "light"), (2, "high-contrast"), (3, "dark")])
+async def test_the_theme_key_draws_what_a_start_in_that_theme_draws(tmp_path, presses, theme):
+    """However the key restyles (one batch, merged repaint requests), the screen after it
+    is the one the cockpit draws when it starts in that theme."""
+    app = fixed_app(tmp_path / "key")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for _ in range(presses):
+            await pilot.press("t")
+            await pilot.pause()
+        await pilot.pause()
+        switched = app.export_screenshot()
+    started = fixed_app(tmp_path / "start", theme=theme)
+    async with started.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert started.theme_name == theme
+        assert started.export_screenshot() == switched
+
+
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
     app = fixed_app(tmp_path, engine)
