@@ -70,3 +70,19 @@ async def test_one_changed_cell_renders_that_cell_only(monkeypatch):
         assert (1, 1) in rendered  # the changed cell
         body = [rc for rc in rendered if rc[0] >= 0]  # (the header row aside)
         assert set(body) == {(1, 1)}, body
+
+
+async def test_the_same_cells_tuple_again_is_skipped_without_fitting(monkeypatch):
+    app = _TableApp(show_cursor=False)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncTable)
+        rows = _rows(["a", "b"])
+        table.sync(rows)
+        fitted = []
+        original = SyncTable._fit
+        monkeypatch.setattr(SyncTable, "_fit", staticmethod(lambda c, w, a: (fitted.append(c), original(c, w, a))[1]))
+        assert table.sync(rows) is False and fitted == []  # the very tuples given before: nothing done
+        changed = [rows[0], ("b", (Text("b"), Text("Y")))]
+        assert table.sync(changed) is True and len(fitted) == 2  # only the new tuple's cells
+        await pilot.pause()
+        assert table.get_cell("b", "s").plain.strip() == "Y"

@@ -368,6 +368,22 @@ async def test_the_theme_key_draws_what_a_start_in_that_theme_draws(tmp_path, pr
         assert started.export_screenshot() == switched
 
 
+async def test_a_flood_of_journal_entries_is_written_a_screenful_at_a_time(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        log = app.query_one("#log-view")
+        before = len(log.lines)
+        flood = tuple(JournalEntry(T0 + i, "info", "test", f"entry {i}", None) for i in range(300))
+        engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + flood))
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        written = [line.text for line in log.lines[before:]]
+        assert written[0].startswith("… 280 more entries (in the journal)")
+        assert len(written) == 21 and written[-1].endswith("entry 299")
+
+
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
     app = fixed_app(tmp_path, engine)

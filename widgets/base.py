@@ -218,6 +218,7 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         # (key, label, width[, "right"])
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
         self._rows: dict[str, tuple] = {}
+        self._given: dict[str, Any] = {}  # key -> the cells tuple last given to sync for it
         self._order: list[str] = []
         self.cursor_when_focused = cursor_when_focused
         self.cell_updates = 0  # cells written since creation (render-cost accounting)
@@ -293,7 +294,10 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         return row_key.value
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> bool:
-        """Make the table show ``rows``; returns True if anything changed."""
+        """Make the table show ``rows``; returns True if anything changed. A row whose
+        cells are the very tuple given for it last time is skipped at once: a pane that
+        keeps the cells it built for an unchanged record (alerts, decisions) pays
+        nothing for it at the next poll."""
         # a visible cursor is a selection (what `a` approves): it follows its row. A
         # hidden one must not, or DataTable scrolls after it as rows are added above
         # and a newest-first table ends up showing its oldest rows.
@@ -308,11 +312,15 @@ class SyncTable(ContainedScroll, Toned, DataTable):
             finally:
                 self._no_layout = False
             del self._rows[key]
+            self._given.pop(key, None)
             changed = True
         col_keys = [c[0] for c in self._column_spec]
         specs = self._column_spec
         dirty: set[str] = set()
         for key, cells in rows:
+            if self._given.get(key) is cells and key in self._rows:
+                continue  # the very cells given last time: nothing to fit or compare (see ``sync``)
+            self._given[key] = cells
             cells = tuple(self._fit(c, specs[i][2], specs[i][3]) for i, c in enumerate(cells))
             first = cells[0]
             old = self._rows.get(key)
@@ -359,5 +367,6 @@ class SyncTable(ContainedScroll, Toned, DataTable):
 
     def forget(self) -> None:
         """Force every cell to be rewritten on the next sync (after a theme switch)."""
+        self._given.clear()
         for key, cells in list(self._rows.items()):
             self._rows[key] = (cells[0],) + tuple(object() for _ in cells[1:])

@@ -66,6 +66,14 @@ class LogPane(Pane):
         if not fresh:
             return
         self._last = fresh[-1]
+        # a flood (max speed: dozens of entries a poll) is written a screenful at a time:
+        # the lines that would scroll past unseen cost as much to wrap and draw as the
+        # rest of the poll (measured with `cockpit bench ui`, sim5-max); they are said
+        # to be skipped, and the journal in the store has them all
+        cap = max(REWRITTEN_MIN, log.size.height)
+        if len(fresh) > cap:
+            log.write(Text(f"… {len(fresh) - cap} more entries (in the journal)", style=log.tone("muted")))
+            fresh = fresh[-cap:]
         for e in fresh:
             t = Text()
             t.append(fmt.et(e.ts_ns, tz=view.tz) + " ", style=log.tone("muted"))
