@@ -15,7 +15,7 @@ from .base import ContainedScroll, Pane, Toned, View
 
 LEVEL_TONE = {"error": "down", "warn": "warn", "info": None}
 TONES_USED = ("muted", "accent", "strong", "warn", "down")
-REWRITTEN_MIN = 20  # entries written again in new colours after a theme switch (at least a screenful)
+REWRITTEN_MIN = 8  # at least this many entries written at once (a theme switch, a flood); a screenful if taller
 
 
 class JournalLog(ContainedScroll, Toned, RichLog):
