@@ -68,9 +68,9 @@ async def test_the_log_grows_and_scrolls_without_laying_out_the_screen(tmp_path,
         log = app.query_one("#log-view")
         layouts.clear()
         journal = engine.snapshot().journal
-        for batch in range(20):
+        for batch in range(25):  # (8 a poll: a larger batch is written a screenful at a time)
             journal = journal + tuple(JournalEntry(T0 + batch * 10**9 + i, "info", "test", f"line {batch}.{i}", None)
-                                      for i in range(10))
+                                      for i in range(8))
             engine.publish(dataclasses.replace(engine.snapshot(), journal=journal))
             app.refresh_from_engine(force=True)
             await pilot.pause()
