@@ -424,7 +424,8 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
             return money_probe("f", "confirm-flatten-symbol", lambda: f"FLATTEN {sym}?")
         keybar = app.query_one("#keybar")
         keybar.clear_notice()  # (the last press's notice may still show: this press must put it back)
-        marker = f"nothing to flatten: no {sym} "
+        # (whatever the symbol: a late row highlight may still change the selection under the key)
+        marker = "nothing to flatten: no "
 
         def ready() -> bool:
             return keybar.notice.startswith(marker)
@@ -481,6 +482,7 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
     app.freeze_startup_heap = True  # as run_app does
     samples: dict[str, list[float]] = {}
     timeouts = 0
+    timed_out: dict[str, int] = {}  # by key
     rng = random.Random(7)
     try:
         async with app.run_test(size=size) as pilot:
@@ -503,6 +505,7 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
                     samples.setdefault(SAMPLE_NAMES.get(key, "digit"), []).append((tap.hit_at - t0) * 1e3)
                 except asyncio.TimeoutError:
                     timeouts += 1
+                    timed_out[SAMPLE_NAMES.get(key, "digit")] = timed_out.get(SAMPLE_NAMES.get(key, "digit"), 0) + 1
                 tap.probe = None
                 await _close_dialog(app, driver)
                 # a trader's next key comes later; a random gap so presses do not phase-lock to the refresh timer
@@ -530,6 +533,8 @@ async def _key_latency_async(sc: Scenario, seconds: float, size: tuple[int, int]
     for key, v in sorted(samples.items()):
         out[f"{key}_p50_ms"] = _pct(v, 50)
         out[f"{key}_p99_ms"] = _pct(v, 99)
+    for key, n in sorted(timed_out.items()):
+        out[f"{key}_timeouts"] = n
     return out
 
 
