@@ -356,3 +356,31 @@ def test_the_ladder_window_stays_put_while_the_last_price_is_inside_it():
     assert ladder_window(hist, 0.125, poc=507.5, last=508.5, max_rows=12)[0] != first  # (without keep_top it would move)
     away, _, _ = ladder_window(hist, 0.125, poc=507.5, last=512.0, max_rows=12, keep_top=top)
     assert away != first and 512.0 in [p for p, _ in away]  # left it: the window follows
+
+
+async def test_a_decision_or_alert_that_changes_is_shown_anew_and_an_unchanged_one_kept(tmp_path):
+    """The signals and alerts panes hand an unchanged record's cells to the table again
+    (which skips them); a record that changed under the same key is built anew."""
+    snap = demo_snapshot()
+    engine = FixedEngine(snap)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#decisions-table", SyncTable)
+        first, second = snap.decisions[0], snap.decisions[1]
+        key = f"{first.id}|{first.decision.value}"
+        kept = table._given[f"{second.id}|{second.decision.value}"]
+        changed = dataclasses.replace(first, decision_reason="max_positions reached (4)")
+        engine.publish(dataclasses.replace(snap, decisions=(changed,) + snap.decisions[1:]))
+        app.refresh_from_engine(force=False) or app.refresh_from_engine(force=True)
+        await pilot.pause()
+        assert table.get_cell(key, "reason").plain.strip() == "max_positions reached (4)"
+        assert table._given[f"{second.id}|{second.decision.value}"] is kept  # not built again
+        alerts = app.query_one("#alerts-table", SyncTable)
+        a = snap.alerts[0]
+        moved = dataclasses.replace(a, distance_pct=9.87)
+        engine.publish(dataclasses.replace(engine.snapshot(), alerts=(moved,) + snap.alerts[1:]))
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        from widgets.alerts import alert_key
+        assert alerts.get_cell(alert_key(moved), "pct").plain.strip() == "9.87"
