@@ -86,6 +86,18 @@ async def test_the_nothing_to_flatten_notice_goes_after_its_time(tmp_path, monke
         assert keybar.plain().startswith("a ")  # the keys line as before
 
 
+async def test_a_notice_taken_off_early_leaves_no_timer_to_take_the_next_one_off(tmp_path):
+    app = fixed_app(tmp_path, FixedEngine())
+    async with app.run_test(size=(80, 24)):
+        keybar = app.query_one("#keybar")
+        keybar.say("first")
+        first = keybar._notice_timer
+        keybar.clear_notice()
+        assert first._task is None  # stopped: it will not take "second" off at "first"'s time
+        keybar.say("second")
+        assert keybar.notice == "second" and keybar._notice_timer is not first
+
+
 def test_symbols_flag_is_deduplicated_and_an_empty_one_is_an_error():
     assert parse_symbols("spy, QQQ,SPY,,") == ["SPY", "QQQ"]
     with pytest.raises(ConfigError, match="--symbols '' names no symbol"):

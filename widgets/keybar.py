@@ -63,19 +63,29 @@ class KeyBar(Widget):
         """Show ``message`` at the start of the line for ``seconds`` (NOTICE_S by
         default; the keys follow it, cut at the edge); a newer notice replaces it and
         its time."""
-        if self._notice_timer is not None:
-            self._notice_timer.stop()
-        self._notice_timer = self.set_timer(NOTICE_S if seconds is None else seconds, self.clear_notice,
+        self._stop_timer()
+        self._notice_timer = self.set_timer(NOTICE_S if seconds is None else seconds, self._expire,
                                             name="keybar-notice")
         if message != self.notice:
             self.notice = message
             self.refresh()  # one line repainted; no layout (fixed 1 x 100%)
 
     def clear_notice(self) -> None:
-        self._notice_timer = None
+        """Take the notice off now (its timer with it: a stale timer must not take a
+        newer notice off early)."""
+        self._stop_timer()
         if self.notice:
             self.notice = ""
             self.refresh()
+
+    def _expire(self) -> None:
+        self._notice_timer = None  # (this timer has fired: nothing to stop)
+        self.clear_notice()
+
+    def _stop_timer(self) -> None:
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+            self._notice_timer = None
 
     def shown_hints(self) -> tuple[KeyHint, ...]:
         """In footer order; after a notice, the money keys first."""
