@@ -50,6 +50,7 @@ from widgets.trades import TradesPane
 from widgets.watchlist import WatchlistPane
 
 from . import strip_cycles, too_small
+from .coalesce import refreshes_coalesced
 from .detail_actions import DetailActions
 from .heap import HeapKeeper
 from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
@@ -72,7 +73,11 @@ PAGE_IDS = tuple(p for p, _ in PAGES)
 FULL_MIN_SIZE = (120, 40)  # the full dashboard from this size up, compact below
 SPEED_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 0.0)  # 0 = as fast as possible
 MODE_CYCLE = {Mode.WATCH: Mode.SEMI, Mode.SEMI: Mode.AUTO, Mode.AUTO: Mode.WATCH}
-INPUT_FIRST_S = 0.15  # after a key: no data handed to the engine, no snapshot applied unless asked
+# after a key, until the frame that shows its effect and never longer than this: no
+# data handed to the engine, no snapshot applied unless asked. (0.15 s was too short
+# on a loaded machine: a theme switch's frame came after 0.3-0.6 s, and the engine's
+# data and a polled snapshot slipped in before it.)
+INPUT_FIRST_S = 0.5
 # Coalesce harder under load: applying snapshots (and drawing what they changed)
 # takes at most about this share of the time; when an apply gets slow (a busy feed,
 # a loaded machine) the next one waits longer, up to MAX_APPLY_GAP_S.
@@ -167,6 +172,8 @@ class CockpitApp(DetailActions, App[None]):
         self.freeze_startup_heap = False  # run_app sets it: see cockpit/heap.py
         self.heap: Optional[HeapKeeper] = None
         self._last_key_at = 0.0
+        self._key_turn_ends_later = False  # the running action ends its key's turn itself (the theme key)
+        self._css_refreshed_at = -1  # App._css_update_count at the last CSS refresh (see refresh_css)
         self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
     # ------------------------------------------------------------------ layout
@@ -267,21 +274,30 @@ class CockpitApp(DetailActions, App[None]):
         self._last_key_at = time.monotonic()
         self._input_until = self._last_key_at + INPUT_FIRST_S
         self.engine.yield_to_input(INPUT_FIRST_S)
+        if self.heap is not None:
+            self.heap.hold()  # no garbage collection inside the key's wait (cockpit/heap.py)
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        self._key_turn_ends_later = False
         result = await super().run_action(action, default_namespace, namespaces)
-        if self._input_until:  # a key's action ran: its turn ends with the frame that shows it
+        if self._input_until and not self._key_turn_ends_later:
+            # a key's action ran: its turn ends with the frame that shows it (an action
+            # whose effect takes more than this turn ends the turn itself)
             self.call_after_refresh(self._input_done)
         return result
 
     def _input_done(self) -> None:
         self._input_until = 0.0
         self.engine.yield_to_input(0)
+        if self.heap is not None:
+            self.heap.release()
 
-    def _notify_after_frame(self, message: str) -> None:
-        """A key's toast comes the frame after the key's own effect (a toast is a
-        widget mounted and laid out: not in the frame the trader is waiting for)."""
-        self.call_after_refresh(self.notify, message, timeout=3)
+    def _say(self, message: str) -> None:
+        """A key's short answer (paused, resumed, nothing to flatten): the key bar's
+        notice slot, repainted in place in the key's own frame (widgets/keybar.py). Not a
+        toast: a toast is a widget mounted, laid out and, seconds later, removed and laid
+        out again, work that a later key would wait behind under load."""
+        self.query_one(KeyBar).say(message)
 
     def _refresh_header(self) -> None:
         """A key's own effect at once: the header from the latest snapshot. The panes
@@ -296,6 +312,8 @@ class CockpitApp(DetailActions, App[None]):
         turn only a forced refresh applies."""
         if not self.is_running and not force:
             return False
+        if self.heap is not None:
+            self.heap.release_if_overdue()
         if not force and time.monotonic() < max(self._input_until, self._next_apply_at):
             return False
         version = self.engine.version
@@ -522,10 +540,10 @@ class CockpitApp(DetailActions, App[None]):
             return
         if self.snap.entries_paused:
             self.engine.resume_entries()
-            self._notify_after_frame("new entries resumed")
+            self._say("new entries resumed")
         else:
             self.engine.pause_entries()
-            self._notify_after_frame("new entries paused; exits still managed")
+            self._say("new entries paused; exits still managed")
         self._refresh_header()
 
     def action_toggle_feed_pause(self) -> None:
@@ -536,9 +554,9 @@ class CockpitApp(DetailActions, App[None]):
         else:
             done, what = self.engine.pause_feed(), "feed paused: data time stands still (p resumes)"
         if done:
-            self._notify_after_frame(what)
+            self._say(what)
         else:
-            self.notify("a live feed cannot be paused (space pauses new entries)", severity="warning", timeout=4)
+            self._say("a live feed cannot be paused (space pauses new entries)")
         self._refresh_header()
 
     def _open_counts(self) -> tuple[int, int]:
@@ -587,7 +605,7 @@ class CockpitApp(DetailActions, App[None]):
         pos = next((p for p in (self.snap.positions if self.snap else ()) if p.symbol == symbol and p.qty), None)
         orders = sum(1 for o in (self.snap.orders if self.snap else ()) if o.symbol == symbol and o.status.is_open)
         if pos is None and not orders:
-            self.notify(f"nothing to flatten: no {symbol} position or open order", timeout=4)
+            self._say(f"nothing to flatten: no {symbol} position or order")
             return
         what = f"close {pos.qty:+d} {symbol} at market" if pos else f"no {symbol} position is open"
         self._confirm(
@@ -624,18 +642,41 @@ class CockpitApp(DetailActions, App[None]):
         self.theme_name = name
 
     def action_cycle_theme(self) -> None:
+        """The next theme in one frame: the restyle (every widget's CSS), the layout and
+        the panes' theme-coloured text are done at once inside one batch, so the screen
+        is composed and drawn once. (Left to Textual, the theme's CSS refresh ran on the
+        next turn and drew a whole frame in the old text colours, then the re-applied
+        panes were drawn again; a snapshot poll could slip in between.)"""
         name = THEMES[(THEMES.index(self.theme_name) + 1) % len(THEMES)]
-        self._set_theme(name, restyle_now=False)
+        self._key_turn_ends_later = True  # with the frame that shows the new theme (below)
+        with self.batch_update():
+            self._set_theme(name, restyle_now=False)  # queues Textual's CSS refresh, done here instead
+            with refreshes_coalesced():  # one repaint request per widget, not one per colour
+                self.refresh_css(animate=False)
+            if self.snap is not None:
+                self._apply(True)
+        self.call_after_refresh(self._input_done)
         self.settings.theme = name
+        # saved after the frame: a file write is not what the trader waits to see
+        self.call_after_refresh(self._save_settings)
+        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
+        # and removed again right behind the heaviest key, where the next key waits)
+
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual's CSS refresh, skipped when nothing changed since the last one: the
+        theme key restyles at once (action_cycle_theme) and the refresh the theme change
+        queued would restyle every widget a second time."""
+        current = self._css_update_count
+        if current == self._css_refreshed_at and all(s._css_update_count == current for s in self.screen_stack):
+            return
+        super().refresh_css(animate)
+        self._css_refreshed_at = current
+
+    def _save_settings(self) -> None:
         try:
             self.settings.save(self.settings_path)
         except OSError as exc:
             self.notify(f"theme not saved: {exc}", severity="warning")
-        # after the theme's CSS refresh (queued by the theme change) and before the
-        # next frame: the panes' theme-coloured text lands in the same repaint
-        self.call_next(self._apply, True)
-        # (no toast: the new colours say it, and a toast is a widget mounted, laid out
-        # and removed again right behind the heaviest key, where the next key waits)
 
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):

@@ -55,6 +55,8 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("quit", "q", "request_quit", "Quit"),
 )
 ACTION_IDS = tuple(a.id for a in KEY_ACTIONS)
+# the money keys, in the order the key bar names them right after a notice (widgets/keybar.py)
+URGENT_AFTER_NOTICE = {"flatten_all": 1, "cancel_all": 2, "flatten_symbol": 3, "pause": 4}
 REFLEX_QUIT_KEYS = ("ctrl+q", "ctrl+c")  # quit like q, not remappable
 SYMBOL_KEYS = tuple(str(i) for i in range(1, 10))
 
@@ -85,7 +87,7 @@ def key_hints(keys: dict[str, str]) -> list[KeyHint]:
                 f"{label}/{display_key(keys.get('slower', 'minus'))}"
         elif a.key_display and not remapped:
             label = a.key_display
-        out.append(KeyHint(label, a.description, a.action))
+        out.append(KeyHint(label, a.description, a.action, urgent=URGENT_AFTER_NOTICE.get(a.id, 0)))
     return out
 
 

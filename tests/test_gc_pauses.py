@@ -68,12 +68,51 @@ async def test_the_log_grows_and_scrolls_without_laying_out_the_screen(tmp_path,
         log = app.query_one("#log-view")
         layouts.clear()
         journal = engine.snapshot().journal
-        for batch in range(20):
+        for batch in range(25):  # (8 a poll: a larger batch is written a screenful at a time)
             journal = journal + tuple(JournalEntry(T0 + batch * 10**9 + i, "info", "test", f"line {batch}.{i}", None)
-                                      for i in range(10))
+                                      for i in range(8))
             engine.publish(dataclasses.replace(engine.snapshot(), journal=journal))
             app.refresh_from_engine(force=True)
             await pilot.pause()
         assert log.virtual_size.height >= 200
         assert log.show_vertical_scrollbar and log.scroll_y == log.max_scroll_y  # scrolled to the newest line
         assert len(layouts) <= 3, len(layouts)  # (the scrollbar appearing is one)
+
+
+def test_no_collection_inside_a_keys_wait_and_collections_back_after_it(monkeypatch):
+    """A key holds the collector off until its frame is drawn (cockpit/heap.py), and
+    never longer than HOLD_MAX_S."""
+    import cockpit.heap as heap
+
+    keeper = HeapKeeper(asyncio.new_event_loop(), lambda: 0.0)
+    try:
+        keeper.hold()
+        assert not gc.isenabled()
+        keeper.release()
+        assert gc.isenabled()
+        keeper.hold()
+        keeper.release_if_overdue()
+        assert not gc.isenabled()  # not overdue yet
+        monkeypatch.setattr(heap, "HOLD_MAX_S", -1.0)
+        keeper.hold()
+        keeper.release_if_overdue()
+        assert gc.isenabled()
+    finally:
+        keeper.release()
+        gc.enable()
+
+
+async def test_a_key_press_holds_the_collector_until_its_frame(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    seen = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.heap = HeapKeeper(asyncio.get_running_loop(), lambda: 0.0)  # (run_app makes one)
+        engine.pause_entries = lambda: seen.append(gc.isenabled())
+        await pilot.press("space")
+        await pilot.pause()
+        await pilot.pause()
+        assert seen == [False]  # inside the key's action: no collection
+        assert gc.isenabled()  # after its frame: collections again
+    gc.enable()

@@ -12,6 +12,7 @@ from engine.config import ConfigError, load_config
 from engine.model import JournalEntry
 from tests.factories import engine_config, run_session
 from tests.ui_fixtures import FixedEngine, fixed_app
+from tests.waiting import wait_for
 from widgets.log import repeats_kind
 
 
@@ -36,15 +37,65 @@ async def test_alerts_are_journaled_at_the_time_the_alerts_pane_shows():
     assert started.message.startswith("started: 1 symbol (SPY)")
 
 
+def bottom_line(app) -> str:
+    return "".join(seg.text for seg in app.screen._compositor.render_strips()[-1])
+
+
 async def test_flatten_of_a_symbol_with_nothing_open_says_so_and_asks_nothing(tmp_path):
     engine = FixedEngine()  # the demo: SPY selected, no SPY position or order
     app = fixed_app(tmp_path, engine)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("nothing to flatten: no SPY position or open order" in n.message for n in app._notifications)
         assert not [c for c in engine.calls if c[0] == "flatten"]
+        # the answer is the key bar's notice, repainted in place: no toast is mounted for it
+        keybar = app.query_one("#keybar")
+        assert keybar.plain().startswith(" nothing to flatten: no SPY position or order  ")
+        assert not app._notifications
+        await pilot.pause()
+        # on screen, and the money keys still named on an 80-column line after it
+        assert bottom_line(app).startswith(" nothing to flatten: no SPY position or order  F Flat all C Cancel f Flat sym")
+
+
+async def test_space_answers_in_the_key_bar_not_with_a_toast(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        await pilot.pause()
+        assert engine.snapshot().entries_paused
+        assert bottom_line(app).startswith(" new entries paused; exits still managed  F Flat all C Cancel f Flat sym")
+        await pilot.press("space")
+        await pilot.pause()
+        assert bottom_line(app).startswith(" new entries resumed  F Flat all")
+        assert not app._notifications
+
+
+async def test_the_nothing_to_flatten_notice_goes_after_its_time(tmp_path, monkeypatch):
+    monkeypatch.setattr("widgets.keybar.NOTICE_S", 0.05)
+    app = fixed_app(tmp_path, FixedEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        keybar = app.query_one("#keybar")
+        cleared = []  # the notice each time its time ran out
+        clear = keybar.clear_notice
+        keybar.clear_notice = lambda: (cleared.append(keybar.notice), clear())
+        await pilot.press("f")
+        await wait_for(lambda: cleared, what="the notice's time to run out")
+        assert cleared[0].startswith("nothing to flatten: no SPY") and not keybar.notice
+        assert keybar.plain().startswith("a ")  # the keys line as before
+
+
+async def test_a_notice_taken_off_early_leaves_no_timer_to_take_the_next_one_off(tmp_path):
+    app = fixed_app(tmp_path, FixedEngine())
+    async with app.run_test(size=(80, 24)):
+        keybar = app.query_one("#keybar")
+        keybar.say("first")
+        first = keybar._notice_timer
+        keybar.clear_notice()
+        assert first._task is None  # stopped: it will not take "second" off at "first"'s time
+        keybar.say("second")
+        assert keybar.notice == "second" and keybar._notice_timer is not first
 
 
 def test_symbols_flag_is_deduplicated_and_an_empty_one_is_an_error():

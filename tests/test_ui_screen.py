@@ -95,6 +95,43 @@ async def test_x_on_a_closed_order_cancels_nothing(tmp_path):
         assert not [c for c in engine.calls if c[0] == "cancel_order"]
 
 
+async def test_the_orders_reason_is_readable_at_120x40_under_the_table(tmp_path):
+    """The Reason column is cut in the half-width pane: the line under the table spells
+    out the latest cancel's reason, and the highlighted order's while the trader is in
+    the table; all five shown rows stay working orders."""
+    snap = busy_book_snapshot()
+    app = fixed_app(tmp_path, FixedEngine(snap))
+    async with app.run_test(size=(120, 40)) as pilot:
+        line = app.query_one("#orders-reason")
+        table = app.query_one("#orders-table", SyncTable)
+        first_cancel = next(o for o in snap.orders if o.reason)
+        assert str(line.render()) == f"{short_ref(first_cancel.id)} AAPL buy entry mkt canceled: OCO: take_profit filled"
+        assert line.region.width >= len(str(line.render())) and line.region.y < app.query_one("#orders").region.bottom
+        visible_rows = table.scrollable_content_region.height - 1  # under the header
+        assert visible_rows >= 5
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert str(line.render()).startswith("#101 QQQ sell sl stop accepted (no reason given)")
+        table.blur()
+        await pilot.pause()
+        assert str(line.render()).endswith("canceled: OCO: take_profit filled")
+
+
+def test_the_reason_line_puts_an_unknown_outcome_then_a_rejection_first():
+    from engine.model import OrderStatus
+    from widgets.orders import order_to_explain, ordered
+
+    snap = busy_book_snapshot()
+    rejected = dataclasses.replace(snap.orders[-1], id="paper-abc123-7", status=OrderStatus.REJECTED,
+                                   reason="insufficient buying power")
+    unknown = dataclasses.replace(snap.orders[0], id="unknown:ck-1", status=OrderStatus.UNKNOWN,
+                                  reason="possibly live at Alpaca, not resent")
+    assert order_to_explain(ordered(snap.orders + (rejected,))) == rejected
+    assert order_to_explain(ordered(snap.orders + (rejected, unknown))) == unknown
+    assert order_to_explain(ordered(busy_book_snapshot(closed_n=0).orders)) is None
+
+
 # ------------------------------------------------------------------ signals
 
 
@@ -319,3 +356,31 @@ def test_the_ladder_window_stays_put_while_the_last_price_is_inside_it():
     assert ladder_window(hist, 0.125, poc=507.5, last=508.5, max_rows=12)[0] != first  # (without keep_top it would move)
     away, _, _ = ladder_window(hist, 0.125, poc=507.5, last=512.0, max_rows=12, keep_top=top)
     assert away != first and 512.0 in [p for p, _ in away]  # left it: the window follows
+
+
+async def test_a_decision_or_alert_that_changes_is_shown_anew_and_an_unchanged_one_kept(tmp_path):
+    """The signals and alerts panes hand an unchanged record's cells to the table again
+    (which skips them); a record that changed under the same key is built anew."""
+    snap = demo_snapshot()
+    engine = FixedEngine(snap)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#decisions-table", SyncTable)
+        first, second = snap.decisions[0], snap.decisions[1]
+        key = f"{first.id}|{first.decision.value}"
+        kept = table._given[f"{second.id}|{second.decision.value}"]
+        changed = dataclasses.replace(first, decision_reason="max_positions reached (4)")
+        engine.publish(dataclasses.replace(snap, decisions=(changed,) + snap.decisions[1:]))
+        app.refresh_from_engine(force=False) or app.refresh_from_engine(force=True)
+        await pilot.pause()
+        assert table.get_cell(key, "reason").plain.strip() == "max_positions reached (4)"
+        assert table._given[f"{second.id}|{second.decision.value}"] is kept  # not built again
+        alerts = app.query_one("#alerts-table", SyncTable)
+        a = snap.alerts[0]
+        moved = dataclasses.replace(a, distance_pct=9.87)
+        engine.publish(dataclasses.replace(engine.snapshot(), alerts=(moved,) + snap.alerts[1:]))
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        from widgets.alerts import alert_key
+        assert alerts.get_cell(alert_key(moved), "pct").plain.strip() == "9.87"

@@ -327,6 +327,64 @@ async def test_a_theme_seen_before_is_not_parsed_again_and_looks_the_same(tmp_pa
         assert parsed == []
 
 
+async def test_the_theme_key_restyles_once_and_draws_one_frame_in_the_new_colours(tmp_path):
+    """The theme key under load (issue 14 item 9): the CSS refresh, the layout and the
+    panes' theme-coloured text land in one batch, so no frame is drawn in the new CSS
+    with the old text colours, and every widget is restyled once, not twice."""
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        events = []
+        display, apply, update = app._display, app._apply, app.stylesheet.update
+        app._display = lambda screen, renderable: (events.append("frame"), display(screen, renderable))[1]
+        app._apply = lambda force=False: (events.append(f"apply force={force}"), apply(force))[1]
+        app.stylesheet.update = lambda root, animate=False: (events.append("restyle"), update(root, animate))[1]
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.has_class("theme-light")
+        assert events.count("restyle") == 1
+        restyled, reapplied = events.index("restyle"), events.index("apply force=True")
+        assert restyled < reapplied and "frame" not in events[restyled:reapplied]  # no frame half in the old theme
+
+
+@pytest.mark.parametrize("presses, theme", [(1, "light"), (2, "high-contrast"), (3, "dark")])
+async def test_the_theme_key_draws_what_a_start_in_that_theme_draws(tmp_path, presses, theme):
+    """However the key restyles (one batch, merged repaint requests), the screen after it
+    is the one the cockpit draws when it starts in that theme."""
+    app = fixed_app(tmp_path / "key")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for _ in range(presses):
+            await pilot.press("t")
+            await pilot.pause()
+        await pilot.pause()
+        switched = app.export_screenshot()
+    started = fixed_app(tmp_path / "start", theme=theme)
+    async with started.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert started.theme_name == theme
+        assert started.export_screenshot() == switched
+
+
+async def test_a_flood_of_journal_entries_is_written_a_screenful_at_a_time(tmp_path):
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        log = app.query_one("#log-view")
+        before = len(log.lines)
+        flood = tuple(JournalEntry(T0 + i, "info", "test", f"entry {i}", None) for i in range(300))
+        engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + flood))
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        written = [line.text for line in log.lines[before:]]
+        screenful = max(8, log.size.height)
+        assert written[0].startswith(f"… {300 - screenful} more entries (in the journal)")
+        assert len(written) == screenful + 1 and written[-1].endswith("entry 299")
+
+
 async def test_mode_cycle_from_watch_to_semi_needs_no_confirmation(tmp_path):
     engine = FixedEngine(demo_snapshot(mode=Mode.WATCH))
     app = fixed_app(tmp_path, engine)

@@ -29,6 +29,9 @@ def alert_key(a: LvnAlert) -> str:
 class AlertsPane(Pane):
     def __init__(self) -> None:
         super().__init__("LVN alerts", id="alerts", page="flow")
+        # each alert's cells as last built, by key: an alert that did not change is
+        # handed to the table as the same tuple, which it skips (SyncTable.sync)
+        self._built: dict[str, tuple[LvnAlert, tuple]] = {}
 
     def compose(self) -> ComposeResult:
         yield SyncTable(COLUMNS, id="alerts-table", show_cursor=False)
@@ -37,21 +40,27 @@ class AlertsPane(Pane):
         table = self.query_one(SyncTable)
         if force:
             table.forget()
+            self._built.clear()
         rows = []
+        built = {}
         for a in view.snap.alerts[:MAX_ROWS]:
+            key = alert_key(a)
+            kept = self._built.get(key)
+            if kept is not None and kept[0] == a:
+                built[key] = kept
+                rows.append((key, kept[1]))
+                continue
             above = a.direction == "from_above"
-            rows.append(
-                (
-                    alert_key(a),
-                    (
-                        Text(fmt.et(a.ts_ns, "%H:%M", tz=view.tz), style=table.tone("muted")),
-                        Text(a.symbol, style=table.tone("strong")),
-                        fmt.price(a.lvn_price, sep=False),
-                        a.source,
-                        fmt.num(a.distance_pct),
-                        fmt.num(a.distance_atr),
-                        Text("↓ above" if above else "↑ below", style=table.tone("down" if above else "up")),
-                    ),
-                )
+            cells = (
+                Text(fmt.et(a.ts_ns, "%H:%M", tz=view.tz), style=table.tone("muted")),
+                Text(a.symbol, style=table.tone("strong")),
+                fmt.price(a.lvn_price, sep=False),
+                a.source,
+                fmt.num(a.distance_pct),
+                fmt.num(a.distance_atr),
+                Text("↓ above" if above else "↑ below", style=table.tone("down" if above else "up")),
             )
+            built[key] = (a, cells)
+            rows.append((key, cells))
+        self._built = built
         table.sync(rows)

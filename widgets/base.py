@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -25,6 +26,7 @@ from textual.widgets import DataTable, Static
 from engine.model import EngineSnapshot
 
 TONES = ("up", "down", "flat", "warn", "muted", "accent", "strong")
+RENDERED_CELLS_KEPT = 2048  # per table: every visible cell of the largest pane a few times over
 TONE_CLASSES = {f"tone--{t}" for t in TONES}
 
 
@@ -93,19 +95,21 @@ class TextPane(Toned, Static):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shown: Optional[Text] = None
+        self._stale = False  # repaint on the next show even if the text is the same (new theme)
 
     def show_text(self, text: Text) -> bool:
-        if self._shown is not None and same(text, self._shown):
+        if not self._stale and self._shown is not None and same(text, self._shown):
             return False
-        old, self._shown = self._shown, text
+        old, self._shown, self._stale = self._shown, text, False
         # a layout pass re-arranges the whole screen (tens of ms): only when the
         # height (auto) can change, i.e. the line count changed or a line may wrap
         self.update(text, layout=old is None or _needs_layout(old, text, self.size.width))
         return True
 
     def forget(self) -> None:
-        """Drop the cached text so the next show repaints (after a theme switch)."""
-        self._shown = None
+        """Repaint on the next show (after a theme switch); the text's shape is kept, so
+        a repaint in new colours is not also a layout pass of the whole screen."""
+        self._stale = True
 
 
 class Drawing(Toned, Widget):
@@ -209,10 +213,12 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", False)
         kwargs.setdefault("cell_padding", 0)
+        self._rendered_cells: LRUCache = LRUCache(RENDERED_CELLS_KEPT)  # (see _render_cell)
         super().__init__(**kwargs)
         # (key, label, width[, "right"])
         self._column_spec = [(c[0], c[1], c[2], c[3] if len(c) > 3 else "left") for c in columns]
         self._rows: dict[str, tuple] = {}
+        self._given: dict[str, Any] = {}  # key -> the cells tuple last given to sync for it
         self._order: list[str] = []
         self.cursor_when_focused = cursor_when_focused
         self.cell_updates = 0  # cells written since creation (render-cost accounting)
@@ -230,6 +236,37 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         text.append(" ")
         text.justify = "left"  # aligned here; the table must not re-justify over the gutter
         return text
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False):
+        """DataTable keys its rendered cells by the table's update count, which moves
+        on every cell written: every cell of a repainted line went through Rich again
+        (the whole row for one changed price; every visible row when a row is added,
+        removed or moved, as orders, signals and the log's tables do all the time), in
+        the frame a trader's key may be waiting for. A SyncTable's cells are Text
+        objects replaced, never changed, when their content changes, so a rendered
+        cell is kept for as long as the same object sits at the same place in the
+        same style."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 and column_index >= 0 else None
+        cell = self._data.get(row_key, {}).get(self._column_locations.get_key(column_index)) if row_key else None
+        if cell is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (row_key, column_index, row_index, base_style, width, cursor, hover, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state)
+        kept = self._rendered_cells.get(key)
+        if kept is not None and kept[0] is cell:
+            return kept[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._rendered_cells.set(key, (cell, lines))
+        return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._rendered_cells.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()  # (a new theme or focus: every cell in new colours)
+        self._rendered_cells.clear()
 
     def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False):
         """While cells are rewritten in place, swallow DataTable's whole-table
@@ -257,7 +294,10 @@ class SyncTable(ContainedScroll, Toned, DataTable):
         return row_key.value
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> bool:
-        """Make the table show ``rows``; returns True if anything changed."""
+        """Make the table show ``rows``; returns True if anything changed. A row whose
+        cells are the very tuple given for it last time is skipped at once: a pane that
+        keeps the cells it built for an unchanged record (alerts, decisions) pays
+        nothing for it at the next poll."""
         # a visible cursor is a selection (what `a` approves): it follows its row. A
         # hidden one must not, or DataTable scrolls after it as rows are added above
         # and a newest-first table ends up showing its oldest rows.
@@ -272,11 +312,15 @@ class SyncTable(ContainedScroll, Toned, DataTable):
             finally:
                 self._no_layout = False
             del self._rows[key]
+            self._given.pop(key, None)
             changed = True
         col_keys = [c[0] for c in self._column_spec]
         specs = self._column_spec
         dirty: set[str] = set()
         for key, cells in rows:
+            if self._given.get(key) is cells and key in self._rows:
+                continue  # the very cells given last time: nothing to fit or compare (see ``sync``)
+            self._given[key] = cells
             cells = tuple(self._fit(c, specs[i][2], specs[i][3]) for i, c in enumerate(cells))
             first = cells[0]
             old = self._rows.get(key)
@@ -323,5 +367,6 @@ class SyncTable(ContainedScroll, Toned, DataTable):
 
     def forget(self) -> None:
         """Force every cell to be rewritten on the next sync (after a theme switch)."""
+        self._given.clear()
         for key, cells in list(self._rows.items()):
             self._rows[key] = (cells[0],) + tuple(object() for _ in cells[1:])

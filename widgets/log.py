@@ -14,6 +14,8 @@ from . import format as fmt
 from .base import ContainedScroll, Pane, Toned, View
 
 LEVEL_TONE = {"error": "down", "warn": "warn", "info": None}
+TONES_USED = ("muted", "accent", "strong", "warn", "down")
+REWRITTEN_MIN = 8  # at least this many entries written at once (a theme switch, a flood); a screenful if taller
 
 
 class JournalLog(ContainedScroll, Toned, RichLog):
@@ -44,16 +46,34 @@ class LogPane(Pane):
     def __init__(self) -> None:
         super().__init__("Log", id="log", page="log")
         self._last: Optional[JournalEntry] = None
+        self._look: Optional[tuple] = None  # the tones the written lines were styled with
 
     def compose(self) -> ComposeResult:
         yield JournalLog(id="log-view", max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True)
 
     def apply(self, view: View, force: bool = False) -> None:
         log = self.query_one(JournalLog)
-        fresh = new_entries(view.snap.journal, self._last)
+        look = tuple(log.tone(t) for t in TONES_USED) if force else self._look
+        if look != self._look and self._last is not None:
+            # a new theme: the written lines carry the old theme's colours, so the lines
+            # on screen are written again (only those: rewriting the whole journal, up to
+            # 500 wrapped entries, would be most of the theme key's time)
+            log.clear()
+            fresh = view.snap.journal[-max(REWRITTEN_MIN, log.size.height):]
+        else:
+            fresh = new_entries(view.snap.journal, self._last)
+        self._look = look
         if not fresh:
             return
         self._last = fresh[-1]
+        # a flood (max speed: dozens of entries a poll) is written a screenful at a time:
+        # the lines that would scroll past unseen cost as much to wrap and draw as the
+        # rest of the poll (measured with `cockpit bench ui`, sim5-max); they are said
+        # to be skipped, and the journal in the store has them all
+        cap = max(REWRITTEN_MIN, log.size.height)
+        if len(fresh) > cap:
+            log.write(Text(f"… {len(fresh) - cap} more entries (in the journal)", style=log.tone("muted")))
+            fresh = fresh[-cap:]
         for e in fresh:
             t = Text()
             t.append(fmt.et(e.ts_ns, tz=view.tz) + " ", style=log.tone("muted"))

@@ -61,6 +61,7 @@ class SignalsPane(Pane):
         self._decisions: dict[str, Signal] = {}
         self._status = ""
         self._hint: Optional[str] = None
+        self._decision_cells: dict[str, tuple[Signal, tuple]] = {}  # key -> (decision, its cells) as last built
 
     def compose(self) -> ComposeResult:
         yield SyncTable(PENDING_COLUMNS, id="pending-table")
@@ -145,19 +146,24 @@ class SignalsPane(Pane):
         self._update_hint()
         drows = []
         self._decisions = {f"{s.id}|{s.decision.value}": s for s in view.snap.decisions[:MAX_DECISIONS]}
+        if force:
+            self._decision_cells.clear()
+        built = {}
         for sig in view.snap.decisions[:MAX_DECISIONS]:
-            tone = DECISION_TONE.get(sig.decision)
-            drows.append(
-                (
-                    f"{sig.id}|{sig.decision.value}",
-                    (
-                        Text(fmt.et(sig.decided_ns or sig.created_ns, tz=view.tz), style=decisions.tone("muted")),
-                        Text(sig.symbol, style=decisions.tone("strong")),
-                        sig.setup,
-                        side_text(decisions, sig),
-                        Text(sig.decision.value.upper(), style=decisions.tone(tone)),
-                        sig.decision_reason or sig.reason,
-                    ),
-                )
-            )
+            key = f"{sig.id}|{sig.decision.value}"
+            kept = self._decision_cells.get(key)
+            if kept is None or kept[0] != sig:
+                tone = DECISION_TONE.get(sig.decision)
+                kept = (sig, (
+                    Text(fmt.et(sig.decided_ns or sig.created_ns, tz=view.tz), style=decisions.tone("muted")),
+                    Text(sig.symbol, style=decisions.tone("strong")),
+                    sig.setup,
+                    side_text(decisions, sig),
+                    Text(sig.decision.value.upper(), style=decisions.tone(tone)),
+                    sig.decision_reason or sig.reason,
+                ))
+            built[key] = kept
+            drows.append((key, kept[1]))
+        # a decision that did not change is handed over as the same cells, which the table skips
+        self._decision_cells = built
         decisions.sync(drows)

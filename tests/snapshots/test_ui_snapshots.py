@@ -117,3 +117,8 @@ def test_feed_paused_by_the_trader(snap_compare, tmp_path):
     snap = demo_snapshot()
     snap = dataclasses.replace(snap, feed=dataclasses.replace(snap.feed, paused=True))
     assert snap_compare(make_app(tmp_path, snap=snap), terminal_size=(120, 40))
+
+
+def test_nothing_to_flatten_notice_80x24(snap_compare, tmp_path):
+    """f with no SPY position or order: the answer in the key bar's notice slot (no toast, no dialog)."""
+    assert snap_compare(make_app(tmp_path), press=["f"], terminal_size=(80, 24))
