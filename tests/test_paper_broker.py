@@ -748,3 +748,21 @@ async def test_an_order_placed_inside_the_quiet_range_fills_on_the_next_trade_at
     broker.on_trade(trade(99.5))
     (f,) = [e.fill for e in events if e.kind == "fill"]
     assert f.price == 99.5 and f.client_order_id == "lim-2"
+
+
+async def test_bars_inside_the_quiet_range_fill_nothing_and_a_new_order_inside_it_fills():
+    """Bars too: a bar between a buy limit at 98 and a buy stop at 101 fills neither,
+    one whose low reaches the limit fills it there, and a limit placed inside the
+    kept band (98, 101) fills on the next bar that reaches it."""
+    broker, _, events = make()
+    broker.on_bar(minute_bar(0, 100.0, 100.5, 99.5, 100.0))
+    await broker.submit(req("lim-1", type=OrderType.LIMIT, limit_price=98.0))
+    await broker.submit(req("stp-1", type=OrderType.STOP, stop_price=101.0))
+    broker.on_bar(minute_bar(1, 100.0, 100.99, 98.01, 99.0))
+    assert not [e for e in events if e.kind == "fill"]
+    await broker.submit(req("lim-2", type=OrderType.LIMIT, limit_price=99.5))
+    broker.on_bar(minute_bar(2, 100.0, 100.5, 99.5, 100.0))  # low exactly at the new limit
+    (f,) = [e.fill for e in events if e.kind == "fill"]
+    assert f.client_order_id == "lim-2" and f.price == 99.5
+    broker.on_bar(minute_bar(3, 99.0, 99.2, 98.0, 99.0))  # low exactly at the first limit
+    assert [e.fill.client_order_id for e in events if e.kind == "fill"] == ["lim-2", "lim-1"]

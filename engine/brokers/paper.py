@@ -398,10 +398,15 @@ class PaperBroker(BacktestBroker):
             if self._timed:
                 self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
             if book:
-                self._fill_from_bar(book, bar)
+                q = self._quiet.get(symbol)
+                if q is None or q[0] != self._touch_seq:
+                    q = self._quiet_band(symbol, book)
+                if not (q[1] < lo and h < q[2]):  # a bar inside the quiet band touches no trigger
+                    self._fill_from_bar(book, bar)
         finally:
             self._last[symbol] = c
-            self._flush()
+            if self._outbox:
+                self._flush()
 
     def on_quote(self, quote: Quote) -> None:
         """Quotes do not fill orders; the mid is the reference price for buying power
@@ -751,9 +756,10 @@ class PaperBroker(BacktestBroker):
     # ------------------------------------------------------------------ fills
 
     def _quiet_band(self, symbol: str, book: dict[str, _Working]) -> tuple[int, float, float]:
-        """The open price range (lo, hi) in which a trade fills none of ``book``'s
-        orders: above every buy limit and sell stop, below every sell limit and buy
-        stop (``_trade_price``'s tests); empty with a market order working. Every
+        """The open price range (lo, hi) in which a trade, or a bar's whole range,
+        fills none of ``book``'s orders: above every buy limit and sell stop, below
+        every sell limit and buy stop (``_trade_price``'s and ``_bar_price``'s tests);
+        empty with a market order working. Every
         order of a book counts that is NEW, armed or not, pegged or not, which only
         narrows the range (a trade outside it takes the full check). Kept with the
         broker's touch count: every change to an order touches it, and a trade with
