@@ -87,8 +87,10 @@ class DataEngine:
         dc = self.data_clock
         if dc is not None:
             if t is Trade:
-                dc.advance(item.ts_ns)
-                if item.ts_ns // NS_PER_MIN != self._minute:
+                ts = item.ts_ns
+                if ts > dc.ns:  # DataClock.advance, inline: the one call per trade it saves is the hot path's
+                    dc.ns = ts
+                if ts // NS_PER_MIN != self._minute:
                     return self._turn_minute(item)
             else:
                 dc.advance(item.ts_ns + BAR_NS if t is Bar else item.ts_ns)

@@ -701,3 +701,68 @@ async def test_order_count_counts_every_order_taken_without_a_cap():
     await _long_bracket(broker)  # an entry and its two held children
     await broker.submit(req("dup-1", qty=0))  # refused: still an order the broker took
     assert broker.order_count() == 4 == len(broker.recent_orders(100))
+
+
+async def test_trades_between_the_triggers_fill_nothing_and_a_moved_stop_counts_at_once():
+    """The broker skips its fill loop for a trade strictly between its working orders'
+    triggers (a kept band, issue 13): the triggers themselves still fill, and a stop
+    moved into that band fills on the next trade that reaches it."""
+    broker, _, events = make()
+    await _long_bracket(broker, tp=102.0, sl=99.0)
+    broker.on_trade(trade(100.0))  # entry
+    for px in (100.5, 99.01, 101.99):  # inside (99, 102): nothing fills
+        broker.on_trade(trade(px))
+    assert [e.order.leg for e in events if e.kind == "fill"] == [OrderLeg.ENTRY]
+    await broker.replace_stop("SPY", 100.4)
+    broker.on_trade(trade(100.45))  # above the moved stop
+    assert broker.positions()[0].qty == 100
+    broker.on_trade(trade(100.4))  # exactly at it: a sell stop fills at or below
+    fills = [e.fill for e in events if e.kind == "fill"]
+    assert [f.leg for f in fills] == [OrderLeg.ENTRY, OrderLeg.STOP_LOSS]
+    assert fills[1].price == pytest.approx(100.4)
+
+
+async def test_a_trade_exactly_at_a_limit_fills_it():
+    broker, _, events = make()
+    await _long_bracket(broker, tp=102.0, sl=99.0)
+    broker.on_trade(trade(100.0))  # entry
+    broker.on_trade(trade(101.0))
+    broker.on_trade(trade(102.0))  # exactly at the target: a sell limit fills at or above
+    assert [e.order.leg for e in events if e.kind == "fill"] == [OrderLeg.ENTRY, OrderLeg.TAKE_PROFIT]
+    assert broker.positions() == []
+
+
+async def test_an_order_placed_inside_the_quiet_range_fills_on_the_next_trade_at_it():
+    """The kept band (98, 101) of a buy limit and a buy stop must not hide a limit
+    placed at 99.5 after it was worked out."""
+    broker, _, events = make()
+    broker.on_trade(trade(100.0))
+    await broker.submit(req("lim-1", type=OrderType.LIMIT, limit_price=98.0))
+    await broker.submit(req("stp-1", type=OrderType.STOP, stop_price=101.0))
+    for px in (99.0, 100.5, 98.01, 100.99):
+        broker.on_trade(trade(px))
+    assert not [e for e in events if e.kind == "fill"]
+    await broker.submit(req("lim-2", type=OrderType.LIMIT, limit_price=99.5))
+    broker.on_trade(trade(99.6))
+    assert not [e for e in events if e.kind == "fill"]
+    broker.on_trade(trade(99.5))
+    (f,) = [e.fill for e in events if e.kind == "fill"]
+    assert f.price == 99.5 and f.client_order_id == "lim-2"
+
+
+async def test_bars_inside_the_quiet_range_fill_nothing_and_a_new_order_inside_it_fills():
+    """Bars too: a bar between a buy limit at 98 and a buy stop at 101 fills neither,
+    one whose low reaches the limit fills it there, and a limit placed inside the
+    kept band (98, 101) fills on the next bar that reaches it."""
+    broker, _, events = make()
+    broker.on_bar(minute_bar(0, 100.0, 100.5, 99.5, 100.0))
+    await broker.submit(req("lim-1", type=OrderType.LIMIT, limit_price=98.0))
+    await broker.submit(req("stp-1", type=OrderType.STOP, stop_price=101.0))
+    broker.on_bar(minute_bar(1, 100.0, 100.99, 98.01, 99.0))
+    assert not [e for e in events if e.kind == "fill"]
+    await broker.submit(req("lim-2", type=OrderType.LIMIT, limit_price=99.5))
+    broker.on_bar(minute_bar(2, 100.0, 100.5, 99.5, 100.0))  # low exactly at the new limit
+    (f,) = [e.fill for e in events if e.kind == "fill"]
+    assert f.client_order_id == "lim-2" and f.price == 99.5
+    broker.on_bar(minute_bar(3, 99.0, 99.2, 98.0, 99.0))  # low exactly at the first limit
+    assert [e.fill.client_order_id for e in events if e.kind == "fill"] == ["lim-2", "lim-1"]

@@ -24,12 +24,13 @@ from ..model import NS_PER_MIN, Bar
 from .profile import BIN_EPS, bin_centre
 
 NAN = float("nan")
+_floor = math.floor  # (a module global: one lookup per trade, not two)
 
 
 class MinuteBarBuilder:
     __slots__ = (
         "symbol", "bin_size", "minute", "open", "high", "low", "close",
-        "volume", "buy", "sell", "trades", "pv", "vap",
+        "volume", "buy", "sell", "trades", "pv", "vap", "close_bin",
     )
 
     def __init__(self, symbol: str, bin_size: float) -> None:
@@ -37,6 +38,7 @@ class MinuteBarBuilder:
         self.bin_size = bin_size
         self.minute = -1  # start ns of the open bar; -1 = no open bar
         self.vap: dict[int, float] = {}
+        self.close_bin = 0  # the price bin of the open bar's last trade (valid while a bar is open)
         self._reset()
 
     def _reset(self) -> None:
@@ -50,18 +52,31 @@ class MinuteBarBuilder:
         return self.minute >= 0
 
     def add(self, ts_ns: int, price: float, size: float, side: int) -> Optional[Bar]:
-        """Add a classified trade; returns the bar it closed, if any."""
+        """Add a classified trade; returns the bar it closed, if any.
+
+        A trade at the open bar's last price (about a third of real prints) changes
+        neither its high nor its low and lands in the last trade's price bin, which
+        is kept (``close_bin``) rather than worked out again."""
         m = ts_ns - ts_ns % NS_PER_MIN
         closed = None
+        vap = self.vap
         if m > self.minute:
             if self.minute >= 0:
                 closed = self.close_bar()
+                vap = self.vap
             self.minute = m
             self.open = self.high = self.low = price
-        elif price > self.high:
-            self.high = price
-        elif price < self.low:
-            self.low = price
+            i = self.close_bin = _floor(price / self.bin_size + BIN_EPS)
+            vap[i] = vap.get(i, 0.0) + size
+        elif price == self.close:
+            vap[self.close_bin] += size
+        else:
+            if price > self.high:
+                self.high = price
+            elif price < self.low:
+                self.low = price
+            i = self.close_bin = _floor(price / self.bin_size + BIN_EPS)
+            vap[i] = vap.get(i, 0.0) + size
         self.close = price
         self.volume += size
         if side > 0:
@@ -70,9 +85,6 @@ class MinuteBarBuilder:
             self.sell += size
         self.trades += 1
         self.pv += price * size
-        i = math.floor(price / self.bin_size + BIN_EPS)
-        vap = self.vap
-        vap[i] = vap.get(i, 0.0) + size
         return closed
 
     def close_until(self, ts_ns: int) -> Optional[Bar]:

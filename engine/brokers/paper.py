@@ -202,6 +202,9 @@ class PaperBroker(BacktestBroker):
         self._order_seq = 0
         self._fill_seq = 0
         self._touch_seq = 0
+        # per symbol: (touch_seq when worked out, lo, hi) - a trade strictly inside (lo, hi)
+        # fills none of the symbol's working orders (see _quiet_band)
+        self._quiet: dict[str, tuple[int, float, float]] = {}
         self.malformed = 0  # market data the broker could not use (counted, skipped)
 
     # ------------------------------------------------------------------ protocol: setup
@@ -338,7 +341,8 @@ class PaperBroker(BacktestBroker):
 
     def on_trade(self, trade: Trade) -> None:
         symbol = trade.symbol
-        if symbol not in self._symbols:
+        book = self._open.get(symbol)  # keyed by exactly the broker's symbols: also the membership test
+        if book is None:
             return
         price = trade.price
         # a plain float is judged by one chained comparison (the hot path); anything else by the full test
@@ -347,7 +351,6 @@ class PaperBroker(BacktestBroker):
             return
         self._tick += 1
         self._last[symbol] = price
-        book = self._open[symbol]
         if not book and not self._timed:
             return  # the common case: nothing working, O(1)
         try:
@@ -355,6 +358,11 @@ class PaperBroker(BacktestBroker):
                 self._expire_due(max(self._clock.now_ns(), trade.ts_ns))
             if self._pegs:
                 self._pegs_due(max(self._clock.now_ns(), trade.ts_ns))
+            q = self._quiet.get(symbol)
+            if q is None or q[0] != self._touch_seq:
+                q = self._quiet_band(symbol, book)
+            if q[1] < price < q[2]:
+                return  # the common case with orders working: the trade is between their triggers
             tick = self._tick
             for w in [w for w in book.values() if w.status is OrderStatus.NEW and w.armed_tick < tick]:
                 if w.status is not OrderStatus.NEW:  # cancelled by an OCO partner meanwhile
@@ -365,7 +373,8 @@ class PaperBroker(BacktestBroker):
                 if px is not None:
                     self._execute(w, px, trade.ts_ns)
         finally:
-            self._flush()
+            if self._outbox:  # (most trades with orders working fill none: no call to deliver nothing)
+                self._flush()
 
     def on_bar(self, bar: Bar) -> None:
         symbol = bar.symbol
@@ -389,10 +398,15 @@ class PaperBroker(BacktestBroker):
             if self._timed:
                 self._expire_due(max(self._clock.now_ns(), bar.ts_ns))
             if book:
-                self._fill_from_bar(book, bar)
+                q = self._quiet.get(symbol)
+                if q is None or q[0] != self._touch_seq:
+                    q = self._quiet_band(symbol, book)
+                if not (q[1] < lo and h < q[2]):  # a bar inside the quiet band touches no trigger
+                    self._fill_from_bar(book, bar)
         finally:
             self._last[symbol] = c
-            self._flush()
+            if self._outbox:
+                self._flush()
 
     def on_quote(self, quote: Quote) -> None:
         """Quotes do not fill orders; the mid is the reference price for buying power
@@ -740,6 +754,33 @@ class PaperBroker(BacktestBroker):
                 return cid
 
     # ------------------------------------------------------------------ fills
+
+    def _quiet_band(self, symbol: str, book: dict[str, _Working]) -> tuple[int, float, float]:
+        """The open price range (lo, hi) in which a trade, or a bar's whole range,
+        fills none of ``book``'s orders: above every buy limit and sell stop, below
+        every sell limit and buy stop (``_trade_price``'s and ``_bar_price``'s tests);
+        empty with a market order working. Every
+        order of a book counts that is NEW, armed or not, pegged or not, which only
+        narrows the range (a trade outside it takes the full check). Kept with the
+        broker's touch count: every change to an order touches it, and a trade with
+        orders working checks the count, so a band is never used stale."""
+        lo, hi = -_INF, _INF
+        for w in book.values():
+            if w.status is not OrderStatus.NEW:
+                continue
+            if w.type is OrderType.MARKET:
+                lo, hi = _INF, -_INF
+                break
+            px = w.limit_price if w.type is OrderType.LIMIT else w.stop_price
+            if not (type(px) is float or type(px) is int):
+                lo, hi = _INF, -_INF  # not a plain number: every trade takes the full check
+                break
+            if (w.side is Side.BUY) is (w.type is OrderType.LIMIT):  # buy limit, sell stop: fills at or below
+                lo = max(lo, px)
+            else:  # sell limit, buy stop: fills at or above
+                hi = min(hi, px)
+        q = self._quiet[symbol] = (self._touch_seq, lo, hi)
+        return q
 
     def _trade_price(self, w: _Working, price: float) -> Optional[float]:
         """The fill price of ``w`` on a trade at ``price``, None if it does not fill."""
