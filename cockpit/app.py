@@ -388,7 +388,16 @@ class CockpitApp(DetailActions, App[None]):
     # ------------------------------------------------------------------ selection
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The watchlist's highlight (a click, the table's own cursor keys) selects.
+
+        The event is posted when the cursor moves and arrives later; a digit or j/k
+        has already set ``selected`` at once (``_select``). An event for a row the
+        cursor has since left is stale (under load it can land between a digit and
+        ``f``) and must not take the selection back to the older symbol: the money
+        keys act on what the trader chose last."""
         if event.data_table.id == "watchlist-table" and event.row_key.value:
+            if event.cursor_row != event.data_table.cursor_row:
+                return  # stale: the cursor has moved on since this highlight was posted
             if event.row_key.value != self.selected:
                 self.selected = event.row_key.value
                 self._reapply_details()

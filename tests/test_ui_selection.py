@@ -1,0 +1,67 @@
+"""The symbol a money key acts on is the one the trader picked last (issue 14).
+
+A digit sets the selection at once; the watchlist's row-highlight event for the
+cursor move arrives later. Under load a highlight for an older row can land
+between the digit and ``f``; it must not take the selection back."""
+from __future__ import annotations
+
+import dataclasses
+
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from cockpit.screens import ConfirmScreen
+from engine.model import NS_PER_S, Position
+from tests.ui_fixtures import T0, FixedEngine, demo_snapshot, fixed_app
+from tests.waiting import wait_for
+from widgets.base import SyncTable
+
+
+def _held(*symbols: str):
+    """The demo frame with a long position in each of ``symbols`` (so ``f`` asks)."""
+    snap = demo_snapshot()
+    last = {s: snap.symbols[s].last for s in symbols}
+    positions = tuple(Position(s, 10, last[s], last[s], 0.0, opened_ns=T0 - 60 * NS_PER_S) for s in symbols)
+    return dataclasses.replace(snap, positions=positions)
+
+
+def _late_highlight(table: DataTable, row: int) -> DataTable.RowHighlighted:
+    """The highlight event the table posted when its cursor went to ``row``, delivered late."""
+    return DataTable.RowHighlighted(table, row, table.coordinate_to_cell_key(Coordinate(row, 0)).row_key)
+
+
+async def test_a_late_highlight_for_an_older_row_does_not_undo_a_digit(tmp_path):
+    engine = FixedEngine(_held("QQQ", "AAPL"))
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#watchlist-table", SyncTable)
+        await pilot.press("3")
+        assert app.selected == "AAPL"
+        await pilot.press("2")
+        assert app.selected == "QQQ"  # at once, not when the table's event comes back
+        # AAPL's highlight (3rd row) arrives after the digit, as under a flood of snapshots
+        for i in range(20):
+            engine.publish(dataclasses.replace(engine.snapshot(), ts_ns=T0 + i))
+        table.post_message(_late_highlight(table, 2))
+        await pilot.pause()
+        assert app.selected == "QQQ"
+        await pilot.press("f")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the flatten confirmation")
+        assert app.screen.id == "confirm-flatten-symbol"
+        assert app.screen.title_text == "FLATTEN QQQ?"
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        assert ("flatten", "QQQ") in engine.calls and ("flatten", "AAPL") not in engine.calls
+        assert "QQQ" in str(app.query_one("#market").border_title)
+
+
+async def test_a_highlight_of_the_current_row_still_selects(tmp_path):
+    """A click on a row (or the table's own cursor keys) still selects it."""
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#watchlist-table", SyncTable)
+        table.focus()
+        await pilot.press("down", "down")
+        await wait_for(lambda: app.selected == "AAPL", what="the table's cursor selecting AAPL")
