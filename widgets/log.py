@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.strip import Strip
 from textual.widgets import RichLog
 
 from engine.model import JournalEntry
@@ -15,11 +18,47 @@ from .base import ContainedScroll, Pane, Toned, View
 
 LEVEL_TONE = {"error": "down", "warn": "warn", "info": None}
 TONES_USED = ("muted", "accent", "strong", "warn", "down")
-REWRITTEN_MIN = 8  # at least this many entries written at once (a theme switch, a flood); a screenful if taller
+REWRITTEN_MIN = 8  # at least this many entries written at once (a flood); a screenful if taller
 
 
 class JournalLog(ContainedScroll, Toned, RichLog):
-    pass
+    def recolour(self, styles: dict[Style, Style]) -> None:
+        """Give the written lines new colours in place (a theme switch): each segment's
+        style is swapped through ``styles``; the text, its wrapping, the order and the
+        scroll position stay. Much cheaper than writing the entries again (no
+        measuring, wrapping or rendering), so the theme key keeps the whole scroll-back."""
+        if not styles:
+            return
+        self.lines = [
+            Strip([Segment(text, styles.get(style, style) if style is not None else None, control)
+                   for text, style, control in strip], strip.cell_length)
+            for strip in self.lines
+        ]
+        self._line_cache.clear()  # RichLog's cache of cropped lines holds the old colours
+        self.refresh()
+
+
+def tone_styles(log: Toned) -> tuple[Style, ...]:
+    """The log's tones (TONES_USED order) in the active theme."""
+    return tuple(log.tone(t) for t in TONES_USED)
+
+
+def _written_styles(look: tuple[Style, ...]) -> list[Style]:
+    """Every style ``LogPane`` writes segments in, from its tones: each tone, and each
+    level's tone with ``strong`` (the level word). Same order for any theme."""
+    tones = dict(zip(TONES_USED, look))
+    levels = [tones[t] if t else Style() for t in LEVEL_TONE.values()]
+    return list(look) + [level + tones["strong"] for level in levels]
+
+
+def restyle_map(old: tuple[Style, ...], new: tuple[Style, ...]) -> dict[Style, Style]:
+    """Old theme's style -> new theme's, for ``JournalLog.recolour``. Should two tones
+    look alike in the old theme, the first wins (tests check the shipped themes keep
+    them apart)."""
+    out: dict[Style, Style] = {}
+    for before, after in zip(_written_styles(old), _written_styles(new)):
+        out.setdefault(before, after)
+    return {k: v for k, v in out.items() if k != v}
 
 
 def new_entries(journal: tuple[JournalEntry, ...], last_seen: Optional[JournalEntry]) -> tuple[JournalEntry, ...]:
@@ -53,15 +92,14 @@ class LogPane(Pane):
 
     def apply(self, view: View, force: bool = False) -> None:
         log = self.query_one(JournalLog)
-        look = tuple(log.tone(t) for t in TONES_USED) if force else self._look
-        if look != self._look and self._last is not None:
-            # a new theme: the written lines carry the old theme's colours, so the lines
-            # on screen are written again (only those: rewriting the whole journal, up to
-            # 500 wrapped entries, would be most of the theme key's time)
-            log.clear()
-            fresh = view.snap.journal[-max(REWRITTEN_MIN, log.size.height):]
-        else:
-            fresh = new_entries(view.snap.journal, self._last)
+        look = tone_styles(log) if force or self._look is None else self._look
+        if look != self._look and self._look is not None:
+            # a new theme: the written lines carry the old theme's colours; they are
+            # recoloured in place, all of them, so the scroll-back survives the switch
+            # (writing them again, up to 1000 wrapped lines, would be most of the theme
+            # key's time; writing only a screenful lost the rest)
+            log.recolour(restyle_map(self._look, look))
+        fresh = new_entries(view.snap.journal, self._last)
         self._look = look
         if not fresh:
             return
