@@ -3,7 +3,8 @@
 Every action has a stable binding id (the name used in cockpit.toml, e.g.
 ``flatten_all = "ctrl+x"``). Remapping goes through Textual's keymap, so the
 footer and the help screen always show the keys that actually work. Flatten,
-cancel and pause are priority bindings: they fire whatever widget has focus.
+cancel and pause are priority bindings: they fire whatever widget has focus; so are
+the symbol digits, so that "3f" acts on symbol 3 (see ``bindings``).
 
 ``ctrl+q`` and ``ctrl+c`` always quit the way ``q`` does (asking first when
 positions or orders are open), whatever ``quit`` is remapped to: they are what a
@@ -68,7 +69,11 @@ def bindings() -> list[Binding]:
         Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id, key_display=a.key_display)
         for a in in_footer_order
     ]
-    out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False) for k in SYMBOL_KEYS]
+    # priority like the money keys: a burst such as "3f" (one read in a terminal) is
+    # then handled in key order at the App. As a plain binding the digit went through
+    # the focused table's queue first and came back after f had already acted on the
+    # previous symbol. (No widget or dialog uses the digits.)
+    out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False, priority=True) for k in SYMBOL_KEYS]
     out += [Binding(k, f"request_quit('{k}')", "Quit", show=False, priority=True) for k in REFLEX_QUIT_KEYS]
     return out
 

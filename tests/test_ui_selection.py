@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from textual import events
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
@@ -65,3 +66,20 @@ async def test_a_highlight_of_the_current_row_still_selects(tmp_path):
         table.focus()
         await pilot.press("down", "down")
         await wait_for(lambda: app.selected == "AAPL", what="the table's cursor selecting AAPL")
+
+
+async def test_a_digit_then_f_in_one_burst_flattens_the_digits_symbol(tmp_path):
+    """In tmux ``3f`` arrives in one read. ``f`` is a priority binding (it fires
+    whatever has focus); the digit must act in the same order, not after a trip
+    through the focused table's queue."""
+    engine = FixedEngine(_held("SPY", "AAPL"))
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.query_one("#watchlist-table", SyncTable).focus()
+        await pilot.pause()
+        assert app.selected == "SPY"
+        for key in "3f":
+            app.post_message(events.Key(key, key))
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the flatten confirmation")
+        assert app.screen.title_text == "FLATTEN AAPL?"
