@@ -215,7 +215,7 @@ class OrderRouter:
             rec.account(self.broker)
             rec.logf("info", "fill", "filled {} {} {} @ {:.2f} ({})", (f.side, f.qty, f.symbol, f.price, f.leg),
                      f.symbol)
-            self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
+            self.day_trades.record(f, self.plans.get(f.symbol), o)  # built when read
             self._after_fill(f)
         elif ev.kind == "rejected":
             self.counters["rejections"] += 1
