@@ -204,7 +204,7 @@ class OrderRouter:
     def on_broker_event(self, ev: BrokerEvent) -> None:
         o = ev.order
         rec = self.recorder
-        rec.order(self.with_index(o))
+        rec.order(self.with_index(o) if self.mapped else o)  # (most runs map nothing: no call)
         self.events.add(ev.kind, o, ev.fill, ev.reason)
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
