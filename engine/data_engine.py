@@ -92,8 +92,12 @@ class DataEngine:
                     dc.ns = ts
                 if ts // NS_PER_MIN != self._minute:
                     return self._turn_minute(item)
+            elif t is Bar:  # the bar's end (DataClock.advance inline, as for a trade)
+                ts = item.ts_ns + BAR_NS
+                if ts > dc.ns:
+                    dc.ns = ts
             else:
-                dc.advance(item.ts_ns + BAR_NS if t is Bar else item.ts_ns)
+                dc.advance(item.ts_ns)
         if item.ts_ns < self.resume_after_ns:
             self.counters["already_restored"] += 1
             return []

@@ -22,7 +22,8 @@ from .backtest.metrics import TradeBuilder, TradeRecord
 from .model import NS_PER_S, ClosedTrade, DayTradesView, Decision, Fill, JournalEntry, Order, OrderLeg, Signal, TradeTotals
 
 NOTE_KINDS = ("exit", "command")  # journal kinds that say why a plain exit order was sent
-LOOK_BACK_DAYS = 5  # a stored day's trades: fills this far back may have opened them
+LOOK_BACK_DAYS = 5
+_CATCH_UP_AT = 1000  # unread fills that DayTrades turns into trades without waiting for a read  # a stored day's trades: fills this far back may have opened them
 
 
 def exit_reason(leg: str, note: str = "", stop_price: Optional[float] = None,
@@ -74,6 +75,9 @@ class DayTrades:
         self._builder = TradeBuilder()
         self._trades: list[ClosedTrade] = []
         self._notes: dict[str, str] = {}
+        # fills heard (``record``) and not yet turned into round trips: a backtest hears
+        # two a round trip and never looks at the Trades pane, so the work is done when read
+        self._unread: list[tuple[Fill, Optional[Signal], Optional[Order]]] = []
         self._view: Optional[DayTradesView] = DayTradesView()
 
     def reset(self, date: str) -> None:
@@ -81,13 +85,31 @@ class DayTrades:
         self._builder = TradeBuilder()
         self._trades.clear()
         self._notes.clear()
+        self._unread.clear()  # the old day's builder and trades go: so do its unread fills
         self._view = None
 
     def note_exit(self, symbol: str, text: str) -> None:
         """What is about to close a position (an exit rule, flatten): the reason of a plain exit fill."""
+        self._catch_up()  # the fills heard before it read the notes as they were
         self._notes[symbol] = text
 
+    def record(self, fill: Fill, plan: Optional[Signal], order: Optional[Order] = None) -> None:
+        """``on_fill`` when next read (the router's call: the same trades, built when the
+        view, a note or a restore needs them; the notes they read do not change meanwhile)."""
+        unread = self._unread
+        unread.append((fill, plan, order))
+        if len(unread) >= _CATCH_UP_AT:  # a long unwatched day stays bounded
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        if self._unread:
+            unread, self._unread = self._unread, []
+            for fill, plan, order in unread:
+                self.on_fill(fill, plan, order)
+
     def on_fill(self, fill: Fill, plan: Optional[Signal], order: Optional[Order] = None) -> Optional[ClosedTrade]:
+        if self._unread:  # in the order heard
+            self._catch_up()
         b = self._builder
         if b.position(fill.symbol) == 0 and plan is not None:
             b.plans[fill.order_id] = (plan.stop, plan.setup)
@@ -107,11 +129,13 @@ class DayTrades:
     def restore(self, fills: Sequence[Fill], decisions: Sequence[Signal], orders: Sequence[Order] = (),
                 journal: Sequence[JournalEntry] = ()) -> None:
         """A restart: today's stored fills (oldest first) rebuild today's trades."""
+        self._catch_up()
         for trade in trades_from_records(fills, decisions, orders, journal, builder=self._builder):
             self._trades.append(trade)
         self._view = None
 
     def view(self) -> DayTradesView:
+        self._catch_up()
         if self._view is None:
             self._view = summarize(self._trades, self.date)
         return self._view

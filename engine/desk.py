@@ -243,8 +243,11 @@ class SignalDesk:
         """A pegged entry's step (placed, re-pegged, pulled, sent at market, cancelled:
         an event reason starting "peg: ") shown on its signal's row: the decision's
         reason gains " · peg: ..." (the latest step replaces the one before)."""
+        reason = ev.reason
+        if not reason or not reason.startswith("peg: "):  # (most events: no peg step)
+            return
         o = ev.order
-        if o.leg is not OrderLeg.ENTRY or not o.signal_id or not (ev.reason or "").startswith("peg: "):
+        if o.leg is not OrderLeg.ENTRY or not o.signal_id:
             return
         for i, sig in enumerate(self.decisions):
             if sig.id == o.signal_id:

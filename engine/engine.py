@@ -362,7 +362,9 @@ class Engine:
         With act=False (history being caught up) setups still see every bar, so
         their memory is right, but nothing they say is acted on."""
         now = self.clock.now_ns()
-        self._maybe_new_session(now)
+        start, end = self._session_span
+        if not (start <= now < end):  # (_maybe_new_session's first test: most bars need no call)
+            self._maybe_new_session(now)
         if self._day_to_note is not None:
             day, self._day_to_note = self._day_to_note, None
             await sim_resume.day_began(self, day, now)

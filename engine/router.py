@@ -204,7 +204,7 @@ class OrderRouter:
     def on_broker_event(self, ev: BrokerEvent) -> None:
         o = ev.order
         rec = self.recorder
-        rec.order(self.with_index(o))
+        rec.order(self.with_index(o) if self.mapped else o)  # (most runs map nothing: no call)
         self.events.add(ev.kind, o, ev.fill, ev.reason)
         if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
             f = ev.fill
@@ -215,7 +215,7 @@ class OrderRouter:
             rec.account(self.broker)
             rec.logf("info", "fill", "filled {} {} {} @ {:.2f} ({})", (f.side, f.qty, f.symbol, f.price, f.leg),
                      f.symbol)
-            self.day_trades.on_fill(f, self.plans.get(f.symbol), o)
+            self.day_trades.record(f, self.plans.get(f.symbol), o)  # built when read
             self._after_fill(f)
         elif ev.kind == "rejected":
             self.counters["rejections"] += 1

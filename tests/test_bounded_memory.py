@@ -9,7 +9,9 @@ from tests.factories import engine_config, paper_engine
 DAYS = 7
 SLACK = 6  # a container may differ by a few items from day to day (open orders, pending, ...)
 # bounded by design, growing by one entry per calendar day until their cap
-CAPPED_PER_DAY = {"calendar._plans": "SessionCalendar keeps at most _MAX_CACHED_DAYS day plans"}
+CAPPED_PER_DAY = {"calendar._plans": "SessionCalendar keeps at most _MAX_CACHED_DAYS day plans",
+                  # fills heard and made into trades when read: emptied each new day (or at a count)
+                  "router.day_trades._unread": "DayTrades catches up at _CATCH_UP_AT fills and each new day"}
 # bounded by the prices visited, not by time: a dense histogram list over the range traded,
 # and the open bar's volume at price (one bar's range: it starts empty each minute)
 BY_PRICE_RANGE = ("._profile._h", "._builder.vap")

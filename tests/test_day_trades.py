@@ -28,6 +28,39 @@ def plan(symbol: str, side: Side, entry: float, stop: float, setup: str = "aucti
     return Signal(f"s-{symbol}", symbol, setup, side, entry, stop, entry + 2 * (entry - stop), 70, "", T0, qty=100)
 
 
+def test_fills_recorded_unread_give_the_same_trades_as_fills_applied_at_once():
+    """The router records fills and the trades are built when read (a backtest never
+    reads them): the same rows, exit reasons included, as applying each fill at once,
+    and a note given between two fills is read by the fills after it only."""
+    long_plan = plan("SPY", Side.BUY, 100.0, 99.0)
+    fills = [
+        (fill(1, "SPY", Side.BUY, 100, 100.0, OrderLeg.ENTRY, order="e1", dt_s=0), long_plan),
+        (fill(2, "SPY", Side.SELL, 100, 101.0, OrderLeg.EXIT, order="x1", dt_s=60), long_plan),
+        (fill(3, "SPY", Side.BUY, 100, 100.0, OrderLeg.ENTRY, order="e2", dt_s=120), long_plan),
+        "note",
+        (fill(4, "SPY", Side.SELL, 100, 99.0, OrderLeg.EXIT, order="x2", dt_s=180), long_plan),
+        (fill(5, "SPY", Side.BUY, 100, 100.0, OrderLeg.ENTRY, order="e3", dt_s=240), long_plan),
+        (fill(6, "SPY", Side.SELL, 100, 102.0, OrderLeg.EXIT, order="x3", dt_s=300), long_plan),
+    ]
+    now, later = DayTrades(), DayTrades()
+    for day in (now, later):
+        day.reset("2023-11-14")
+    for item in fills:
+        if item == "note":
+            now.note_exit("SPY", "close SPY: time exit")
+            later.note_exit("SPY", "close SPY: time exit")
+            continue
+        now.on_fill(*item)
+        later.record(*item)
+    assert later._unread  # nothing built until read
+    reasons = [t.exit_reason for t in sorted(later.view().trades, key=lambda t: t.exit_ns)]
+    assert reasons == ["exit", "exit: close SPY: time exit", "exit"]
+    assert later.view() == now.view()
+    later.record(fill(7, "SPY", Side.BUY, 100, 100.0, OrderLeg.ENTRY, order="e4", dt_s=360), long_plan)
+    later.reset("2023-11-15")  # a new day: the old day's unread fills go with its trades
+    assert later.view().trades == ()
+
+
 def test_round_trips_with_pnl_r_and_why_they_ended():
     day = DayTrades()
     day.reset("2023-11-14")

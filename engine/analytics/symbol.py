@@ -145,7 +145,7 @@ class SymbolAnalytics:
         "_classifier", "_classify", "_builder", "_bar_end", "_bar_rth", "_max_ts", "_last_closed_minute",
         "_session", "_atr", "_mom", "_flow", "_rolling", "_profiles", "_impulse", "_alert_levels", "_bar_bins",
         "_atr_v", "_momentum", "_last", "_last_ts", "_last_bar", "_last_bar_rth",
-        "_alerts", "_rejects", "_snap",
+        "_alerts", "_rejects", "_snap", "_bare",
     )
 
     def __init__(self, symbol: str, params: StrategyParams, calendar: SessionCalendar, prev_close: float = NAN,
@@ -181,6 +181,9 @@ class SymbolAnalytics:
         self._alert_levels: Union[AlertLevels, NoAlertLevels] = \
             AlertLevels(lvn, self._profiles, self._impulse) if "alerts" in n else NO_ALERT_LEVELS
         self._bar_bins = bar_histogram if ("state" in n or "profiles" in n) else no_histogram
+        # no part but ATR, momentum and the session counters (sma_cross's needs): a closed
+        # bar skips the calls to the null parts, which do nothing
+        self._bare = not n
         self._atr_v = NAN
         self._momentum = NAN
         self._last = NAN
@@ -395,13 +398,18 @@ class SymbolAnalytics:
         c = bar.close
         atr = self._atr_v = self._atr.update(bar.high, bar.low, c)
         mom = self._momentum = self._mom.update(c, atr)
-        bar = self._flow.on_bar(bar, rth)
-        self._rolling.on_bar(m, bins, c, mom)
-        if rth:
-            self._profiles.on_rth_bar(bins, bar.volume)
-            self._session.on_rth_bar(c)
-        self._impulse.on_bar(bar, bins, atr)
-        self._alert_levels.update()
+        if self._bare:  # (NoOrderFlow, NoRollingProfile, NoImpulse, NoAlertLevels: nothing to do)
+            if rth:
+                self._profiles.on_rth_bar(bins, bar.volume)
+                self._session.on_rth_bar(c)
+        else:
+            bar = self._flow.on_bar(bar, rth)
+            self._rolling.on_bar(m, bins, c, mom)
+            if rth:
+                self._profiles.on_rth_bar(bins, bar.volume)
+                self._session.on_rth_bar(c)
+            self._impulse.on_bar(bar, bins, atr)
+            self._alert_levels.update()
         self._last_bar = bar
         self._last_bar_rth = rth
         self._snap = None
