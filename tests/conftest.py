@@ -154,6 +154,28 @@ async def alpaca_data_stream():
 
 
 @pytest.fixture
+async def alpaca_feed_env(monkeypatch):
+    """An Alpaca stand-in environment (tests/alpaca_env.py: REST and trade updates, its
+    background look-ups slowed out of the test) plus a market-data stream, the keys in the
+    environment and ``.endpoints`` pointing an engine at all three: for engine runs that
+    take the Alpaca broker and feed together (pegged entries follow its quotes)."""
+    from tests.alpaca_env import close_alpaca_env, open_alpaca_env
+    from tests.faults.test_alpaca_faults import SLOW
+
+    e = await open_alpaca_env(unknown_lookup_backoff=SLOW)
+    e.md = MarketDataStreamStandIn(KEY_ID, SECRET)
+    mws = await e.md.start()
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    e.endpoints = {"alpaca_trading": e.base, "alpaca_data": e.base, "alpaca_data_stream": mws + "/v2/iex"}
+    try:
+        yield e
+    finally:
+        await e.md.stop()
+        await close_alpaca_env(e)
+
+
+@pytest.fixture
 def polygon_rest():
     """Polygon's REST API for POLYGON_KEY; XYZ is a symbol the key is not entitled to."""
     standin = PolygonRestStandIn(POLYGON_KEY, not_entitled=("XYZ",))

@@ -20,11 +20,11 @@ from engine.engine import Engine
 from engine.factory import build_feed
 from engine.model import NS_PER_S
 from engine.store import Store
-from tests.alpaca_env import AlpacaEnv, close_alpaca_env, open_alpaca_env, settled
-from tests.faults.test_alpaca_faults import SLOW, signal
+from tests.alpaca_env import AlpacaEnv, settled
+from tests.faults.test_alpaca_faults import signal
 from tests.standins.alpaca_rest import OPEN_STATUSES
-from tests.standins.alpaca_streams import MarketDataStreamStandIn, quote_msg
-from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.standins.alpaca_streams import quote_msg
+from tests.standins.testkit import T0
 from tests.test_alpaca_pegged import patches, pegged, quote, working
 from tests.waiting import wait_for
 
@@ -39,18 +39,8 @@ async def broker_env(alpaca_rest, alpaca_trading_stream):
 
 
 @pytest.fixture
-async def env(monkeypatch):
-    e = await open_alpaca_env(unknown_lookup_backoff=SLOW)
-    e.md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    mws = await e.md.start()
-    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    e.endpoints = {"alpaca_trading": e.base, "alpaca_data": e.base, "alpaca_data_stream": mws + "/v2/iex"}
-    try:
-        yield e
-    finally:
-        await e.md.stop()
-        await close_alpaca_env(e)
+def env(alpaca_feed_env):
+    return alpaca_feed_env
 
 
 class PegRun:

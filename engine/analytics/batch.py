@@ -33,6 +33,7 @@ from .profile import (BIN_EPS, UNITS_PER_VOLUME, DenseProfile, bin_indexes, reso
                       volume_units_list)
 from .session import SessionCalendar
 from .state import state_array
+from .states_at import kept_bars  # the rows kept, shared with the breakdown's states
 
 BACKWARD_TOLERANCE_NS = NS_PER_S
 NAN = float("nan")
@@ -306,19 +307,8 @@ def analyze_bars_arrays(
     calendar = calendar or SessionCalendar()
     t_all = np.asarray(ts, dtype=np.int64)
     O, H, L, C, V = (_f64(x) for x in (o, h, lo, c, v))
-    with np.errstate(invalid="ignore"):
-        ok = (t_all > 0) & (V >= 0.0) & (V < np.inf)
-        for x in (O, H, L, C):
-            ok &= (x > 0.0) & (x < np.inf)
-        ok &= (L <= np.minimum(O, C)) & (np.maximum(O, C) <= H)
+    ok = kept_bars(t_all, O, H, L, C, V)
     m_all = t_all - t_all % NS_PER_MIN
-    idx = np.flatnonzero(ok)
-    if idx.size:
-        m = m_all[idx]
-        prev = np.empty_like(m)
-        prev[0] = -1
-        prev[1:] = np.maximum.accumulate(m)[:-1]
-        ok[idx[m <= prev]] = False
     cols: dict[str, np.ndarray] = {"rejected": np.flatnonzero(~ok)}
     if not ok.any():
         return cols

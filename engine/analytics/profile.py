@@ -927,8 +927,9 @@ def _fill(st: LazyProfileStats, detail: bool) -> None:
         _set_work(st, None)
 
 
-def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: StrategyParams,
-          total: Optional[int]) -> tuple:
+def _trimmed(lo: int, h: list[int]) -> tuple[int, list[int]]:
+    """The histogram without its empty bins at either end (``lo`` moved with it); a
+    histogram with no positive bin is the caller's to refuse."""
     n = len(h)
     first = 0
     while first < n and not h[first] > 0:
@@ -937,8 +938,13 @@ def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: Strateg
     while not h[last] > 0:
         last -= 1
     if first or last != n - 1:
-        h = h[first : last + 1]
-        lo += first
+        return lo + first, h[first : last + 1]
+    return lo, h
+
+
+def _core(st: LazyProfileStats, lo: int, h: list[int], den: int, params: StrategyParams,
+          total: Optional[int]) -> tuple:
+    lo, h = _trimmed(lo, h)
     h, total, p, poc, vah, val, va_vol, low, high = _core_numbers(lo, h, _BIN_SIZE_GET(st), params, total)
     _SET["total_volume"](st, total / den)
     _SET["poc"](st, poc)
@@ -1024,16 +1030,7 @@ def _lvns_only(st: LazyProfileStats) -> None:
         _set_work(st, work)
     if len(work) == 5:  # the core is pending: trim and clip as _core and _core_numbers do
         lo, h, den, params, total = work
-        n = len(h)
-        first = 0
-        while first < n and not h[first] > 0:
-            first += 1
-        last = n - 1
-        while not h[last] > 0:
-            last -= 1
-        if first or last != n - 1:
-            h = h[first : last + 1]
-            lo += first
+        lo, h = _trimmed(lo, h)
         if min(h) < 0:
             h = [0 if v < 0 else v for v in h]
             total = None
