@@ -30,11 +30,12 @@ def env(alpaca_feed_env):
 class PegRun:
     """An AUTO engine with pegged entries on the Alpaca broker and feed, its clock at ``at_ns``."""
 
-    def __init__(self, env, db: str, at_ns: int = T0, timeout_s: float = 30.0) -> None:
+    def __init__(self, env, db: str, at_ns: int = T0, timeout_s: float = 30.0, market_fallback: bool = True) -> None:
         cfg = load_config(None, overrides={
             "app": {"symbols": ["AAPL"], "mode": "AUTO", "db": db}, "feed": {"kind": "alpaca"},
             "broker": {"kind": "alpaca"}, "endpoints": env.endpoints,
-            "engine": {"entry_type": "pegged", "peg_timeout_s": timeout_s}}, env={})
+            "engine": {"entry_type": "pegged", "peg_timeout_s": timeout_s, "market_fallback": market_fallback}},
+            env={})
         self.env, self.clock = env, FixedClock(at_ns)
         self.broker = env.broker(clock=self.clock)
 

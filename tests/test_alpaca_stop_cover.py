@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.clock import FixedClock
-from engine.config import load_config
-from engine.engine import Engine
-from engine.factory import build_feed
 from engine.model import NS_PER_S
-from engine.store import Store
 from tests.alpaca_env import AlpacaEnv, settled
 from tests.faults.test_alpaca_faults import signal
 from tests.standins.alpaca_rest import OPEN_STATUSES
 from tests.standins.alpaca_streams import quote_msg
 from tests.standins.testkit import T0
+from tests.test_alpaca_pegged_engine import PegRun as EnginePegRun
+from tests.test_alpaca_pegged_engine import entry_orders
 from tests.test_alpaca_pegged import patches, pegged, quote, working
 from tests.waiting import wait_for
 
@@ -43,28 +40,9 @@ def env(alpaca_feed_env):
     return alpaca_feed_env
 
 
-class PegRun:
-    """An AUTO engine pegging entries on the Alpaca broker and feed (30 s window)."""
-
-    def __init__(self, env, db: str, market_fallback: bool = True) -> None:
-        cfg = load_config(None, overrides={
-            "app": {"symbols": ["AAPL"], "mode": "AUTO", "db": db}, "feed": {"kind": "alpaca"},
-            "broker": {"kind": "alpaca"}, "endpoints": env.endpoints,
-            "engine": {"entry_type": "pegged", "peg_timeout_s": 30.0, "market_fallback": market_fallback}}, env={})
-        self.env, self.clock = env, FixedClock(T0)
-        self.broker = env.broker(clock=self.clock)
-
-        async def opener():
-            return await Store.open(db)
-
-        self.engine = Engine(cfg, build_feed(cfg, self.clock), self.broker, self.clock, store_opener=opener)
-
-    async def start(self) -> None:
-        before, md_before = self.env.stream.connections, self.env.md.connections
-        await self.engine.start()
-        await wait_for(lambda: self.broker.stream_connected and self.env.stream.connections > before, 10,
-                       what="the broker listening on the trade stream")
-        await wait_for(lambda: self.env.md.connections > md_before, 10, what="the data feed subscribed")
+class PegRun(EnginePegRun):
+    """An AUTO engine pegging entries on the Alpaca broker and feed (30 s window), with
+    the steps these tests take: a part-filled entry and the end of its window."""
 
     async def part_filled_entry(self, sid: str, filled: int) -> dict:
         """The signal's pegged bracket placed at Alpaca and ``filled`` of its 10 shares bought."""
@@ -82,13 +60,6 @@ class PegRun:
     def time_out(self) -> None:
         self.clock.set(T0 + 31 * NS_PER_S)  # the peg's window (data time) is over
         self.broker.check_timeouts()
-
-    def journal(self, kind: str) -> list[str]:
-        return [j.message for j in self.engine.journal if j.kind == kind]
-
-
-def entry_orders(env) -> list[dict]:
-    return [o for i, o in env.rest.orders.items() if i in env.rest.top_level and o["side"] == "buy"]
 
 
 def open_stops(env) -> list[tuple[str, str]]:
