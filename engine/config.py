@@ -168,7 +168,10 @@ class StrategyParams(_Section):
     pressure_threshold: float = Field(70.0, ge=50, le=100)
     # 6. LVN alerts
     lvn_alert_pct: float = Field(0.5, gt=0)
-    lvn_alert_atr: float = Field(0.0, ge=0)  # 0 = use lvn_alert_pct
+    # 0 = use lvn_alert_pct. Default 0.25 (STRATEGY.md 6's ATR form): trend_model's stop sits beyond
+    # the band, and a 0.5%-of-price band is 5-10 one-minute ATRs, so at 0 no trend_model target
+    # passes min_reward_risk (issue 15: it never traded at the built-in defaults)
+    lvn_alert_atr: float = Field(0.25, ge=0)
     # 8. structure
     breakout_atr: float = Field(0.5, ge=0)
     impulse_end_atr: float = Field(0.75, gt=0)
