@@ -25,7 +25,7 @@ def pct_tracker(levels=((100.0, "session"),)) -> LvnAlertTracker:
 
 
 def test_band_in_both_modes():
-    pct = LvnAlertTracker("SPY", StrategyParams())
+    pct = LvnAlertTracker("SPY", StrategyParams(lvn_alert_atr=0))  # the % band (the default is the ATR band)
     assert pct.band(200.0, 1.0) == pytest.approx(1.0)  # 0.5% of 200, ATR ignored
     atr = LvnAlertTracker("SPY", StrategyParams(lvn_alert_atr=0.25))
     assert atr.band(200.0, 2.0) == pytest.approx(0.5)

@@ -155,7 +155,7 @@ def trend_up(i=1, **kw):
 
 
 def test_trend_model_long_on_pullback_to_impulse_lvn():
-    sig = TrendModelSetup("SPY", StrategyParams()).on_bar(trend_up(), now(1))
+    sig = TrendModelSetup("SPY", StrategyParams(lvn_alert_atr=0)).on_bar(trend_up(), now(1))  # the % band
     assert sig is not None and sig.side is Side.BUY and sig.setup == "trend_model"
     band = 0.005 * 100.55  # lvn_alert_pct 0.5 % of price (lvn_alert_atr 0)
     # stop: max(1.5 ATR = 0.75, band 0.503) below the LVN 100.5
@@ -258,7 +258,7 @@ def failed_up_breakout(reclaim=dict(last=100.4, **FADE), prior=None, outside=1):
 
 
 def test_mean_reversion_fades_a_failed_up_breakout_to_the_poc():
-    fired = walk(MeanReversionSetup("SPY", StrategyParams()), failed_up_breakout(outside=2))
+    fired = walk(MeanReversionSetup("SPY", StrategyParams(lvn_alert_atr=0)), failed_up_breakout(outside=2))  # % band
     assert list(fired) == [8]
     sig = fired[8]
     assert sig.side is Side.SELL and sig.setup == "mean_reversion" and sig.entry == 100.4
