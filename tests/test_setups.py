@@ -162,7 +162,9 @@ def test_trend_model_long_on_pullback_to_impulse_lvn():
     assert sig.stop == pytest.approx(100.5 - 0.75)
     # target: impulse extreme 102.0 is nearer than entry + 3 ATR = 102.05
     assert sig.target == pytest.approx(102.0)
-    assert sig.confidence == pytest.approx(0.6 * 40 + 40 * (1 - 0.05 / band), abs=0.05)
+    # the bar (100.50-100.60) traded at the LVN: distance 0, full closeness
+    assert sig.confidence == pytest.approx(0.6 * 40 + 40 * (1 - 0.0 / band), abs=0.05)
+    assert "(0.00 ATR away" in sig.reason
     assert sig.id == f"SPY-trend_model-{now(1)}"
     for part in ("IMBALANCE_UP", "impulse BUY", "pullback to LVN 100.50", "aggression 40 BUY >= 35",
                  "beyond LVN at 99.75", "target impulse extreme at 102.00"):
@@ -207,6 +209,17 @@ def test_trend_model_short_mirror():
 ])
 def test_trend_model_quiet_when_a_condition_is_missing(missing):
     assert TrendModelSetup("SPY", StrategyParams()).on_bar(trend_up(**missing), now(1)) is None
+
+
+def test_trend_model_pullback_is_the_bar_trading_at_the_lvn_not_only_its_close():
+    # default band 0.25 ATR = 0.125; the close 101.20 is 0.70 from the LVN 100.50, but the
+    # bar's low 100.55 traded within 0.05 of it: a pullback to the node
+    sig = TrendModelSetup("SPY", StrategyParams()).on_bar(trend_up(last=101.2, low=100.55), now(1))
+    assert sig is not None and sig.entry == 101.2 and "(0.10 ATR away, band 0.25 ATR)" in sig.reason
+    assert sig.stop == pytest.approx(100.5 - 0.75)
+    assert sig.confidence == pytest.approx(0.6 * 40 + 40 * (1 - 0.05 / 0.125), abs=0.05)
+    # near miss: the low 100.70 stayed 0.20 (> 0.125) above the LVN
+    assert TrendModelSetup("SPY", StrategyParams()).on_bar(trend_up(last=101.2, low=100.7), now(1)) is None
 
 
 def test_trend_model_trusts_the_analytics_pullback_flag():
@@ -265,7 +278,8 @@ def test_mean_reversion_fades_a_failed_up_breakout_to_the_poc():
     assert sig.target == pytest.approx(100.0)  # rolling POC
     assert sig.stop == pytest.approx(101.2 + 0.1 * 0.5)  # failed extreme + 0.1 ATR
     band = 0.005 * 100.4
-    assert sig.confidence == pytest.approx(0.6 * 40 + 40 * (1 - 0.1 / band), abs=0.05)
+    # the bar's low 100.35 came within 0.05 of the LVN 100.30 (its close is 0.10 away)
+    assert sig.confidence == pytest.approx(0.6 * 40 + 40 * (1 - 0.05 / band), abs=0.05)
     for part in ("failed breakout above VAH 100.50", "after 5 BALANCE bars", "extreme 101.20",
                  "reclaimed in 2 bars (<= 5)", "rolling LVN 100.30", "aggression 40 SELL toward POC >= 35",
                  "target POC 100.00"):
@@ -289,6 +303,17 @@ def test_mean_reversion_entry_on_a_later_pullback_after_the_reclaim():
     bars += [(8, dict(last=100.35, **FADE))]
     fired = walk(MeanReversionSetup("SPY", StrategyParams()), bars)
     assert list(fired) == [8] and fired[8].entry == 100.35
+
+
+def test_mean_reversion_pullback_counts_the_bar_high_reaching_the_lvn():
+    # after a failed up-breakout the fade bar closes at 100.05, 0.25 below the LVN 100.30
+    # (band 0.25 ATR = 0.125), but its high 100.25 traded within 0.05 of it
+    touch = dict(last=100.05, high=100.25, **FADE)
+    fired = walk(MeanReversionSetup("SPY", StrategyParams()), failed_up_breakout(reclaim=touch))
+    assert list(fired) == [7] and "(0.10 ATR away, band 0.25 ATR)" in fired[7].reason
+    # near miss: its high 100.15 stayed 0.15 (> 0.125) below the LVN
+    miss = dict(last=100.05, high=100.15, **FADE)
+    assert walk(MeanReversionSetup("SPY", StrategyParams()), failed_up_breakout(reclaim=miss)) == {}
 
 
 def test_mean_reversion_uses_session_lvns_too():

@@ -13,8 +13,8 @@ Definitions (bars are closed one-minute bars; N = ``reclaim_bars``, default 5):
    breakout, no trade; a close straight through to the other side of value
    ends the episode too.
 4. Pullback to an LVN of the reclaim leg, from the reclaim bar through N bars
-   after it, while closes stay inside the reference value area: price within
-   the LVN band (``lvn_alert_atr`` x ATR if > 0, else ``lvn_alert_pct`` % of
+   after it, while closes stay inside the reference value area: the bar traded
+   (its low..high range, as in trend_model) within the LVN band (``lvn_alert_atr`` x ATR if > 0, else ``lvn_alert_pct`` % of
    price) of an LVN of the current rolling or session profile lying strictly
    between the POC and the failed extreme (the ground the reclaim leg covers).
 5. Aggression toward the POC: direction SELL after a failed up-breakout, BUY
@@ -40,7 +40,7 @@ from typing import Optional
 from ..config import StrategyParams
 from ..model import MarketState, Node, Side, Signal, SymbolSnapshot
 from .auction import BarGate, atr_known, build_signal
-from .trend_model import lvn_band, pullback_confidence
+from .trend_model import lvn_band, pullback_confidence, reach
 
 STOP_BUFFER_ATR = 0.1  # stop beyond the failed extreme by this many ATR
 
@@ -152,18 +152,20 @@ class MeanReversionSetup:
         if sign * (poc - entry) <= 0:
             return None  # already at or past the POC: nothing left to fade
         lo, hi = (poc, ep.extreme) if ep.up else (ep.extreme, poc)
-        best: Optional[tuple[Node, str, float]] = None
+        bar = snap.last_bar
+        low, high = (bar.low, bar.high) if bar is not None else (entry, entry)
+        best: Optional[tuple[tuple[float, float], Node, str]] = None
         for source, profile in (("rolling", rp), ("session", snap.session_profile)):
             if profile is None:
                 continue
             for node in profile.lvns:
                 if lo < node.price < hi:
-                    d = abs(node.price - entry)
-                    if best is None or d < best[2]:
-                        best = (node, source, d)
+                    key = (reach(node.price, low, high), abs(node.price - entry))
+                    if best is None or key < best[0]:
+                        best = (key, node, source)
         if best is None:
             return None
-        lvn, source, dist = best
+        (dist, _), lvn, source = best
         band = lvn_band(p, atr, entry)
         if dist > band:
             return None

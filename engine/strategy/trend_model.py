@@ -7,10 +7,12 @@ Conditions, all on the same bar (side BUY for up, SELL for down):
 2. an impulse leg that counts (``counts`` True: range >= ``impulse_min_atr``)
    on that side, active or already ended by a retrace, with at least one LVN;
 3. a pullback to one of its LVNs: ``snap.pullback`` (the analytics' verdict),
-   or computed here: the impulse LVN nearest to price is within the LVN band
-   (``lvn_alert_atr`` x ATR if that key is > 0, else ``lvn_alert_pct`` % of
-   price) while price stays beyond the balance edge (above ``balance_high`` for
-   a long, below ``balance_low`` for a short; skipped when the edge is unknown);
+   or computed here: the bar traded within the LVN band (``lvn_alert_atr`` x ATR
+   if that key is > 0, else ``lvn_alert_pct`` % of price) of the impulse LVN it
+   came nearest to (its low..high range, so a bar that dipped to the node and
+   closed off it counts: a pullback *to* a node is the market trading there)
+   while price stays beyond the balance edge (above ``balance_high`` for a long,
+   below ``balance_low`` for a short; skipped when the edge is unknown);
 4. aggression that way: direction equal to the side and aggression >=
    ``min_aggression`` / 2 (35 by default). A pullback is a pause, so flow is
    weaker than on the breakout; half the auction threshold still rejects bars
@@ -25,12 +27,14 @@ impulse extreme and entry +/- ``atr_target`` x ATR. No signal when the target is
 not beyond entry (price is already at or past the extreme) or the stop is not on
 the far side of entry.
 
-With the band at ``lvn_alert_pct`` 0.5% of price (the code default) the band is
-5-10 one-minute ATRs on the simulated symbols: every stop sits so far away that
-no target (at most 3 ATR) reaches ``min_reward_risk`` 1R, and trend_model never
-trades (issue 15: 164 signals, all blocked). The shipped cockpit.toml therefore
-sets the band in ATR (``lvn_alert_atr`` = 0.25, STRATEGY.md 6's ATR form): the
-stop is then the ATR stop beyond the node and the setup trades.
+With the band at ``lvn_alert_pct`` 0.5% of price the band is 5-10 one-minute
+ATRs on the simulated symbols: every stop sits so far away that no target (at
+most 3 ATR) reaches ``min_reward_risk`` 1R, and trend_model never traded (issue
+15: 164 signals, all blocked). The band therefore defaults to STRATEGY.md 6's ATR
+form (``lvn_alert_atr`` = 0.25): the stop is the ATR stop beyond the node. A
+one-minute close rarely sits within a quarter ATR of a node's centre when the
+profile's bin is itself 0.5-2.7 ATR wide, which is why the bar's range, not its
+close, is measured against the band.
 
 Confidence = clamp(0.6 x aggression + 40 x (1 - distance to LVN / band), 0, 100):
 strong flow and a clean touch of the node score highest.
@@ -58,15 +62,32 @@ def lvn_band(params: StrategyParams, atr: float, price: float) -> float:
     return params.lvn_alert_pct / 100.0 * price
 
 
-def nearest_node(nodes: Iterable[Node], price: float) -> Optional[tuple[Node, float]]:
-    """The node closest to ``price`` and its absolute distance (None if no nodes)."""
+def reach(price: float, low: float, high: float) -> float:
+    """How far a bar that traded ``low``..``high`` stayed from ``price``: 0 when the
+    bar traded through it. A pullback *to* a node is the market trading there, so
+    the bar's whole range counts, not only its close (as LVN alerts from bars do)."""
+    if price < low:
+        return low - price
+    if price > high:
+        return price - high
+    return 0.0
+
+
+def nearest_node(nodes: Iterable[Node], price: float, low: float = math.nan,
+                 high: float = math.nan) -> Optional[tuple[Node, float]]:
+    """The node the bar came nearest to and that distance (None if no nodes).
+
+    Without a range (``low``/``high`` NaN) the distance is from ``price`` alone.
+    Ties go to the node nearest ``price``."""
+    if not (low <= high):
+        low = high = price
     best: Optional[Node] = None
-    best_d = math.inf
+    best_key = (math.inf, math.inf)
     for node in nodes:
-        d = abs(node.price - price)
-        if d < best_d:
-            best, best_d = node, d
-    return None if best is None else (best, best_d)
+        key = (reach(node.price, low, high), abs(node.price - price))
+        if key < best_key:
+            best, best_key = node, key
+    return None if best is None else (best, best_key[0])
 
 
 def pullback_confidence(aggression: float, distance: float, band: float) -> float:
@@ -118,7 +139,9 @@ class TrendModelSetup:
         if flow.direction != side or flow.aggression < min_aggr:
             return None
 
-        lvn, dist = nearest_node(imp.lvns, entry)  # type: ignore[misc]  (lvns non-empty)
+        bar = snap.last_bar
+        low, high = (bar.low, bar.high) if bar is not None else (entry, entry)
+        lvn, dist = nearest_node(imp.lvns, entry, low, high)  # type: ignore[misc]  (lvns non-empty)
         band = lvn_band(p, atr, entry)
         edge = snap.balance_high if side is Side.BUY else snap.balance_low
         beyond_edge = not math.isfinite(edge) or (entry > edge if side is Side.BUY else entry < edge)
