@@ -24,16 +24,35 @@ def run(ds, setup: str, **risk):
     return run_backtest(cfg, ds)
 
 
-def test_trend_model_trades_at_the_shipped_defaults(dataset):
-    """The shipped cockpit.toml (LVN band in ATR); with the code's 0.5%-of-price band the
-    spec's stop, max(atr_stop x ATR, band) beyond the node, leaves no target at 1R."""
-    from engine.config import load_config
+def defaults(which: str):
+    """None = the code's built-in defaults (what `cockpit backtest` uses without --config);
+    "shipped" = the cockpit.toml the repository ships (what the cockpit runs on)."""
+    if which == "built-in":
+        return None
     from pathlib import Path
 
-    shipped = load_config(Path(__file__).resolve().parent.parent / "cockpit.toml", env={})
+    from engine.config import load_config
+
+    return load_config(Path(__file__).resolve().parent.parent / "cockpit.toml", env={})
+
+
+@pytest.mark.parametrize("which", ["built-in", "shipped"])
+def test_trend_model_trades_at_the_defaults(which):
+    """The issue's command, `backtest --data synthetic:SPY,QQQ,AAPL:20:7 --setup trend_model`,
+    trades at both defaults. With a 0.5%-of-price band the spec's stop, max(atr_stop x ATR,
+    band) beyond the node, left no target at 1R: the band defaults to 0.25 ATR."""
     month = load_dataset(TREND_DATA, None, None, None, False, None)
-    res = run_backtest(backtest_config(shipped, month.symbols, setup="trend_model"), month)
+    res = run_backtest(backtest_config(defaults(which), month.symbols, setup="trend_model"), month)
     assert len(res.trades) > 0, res.summary["blocked_reasons"]
+
+
+@pytest.mark.parametrize("which", ["built-in", "shipped"])
+def test_mean_reversion_signals_at_the_defaults(which):
+    """`backtest --data synthetic:SPY,QQQ,AAPL,TSLA,NVDA:20:7 --setup mean_reversion` gave 0
+    signals at the shipped 0.25 ATR band while a pullback was measured from the close."""
+    month = load_dataset(["synthetic:SPY,QQQ,AAPL,TSLA,NVDA:20:7"], None, None, None, False, None)
+    res = run_backtest(backtest_config(defaults(which), month.symbols, setup="mean_reversion"), month)
+    assert sum(res.summary["signals_by_setup"].get("mean_reversion", {}).values()) > 0, res.summary
 
 
 def decisions_of(ds, **risk):
