@@ -15,7 +15,7 @@ from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
 
-QUOTING_FEEDS = ("synthetic", "alpaca")  # feeds that hand out Quote items (pegged entries follow them)
+QUOTING_FEEDS = ("synthetic", "alpaca", "polygon")  # feeds that hand out Quote items (pegged entries follow them)
 
 
 def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
@@ -62,7 +62,8 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
             raise ConfigError("feed.kind = 'polygon' needs POLYGON_API_KEY in the environment "
                               "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
         return PolygonFeed(config.feed_symbols, key, ws_url=urls.polygon_ws or None,
-                           rest_base=urls.polygon_rest or None, clock=clock)
+                           rest_base=urls.polygon_rest or None, clock=clock,
+                           quotes=config.engine.entry_type == "pegged")  # Q.SYM only for a pegged run
     raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
 
 

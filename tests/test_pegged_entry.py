@@ -246,7 +246,7 @@ async def test_a_restart_cancels_a_working_pegged_entry_saying_why():
 def test_a_pegged_run_on_a_feed_without_quotes_is_refused_naming_the_key(tmp_path):
     cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(tmp_path)})
     with pytest.raises(ConfigError, match="entry_type = 'pegged' needs a feed with bid/ask quotes; feed.kind = "
-                                          "'replay' has none; allowed with pegged: synthetic, alpaca"):
+                                          "'replay' has none; allowed with pegged: synthetic, alpaca, polygon"):
         build_feed(cfg, FixedClock(T0))
 
 
