@@ -3,6 +3,7 @@ peg's rules (engine/peg.py) and the paper broker that follows them."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -243,41 +244,11 @@ async def test_a_restart_cancels_a_working_pegged_entry_saying_why():
     assert again.positions() == []
 
 
-def test_a_pegged_run_on_a_feed_without_quotes_is_refused_naming_the_key(tmp_path):
-    cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(tmp_path)})
-    with pytest.raises(ConfigError, match="entry_type = 'pegged' needs a feed with bid/ask quotes; feed.kind = "
-                                          "'replay' has none; allowed with pegged: synthetic, alpaca, polygon"):
+def test_a_pegged_replay_of_a_file_without_quotes_is_refused_naming_the_file(tmp_path):
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close,volume\n2024-01-02T15:00:00Z,1,2,0.5,1.5,10\n")
+    cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(bars)})
+    why = f"entry_type = 'pegged' needs bid/ask quotes; feed.file = '{bars}' has none (bars data); replay a " \
+          "trades file with bid and ask columns"
+    with pytest.raises(ConfigError, match=re.escape(why)):
         build_feed(cfg, FixedClock(T0))
-
-
-async def test_paper_pegged_entry_is_pulled_when_the_spread_widens_and_placed_again_within_its_window():
-    """The rule both brokers follow (engine/peg.py): no resting limit while the market
-    is too wide; back in when it narrows, as a re-peg, within the same window."""
-    broker, clock, events = make()
-    broker.on_trade(trade(100.0))
-    broker.on_quote(quote(100.00, 100.02))
-    order = await broker.submit(pegged())  # placed at 100.02
-    broker.on_quote(quote(99.90, 100.10, dt_s=1))  # 20 bps: pulled
-    assert events[-1].kind == "replaced" and events[-1].reason == "peg: pulled, spread 20.0 bps > 5 bps"
-    assert broker.peg_progress(order.id)["price"] is None  # journaled as out of the market
-    broker.on_trade(trade(99.50, dt_s=2))  # would fill a resting buy at 100.02: it is not resting
-    assert broker.positions() == []
-    broker.on_quote(quote(100.00, 100.04, dt_s=3))  # 4 bps: back in, a re-peg
-    assert events[-1].reason.startswith("peg: re-pegged 1/5 at 100.03")
-    broker.on_trade(trade(100.03, dt_s=4))
-    assert broker.position("SPY").qty == 10 and broker.position("SPY").avg_price == pytest.approx(100.03)
-
-
-async def test_paper_pegged_entry_pulled_until_its_window_ends_goes_to_market():
-    broker, clock, events = make()
-    broker.on_trade(trade(100.0))
-    broker.on_quote(quote(100.00, 100.02))
-    await broker.submit(pegged())
-    broker.on_quote(quote(99.90, 100.10, dt_s=1))  # pulled
-    broker.on_trade(trade(99.50, dt_s=2))
-    assert broker.positions() == []
-    clock.advance_s(10)
-    broker.on_trade(trade(100.05, dt_s=10))  # the window ends while pulled: market (market_fallback)
-    assert any(e.kind == "replaced" and "timed out (10s) after 0 re-pegs: sent at market" in e.reason for e in events)
-    broker.on_trade(trade(100.06, dt_s=11))
-    assert broker.position("SPY").qty == 10
