@@ -70,3 +70,45 @@ async def test_a_held_approval_expires_naming_the_missing_price_when_none_comes_
         assert decided.decision_reason == f"approved, but no {sig.symbol} price came within 36000 s: not sent"
     finally:
         await eng.store.close()
+
+
+async def test_the_trader_approves_a_restored_signal_at_once_and_sees_it_wait_for_a_price(tmp_path):
+    """Pilot: the cockpit after a restart, the market still (no price yet): `a` is not a
+    rejection; the row says it waits for a price, and the bracket goes at the first one."""
+    from cockpit.app import CockpitApp
+    from tests.test_ui_engine import SYMBOLS
+    from tests.waiting import wait_for
+    from widgets.base import SyncTable
+
+    db = tmp_path / "cockpit.db"
+    cfg = engine_config("SEMI", app={"db": str(db), "symbols": SYMBOLS}, engine=NO_EXPIRY,
+                        ui={"refresh_hz": 20, "bell": False})
+    first = build_engine(cfg)
+    await first.prepare()
+    await first.feed.start()
+    await _run_until(first, first.feed.stream(), lambda e: bool(e.pending))
+    kill_ns = first.clock.now_ns()
+    await first.store.flush()
+    await first.store.close()
+
+    engine = build_engine(cfg, clock=DataClock(kill_ns))
+    engine.feed.pause()  # the market has not moved since the restart: no price yet
+    await engine.start()
+    app = CockpitApp(engine, cfg, settings_path=tmp_path / "ui.json")
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            (sid,) = list(engine.pending)
+            table = app.query_one("#pending-table", SyncTable)
+            await wait_for(lambda: sid in table.keys, 5, "the restored signal's row")
+            table.move_cursor(row=table.keys.index(sid))
+            await pilot.press("a")
+            await wait_for(lambda: AWAITING_PRICE in str(app.query_one("#pending-hint").render()), 5,
+                           "the row saying it waits for a price")
+            assert _rejected(engine) == [] and sid in engine.pending
+            engine.feed.resume()
+            await wait_for(lambda: any(o.signal_id == sid and o.leg is OrderLeg.ENTRY
+                                       for o in engine.broker.recent_orders(100)), 30, "the bracket at the first price")
+            assert _rejected(engine) == []
+            await wait_for(lambda: sid not in table.keys, 5, "the row gone from the pending table")
+    finally:
+        await engine.stop()
