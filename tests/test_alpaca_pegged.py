@@ -420,3 +420,29 @@ async def test_a_pull_not_confirmed_places_nothing_until_alpaca_says_the_order_i
     broker.on_quote(quote(190.01, 190.05, dt_s=3))
     await wait_for(lambda: len(posts(env)) == 2, what="placed once the cancel is confirmed")
     assert posts(env)[1].body["client_order_id"] == "ck-s1-1-r1" and posts(env)[1].body["qty"] == 10
+
+
+async def test_a_restart_resumes_a_pulled_peg_and_places_it_again_when_the_spread_allows(env):
+    first = await env.started()
+    first.on_quote(quote(189.98, 190.02))
+    await first.submit(pegged())
+    first.on_quote(quote(189.80, 190.20, dt_s=1))  # pulled
+    await wait_for(lambda: entries_open(first) and entries_open(first)[0].id.startswith(WAITING_PREFIX),
+                   what="the waiting order after the pull")
+    (waiting,) = entries_open(first)
+    saved = first.peg_progress(waiting.id)  # what the router journaled after the pull
+    assert saved["price"] is None and saved["placed"] is True and saved["attempts"] == 1
+    await first.stop()
+
+    again = env.broker()
+    again._clock.set(T0 + 3 * NS_PER_S)
+    again.carry_pegs([saved])
+    again.restore([], [waiting])
+    await again.start()
+    assert [o.id for o in entries_open(again)] == [waiting.id]
+    again.on_quote(quote(190.00, 190.04, dt_s=4))
+    await wait_for(lambda: len(posts(env)) == 2, what="placed again after the restart")
+    assert posts(env)[1].body["client_order_id"] == "ck-s1-1-r1" and posts(env)[1].body["limit_price"] == 190.03
+    await wait_for(lambda: again.peg_progress(working(env)["id"]) is not None, what="the peg following it")
+    progress = again.peg_progress(working(env)["id"])
+    assert progress["reprices"] == 1 and progress["deadline_ns"] == saved["deadline_ns"]  # the same window
