@@ -416,7 +416,10 @@ async def test_a_pull_not_confirmed_places_nothing_until_alpaca_says_the_order_i
     broker.on_quote(quote(190.00, 190.04, dt_s=2))  # inside again: not placed on a guess
     await let_others_run()
     assert len(posts(env)) == 1 and patches(env) == []
-    env.rest.land_cancels()  # now Alpaca cancels it
+    env.rest.land_cancels()  # now Alpaca cancels it; the engine's timer looks the pull up
+    broker.check_timeouts()
+    await wait_for(lambda: [o.id for o in entries_open(broker)] == [f"{WAITING_PREFIX}ck-s1-1-w1"],
+                   what="the waiting order once the cancel is confirmed")
     broker.on_quote(quote(190.01, 190.05, dt_s=3))
     await wait_for(lambda: len(posts(env)) == 2, what="placed once the cancel is confirmed")
     assert posts(env)[1].body["client_order_id"] == "ck-s1-1-r1" and posts(env)[1].body["qty"] == 10

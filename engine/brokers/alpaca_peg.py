@@ -31,7 +31,8 @@ at Alpaca, and what can go wrong there:
   cancel Alpaca refuses because the order filled meanwhile adopts the fill (the
   look-up emits it) and ends the peg; a part filled before the cancel is protected
   (``AlpacaBroker.protect``). A cancel not yet confirmed leaves the order as it
-  stands, and the peg's next step looks it up first: nothing is placed on a guess.
+  stands (open, so the symbol still counts as exposed); it is looked up at each tick
+  of the engine's timer and before the peg's next step: nothing is placed on a guess.
 - The end (time out, or a re-peg past ``max_reprices``): the order is cancelled
   and, with ``market_fallback``, only once Alpaca confirms the cancel (and says
   how much filled) is the remainder sent at market (``<id>-m``); a cancel not
@@ -199,6 +200,17 @@ class AlpacaPegs:
             action = peg.state.due(now_ns)
             if action is not None:
                 self._start(peg, action, before)
+            elif peg.pulling:  # a pull's cancel not confirmed yet: looked up at each tick, not only at a quote
+                peg.busy = True
+                self._b._spawn(self._run_settle_pull(peg))
+
+    async def _run_settle_pull(self, peg: _Peg) -> None:
+        try:
+            if not peg.stopped:
+                await self._settle_pull(peg, end=False)
+        except Exception as exc:  # tried again at the next tick
+            log.warning("peg %s: look-up of its pull failed: %s", peg.req.client_order_id, redact(exc))
+        self._after_step(peg)
 
     def _start(self, peg: _Peg, action: PegAction, before: tuple) -> None:
         peg.busy = True
