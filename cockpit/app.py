@@ -503,6 +503,9 @@ class CockpitApp(DetailActions, App[None]):
             self.notify(f"{sig.symbol} signal is no longer pending", severity="warning")
         elif result.decision is Decision.BLOCKED:
             self.notify(f"{sig.symbol} not sent: {result.decision_reason}", severity="warning", timeout=8)
+        elif result.decision is Decision.PENDING:  # held: no price of the symbol yet in this run
+            self.notify(f"{sig.symbol} approved: waiting for a price, sent at the first one while the signal lives",
+                        timeout=6)
         else:
             self.notify(f"{sig.symbol} {sig.side.value.upper()} {result.qty} approved: bracket sent", timeout=4)
 

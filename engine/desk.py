@@ -13,6 +13,13 @@ decides the same at any speed. A person, though, decides in wall time: given a
 SEMI signal also stays until ``min_decision_s`` of wall time has passed, so at
 x10 or at max speed the trader still has time to approve it. Price running past
 the entry still expires it at once: the trade is gone, not the trader's time.
+
+An approval the broker cannot take yet (a market entry on the paper broker, which
+has no price of the symbol right after a restart restored the signal) is held:
+the signal stays pending, marked ``AWAITING_PRICE``, its expiry by time and by
+price unchanged, and the engine sends it (risk checked again) at the symbol's
+first price; if none comes within its time to live it expires saying so. It is
+never sent against a price the market has not given in this run.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ MAX_DECISIONS = 50
 
 
 PEG_NOTE = " · peg: "  # what a pegged entry's latest step adds to its signal's decision reason
+AWAITING_PRICE = "approved: waiting for a price"  # a held approval's pending row (``hold_for_price``)
 
 
 class SignalDesk:
@@ -61,6 +69,8 @@ class SignalDesk:
         self.passed_risk = 0  # signals shown to the trader as actionable (pending, watched or sent)
         self.wall: Optional[Clock] = None  # a person's clock (clock.MonotonicClock): SEMI's least time to decide
         self._decide_by: dict[str, int] = {}  # pending signal id -> wall ns before which it never expires by time
+        # pending signals the trader approved that wait for their symbol's first price (``hold_for_price``)
+        self.awaiting_price: dict[str, None] = {}  # (a dict: sent in the order approved)
 
     # ------------------------------------------------------------------ signals in
 
@@ -120,6 +130,7 @@ class SignalDesk:
     def _take(self, signal_id: str) -> Optional[Signal]:
         """A pending signal leaves the queue (decided, expired or dropped)."""
         self._decide_by.pop(signal_id, None)
+        self.awaiting_price.pop(signal_id, None)
         return self.pending.pop(signal_id, None)
 
     def _risk_check(self, sig: Signal, now: int):
@@ -132,6 +143,7 @@ class SignalDesk:
     def approve(self, signal_id: str) -> Optional[Signal]:
         """The pending signal, decided: APPROVED (to be sent) or BLOCKED by risk as of now.
         None when no such signal is pending."""
+        held = signal_id in self.awaiting_price
         sig = self._take(signal_id)
         if sig is None:
             self.recorder.log("warn", "decision", f"approve: no pending signal {signal_id}")
@@ -142,7 +154,31 @@ class SignalDesk:
             return self.decide(decision.signal, Decision.BLOCKED, f"approved but blocked: {decision.reason}",
                                level="warn", rule=decision.rule)
         note = f"; {decision.size_note}" if decision.size_note else ""
+        if held:
+            note += "; sent at the symbol's first price after the approval waited for one"
         return self.decide(decision.signal, Decision.APPROVED, "approved by trader" + note)
+
+    def hold_for_price(self, signal_id: str) -> Optional[Signal]:
+        """The trader approved a signal the broker cannot take yet (no price of its
+        symbol in this run): it stays pending, marked ``AWAITING_PRICE`` (its row says
+        so), and is sent at the first price (``ready_to_send``) or expires as any other."""
+        sig = self.pending.get(signal_id)
+        if sig is None:
+            self.recorder.log("warn", "decision", f"approve: no pending signal {signal_id}")
+            return None
+        if signal_id not in self.awaiting_price:
+            self.awaiting_price[signal_id] = None
+            sig = self.pending[signal_id] = evolve(sig, decision_reason=_with_wait_note(sig.decision_reason))
+            self.recorder.log("info", "decision", f"{sig.setup} {sig.side} {sig.symbol}: approved, waiting for a "
+                              f"price: no {sig.symbol} price yet in this run (sent at the first one while the "
+                              f"signal lives)", sig.symbol, {"signal_id": sig.id})
+            self.recorder.signal(sig)
+            self.notifier.notify()
+        return sig
+
+    def ready_to_send(self, can_price: Callable[[str], bool]) -> list[str]:
+        """The held approvals whose symbol has a price now (``can_price``), in approval order."""
+        return [sid for sid in self.awaiting_price if sid in self.pending and can_price(self.pending[sid].symbol)]
 
     def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
         sig = self._take(signal_id)
@@ -182,8 +218,13 @@ class SignalDesk:
         wall_now = self.wall.now_ns() if self.wall is not None else 0
         for sid, sig in list(self.pending.items()):
             if sig.expires_ns and now >= sig.expires_ns and wall_now >= self._decide_by.get(sid, 0):
+                held = sid in self.awaiting_price
                 self._take(sid)
-                self.decide(sig, Decision.EXPIRED, self._expiry_reason())
+                if held:
+                    self.decide(sig, Decision.EXPIRED, f"approved, but no {sig.symbol} price "
+                                f"came within {self.config.engine.signal_ttl_s:g} s: not sent")
+                else:
+                    self.decide(sig, Decision.EXPIRED, self._expiry_reason())
 
     def _expiry_reason(self) -> str:
         e = self.config.engine
@@ -236,8 +277,8 @@ class SignalDesk:
         for sig in reversed(decisions[:MAX_DECISIONS]):
             self.decisions.appendleft(sig)
         for sig in pending:
-            if sig.symbol in symbols:
-                self._queue(sig)
+            if sig.symbol in symbols:  # a held approval is the trader's to give again after a restart
+                self._queue(_without_wait_note(sig))
 
     def on_entry_note(self, ev: BrokerEvent) -> None:
         """A pegged entry's step (placed, re-pegged, pulled, sent at market, cancelled:
@@ -278,3 +319,15 @@ class SignalDesk:
                                                                sig.decision_reason), sig.symbol, data)
         self.recorder.signal(sig)
         return sig
+
+
+def _with_wait_note(reason: str) -> str:
+    return f"{AWAITING_PRICE} | {reason}" if reason else AWAITING_PRICE
+
+
+def _without_wait_note(sig: Signal) -> Signal:
+    """The signal without the held approval's mark (its size note, if any, kept)."""
+    reason = sig.decision_reason
+    if not reason.startswith(AWAITING_PRICE):
+        return sig
+    return evolve(sig, decision_reason=reason[len(AWAITING_PRICE):].removeprefix(" | "))

@@ -230,12 +230,15 @@ class Engine:
     async def _run_feed(self) -> None:
         try:
             on_data = self.on_data
+            awaiting = self.desk.awaiting_price  # approvals held for a price (most runs: none, no call)
             async for item in self.feed.stream():
                 if self._stopping:
                     break
                 closed = on_data(item)  # (no coroutine per item: most close nothing)
                 if closed:
                     await self.on_bars_closed(closed)
+                if awaiting:
+                    await self._send_awaiting()
             closed = self.end_of_data_bars()
             if closed:
                 await self.on_bars_closed(closed)
@@ -288,6 +291,8 @@ class Engine:
         closed = self.on_data(item)
         if closed:
             await self.on_bars_closed(closed)
+        if self.desk.awaiting_price:
+            await self._send_awaiting()
         return len(closed)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
@@ -529,11 +534,27 @@ class Engine:
         return self.desk.entries_paused
 
     async def approve(self, signal_id: str) -> Optional[Signal]:
+        """The trader's approval: decided (risk as of now) and sent; or, when the broker
+        cannot take the entry yet (no price of the symbol in this run, e.g. a signal a
+        restart restored), held as pending "waiting for a price" (desk.hold_for_price),
+        sent by ``_send_awaiting`` at the first price while the signal lives."""
         with self.notifier.batch():
+            pending = self.desk.pending.get(signal_id)
+            if pending is not None and not self.router.can_send_now(pending.symbol):
+                return self.desk.hold_for_price(signal_id)
             sig = self.desk.approve(signal_id)
             if sig is not None and sig.decision is Decision.APPROVED:
                 await self.router.send(sig)
             return sig
+
+    async def _send_awaiting(self) -> None:
+        """Held approvals whose symbol has a price now (after the data item that gave it,
+        the desk's expiry by time and price already applied): decided and sent."""
+        for sid in self.desk.ready_to_send(self.router.can_send_now):
+            with self.notifier.batch():
+                sig = self.desk.approve(sid)
+                if sig is not None and sig.decision is Decision.APPROVED:
+                    await self.router.send(sig)
 
     async def reject(self, signal_id: str, reason: str = "rejected by trader") -> Optional[Signal]:
         return self.desk.reject(signal_id, reason)

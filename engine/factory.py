@@ -15,7 +15,12 @@ from .config import CockpitConfig, ConfigError
 from .engine import Engine
 
 
-QUOTING_FEEDS = ("synthetic", "alpaca")  # feeds that hand out Quote items (pegged entries follow them)
+# feeds that hand out Quote items (pegged entries follow them); a replay only of a trades
+# file with bid and ask columns (REPLAY_NEEDS_QUOTES)
+QUOTING_FEEDS = ("synthetic", "alpaca", "polygon", "replay")
+REPLAY_NEEDS_QUOTES = ("engine.entry_type = 'pegged' needs bid/ask quotes; feed.file = {file!r} has none ({why}); "
+                       "replay a trades file with bid and ask columns (ts_ns,price,size,side,bid,ask), or use "
+                       "entry_type 'market' or 'limit'")
 
 
 def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
@@ -39,6 +44,7 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
                              speed=config.feed.speed, days=days, index_of=config.execution_map,
                              quotes=config.engine.entry_type == "pegged")  # a pegged entry follows the bid/ask
     if kind == "replay":
+        from .feeds.quoted import has_quotes
         from .feeds.replay import ReplayFeed
 
         if not config.feed.file:
@@ -46,7 +52,12 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
         path = Path(config.feed.file)
         if not path.exists():
             raise ConfigError(f"feed.file = {str(path)!r} does not exist")
-        return ReplayFeed(path, symbol=config.app.symbols[0], speed=config.feed.speed)
+        pegged = config.engine.entry_type == "pegged"
+        feed = ReplayFeed(path, symbol=config.app.symbols[0], speed=config.feed.speed, quotes=pegged)
+        if pegged and not has_quotes(feed.data):  # the quotes a pegged entry follows (feeds/quoted.py)
+            why = "bars data" if feed.data.kind == "bars" else "no bid and ask columns, or every one empty"
+            raise ConfigError(REPLAY_NEEDS_QUOTES.format(file=str(path), why=why))
+        return feed
     if kind == "alpaca":
         from .feeds.alpaca import AlpacaFeed
 
@@ -62,7 +73,8 @@ def build_feed(config: CockpitConfig, clock: Clock, until_quit: bool = False):
             raise ConfigError("feed.kind = 'polygon' needs POLYGON_API_KEY in the environment "
                               "(run `cockpit doctor` to check); allowed without keys: 'synthetic', 'replay'")
         return PolygonFeed(config.feed_symbols, key, ws_url=urls.polygon_ws or None,
-                           rest_base=urls.polygon_rest or None, clock=clock)
+                           rest_base=urls.polygon_rest or None, clock=clock,
+                           quotes=config.engine.entry_type == "pegged")  # Q.SYM only for a pegged run
     raise ConfigError(f"feed.kind = {kind!r} is not known; allowed: synthetic, replay, alpaca, polygon")
 
 

@@ -9,6 +9,14 @@ submission; when the time runs out, or a quote change would need one re-peg
 more, it goes to market (``market_fallback``) or is cancelled. Every step has a
 reason the journal shows.
 
+A spread that widens past the gate after placing pulls the order: no resting
+limit while the market is too wide (``wait``, ``price`` None). It goes back in at
+the first quote inside the gate, as a re-peg (counted against ``max_reprices``),
+within the same window of data time; the window ending while pulled ends the peg
+as above. Both brokers follow this rule: the paper broker keeps the order out of
+the market locally; Alpaca's order is cancelled (confirmed, a fill meanwhile
+adopted) and a local waiting order stands in for the rest (brokers/alpaca_peg.py).
+
 The broker keeps one ``PegState`` per working pegged order and asks it what to do
 with each quote (``on_quote``) and at each tick of data time (``due``).
 """

@@ -116,6 +116,11 @@ class OrderRouter:
         return not any(o.symbol == sig.symbol and o.leg is OrderLeg.ENTRY and o.status.is_open
                        for o in self.broker.open_orders())
 
+    def can_send_now(self, symbol: str) -> bool:
+        """Whether the broker can take this symbol's entry now: a market entry on a
+        simulated broker needs a price of the market first (none right after a restart)."""
+        return self.config.engine.entry_type != "market" or self.broker.can_price_market(symbol)
+
     async def send(self, sig: Signal) -> None:
         """The signal's bracket to the broker. A rejection is journaled by the broker's event.
         A signal for a symbol with an open plan is an add (``may_add``): the plan stays."""

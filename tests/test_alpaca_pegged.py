@@ -340,3 +340,112 @@ async def test_a_cancel_all_while_a_placement_is_on_its_way_cancels_what_it_plac
     broker.on_quote(quote(190.02, 190.06, dt_s=2))
     await let_others_run()
     assert patches(env) == [] and len(posts(env)) == 1
+
+
+# ------------------------------------------------------------------ the spread widens after placing: pulled
+
+
+def entries_open(broker) -> list:
+    return [o for o in broker.open_orders() if o.leg is OrderLeg.ENTRY]
+
+
+async def test_a_spread_that_widens_pulls_the_order_and_it_is_placed_again_when_it_narrows(env):
+    broker = await env.started()
+    broker.on_quote(quote(189.98, 190.02))
+    order = await broker.submit(pegged())
+    broker.on_quote(quote(189.80, 190.20, dt_s=1))  # 21 bps > 5: no resting limit at Alpaca
+    await wait_for(lambda: env.rest.orders[order.id]["status"] == "canceled", what="the pull's cancel")
+    assert env.rest.requests_to("DELETE", f"/v2/orders/{order.id}") and patches(env) == []
+    await wait_for(lambda: [o.id for o in entries_open(broker)] == [f"{WAITING_PREFIX}ck-s1-1-w1"],
+                   what="a local waiting order stands in")
+    assert broker.has_exposure("AAPL")  # the desk still sees a working entry: no second signal
+    (waiting,) = entries_open(broker)
+    assert waiting.qty == 10 and "peg: pulled, spread 21.1 bps > 5 bps: cancelled at Alpaca" in waiting.reason
+    assert broker.peg_progress(waiting.id)["price"] is None  # journaled: a restart resumes it waiting
+    broker.on_quote(quote(190.00, 190.04, dt_s=2))  # back inside the gate within the window: placed again
+    await wait_for(lambda: len(posts(env)) == 2, what="placed again")
+    again = posts(env)[1].body
+    assert again["client_order_id"] == "ck-s1-1-r1" and again["limit_price"] == 190.03
+    assert again["order_class"] == "bracket" and again["qty"] == 10
+    await wait_for(lambda: any("re-pegged 1/5 at 190.0300" in n for n in peg_notes(env)), what="its note")
+    assert broker._orders[waiting.id].status is OrderStatus.CANCELED
+    env.rest.fill(working(env)["id"], 10, 190.03)
+    await wait_for(lambda: broker.positions() and broker.positions()[0].qty == 10, what="the fill")
+
+
+async def test_a_pulled_peg_whose_window_ends_goes_to_market_for_what_is_left(env):
+    broker = await env.started()
+    broker.on_quote(quote(189.98, 190.02))
+    order = await broker.submit(pegged())
+    env.rest.fill(order.id, 4, 190.01)
+    await wait_for(lambda: broker.positions(), what="a partial fill")
+    broker.on_quote(quote(189.80, 190.20, dt_s=1))
+    await wait_for(lambda: [o.qty for o in entries_open(broker)] == [6], what="pulled with 6 left")
+    assert [o.id for o in entries_open(broker)] == [f"{WAITING_PREFIX}ck-s1-1-w1"]
+    broker._clock.advance_s(10)
+    broker.check_timeouts()
+    await wait_for(lambda: len(posts(env)) == 2, what="the market fallback")
+    market = posts(env)[1].body
+    assert market["type"] == "market" and market["qty"] == 6 and market["client_order_id"] == "ck-s1-1-m"
+
+
+async def test_a_pull_whose_cancel_alpaca_refuses_because_it_filled_adopts_the_fill(env):
+    broker = await env.started()
+    broker.on_quote(quote(189.98, 190.02))
+    order = await broker.submit(pegged())
+    env.forward = False  # the fill's trade update is lost: the refused cancel's look-up tells
+    env.rest.fill(order.id, 10, 190.01)
+    broker.on_quote(quote(189.80, 190.20, dt_s=1))
+    await wait_for(lambda: broker.positions(), what="the fill adopted after the refused cancel")
+    assert env.rest.requests_to("DELETE", f"/v2/orders/{order.id}")
+    assert [e.fill.qty for e in env.fills()] == [10] and broker.positions()[0].qty == 10
+    await wait_for(lambda: broker.peg_progress(order.id) is None, what="the peg over")
+    assert entries_open(broker) == []  # no waiting order: nothing left to buy
+    broker.on_quote(quote(190.00, 190.04, dt_s=2))
+    await let_others_run()
+    assert len(posts(env)) == 1 and patches(env) == []
+
+
+async def test_a_pull_not_confirmed_places_nothing_until_alpaca_says_the_order_is_closed(env):
+    broker = await env.started()
+    broker.on_quote(quote(189.98, 190.02))
+    order = await broker.submit(pegged())
+    env.rest.hold_cancels = True  # accepted (204), the order pending_cancel for now
+    broker.on_quote(quote(189.80, 190.20, dt_s=1))
+    await wait_for(lambda: any("not confirmed yet" in n for n in peg_notes(env)), what="the unconfirmed pull")
+    broker.on_quote(quote(190.00, 190.04, dt_s=2))  # inside again: not placed on a guess
+    await let_others_run()
+    assert len(posts(env)) == 1 and patches(env) == []
+    env.rest.land_cancels()  # now Alpaca cancels it; the engine's timer looks the pull up
+    broker.check_timeouts()
+    await wait_for(lambda: [o.id for o in entries_open(broker)] == [f"{WAITING_PREFIX}ck-s1-1-w1"],
+                   what="the waiting order once the cancel is confirmed")
+    broker.on_quote(quote(190.01, 190.05, dt_s=3))
+    await wait_for(lambda: len(posts(env)) == 2, what="placed once the cancel is confirmed")
+    assert posts(env)[1].body["client_order_id"] == "ck-s1-1-r1" and posts(env)[1].body["qty"] == 10
+
+
+async def test_a_restart_resumes_a_pulled_peg_and_places_it_again_when_the_spread_allows(env):
+    first = await env.started()
+    first.on_quote(quote(189.98, 190.02))
+    await first.submit(pegged())
+    first.on_quote(quote(189.80, 190.20, dt_s=1))  # pulled
+    await wait_for(lambda: entries_open(first) and entries_open(first)[0].id.startswith(WAITING_PREFIX),
+                   what="the waiting order after the pull")
+    (waiting,) = entries_open(first)
+    saved = first.peg_progress(waiting.id)  # what the router journaled after the pull
+    assert saved["price"] is None and saved["placed"] is True and saved["attempts"] == 1
+    await first.stop()
+
+    again = env.broker()
+    again._clock.set(T0 + 3 * NS_PER_S)
+    again.carry_pegs([saved])
+    again.restore([], [waiting])
+    await again.start()
+    assert [o.id for o in entries_open(again)] == [waiting.id]
+    again.on_quote(quote(190.00, 190.04, dt_s=4))
+    await wait_for(lambda: len(posts(env)) == 2, what="placed again after the restart")
+    assert posts(env)[1].body["client_order_id"] == "ck-s1-1-r1" and posts(env)[1].body["limit_price"] == 190.03
+    await wait_for(lambda: again.peg_progress(working(env)["id"]) is not None, what="the peg following it")
+    progress = again.peg_progress(working(env)["id"])
+    assert progress["reprices"] == 1 and progress["deadline_ns"] == saved["deadline_ns"]  # the same window

@@ -174,3 +174,37 @@ def test_two_symbols_quotes_come_just_before_their_own_trades_in_time_order():
     got = [(type(x).__name__[0], x.symbol, (x.ts_ns - T0) // NS_PER_S) for x in out]
     assert got == [("Q", "A", 1), ("T", "A", 1), ("Q", "B", 2), ("T", "B", 2), ("T", "A", 3),
                    ("Q", "B", 3), ("T", "B", 3), ("T", "B", 4), ("Q", "A", 5), ("T", "A", 5)]
+
+
+def test_a_live_replay_of_a_quoted_trades_file_pegs_as_the_backtest_does(shared_data):
+    """feed.kind = replay on a trades file with bid/ask: the replay feed hands out the same
+    Quotes as the backtester (feeds/quoted.py), so the same pegs, fills and journal lines."""
+    import asyncio
+
+    from engine.factory import build_engine
+
+    path = shared_data("btcusdt_perp_20240808_trades.csv")
+    run, res = _btc_pegged(path)
+    data = run.config.model_dump(mode="json")
+    data["feed"].update({"kind": "replay", "file": str(path), "speed": 0})
+    cfg = CockpitConfig.model_validate(data)
+
+    async def go():
+        eng = build_engine(cfg, use_store=False)  # refused before: a replay had no quotes
+        await eng.start()
+        await eng.wait_done()
+        await eng.stop()
+        return eng
+
+    live = asyncio.run(go())
+    assert live.feed.quotes_out == run.feed.quotes_out > 0
+    def steps(journal):  # each peg step (the order ids differ: a replay's carry its run token)
+        return [j.message.split("peg: ", 1)[1] for j in journal if j.kind == "order" and "peg: " in j.message]
+
+    pegs = steps(live.journal)
+    assert pegs == steps(run.engine.journal)
+    assert any("re-pegged" in m for m in pegs)
+    fills = [(f.side.value, f.qty, round(f.price, 9), f.ts_ns) for f in live.fills]
+    bt_fills = [(f.side.value, f.qty, round(f.price, 9), f.ts_ns) for f in run.engine.fills]
+    assert fills and bt_fills[:len(fills)] == fills  # the backtest then closes what is still open at the end
+    assert len(bt_fills) - len(fills) <= 1

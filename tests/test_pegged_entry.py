@@ -3,6 +3,7 @@ peg's rules (engine/peg.py) and the paper broker that follows them."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -243,8 +244,11 @@ async def test_a_restart_cancels_a_working_pegged_entry_saying_why():
     assert again.positions() == []
 
 
-def test_a_pegged_run_on_a_feed_without_quotes_is_refused_naming_the_key(tmp_path):
-    cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(tmp_path)})
-    with pytest.raises(ConfigError, match="entry_type = 'pegged' needs a feed with bid/ask quotes; feed.kind = "
-                                          "'replay' has none; allowed with pegged: synthetic, alpaca"):
+def test_a_pegged_replay_of_a_file_without_quotes_is_refused_naming_the_file(tmp_path):
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close,volume\n2024-01-02T15:00:00Z,1,2,0.5,1.5,10\n")
+    cfg = engine_config("AUTO", engine={"entry_type": "pegged"}, feed={"kind": "replay", "file": str(bars)})
+    why = f"entry_type = 'pegged' needs bid/ask quotes; feed.file = '{bars}' has none (bars data); replay a " \
+          "trades file with bid and ask columns"
+    with pytest.raises(ConfigError, match=re.escape(why)):
         build_feed(cfg, FixedClock(T0))

@@ -5,8 +5,9 @@ model Trades/Bars a live feed produces.
 With ``quotes`` (a pegged run: the peg follows the bid/ask, engine/peg.py), trades
 that carry the quote prevailing before them (the ../shared/data trades files) are
 preceded by a ``Quote`` at the trade's data time whenever the symbol's bid/ask
-changed, as the simulator and the Alpaca feed hand them out. Other runs get no
-quotes, as a live run without pegged entries asks for none.
+changed (feeds/quoted.py, shared with the live replay), as the simulator and the
+Alpaca feed hand them out. Other runs get no quotes, as a live run without pegged
+entries asks for none.
 
 The backtest runner iterates ``items()`` synchronously; ``ArrayFeed`` is the same
 sequence behind the Feed protocol, so an Engine can be built on it (and started
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..feeds.base import Feed
 from ..feeds.loaders import BarsArrays, TradesArrays
+from ..feeds.quoted import iter_quoted, quoted_trades
 from ..model import Bar, FeedStatus, Quote, Trade
 from .data import Dataset
 
@@ -39,27 +41,6 @@ def merge_order(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return which[order], idx[order]
 
 
-def has_quotes(s: Union[BarsArrays, TradesArrays]) -> bool:
-    """Whether a series carries a usable bid/ask (a trades file with bid and ask columns)."""
-    return isinstance(s, TradesArrays) and bool(np.any(~np.isnan(s.bid) & ~np.isnan(s.ask)))
-
-
-def quoted_trades(sym: str, s: TradesArrays) -> list[tuple]:
-    """One entry per trade: ``(Quote, Trade)`` when the trade's prevailing bid/ask differs
-    from the last one handed out (the first known quote included), else ``(Trade,)``.
-    A trade without a quote (NaN) hands out none and keeps the last one standing."""
-    out: list[tuple] = []
-    last = None
-    for t in s.iter_trades(sym):
-        q = (t.bid, t.ask)
-        if t.bid is not None and t.ask is not None and q != last:
-            last = q
-            out.append((Quote(sym, t.ts_ns, t.bid, t.ask), t))
-        else:
-            out.append((t,))
-    return out
-
-
 def _records(sym: str, s: Union[BarsArrays, TradesArrays]) -> list:
     return list(s.iter_bars(sym)) if isinstance(s, BarsArrays) else list(s.iter_trades(sym))
 
@@ -69,11 +50,10 @@ def items(ds: Dataset, quotes: bool = False) -> Iterator[Union[Bar, Trade, Quote
     trade whose prevailing quote changed comes after that ``Quote`` (module doc)."""
     syms = list(ds.series)
     if quotes and ds.kind == "trades":
-        per_q = [quoted_trades(sym, ds.series[sym]) for sym in syms]
         if len(syms) == 1:
-            for group in per_q[0]:
-                yield from group
+            yield from iter_quoted(syms[0], ds.series[syms[0]])
             return
+        per_q = [quoted_trades(sym, ds.series[sym]) for sym in syms]
         which, idx = merge_order(ds)
         for k, i in zip(which.tolist(), idx.tolist()):
             yield from per_q[k][i]

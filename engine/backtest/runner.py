@@ -45,11 +45,12 @@ from ..brokers.paper import PaperBroker
 from ..clock import DataClock
 from ..config import CockpitConfig, ConfigError
 from ..engine import Engine
+from ..feeds.quoted import has_quotes
 from ..model import NS_PER_MIN, Bar, BrokerEvent, OrderLeg
 from ..strategy.registry import setups_needs
 from . import metrics as M
 from .data import Dataset
-from .feed import ArrayFeed, has_quotes
+from .feed import ArrayFeed
 from .replay import Recording, ReplayedAnalytics, ReplayedSetup, SignalTape
 from .result import (BROKER_FLAGS, RISK_FLAGS, SETUP_NEEDS, STRATEGY_FLAGS, BacktestResult,  # noqa: F401 - re-exported
                      backtest_config, equity_points, nan_to_none, run_params)

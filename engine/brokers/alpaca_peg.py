@@ -21,9 +21,18 @@ at Alpaca, and what can go wrong there:
   order: a fill ends the peg, an order still working is re-pegged on a later
   quote. A replace with no answer is looked up by its client id before anything
   else happens to the peg.
-- A spread that widens after placing: the order stays working at its price (an
-  Alpaca order leaves the market only by being cancelled); the next quote inside
-  the gate re-pegs it.
+- A spread that widens after placing: the order is pulled (engine/peg.py's rule,
+  as on the paper broker: no resting limit while the market is too wide). It is
+  cancelled at Alpaca and, once Alpaca confirms the cancel and says how much
+  filled, a local waiting order (``peg-wait:<client id>-w<n>``) for the remaining
+  qty stands in until a quote inside the gate places it again (a new bracket under
+  ``<id>-r<n>``, counted as a re-peg) within the same data-time window; the window
+  ending while pulled goes to market or is cancelled as for any waiting entry. A
+  cancel Alpaca refuses because the order filled meanwhile adopts the fill (the
+  look-up emits it) and ends the peg; a part filled before the cancel is protected
+  (``AlpacaBroker.protect``). A cancel not yet confirmed leaves the order as it
+  stands (open, so the symbol still counts as exposed); it is looked up at each tick
+  of the engine's timer and before the peg's next step: nothing is placed on a guess.
 - The end (time out, or a re-peg past ``max_reprices``): the order is cancelled
   and, with ``market_fallback``, only once Alpaca confirms the cancel (and says
   how much filled) is the remainder sent at market (``<id>-m``); a cancel not
@@ -79,6 +88,7 @@ class _Peg:
     busy: bool = False  # a step is talking to Alpaca: the next one waits for it
     quote: Optional[Quote] = None  # the newest quote that came while busy
     unsure: str = ""  # the client id of a replace that got no answer, until a look-up says
+    pulling: str = ""  # the Alpaca order cancelled to pull the peg (spread too wide), until confirmed
     stopped: bool = False  # a trader's cancel/flatten: nothing more is placed
 
     @property
@@ -153,7 +163,7 @@ class AlpacaPegs:
         return self._note(order, action.reason)
 
     def _close_waiting(self, peg: _Peg, order: Order) -> None:
-        waiting_id = f"{WAITING_PREFIX}{peg.req.client_order_id}"
+        waiting_id = peg.order_id if is_waiting(peg.order_id) else f"{WAITING_PREFIX}{peg.req.client_order_id}"
         waiting = self._b._orders.get(waiting_id)
         if waiting is None or not waiting.status.is_open:
             return
@@ -190,6 +200,17 @@ class AlpacaPegs:
             action = peg.state.due(now_ns)
             if action is not None:
                 self._start(peg, action, before)
+            elif peg.pulling:  # a pull's cancel not confirmed yet: looked up at each tick, not only at a quote
+                peg.busy = True
+                self._b._spawn(self._run_settle_pull(peg))
+
+    async def _run_settle_pull(self, peg: _Peg) -> None:
+        try:
+            if not peg.stopped:
+                await self._settle_pull(peg, end=False)
+        except Exception as exc:  # tried again at the next tick
+            log.warning("peg %s: look-up of its pull failed: %s", peg.req.client_order_id, redact(exc))
+        self._after_step(peg)
 
     def _start(self, peg: _Peg, action: PegAction, before: tuple) -> None:
         peg.busy = True
@@ -233,6 +254,8 @@ class AlpacaPegs:
             return True
         if peg.unsure and not await self._settle_unsure(peg):
             return False
+        if peg.pulling and not await self._settle_pull(peg, end=action.kind in ("market", "cancel")):
+            return False
         current = self._b._orders.get(peg.order_id)
         if peg.order_id.startswith(UNKNOWN_PREFIX):  # a placement whose outcome was unknown
             real = self._b.order_by_client_id(peg.order_id[len(UNKNOWN_PREFIX):])
@@ -249,9 +272,9 @@ class AlpacaPegs:
             peg.state.done = True  # filled, canceled or rejected meanwhile: nothing left to peg
             return True
         if action.kind == "wait":
-            self._note(current, f"{action.reason}: left working at {current.limit_price} (an Alpaca order "
-                                f"leaves the market only by being cancelled)")
-            return True
+            if waiting:
+                return True  # nothing at Alpaca to pull
+            return await self._pull(peg, current, action)
         if action.kind in ("place", "reprice"):
             if waiting:
                 await self._place(peg, action)
@@ -318,9 +341,10 @@ class AlpacaPegs:
         peg.unsure = ""
         return True
 
-    async def _end(self, peg: _Peg, current: Order, action: PegAction) -> bool:
-        """Time out, or a re-peg past max_reprices: cancel; with the fallback, the
-        remainder at market once Alpaca confirms the cancel and how much filled."""
+    async def _cancel_confirmed(self, current: Order) -> Order:
+        """Cancel ``current`` and look it up until Alpaca says it is closed (and how much
+        filled; a refusal because it filled is merged, its fill emitted); the order as
+        last seen, still open when the cancel is not confirmed yet."""
         if current.status.is_open:
             await self._b._cancel(current.id)
         final = current
@@ -330,6 +354,60 @@ class AlpacaPegs:
             final = await self._b._look_up(current.id) or final
             if not final.status.is_open:
                 break
+        return final
+
+    async def _pull(self, peg: _Peg, current: Order, action: PegAction) -> bool:
+        """The spread widened past the gate: the order leaves the market (cancelled at
+        Alpaca); a local waiting order for what is left stands in once the cancel is
+        confirmed (``_pulled``), else the next step confirms it first."""
+        final = await self._cancel_confirmed(current)
+        if final.status.is_open:
+            peg.pulling = current.id
+            self._note(final, f"{action.reason}: cancel asked at Alpaca, not confirmed yet")
+            return True
+        await self._pulled(peg, final, action.reason)
+        return True
+
+    async def _settle_pull(self, peg: _Peg, end: bool) -> bool:
+        """A pull whose cancel was not confirmed: looked up again (cancelled again at the
+        peg's end); True once Alpaca says the order is closed."""
+        order = self._b._orders.get(peg.pulling)
+        if order is None:
+            peg.pulling = ""
+            return True
+        final = await self._cancel_confirmed(order) if end else (await self._b._look_up(order.id) or order)
+        if final.status.is_open:
+            return False  # not confirmed yet: nothing is placed, re-pegged or sent on a guess
+        await self._pulled(peg, final, "peg: pulled, spread too wide")
+        return True
+
+    async def _pulled(self, peg: _Peg, final: Order, reason: str) -> None:
+        """Alpaca confirmed the pull's cancel: filled meanwhile ends the peg (the look-up
+        emitted the fill); else the filled part protected, then a waiting order for the remaining qty."""
+        peg.pulling = ""
+        remaining = final.qty - final.filled_qty
+        if final.status is OrderStatus.FILLED or remaining <= 0 or peg.stopped:
+            peg.state.done = True  # filled before the cancel, or a trader's command came meanwhile
+            return
+        if final.filled_qty:  # the part bought before the cancel first
+            await self._protect_filled_part(final)
+        peg.req = replace(peg.req, qty=remaining)
+        now = self._b._clock.now_ns()
+        note = f"{reason}: cancelled at Alpaca, {remaining} waiting for the spread"
+        waiting = Order(  # an id of its own per pull (after Alpaca order number ``attempts``)
+            id=f"{WAITING_PREFIX}{peg.req.client_order_id}-w{peg.attempts}", client_order_id=peg.req.client_order_id,
+            symbol=peg.req.symbol, side=peg.req.side, type=OrderType.LIMIT, qty=remaining, status=OrderStatus.NEW,
+            limit_price=final.limit_price, leg=OrderLeg.ENTRY, signal_id=peg.req.signal_id, created_ns=now,
+            updated_ns=now, reason=note)
+        self._b._orders[waiting.id] = waiting
+        peg.order_id = waiting.id
+        self._b._emit(BrokerEvent("new", waiting, reason=note))
+        self._note(waiting, note)
+
+    async def _end(self, peg: _Peg, current: Order, action: PegAction) -> bool:
+        """Time out, or a re-peg past max_reprices: cancel; with the fallback, the
+        remainder at market once Alpaca confirms the cancel and how much filled."""
+        final = await self._cancel_confirmed(current)
         if final.status.is_open:
             return False  # not confirmed yet: asked again at the next tick, nothing sent on a guess
         peg.state.done = True

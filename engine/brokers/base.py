@@ -111,6 +111,12 @@ class Broker(ABC):
         """Symbols whose open position is not wholly covered by working stop orders."""
         return sorted(self.uncovered())
 
+    def can_price_market(self, symbol: str) -> bool:
+        """Whether a market order in ``symbol`` can be taken now: a real broker prices it
+        itself; a simulated one needs a price of the market first (the paper broker's last
+        trade or quote; none right after a restart until the feed gives one)."""
+        return True
+
     def has_exposure(self, symbol: str) -> bool:
         """A position, or an entry order that may become one."""
         if any(p.symbol == symbol and p.qty != 0 for p in self.positions()):

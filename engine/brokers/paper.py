@@ -431,6 +431,9 @@ class PaperBroker(BacktestBroker):
         b = self._books.get(symbol)
         return self._position_of(symbol, b) if b is not None else None
 
+    def can_price_market(self, symbol: str) -> bool:
+        return self._market_ref(symbol) is not None
+
     def has_exposure(self, symbol: str) -> bool:
         """A non-zero position or a working entry order in ``symbol`` (what the engine
         checks before acting on a signal), without snapshotting positions and orders."""

@@ -1,6 +1,7 @@
-"""Polygon (now "Massive") market data: live trades and minute aggregates from
-polygon-api-client's WebSocketClient inside our event loop, REST backfill of
-trades and minute aggregates, and the conversions to engine.model Trade / Bar.
+"""Polygon (now "Massive") market data: live trades, minute aggregates and (for
+pegged entries) NBBO quotes from polygon-api-client's WebSocketClient inside our
+event loop, REST backfill of trades and minute aggregates, and the conversions to
+engine.model Trade / Bar / Quote.
 
 Why it looks the way it does (facts about polygon-api-client 1.16):
 
@@ -21,6 +22,11 @@ Why it looks the way it does (facts about polygon-api-client 1.16):
   websockets library's backoff, invisibly. We build a fresh client per
   connection attempt with ``max_reconnects=0`` and run our own exponential
   backoff with jitter, so the status shows a countdown.
+- Quotes (``Q.SYM``: ``bp``/``bs`` bid price and size, ``ap``/``as`` ask, ``t``
+  unix milliseconds; polygon-api-client's ``EquityQuote`` reads the same keys) are
+  subscribed only when asked (``quotes=True``: the factory asks for a pegged run,
+  whose entries follow the bid/ask); a market-order run gets none. They are not
+  backfilled after a gap: a quote is the book now, and the next one replaces it.
 - After a reconnect the gap is backfilled over REST (``/v3/trades`` with an
   explicit page limit and ``next_url`` pagination) before live data flows on.
   Live frames that arrive meanwhile are held, then released. Trades are
@@ -52,7 +58,7 @@ from urllib.parse import urlsplit
 from ..clock import Clock, WallClock
 from ..live.backoff import Backoff
 from ..live.secrets import redact, register_secret
-from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Trade
+from ..model import NS_PER_MIN, Bar, FeedStatus, JournalEntry, Quote, Trade
 from ..ops.cache import LOOKUPS
 from ..ops.provider_stats import PROVIDER_STATS, endpoint_kind
 from ..ops.providers import bars_closed
@@ -241,6 +247,22 @@ def trade_from_ws(msg: dict) -> tuple[Optional[Trade], Optional[tuple], str]:
     return Trade(sym, t * NS_PER_MS, p, s), key, ""
 
 
+def quote_from_ws(msg: dict) -> tuple[Optional[Quote], str]:
+    """A ``Q`` (NBBO quote) message -> (Quote, "") or (None, reason). A side at 0 (an
+    empty side of the book) is passed on as it is: the peg reads it as no spread to trade."""
+    sym = msg.get("sym")
+    if not isinstance(sym, str) or not sym:
+        return None, "quote without a symbol"
+    bp, ap, t = _num(msg.get("bp")), _num(msg.get("ap")), msg.get("t")
+    if bp is None or ap is None or bp < 0 or ap < 0:
+        return None, f"{sym} quote bid {_short(msg.get('bp'))} / ask {_short(msg.get('ap'))} are not prices"
+    if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+        return None, f"{sym} quote time {_short(t)} is not a unix millisecond timestamp"
+    bs, asz = _num(msg.get("bs")), _num(msg.get("as"))
+    return Quote(sym, t * NS_PER_MS, bp, ap, bs if bs is not None and bs >= 0 else 0.0,
+                 asz if asz is not None and asz >= 0 else 0.0), ""
+
+
 def bar_from_ws(msg: dict) -> tuple[Optional[Bar], str]:
     """An ``AM`` (minute aggregate) message -> (Bar, "") or (None, reason)."""
     sym = msg.get("sym")
@@ -406,7 +428,8 @@ _STOP = object()
 
 
 class PolygonFeed(Feed):
-    """Live Polygon trades (``T.SYM``) and/or minute aggregates (``AM.SYM``).
+    """Live Polygon trades (``T.SYM``) and/or minute aggregates (``AM.SYM``), and
+    quotes (``Q.SYM``) with ``quotes=True`` (a pegged run's entries follow them).
 
     ``data``: "trades" (default; the engine builds its bars from trades),
     "bars" (minute aggregates only), or "both" (for consumers that keep the two
@@ -444,6 +467,7 @@ class PolygonFeed(Feed):
         previous_session: Optional[tuple[int, int]] = None,
         today_from_ns: Optional[int] = None,
         rest_client: Any = None,
+        quotes: bool = False,
     ) -> None:
         self.symbols = [s.strip().upper() for s in symbols if s and s.strip()]
         if not self.symbols:
@@ -459,6 +483,7 @@ class PolygonFeed(Feed):
         self._rest = rest_client
         self.clock: Clock = clock or WallClock()
         self.data = data
+        self.quotes = quotes
         self.backoff = backoff or Backoff(initial_s=1.0, max_s=60.0, jitter=0.5)
         self.connect_timeout_s = connect_timeout_s
         self.limit_wait_s = limit_wait_s
@@ -515,6 +540,8 @@ class PolygonFeed(Feed):
                 out.append(f"T.{s}")
             if self.data in ("bars", "both"):
                 out.append(f"AM.{s}")
+            if self.quotes:
+                out.append(f"Q.{s}")
         return out
 
     async def start(self) -> None:
@@ -680,6 +707,14 @@ class PolygonFeed(Feed):
         self._queue.put_nowait(bar)
         return True
 
+    def _accept_quote(self, quote: Quote) -> bool:
+        if quote.symbol not in self._seen or quote.symbol in self.dropped:
+            return False
+        if quote.ts_ns > self._last_data_ns:
+            self._last_data_ns = quote.ts_ns
+        self._queue.put_nowait(quote)
+        return True
+
     def _bad(self, reason: str) -> None:
         self.malformed += 1
         self.malformed_reasons.append(reason)
@@ -747,9 +782,18 @@ class PolygonFeed(Feed):
             else:
                 self._accept_bar(bar)
                 self._got_data = True
+        elif ev == "Q":
+            quote, reason = quote_from_ws(m)
+            if quote is None:
+                self._bad(reason)
+            elif self._holding:
+                self._held.append((quote, None))
+            else:
+                self._accept_quote(quote)
+                self._got_data = True
         elif ev == "status":
             self._on_status(m)
-        # other events (quotes, second aggregates) are not subscribed: ignored
+        # other events (second aggregates; quotes of a run that did not ask) are not subscribed: ignored
 
     def _on_status(self, m: dict) -> None:
         status = str(m.get("status", ""))
@@ -787,7 +831,8 @@ class PolygonFeed(Feed):
                               f"({message}); still streaming: {left}", sym)
 
     def _what(self) -> str:
-        return {"trades": "trades", "bars": "minute aggregates"}.get(self.data, "trades and minute aggregates")
+        what = {"trades": "trades", "bars": "minute aggregates"}.get(self.data, "trades and minute aggregates")
+        return f"{what} and quotes" if self.quotes else what
 
     def _drop_unconfirmed(self, message: str) -> None:
         """A "not authorized" that names no topic: the symbols whose subscription
@@ -825,6 +870,8 @@ class PolygonFeed(Feed):
             for item, key in held:
                 if isinstance(item, Trade):
                     self._accept_trade(item, key)
+                elif isinstance(item, Quote):
+                    self._accept_quote(item)
                 else:
                     self._accept_bar(item)
 
@@ -922,5 +969,6 @@ __all__ = [
     "DEFAULT_REST_URL", "DEFAULT_WS_URL", "DELAYED_WS_URL", "ENV_API_KEY",
     "PolygonError", "PolygonFeed", "SeenTrades", "WsEndpoint", "bar_from_rest", "bar_from_ws",
     "contract_from_rest", "fetch_minute_bars", "fetch_option_chain", "fetch_trades", "make_rest_client", "parse_ws_url", "polygon_api_key",
+    "quote_from_ws",
     "rest_base_url", "trade_from_rest", "trade_from_ws", "trade_key", "ws_base_url",
 ]

@@ -6,6 +6,11 @@ faster, 0 is as fast as possible (still yielding to the event loop regularly).
 Pause, resume and speed changes act at once. The engine advances its data clock
 from the items, so its time is the data's time.
 
+With ``quotes`` (a pegged run, whose entries follow the bid/ask) a trades file that
+carries the prevailing quote (bid and ask columns, as ../shared/data's) hands out a
+``Quote`` before each trade whose bid/ask changed, as the backtester does
+(feeds/quoted.py); other runs get the trades alone.
+
 A file is loaded when the feed is made, so an unreadable file is refused before
 anything starts (``DataFileError``, one line naming the file and the problem).
 Every row the loader skipped is journaled by ``drain_notices()`` (the first
@@ -17,9 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AsyncIterator, Optional, Union
 
-from ..model import JournalEntry
+from ..model import JournalEntry, Quote
 from .base import MarketData
 from .loaders import BarsArrays, DataArrays, TradesArrays, iter_records, load
+from .quoted import iter_quoted
 from .notices import SkippedLog
 from .pacing import PacedFeed, Pacer
 
@@ -38,14 +44,17 @@ class ReplayFeed(PacedFeed):
         speed: float = 1.0,
         yield_every: int = 512,
         max_gap_s: Optional[float] = None,
+        quotes: bool = False,
     ) -> None:
         self.symbol = symbol
         self._source = source
         self._data: DataArrays = source if isinstance(source, (TradesArrays, BarsArrays)) else load(source)
+        self.quotes = quotes and isinstance(self._data, TradesArrays)  # a bars file carries no quotes
         self._pacer = Pacer(speed, yield_every=yield_every, max_gap_s=max_gap_s)
         self._connected = False
         self._done = False
-        self._emitted = 0
+        self._emitted = 0  # the file's rows handed out (the quotes are not rows)
+        self.quotes_out = 0
         self._last_data_ns = 0
         self._message = ""
         data = self._data
@@ -79,12 +88,16 @@ class ReplayFeed(PacedFeed):
         if not self._connected:
             await self.start()
         pacer = self._pacer
-        for item in iter_records(self.data, self.symbol):
+        records = iter_quoted(self.symbol, self.data) if self.quotes else iter_records(self.data, self.symbol)
+        for item in records:
             await pacer.wait_for(item.ts_ns)
             if pacer.stopped:
                 break
             self._last_data_ns = item.ts_ns
-            self._emitted += 1
+            if type(item) is Quote:
+                self.quotes_out += 1
+            else:
+                self._emitted += 1
             yield item
         else:
             self._done = True

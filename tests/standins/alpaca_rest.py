@@ -171,6 +171,11 @@ class AlpacaRestStandIn:
         self.sip_entitled = False
         self.hold_replaces = False  # replaces land at land_replaces() (a fill may race them)
         self.pending_replaces: list[tuple[str, str]] = []  # (old id, replacing id) not landed yet
+        # cancels land at land_cancels(): Alpaca answers a DELETE with 204 and the order is
+        # ``pending_cancel`` until the venue confirms ("Cancel an Order": "Attempts to cancel
+        # an open order ... the order is no longer cancelable" once filled); it can still fill
+        self.hold_cancels = False
+        self.pending_cancels: list[str] = []
         self.trades: dict[str, list[dict]] = {}
         self.bars: dict[str, list[dict]] = {}
         self.account = {
@@ -462,6 +467,12 @@ class AlpacaRestStandIn:
             if method == "DELETE":
                 if order["status"] not in OPEN_STATUSES:
                     return 422, {"code": 42210000, "message": f"order is already in \"{order['status']}\" state"}, {}
+                if self.hold_cancels:
+                    order["status"] = "pending_cancel"
+                    order["updated_at"] = iso_ns(self.tick())
+                    self._publish("pending_cancel", order)
+                    self.pending_cancels.append(oid)
+                    return 204, None, {}
                 self._cancel(oid)
                 return 204, None, {}
             if method == "PATCH":
@@ -704,6 +715,14 @@ class AlpacaRestStandIn:
             new["status"] = "accepted"
         self._publish("replaced", order)
         self._publish("new", new)
+
+    def land_cancels(self) -> None:
+        """The held cancels reach the venue (see ``hold_cancels``): an order that filled meanwhile stays filled."""
+        with self.lock:
+            held, self.pending_cancels = self.pending_cancels, []
+            for oid in held:
+                if self.orders[oid]["status"] in OPEN_STATUSES:
+                    self._cancel(oid)
 
     def land_replaces(self) -> None:
         """The held replaces reach the venue (see ``hold_replaces``)."""

@@ -6,7 +6,8 @@ Protocol as the real cluster speaks it: on open
 -> ``auth_success`` (or ``auth_failed`` and a close); ``{"action":"subscribe",
 "params":"T.AAPL,AM.AAPL"}`` -> one ``success`` status per topic
 ("subscribed to: T.AAPL"). Then arrays of events (``T`` trades with ``t`` in
-unix milliseconds and ``q`` the sequence number; ``AM`` minute aggregates).
+unix milliseconds and ``q`` the sequence number; ``AM`` minute aggregates; ``Q``
+NBBO quotes, ``ws_quote``).
 
 The unkind parts, as reported rather than as we would like them:
 
@@ -47,6 +48,14 @@ def ws_trade(sym: str, ts_ms: int, price: float, size: float, seq: int, exchange
              trade_id: Optional[str] = None) -> dict:
     return {"ev": "T", "sym": sym, "x": exchange, "i": trade_id or str(seq), "z": 3, "p": price,
             "s": size, "c": [12, 37], "t": ts_ms, "q": seq}
+
+
+def ws_quote(sym: str, ts_ms: int, bid: float, ask: float, bid_size: float = 2, ask_size: float = 3,
+             seq: int = 1) -> dict:
+    """An NBBO quote (``Q.SYM``) as Massive documents it: bid/ask exchange, price and size, conditions,
+    indicators, ``t`` unix milliseconds, ``q`` sequence number, ``z`` tape."""
+    return {"ev": "Q", "sym": sym, "bx": 11, "bp": bid, "bs": bid_size, "ax": 12, "ap": ask, "as": ask_size,
+            "c": 1, "i": [], "t": ts_ms, "q": seq, "z": 3}
 
 
 def ws_minute(sym: str, start_ms: int, o: float, h: float, l: float, c: float, v: float) -> dict:
