@@ -1,0 +1,55 @@
+"""Issue 13: the whole `cockpit backtest` command (imports, data load, run,
+breakdown, output) made faster must print what it printed before. The expected
+JSON (tests/data/backtest_sma_cross_arrays_20d.json) was printed by main 49eb38d
+for the bench's command on 20 simulated sessions; regenerate it only for a change
+meant to alter the result, and say so."""
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import json
+from pathlib import Path
+
+from cockpit import backtest_cli
+from cockpit.cli import main
+from engine.backtest.data import synthetic_bars
+
+EXPECTED = Path(__file__).parent / "data" / "backtest_sma_cross_arrays_20d.json"
+
+
+def bench_csv(path: Path, days: int) -> Path:
+    """The bench's data file (benchmarks/bench_backtest.py make_data), ``days`` sessions."""
+    b = synthetic_bars("BENCH", days, 7)
+    with open(path, "w") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for ts, o, h, lo, c, v in zip((b.ts_ns // 10**9).tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(),
+                                      b.close.tolist(), b.volume.tolist()):
+            fh.write(f"{ts},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{v:.0f}\n")
+    return path
+
+
+def bench_args(csv: Path, config: Path) -> list[str]:
+    return ["backtest", "--data", str(csv), "--symbols", "BENCH", "--setup", "sma_cross", "--qty", "100",
+            "--max-notional", "1e12", "--max-daily-loss", "100", "--initial-equity", "10000000",
+            "--slippage-bps", "0", "--commission", "0", "--no-store", "--json", "--path", "arrays",
+            "--config", str(config)]
+
+
+def test_the_bench_command_prints_what_it_printed_before(tmp_path, synthetic_cache):
+    config = tmp_path / "cockpit.toml"
+    config.write_text("[risk]\nmax_consecutive_losses = 1000000\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(bench_args(bench_csv(tmp_path / "bench_bars.csv", 20), config)) == 0
+    got = json.loads(out.getvalue())
+    got.pop("elapsed_s")
+    assert got == json.loads(EXPECTED.read_text())
+
+
+def test_the_backtest_command_runs_with_the_collector_paused(monkeypatch):
+    seen = []
+    monkeypatch.setattr(backtest_cli, "_backtest", lambda args: seen.append(gc.isenabled()) or 0)
+    assert gc.isenabled()
+    assert backtest_cli.backtest_command(None) == 0
+    assert seen == [False] and gc.isenabled()
