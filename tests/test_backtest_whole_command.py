@@ -9,6 +9,8 @@ import contextlib
 import gc
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from cockpit import backtest_cli
@@ -53,3 +55,24 @@ def test_the_backtest_command_runs_with_the_collector_paused(monkeypatch):
     assert gc.isenabled()
     assert backtest_cli.backtest_command(None) == 0
     assert seen == [False] and gc.isenabled()
+
+
+def test_the_program_freezes_the_heap_when_done_a_command_in_process_does_not():
+    code = ("import contextlib, gc, io, sys\n"
+            "from cockpit.cli import main\n"
+            "sys.argv = ['cockpit', 'runs', '--help']\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            "        main(['runs', '--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "    in_process = gc.get_freeze_count()\n"
+            "    try:\n"
+            "        main()\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print(in_process, gc.get_freeze_count() > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "True"]
