@@ -76,3 +76,17 @@ def test_the_program_freezes_the_heap_when_done_a_command_in_process_does_not():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["0", "True"]
+
+
+def test_what_a_paused_span_kept_goes_to_the_old_generation_without_a_walk():
+    """After paused_gc the young generation is empty: its survivors were handed to
+    the old generation (freeze + unfreeze), not left for the next young collection
+    to walk; nothing stays frozen."""
+    from engine.backtest.gc_pause import paused_gc
+
+    gc.collect()
+    with paused_gc():
+        kept = [[i] for i in range(50_000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 1_000
+    assert len(kept) == 50_000

@@ -12,11 +12,21 @@ from typing import Iterator
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Collector off inside the block, back as it was after (nested blocks are fine)."""
+    """Collector off inside the block, back as it was after (nested blocks are fine).
+
+    Everything the block allocated and kept would sit in the young generation, and the
+    first allocation after the collector comes back would walk all of it (~1M objects,
+    ~0.03 s after a year's backtest). It is handed to the old generation instead:
+    ``freeze`` then ``unfreeze`` splices the generations' lists, no walk; a full
+    collection still reaches it. (Not when something else holds objects frozen, which
+    the unfreeze would let go.)"""
     was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_on:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
