@@ -80,13 +80,20 @@ def test_the_program_freezes_the_heap_when_done_a_command_in_process_does_not():
 
 def test_what_a_paused_span_kept_goes_to_the_old_generation_without_a_walk():
     """After paused_gc the young generation is empty: its survivors were handed to
-    the old generation (freeze + unfreeze), not left for the next young collection
-    to walk; nothing stays frozen."""
+    the old generation (freeze + unfreeze), so the next allocations start no
+    collection that would walk them; nothing stays frozen."""
     from engine.backtest.gc_pause import paused_gc
 
+    collections: list[int] = []
+    seen = lambda phase, info: collections.append(info["generation"]) if phase == "start" else None  # noqa: E731
     gc.collect()
-    with paused_gc():
-        kept = [[i] for i in range(50_000)]
+    try:
+        with paused_gc():
+            kept = [[i] for i in range(50_000)]
+            gc.callbacks.append(seen)
+        more = [[] for _ in range(100)]
+    finally:
+        gc.callbacks.remove(seen)
+    assert collections == []
     assert gc.isenabled() and gc.get_freeze_count() == 0
-    assert gc.get_count()[0] < 1_000
-    assert len(kept) == 50_000
+    assert len(kept) == 50_000 and len(more) == 100
