@@ -234,6 +234,15 @@ def _print_json(obj) -> None:
 
 
 def backtest_command(args) -> int:
+    """`cockpit backtest`, with the garbage collector paused (engine/backtest/gc_pause.py):
+    the command is its imports, the data load, the run and the breakdown."""
+    from engine.backtest.gc_pause import paused_gc
+
+    with paused_gc():
+        return _backtest(args)
+
+
+def _backtest(args) -> int:
     from engine.backtest import report
     from engine.backtest.paths import ParityError, run_on_path
     from engine.backtest.result import equity_points

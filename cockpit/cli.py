@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import sys
 from typing import Optional
@@ -44,7 +45,19 @@ def _print_help(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The program (``argv`` None: the process's own arguments) or one command in
+    this process (tests). As the program, the heap is frozen once the command is
+    done: the interpreter's last full collection at exit would walk every object
+    left (~0.08 s of CPU after a year's backtest) only to free what exit frees anyway."""
+    if argv is not None:
+        return _command(list(argv))
+    try:
+        return _command(sys.argv[1:])
+    finally:
+        gc.freeze()
+
+
+def _command(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     args = build_parser().parse_args(argv)

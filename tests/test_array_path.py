@@ -419,3 +419,36 @@ def test_array_path_equals_engine_with_each_exit_rule(rule, seed, setup):
     if rule == "a cash floor":  # every entry fits in the cash above the floor ($5,000 plus what was won)
         room = 5000.0 + sum(max(t.pnl, 0.0) for t in res.trades)
         assert all(t.qty * t.entry_price <= room * 1.01 for t in res.trades)
+
+
+@pytest.mark.parametrize("band_pct", [0.0, 0.05, 0.5, 2.0, 10.0])
+@pytest.mark.parametrize("few", [0, 3, 400])
+def test_the_bars_price_band_check_judges_as_the_bar_by_bar_loop(monkeypatch, band_pct, few):
+    """Issue 13: the array path's price-band check finds the bars its quick pass does
+    not let through with numpy (then, past a number judged, bar by bar) and answers
+    exactly as judging every bar in order does, whatever the band and spikes."""
+    from engine.backtest import array_support as A
+    from engine.sanity import PriceBand
+    from engine.analytics.profile import resolve_bin_size
+
+    monkeypatch.setattr(A, "_FEW_JUDGED", few)
+    rng = np.random.default_rng(int(band_pct * 100) + few)
+    base = make_bars(5, "us_equity", 3, 0.0, 0.0, False)
+    for spikes in (0, 2, 6):
+        hi = base.high.copy()
+        k = rng.integers(0, len(hi), size=spikes)
+        hi[k] *= rng.choice([1.01, 1.3, 3.0], size=spikes)
+        bars = BarsArrays(base.ts_ns, base.open, hi, base.low, base.close, base.volume)
+        cfg = backtest_config(None, ["SYM"], setup="sma_cross")
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"price_band_pct": band_pct})})
+        p = cfg.strategy.for_symbol("SYM")
+        band = PriceBand(cfg.data.for_symbol("SYM"))
+        bin_size = resolve_bin_size(p, float(bars.open[0]))
+        expected = ""
+        for i, bar in enumerate(zip(bars.open.tolist(), hi.tolist(), bars.low.tolist(), bars.close.tolist())):
+            if not (band.fast_lo <= bar[2] and bar[1] <= band.fast_hi):
+                reason, _ = band.judge(bar, bin_size)
+                if reason is not None:
+                    expected = f"the price band refuses bar {i} ({reason})"
+                    break
+        assert A._check_bars(cfg, p, "SYM", bars) == expected

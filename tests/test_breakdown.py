@@ -119,3 +119,30 @@ def test_a_png_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
 def test_a_png_with_the_plot_extra(tmp_path):  # matplotlib comes with the test extra
     path = write_plot(str(tmp_path / "eq.png"), [T0, T0 + MIN, T0 + 2 * MIN], [100.0, 99.0, 101.0], "eq")
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_window_labels_follow_the_new_york_clock_across_the_dst_changes():
+    """window_labels reads New York's offset once per UTC hour (issue 13): the same
+    labels as the clock of each entry read with a datetime, minute by minute through
+    both 2024 clock changes, for the default policy and one with a window to 24:00."""
+    from datetime import datetime
+
+    from engine.analytics.session import ET, SessionCalendar
+    from engine.backtest.breakdown import window_labels
+    from engine.config import CockpitConfig
+
+    starts = (1_710_000_000, 1_730_500_000)  # 2024-03-09 and 2024-11-01 (UTC), days before each change
+    trades = [trade("SPY", 1.0, at=(s + k * 420 + 13) * 10**9) for s in starts for k in range(4 * 24 * 60 * 60 // 420)]
+    for config in (CockpitConfig(), CockpitConfig(sessions={"policy": [{"start": "09:30", "end": "10:05"},
+                                                                       {"start": "15:00", "end": "24:00"}]})):
+        cal = SessionCalendar(config.feed.session, config.sessions.policy)
+        windows = [(p.start, p.end) for p in config.sessions.policy]
+        expected = []
+        for t in trades:
+            name, in_rth = cal.name_at(t.entry_ns)
+            et = datetime.fromtimestamp(t.entry_ns // 10**9, ET)
+            clock = f"{et.hour:02d}:{et.minute:02d}"
+            expected.append(next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{name} (no policy window)")
+                            if in_rth else name)
+        assert window_labels(trades, config) == expected
+        assert len(set(expected)) >= 4

@@ -161,3 +161,28 @@ def test_checked_in_slices_load():
     bars = load(HERE / "btc_slice_bars_1m.csv.gz")
     assert isinstance(trades, TradesArrays) and len(trades) == 200
     assert isinstance(bars, BarsArrays) and len(bars) == 300
+
+
+@pytest.mark.parametrize("time_col,t0,step", [
+    ("timestamp", 1_686_663_000, 60),  # unix seconds
+    ("timestamp", 1_686_663_000_000, 60_000),  # milliseconds
+    ("ts_ns", 1_686_663_000_000_000_123, 60 * 10**9),  # nanoseconds, beyond a double's exact integers
+])
+def test_a_plain_bars_file_is_read_in_one_call_exactly_as_row_by_row(monkeypatch, time_col, t0, step):
+    """Issue 13: a plain numeric bars file (the bench's) is read by one np.loadtxt
+    call with its time column as int64: timestamps exact even beyond 2**53 (ns),
+    every value as the row-by-row path reads it."""
+    import engine.feeds.loaders as L
+
+    rows = [f"{t0 + k * step},{100 + k * 0.01:.4f},{100.5 + k * 0.01:.4f},{99.5 + k * 0.01:.4f},"
+            f"{100.1 + k * 0.01:.4f},{1000 + k}" for k in range(50)]
+    text = f"{time_col},open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+    cols, start = L._header(text, "<text>")
+    assert L._bars_fast(text, cols, start, "<text>") is not None  # the one-call path takes it
+    fast = L.parse_text(text)
+    monkeypatch.setattr(L, "_bars_fast", lambda *a: None)
+    slow = L.parse_text(text)
+    for name in ("ts_ns", "open", "high", "low", "close", "volume"):
+        assert getattr(fast, name).dtype == getattr(slow, name).dtype
+        assert getattr(fast, name).tolist() == getattr(slow, name).tolist()
+    assert int(fast.ts_ns[0]) == (t0 if time_col == "ts_ns" else 1_686_663_000 * 10**9)

@@ -52,10 +52,13 @@ def same_states(ts, o, h, lo, c, v, params, wanted=None):
     return ref
 
 
-@pytest.mark.parametrize("seed, slid", [(1, False), (2, False), (3, False), (1, True)])
-def test_every_bar_equals_the_batch(seed, slid, monkeypatch):
+@pytest.mark.parametrize("seed, slid, lcm_loop", [(1, False, False), (2, False, False), (3, False, False),
+                                                  (1, True, False), (2, False, True)])
+def test_every_bar_equals_the_batch(seed, slid, lcm_loop, monkeypatch):
     if slid:  # the DenseProfile slid bar by bar, the path for windows whose numbers do not fit in int64
         monkeypatch.setattr(states_at, "_MAX_CELLS", 0)
+    if lcm_loop:  # each window's lcm one by one, the path for bars wider than 42 bins
+        monkeypatch.setattr(states_at, "_LCM_SAFE_WIDTH", 0)
     params = StrategyParams(lookback_minutes=30, momentum_threshold=0.3, momentum_bars=5, atr_period=5)
     ref = same_states(*bars(seed, 1500), params)
     assert set(ref["state"].tolist()) == {-1, 0, 1} and ref["rejected"].size == 3
@@ -105,3 +108,11 @@ def test_name_at_is_info_name_and_in_rth(kind):
     for ts in range(start, start + 10 * 86_400 * 10**9, 421 * 10**9):
         info = cal.info(ts)
         assert cal.name_at(ts) == (info.name, info.in_rth)
+
+
+def test_no_lcm_of_bar_widths_up_to_the_safe_width_leaves_int64():
+    """Issue 13: the windows' lcms are taken at once (np.lcm.reduceat) only for bars
+    at most _LCM_SAFE_WIDTH bins wide, where any of them divides lcm(1..that)."""
+    import math
+
+    assert math.lcm(*range(1, states_at._LCM_SAFE_WIDTH + 1)) < states_at._INT_ROOM

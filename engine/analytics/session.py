@@ -69,6 +69,9 @@ _ET_BOUNDARIES = ((3, 0, LONDON), (9, 30, NEW_YORK), (16, 0, AFTER_HOURS), (20, 
 # trading day for a year is a broken calendar)
 _MAX_LOOKAHEAD_DAYS = 400
 _MAX_CACHED_DAYS = 4096
+# (kind, policy windows, rule windows) -> the day plans of every SessionCalendar built with them
+_SHARED_PLANS: dict[tuple, dict] = {}
+_MAX_SHARED_KINDS = 64
 
 
 # --------------------------------------------------------------------------- NYSE schedule
@@ -244,7 +247,12 @@ class SessionCalendar:
             self._policy.append((sh, sm, eh, em, entry.setup))
             if entry.setups is not None:
                 self._rules.append((sh, sm, eh, em, entry.label))
-        self._plans: dict[date, _DayPlan] = {}
+        # day plans are shared by every calendar of the same kind and windows (they are
+        # frozen): a backtest's run, its breakdown and its risk gates build each day once
+        if len(_SHARED_PLANS) > _MAX_SHARED_KINDS:
+            _SHARED_PLANS.clear()
+        self._plans: dict[date, _DayPlan] = _SHARED_PLANS.setdefault(
+            (kind, tuple(self._policy), tuple(self._rules)), {})
         self._last: Optional[_DayPlan] = None
         self.tz_name, self.zone = ZONES[kind]
         self._tz = ZoneInfo(self.tz_name)

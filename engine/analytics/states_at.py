@@ -126,6 +126,7 @@ def _units(V: np.ndarray) -> np.ndarray:
         return np.array(volume_units_list(V), dtype=object)
     return np.rint(x).astype(np.int64)
 _MAX_CELLS = 4_000_000  # windows x bins held at once
+_LCM_SAFE_WIDTH = 42  # bars at most this many bins wide: any lcm of their widths divides lcm(1..42) < 2**62
 
 
 def _window_histograms(first: np.ndarray, todo: np.ndarray, i0: np.ndarray, i1: np.ndarray, units: np.ndarray):
@@ -165,14 +166,17 @@ def _window_histograms(first: np.ndarray, todo: np.ndarray, i0: np.ndarray, i1: 
         return None
     # each window's factor: the lcm of its bar widths (Python integers: exact), and
     # the window's whole volume in those units must fit (checked in floating point)
-    widths = width.tolist()
     factor = np.zeros(len(todo), dtype=np.int64)
-    ends = (starts + counts).tolist()
-    for r, s0 in zip(r_idx.tolist(), starts[r_idx].tolist()):
-        f = math.lcm(*set(widths[s0:ends[r]]))
-        if f >= _INT_ROOM:
-            return None
-        factor[r] = f
+    if int(width.max()) <= _LCM_SAFE_WIDTH:  # every window's lcm divides lcm(1..42) < 2**62: exact in int64
+        factor[r_idx] = np.lcm.reduceat(width, starts[r_idx])
+    else:
+        widths = width.tolist()
+        ends = (starts + counts).tolist()
+        for r, s0 in zip(r_idx.tolist(), starts[r_idx].tolist()):
+            f = math.lcm(*set(widths[s0:ends[r]]))
+            if f >= _INT_ROOM:
+                return None
+            factor[r] = f
     sums = np.add.reduceat(u.astype(np.float64), starts[r_idx])
     if not (factor[r_idx].astype(np.float64) * sums < 2.0**61).all():
         return None
@@ -181,10 +185,10 @@ def _window_histograms(first: np.ndarray, todo: np.ndarray, i0: np.ndarray, i1: 
     row_of[r_idx] = np.arange(len(r_idx))
     rr = row_of[rows]
     base_of = base[rr]
-    diff = np.zeros((len(r_idx), span), dtype=np.int64)
-    np.add.at(diff, (rr, lo_b - base_of), share)
-    np.add.at(diff, (rr, hi_b - base_of + 1), -share)
-    hist = np.cumsum(diff, axis=1)
+    diff = np.zeros(len(r_idx) * span, dtype=np.int64)  # (flat: numpy's quick path for add.at)
+    np.add.at(diff, rr * span + (lo_b - base_of), share)
+    np.add.at(diff, rr * span + (hi_b - base_of + 1), -share)
+    hist = np.cumsum(diff.reshape(len(r_idx), span), axis=1)
     totals = (factor[r_idx] * np.add.reduceat(u, starts[r_idx])).tolist()
     lengths = (top - base + 1).tolist()
     bases = base.tolist()

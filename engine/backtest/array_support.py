@@ -123,11 +123,38 @@ def _check_bars(config: CockpitConfig, p: StrategyParams, sym: str, s: BarsArray
         return f"{bad} malformed or out-of-order bars (the Engine skips and journals them)"
     band = PriceBand(config.data.for_symbol(sym))
     bin_size = resolve_bin_size(p, 1.0 if p.bin_size != "auto" else float(o[0]))
-    O, H, L, C = o.tolist(), h.tolist(), lo.tolist(), c.tolist()
-    for i in range(n):
-        if band.fast_lo <= L[i] and H[i] <= band.fast_hi:
-            continue
-        reason, _ = band.judge((O[i], H[i], L[i], C[i]), bin_size)
+    # the bars the band's quick pass does not let through, judged in order (judging moves
+    # the band): found by numpy while they are few, then (a band judged often) bar by bar
+    i, judged = _first_outside(band, lo, h, 0), 0
+    while i < n and judged < _FEW_JUDGED:
+        reason, _ = band.judge((float(o[i]), float(h[i]), float(lo[i]), float(c[i])), bin_size)
         if reason is not None:
             return f"the price band refuses bar {i} ({reason})"
+        i, judged = _first_outside(band, lo, h, i + 1), judged + 1
+    O, H, L, C = o[i:].tolist(), h[i:].tolist(), lo[i:].tolist(), c[i:].tolist()
+    for k in range(len(L)):
+        if band.fast_lo <= L[k] and H[k] <= band.fast_hi:
+            continue
+        reason, _ = band.judge((O[k], H[k], L[k], C[k]), bin_size)
+        if reason is not None:
+            return f"the price band refuses bar {i + k} ({reason})"
     return ""
+
+
+_FEW_JUDGED = 400  # (~15 us each by numpy: past this many, the loop over lists is cheaper)
+
+
+def _first_outside(band: PriceBand, lo: np.ndarray, h: np.ndarray, i: int) -> int:
+    """The first bar from ``i`` on that the band's quick pass (``fast_lo <= low`` and
+    ``high <= fast_hi``, as it stands now) does not let through; ``len(lo)`` when none.
+    Looked for in chunks that grow."""
+    n = len(lo)
+    fast_lo, fast_hi = band.fast_lo, band.fast_hi
+    step = 256
+    while i < n:
+        j = min(n, i + step)
+        out = np.flatnonzero(~((fast_lo <= lo[i:j]) & (h[i:j] <= fast_hi)))
+        if out.size:
+            return i + int(out[0])
+        i, step = j, step * 4
+    return n

@@ -61,19 +61,36 @@ class GroupFigures:
         return {k: M._json_num(v) for k, v in asdict(self).items()}
 
 
-def group_figures(trades: Sequence[M.TradeRecord], key: Callable[[M.TradeRecord], str]) -> list[GroupFigures]:
-    groups: dict[str, list[M.TradeRecord]] = defaultdict(list)
-    for t in trades:
-        groups[key(t)].append(t)
-    total = sum(t.pnl for t in trades)
+@dataclass(frozen=True)
+class TradeColumns:
+    """Per trade, what a group's figures read (``pnl``, ``r`` where the risk is
+    known else None, ``hold_min``): worked out once for the four groupings."""
+
+    pnl: list[float]
+    r: list[Optional[float]]
+    hold_min: list[float]
+
+    @classmethod
+    def of(cls, trades: Sequence[M.TradeRecord]) -> "TradeColumns":
+        return cls([t.pnl for t in trades], [t.pnl / t.risk_usd if t.risk_usd > 0 else None for t in trades],
+                   [(t.exit_ns - t.entry_ns) / NS_PER_MIN for t in trades])  # (TradeRecord.r and .hold_min)
+
+
+def group_figures(trades: Sequence[M.TradeRecord], key: Callable[[M.TradeRecord], str],
+                  columns: Optional[TradeColumns] = None) -> list[GroupFigures]:
+    cols = columns or TradeColumns.of(trades)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(trades):
+        groups[key(t)].append(i)
+    total = sum(cols.pnl)
     out = []
-    for k, ts in sorted(groups.items()):
-        pnls = [t.pnl for t in ts]
-        rs = [t.r for t in ts if t.risk_usd > 0]
+    for k, idx in sorted(groups.items()):
+        pnls = [cols.pnl[i] for i in idx]
+        rs = [r for r in (cols.r[i] for i in idx) if r is not None]
         net = float(sum(pnls))
         out.append(GroupFigures(
-            k, len(ts), sum(p > 0 for p in pnls) / len(ts) * 100.0, float(np.mean(rs)) if rs else math.nan,
-            float(np.mean(pnls)), M.profit_factor(pnls), net, float(np.mean([t.hold_min for t in ts])),
+            k, len(idx), sum(p > 0 for p in pnls) / len(idx) * 100.0, float(np.mean(rs)) if rs else math.nan,
+            float(np.mean(pnls)), M.profit_factor(pnls), net, float(np.mean([cols.hold_min[i] for i in idx])),
             net / total * 100.0 if total else math.nan))
     return out
 
@@ -84,14 +101,23 @@ def group_figures(trades: Sequence[M.TradeRecord], key: Callable[[M.TradeRecord]
 def window_labels(trades: Sequence[M.TradeRecord], config: CockpitConfig) -> list[str]:
     calendar = SessionCalendar(config.feed.session, config.sessions.policy)
     windows = [(p.start, p.end) for p in config.sessions.policy]
+    # the policy window of each minute of the New York day ("HH:MM" compared as text,
+    # as the policy is written), and New York's UTC offset per UTC hour (it changes only
+    # on whole UTC hours): no datetime per trade
+    by_minute = [next((f"{a}-{b}" for a, b in windows if a <= clock < b), None)
+                 for clock in (f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))]
+    offsets: dict[int, int] = {}
     out = []
     for t in trades:
         name, in_rth = calendar.name_at(t.entry_ns)  # (info()'s name and in_rth, without the rest of info)
         label = name
         if in_rth:
-            et = datetime.fromtimestamp(t.entry_ns // NS_PER_S, ET)
-            clock = f"{et.hour:02d}:{et.minute:02d}"
-            label = next((f"{a}-{b}" for a, b in windows if a <= clock < b), f"{name} (no policy window)")
+            secs = t.entry_ns // NS_PER_S
+            hour = secs // 3600
+            offset = offsets.get(hour)
+            if offset is None:
+                offset = offsets[hour] = int(datetime.fromtimestamp(hour * 3600, ET).utcoffset().total_seconds())
+            label = by_minute[(secs + offset) // 60 % 1440] or f"{name} (no policy window)"
         out.append(label)
     return out
 
@@ -262,11 +288,12 @@ def breakdown(labelled: LabelledTrades, benchmark: Optional[Benchmark] = None) -
     trades = labelled.trades
     windows = dict(zip(map(id, trades), labelled.windows))
     states = dict(zip(map(id, trades), labelled.states))
+    cols = TradeColumns.of(trades)
     return Breakdown(
-        by_symbol=group_figures(trades, lambda t: t.symbol),
-        by_setup=group_figures(trades, lambda t: t.setup or UNKNOWN),
-        by_window=group_figures(trades, lambda t: windows[id(t)]),
-        by_state=group_figures(trades, lambda t: states[id(t)]),
+        by_symbol=group_figures(trades, lambda t: t.symbol, cols),
+        by_setup=group_figures(trades, lambda t: t.setup or UNKNOWN, cols),
+        by_window=group_figures(trades, lambda t: windows[id(t)], cols),
+        by_state=group_figures(trades, lambda t: states[id(t)], cols),
         benchmark=benchmark,
     )
 
