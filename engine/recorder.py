@@ -128,7 +128,8 @@ class Recorder:
     def add(self, entry: JournalEntry) -> None:
         """A journal line made elsewhere (a feed's notice)."""
         self.journal.append(entry)
-        self._store.record_journal(entry)
+        if self._journal_to_store is not None:
+            self._journal_to_store(entry)
         self.notifier.bump()
         for listener in self._journal_listeners:
             listener(entry)
@@ -150,6 +151,9 @@ class Recorder:
         it: ``order(o)``, ``fill(f)``, ``signal(s)`` are the store's own methods (one
         call each on the round trip's path, not two)."""
         self._store = store
+        # the journal's writes, None for a run that records nothing (no call to drop each line)
+        self._journal_to_store: Optional[Callable[[JournalEntry], None]] = (
+            None if store is NULL_STORE else store.record_journal)
         self.order: Callable[[Order], None] = store.record_order
         self.fill: Callable[[Any], None] = store.record_fill
         self.signal: Callable[[Signal], None] = store.record_signal

@@ -75,7 +75,8 @@ class OrderRouter:
         # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
         self.fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         self._trips: dict[str, list[Fill]] = {}
-        self._attempt: Counter[str] = Counter()
+        # signal id -> send attempts (a plain dict: a Counter's store and delete are Python-level calls)
+        self._attempt: dict[str, int] = {}
         self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
         self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
         self._failures_seen = 0
@@ -103,8 +104,8 @@ class OrderRouter:
         if plan is None or plan.side is not sig.side:
             return False
         params = self.params[sig.symbol]
-        adds = self.adds[sig.symbol]
-        own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
+        adds = self.adds.get(sig.symbol, 0)  # (get: a Counter's miss is a __missing__ call)
+        own = plan.setup == sig.setup and adds < params.max_adds(sig.setup)
         if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
             return False
         exits = exit_profile(params)
@@ -127,7 +128,7 @@ class OrderRouter:
             sig_for_plan = plan
         else:
             sig_for_plan = sig  # a new position (a stale plan of a closed one is replaced)
-        attempt = self._attempt[sig.id] = self._attempt.get(sig.id, 0) + 1  # (get: no Counter __missing__ call)
+        attempt = self._attempt[sig.id] = self._attempt.get(sig.id, 0) + 1
         if sig.index_symbol:
             self._note_mapped(sig)
         coid = self.ids.for_signal(sig.id, attempt)

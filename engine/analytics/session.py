@@ -69,6 +69,7 @@ _ET_BOUNDARIES = ((3, 0, LONDON), (9, 30, NEW_YORK), (16, 0, AFTER_HOURS), (20, 
 # trading day for a year is a broken calendar)
 _MAX_LOOKAHEAD_DAYS = 400
 _MAX_CACHED_DAYS = 4096
+_SHARED_PLANS: dict[tuple, dict] = {}  # (kind, policy windows, rule windows) -> {day: _DayPlan}
 
 
 # --------------------------------------------------------------------------- NYSE schedule
@@ -244,7 +245,10 @@ class SessionCalendar:
             self._policy.append((sh, sm, eh, em, entry.setup))
             if entry.setups is not None:
                 self._rules.append((sh, sm, eh, em, entry.label))
-        self._plans: dict[date, _DayPlan] = {}
+        # the day plans of every calendar of this kind and these windows: a sweep or a benchmark
+        # makes a calendar per run, and a plan (immutable) is ~50 us of datetime work per day
+        self._plans: dict[date, _DayPlan] = _SHARED_PLANS.setdefault(
+            (kind, tuple(self._policy), tuple(self._rules)), {})
         self._last: Optional[_DayPlan] = None
         self.tz_name, self.zone = ZONES[kind]
         self._tz = ZoneInfo(self.tz_name)
