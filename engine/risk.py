@@ -143,6 +143,10 @@ class LocalClock:
         return None
 
     def text(self, now_ns: int) -> str:
+        """The local time of day, HH:MM:SS (a blocked signal's reason)."""
+        if now_ns % 1_000_000_000 == 0:  # a whole second (every bar's time): the same digits from ``secs``
+            s = self.secs(now_ns)
+            return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
         return f"{datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz):%H:%M:%S}"
 
 

@@ -83,6 +83,7 @@ from ..model import (
 )
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
+_LEG_VALUE = {leg: leg.value for leg in OrderLeg}  # (an enum's .value is a descriptor call: 4 per bracket)
 _EPS = 1e-9
 # the reason a pegged entry carries (engine/peg.py): before its first placement, and when a
 # restart cancels it
@@ -635,7 +636,7 @@ class PaperBroker(BacktestBroker):
             child = self._new_order(
                 req.symbol, req.side.opposite, req.qty, typ, leg, now,
                 limit_price=limit, stop_price=stop, status=OrderStatus.HELD,
-                client_order_id=ClientOrderIds.child(req.client_order_id, leg.value),
+                client_order_id=ClientOrderIds.child(req.client_order_id, _LEG_VALUE[leg]),
                 parent_id=entry.id, signal_id=req.signal_id,
             )
             entry.children.append(child.id)
@@ -674,9 +675,10 @@ class PaperBroker(BacktestBroker):
         if bracket and req.leg in _REDUCE_ONLY:
             return f"invalid order: a {req.leg.value} order cannot carry a bracket"
         for leg, price in ((OrderLeg.TAKE_PROFIT, req.take_profit), (OrderLeg.STOP_LOSS, req.stop_loss)):
-            child_id = ClientOrderIds.child(cid, leg.value)
-            if price is not None and child_id in self._used_client_ids:
-                return f"duplicate client order id {child_id!r} (bracket {leg.value} of {cid!r})"
+            if price is not None:
+                child_id = ClientOrderIds.child(cid, _LEG_VALUE[leg])
+                if child_id in self._used_client_ids:
+                    return f"duplicate client order id {child_id!r} (bracket {leg.value} of {cid!r})"
         pos = self._position_qty(req.symbol)
         if req.leg in _REDUCE_ONLY and (pos == 0 or (pos > 0) == (req.side is Side.BUY)):
             return f"nothing to close: a {req.leg.value} order needs a {req.symbol} position to reduce"
@@ -735,12 +737,9 @@ class PaperBroker(BacktestBroker):
         signal_id: Optional[str] = None,
     ) -> _Working:
         self._order_seq += 1
-        w = _Working(
-            id=f"{self._id_prefix}-{self._order_seq}", client_order_id=client_order_id, symbol=symbol,
-            side=side, type=typ, qty=qty, status=status, leg=leg, created_ns=now,
-            limit_price=limit_price, stop_price=stop_price, parent_id=parent_id,
-            signal_id=signal_id, armed_tick=self._tick,
-        )
+        # positionally, in _Working's field order (3 orders a bracket: cheaper than keywords)
+        w = _Working(f"{self._id_prefix}-{self._order_seq}", client_order_id, symbol, side, typ, qty, status, leg,
+                     now, limit_price, stop_price, parent_id, signal_id, armed_tick=self._tick)
         self._touch(w, now)
         self._orders[w.id] = w
         self._open[symbol][w.id] = w
