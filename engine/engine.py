@@ -373,7 +373,8 @@ class Engine:
         for sym, bar in closed:
             an = self.analytics[sym]
             snap = an.snapshot()
-            self.recorder.bar(sym, bar, snap)
+            if self.recorder.recording:  # (a backtest records nothing: no call a bar)
+                self.recorder.bar(sym, bar, snap)
             alerts = an.drain_alerts()
             if not act:  # setups remember what they saw, as live: in-session bars
                 if snap.in_session:

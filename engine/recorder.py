@@ -67,10 +67,6 @@ class Recorder:
         self._journal_listeners: list[Callable[[JournalEntry], None]] = []
         self._listen_to(self._store)
 
-    @property
-    def recording(self) -> bool:
-        return self._store is not NULL_STORE
-
     async def open(self) -> None:
         if not self.recording and self._opener is not None:
             self.store = await self._opener()
@@ -151,6 +147,7 @@ class Recorder:
         it: ``order(o)``, ``fill(f)``, ``signal(s)`` are the store's own methods (one
         call each on the round trip's path, not two)."""
         self._store = store
+        self.recording = store is not NULL_STORE  # an attribute, not a property: the engine asks every bar
         # the journal's writes, None for a run that records nothing (no call to drop each line)
         self._journal_to_store: Optional[Callable[[JournalEntry], None]] = (
             None if store is NULL_STORE else store.record_journal)

@@ -104,7 +104,7 @@ def trade_from_row(d: dict) -> TradeRecord:
 _TRADE_REQUIRED = tuple(f.name for f in fields(TradeRecord) if f.default is MISSING)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     side: int
     qty: int = 0
