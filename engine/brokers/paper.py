@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Optional
 
@@ -92,7 +91,6 @@ PEG_NOT_RESTORED = "peg: not restored after a restart (its re-pegs and deadline 
 PEG_WINDOW_OVER = "peg: not resumed after a restart: its window ended {ago:.1f}s ago (data time): cancelled"
 PEG_RESUMED = "peg: resumed after a restart with {left:.1f}s of its window left, {reprices} re-pegs used"
 KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
-_BY_TOUCH = attrgetter("touch")  # an order's last change (a sort key read in C, not a lambda call per order)
 _INF = math.inf
 
 
@@ -183,6 +181,9 @@ class PaperBroker(BacktestBroker):
 
         self._orders: dict[str, _Working] = {}
         self._forgotten = 0  # finished orders dropped from memory at a new day (the store has them)
+        # the finished orders in ``_orders``, in the order they finished: that is their order of
+        # last change (``touch``), since a finished order is never changed again
+        self._done: list[_Working] = []
         self._open: dict[str, dict[str, _Working]] = {s: {} for s in self._symbols}
         self._timed: set[str] = set()
         self._used_client_ids: set[str] = set()
@@ -325,18 +326,23 @@ class PaperBroker(BacktestBroker):
     def _forget_done_orders(self) -> None:
         """A run left open for days keeps only what the orders pane and today's gates
         need: the oldest finished orders are dropped, a bracket only when every order
-        of it is finished (the store has them all; ``order_count`` still counts them)."""
-        done = [w for w in self._orders.values() if not w.status.is_open]
-        if len(done) <= KEEP_DONE_ORDERS:
+        of it is finished (the store has them all; ``order_count`` still counts them).
+        The oldest are the front of ``_done`` (no scan and sort of every order a day)."""
+        excess = len(self._done) - KEEP_DONE_ORDERS
+        if excess <= 0:
             return
-        working = {w.parent_id or w.id for w in self._orders.values() if w.status.is_open}
-        done.sort(key=_BY_TOUCH)
-        for w in done[: len(done) - KEEP_DONE_ORDERS]:
-            if (w.parent_id or w.id) not in working:
+        # the families with an order working: every working order is in its symbol's open book
+        working = {w.parent_id or w.id for book in self._open.values() for w in book.values()}
+        kept = []
+        for w in self._done[:excess]:
+            if (w.parent_id or w.id) in working:
+                kept.append(w)
+            else:
                 del self._orders[w.id]
                 # its client id too: a retry comes within seconds, while its order is still here
                 self._used_client_ids.discard(w.client_order_id)
                 self._forgotten += 1
+        self._done[:excess] = kept
 
     # ------------------------------------------------------------------ protocol: market data
 
@@ -714,6 +720,7 @@ class PaperBroker(BacktestBroker):
             reason=reason, touch=self._touch_seq,
         )
         self._orders[w.id] = w
+        self._done.append(w)
         # a refused id stays taken, as at a real broker: a retry must use a new attempt
         if is_valid_client_order_id(req.client_order_id):
             self._used_client_ids.add(req.client_order_id)
@@ -983,7 +990,9 @@ class PaperBroker(BacktestBroker):
         return w.snapshot()
 
     def _close_out(self, w: _Working) -> None:
-        self._open[w.symbol].pop(w.id, None)
+        """``w`` finished (filled, cancelled, expired): out of the working books."""
+        if self._open[w.symbol].pop(w.id, None) is not None:
+            self._done.append(w)
         self._timed.discard(w.id)
         self._pegs.pop(w.id, None)
 
