@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from .config import RiskConfig, SessionPolicy, SizingConfig
 from .sizing import MarketView, factors
-from .model import Account, Order, OrderLeg, Position, Signal, evolve
+from .model import Account, Order, OrderLeg, Position, Signal, evolve, record
 from .options_gate import OptionsFeedback, OptionsReading, verdict_of
 
 OPTIONS_NOTE = " | "  # joins the options gate's figures to a signal's reason
@@ -61,7 +61,7 @@ class RiskRule(str, Enum):
     OPTIONS_DATA = "options data unavailable"  # the gate is on and the chain could not be had
 
 
-@dataclass(frozen=True)
+@record  # (a record: frozen under the tests, built without per-field setattrs in a run; one per risk check)
 class RiskDecision:
     allowed: bool
     signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)

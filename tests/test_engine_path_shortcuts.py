@@ -151,3 +151,37 @@ def test_bars_from_columns_are_the_bars_built_one_by_one(counts):
     got = list(arrays.iter_bars("X"))
     assert [repr(b) for b in got] == [repr(b) for b in expected]  # (repr: NaN fields compare as text)
     assert all(type(b.trades) is int for b in got)
+
+
+TRADE_CHECK = r"""
+import json, pickle
+from engine.backtest.metrics import TradeRecord, trade_from_row
+from engine.model import ClosedTrade
+from engine.risk import RiskDecision
+t = TradeRecord("SPY", "long", 100, 1, 2, 10.0, 11.0, 100.0, 0.0, 50.0, "take_profit", "sma_cross")
+same = TradeRecord("SPY", "long", 100, 1, 2, 10.0, 11.0, 100.0, 0.0, 50.0, "take_profit", "sma_cross")
+c = ClosedTrade("SPY", "sma_cross", "long", 100, 1, 2, 10.0, 11.0, 100.0, 2.0, "target")
+print(json.dumps({
+    "frozen": [cls.__dataclass_params__.frozen for cls in (TradeRecord, ClosedTrade, RiskDecision)],
+    "equal": t == same and hash(t) == hash(same) and len({t, same}) == 1,
+    # (repr: their NaN index fields are equal only as the same object)
+    "pickled": repr(pickle.loads(pickle.dumps(t))) == repr(t) and repr(pickle.loads(pickle.dumps(c))) == repr(c),
+    "row": trade_from_row(t.as_dict()) == t, "r": t.r,
+}))
+"""
+
+
+@pytest.mark.parametrize("frozen", ["", "1"])
+def test_trade_records_are_built_unfrozen_in_a_run_and_behave_as_frozen_ones(frozen):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "COCKPIT_FROZEN_RECORDS"}
+    if frozen:
+        env["COCKPIT_FROZEN_RECORDS"] = frozen
+    out = json.loads(subprocess.run([sys.executable, "-c", TRADE_CHECK], check=True, capture_output=True, text=True,
+                                    cwd=Path(__file__).resolve().parents[1], env=env).stdout)
+    assert out == {"frozen": [bool(frozen)] * 3, "equal": True, "pickled": True, "row": True, "r": 2.0}
