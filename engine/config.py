@@ -259,6 +259,13 @@ class StrategyParams(_Section):
                 raise ValueError(f"unknown setup {name!r}; allowed: {', '.join(allowed)}")
         return v
 
+    def max_adds(self, setup: str) -> int:
+        """``<setup>_max_adds`` (STRATEGY.md 13), 0 for a setup without one. Read from the
+        fields rather than by ``getattr(..., 0)``: a missing attribute of a pydantic model
+        raises and catches an AttributeError inside (~5 us), and every signal dropped
+        while its symbol holds a position asks (``OrderRouter.may_add``)."""
+        return self.__dict__.get(f"{setup}_max_adds", 0)
+
 
 class StrategyConfig(StrategyParams):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per symbol

@@ -43,7 +43,9 @@ class DataEngine:
         self.counters = counters
         self.analytics = {s: SymbolAnalytics(s, params[s], calendar) for s in symbols}
         self.alerts: deque[LvnAlert] = deque(maxlen=MAX_ALERTS)
-        self.state_minutes: Counter[str] = Counter()  # closed in-session bars per market state
+        # closed in-session bars per market state, first seen first; a plain dict, not a Counter:
+        # a Counter's store goes through a Python-level slot (it defines __delitem__), once a bar
+        self.state_minutes: dict[str, int] = {}
         self.last_data_ns = 0
         self.seen = 0  # trades and bars applied: part of the engine's published version
         self.resume_after_ns = 0  # after a restart: data up to here is already in the analytics

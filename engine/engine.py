@@ -357,8 +357,9 @@ class Engine:
     def add_state_minutes(self, counts: dict[str, int]) -> None:
         """In-session bars per market state that a backtest counted without handing
         them to the engine (bars on which the engine provably does nothing else)."""
+        minutes = self.state_minutes
         for key, n in counts.items():
-            self.state_minutes[key] += n
+            minutes[key] = minutes.get(key, 0) + n
 
     # ------------------------------------------------------------------ bar close: setups
 
@@ -373,10 +374,12 @@ class Engine:
         if self._day_to_note is not None:
             day, self._day_to_note = self._day_to_note, None
             await sim_resume.day_began(self, day, now)
+        state_minutes = self.state_minutes
         for sym, bar in closed:
             an = self.analytics[sym]
             snap = an.snapshot()
-            self.recorder.bar(sym, bar, snap)
+            if self.recorder.recording:  # (a backtest records nothing: no call a bar)
+                self.recorder.bar(sym, bar, snap)
             alerts = an.drain_alerts()
             if not act:  # setups remember what they saw, as live: in-session bars
                 if snap.in_session:
@@ -397,7 +400,8 @@ class Engine:
                     await self.router.act_on_exits(sym, actions)
             if not snap.in_session:
                 continue
-            self.state_minutes[_STATE_KEY[snap.state]] += 1
+            key = _STATE_KEY[snap.state]
+            state_minutes[key] = state_minutes.get(key, 0) + 1
             for setup in self.setups[sym]:
                 # _setup_bar inlined (every bar of every setup; most give no signal)
                 try:

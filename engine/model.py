@@ -551,7 +551,7 @@ class OrderDetail:
     fills: tuple[Fill, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClosedTrade:
     """One round trip of the day (flat -> position -> flat), as the Trades pane and
     ``cockpit trades`` show it. ``r`` is NaN when the initial stop is not known."""

@@ -31,14 +31,18 @@ class OrderEvents:
             while len(self._events) > self.max_orders:
                 old, _ = self._events.popitem(last=False)
                 self._fills.pop(old, None)
-        ts = fill.ts_ns if fill is not None else (order.updated_ns or order.created_ns)
+        if fill is None:
+            if len(events) < MAX_EVENTS_PER_ORDER:
+                event = (order.updated_ns or order.created_ns, kind, order.status, order.filled_qty, None,
+                         reason or order.reason)
+                if kind == "submitted":  # the submit returns after a broker that answers at once said "new"
+                    events.insert(0, event)
+                else:
+                    events.append(event)
+            return
         if len(events) < MAX_EVENTS_PER_ORDER:
-            event = (ts, kind, order.status, order.filled_qty, fill.price if fill is not None else None,
-                     reason or order.reason)
-            # the submit returns after a broker that answers at once has already said "new"
-            events.insert(0 if kind == "submitted" else len(events), event)
-        if fill is not None:
-            self._fills.setdefault(order.id, []).append(fill)
+            events.append((fill.ts_ns, kind, order.status, order.filled_qty, fill.price, reason or order.reason))
+        self._fills.setdefault(order.id, []).append(fill)
 
     def detail(self, order: Order, known: Iterable[Order]) -> OrderDetail:
         """``order`` with its legs among ``known`` orders (an entry's children; a

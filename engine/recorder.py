@@ -67,10 +67,6 @@ class Recorder:
         self._journal_listeners: list[Callable[[JournalEntry], None]] = []
         self._listen_to(self._store)
 
-    @property
-    def recording(self) -> bool:
-        return self._store is not NULL_STORE
-
     async def open(self) -> None:
         if not self.recording and self._opener is not None:
             self.store = await self._opener()
@@ -128,7 +124,8 @@ class Recorder:
     def add(self, entry: JournalEntry) -> None:
         """A journal line made elsewhere (a feed's notice)."""
         self.journal.append(entry)
-        self._store.record_journal(entry)
+        if self._journal_to_store is not None:
+            self._journal_to_store(entry)
         self.notifier.bump()
         for listener in self._journal_listeners:
             listener(entry)
@@ -150,6 +147,10 @@ class Recorder:
         it: ``order(o)``, ``fill(f)``, ``signal(s)`` are the store's own methods (one
         call each on the round trip's path, not two)."""
         self._store = store
+        self.recording = store is not NULL_STORE  # an attribute, not a property: the engine asks every bar
+        # the journal's writes, None for a run that records nothing (no call to drop each line)
+        self._journal_to_store: Optional[Callable[[JournalEntry], None]] = (
+            None if store is NULL_STORE else store.record_journal)
         self.order: Callable[[Order], None] = store.record_order
         self.fill: Callable[[Any], None] = store.record_fill
         self.signal: Callable[[Signal], None] = store.record_signal

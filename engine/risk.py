@@ -28,13 +28,14 @@ from zoneinfo import ZoneInfo
 
 from .config import RiskConfig, SessionPolicy, SizingConfig
 from .sizing import MarketView, factors
-from .model import Account, Order, OrderLeg, Position, Signal, evolve
+from .model import Account, Order, OrderLeg, Position, Signal, evolve, record
 from .options_gate import OptionsFeedback, OptionsReading, verdict_of
 
 OPTIONS_NOTE = " | "  # joins the options gate's figures to a signal's reason
 
 _EPS = 1e-9
 _NS_PER_HOUR = 3_600_000_000_000
+_NS_PER_DAY = 24 * _NS_PER_HOUR
 
 
 class RiskRule(str, Enum):
@@ -60,7 +61,7 @@ class RiskRule(str, Enum):
     OPTIONS_DATA = "options data unavailable"  # the gate is on and the chain could not be had
 
 
-@dataclass(frozen=True)
+@record  # (a record: frozen under the tests, built without per-field setattrs in a run; one per risk check)
 class RiskDecision:
     allowed: bool
     signal: Signal  # sized: qty, risk_usd, r_multiple (qty 0 when blocked before sizing)
@@ -106,32 +107,46 @@ def _secs(text: str) -> int:
 
 
 class LocalClock:
-    """Seconds since local midnight in one time zone, the zone's UTC offset looked up
-    once per UTC hour (offsets change on hour boundaries in New York; an hour whose
-    two ends disagree is converted exactly every time)."""
+    """Seconds since local midnight in one time zone. The zone's UTC offset is looked
+    up for the UTC day around a time and kept while time stays in it: a day whose two
+    ends have the same offset has no change inside (a zone changes its offset at most
+    once a day); a day with a change is looked up by the hour instead, and an hour whose
+    two ends disagree is converted exactly every time. (Once per UTC day, not per hour:
+    a backtest asks at each signal, and its signals rarely share an hour.)"""
 
-    __slots__ = ("tz", "_offset_hour")
+    __slots__ = ("tz", "_span")
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._offset_hour: Optional[tuple[int, int]] = None  # (UTC hour, offset ns)
+        self._span: tuple[int, int, int] = (0, 0, 0)  # [start_ns, end_ns) of one offset, the offset in ns
 
     def secs(self, now_ns: int) -> int:
-        hour = now_ns // _NS_PER_HOUR
-        cached = self._offset_hour
-        if cached is not None and cached[0] == hour:
-            off = cached[1]
-        else:
-            a = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(self.tz).utcoffset()
-            b = datetime.fromtimestamp(hour * 3600 + 3599, tz=timezone.utc).astimezone(self.tz).utcoffset()
-            if a != b:
+        start, end, off = self._span
+        if not (start <= now_ns < end):
+            span = self._offset_span(now_ns)
+            if span is None:
                 t = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz).time()
                 return t.hour * 3600 + t.minute * 60 + t.second
-            off = int(a.total_seconds()) * 1_000_000_000
-            self._offset_hour = (hour, off)
+            start, end, off = self._span = span
         return ((now_ns + off) // 1_000_000_000) % 86400
 
+    def _offset_span(self, now_ns: int) -> Optional[tuple[int, int, int]]:
+        """(start, end, offset ns) of the UTC day, else the UTC hour, around ``now_ns``
+        whose two ends have the same offset; None when the hour's ends disagree."""
+        for unit in (_NS_PER_DAY, _NS_PER_HOUR):
+            start = now_ns - now_ns % unit
+            first = start // 1_000_000_000
+            a = datetime.fromtimestamp(first, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            b = datetime.fromtimestamp(first + unit // 1_000_000_000 - 1, tz=timezone.utc).astimezone(self.tz).utcoffset()
+            if a == b:
+                return start, start + unit, int(a.total_seconds()) * 1_000_000_000
+        return None
+
     def text(self, now_ns: int) -> str:
+        """The local time of day, HH:MM:SS (a blocked signal's reason)."""
+        if now_ns % 1_000_000_000 == 0:  # a whole second (every bar's time): the same digits from ``secs``
+            s = self.secs(now_ns)
+            return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
         return f"{datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).astimezone(self.tz):%H:%M:%S}"
 
 

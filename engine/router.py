@@ -75,7 +75,8 @@ class OrderRouter:
         # (since it was last flat), whose P&L feeds the consecutive-loss gate when it closes
         self.fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         self._trips: dict[str, list[Fill]] = {}
-        self._attempt: Counter[str] = Counter()
+        # signal id -> send attempts (a plain dict: a Counter's store and delete are Python-level calls)
+        self._attempt: dict[str, int] = {}
         self._protective: Counter[str] = Counter()  # signal id -> protective stops tried this run
         self.failures: deque[Order] = deque(maxlen=20)  # failed actions, newest last (the orders pane)
         self._failures_seen = 0
@@ -103,8 +104,8 @@ class OrderRouter:
         if plan is None or plan.side is not sig.side:
             return False
         params = self.params[sig.symbol]
-        adds = self.adds[sig.symbol]
-        own = plan.setup == sig.setup and adds < getattr(params, f"{sig.setup}_max_adds", 0)
+        adds = self.adds.get(sig.symbol, 0)  # (get: a Counter's miss is a __missing__ call)
+        own = plan.setup == sig.setup and adds < params.max_adds(sig.setup)
         if not (own or 1 + adds < self.config.risk.max_positions_per_symbol):
             return False
         exits = exit_profile(params)
@@ -132,7 +133,7 @@ class OrderRouter:
             sig_for_plan = plan
         else:
             sig_for_plan = sig  # a new position (a stale plan of a closed one is replaced)
-        attempt = self._attempt[sig.id] = self._attempt.get(sig.id, 0) + 1  # (get: no Counter __missing__ call)
+        attempt = self._attempt[sig.id] = self._attempt.get(sig.id, 0) + 1
         if sig.index_symbol:
             self._note_mapped(sig)
         coid = self.ids.for_signal(sig.id, attempt)
@@ -207,22 +208,24 @@ class OrderRouter:
     # ------------------------------------------------------------------ what the broker says
 
     def on_broker_event(self, ev: BrokerEvent) -> None:
-        o = ev.order
+        o, kind, f = ev.order, ev.kind, ev.fill
         rec = self.recorder
         rec.order(self.with_index(o) if self.mapped else o)  # (most runs map nothing: no call)
-        self.events.add(ev.kind, o, ev.fill, ev.reason)
-        if ev.kind in ("fill", "partial_fill") and ev.fill is not None:
-            f = ev.fill
+        self.events.add(kind, o, f, ev.reason)
+        if kind == "new":  # (5 of a round trip's 8 events: nothing more to journal)
+            pass
+        elif kind in ("fill", "partial_fill") and f is not None:
             self.fills.append(f)
             self._trips.setdefault(f.symbol, []).append(f)
             self.counters["fills"] += 1
             rec.fill(f)
-            rec.account(self.broker)
+            if rec.recording:  # (the account's rows: none without a store)
+                rec.account(self.broker)
             rec.logf("info", "fill", "filled {} {} {} @ {:.2f} ({})", (f.side, f.qty, f.symbol, f.price, f.leg),
                      f.symbol)
             self.day_trades.record(f, self.plans.get(f.symbol), o)  # built when read
             self._after_fill(f)
-        elif ev.kind == "rejected":
+        elif kind == "rejected":
             self.counters["rejections"] += 1
             rec.log("error", "broker", f"{o.symbol} order {o.client_order_id} rejected: "
                     f"{self.redact(ev.reason or o.reason)}", o.symbol)
@@ -233,16 +236,16 @@ class OrderRouter:
                 # its entry never became a position (e.g. an UNKNOWN never placed); a pegged entry's
                 # replacement refused because the order it replaced filled first keeps the plan
                 self.plans.pop(o.symbol)
-        elif ev.kind == "resolved":
+        elif kind == "resolved":
             rec.log("info", "order", f"{o.symbol} order {o.client_order_id}: {ev.reason or o.reason}", o.symbol)
-        elif ev.kind == "replaced" and o.leg is OrderLeg.ENTRY and ev.reason.startswith("peg: "):
+        elif kind == "replaced" and o.leg is OrderLeg.ENTRY and ev.reason.startswith("peg: "):
             # a pegged entry placed, re-pegged, pulled or sent at market (engine/peg.py)
             rec.log("info", "order", f"{o.symbol} entry {o.client_order_id}: {ev.reason}", o.symbol)
             self._journal_peg(o)
-        elif ev.kind in ("canceled", "expired") or (ev.kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
+        elif kind in ("canceled", "expired") or (kind == "replaced" and o.leg is OrderLeg.TAKE_PROFIT):
             # a take-profit "replaced" is Alpaca ending it because its stop triggered (a moved stop's
             # "replaced" is routine and not journaled)
-            rec.logf("info", "order", "{} {} order {} {}{}", (o.symbol, o.leg, o.client_order_id, ev.kind,
+            rec.logf("info", "order", "{} {} order {} {}{}", (o.symbol, o.leg, o.client_order_id, kind,
                                                              f": {ev.reason}" if ev.reason else ""), o.symbol)
         self.notifier.notify()
         for listener in self._listeners:

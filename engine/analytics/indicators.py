@@ -54,9 +54,13 @@ class WilderATR:
     def update(self, high: float, low: float, close: float) -> float:
         pc = self._prev_close
         tr = high - low
-        if pc == pc:
-            a = abs(high - pc)
-            b = abs(low - pc)
+        if pc == pc:  # max(tr, |high - pc|, |low - pc|), each |x| by a sign test (no builtin call: 2 ATRs a bar)
+            a = high - pc
+            if a < 0.0:
+                a = -a
+            b = low - pc
+            if b < 0.0:
+                b = -b
             if a > tr:
                 tr = a
             if b > tr:

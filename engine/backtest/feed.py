@@ -47,8 +47,16 @@ def _records(sym: str, s: Union[BarsArrays, TradesArrays]) -> list:
 
 def items(ds: Dataset, quotes: bool = False) -> Iterator[Union[Bar, Trade, Quote]]:
     """Every item of the dataset as a model object, in time order; with ``quotes``, each
-    trade whose prevailing quote changed comes after that ``Quote`` (module doc)."""
+    trade whose prevailing quote changed comes after that ``Quote`` (module doc). One
+    symbol without quotes: an iterator over its records' list (no generator step per item)."""
     syms = list(ds.series)
+    if len(syms) == 1 and not (quotes and ds.kind == "trades"):
+        return iter(_records(syms[0], ds.series[syms[0]]))
+    return _merged(ds, syms, quotes)
+
+
+def _merged(ds: Dataset, syms: list, quotes: bool) -> Iterator[Union[Bar, Trade, Quote]]:
+    """``items`` of several symbols, or with quotes."""
     if quotes and ds.kind == "trades":
         if len(syms) == 1:
             yield from iter_quoted(syms[0], ds.series[syms[0]])
@@ -57,9 +65,6 @@ def items(ds: Dataset, quotes: bool = False) -> Iterator[Union[Bar, Trade, Quote
         which, idx = merge_order(ds)
         for k, i in zip(which.tolist(), idx.tolist()):
             yield from per_q[k][i]
-        return
-    if len(syms) == 1:
-        yield from _records(syms[0], ds.series[syms[0]])
         return
     per = [_records(sym, ds.series[sym]) for sym in syms]
     which, idx = merge_order(ds)

@@ -35,12 +35,14 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..execution_map import to_index
-from ..model import NS_PER_MIN, Fill, Side
+from ..model import FROZEN_RECORDS, NS_PER_MIN, Fill, Side
 
 TRADING_DAYS = 252
 
 
-@dataclass(frozen=True)
+# frozen under the tests only, as the model's records (engine/model.py: a frozen class sets each
+# of its 16 fields through object.__setattr__, ~3 us a trade); a dict, not slots: trade_from_row
+@dataclass(frozen=FROZEN_RECORDS, unsafe_hash=not FROZEN_RECORDS)
 class TradeRecord:
     """One closed round trip."""
 
@@ -104,7 +106,7 @@ def trade_from_row(d: dict) -> TradeRecord:
 _TRADE_REQUIRED = tuple(f.name for f in fields(TradeRecord) if f.default is MISSING)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     side: int
     qty: int = 0

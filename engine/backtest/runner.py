@@ -60,15 +60,15 @@ class EngineSuspended(RuntimeError):
     """An engine coroutine waited on something real (a network broker?)."""
 
 
-def drive(coro) -> Any:
-    """Run a coroutine that never suspends to completion, without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise EngineSuspended("an engine coroutine suspended during a backtest; the backtest runs the paper "
-                          "broker only, whose calls complete at once")
+def drive(coro) -> None:
+    """Run a coroutine that never suspends to completion, without an event loop (its
+    result is dropped: the engine's bar and broker coroutines return None). Iterated
+    through ``__await__``, its end raises no StopIteration into Python code (``send``
+    would: ~170 ns more, once per bar of a run)."""
+    for _ in coro.__await__():
+        coro.close()
+        raise EngineSuspended("an engine coroutine suspended during a backtest; the backtest runs the paper "
+                              "broker only, whose calls complete at once")
 
 
 # --------------------------------------------------------------------------- the run

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Optional
 
@@ -83,6 +82,7 @@ from ..model import (
 )
 
 _REDUCE_ONLY = (OrderLeg.TAKE_PROFIT, OrderLeg.STOP_LOSS, OrderLeg.EXIT)
+_LEG_VALUE = {leg: leg.value for leg in OrderLeg}  # (an enum's .value is a descriptor call: 4 per bracket)
 _EPS = 1e-9
 # the reason a pegged entry carries (engine/peg.py): before its first placement, and when a
 # restart cancels it
@@ -91,7 +91,6 @@ PEG_NOT_RESTORED = "peg: not restored after a restart (its re-pegs and deadline 
 PEG_WINDOW_OVER = "peg: not resumed after a restart: its window ended {ago:.1f}s ago (data time): cancelled"
 PEG_RESUMED = "peg: resumed after a restart with {left:.1f}s of its window left, {reprices} re-pegs used"
 KEEP_DONE_ORDERS = 200  # finished orders kept in memory across a new day (recent_orders, look-ups)
-_BY_TOUCH = attrgetter("touch")  # an order's last change (a sort key read in C, not a lambda call per order)
 _INF = math.inf
 
 
@@ -182,6 +181,9 @@ class PaperBroker(BacktestBroker):
 
         self._orders: dict[str, _Working] = {}
         self._forgotten = 0  # finished orders dropped from memory at a new day (the store has them)
+        # the finished orders in ``_orders``, in the order they finished: that is their order of
+        # last change (``touch``), since a finished order is never changed again
+        self._done: list[_Working] = []
         self._open: dict[str, dict[str, _Working]] = {s: {} for s in self._symbols}
         self._timed: set[str] = set()
         self._used_client_ids: set[str] = set()
@@ -324,18 +326,23 @@ class PaperBroker(BacktestBroker):
     def _forget_done_orders(self) -> None:
         """A run left open for days keeps only what the orders pane and today's gates
         need: the oldest finished orders are dropped, a bracket only when every order
-        of it is finished (the store has them all; ``order_count`` still counts them)."""
-        done = [w for w in self._orders.values() if not w.status.is_open]
-        if len(done) <= KEEP_DONE_ORDERS:
+        of it is finished (the store has them all; ``order_count`` still counts them).
+        The oldest are the front of ``_done`` (no scan and sort of every order a day)."""
+        excess = len(self._done) - KEEP_DONE_ORDERS
+        if excess <= 0:
             return
-        working = {w.parent_id or w.id for w in self._orders.values() if w.status.is_open}
-        done.sort(key=_BY_TOUCH)
-        for w in done[: len(done) - KEEP_DONE_ORDERS]:
-            if (w.parent_id or w.id) not in working:
+        # the families with an order working: every working order is in its symbol's open book
+        working = {w.parent_id or w.id for book in self._open.values() for w in book.values()}
+        kept = []
+        for w in self._done[:excess]:
+            if (w.parent_id or w.id) in working:
+                kept.append(w)
+            else:
                 del self._orders[w.id]
                 # its client id too: a retry comes within seconds, while its order is still here
                 self._used_client_ids.discard(w.client_order_id)
                 self._forgotten += 1
+        self._done[:excess] = kept
 
     # ------------------------------------------------------------------ protocol: market data
 
@@ -638,7 +645,7 @@ class PaperBroker(BacktestBroker):
             child = self._new_order(
                 req.symbol, req.side.opposite, req.qty, typ, leg, now,
                 limit_price=limit, stop_price=stop, status=OrderStatus.HELD,
-                client_order_id=ClientOrderIds.child(req.client_order_id, leg.value),
+                client_order_id=ClientOrderIds.child(req.client_order_id, _LEG_VALUE[leg]),
                 parent_id=entry.id, signal_id=req.signal_id,
             )
             entry.children.append(child.id)
@@ -677,9 +684,10 @@ class PaperBroker(BacktestBroker):
         if bracket and req.leg in _REDUCE_ONLY:
             return f"invalid order: a {req.leg.value} order cannot carry a bracket"
         for leg, price in ((OrderLeg.TAKE_PROFIT, req.take_profit), (OrderLeg.STOP_LOSS, req.stop_loss)):
-            child_id = ClientOrderIds.child(cid, leg.value)
-            if price is not None and child_id in self._used_client_ids:
-                return f"duplicate client order id {child_id!r} (bracket {leg.value} of {cid!r})"
+            if price is not None:
+                child_id = ClientOrderIds.child(cid, _LEG_VALUE[leg])
+                if child_id in self._used_client_ids:
+                    return f"duplicate client order id {child_id!r} (bracket {leg.value} of {cid!r})"
         pos = self._position_qty(req.symbol)
         if req.leg in _REDUCE_ONLY and (pos == 0 or (pos > 0) == (req.side is Side.BUY)):
             return f"nothing to close: a {req.leg.value} order needs a {req.symbol} position to reduce"
@@ -715,6 +723,7 @@ class PaperBroker(BacktestBroker):
             reason=reason, touch=self._touch_seq,
         )
         self._orders[w.id] = w
+        self._done.append(w)
         # a refused id stays taken, as at a real broker: a retry must use a new attempt
         if is_valid_client_order_id(req.client_order_id):
             self._used_client_ids.add(req.client_order_id)
@@ -738,12 +747,9 @@ class PaperBroker(BacktestBroker):
         signal_id: Optional[str] = None,
     ) -> _Working:
         self._order_seq += 1
-        w = _Working(
-            id=f"{self._id_prefix}-{self._order_seq}", client_order_id=client_order_id, symbol=symbol,
-            side=side, type=typ, qty=qty, status=status, leg=leg, created_ns=now,
-            limit_price=limit_price, stop_price=stop_price, parent_id=parent_id,
-            signal_id=signal_id, armed_tick=self._tick,
-        )
+        # positionally, in _Working's field order (3 orders a bracket: cheaper than keywords)
+        w = _Working(f"{self._id_prefix}-{self._order_seq}", client_order_id, symbol, side, typ, qty, status, leg,
+                     now, limit_price, stop_price, parent_id, signal_id, armed_tick=self._tick)
         self._touch(w, now)
         self._orders[w.id] = w
         self._open[symbol][w.id] = w
@@ -987,7 +993,9 @@ class PaperBroker(BacktestBroker):
         return w.snapshot()
 
     def _close_out(self, w: _Working) -> None:
-        self._open[w.symbol].pop(w.id, None)
+        """``w`` finished (filled, cancelled, expired): out of the working books."""
+        if self._open[w.symbol].pop(w.id, None) is not None:
+            self._done.append(w)
         self._timed.discard(w.id)
         self._pegs.pop(w.id, None)
 

@@ -47,6 +47,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation
+from itertools import repeat
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
@@ -152,18 +153,17 @@ class BarsArrays:
         return int(self.ts_ns.shape[0])
 
     def iter_bars(self, symbol: str) -> Iterator[Bar]:
+        """Model Bars in file order (``map`` over the columns: no generator step per bar)."""
         n = len(self)
         nan = np.full(n, np.nan)
         buy = (self.buy_volume if self.buy_volume is not None else nan).tolist()
         sell = (self.sell_volume if self.sell_volume is not None else nan).tolist()
-        cnt = (self.trades if self.trades is not None else np.zeros(n, dtype=np.int64)).tolist()
+        counts = self.trades if self.trades is not None else np.zeros(n, dtype=np.int64)
+        cnt = counts.tolist() if counts.dtype.kind in "iu" else [int(x) for x in counts.tolist()]
         vw = (self.vwap if self.vwap is not None else nan).tolist()
-        vap = self.vap if self.vap is not None else [None] * n
-        for i, (ts, o, h, l, c, v) in enumerate(zip(
-            self.ts_ns.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
-            self.close.tolist(), self.volume.tolist(),
-        )):
-            yield Bar(symbol, ts, o, h, l, c, v, buy[i], sell[i], int(cnt[i]), vw[i], vap[i])
+        vap = self.vap if self.vap is not None else repeat(None, n)
+        return map(Bar, repeat(symbol, n), self.ts_ns.tolist(), self.open.tolist(), self.high.tolist(),
+                   self.low.tolist(), self.close.tolist(), self.volume.tolist(), buy, sell, cnt, vw, vap)
 
 
 DataArrays = Union[TradesArrays, BarsArrays]

@@ -59,19 +59,10 @@ def build_signal(
     """One Signal with the deterministic id ``{symbol}-{setup}-{now_ns}`` (a setup
     fires at most once per closed bar, so the id is unique) and its reward/risk."""
     risk = abs(entry - stop)
-    return Signal(
-        id=f"{symbol}-{setup}-{now_ns}",
-        symbol=symbol,
-        setup=setup,
-        side=side,
-        entry=entry,
-        stop=stop,
-        target=target,
-        confidence=clamp_confidence(confidence),
-        reason=reason,
-        created_ns=now_ns,
-        r_multiple=abs(target - entry) / risk if risk > 0 else 0.0,
-    )
+    # positionally, in Signal's field order (id ... created_ns): every signal of every setup is built here
+    return Signal(f"{symbol}-{setup}-{now_ns}", symbol, setup, side, entry, stop, target,
+                  clamp_confidence(confidence), reason, now_ns,
+                  r_multiple=abs(target - entry) / risk if risk > 0 else 0.0)
 
 
 class RearmLatch:
