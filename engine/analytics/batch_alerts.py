@@ -31,19 +31,19 @@ What the bar-by-bar path does, and how it is done here:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ..config import StrategyParams
-from .batch_lvns import fits_int64, row_lvns
-from .profile import BIN_EPS, bin_centre, units_stats, vap_bins, volume_units_list
+from .batch_histograms import blocks, session_bars
+from .batch_lvns import row_lvns
+from .batch_structure import session_legs
+from .profile import bin_centre, units_stats
 
 SOURCES = ("session", "previous", "impulse")
 _SESSION, _PREVIOUS, _IMPULSE = 0, 1, 2
-_ROWS_PER_BLOCK = 1 << 20  # cells of one block of histogram rows handed to row_lvns (memory bound)
 
 
 @dataclass
@@ -67,174 +67,6 @@ class BarAlerts:
                                                        self.lvn_price.tolist())]
 
 
-# --------------------------------------------------------------------------- histograms per session
-
-
-@dataclass
-class _Session:
-    """One session's bars ``s0..s1`` as exact integer histograms (rows x bins from ``lo``)."""
-
-    s0: int
-    s1: int
-    lo: int
-    rth_rows: np.ndarray  # bar numbers of the session's in-session bars (the profile's rows)
-    cum_rth: Optional[np.ndarray]  # the developing profile after each in-session bar
-    cum_all: Optional[np.ndarray]  # every bar of the session, cumulated (impulse legs' ranges)
-
-
-def _bar_bins(lo_p: np.ndarray, hi_p: np.ndarray, bs: float) -> tuple[np.ndarray, np.ndarray]:
-    i0 = np.floor(lo_p / bs + BIN_EPS).astype(np.int64)
-    i1 = np.floor(hi_p / bs + BIN_EPS).astype(np.int64)
-    return np.minimum(i0, i1), np.maximum(i0, i1)
-
-
-def _session_histograms(s0: int, s1: int, rth: np.ndarray, i0: np.ndarray, i1: np.ndarray, units: list,
-                        vap: Optional[list], bs: float, params: StrategyParams) -> Optional[_Session]:
-    """The session's per-bar histograms in one integer unit, cumulated: over its
-    in-session bars (the developing profile) and over all its bars (the impulse
-    legs' history). None when no bar of the session has volume."""
-    spreads = []  # (row, first, last, units)
-    pairs = []  # (row, bin, units): bars with their own volume at price
-    for k in range(s0, s1):
-        if vap is not None and vap[k]:
-            for b, x in vap_bins(vap[k], bs).items():
-                pairs.append((k - s0, b, round(x * 1e9)))
-        elif units[k] > 0:
-            spreads.append((k - s0, int(i0[k]), int(i1[k]), units[k]))
-    if not spreads and not pairs:
-        return None
-    g = math.gcd(*[u for *_, u in spreads], *[u for *_, u in pairs])
-    if g <= 0:
-        return None
-    d = math.lcm(*{b - a + 1 for _, a, b, _ in spreads}) if spreads else 1
-    lo = min([a for _, a, _, _ in spreads] + [b for _, b, _ in pairs])
-    hi = max([b for _, _, b, _ in spreads] + [b for _, b, _ in pairs])
-    total = sum(u // g * d for *_, u in spreads) + sum(u // g * d for *_, u in pairs)
-    dtype = np.int64 if fits_int64(total, params) else object
-    m, w = s1 - s0, hi - lo + 1
-    per_bar = np.zeros((m, w + 1), dtype=dtype)
-    if spreads:
-        r, a, b, u = zip(*spreads)
-        share = np.array([x // g * (d // (hi_ - lo_ + 1)) for lo_, hi_, x in zip(a, b, u)], dtype=dtype)
-        r = np.array(r, dtype=np.int64)
-        per_bar[r, np.array(a, dtype=np.int64) - lo] += share
-        per_bar[r, np.array(b, dtype=np.int64) - lo + 1] -= share
-        per_bar = np.cumsum(per_bar, axis=1)
-    per_bar = per_bar[:, :w]
-    if pairs:
-        r, b, u = zip(*pairs)
-        add = np.array([x // g * d for x in u], dtype=dtype)
-        np.add.at(per_bar, (np.array(r, dtype=np.int64), np.array(b, dtype=np.int64) - lo), add)
-    rth_s = rth[s0:s1]
-    rows = np.flatnonzero(rth_s)
-    cum_all = np.cumsum(per_bar, axis=0)
-    cum_rth = cum_all if rows.size == m else (np.cumsum(per_bar[rows], axis=0) if rows.size else None)
-    return _Session(s0, s1, lo, rows + s0, cum_rth, cum_all)
-
-
-def _lvns_of(blocks: list[np.ndarray], params: StrategyParams) -> list[list[np.ndarray]]:
-    """row_lvns of each matrix of ``blocks`` (rows x bins), batched into padded
-    blocks of one dtype: per matrix, per row, the LVN columns."""
-    out: list[list[np.ndarray]] = [[] for _ in blocks]
-    for want in (np.int64, object):
-        idx = [i for i, b in enumerate(blocks) if b is not None and b.shape[0] and (b.dtype == object) == (want is object)]
-        start = 0
-        while start < len(idx):
-            width, rows, stop = 0, 0, start
-            while stop < len(idx):
-                b = blocks[idx[stop]]
-                nw = max(width, b.shape[1])
-                if stop > start and (rows + b.shape[0]) * nw > _ROWS_PER_BLOCK:
-                    break
-                width, rows, stop = nw, rows + b.shape[0], stop + 1
-            H = np.zeros((rows, width), dtype=want)
-            r = 0
-            bounds = []
-            for i in idx[start:stop]:
-                b = blocks[i]
-                H[r:r + b.shape[0], :b.shape[1]] = b
-                bounds.append((i, r, r + b.shape[0]))
-                r += b.shape[0]
-            rr, cc = row_lvns(H, params)
-            ptr = np.searchsorted(rr, np.arange(rows + 1))
-            cl = cc.tolist()
-            p = ptr.tolist()
-            for i, a, b in bounds:
-                out[i] = [cl[p[k]:p[k + 1]] for k in range(a, b)]
-            start = stop
-    return out
-
-
-# --------------------------------------------------------------------------- impulse legs
-
-
-def _session_legs(s0: int, s1: int, low_b: float, high_b: float, H: np.ndarray, L: np.ndarray, C: np.ndarray,
-                  A: np.ndarray, params: StrategyParams) -> list[tuple[int, list[int], list[tuple[int, int, int]]]]:
-    """StructureTracker over one session with the balance range low_b..high_b: per
-    leg (its inside bar, its LVN events (bars), spans (first bar, last bar, index
-    into the events) after which the leg counts with that event's LVNs)."""
-    h, lo, c, a = H[s0:s1], L[s0:s1], C[s0:s1], A[s0:s1]
-    m = s1 - s0
-    idx = np.arange(m)
-    inside = (low_b <= c) & (c <= high_b)
-    last_in = np.maximum.accumulate(np.where(inside, idx, -1))
-    with np.errstate(invalid="ignore"):
-        thr = params.breakout_atr * a
-        up = (a > 0) & (c >= high_b + thr)
-        dn = (a > 0) & (c <= low_b - thr) & ~up
-    cand = np.flatnonzero((up | dn) & (last_in >= 0))
-    legs = []
-    p, used = 0, -1
-    while True:
-        ks = cand[np.searchsorted(cand, p):]
-        ok = last_in[ks] > used
-        if not ok.any():
-            break
-        k = int(ks[int(np.argmax(ok))])
-        st = int(last_in[k])
-        start_price, leg_atr = float(c[st]), float(a[k])
-        rising = bool(up[k])
-        seg = h[st + 1:k + 1] if rising else lo[st + 1:k + 1]
-        extreme0 = float(seg.max() if rising else seg.min())
-        path = h[k:] if rising else lo[k:]
-        ext = np.maximum.accumulate(np.maximum(path, extreme0)) if rising else \
-            np.minimum.accumulate(np.minimum(path, extreme0))
-        new = np.empty(ext.size, dtype=bool)
-        new[0] = False
-        new[1:] = (path[1:] > ext[:-1]) if rising else (path[1:] < ext[:-1])
-        counts = np.abs(ext - start_price) / leg_atr >= params.impulse_min_atr
-        retrace = (ext - c[k:]) if rising else (c[k:] - ext)
-        ended = retrace >= params.impulse_end_atr * leg_atr
-        e = int(np.argmax(ended)) if ended.any() else ext.size - 1
-        ev_rel = np.concatenate(([0], np.flatnonzero(new[:e + 1])))
-        # the event current after each bar k..k+e, and whether the leg counts then
-        cur = np.searchsorted(ev_rel, np.arange(e + 1), side="right") - 1
-        live = counts[:e + 1]
-        spans = _runs(np.where(live, cur, -1), s0 + k)
-        kept = bool(ended[e]) and bool(counts[e])
-        if kept:  # an ended counting leg keeps its LVNs until the next leg or the session's end
-            nxt = cand[np.searchsorted(cand, k + e + 1):]
-            ok2 = last_in[nxt] > k
-            stop = int(nxt[int(np.argmax(ok2))]) if ok2.any() else m
-            if stop > k + e + 1:
-                spans.append((s0 + k + e + 1, s0 + stop - 1, int(cur[e])))
-        legs.append((s0 + st, (s0 + k + ev_rel).tolist(), spans))
-        if not bool(ended[e]):
-            break
-        p, used = k + e + 1, k
-    return legs
-
-
-def _runs(values: np.ndarray, offset: int) -> list[tuple[int, int, int]]:
-    """(first, last, value) of each run of equal values >= 0 (bar numbers from ``offset``)."""
-    if values.size == 0:
-        return []
-    cut = np.flatnonzero(values[1:] != values[:-1]) + 1
-    starts = np.r_[0, cut]
-    ends = np.r_[cut, values.size] - 1
-    return [(offset + int(s), offset + int(e), int(values[s])) for s, e in zip(starts, ends) if values[s] >= 0]
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -244,106 +76,112 @@ def bar_alerts(cols: dict, vap: Optional[list], params: StrategyParams) -> BarAl
     their volume at price ``vap`` (None: none)."""
     if len(cols.get("rejected", ())):
         raise ValueError("bar_alerts works on series without rejected bars")
-    O, Hh, L, C = cols["open"], cols["high"], cols["low"], cols["close"]
+    O, H, L, C = cols["open"], cols["high"], cols["low"], cols["close"]
+    atr, rth = cols["atr"], cols["rth"]
     n = len(C)
     bs = float(cols["bin_size"])
-    sess, rth, atr = cols["session"], cols["rth"], cols["atr"]
-    i0, i1 = _bar_bins(L, Hh, bs)
-    units = volume_units_list(cols["volume"])
-    cuts = np.flatnonzero(np.diff(sess)) + 1
-    starts = np.r_[0, cuts].tolist()
-    ends = np.r_[cuts, n].tolist()
-    sessions = [_session_histograms(a, b, rth, i0, i1, units, vap, bs, params) for a, b in zip(starts, ends)]
-
-    # the developing profile's LVNs after each in-session bar
-    prof = _lvns_of([s.cum_rth if s is not None else None for s in sessions], params)
-    n_sess = len(starts)
-    prof_lvns: list = [None] * n  # per bar: the session profile's LVN bins after it (None: no profile yet)
-    final: list = [None] * n_sess  # per session: (LVN bins, val, vah) of its last profile row, if it had volume
-    for si, s in enumerate(sessions):
-        if s is None or s.cum_rth is None:
-            continue
-        rows = s.rth_rows.tolist()
-        lv = prof[si]
-        tot = s.cum_rth.sum(axis=1).tolist()
-        cur = None
-        r = 0
-        for k in range(s.s0, s.s1):
-            if r < len(rows) and rows[r] == k:
-                cur = [b + s.lo for b in lv[r]] if tot[r] > 0 else None
-                r += 1
-            prof_lvns[k] = cur
-        if tot[-1] > 0:
-            h = s.cum_rth[-1].tolist()
-            st = units_stats(s.lo, [int(x) for x in h], 1, bs, params)
-            final[si] = (prof_lvns[s.s1 - 1], st.val, st.vah)
-
-    # the previous session's profile of each session (the last one with volume before it)
-    prev_of: list = [None] * n_sess
-    last = None
-    for si in range(n_sess):
-        prev_of[si] = last
-        if final[si] is not None:
-            last = final[si]
-
-    # impulse legs per session (a balance range needs a previous profile)
-    imp_after: list = [None] * n  # per bar: the counting leg's LVN bins after it
-    events = []  # (session index, start bar, event bar)
-    spans_all = []
-    for si, (a, b) in enumerate(zip(starts, ends)):
-        pv = prev_of[si]
-        if pv is None or sessions[si] is None:
-            continue
-        for st, evs, spans in _session_legs(a, b, pv[1], pv[2], Hh, L, C, atr, params):
-            base = len(events)
-            events.extend((si, st, e) for e in evs)
-            spans_all.extend((f, la, base + e) for f, la, e in spans)
-    if events:
-        mats = []
-        for si, st, e in events:
-            s = sessions[si]
-            row = s.cum_all[e - s.s0] - (s.cum_all[st - s.s0 - 1] if st > s.s0 else 0)
-            mats.append(row[None, :])
-        ev_lvns = [x[0] for x in _lvns_of(mats, params)]
-        for f, la, e in spans_all:
-            s = sessions[events[e][0]]
-            bins = [b + s.lo for b in ev_lvns[e]]
-            for k in range(f, la + 1):
-                imp_after[k] = bins
-
-    return _fire(O, Hh, L, C, atr, starts, prof_lvns, prev_of, imp_after, sess, bs, params)
+    sb = session_bars(H, L, cols["volume"], cols["session"], vap, bs, params)
+    n_sess = sb.starts.size
+    rth_rank = np.cumsum(rth) - 1  # each in-session bar's profile row
+    prof_rows, prof_bins = [], []  # the LVNs of every profile row (row, bin)
+    final_row = np.full(n_sess, -1, dtype=np.int64)  # the profile row each session ends with (with volume)
+    balance = np.full((n_sess, 2), np.nan)
+    prev_row = np.full(n_sess, -1, dtype=np.int64)  # the previous session's last row (the "previous" LVNs)
+    ev_mats, ev_lo = [], []  # the impulse legs' range profiles (one row per event)
+    ev_after = np.full(n, -1, dtype=np.int64)  # per bar: the event whose LVNs count after it (-1: none)
+    last_final, last_balance = -1, (np.nan, np.nan)
+    for blk in blocks(sb, rth):
+        rr, cc = row_lvns(blk.cum_rth, params)
+        base = int(rth_rank[blk.rth_bars[0]]) if blk.rth_bars.size else 0
+        lo_rth = sb.lo[np.searchsorted(sb.starts, blk.rth_bars, side="right") - 1]
+        prof_rows.append(rr + base)
+        prof_bins.append(cc + lo_rth[rr])
+        totals = blk.cum_rth.sum(axis=1) if blk.rth_bars.size else np.zeros(0)
+        ends_rth = np.searchsorted(blk.rth_bars, sb.ends[blk.first:blk.last + 1]) - 1
+        events = []  # (row in cum_all of the event, of the bar before the leg's range (-1: none), lo)
+        for si in range(blk.first, blk.last + 1):
+            prev_row[si] = last_final
+            balance[si] = last_balance
+            s0, s1 = int(sb.starts[si]), int(sb.ends[si])
+            if last_final >= 0 and sb.width[si] > 0:
+                for leg in session_legs(s0, s1, last_balance[0], last_balance[1], H, L, C, atr, params):
+                    first_ev = len(ev_lo) + len(events)
+                    events.extend((e - blk.b0, leg.start - 1 - blk.b0 if leg.start > s0 else -1, int(sb.lo[si]))
+                                  for e in leg.events)
+                    for f, la, e in leg.spans:
+                        ev_after[f:la + 1] = first_ev + e
+            r = int(ends_rth[si - blk.first])
+            if r >= 0 and blk.rth_bars[r] >= s0 and totals[r] > 0:  # the session's profile, as the next one's previous
+                row = blk.cum_rth[r]
+                st = units_stats(int(sb.lo[si]), [int(x) for x in row.tolist()], 1, bs, params)
+                last_final, last_balance = base + r, (st.val, st.vah)
+                final_row[si] = last_final
+        if events:
+            e_at, before, lo = (np.array(x, dtype=np.int64) for x in zip(*events))
+            rows = blk.cum_all[e_at]
+            if (before >= 0).any():
+                rows[before >= 0] -= blk.cum_all[before[before >= 0]]
+            ev_mats.append(rows)
+            ev_lo.extend(lo.tolist())
+    n_rows = int(rth_rank[-1]) + 1 if n else 0
+    prof_ptr, prof_bins = _csr(prof_rows, prof_bins, n_rows)
+    ev_ptr, ev_bins = _event_lvns(ev_mats, np.array(ev_lo, dtype=np.int64), params)
+    # the level sets: per check (bar) the levels handed over before it
+    sess = np.repeat(np.arange(n_sess), sb.ends - sb.starts)
+    starts = np.zeros(n, dtype=bool)
+    starts[sb.starts] = True
+    k = np.arange(n)
+    last_rth = np.maximum.accumulate(np.where(rth, k, -1))
+    row_after = np.where(last_rth >= sb.starts[sess], rth_rank[np.maximum(last_rth, 0)], -1)  # profile after bar k
+    within = np.flatnonzero(~starts)  # checks after a bar of the same session
+    K1, B1 = _expand(within, row_after[within - 1], prof_ptr, prof_bins)
+    K2, B2 = _expand(k, prev_row[sess], prof_ptr, prof_bins)
+    K3, B3 = _expand(within, ev_after[within - 1], ev_ptr, ev_bins)
+    K = np.concatenate((K1, K2, K3))
+    SRC = np.repeat(np.array([_SESSION, _PREVIOUS, _IMPULSE], dtype=np.int64), [K1.size, K2.size, K3.size])
+    BIN = np.concatenate((B1, B2, B3))
+    return _fire(O, H, L, C, atr, K, SRC, BIN, bs, params)
 
 
-def _fire(O, Hh, L, C, atr, starts, prof_lvns, prev_of, imp_after, sess, bs, params) -> BarAlerts:
-    """The tracker over the level sets: per check (bar) the levels handed over before it."""
+def _csr(rows: list, vals: list, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    v = np.concatenate(vals) if vals else np.zeros(0, dtype=np.int64)
+    return np.searchsorted(r, np.arange(n_rows + 1)), v
+
+
+def _event_lvns(mats: list, lo: np.ndarray, params: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
+    """The LVN bins of each impulse event's range profile, as (pointers, bins)."""
+    if not mats:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    width = max(m.shape[1] for m in mats)
+    obj = any(m.dtype == object for m in mats)
+    H = np.zeros((sum(m.shape[0] for m in mats), width), dtype=object if obj else np.int64)
+    r = 0
+    for m in mats:
+        H[r:r + m.shape[0], :m.shape[1]] = m
+        r += m.shape[0]
+    rr, cc = row_lvns(H, params)
+    return np.searchsorted(rr, np.arange(r + 1)), cc + lo[rr]
+
+
+def _expand(ks: np.ndarray, rows: np.ndarray, ptr: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(check, value) for each check ``ks[i]`` and each value of CSR row ``rows[i]`` (-1: none)."""
+    ok = rows >= 0
+    ks, rows = ks[ok], rows[ok]
+    cnt = ptr[rows + 1] - ptr[rows]
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = np.repeat(ptr[rows] - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)
+    return np.repeat(ks, cnt), vals[first]
+
+
+def _fire(O, Hh, L, C, atr, K, SRC, BIN, bs, params) -> BarAlerts:
+    """The tracker over the level sets: (check bar, source, bin) of each level handed over before a bar."""
     n = len(C)
-    start_set = set(starts)
-    K, SRC, BIN = [], [], []
-    sess_l = sess.tolist()
-    for k in range(n):
-        pv = prev_of[sess_l[k]]
-        if k not in start_set:
-            sl = prof_lvns[k - 1]
-            if sl:
-                K.extend([k] * len(sl))
-                SRC.extend([_SESSION] * len(sl))
-                BIN.extend(sl)
-        if pv is not None and pv[0]:
-            K.extend([k] * len(pv[0]))
-            SRC.extend([_PREVIOUS] * len(pv[0]))
-            BIN.extend(pv[0])
-        if k not in start_set:
-            il = imp_after[k - 1]
-            if il:
-                K.extend([k] * len(il))
-                SRC.extend([_IMPULSE] * len(il))
-                BIN.extend(il)
     empty = BarAlerts(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if not K:
+    if K.size == 0:
         return empty
-    K = np.array(K, dtype=np.int64)
-    SRC = np.array(SRC, dtype=np.int64)
-    BIN = np.array(BIN, dtype=np.int64)
     order = np.lexsort((K, BIN, SRC))
     K, SRC, BIN = K[order], SRC[order], BIN[order]
     m = K.size
