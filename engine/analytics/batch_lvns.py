@@ -55,43 +55,46 @@ def fits_int64(max_total: int, params: StrategyParams) -> bool:
 
 
 def _smoothed(H: np.ndarray, f: np.ndarray, last: np.ndarray, n: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(S, w): the smoothed sums of each row within its range ``f..last`` padded with
-    one column either side, -1 outside the range, and each row's ``w``."""
+    """(S, w): the smoothed sums of each row within its range ``f..last``, padded with
+    one column either side, -1 just beyond the range (beyond that, 0 or -1: no bin
+    out there can pass for a local minimum, and the walks stop at the -1), and each
+    row's ``w``."""
     R, W = H.shape
-    obj = H.dtype == object
-    S = np.full((R, W + 2), -1, dtype=H.dtype)
-    cols = np.arange(W)
-    inside = (cols >= f[:, None]) & (cols <= last[:, None])
+    S = np.empty((R, W + 2), dtype=H.dtype)
+    S[:, 0] = S[:, -1] = -1
+    mid = S[:, 1:-1]
+    has = np.flatnonzero(n > 0)
     if width <= 1:
-        S[:, 1:-1] = np.where(inside, H, -1)
-        return S, np.ones(R, dtype=np.int64)
-    below = (width - 1) // 2
-    above = width - 1 - below
-    w = np.array([_smoothing(int(k), width) for k in n.tolist()], dtype=np.int64) if R else np.zeros(0, np.int64)
-    if below == 1 and above == 1:
-        Z = np.zeros((R, W + 2), dtype=H.dtype)
-        Z[:, 1:-1] = H
-        mid = (Z[:, :-2] + Z[:, 1:-1] + Z[:, 2:]) * 2  # the interior windows (zeros beyond the range)
-        S[:, 1:-1] = np.where(inside, mid, -1)
+        mid[...] = H
+        w = np.ones(R, dtype=np.int64)
+    elif width == 3:  # the default: the window sums of the interior in three passes, the two ends fixed
+        mid[...] = H
+        mid[:, 1:] += H[:, :-1]
+        mid[:, :-1] += H[:, 1:]
+        mid *= 2
+        w = np.full(R, 6, dtype=np.int64)
         r = np.flatnonzero(n >= 2)
         fr, lr = f[r], last[r]
         S[r, fr + 1] = (H[r, fr] + H[r, fr + 1]) * 3  # the end windows hold two bins
         S[r, lr + 1] = (H[r, lr - 1] + H[r, lr]) * 3
-        one = np.flatnonzero(n == 1)
-        S[one, f[one] + 1] = H[one, f[one]]  # a single bin: w = 1
-        return S, w
-    P = np.zeros((R, W + 1), dtype=H.dtype)
-    np.cumsum(H, axis=1, out=P[:, 1:])
-    a = np.maximum(f[:, None], cols - below)
-    b = np.minimum(last[:, None] + 1, cols + above + 1)
-    cnt = np.maximum(b - a, 1)
-    a = np.clip(a, 0, W)
-    b = np.clip(b, 0, W)
-    sums = np.take_along_axis(P, b, axis=1) - np.take_along_axis(P, a, axis=1)
-    scale = w[:, None] // cnt
-    if obj:
-        scale = scale.astype(object)
-    S[:, 1:-1] = np.where(inside, sums * scale, -1)
+        if n.size and n.min() < 3:
+            w[n < 3] = [_smoothing(int(k), width) for k in n[n < 3].tolist()]
+    else:
+        below = (width - 1) // 2
+        above = width - 1 - below
+        w = np.array([_smoothing(int(k), width) for k in n.tolist()], dtype=np.int64)
+        cols = np.arange(W)
+        P = np.zeros((R, W + 1), dtype=H.dtype)
+        np.cumsum(H, axis=1, out=P[:, 1:])
+        a = np.clip(np.maximum(f[:, None], cols - below), 0, W)
+        b = np.clip(np.minimum(last[:, None] + 1, cols + above + 1), 0, W)
+        cnt = np.maximum(b - a, 1)
+        scale = w[:, None] // cnt
+        sums = (np.take_along_axis(P, b, axis=1) - np.take_along_axis(P, a, axis=1)) * (
+            scale.astype(object) if H.dtype == object else scale)
+        mid[...] = np.where((cols >= f[:, None]) & (cols <= last[:, None]), sums, -1)  # partial windows outside
+    S[has, f[has]] = -1  # the fences: just beyond either end of the range
+    S[has, last[has] + 2] = -1
     return S, w
 
 
@@ -108,7 +111,7 @@ def row_lvns(H: np.ndarray, params: StrategyParams) -> tuple[np.ndarray, np.ndar
     last = W - 1 - np.argmax(pos[:, ::-1], axis=1)
     n = np.where(has, last - f + 1, 0)
     total = H.sum(axis=1)
-    filled = pos.sum(axis=1)
+    filled = np.count_nonzero(pos, axis=1)
     poc = H.max(axis=1)
     S, w = _smoothed(H, f, last, n, params.smooth_bins)
     rn, rd = exact_ratio(params.lvn_ratio)
@@ -122,14 +125,18 @@ def row_lvns(H: np.ndarray, params: StrategyParams) -> tuple[np.ndarray, np.ndar
         prom = -((-pn * poc * w) // pd)
     cap = np.where(n >= 3, cap, -1)  # fewer than 3 bins: no LVN
     mid = S[:, 1:-1]
-    cand = (mid >= 0) & (mid <= cap[:, None]) & (S[:, :-2] > mid) & (S[:, 2:] >= mid)
+    cand = mid <= cap[:, None]
+    cand &= S[:, :-2] > mid
+    cand &= S[:, 2:] >= mid
     rows, cols = np.nonzero(cand)
-    if rows.size == 0:
-        return rows, cols
     Wp = W + 2
     flat = S.ravel()
     a = rows * Wp + cols + 1  # flat position of the run's first bin
     v = flat[a]
+    inside = v >= 0  # (a fence is no bin)
+    rows, a, v = rows[inside], a[inside], v[inside]
+    if rows.size == 0:
+        return rows, a
     b = a.copy()  # a flat bottom: follow the run of equal bins
     run = np.flatnonzero(flat[b + 1] == v)
     while run.size:
