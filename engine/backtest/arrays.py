@@ -41,13 +41,17 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   / ``tp_pct``, the two ATR targets on the analytics' ATR at the signal bar);
 - the runner's books: equity after each fill and at each bar end in a position,
   closing equity per session date, bars in a position, the last position closed
-  at the last price when the data ends.
+  at the last price when the data ends;
+- with every analytic (``needs=None``, what the live path computes): the summary's
+  minutes per market state of every in-session bar and its LVN alerts, worked out
+  over the arrays (array_analytics.py, engine/analytics/batch_alerts.py).
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, pegged entries, analytics beyond the setups'
-needs, bars the Engine would skip (malformed, or outside the price band),
-warm-up bars, dynamic sizing, several entries per symbol, the options gate.
+form or more than one setup, pegged entries, a chosen set of analytics other
+than the setups' needs or every one, bars the Engine would skip (malformed, or
+outside the price band), warm-up bars, dynamic sizing, several entries per
+symbol, the options gate.
 
 The loop is Python, but it visits only the bars where something can happen: a
 signal bar while flat, and every bar while an order works or a position is open.
