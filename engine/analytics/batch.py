@@ -27,6 +27,7 @@ import numpy as np
 from ..config import StrategyParams
 from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
 from .aggression import aggression_array
+from .batch_rolling import rolling_value_areas
 from .flow import bvc_split, classify_arrays, pressure_arrays
 from .indicators import atr_array, momentum_array, volume_ratio_array
 from .profile import (BIN_EPS, UNITS_PER_VOLUME, DenseProfile, bin_indexes, resolve_bin_size, units_stats,
@@ -327,11 +328,16 @@ def analyze_bars_arrays(
     # each bar's volume spread evenly over the bins of its range (zero-volume bars add nothing)
     i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
     i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
-    add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
     kept = [vap[k] for k in np.flatnonzero(ok).tolist()] if vap is not None else None
-    if kept is not None and any(kept):
-        add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)
-    poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
+    with_vap = kept is not None and any(kept)
+    fast = None if with_vap else rolling_value_areas(minute, i0, i1, V, bin_size, params)
+    if fast is not None:  # every window at once (batch_rolling.py), the same numbers
+        poc, vah, val = fast
+    else:  # volume at price, or numbers that need Python integers: the profile slid bar by bar
+        add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+        if with_vap:
+            add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)
+        poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)
     cols["bin_size"] = np.array(bin_size)
