@@ -54,6 +54,9 @@ class SessionBars:
 
 def session_bars(high: np.ndarray, low: np.ndarray, volume: np.ndarray, session: np.ndarray,
                  vap: Optional[list], bin_size: float, params: StrategyParams) -> SessionBars:
+    """The sessions (runs of equal ``session`` numbers) of the bars and each bar's
+    histogram in its session's unit: the bar's volume at price when it has one
+    (``vap``), else its volume spread over the bins of its low..high."""
     n = len(volume)
     cuts = np.flatnonzero(np.diff(session)) + 1
     starts, ends = np.r_[0, cuts].astype(np.int64), np.r_[cuts, n].astype(np.int64)
