@@ -159,3 +159,23 @@ def test_a_chosen_set_of_analytics_still_goes_to_the_engine_with_the_reason():
     cfg = backtest_config(None, ["SYM"], setup="auction")
     res, path = run_on_path(cfg, ds, "arrays", needs=frozenset({"flow", "alerts"}))
     assert path.name == "engine" and "a chosen set of analytics (alerts, flow)" in path.reason
+
+
+@pytest.mark.usefixtures("synthetic_cache")
+@pytest.mark.parametrize("bin_size", ["auto", 0.01])
+def test_alerts_over_arrays_with_volume_at_price_on_some_bars_in_python_integers(bin_size):
+    """Every other bar without its volume at price (spread over its range), volumes
+    with many decimals: sessions whose unit needs Python integers, both kinds of bars."""
+    bars = load_dataset(["synthetic:TSLA:4:3"]).series["TSLA"]
+    f = np.random.default_rng(0).uniform(0.001, 3.0, len(bars))
+    bars.vap = [tuple((px, v * f[k]) for px, v in vp) if vp and k % 2 else None for k, vp in enumerate(bars.vap)]
+    bars.volume = bars.volume * f
+    params = StrategyParams(bin_size=bin_size)
+    cal = SessionCalendar("us_equity")
+    cols = analyze_bars_arrays(bars.ts_ns, bars.open, bars.high, bars.low, bars.close, bars.volume, params, cal,
+                               bars.buy_volume, bars.sell_volume, bars.vap, bars.vwap)
+    sb = session_bars(cols["high"], cols["low"], cols["volume"], cols["session"], bars.vap, float(cols["bin_size"]),
+                      params)
+    assert sb.exact_python.all()
+    want = engine_alerts(bars, params, cal)
+    assert want and array_alerts(bars, params, cal) == want
