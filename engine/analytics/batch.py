@@ -99,8 +99,11 @@ def _session_cumsum(x: np.ndarray, sess: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams, add_bar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
+def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams, add_bar,
+                   rows: Optional[tuple[int, int]] = None,
+                   out: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar
+    (or the bars ``rows`` = (first, end), written into ``out``).
     ``add_bar(profile, k, sign)`` adds bar k's volume to the profile (sign 1) or
     removes it (sign -1).
 
@@ -108,15 +111,18 @@ def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams,
     keeps), and statistics are over the bins holding volume only, not over the
     whole data's price range."""
     n = minutes.size
-    poc = [NAN] * n
-    vah = [NAN] * n
-    val = [NAN] * n
+    k0, k1 = rows if rows is not None else (0, n)
+    poc = [NAN] * (k1 - k0)
+    vah = [NAN] * (k1 - k0)
+    val = [NAN] * (k1 - k0)
     roll = DenseProfile(bin_size)
     span = params.lookback_minutes * NS_PER_MIN
     mins = minutes.tolist()
     core = roll.value_area
-    head = 0
-    for k in range(n):
+    head = int(np.searchsorted(minutes, mins[k0] - span, side="right")) if k0 < k1 else k0
+    for k in range(head, k0):  # the window's bars before the first row (all still within the lookback there)
+        add_bar(roll, k, 1)
+    for k in range(k0, k1):
         add_bar(roll, k, 1)
         horizon = mins[k] - span
         while mins[head] <= horizon:
@@ -124,8 +130,12 @@ def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams,
             head += 1
         st = core(params)
         if st is not None:
-            poc[k], vah[k], val[k] = st
-    return np.array(poc), np.array(vah), np.array(val)
+            poc[k - k0], vah[k - k0], val[k - k0] = st
+    if out is None:
+        return np.array(poc), np.array(vah), np.array(val)
+    for column, values in zip(out, (poc, vah, val)):
+        column[k0:k1] = values
+    return out
 
 
 def _pair_adder(bar_ptr: np.ndarray, bins: np.ndarray, units: list[int]):
@@ -331,9 +341,13 @@ def analyze_bars_arrays(
     kept = [vap[k] for k in np.flatnonzero(ok).tolist()] if vap is not None else None
     with_vap = kept is not None and any(kept)
     fast = None if with_vap else rolling_value_areas(minute, i0, i1, V, bin_size, params)
-    if fast is not None:  # every window at once (batch_rolling.py), the same numbers
-        poc, vah, val = fast
-    else:  # volume at price, or numbers that need Python integers: the profile slid bar by bar
+    if fast is not None:  # the windows at once (batch_rolling.py), the same numbers; the blocks left, slid
+        poc, vah, val, left = fast
+        if left:
+            add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+            for rows in left:
+                _rolling_stats(minute, bin_size, params, add_bar, rows, (poc, vah, val))
+    else:  # volume at price, or volumes beyond int64's units: the profile slid bar by bar
         add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
         if with_vap:
             add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)

@@ -25,8 +25,8 @@ How, with the same numbers (tests/test_batch_rolling.py compares every bar):
 
 Numbers that would not fit int64 (a block's total in its unit times the
 value-area ratio) make the block smaller (fewer bars, fewer spreads to share a
-multiple); when even a few windows do not fit, None: the caller slides the
-profile in Python integers as before.
+multiple); the windows of a block that does not fit even then are left to the
+caller, which slides the profile over them in Python integers as before.
 """
 from __future__ import annotations
 
@@ -45,10 +45,11 @@ _LIMIT = 2**62
 
 
 def rolling_value_areas(minutes: np.ndarray, first: np.ndarray, last: np.ndarray, volume: np.ndarray,
-                        bin_size: float, params: StrategyParams) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(POC, VAH, VAL) per bar of the rolling profile of bars spread over their bins
-    ``first..last`` (a bar without volume adds nothing); None when the exact numbers
-    need Python integers."""
+                        bin_size: float, params: StrategyParams) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, list]]:
+    """(POC, VAH, VAL, left) per bar of the rolling profile of bars spread over their
+    bins ``first..last`` (a bar without volume adds nothing); ``left``: the (first,
+    end) ranges of bars whose numbers need Python integers, not worked out (NaN).
+    None when a volume's units do not fit int64 at all."""
     n = minutes.size
     x = np.asarray(volume, dtype=np.float64) * 1e9
     if n and not float(x.max()) < _LIMIT:
@@ -59,20 +60,29 @@ def rolling_value_areas(minutes: np.ndarray, first: np.ndarray, last: np.ndarray
     lo_b = np.where(live, first, np.iinfo(np.int64).max)
     hi_b = np.where(live, last, np.iinfo(np.int64).min)
     out = (np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
-    b0 = 0
+    left: list[tuple[int, int]] = []
+    b0, size = 0, n  # size: the windows the next block tries (halved on a failure, doubled after a success)
     while b0 < n:
         s = int(head[b0])
-        b1 = _block_end(s, b0, n, lo_b, hi_b)
+        b1 = _block_end(s, b0, min(n, b0 + size), lo_b, hi_b)
         while not _block(s, b0, b1, head, first, last, units, live, bin_size, params, out):
-            if b1 - b0 <= MIN_ROWS:  # even a few windows need Python integers
-                return None
+            if b1 - b0 <= MIN_ROWS:  # even a few windows need Python integers: left to the caller
+                if left and left[-1][1] == b0:
+                    b0 = left.pop()[0]
+                left.append((b0, b1))
+                break
             b1 = b0 + (b1 - b0) // 2  # fewer bars: a smaller common multiple of their spreads
-        b0 = b1
-    return out
+        else:
+            size = 2 * (b1 - b0)
+            b0 = b1
+            continue
+        size = MIN_ROWS
+        b0 = left[-1][1]
+    return (*out, left)
 
 
 def _block_end(s: int, b0: int, n: int, lo_b: np.ndarray, hi_b: np.ndarray) -> int:
-    """The end of the block of windows from ``b0`` whose bars (from ``s``) fit MAX_CELLS."""
+    """The end (at most ``n``) of the block of windows from ``b0`` whose bars (from ``s``) fit MAX_CELLS."""
     stop = min(n, b0 + 8192)
     rmin = np.minimum.accumulate(lo_b[s:stop])
     rmax = np.maximum.accumulate(hi_b[s:stop])
