@@ -87,3 +87,29 @@ def test_every_window_on_the_shared_bar_files(shared_data, name):
     slid, fast, left = both(bars, StrategyParams())
     assert_equal(slid, fast)
     assert sum(b - a for a, b in left) < len(bars) // 2  # (BTC: a third of its windows need Python integers)
+
+
+@pytest.mark.usefixtures("synthetic_cache")
+@pytest.mark.parametrize("spec", ["synthetic:SPY:6:7", "synthetic:TSLA:6:3"])
+def test_every_window_at_once_with_volume_at_price(spec, monkeypatch):
+    """The simulator's bars carry their volume at price (some bars none): the batch's
+    columns equal with the windows at once and slid bar by bar."""
+    from engine.analytics.session import SessionCalendar
+    from engine.backtest.data import load_dataset
+
+    bars = next(iter(load_dataset([spec]).series.values()))
+    assert bars.vap is not None and any(bars.vap)
+    args = (bars.ts_ns, bars.open, bars.high, bars.low, bars.close, bars.volume, StrategyParams(),
+            SessionCalendar("us_equity"), bars.buy_volume, bars.sell_volume, bars.vap, bars.vwap)
+    real, seen = batch.rolling_value_areas, []
+
+    def spied(*a, **k):
+        seen.append(real(*a, **k))
+        return seen[-1]
+
+    monkeypatch.setattr(batch, "rolling_value_areas", spied)
+    fast = batch.analyze_bars_arrays(*args)
+    assert seen[0] is not None and not seen[0][3]  # every window at once
+    monkeypatch.setattr(batch, "rolling_value_areas", lambda *a, **k: None)  # the slide for every bar
+    slid = batch.analyze_bars_arrays(*args)
+    assert_equal([slid[c] for c in ("poc", "vah", "val")], [fast[c] for c in ("poc", "vah", "val")])

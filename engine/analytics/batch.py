@@ -163,10 +163,10 @@ def _spread_adder(first: np.ndarray, last: np.ndarray, units: list[int], has_vol
     return add_bar
 
 
-def _vap_or_spread_adder(vap: list, bin_size: float, spread):
-    """``add_bar`` for bars with a volume at price (``vap[k]``: (price, volume) pairs,
-    summed per bin in their order, as ``profile.vap_bins`` sums them), the others
-    spread over their range by ``spread``."""
+def vap_pairs(vap: list, bin_size: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(bar, bin, units) of each bin of each bar's volume at price (``vap[k]``: (price,
+    volume) pairs, summed per bin in their order, as ``profile.vap_bins`` sums them, read
+    as whole units), by bar then bin."""
     bar_of, prices, vols = [], [], []
     for k, v in enumerate(vap):
         if v:
@@ -180,9 +180,15 @@ def _vap_or_spread_adder(vap: list, bin_size: float, spread):
     key = np.asarray(bar_of, dtype=np.int64) * nbins + (bi - lo)
     uniq, inv = np.unique(key, return_inverse=True)
     pair_vol = np.bincount(inv.ravel(), weights=np.asarray(vols, dtype=np.float64))
-    nb = len(vap)
-    bar_ptr = np.searchsorted(uniq // nbins, np.arange(nb + 1))
-    pairs = _pair_adder(bar_ptr, uniq % nbins + lo, volume_units_list(pair_vol))
+    return uniq // nbins, uniq % nbins + lo, volume_units_list(pair_vol)
+
+
+def _vap_or_spread_adder(vap: list, bin_size: float, spread, pairs_of_bars=None):
+    """``add_bar`` for bars with a volume at price (``vap_pairs``), the others spread
+    over their range by ``spread``."""
+    pair_bar, pair_bin, units = pairs_of_bars or vap_pairs(vap, bin_size)
+    bar_ptr = np.searchsorted(pair_bar, np.arange(len(vap) + 1))
+    pairs = _pair_adder(bar_ptr, pair_bin, units)
     has = [bool(v) for v in vap]
 
     def add_bar(roll: DenseProfile, k: int, sign: int) -> None:
@@ -339,18 +345,17 @@ def analyze_bars_arrays(
     i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
     i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
     kept = [vap[k] for k in np.flatnonzero(ok).tolist()] if vap is not None else None
-    with_vap = kept is not None and any(kept)
-    fast = None if with_vap else rolling_value_areas(minute, i0, i1, V, bin_size, params)
+    pairs = vap_pairs(kept, bin_size) if kept is not None and any(kept) else None
+    fast = rolling_value_areas(minute, i0, i1, V, bin_size, params,
+                               None if pairs is None else (np.array([bool(x) for x in kept]), *pairs))
+    add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+    if pairs is not None:
+        add_bar = _vap_or_spread_adder(kept, bin_size, add_bar, pairs)
     if fast is not None:  # the windows at once (batch_rolling.py), the same numbers; the blocks left, slid
         poc, vah, val, left = fast
-        if left:
-            add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
-            for rows in left:
-                _rolling_stats(minute, bin_size, params, add_bar, rows, (poc, vah, val))
-    else:  # volume at price, or volumes beyond int64's units: the profile slid bar by bar
-        add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
-        if with_vap:
-            add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)
+        for rows in left:
+            _rolling_stats(minute, bin_size, params, add_bar, rows, (poc, vah, val))
+    else:  # volumes beyond int64's units: the profile slid bar by bar
         poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)

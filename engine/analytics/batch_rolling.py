@@ -1,6 +1,6 @@
 """The rolling profile's POC, VAH and VAL after every bar of a series at once:
-``batch._rolling_stats`` for plain bars (each bar's volume spread over its
-range), without a Python loop per bar.
+``batch._rolling_stats`` for bars (each bar's volume spread over its range, or
+its own volume at price), without a Python loop per bar.
 
 Why: after every bar the batch analytics slide a ``DenseProfile`` over the last
 ``lookback_minutes`` minutes and work out its value area in Python, ~3.8 us a
@@ -42,30 +42,43 @@ from .profile import _grid, exact_ratio
 MAX_CELLS = 1 << 21  # cells (bars x bins) of one block's cumulative rows
 MIN_ROWS = 64  # a block whose numbers do not fit int64 is halved down to this many windows
 _LIMIT = 2**62
+_NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def rolling_value_areas(minutes: np.ndarray, first: np.ndarray, last: np.ndarray, volume: np.ndarray,
-                        bin_size: float, params: StrategyParams) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, list]]:
+                        bin_size: float, params: StrategyParams, vap: Optional[tuple] = None,
+                        ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, list]]:
     """(POC, VAH, VAL, left) per bar of the rolling profile of bars spread over their
-    bins ``first..last`` (a bar without volume adds nothing); ``left``: the (first,
-    end) ranges of bars whose numbers need Python integers, not worked out (NaN).
-    None when a volume's units do not fit int64 at all."""
+    bins ``first..last`` (a bar without volume adds nothing) or, with ``vap`` = (has
+    volume at price per bar, then ``batch.vap_pairs``: bar, bin, units), those bars' own
+    bins; ``left``: the (first, end) ranges of bars whose numbers need Python
+    integers, not worked out (NaN). None when a volume's units do not fit int64 at all."""
     n = minutes.size
     x = np.asarray(volume, dtype=np.float64) * 1e9
     if n and not float(x.max()) < _LIMIT:
         return None
     units = np.rint(x).astype(np.int64)  # volume_units: the nearest unit, half to even
     live = units > 0
-    head = np.searchsorted(minutes, minutes - params.lookback_minutes * NS_PER_MIN, side="right")
     lo_b = np.where(live, first, np.iinfo(np.int64).max)
     hi_b = np.where(live, last, np.iinfo(np.int64).min)
+    pairs = _NO_PAIRS
+    if vap is not None:
+        has, p_bar, p_bin, p_units = vap
+        if p_units and not max(p_units) < _LIMIT:
+            return None
+        live &= ~has
+        lo_b[has], hi_b[has] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+        np.minimum.at(lo_b, p_bar, p_bin)
+        np.maximum.at(hi_b, p_bar, p_bin)
+        pairs = (p_bar, p_bin, np.array(p_units, dtype=np.int64))
+    head = np.searchsorted(minutes, minutes - params.lookback_minutes * NS_PER_MIN, side="right")
     out = (np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
     left: list[tuple[int, int]] = []
     b0, size = 0, n  # size: the windows the next block tries (halved on a failure, doubled after a success)
     while b0 < n:
         s = int(head[b0])
         b1 = _block_end(s, b0, min(n, b0 + size), lo_b, hi_b)
-        while not _block(s, b0, b1, head, first, last, units, live, bin_size, params, out):
+        while not _block(s, b0, b1, head, first, last, units, live, pairs, bin_size, params, out):
             if b1 - b0 <= MIN_ROWS:  # even a few windows need Python integers: left to the caller
                 if left and left[-1][1] == b0:
                     b0 = left.pop()[0]
@@ -93,28 +106,34 @@ def _block_end(s: int, b0: int, n: int, lo_b: np.ndarray, hi_b: np.ndarray) -> i
 
 
 def _block(s: int, b0: int, b1: int, head: np.ndarray, first: np.ndarray, last: np.ndarray, units: np.ndarray,
-           live: np.ndarray, bin_size: float, params: StrategyParams, out: tuple) -> bool:
+           live: np.ndarray, pairs: tuple, bin_size: float, params: StrategyParams, out: tuple) -> bool:
     """The windows of bars ``b0..b1`` (their bars from ``s``) into ``out``; False when
     their numbers would not fit int64."""
     idx = np.flatnonzero(live[s:b1]) + s
-    if idx.size == 0:
+    p_bar, p_bin, p_units = pairs
+    pa, pb = np.searchsorted(p_bar, [s, b1])
+    if idx.size == 0 and pb == pa:
         return True
     u = units[idx]
     nb = last[idx] - first[idx] + 1
-    g = int(np.gcd.reduce(u))
+    pu = p_units[pa:pb]
+    g = int(np.gcd.reduce(np.concatenate((u, pu))))
     d = math.lcm(*set(nb.tolist()))
     pn, _ = exact_ratio(params.value_area_pct)  # the value area's target is pn x total / (100 x pd)
-    if d >= _LIMIT or float((u // g).sum()) * d * max(pn, 2) >= _LIMIT:
+    if d >= _LIMIT or (float((u // g).sum()) + float((pu // g).sum())) * d * max(pn, 2) >= _LIMIT:
         return False
-    share = (u // g) * (d // nb)
-    lo = int(first[idx].min())
-    width = int(last[idx].max()) - lo + 1
-    rows = b1 - s
-    A = np.zeros((rows, width + 1), dtype=np.int64)
-    r = idx - s
-    A[r, first[idx] - lo] = share
-    A[r, last[idx] - lo + 1] = -share
-    np.cumsum(A, axis=1, out=A)
+    lo = int(np.concatenate((first[idx], p_bin[pa:pb])).min())
+    hi = int(np.concatenate((last[idx], p_bin[pa:pb])).max())
+    width = hi - lo + 1
+    A = np.zeros((b1 - s, width + 1), dtype=np.int64)
+    if idx.size:
+        share = (u // g) * (d // nb)
+        r = idx - s
+        A[r, first[idx] - lo] = share
+        A[r, last[idx] - lo + 1] = -share
+        np.cumsum(A, axis=1, out=A)
+    if pb > pa:  # a bar's own bins (each once)
+        A[p_bar[pa:pb] - s, p_bin[pa:pb] - lo] += (pu // g) * d
     np.cumsum(A, axis=0, out=A)
     ks = np.arange(b0, b1)
     H = A[ks - s, :width].copy()
