@@ -80,13 +80,17 @@ def test_windows_whose_numbers_need_python_integers_are_left_to_the_slide():
 
 
 @pytest.mark.parametrize("name", ["btcusdt_perp_202201_bars_1m.csv", "6eh4_202401_bars_1m.csv.gz"])
-def test_every_window_on_the_shared_bar_files(shared_data, name):
+@pytest.mark.parametrize("bin_size", ["auto", 10.0])
+def test_every_window_on_the_shared_bar_files(shared_data, name, bin_size):
+    """BTC's volumes reach 1e17 units: a block's sum of them would wrap in int64."""
     from engine.backtest.data import load_dataset
 
     bars = next(iter(load_dataset([str(shared_data(name))]).series.values()))
-    slid, fast, left = both(bars, StrategyParams())
+    if name.startswith("6e") and bin_size == 10.0:
+        bin_size = 0.0005  # (a finer grid for the euro: its prices are near 1.1)
+    slid, fast, left = both(bars, StrategyParams(bin_size=bin_size))
     assert_equal(slid, fast)
-    assert sum(b - a for a, b in left) < len(bars) // 2  # (BTC: a third of its windows need Python integers)
+    assert sum(b - a for a, b in left) < len(bars)  # (BTC: some windows need Python integers)
 
 
 @pytest.mark.usefixtures("synthetic_cache")

@@ -348,15 +348,18 @@ def analyze_bars_arrays(
     pairs = vap_pairs(kept, bin_size) if kept is not None and any(kept) else None
     fast = rolling_value_areas(minute, i0, i1, V, bin_size, params,
                                None if pairs is None else (np.array([bool(x) for x in kept]), *pairs))
-    add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
-    if pairs is not None:
-        add_bar = _vap_or_spread_adder(kept, bin_size, add_bar, pairs)
+
+    def slid_bars():  # what the slide adds and removes: volume at price, else spread over the range
+        add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+        return add_bar if pairs is None else _vap_or_spread_adder(kept, bin_size, add_bar, pairs)
+
     if fast is not None:  # the windows at once (batch_rolling.py), the same numbers; the blocks left, slid
         poc, vah, val, left = fast
+        add_bar = slid_bars() if left else None
         for rows in left:
             _rolling_stats(minute, bin_size, params, add_bar, rows, (poc, vah, val))
     else:  # volumes beyond int64's units: the profile slid bar by bar
-        poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
+        poc, vah, val = _rolling_stats(minute, bin_size, params, slid_bars())
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)
     cols["bin_size"] = np.array(bin_size)

@@ -120,7 +120,8 @@ def _block(s: int, b0: int, b1: int, head: np.ndarray, first: np.ndarray, last: 
     g = int(np.gcd.reduce(np.concatenate((u, pu))))
     d = math.lcm(*set(nb.tolist()))
     pn, _ = exact_ratio(params.value_area_pct)  # the value area's target is pn x total / (100 x pd)
-    if d >= _LIMIT or (float((u // g).sum()) + float((pu // g).sum())) * d * max(pn, 2) >= _LIMIT:
+    total = float((u // g).sum(dtype=np.float64)) + float((pu // g).sum(dtype=np.float64))  # (an int64 sum could wrap)
+    if d >= _LIMIT or total * d * max(pn, 2) >= _LIMIT:
         return False
     lo = int(np.concatenate((first[idx], p_bin[pa:pb])).min())
     hi = int(np.concatenate((last[idx], p_bin[pa:pb])).max())
