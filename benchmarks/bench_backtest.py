@@ -142,20 +142,22 @@ def whole_commands(cmds: dict[str, list[str]], rounds: int) -> dict[str, list[tu
 
 
 def engine_time(csv: Path, setup: str, extra: dict | None = None, all_analytics: bool = False,
-                path: str = "engine") -> tuple[float, dict]:
+                path: str = "engine") -> tuple[float, dict, dict]:
     """Run time with the data loaded, on ``path`` (engine: the Engine bar by bar;
-    arrays: the array path, which must support the run)."""
+    arrays: the array path, which must support the run, its caches of the series
+    emptied first): (wall seconds, metrics, summary). ``LAST_CPU_S`` keeps the
+    run's CPU seconds (the figure the machine's load inflates least)."""
     from engine.backtest.data import load_dataset
     from engine.backtest.runner import SETUP_NEEDS, backtest_config, run_backtest
 
     if path == "arrays":
         from engine.backtest.arrays import run_arrays, unsupported
 
-        def run_backtest(cfg, ds, needs=None):  # noqa: F811 - the same call on the array path
-            why = unsupported(cfg, ds, "setups")
+        def run_backtest(cfg, ds, needs=SETUP_NEEDS):  # noqa: F811 - the same call on the array path
+            why = unsupported(cfg, ds, needs)
             if why:
                 raise SystemExit(f"the array path does not run this: {why}")
-            return run_arrays(cfg, ds)
+            return run_arrays(cfg, ds, needs)
 
     ds = load_dataset([str(csv)], ["BENCH"])
     risk = {"fixed_qty": 100, "max_position_notional": 1e12, "max_daily_loss_pct": 100.0,
@@ -164,9 +166,29 @@ def engine_time(csv: Path, setup: str, extra: dict | None = None, all_analytics:
     cfg = backtest_config(None, ds.symbols, setup=setup, risk=risk | (extra or {}), broker=broker)
     needs = None if all_analytics else SETUP_NEEDS
     run_backtest(cfg, ds.window(int(ds.series["BENCH"].ts_ns[0]), int(ds.series["BENCH"].ts_ns[500])), needs=needs)  # warm caches
+    if path == "arrays":
+        _forget_array_caches()
+    c = time.process_time()
     t = time.perf_counter()
     res = run_backtest(cfg, ds, needs=needs)
-    return time.perf_counter() - t, res.metrics.as_dict()
+    dt = time.perf_counter() - t
+    LAST_CPU_S[0] = time.process_time() - c
+    return dt, res.metrics.as_dict(), res.summary
+
+
+LAST_CPU_S = [0.0]
+
+
+def _forget_array_caches() -> None:
+    """The array path keeps what it worked out for a series (batch analytics, calendar
+    columns, lists) for the next run of it, as a sweep's combinations share them: emptied
+    so each timed run pays for its own."""
+    from engine.backtest import array_calendar, array_reuse, array_support, arrays
+
+    for cache in (arrays._BATCH, arrays._WINDOWS, array_calendar._DAYS, array_reuse._LISTS, array_support._CHECKED,
+                  array_support._SERIES_KEYS):
+        cache.clear()
+    array_reuse._RTH.clear()
 
 
 def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
@@ -196,10 +218,10 @@ def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
     out["ours_whole_s"] = med([w for w, _, _ in runs["ours"]])
     out["ours_whole_cpu_s"] = med([c for _, c, _ in runs["ours"]])
     out["ours_trades"] = ours["metrics"]["trades"]
-    e, met = engine_time(csv, "sma_cross", path="arrays")
+    e, met, _ = engine_time(csv, "sma_cross", path="arrays")
     out["ours_engine_s"] = round(e, 3)
     out["ours_bars_per_s"] = round(n / e)
-    e2, met2 = engine_time(csv, "sma_cross")
+    e2, met2, _ = engine_time(csv, "sma_cross")
     if met2 != met:
         raise SystemExit(f"sma_cross: the array path's metrics differ from the Engine's: {met} != {met2}")
     out["engine_path_s"] = round(e2, 3)
@@ -218,14 +240,25 @@ def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
 
 
 def part_auction(csv: Path, n: int) -> dict:
-    e, met = engine_time(csv, "auction", all_analytics=True)
-    e2, met2 = engine_time(csv, "auction")
-    e3, met3 = engine_time(csv, "auction", path="arrays")
-    if not (met == met2 == met3):
-        raise SystemExit(f"auction: all analytics / its needs / arrays differ: {met} / {met2} / {met3}")
+    e, met, summ = engine_time(csv, "auction", all_analytics=True)
+    c = LAST_CPU_S[0]
+    e4, met4, summ4 = engine_time(csv, "auction", all_analytics=True, path="arrays")
+    c4 = LAST_CPU_S[0]
+    e2, met2, _ = engine_time(csv, "auction")
+    e3, met3, _ = engine_time(csv, "auction", path="arrays")
+    c3 = LAST_CPU_S[0]
+    if not (met == met2 == met3 == met4):
+        raise SystemExit(f"auction: all analytics / its needs / arrays / arrays with all analytics differ: "
+                         f"{met} / {met2} / {met3} / {met4}")
+    if summ4 != summ:
+        diff = {k: (summ4.get(k), summ.get(k)) for k in set(summ) | set(summ4) if summ4.get(k) != summ.get(k)}
+        raise SystemExit(f"auction with all analytics: the array path's summary differs (arrays, engine): {diff}")
     return {"bars": n, "auction_all_analytics_engine_s": round(e, 3), "bars_per_s": round(n / e),
+            "auction_all_analytics_engine_cpu_s": round(c, 3),
+            "auction_all_analytics_arrays_s": round(e4, 3), "auction_all_analytics_arrays_cpu_s": round(c4, 3),
             "auction_setup_needs_engine_s": round(e2, 3), "setup_needs_bars_per_s": round(n / e2),
-            "auction_arrays_s": round(e3, 3), "trades": met["trades"]}
+            "auction_arrays_s": round(e3, 3), "auction_arrays_cpu_s": round(c3, 3), "trades": met["trades"],
+            "lvn_alerts": summ["lvn_alerts"]}
 
 
 def part_floor(csv: Path, n: int) -> dict:

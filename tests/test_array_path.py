@@ -265,8 +265,8 @@ def test_verify_names_the_first_difference(monkeypatch):
     assert path.label == "arrays, verified by the engine"
     real = paths.run_arrays
 
-    def off_by_a_cent(config, data):
-        out = real(config, data)
+    def off_by_a_cent(config, data, needs="setups"):
+        out = real(config, data, needs)
         t = out.trades[2]
         out.trades[2] = type(t)(**{**t.__dict__, "exit_price": t.exit_price + 0.01})
         return out

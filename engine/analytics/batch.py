@@ -27,6 +27,7 @@ import numpy as np
 from ..config import StrategyParams
 from ..model import NS_PER_MIN, NS_PER_S, ProfileStats
 from .aggression import aggression_array
+from .batch_rolling import rolling_value_areas
 from .flow import bvc_split, classify_arrays, pressure_arrays
 from .indicators import atr_array, momentum_array, volume_ratio_array
 from .profile import (BIN_EPS, UNITS_PER_VOLUME, DenseProfile, bin_indexes, resolve_bin_size, units_stats,
@@ -98,8 +99,11 @@ def _session_cumsum(x: np.ndarray, sess: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams, add_bar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar.
+def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams, add_bar,
+                   rows: Optional[tuple[int, int]] = None,
+                   out: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """POC/VAH/VAL of the rolling ``lookback_minutes`` profile after every bar
+    (or the bars ``rows`` = (first, end), written into ``out``).
     ``add_bar(profile, k, sign)`` adds bar k's volume to the profile (sign 1) or
     removes it (sign -1).
 
@@ -107,15 +111,18 @@ def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams,
     keeps), and statistics are over the bins holding volume only, not over the
     whole data's price range."""
     n = minutes.size
-    poc = [NAN] * n
-    vah = [NAN] * n
-    val = [NAN] * n
+    k0, k1 = rows if rows is not None else (0, n)
+    poc = [NAN] * (k1 - k0)
+    vah = [NAN] * (k1 - k0)
+    val = [NAN] * (k1 - k0)
     roll = DenseProfile(bin_size)
     span = params.lookback_minutes * NS_PER_MIN
     mins = minutes.tolist()
     core = roll.value_area
-    head = 0
-    for k in range(n):
+    head = int(np.searchsorted(minutes, mins[k0] - span, side="right")) if k0 < k1 else k0
+    for k in range(head, k0):  # the window's bars before the first row (all still within the lookback there)
+        add_bar(roll, k, 1)
+    for k in range(k0, k1):
         add_bar(roll, k, 1)
         horizon = mins[k] - span
         while mins[head] <= horizon:
@@ -123,8 +130,12 @@ def _rolling_stats(minutes: np.ndarray, bin_size: float, params: StrategyParams,
             head += 1
         st = core(params)
         if st is not None:
-            poc[k], vah[k], val[k] = st
-    return np.array(poc), np.array(vah), np.array(val)
+            poc[k - k0], vah[k - k0], val[k - k0] = st
+    if out is None:
+        return np.array(poc), np.array(vah), np.array(val)
+    for column, values in zip(out, (poc, vah, val)):
+        column[k0:k1] = values
+    return out
 
 
 def _pair_adder(bar_ptr: np.ndarray, bins: np.ndarray, units: list[int]):
@@ -152,10 +163,10 @@ def _spread_adder(first: np.ndarray, last: np.ndarray, units: list[int], has_vol
     return add_bar
 
 
-def _vap_or_spread_adder(vap: list, bin_size: float, spread):
-    """``add_bar`` for bars with a volume at price (``vap[k]``: (price, volume) pairs,
-    summed per bin in their order, as ``profile.vap_bins`` sums them), the others
-    spread over their range by ``spread``."""
+def vap_pairs(vap: list, bin_size: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(bar, bin, units) of each bin of each bar's volume at price (``vap[k]``: (price,
+    volume) pairs, summed per bin in their order, as ``profile.vap_bins`` sums them, read
+    as whole units), by bar then bin."""
     bar_of, prices, vols = [], [], []
     for k, v in enumerate(vap):
         if v:
@@ -169,9 +180,15 @@ def _vap_or_spread_adder(vap: list, bin_size: float, spread):
     key = np.asarray(bar_of, dtype=np.int64) * nbins + (bi - lo)
     uniq, inv = np.unique(key, return_inverse=True)
     pair_vol = np.bincount(inv.ravel(), weights=np.asarray(vols, dtype=np.float64))
-    nb = len(vap)
-    bar_ptr = np.searchsorted(uniq // nbins, np.arange(nb + 1))
-    pairs = _pair_adder(bar_ptr, uniq % nbins + lo, volume_units_list(pair_vol))
+    return uniq // nbins, uniq % nbins + lo, volume_units_list(pair_vol)
+
+
+def _vap_or_spread_adder(vap: list, bin_size: float, spread, pairs_of_bars=None):
+    """``add_bar`` for bars with a volume at price (``vap_pairs``), the others spread
+    over their range by ``spread``."""
+    pair_bar, pair_bin, units = pairs_of_bars or vap_pairs(vap, bin_size)
+    bar_ptr = np.searchsorted(pair_bar, np.arange(len(vap) + 1))
+    pairs = _pair_adder(bar_ptr, pair_bin, units)
     has = [bool(v) for v in vap]
 
     def add_bar(roll: DenseProfile, k: int, sign: int) -> None:
@@ -327,11 +344,22 @@ def analyze_bars_arrays(
     # each bar's volume spread evenly over the bins of its range (zero-volume bars add nothing)
     i0 = np.floor(L / bin_size + BIN_EPS).astype(np.int64)
     i1 = np.floor(H / bin_size + BIN_EPS).astype(np.int64)
-    add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
     kept = [vap[k] for k in np.flatnonzero(ok).tolist()] if vap is not None else None
-    if kept is not None and any(kept):
-        add_bar = _vap_or_spread_adder(kept, bin_size, add_bar)
-    poc, vah, val = _rolling_stats(minute, bin_size, params, add_bar)
+    pairs = vap_pairs(kept, bin_size) if kept is not None and any(kept) else None
+    fast = rolling_value_areas(minute, i0, i1, V, bin_size, params,
+                               None if pairs is None else (np.array([bool(x) for x in kept]), *pairs))
+
+    def slid_bars():  # what the slide adds and removes: volume at price, else spread over the range
+        add_bar = _spread_adder(i0, i1, volume_units_list(V), V > 0.0)
+        return add_bar if pairs is None else _vap_or_spread_adder(kept, bin_size, add_bar, pairs)
+
+    if fast is not None:  # the windows at once (batch_rolling.py), the same numbers; the blocks left, slid
+        poc, vah, val, left = fast
+        add_bar = slid_bars() if left else None
+        for rows in left:
+            _rolling_stats(minute, bin_size, params, add_bar, rows, (poc, vah, val))
+    else:  # volumes beyond int64's units: the profile slid bar by bar
+        poc, vah, val = _rolling_stats(minute, bin_size, params, slid_bars())
     cols["poc"], cols["vah"], cols["val"] = poc, vah, val
     sess, rth = _sessions(minute, calendar)
     cols["bin_size"] = np.array(bin_size)

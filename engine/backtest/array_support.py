@@ -63,8 +63,8 @@ def unsupported(config: CockpitConfig, ds: Dataset, needs: Any = "setups", warmu
         return "replayed analytics (a sweep's recording)"
     if list(warmup):
         return "warm-up bars"
-    if needs != "setups":
-        return "analytics beyond the setups' needs (market states and LVN alerts are counted)"
+    if needs is not None and needs != "setups":  # every analytic (None) is worked out over arrays too
+        return f"a chosen set of analytics ({', '.join(sorted(needs))}), neither the setups' needs nor every one"
     if config.execution_map:
         pairs = ", ".join(f"{k} -> {v}" for k, v in config.execution_map.items())
         return f"the execution map ({pairs}): orders go to a proxy at translated prices, not supported"

@@ -41,13 +41,17 @@ What it reproduces (the Engine's rules, read from the modules that own them):
   / ``tp_pct``, the two ATR targets on the analytics' ATR at the signal bar);
 - the runner's books: equity after each fill and at each bar end in a position,
   closing equity per session date, bars in a position, the last position closed
-  at the last price when the data ends.
+  at the last price when the data ends;
+- with every analytic (``needs=None``, what the live path computes): the summary's
+  minutes per market state of every in-session bar and its LVN alerts, worked out
+  over the arrays (array_analytics.py, engine/analytics/batch_alerts.py).
 
 What it does not do runs on the Engine, and ``array_support.unsupported`` says why: trades
 data, more than one symbol (they share one account), setups without an array
-form or more than one setup, pegged entries, analytics beyond the setups'
-needs, bars the Engine would skip (malformed, or outside the price band),
-warm-up bars, dynamic sizing, several entries per symbol, the options gate.
+form or more than one setup, pegged entries, a chosen set of analytics other
+than the setups' needs or every one, bars the Engine would skip (malformed, or
+outside the price band), warm-up bars, dynamic sizing, several entries per
+symbol, the options gate.
 
 The loop is Python, but it visits only the bars where something can happen: a
 signal bar while flat, and every bar while an order works or a position is open.
@@ -61,7 +65,6 @@ import numpy as np
 
 from ..analytics.indicators import atr_array
 from ..analytics.session import SessionCalendar
-from ..analytics.state import CODE_STATES
 from ..config import CockpitConfig, StrategyParams
 from ..feeds.loaders import BarsArrays
 from ..model import NS_PER_MIN, NS_PER_S
@@ -69,6 +72,7 @@ from ..risk import ET, LocalClock, RiskManager, RiskRule
 from ..stops import DOLLARS_TARGET2_R, exit_profile
 from ..strategy.array_form import ANALYTICS
 from . import metrics as M
+from .array_analytics import every_analytic, state_minutes
 from .array_calendar import day_columns
 from .array_reuse import bar_lists, rth_columns
 from .array_support import array_setup, series_key, unsupported  # noqa: F401 - unsupported: this path's question
@@ -123,8 +127,9 @@ def _window_memo(risk: RiskManager, session: str):
 # --------------------------------------------------------------------------- the run
 
 
-def run_arrays(config: CockpitConfig, ds: Dataset):
-    """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "")."""
+def run_arrays(config: CockpitConfig, ds: Dataset, needs="setups"):
+    """The backtest of ``config`` on ``ds`` over arrays (``unsupported`` must be "");
+    ``needs=None``: every analytic, as live (market states and LVN alerts counted)."""
     from .result import BacktestResult, run_params
 
     sym = ds.symbols[0]
@@ -148,14 +153,16 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
             full = batch_columns(s, p, cal, config.feed.session)
             cols = rth_columns(full, rth_idx, n)  # cut once per series and analytics parameters
             if "state" in cls.needs:  # the engine counts the in-session bars per market state
-                codes, counts = np.unique(cols["state"], return_counts=True)
-                states = {CODE_STATES[int(k)].value: int(c) for k, c in zip(codes, counts)}
+                states = state_minutes(cols["state"])
         else:
             cols = {"open": s.open[rth_idx], "high": s.high[rth_idx], "low": s.low[rth_idx],
                     "close": s.close[rth_idx], "volume": s.volume[rth_idx]}
         sg = cls.array_signals(cols, p)
         bars_of = rth_idx[sg.index].tolist()
         sig_at = dict(zip(bars_of, zip(sg.side.tolist(), sg.entry.tolist(), sg.stop.tolist(), sg.target.tolist())))
+    lvn_alerts = 0
+    if needs is None:  # every analytic: the market state of every in-session bar, the LVN alerts
+        states, lvn_alerts = every_analytic(s, p, cal, config.feed.session, days.in_rth)
     sig_bars = sorted(sig_at)
     ep = exit_profile(p)  # the exit parameters a position trades with (the router's ExitManager)
     ATR = None  # the analytics' ATR per bar (snap.atr): the ATR targets and the ATR trail read it
@@ -581,7 +588,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset):
         "orders": orders,
         "fills": fills_n,
         "rejections": rejections,
-        "lvn_alerts": 0,
+        "lvn_alerts": lvn_alerts,
         "malformed": ds.malformed,
         "equity": round(cash, 2),
         "day_pnl": round(cash - sod, 2),

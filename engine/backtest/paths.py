@@ -59,7 +59,7 @@ def run_on_path(config: CockpitConfig, ds: Dataset, wanted: str = "engine", veri
     choice = choose(config, ds, "arrays" if verify else wanted, needs)
     if choice.name == "engine":
         return _engine_run(config, ds, needs, should_stop), choice
-    fast = run_arrays(config, ds)
+    fast = run_arrays(config, ds, needs)
     if not verify:
         return fast, choice
     ref = _engine_run(config, ds, needs, should_stop)
