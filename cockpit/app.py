@@ -403,7 +403,10 @@ class CockpitApp(DetailActions, App[None]):
                 self._reapply_details()
 
     def _select(self, symbol: Optional[str]) -> None:
-        if symbol is None:
+        """A symbol key's choice (digit, j, k). These are priority bindings, so they
+        reach the app with a dialog up too; there they do nothing: the dialog asks
+        about the symbol it was opened for and the panes behind it stay on it."""
+        if symbol is None or isinstance(self.screen, ModalScreen):
             return
         self.query_one(WatchlistPane).select(symbol)
         if symbol != self.selected:
