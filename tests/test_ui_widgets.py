@@ -164,7 +164,9 @@ async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
         engine.publish(dataclasses.replace(snap, journal=snap.journal + (err,)))
         await wait_for(lambda: seen, what="the notification")
         assert seen == [("SPY: order ck-1 rejected: insufficient buying power", "error")]
-        assert "ERROR broker" in log_text() and "rejected: insufficient" in log_text()
+        # (a polled snapshot's panes are drawn one per frame: the log follows the notification)
+        await wait_for(lambda: "ERROR broker" in log_text(), what="the log line")
+        assert "rejected: insufficient" in log_text()
         # an info line is logged but not notified
         info = JournalEntry(T0 + 2 * NS_PER_S, "info", "order", "sent bracket", "SPY")
         engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + (info,)))
