@@ -21,8 +21,9 @@ went from ~10 (45-110k objects walked, 50-250 ms each) to none after start-up.
 No collection at all during a trader's key (``hold`` / ``release``, from the key's
 arrival to the frame that shows its effect, at most HOLD_MAX_S): the theme key
 allocates a new style for every widget and met a generation-1 collection in most
-presses (40-66 ms of CPU inside the key's wait on the loaded bench machine). The
-young objects are collected right after the frame instead.
+presses (40-66 ms of CPU inside the key's wait on the loaded bench machine). What
+the key's turn made is frozen with the rest when it ends (``release``), not walked
+by a collection right after the frame, where the next key would wait.
 """
 from __future__ import annotations
 
@@ -69,10 +70,16 @@ class HeapKeeper:
         gc.disable()
 
     def release(self) -> None:
-        """The key's frame is drawn: collections on again (the next allocation that
-        crosses a threshold collects what the key left)."""
+        """The key's frame is drawn: collections on again. What was made during the hold
+        is frozen first (it leaves the collector's generations, as after a full
+        collection): the young generation had grown for the whole key (the theme key
+        restyles every widget), and the collection that met it right after the frame
+        walked all of it, 40-350 ms under load, where the trader's next key waited
+        (`cockpit bench ui`, a digit right after t). Its cycles, if any, are collected
+        at the next reclaim, like the rest of the frozen heap."""
         if self._held_until:
             self._held_until = 0.0
+            gc.freeze()
             gc.enable()
 
     def release_if_overdue(self) -> None:

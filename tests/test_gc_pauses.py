@@ -116,3 +116,24 @@ async def test_a_key_press_holds_the_collector_until_its_frame(tmp_path):
         assert seen == [False]  # inside the key's action: no collection
         assert gc.isenabled()  # after its frame: collections again
     gc.enable()
+
+
+def test_what_a_keys_turn_made_is_frozen_when_it_ends_not_walked_behind_its_frame():
+    """The young generation grew for the whole key (collections were off): at the end
+    of the turn it is frozen, not left for a collection that would walk all of it
+    right where the trader's next key comes (cockpit/heap.py release)."""
+    loop = asyncio.new_event_loop()
+    keeper = HeapKeeper(loop, lambda: 0.0)
+    gc.collect()
+    try:
+        frozen = gc.get_freeze_count()
+        keeper.hold()
+        made = [[i] for i in range(5000)]  # what a key's turn allocates (tracked objects)
+        keeper.release()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(made)
+        assert gc.get_count()[0] < len(made)  # the young generation starts again empty
+    finally:
+        gc.unfreeze()
+        gc.enable()
+        loop.close()
