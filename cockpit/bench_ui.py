@@ -9,9 +9,10 @@ Two measurements, both on the real app and the real engine sharing one event loo
    *effect* of a key is reached at the end of the first frame that Textual hands
    to the terminal once the key's result is in the app's state and on screen:
 
-   - ``space``: the engine's ``entries_paused`` flipped, the header's entries
-     badge is styled shown (hidden, or blank in its reserved slot) and, when
-     pausing, the frame's text holds ``PAUSED``;
+   - ``space``: the engine's ``entries_paused`` flipped and, when pausing, the
+     header's entries badge is styled shown and the frame's text holds ``PAUSED``;
+     when resuming, the badge no longer says PAUSED (it is hidden, blank in its
+     reserved slot, or says BLOCKED when entries are blocked for another reason);
    - ``t``: the next theme is the app's theme, its CSS is applied (the
      screen's computed background changed) and the panes re-rendered their
      theme-coloured text (the app's full re-apply after a theme switch ran);
@@ -373,10 +374,12 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
             if engine.entries_paused != want:
                 return False
             state = getattr(badge, "_state", None) or ("", "")
-            # the badge's class change is styled on idle: shown (or hidden) only then; in
-            # its reserved slot (a wide line) it stays displayed, blank when not paused
+            if not want:  # resumed: PAUSED is gone (the badge is blank, or BLOCKED for another reason)
+                return "PAUSED" not in state[0] and not badge.has_class("-paused")
+            # the badge's class change is styled on idle: shown only then; in its reserved
+            # slot (a wide line) it stays displayed, blank when not paused
             shown = badge.styles.display != "none" and bool(state[0].strip())
-            return ("PAUSED" in state[0]) == want and shown == want and badge.has_class("-paused") == want
+            return "PAUSED" in state[0] and shown and badge.has_class("-paused")
 
         return "space", ready, ("PAUSED" if want else None)
 

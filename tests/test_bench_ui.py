@@ -65,3 +65,29 @@ async def test_looped_replay_restarts_with_later_timestamps():
     assert feed.emitted >= 2 * n_file
     assert first_of_lap2 is not None and first_of_lap2 > 0
     assert feed.status().done is False
+
+
+async def test_the_space_probe_counts_a_resume_that_shows_blocked_entries(tmp_path):
+    """Resuming while entries are blocked for another reason (stale data) puts BLOCKED
+    where PAUSED was: that is the key's effect, not a key that never took effect."""
+    import dataclasses
+
+    from cockpit.bench_ui import FrameTap, _key_probes
+    from tests.ui_fixtures import FixedEngine, demo_snapshot, fixed_app
+
+    class Engine(FixedEngine):
+        @property
+        def entries_paused(self) -> bool:
+            return self.snapshot().entries_paused
+
+    engine = Engine(dataclasses.replace(demo_snapshot(), entries_paused=True,
+                                        blocked_entries_reason="data stale (> 15 s)"))
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        key, ready, marker = next(_key_probes(app, engine, FrameTap(app), ["SPY"]))
+        assert (key, marker) == ("space", None) and not ready()
+        await pilot.press("space")
+        await pilot.pause()
+        assert "BLOCKED" in str(app.query_one("#hdr-entries").content)
+        assert ready()
