@@ -49,6 +49,7 @@ class HeapKeeper:
         self._last_key_at = last_key_at
         self.last_reclaim = time.monotonic()
         self.refreezes = 0
+        self.turn_freezes = 0  # key turns whose young objects were frozen at release
         self.reclaims = 0
         self._pending = False
         self._thresholds = None
@@ -70,16 +71,19 @@ class HeapKeeper:
         gc.disable()
 
     def release(self) -> None:
-        """The key's frame is drawn: collections on again. What was made during the hold
-        is frozen first (it leaves the collector's generations, as after a full
-        collection): the young generation had grown for the whole key (the theme key
-        restyles every widget), and the collection that met it right after the frame
-        walked all of it, 40-350 ms under load, where the trader's next key waited
-        (`cockpit bench ui`, a digit right after t). Its cycles, if any, are collected
-        at the next reclaim, like the rest of the frozen heap."""
+        """The key's frame is drawn: collections on again. When the key made more than
+        a young collection's worth (the theme key restyles every widget), that is
+        frozen first (it leaves the collector's generations, as after a full
+        collection): the collection that met it right after the frame walked all of
+        it, 40-350 ms under load, where the trader's next key waited (`cockpit bench
+        ui`, a digit right after t). Its cycles, if any, are collected at the next
+        reclaim, like the rest of the frozen heap. A key that made less (most) leaves
+        it to the next young collection, which also collects its cycles."""
         if self._held_until:
             self._held_until = 0.0
-            gc.freeze()
+            if gc.get_count()[0] >= gc.get_threshold()[0]:
+                gc.freeze()
+                self.turn_freezes += 1
             gc.enable()
 
     def release_if_overdue(self) -> None:
