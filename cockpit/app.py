@@ -1,17 +1,20 @@
 """The Textual application: lays out the panes, applies engine snapshots at a
 capped rate, and turns keys into engine commands.
 
-Keys go first. From a key's arrival until the frame that shows its action (at most
-INPUT_FIRST_S), a replay or simulator running flat out hands the engine no data
-and the app applies no snapshot unless a key asks for it, so the key's effect is
-the next frame and it is a small one: a
+Keys go first. From the moment a key is queued until the frame that shows its
+action (at most INPUT_FIRST_S), a replay or simulator running flat out hands the
+engine no data, the collector does not run and the app applies no snapshot unless
+a key asks for it, so the key's effect is the next frame and it is a small one: a
 key redraws what it changed (space, p, m, +/-: the header; a symbol key: the
 detail panes; F, C, f: their confirmation), the panes follow at the next poll.
+The turn ends once nothing the key changed is still on its way to the screen
+(cockpit/key_turn.py).
 
 The app never computes analytics. It polls ``engine.version`` every
 1/refresh_hz seconds and, only when the version moved (or a visible countdown
-ticked), hands the latest immutable snapshot to each visible pane; each pane
-repaints only what changed. Money commands (flatten, cancel) ask for a
+ticked), hands the latest immutable snapshot to the visible panes, one pane per
+frame (PANES_FIRST), so no frame a key could wait behind draws them all; each
+pane repaints only what changed. Money commands (flatten, cancel) ask for a
 confirmation and then go straight to the engine, which sends them to the broker.
 """
 from __future__ import annotations
