@@ -218,3 +218,35 @@ async def test_no_pane_of_a_polled_snapshot_is_drawn_during_a_keys_turn(tmp_path
         assert seen == ["positions"] and app._panes_to_apply  # the key goes first
         assert app.refresh_from_engine(force=True) is True  # a forced refresh draws every pane at once
         assert not app._panes_to_apply
+
+
+async def test_a_confirmation_shown_again_is_restyled_only_after_the_css_changed(tmp_path, monkeypatch):
+    """Textual restyles a screen each time it is shown; a money key's dialog is installed
+    once and shown again and again, and its styles stay those of the current CSS until
+    a theme switch (the restyle was ~160 repaint requests inside F / C / f's wait)."""
+    from cockpit.screens import ConfirmScreen
+
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        restyles = []
+        orig = ConfirmScreen.update_node_styles
+        monkeypatch.setattr(ConfirmScreen, "update_node_styles",
+                            lambda self, animate=True: (restyles.append(self.id), orig(self, animate))[1])
+
+        async def ask_and_answer_no() -> None:
+            await pilot.press("F")
+            await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+            await pilot.pause()
+            assert app.focused is app.screen.query_one("#confirm-no")
+            await pilot.press("n")
+            await wait_for(lambda: not isinstance(app.screen, ConfirmScreen), what="the dialog closed")
+
+        await ask_and_answer_no()
+        first = len(restyles)
+        await ask_and_answer_no()
+        assert len(restyles) == first  # shown again: no restyle
+        await pilot.press("t")
+        await pilot.pause()
+        await ask_and_answer_no()
+        assert len(restyles) == first + 1  # the theme changed: restyled for it
