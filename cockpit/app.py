@@ -1,22 +1,26 @@
 """The Textual application: lays out the panes, applies engine snapshots at a
 capped rate, and turns keys into engine commands.
 
-Keys go first. From a key's arrival until the frame that shows its action (at most
-INPUT_FIRST_S), a replay or simulator running flat out hands the engine no data
-and the app applies no snapshot unless a key asks for it, so the key's effect is
-the next frame and it is a small one: a
+Keys go first. From the moment a key is queued until the frame that shows its
+action (at most INPUT_FIRST_S), a replay or simulator running flat out hands the
+engine no data, the collector does not run and the app applies no snapshot unless
+a key asks for it, so the key's effect is the next frame and it is a small one: a
 key redraws what it changed (space, p, m, +/-: the header; a symbol key: the
 detail panes; F, C, f: their confirmation), the panes follow at the next poll.
+The turn ends once nothing the key changed is still on its way to the screen
+(cockpit/key_turn.py).
 
 The app never computes analytics. It polls ``engine.version`` every
 1/refresh_hz seconds and, only when the version moved (or a visible countdown
-ticked), hands the latest immutable snapshot to each visible pane; each pane
-repaints only what changed. Money commands (flatten, cancel) ask for a
+ticked), hands the latest immutable snapshot to the visible panes, one pane per
+frame (PANES_FIRST), so no frame a key could wait behind draws them all; each
+pane repaints only what changed. Money commands (flatten, cancel) ask for a
 confirmation and then go straight to the engine, which sends them to the broker.
 """
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -53,6 +57,7 @@ from . import strip_cycles, too_small
 from .coalesce import refreshes_coalesced
 from .detail_actions import DetailActions
 from .heap import HeapKeeper
+from .key_turn import effect_pending
 from .keys import bindings, display_key, effective_keys, key_hints, resolve_keymap
 from .screens import ConfirmScreen, HelpScreen
 from .settings import THEMES, UISettings, default_settings_path
@@ -83,6 +88,12 @@ INPUT_FIRST_S = 0.5
 # a loaded machine) the next one waits longer, up to MAX_APPLY_GAP_S.
 APPLY_SHARE = 0.1
 MAX_APPLY_GAP_S = 1.0
+# A polled snapshot is drawn a pane at a time, each pane in its own frame
+# (_apply_next_pane), the money panes first: a key arriving meanwhile waits behind
+# one pane's repaint, not all of them (drawing every pane's change at once took
+# 25-35 ms of CPU, 50-100 ms on the loaded bench machine, and a key that came
+# during that frame, or just before it, waited for all of it: `cockpit bench ui`).
+PANES_FIRST = ("positions", "orders", "signals")
 NOTIFY_KINDS = ("broker", "order")
 
 # Textual base-widget colours per cockpit theme (DataTable, the key bar, buttons); the
@@ -165,6 +176,9 @@ class CockpitApp(DetailActions, App[None]):
         self._input_until = 0.0  # monotonic: until then a key's turn (see INPUT_FIRST_S)
         self.apply_cost_s = 0.0  # a smoothed apply's duration: the poll's spacing under load
         self._next_apply_at = 0.0  # monotonic: no polled apply before it (see APPLY_SHARE)
+        self._panes_to_apply: list[Pane] = []  # the polled snapshot's panes still to draw (PANES_FIRST)
+        self._next_pane_asked = False  # _apply_next_pane is scheduled after the next refresh
+        self._panes_cost_s = 0.0  # the polled snapshot's apply so far (its panes' share of the time)
         self._dialogs: dict[str, ConfirmScreen] = {}  # installed confirmations by id, reused
         self._journal_last = None
         self._alert_last: Optional[str] = None
@@ -172,7 +186,9 @@ class CockpitApp(DetailActions, App[None]):
         self.freeze_startup_heap = False  # run_app sets it: see cockpit/heap.py
         self.heap: Optional[HeapKeeper] = None
         self._last_key_at = 0.0
-        self._key_turn_ends_later = False  # the running action ends its key's turn itself (the theme key)
+        self._queued_key: Optional[events.Key] = None  # the key whose turn began when it was queued
+        self._turn = 0  # keys queued so far: numbers each key's turn
+        self.turn_extended = 0  # a key's turn outlived a refresh its effect was not yet in (key_turn.py)
         self._css_refreshed_at = -1  # App._css_update_count at the last CSS refresh (see refresh_css)
         self.exit_reason = ""  # how the trader (or a signal) ended the run, for the engine's last journal line
 
@@ -264,33 +280,56 @@ class CockpitApp(DetailActions, App[None]):
 
         loop.call_soon_threadsafe(early)
 
+    def post_message(self, message) -> bool:
+        """A key from the terminal starts its turn when it is queued, not when the app's
+        queue reaches it: until then a snapshot poll or the engine's data could still
+        take the loop ahead of it (a poll's apply and its frame: 30-80 ms under load)."""
+        if isinstance(message, events.Key) and not message.is_forwarded and threading.get_ident() == self._thread_id:
+            self._input_first()
+            self._queued_key = message
+        return super().post_message(message)
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:  # (once: not when it bubbles back)
-            self._input_first()
+            if event is not self._queued_key:  # (a key queued by post_message has its turn already)
+                self._input_first()
+            self._queued_key = None
         await super().on_event(event)
 
     def _input_first(self) -> None:
         """A key arrived: give it the loop (see INPUT_FIRST_S)."""
         self._last_key_at = time.monotonic()
         self._input_until = self._last_key_at + INPUT_FIRST_S
+        self._turn += 1
         self.engine.yield_to_input(INPUT_FIRST_S)
         if self.heap is not None:
             self.heap.hold()  # no garbage collection inside the key's wait (cockpit/heap.py)
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
-        self._key_turn_ends_later = False
         result = await super().run_action(action, default_namespace, namespaces)
-        if self._input_until and not self._key_turn_ends_later:
-            # a key's action ran: its turn ends with the frame that shows it (an action
-            # whose effect takes more than this turn ends the turn itself)
-            self.call_after_refresh(self._input_done)
+        if self._input_until:
+            # a key's action ran: its turn ends with the frame that shows it
+            self.call_after_refresh(self._end_turn_if_shown, self._turn)
         return result
+
+    def _end_turn_if_shown(self, turn: int) -> None:
+        """After a refresh: the key's turn ends if what it changed is on the screen, else
+        after the next refresh (cockpit/key_turn.py); never later than INPUT_FIRST_S.
+        ``turn`` is the turn the action ran in: a later key's turn is its own to end."""
+        if not self._input_until or turn != self._turn:
+            return
+        if time.monotonic() < self._input_until and effect_pending(self):
+            self.turn_extended += 1
+            self.call_after_refresh(self._end_turn_if_shown, turn)
+            return
+        self._input_done()
 
     def _input_done(self) -> None:
         self._input_until = 0.0
         self.engine.yield_to_input(0)
         if self.heap is not None:
             self.heap.release()
+        self._ask_next_pane()  # the polled snapshot's panes go on after the key
 
     def _say(self, message: str) -> None:
         """A key's short answer (paused, resumed, nothing to flatten): the key bar's
@@ -314,6 +353,9 @@ class CockpitApp(DetailActions, App[None]):
             return False
         if self.heap is not None:
             self.heap.release_if_overdue()
+        if not force and self._panes_to_apply:
+            self._ask_next_pane()  # the last snapshot is still being drawn, pane by pane
+            return False
         if not force and time.monotonic() < max(self._input_until, self._next_apply_at):
             return False
         version = self.engine.version
@@ -325,11 +367,66 @@ class CockpitApp(DetailActions, App[None]):
         self._now_s = now_s
         self.snap = snap
         t0 = time.perf_counter()
-        self._apply()
-        cost = time.perf_counter() - t0
+        if force:
+            self._apply()
+            self._space_next_apply(time.perf_counter() - t0)
+        else:
+            self._start_panes()
+        return True
+
+    def _space_next_apply(self, cost: float) -> None:
+        """Coalescing under load: the next polled apply waits cost / APPLY_SHARE."""
         self.apply_cost_s = cost if not self.apply_cost_s else 0.7 * self.apply_cost_s + 0.3 * cost
         self._next_apply_at = time.monotonic() + min(MAX_APPLY_GAP_S, self.apply_cost_s / APPLY_SHARE)
-        return True
+
+    def _in_key_turn(self) -> bool:
+        return time.monotonic() < self._input_until
+
+    def _pane_shown(self, pane: Pane) -> bool:
+        if self.compact:
+            return pane.page == self.page
+        return pane.page != "trades" or self.query_one("#dash").has_class("-show-trades")
+
+    def _start_panes(self) -> None:
+        """A polled snapshot: the header and the notifications now, the panes one per
+        frame (PANES_FIRST)."""
+        snap = self.snap
+        assert snap is not None
+        t0 = time.perf_counter()
+        self._last_apply = time.monotonic()
+        if self.selected not in snap.symbols and snap.symbols and self.selected is None:
+            self.selected = next(iter(snap.symbols))
+        self.query_one(CockpitHeader).apply(self._view())
+        if self.compact:
+            self.query_one(PageBar).show_page(self.page, len(snap.pending))
+        self._announce(snap)
+        panes = [p for p in self.query(Pane) if self._pane_shown(p)]
+        first = {pid: i for i, pid in enumerate(PANES_FIRST)}
+        self._panes_to_apply = sorted(panes, key=lambda p: first.get(p.id or "", len(first)))
+        self._panes_cost_s = time.perf_counter() - t0
+        self._apply_next_pane()
+
+    def _ask_next_pane(self) -> None:
+        if self._panes_to_apply and not self._next_pane_asked:
+            self._next_pane_asked = True
+            self.call_after_refresh(self._apply_next_pane)
+
+    def _apply_next_pane(self) -> None:
+        """One pane of the polled snapshot, then the next after the frame that draws it;
+        none during a key's turn (its end, or the next poll, goes on)."""
+        self._next_pane_asked = False
+        if not self._panes_to_apply or self._in_key_turn():
+            return
+        t0 = time.perf_counter()
+        pane = self._panes_to_apply.pop(0)
+        if self._pane_shown(pane) and self.snap is not None:
+            pane.apply(self._view())
+        self._panes_cost_s += time.perf_counter() - t0
+        if self._panes_to_apply:
+            self._ask_next_pane()
+        else:  # the snapshot is on screen
+            self.applied_count += 1
+            self._space_next_apply(self._panes_cost_s)
 
     def _view(self) -> View:
         assert self.snap is not None
@@ -339,20 +436,21 @@ class CockpitApp(DetailActions, App[None]):
         return View(self.snap, self.selected, self._now_ns(self.snap), tz)
 
     def _apply(self, force: bool = False) -> None:
+        """Every shown pane at once (a forced refresh: a command's result, a theme, a
+        layout); ``force`` repaints even what did not change."""
         snap = self.snap
         if snap is None:
             return
+        self._panes_to_apply = []  # (a polled snapshot still being drawn: this one draws all)
         self._last_apply = time.monotonic()
         self.applied_count += 1
         if self.selected not in snap.symbols and snap.symbols and self.selected is None:
             self.selected = next(iter(snap.symbols))
         view = self._view()
         self.query_one(CockpitHeader).apply(view, force)
-        trades_hidden = not self.compact and not self.query_one("#dash").has_class("-show-trades")
         for pane in self.query(Pane):
-            if not force and (pane.page != self.page if self.compact else pane.page == "trades" and trades_hidden):
-                continue
-            pane.apply(view, force)
+            if force or self._pane_shown(pane):
+                pane.apply(view, force)
         if self.compact:
             self.query_one(PageBar).show_page(self.page, len(snap.pending))
         self._announce(snap)
@@ -403,7 +501,10 @@ class CockpitApp(DetailActions, App[None]):
                 self._reapply_details()
 
     def _select(self, symbol: Optional[str]) -> None:
-        if symbol is None:
+        """A symbol key's choice (digit, j, k). These are priority bindings, so they
+        reach the app with a dialog up too; there they do nothing: the dialog asks
+        about the symbol it was opened for and the panes behind it stay on it."""
+        if symbol is None or isinstance(self.screen, ModalScreen):
             return
         self.query_one(WatchlistPane).select(symbol)
         if symbol != self.selected:
@@ -660,14 +761,12 @@ class CockpitApp(DetailActions, App[None]):
         next turn and drew a whole frame in the old text colours, then the re-applied
         panes were drawn again; a snapshot poll could slip in between.)"""
         name = THEMES[(THEMES.index(self.theme_name) + 1) % len(THEMES)]
-        self._key_turn_ends_later = True  # with the frame that shows the new theme (below)
         with self.batch_update():
             self._set_theme(name, restyle_now=False)  # queues Textual's CSS refresh, done here instead
             with refreshes_coalesced():  # one repaint request per widget, not one per colour
                 self.refresh_css(animate=False)
             if self.snap is not None:
                 self._apply(True)
-        self.call_after_refresh(self._input_done)
         self.settings.theme = name
         # saved after the frame: a file write is not what the trader waits to see
         self.call_after_refresh(self._save_settings)

@@ -9,9 +9,10 @@ Two measurements, both on the real app and the real engine sharing one event loo
    *effect* of a key is reached at the end of the first frame that Textual hands
    to the terminal once the key's result is in the app's state and on screen:
 
-   - ``space``: the engine's ``entries_paused`` flipped, the header's entries
-     badge is styled shown (hidden, or blank in its reserved slot) and, when
-     pausing, the frame's text holds ``PAUSED``;
+   - ``space``: the engine's ``entries_paused`` flipped and, when pausing, the
+     header's entries badge is styled shown and the frame's text holds ``PAUSED``;
+     when resuming, the badge no longer says PAUSED (it is hidden, blank in its
+     reserved slot, or says BLOCKED when entries are blocked for another reason);
    - ``t``: the next theme is the app's theme, its CSS is applied (the
      screen's computed background changed) and the panes re-rendered their
      theme-coloured text (the app's full re-apply after a theme switch ran);
@@ -20,7 +21,8 @@ Two measurements, both on the real app and the real engine sharing one event loo
    - ``F``, ``C``, ``f`` (the money keys): their confirmation is the screen and
      the frame's text holds its title (``FLATTEN ALL?``, ``CANCEL ALL ORDERS?``,
      ``FLATTEN SYM?``); the bench then answers No with Escape (not timed). With
-     nothing to flatten for the symbol, ``f``'s effect is the key bar's notice:
+     nothing to flatten for the symbol (decided by the app when the key arrives,
+     so either counts for ``f``), ``f``'s effect is the key bar's notice:
      the frame's text holds ``nothing to flatten: no SYM``.
 
    "A frame handed to the terminal" means Textual's ``App._display`` was called
@@ -303,7 +305,7 @@ class FrameTap:
         self.by_widget: Optional[dict[str, int]] = {} if by_widget else None
         self.frames = 0
         self.bytes = 0
-        self.probe: Optional[tuple[Callable[[], bool], Optional[str]]] = None
+        self.probe: Optional[tuple[Callable[[], bool], Any]] = None  # (ready, marker: str, tuple of str or None)
         self.hit_at: Optional[float] = None
         self.done = asyncio.Event()
         self.forced_applies = 0  # full repaints of every pane (after a theme switch, a resize)
@@ -331,7 +333,7 @@ class FrameTap:
         probe = self.probe
         if probe is not None and self.hit_at is None:
             ready, marker = probe
-            if ready() and (marker is None or marker in ANSI.sub("", text)):
+            if ready() and (marker is None or _shows(marker, ANSI.sub("", text))):
                 self.hit_at = time.perf_counter()
                 self.done.set()
 
@@ -355,10 +357,15 @@ class FrameTap:
                 n = len(strip.render(self.console).encode("utf-8")) + 8  # + the cursor move
                 self.by_widget[name] = self.by_widget.get(name, 0) + n
 
-    def arm(self, ready: Callable[[], bool], marker: Optional[str]) -> None:
+    def arm(self, ready: Callable[[], bool], marker) -> None:
         self.probe = (ready, marker)
         self.hit_at = None
         self.done.clear()
+
+
+def _shows(marker, text: str) -> bool:
+    """A probe's marker: a text the frame holds, or a tuple of texts any of which it holds."""
+    return any(m in text for m in marker) if isinstance(marker, tuple) else marker in text
 
 
 def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
@@ -373,10 +380,12 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
             if engine.entries_paused != want:
                 return False
             state = getattr(badge, "_state", None) or ("", "")
-            # the badge's class change is styled on idle: shown (or hidden) only then; in
-            # its reserved slot (a wide line) it stays displayed, blank when not paused
+            if not want:  # resumed: PAUSED is gone (the badge is blank, or BLOCKED for another reason)
+                return "PAUSED" not in state[0] and not badge.has_class("-paused")
+            # the badge's class change is styled on idle: shown only then; in its reserved
+            # slot (a wide line) it stays displayed, blank when not paused
             shown = badge.styles.display != "none" and bool(state[0].strip())
-            return ("PAUSED" in state[0]) == want and shown == want and badge.has_class("-paused") == want
+            return "PAUSED" in state[0] and shown and badge.has_class("-paused")
 
         return "space", ready, ("PAUSED" if want else None)
 
@@ -415,22 +424,19 @@ def _key_probes(app, engine, tap: FrameTap, symbols: list[str]):
 
     def flatten_symbol_probe():
         # f asks only when the symbol has something to flatten; else its effect is the
-        # "nothing to flatten" notice in the key bar (issue 14), on screen in a frame
+        # "nothing to flatten" notice in the key bar (issue 14), on screen in a frame.
+        # Which one is the app's to decide when the key arrives (a position can open or
+        # close between this probe and the key, at max speed): either counts.
         sym = app.selected
-        snap = app.snap
-        exposed = snap is not None and (any(p.symbol == sym and p.qty for p in snap.positions)
-                                        or any(o.symbol == sym and o.status.is_open for o in snap.orders))
-        if exposed:
-            return money_probe("f", "confirm-flatten-symbol", lambda: f"FLATTEN {sym}?")
         keybar = app.query_one("#keybar")
         keybar.clear_notice()  # (the last press's notice may still show: this press must put it back)
-        # (whatever the symbol: a late row highlight may still change the selection under the key)
-        marker = "nothing to flatten: no "
+        # (the notice whatever the symbol: a late row highlight may still change the selection under the key)
+        notice = "nothing to flatten: no "
 
         def ready() -> bool:
-            return keybar.notice.startswith(marker)
+            return app.screen.id == "confirm-flatten-symbol" or keybar.notice.startswith(notice)
 
-        return "f", ready, marker
+        return "f", ready, (f"FLATTEN {sym}?", notice)
 
     k = 0
     while True:

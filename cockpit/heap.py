@@ -21,8 +21,9 @@ went from ~10 (45-110k objects walked, 50-250 ms each) to none after start-up.
 No collection at all during a trader's key (``hold`` / ``release``, from the key's
 arrival to the frame that shows its effect, at most HOLD_MAX_S): the theme key
 allocates a new style for every widget and met a generation-1 collection in most
-presses (40-66 ms of CPU inside the key's wait on the loaded bench machine). The
-young objects are collected right after the frame instead.
+presses (40-66 ms of CPU inside the key's wait on the loaded bench machine). What
+the key's turn made is frozen with the rest when it ends (``release``), not walked
+by a collection right after the frame, where the next key would wait.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class HeapKeeper:
         self._last_key_at = last_key_at
         self.last_reclaim = time.monotonic()
         self.refreezes = 0
+        self.turn_freezes = 0  # key turns whose young objects were frozen at release
         self.reclaims = 0
         self._pending = False
         self._thresholds = None
@@ -69,10 +71,19 @@ class HeapKeeper:
         gc.disable()
 
     def release(self) -> None:
-        """The key's frame is drawn: collections on again (the next allocation that
-        crosses a threshold collects what the key left)."""
+        """The key's frame is drawn: collections on again. When the key made more than
+        a young collection's worth (the theme key restyles every widget), that is
+        frozen first (it leaves the collector's generations, as after a full
+        collection): the collection that met it right after the frame walked all of
+        it, 40-350 ms under load, where the trader's next key waited (`cockpit bench
+        ui`, a digit right after t). Its cycles, if any, are collected at the next
+        reclaim, like the rest of the frozen heap. A key that made less (most) leaves
+        it to the next young collection, which also collects its cycles."""
         if self._held_until:
             self._held_until = 0.0
+            if gc.get_count()[0] >= gc.get_threshold()[0]:
+                gc.freeze()
+                self.turn_freezes += 1
             gc.enable()
 
     def release_if_overdue(self) -> None:

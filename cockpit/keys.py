@@ -4,7 +4,8 @@ Every action has a stable binding id (the name used in cockpit.toml, e.g.
 ``flatten_all = "ctrl+x"``). Remapping goes through Textual's keymap, so the
 footer and the help screen always show the keys that actually work. Flatten,
 cancel and pause are priority bindings: they fire whatever widget has focus; so are
-the symbol digits, so that "3f" acts on symbol 3 (see ``bindings``).
+the symbol keys (the digits, j and k), so that "3f" or "jf" acts on the symbol just
+picked (see ``bindings``).
 
 ``ctrl+q`` and ``ctrl+c`` always quit the way ``q`` does (asking first when
 positions or orders are open), whatever ``quit`` is remapped to: they are what a
@@ -43,8 +44,9 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("flatten_all", "F", "flatten_all", "Flat all", priority=True),
     KeyAction("cancel_all", "C", "cancel_all", "Cancel", priority=True),
     KeyAction("flatten_symbol", "f", "flatten_symbol", "Flat sym", priority=True),
-    KeyAction("next_symbol", "j", "move_symbol(1)", "Next sym", show=False),
-    KeyAction("prev_symbol", "k", "move_symbol(-1)", "Prev sym", show=False),
+    # priority like the digits (see ``bindings``): "jf" in one read flattens the symbol j moved to
+    KeyAction("next_symbol", "j", "move_symbol(1)", "Next sym", priority=True, show=False),
+    KeyAction("prev_symbol", "k", "move_symbol(-1)", "Prev sym", priority=True, show=False),
     # the footer's one entry for both speed keys ("+/- Speed"); both work
     KeyAction("faster", "plus", "speed(1)", "Speed", key_display="+/-", footer_last=True),
     KeyAction("slower", "minus", "speed(-1)", "Slower", show=False),
@@ -72,7 +74,8 @@ def bindings() -> list[Binding]:
     # priority like the money keys: a burst such as "3f" (one read in a terminal) is
     # then handled in key order at the App. As a plain binding the digit went through
     # the focused table's queue first and came back after f had already acted on the
-    # previous symbol. (No widget or dialog uses the digits.)
+    # previous symbol. (No widget or dialog uses the digits, j or k; behind a dialog they
+    # do nothing: CockpitApp._select.)
     out += [Binding(k, f"pick_symbol({int(k) - 1})", f"Symbol {k}", show=False, priority=True) for k in SYMBOL_KEYS]
     out += [Binding(k, f"request_quit('{k}')", "Quit", show=False, priority=True) for k in REFLEX_QUIT_KEYS]
     return out

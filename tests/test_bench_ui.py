@@ -8,6 +8,7 @@ import math
 import pytest
 
 from cockpit.bench_ui import DATA_FILE, LoopedFeed, SCENARIOS, bench_ui, build_bench_engine
+from tests.ui_fixtures import FixedEngine
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,57 @@ async def test_looped_replay_restarts_with_later_timestamps():
     assert feed.emitted >= 2 * n_file
     assert first_of_lap2 is not None and first_of_lap2 > 0
     assert feed.status().done is False
+
+
+class _ProbedEngine(FixedEngine):
+    """The fixed engine with the one engine property the bench's probes read."""
+
+    @property
+    def entries_paused(self) -> bool:
+        return self.snapshot().entries_paused
+
+
+async def test_the_space_probe_counts_a_resume_that_shows_blocked_entries(tmp_path):
+    """Resuming while entries are blocked for another reason (stale data) puts BLOCKED
+    where PAUSED was: that is the key's effect, not a key that never took effect."""
+    import dataclasses
+
+    from cockpit.bench_ui import FrameTap, _key_probes
+    from tests.ui_fixtures import demo_snapshot, fixed_app
+
+    engine = _ProbedEngine(dataclasses.replace(demo_snapshot(), entries_paused=True,
+                                        blocked_entries_reason="data stale (> 15 s)"))
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        key, ready, marker = next(_key_probes(app, engine, FrameTap(app), ["SPY"]))
+        assert (key, marker) == ("space", None) and not ready()
+        await pilot.press("space")
+        await pilot.pause()
+        assert "BLOCKED" in str(app.query_one("#hdr-entries").content)
+        assert ready()
+
+
+async def test_the_f_probe_counts_the_notice_or_the_confirmation_whichever_the_app_shows(tmp_path):
+    """At max speed a position can close between the probe and the key: f's effect is
+    then the notice, not the confirmation the probe would have expected."""
+    import dataclasses
+
+    from cockpit.bench_ui import FrameTap, _key_probes, _shows
+    from engine.model import Position
+    from tests.ui_fixtures import T0, demo_snapshot, fixed_app
+
+    snap = demo_snapshot()
+    held = dataclasses.replace(snap, positions=(Position("SPY", 10, 500.0, 501.0, 0.0, opened_ns=T0),), orders=())
+    engine = _ProbedEngine(held)
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        probes = _key_probes(app, engine, FrameTap(app), ["SPY"])
+        key, ready, marker = next(p for p in probes if p[0] == "f")
+        engine.publish(dataclasses.replace(held, positions=()))  # SPY flat before the key arrives
+        app.refresh_from_engine(force=True)
+        assert not ready()
+        await pilot.press("f")
+        await pilot.pause()
+        assert ready() and _shows(marker, app.query_one("#keybar").plain())

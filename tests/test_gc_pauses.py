@@ -116,3 +116,32 @@ async def test_a_key_press_holds_the_collector_until_its_frame(tmp_path):
         assert seen == [False]  # inside the key's action: no collection
         assert gc.isenabled()  # after its frame: collections again
     gc.enable()
+
+
+def test_what_a_keys_turn_made_is_frozen_when_it_ends_not_walked_behind_its_frame():
+    """The young generation grew for the whole key (collections were off): when it
+    holds more than a young collection's worth at the end of the turn it is frozen,
+    not left for a collection that would walk all of it right where the trader's next
+    key comes (cockpit/heap.py release)."""
+    loop = asyncio.new_event_loop()
+    keeper = HeapKeeper(loop, lambda: 0.0)
+    before = gc.get_threshold()
+    gc.collect()
+    try:
+        gc.set_threshold(1000, *before[1:])
+        frozen = gc.get_freeze_count()
+        keeper.hold()
+        small = [[i] for i in range(100)]  # a key that made little: left to the next young collection
+        keeper.release()
+        assert gc.isenabled() and gc.get_freeze_count() == frozen and keeper.turn_freezes == 0
+        keeper.hold()
+        made = [[i] for i in range(5000)]  # more than a young collection's worth (tracked objects)
+        keeper.release()
+        assert gc.isenabled() and keeper.turn_freezes == 1
+        assert gc.get_freeze_count() >= frozen + len(made) + len(small)
+        assert gc.get_count()[0] < len(made)  # the young generation starts again empty
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+        gc.enable()
+        loop.close()

@@ -15,6 +15,7 @@ from cockpit.screens import ConfirmScreen, OrderDetailScreen, SignalDetailScreen
 from engine.model import Mode, StoreHealth, StoreStatus
 from tests.ui_fixtures import (FixedEngine, busy_book_snapshot, day_trades_view, demo_snapshot, fixed_app,
                                pending_snapshot)
+from tests.waiting import wait_for
 from widgets.base import SyncTable
 from widgets.header import ENTRIES_SLOT, badges_to_drop, entries_slot_fits
 from widgets.orders import short_ref
@@ -38,8 +39,9 @@ async def test_working_orders_stay_first_and_in_view_when_orders_arrive_above_th
         assert table.cursor_row == 0 and table.keys[0] == history_only.orders[0].id
         busy = busy_book_snapshot(open_n=8)
         engine.publish(busy)
-        await pilot.pause(0.3)
         working = [o.id for o in busy.orders if o.status.is_open]
+        # (a polled snapshot: the next poll, then one pane per frame, the orders among the first)
+        await wait_for(lambda: table.keys[: len(working)] == working, what="the working orders drawn")
         assert table.keys[: len(working)] == working  # working orders above the closed ones
         assert table.cursor_row == 0 and table.scroll_y == 0  # ... and the top of the table is in view
         assert app.query_one("#orders").border_subtitle == "8 open"
@@ -323,7 +325,6 @@ async def test_single_order_cancel_on_the_paper_broker_takes_its_legs_and_leaves
     detail (its tp/sl legs and events), cancel it with x, y: that bracket is gone at
     the broker, journaled, and flatten / cancel-all were not used."""
     from tests.test_ui_engine import cockpit, first_pending
-    from tests.waiting import wait_for
 
     async with cockpit(tmp_path, size=(120, 40)) as (app, engine, pilot):
         sig = await first_pending(app, engine, pilot)

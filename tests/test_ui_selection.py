@@ -83,3 +83,30 @@ async def test_a_digit_then_f_in_one_burst_flattens_the_digits_symbol(tmp_path):
             app.post_message(events.Key(key, key))
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the flatten confirmation")
         assert app.screen.title_text == "FLATTEN AAPL?"
+
+
+async def test_j_or_k_then_f_in_one_burst_flattens_the_symbol_moved_to(tmp_path):
+    """Like the digits: ``jf`` (or ``kf``) in one read must flatten the symbol j/k
+    moved to, not the one before (j/k went through the focused table's queue and
+    came back after the priority ``f`` had acted)."""
+    engine = FixedEngine(_held("SPY", "QQQ", "AAPL"))
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#watchlist-table", SyncTable)
+        table.focus()
+        await pilot.pause()
+        assert app.selected == "SPY" and table.keys[:3] == ["SPY", "QQQ", "AAPL"]
+        for key in "jf":
+            app.post_message(events.Key(key, key))
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the flatten confirmation")
+        assert app.screen.title_text == "FLATTEN QQQ?"
+        await pilot.press("n")
+        await wait_for(lambda: not isinstance(app.screen, ConfirmScreen), what="the dialog closed")
+        for key in "kkf":
+            app.post_message(events.Key(key, key))
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the flatten confirmation")
+        assert app.screen.title_text == f"FLATTEN {table.keys[-1]}?"
+        chosen = app.selected
+        await pilot.press("j", "1")  # behind the dialog the symbol keys do nothing
+        assert app.selected == chosen and app.screen.title_text == f"FLATTEN {chosen}?"

@@ -164,7 +164,9 @@ async def test_broker_rejection_becomes_a_notification_and_a_log_line(tmp_path):
         engine.publish(dataclasses.replace(snap, journal=snap.journal + (err,)))
         await wait_for(lambda: seen, what="the notification")
         assert seen == [("SPY: order ck-1 rejected: insufficient buying power", "error")]
-        assert "ERROR broker" in log_text() and "rejected: insufficient" in log_text()
+        # (a polled snapshot's panes are drawn one per frame: the log follows the notification)
+        await wait_for(lambda: "ERROR broker" in log_text(), what="the log line")
+        assert "rejected: insufficient" in log_text()
         # an info line is logged but not notified
         info = JournalEntry(T0 + 2 * NS_PER_S, "info", "order", "sent bracket", "SPY")
         engine.publish(dataclasses.replace(engine.snapshot(), journal=engine.snapshot().journal + (info,)))
@@ -365,6 +367,29 @@ async def test_the_theme_key_draws_what_a_start_in_that_theme_draws(tmp_path, pr
         await pilot.pause()
         await pilot.pause()
         assert started.theme_name == theme
+        assert started.export_screenshot() == switched
+
+
+@pytest.mark.parametrize("presses, theme", [(4, "light"), (6, "dark")])
+async def test_a_theme_seen_before_reuses_its_component_styles_and_draws_what_a_start_draws(tmp_path, presses, theme):
+    """The second lap through the themes takes each widget's component styles (table
+    cursor, header, rows; the tones) from the first (cockpit/theme_css.py) instead of
+    styling ~160 virtual nodes again, and still draws what a start in that theme draws."""
+    app = fixed_app(tmp_path / "key")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for i in range(presses):
+            if i == 3:
+                reused = app.stylesheet.component_styles_reused
+            await pilot.press("t")
+            await pilot.pause()
+        await pilot.pause()
+        assert app.stylesheet.component_styles_reused > reused  # the second lap re-used them
+        switched = app.export_screenshot()
+    started = fixed_app(tmp_path / "start", theme=theme)
+    async with started.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
         assert started.export_screenshot() == switched
 
 

@@ -5,6 +5,7 @@ entering AUTO, flatten, cancel all, quitting with open positions.
 stray Enter from an earlier keypress cannot move money."""
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,6 +25,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.message = message
         self.yes_label = yes
         self.danger = danger
+        self._styled_for: tuple = ()  # the CSS and App classes this dialog was last styled for
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="-danger" if self.danger else ""):
@@ -46,8 +48,21 @@ class ConfirmScreen(ModalScreen[bool]):
             self.query_one("#confirm-message", Static).update(message)
             self.query_one("#confirm-yes", Button).label = f"{yes} (y)"
 
-    def on_screen_resume(self) -> None:
-        # "No" has the focus every time the dialog is shown, so a stray Enter cannot move money
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Shown again (Textual's own resume handler runs after this one).
+
+        "No" has the focus every time the dialog is shown, so a stray Enter cannot move
+        money. Textual restyles a screen each time it is shown; a confirmation is
+        installed once and shown again and again (cockpit/app.py ``_confirm``), and its
+        styles are those of the current CSS unless the CSS or the App's classes changed
+        since it was last styled (a theme switch). Otherwise the restyle is skipped:
+        every style property of every node set again, ~160 repaint requests, inside the
+        money key's wait (`cockpit bench ui`: F, C, f)."""
+        app = self.app
+        styled_for = (app._css_update_count, tuple(sorted(app.classes)), tuple(sorted(app.get_pseudo_classes())))
+        if event.refresh_styles and styled_for == self._styled_for:
+            event.refresh_styles = False
+        self._styled_for = styled_for
         self.query_one("#confirm-no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
