@@ -253,6 +253,7 @@ def part_sma(csv: Path, n: int, rounds: int = 3, vbt_python: str | None = None) 
     out["ours_return_pct"] = ours["metrics"]["return_pct"]
     e, met, _ = engine_time(csv, "sma_cross", path="arrays")
     out["ours_engine_s"] = round(e, 3)
+    out["ours_engine_cpu_s"] = round(LAST_CPU_S[0], 3)
     out["ours_bars_per_s"] = round(n / e)
     e2, met2, _ = engine_time(csv, "sma_cross")
     if met2 != met:
@@ -289,11 +290,13 @@ def vectorbt_figures(vbt_py: str, csv: Path, whole: list[tuple[float, float, str
     out = {"vectorbt_python": vbt_py, "vectorbt_whole_s": med([w for w, _, _ in whole]),
            "vectorbt_whole_cpu_s": med([c for _, c, _ in whole]),
            "vectorbt_first_run_s": med([f["first_run_s"] for f in firsts]),
-           "vectorbt_engine_s": med(eng["run_s"]), "vectorbt_trades": eng["trades"],
-           "vectorbt_return_pct": eng["return_pct"]}
+           "vectorbt_first_run_cpu_s": med([f["first_run_cpu_s"] for f in firsts]),
+           "vectorbt_engine_s": med(eng["run_s"]), "vectorbt_engine_cpu_s": med(eng["run_cpu_s"]),
+           "vectorbt_trades": eng["trades"], "vectorbt_return_pct": eng["return_pct"]}
     out["speedup_vs_vectorbt_whole"] = round(out["vectorbt_whole_s"] / ours["ours_whole_s"], 2)
     out["speedup_vs_vectorbt_whole_cpu"] = round(out["vectorbt_whole_cpu_s"] / ours["ours_whole_cpu_s"], 2)
     out["speedup_vs_vectorbt_engine"] = round(out["vectorbt_engine_s"] / ours["ours_engine_s"], 3)
+    out["speedup_vs_vectorbt_engine_cpu"] = round(out["vectorbt_engine_cpu_s"] / ours["ours_engine_cpu_s"], 3)
     return out
 
 
