@@ -211,7 +211,10 @@ def vectorbt_python(given: str | None) -> tuple[str | None, str]:
         if importlib.util.find_spec("vectorbt") is not None:
             return PY, ""
         return None, f"not importable by {PY} (pass --vectorbt-python PATH: an interpreter that has vectorbt)"
-    probe = subprocess.run([given, "-c", "import vectorbt"], capture_output=True, text=True)
+    try:
+        probe = subprocess.run([given, "-c", "import vectorbt"], capture_output=True, text=True)
+    except OSError as e:
+        return None, f"--vectorbt-python {given} cannot be run: {e.strerror}"
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
         return None, f"--vectorbt-python {given} cannot import vectorbt: {last}"
