@@ -1,7 +1,7 @@
 """Backtest speed, side by side with backtesting.py in the same run.
 
     .venv/bin/python benchmarks/bench_backtest.py [--part sma|auction|grid|floor|all]
-        [--grid-symbols 10] [--grid-days 252] [--workers 2] [--rounds 3]
+        [--grid-symbols 10] [--grid-days 252] [--workers 2] [--rounds 3] [--vectorbt-python PATH]
 
 Data: 252 simulated NYSE sessions x 390 one-minute bars = 98,280 bars of one
 symbol, written to a plain OHLCV CSV that both tools read (bars only: our engine
@@ -15,7 +15,13 @@ classifies their volume by BVC, as for any bars-only file).
   process, data loaded). The whole commands: our packages' bytecode compiled
   first (as an install leaves it, and as backtesting.py's is), each command once
   untimed, then ``--rounds`` runs of each taken alternately; medians of wall
-  and of CPU seconds (user + system of the child).
+  and of CPU seconds (user + system of the child). vectorbt is the other peer,
+  where it installs (benchmarks/vectorbt_peer.py, the same strategy through
+  ``Portfolio.from_signals``), run by the interpreter ``--vectorbt-python`` names
+  (default: this one when it can import vectorbt; else skipped, saying so): its
+  whole command in the same alternating rounds, and its run time after a first
+  run that pays numba's compilation (reported too), with its trades and return
+  beside ours (its semantics differ: a speed peer, not a parity check).
 - auction: the auction setup with every analytic (profiles, flow, state,
   structure, alerts: ``needs=None``, what the live path computes) over the same
   year, engine time; and the same run computing only what the auction setup
@@ -85,7 +91,7 @@ t1 = time.perf_counter()
 bt = Backtest(df, SmaCross, cash=10_000_000, commission=0.0, finalize_trades=True)
 st = bt.run()
 t2 = time.perf_counter()
-print(f"{t1 - t0:.3f} {t2 - t1:.3f} {int(st['# Trades'])}")
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {int(st['# Trades'])} {float(st['Return [%]']):.6f}")
 '''
 
 
@@ -191,7 +197,31 @@ def _forget_array_caches() -> None:
     array_reuse._RTH.clear()
 
 
-def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
+VECTORBT_PEER = Path(__file__).resolve().with_name("vectorbt_peer.py")
+
+
+def vectorbt_python(given: str | None) -> tuple[str | None, str]:
+    """(the interpreter that runs the vectorbt peer, or None; why not): the one given,
+    when it can import vectorbt, else this one when it can. vectorbt is not installed
+    into the project's venv by default (it pulls numba and plotly): a separate venv's
+    python is passed with ``--vectorbt-python``."""
+    import importlib.util
+
+    if given is None:
+        if importlib.util.find_spec("vectorbt") is not None:
+            return PY, ""
+        return None, f"not importable by {PY} (pass --vectorbt-python PATH: an interpreter that has vectorbt)"
+    try:
+        probe = subprocess.run([given, "-c", "import vectorbt"], capture_output=True, text=True)
+    except OSError as e:
+        return None, f"--vectorbt-python {given} cannot be run: {e.strerror}"
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"--vectorbt-python {given} cannot import vectorbt: {last}"
+    return given, ""
+
+
+def part_sma(csv: Path, n: int, rounds: int = 3, vbt_python: str | None = None) -> dict:
     out: dict = {"bars": n}
     try:
         import backtesting  # noqa: F401
@@ -209,6 +239,11 @@ def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
         script = Path(tempfile.gettempdir()) / "bench_backtestingpy.py"
         script.write_text(BT_SCRIPT)
         cmds["backtesting_py"] = [PY, str(script), str(csv)]
+    vbt_py, why_not = vectorbt_python(vbt_python)
+    if vbt_py:
+        cmds["vectorbt"] = [vbt_py, str(VECTORBT_PEER), str(csv)]
+    else:
+        print(f"vectorbt: skipped, {why_not}", file=sys.stderr, flush=True)
     runs = whole_commands(cmds, rounds)
     ours = json.loads(runs["ours"][0][2])
     if ours["path"] != "arrays":
@@ -218,8 +253,10 @@ def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
     out["ours_whole_s"] = med([w for w, _, _ in runs["ours"]])
     out["ours_whole_cpu_s"] = med([c for _, c, _ in runs["ours"]])
     out["ours_trades"] = ours["metrics"]["trades"]
+    out["ours_return_pct"] = ours["metrics"]["return_pct"]
     e, met, _ = engine_time(csv, "sma_cross", path="arrays")
     out["ours_engine_s"] = round(e, 3)
+    out["ours_engine_cpu_s"] = round(LAST_CPU_S[0], 3)
     out["ours_bars_per_s"] = round(n / e)
     e2, met2, _ = engine_time(csv, "sma_cross")
     if met2 != met:
@@ -231,11 +268,38 @@ def part_sma(csv: Path, n: int, rounds: int = 3) -> dict:
         out["backtesting_py_whole_cpu_s"] = med([c for _, c, _ in bt])
         out["backtesting_py_engine_s"] = med([float(stdout.split()[1]) for _, _, stdout in bt])
         out["backtesting_py_trades"] = int(bt[0][2].split()[2])
+        out["backtesting_py_return_pct"] = round(float(bt[0][2].split()[3]), 4)
         out["speedup_whole"] = round(out["backtesting_py_whole_s"] / out["ours_whole_s"], 2)
         out["speedup_whole_cpu"] = round(out["backtesting_py_whole_cpu_s"] / out["ours_whole_cpu_s"], 2)
         out["speedup_engine"] = round(out["backtesting_py_engine_s"] / out["ours_engine_s"], 2)
     else:
         out["backtesting_py"] = "not installed (pip install 'cockpit[bench]')"
+    if vbt_py:
+        out.update(vectorbt_figures(vbt_py, csv, runs["vectorbt"], rounds, out))
+    else:
+        out["vectorbt"] = f"skipped: {why_not}"
+    return out
+
+
+def vectorbt_figures(vbt_py: str, csv: Path, whole: list[tuple[float, float, str]], rounds: int, ours: dict) -> dict:
+    """The vectorbt peer's figures: its whole command (the rounds taken with ours), the
+    first run of a process (numba compiles vectorbt's simulator then: vectorbt caches
+    none of it on disk, so every new process pays it) and the run time after it (median
+    of ``rounds`` runs in one process)."""
+    med = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
+    firsts = [json.loads(stdout) for _, _, stdout in whole]
+    _, _, stdout = timed_cpu([vbt_py, str(VECTORBT_PEER), str(csv), "--engine-rounds", str(rounds)])
+    eng = json.loads(stdout)
+    out = {"vectorbt_python": vbt_py, "vectorbt_whole_s": med([w for w, _, _ in whole]),
+           "vectorbt_whole_cpu_s": med([c for _, c, _ in whole]),
+           "vectorbt_first_run_s": med([f["first_run_s"] for f in firsts]),
+           "vectorbt_first_run_cpu_s": med([f["first_run_cpu_s"] for f in firsts]),
+           "vectorbt_engine_s": med(eng["run_s"]), "vectorbt_engine_cpu_s": med(eng["run_cpu_s"]),
+           "vectorbt_trades": eng["trades"], "vectorbt_return_pct": eng["return_pct"]}
+    out["speedup_vs_vectorbt_whole"] = round(out["vectorbt_whole_s"] / ours["ours_whole_s"], 2)
+    out["speedup_vs_vectorbt_whole_cpu"] = round(out["vectorbt_whole_cpu_s"] / ours["ours_whole_cpu_s"], 2)
+    out["speedup_vs_vectorbt_engine"] = round(out["vectorbt_engine_s"] / ours["ours_engine_s"], 3)
+    out["speedup_vs_vectorbt_engine_cpu"] = round(out["vectorbt_engine_cpu_s"] / ours["ours_engine_cpu_s"], 3)
     return out
 
 
@@ -354,6 +418,8 @@ def main() -> None:
     ap.add_argument("--grid-days", type=int, default=252)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="sma: whole-command runs of each tool, taken alternately")
+    ap.add_argument("--vectorbt-python", default=None, metavar="PATH",
+                    help="sma: the interpreter that runs the vectorbt peer (default: this one if it imports vectorbt)")
     args = ap.parse_args()
     tmp = Path(tempfile.gettempdir()) / "cockpit-bench"
     tmp.mkdir(exist_ok=True)
@@ -361,7 +427,7 @@ def main() -> None:
     n = make_data(csv) if not csv.exists() else sum(1 for _ in open(csv)) - 1
     results = {}
     if args.part in ("sma", "all"):
-        results["sma_cross"] = part_sma(csv, n, args.rounds)
+        results["sma_cross"] = part_sma(csv, n, args.rounds, args.vectorbt_python)
         print(json.dumps({"sma_cross": results["sma_cross"]}), flush=True)
     if args.part in ("auction", "all"):
         results["auction"] = part_auction(csv, n)
