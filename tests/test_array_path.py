@@ -6,6 +6,7 @@ bar files. The two must agree exactly: trades field by field, equity samples,
 daily equity, metrics, summary (engine.backtest.paths.first_difference)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -268,7 +269,7 @@ def test_verify_names_the_first_difference(monkeypatch):
     def off_by_a_cent(config, data, needs="setups"):
         out = real(config, data, needs)
         t = out.trades[2]
-        out.trades[2] = type(t)(**{**t.__dict__, "exit_price": t.exit_price + 0.01})
+        out.trades[2] = replace(t, exit_price=t.exit_price + 0.01)
         return out
 
     monkeypatch.setattr(paths, "run_arrays", off_by_a_cent)
@@ -315,7 +316,7 @@ def test_sweep_runs_on_arrays_and_its_top_is_verified_by_the_engine(monkeypatch)
 
     def pnl_a_dollar_off(config, data):  # an array path that lost a rule
         out = real(config, data)
-        out.trades[0] = type(out.trades[0])(**{**out.trades[0].__dict__, "pnl": out.trades[0].pnl + 1.0})
+        out.trades[0] = replace(out.trades[0], pnl=out.trades[0].pnl + 1.0)
         return out
 
     monkeypatch.setattr(sweep, "run_arrays", pnl_a_dollar_off)  # the sweep ranks its runs; the engine checks them
@@ -452,3 +453,28 @@ def test_the_bars_price_band_check_judges_as_the_bar_by_bar_loop(monkeypatch, ba
                     expected = f"the price band refuses bar {i} ({reason})"
                     break
         assert A._check_bars(cfg, p, "SYM", bars) == expected
+LONG_HOLDS = {  # wide brackets on 24-hour data: positions held for many bars, across the UTC midnight
+    "a trade timeout": ({"trade_timeout_min": 45.0}, {}),
+    "the daily-loss latch on the start-of-day equity of a session begun in a position":
+        ({}, {"max_daily_loss_pct": 0.3}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LONG_HOLDS))
+def test_array_path_equals_engine_over_long_holds(shared_data, case):
+    """The array path skips the bars of a position under its bracket that touch
+    neither leg (arrays.quiet_bars) and books them at once: the time rules' bars,
+    the equity samples, the sessions begun and the signals dropped in between must
+    be the ones the Engine sees bar by bar."""
+    strategy, risk = LONG_HOLDS[case]
+    full = load_dataset([str(shared_data("btcusdt_perp_202201_bars_1m.csv"))])
+    t0 = int(next(iter(full.series.values())).ts_ns[0])
+    ds = full.window(t0, t0 + 10 * 1440 * NS_PER_MIN)
+    cfg = backtest_config(None, ds.symbols, setup="sma_cross", session="24h_utc",
+                          strategy={"flat_before_close_min": 0.0, "atr_stop": 4.0, "atr_target": 8.0, **strategy},
+                          risk={"trading_start": "", "trading_end": "", "fixed_qty": 0, "risk_per_trade_pct": 1.0,
+                                "max_position_notional": 1e12, "max_consecutive_losses": 1000, **risk},
+                          broker={"initial_equity": 10_000_000.0})
+    res = run_arrays(cfg, ds)
+    assert res.metrics.avg_hold_min > 20 and len(res.trades) > 10, (res.metrics.avg_hold_min, len(res.trades))
+    assert_same(cfg, ds)

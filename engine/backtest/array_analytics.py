@@ -16,8 +16,8 @@ from ..feeds.loaders import BarsArrays
 
 def state_minutes(codes: np.ndarray) -> dict[str, int]:
     """In-session bars per market state, from their state codes (the Engine's ``state_minutes``)."""
-    keys, counts = np.unique(codes, return_counts=True)
-    return {CODE_STATES[int(k)].value: int(c) for k, c in zip(keys, counts)}
+    counts = np.bincount(codes.astype(np.int64) + 1, minlength=3).tolist()  # codes -1, 0, 1
+    return {CODE_STATES[k - 1].value: c for k, c in enumerate(counts) if c}
 
 
 def every_analytic(s: BarsArrays, p: StrategyParams, cal: SessionCalendar, session: str,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..analytics.session import SessionCalendar
 from ..model import NS_PER_MIN
-from .array_support import digest
+from .array_support import array_key
 
 
 @dataclass
@@ -48,7 +48,7 @@ _DAYS: dict[tuple, DayColumns] = {}  # per bar series and session kind (a sweep 
 
 
 def day_columns(cal: SessionCalendar, ts: np.ndarray) -> DayColumns:
-    key = (digest(ts), cal.kind)
+    key = (array_key(ts), cal.kind)
     got = _DAYS.get(key)
     if got is None:
         if len(_DAYS) > 8:

@@ -29,6 +29,23 @@ def digest(*arrays: np.ndarray) -> bytes:
     return h.digest()
 
 
+_ARRAY_KEYS: dict[int, tuple] = {}  # id(array) -> (weak reference, its content key)
+
+
+def array_key(a: np.ndarray) -> bytes:
+    """``digest(a)``, worked out once per array object (a year's bar times take
+    ~2 ms to hash, a sixth of a sweep's array-path run); an id whose array died
+    is hashed again. Like the series below, the array is not changed after."""
+    got = _ARRAY_KEYS.get(id(a))
+    if got is not None and got[0]() is a:
+        return got[1]
+    key = digest(a)
+    if len(_ARRAY_KEYS) > 64:
+        _ARRAY_KEYS.clear()
+    _ARRAY_KEYS[id(a)] = (weakref.ref(a), key)
+    return key
+
+
 _SERIES_KEYS: dict[int, tuple] = {}  # id(series) -> (weak reference, its content key)
 
 

@@ -187,6 +187,7 @@ def run_arrays(config: CockpitConfig, ds: Dataset, needs="setups"):
     flat_min = ep.flat_before_close_min
     flat_due = (days.mins_to_close <= flat_min + _EPS) if flat_min > 0 else np.zeros(n, dtype=bool)
     FLAT_DUE = flat_due.tolist()
+    due_bars = [*np.flatnonzero(flat_due).tolist(), n]  # bars at whose close flat-before-close is due, then n
     timeout = ep.trade_timeout_min
     # the exit rules beyond the time rules (engine/exits.py): a partial exit with break-even, trailing
     price_rules = ep.target1_r > 0 or ep.trail_activate_r > 0 or ep.trail_pct > 0 or bool(target1_at)
@@ -415,6 +416,31 @@ def run_arrays(config: CockpitConfig, ds: Dataset, needs="setups"):
             i = j + 1
             continue
 
+        if bracket and target_armed and not (price_rules or exit_pending or entry is not None):
+            # a position under its bracket, no rule but the time rules: skip to the first bar that
+            # touches the stop or the target, or at whose close a time rule is due, booking the bars
+            # between as the loop would (quiet_bars)
+            long = pos > 0
+            end = due_bars[bisect_left(due_bars, i)]
+            if timeout > 0:  # the trade timeout's test at each bar's close, as below (monotone in time)
+                end = bisect_left(TS, True, i, end,
+                                  key=lambda t: (t + NS_PER_MIN - opened_ns) / NS_PER_MIN >= timeout - _EPS)
+            k = quiet_bars(L, H, i, end, stop_px if long else target_px, target_px if long else stop_px)
+            if k > i:
+                for d in day_starts[bisect_left(day_starts, i):bisect_left(day_starts, k)]:
+                    daily.append((days.day_labels[DAY[d - 1]], cash + pos * C[d]))
+                if SESS[k - 1] != cur_sess:  # the span's last session began at its first bar in the span
+                    j = bisect_left(SESS, SESS[k - 1], i, k)
+                    new_session(j, cash + pos * C[j])
+                bars_in_pos += k - i
+                equity_ts += [t + NS_PER_MIN for t in TS[i:k]]
+                equity += [cash + pos * c for c in C[i:k]]
+                dropped = bisect_left(sig_bars, k) - bisect_left(sig_bars, i)
+                signals += dropped
+                decisions["dropped"] += dropped
+                i = k
+                continue
+
         # a bar with something working: the broker first, on this bar's prices
         o, h, lo, c, t = O[i], H[i], L[i], C[i], TS[i]
         out: list = []
@@ -602,6 +628,16 @@ def run_arrays(config: CockpitConfig, ds: Dataset, needs="setups"):
         daily=daily, summary=summary, fingerprint=ds.fingerprint, bars=n, items=n, symbols=[sym],
         bars_in_position=bars_in_pos,
     )
+
+
+def quiet_bars(low: list, high: list, i: int, end: int, below: float, above: float) -> int:
+    """The first bar from ``i`` (before ``end``, else ``end``) whose range reaches
+    ``below`` or ``above``: a long's stop and target, a short's target and stop. A bar
+    before it touches neither leg of the bracket (a gap through a leg opens beyond it,
+    so its low or high is there too)."""
+    while i < end and low[i] > below and high[i] < above:
+        i += 1
+    return i
 
 
 def stop_mode_changes(p: StrategyParams) -> bool:

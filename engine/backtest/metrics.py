@@ -35,16 +35,16 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..execution_map import to_index
-from ..model import FROZEN_RECORDS, NS_PER_MIN, Fill, Side
+from ..model import NS_PER_MIN, Fill, Side, record
 
 TRADING_DAYS = 252
 
 
-# frozen under the tests only, as the model's records (engine/model.py: a frozen class sets each
-# of its 16 fields through object.__setattr__, ~3 us a trade); a dict, not slots: trade_from_row
-@dataclass(frozen=FROZEN_RECORDS, unsafe_hash=not FROZEN_RECORDS)
+@record
 class TradeRecord:
-    """One closed round trip."""
+    """One closed round trip. A record (model.record): slotted, immutable by contract,
+    frozen in the tests; a frozen dataclass's sixteen guarded setattrs were a third of
+    the array path's cost of booking a fill."""
 
     symbol: str
     side: str  # "long" | "short"
@@ -89,18 +89,10 @@ _TRADE_FIELDS = tuple(f.name for f in fields(TradeRecord) if f.name not in _INDE
 
 def trade_from_row(d: dict) -> TradeRecord:
     """``TradeRecord(**fields of d)`` for a row made by ``as_dict`` (its derived r and
-    hold_min are left out; a row without ``setup`` gets ""). The record's dict is
-    filled directly, not through the frozen class's twelve guarded setattrs: a
-    year's 10-symbol grid pools ~1.2 million rows in the main process."""
-    t = object.__new__(TradeRecord)
-    vals = t.__dict__
-    for name in _TRADE_REQUIRED:
-        vals[name] = d[name]
-    vals["setup"] = d.get("setup", "")
-    vals["index_symbol"] = d.get("index_symbol", "")
-    for name in _INDEX_FIELDS[1:]:
-        vals[name] = d.get(name, math.nan)
-    return t
+    hold_min are left out; a row without ``setup`` gets ""), by position: a year's
+    10-symbol grid pools ~1.2 million rows in the main process."""
+    return TradeRecord(*[d[name] for name in _TRADE_REQUIRED], d.get("setup", ""), d.get("index_symbol", ""),
+                       *[d.get(name, math.nan) for name in _INDEX_FIELDS[1:]])
 
 
 _TRADE_REQUIRED = tuple(f.name for f in fields(TradeRecord) if f.default is MISSING)

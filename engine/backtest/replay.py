@@ -165,7 +165,8 @@ def record_bars(symbol: str, bars: BarsArrays, params: StrategyParams, calendar:
         an.on_bar(bar, alerts=False)  # as Engine.warm_up: an approach counts from the session's first price
     an.drain_alerts()
     an.drain_rejects()
-    slimmer = _Slim() if slim else None
+    # histograms (profile statistics with nodes) and the CVD sparkline exist only with these needs
+    slimmer = _Slim() if slim and {"profiles", "sparkline"} & an.needs else None
     rec = Recording(symbol, [], [], needs=an.needs, inputs=list(bars.iter_bars(symbol)))
     out_bars, out_snaps = rec.bars, rec.snaps
     for i, bar in enumerate(rec.inputs):

@@ -26,7 +26,6 @@ rerun with ``--resume FILE`` skips them.
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
@@ -42,6 +41,7 @@ from ..config import CockpitConfig, ConfigError, Objective, parse_config
 from . import metrics as M
 from .data import Dataset
 from .executors import ExecutorHandle
+from .gc_pause import paused_gc
 from .grid import Grid, combo_label, split_params
 from .pool import combine, pooled_equity  # noqa: F401 - the pooling's home is pool.py
 from .progress import RunTicker, SweepProgress, tell
@@ -107,9 +107,7 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker
         ds = ds.get()
     out = []
     ran: dict[str, SymbolRun] = {}
-    paused = gc.isenabled()
-    gc.disable()  # as a backtest run does (runner.BacktestRun.run): short-lived objects, no cycles to free
-    try:
+    with paused_gc():  # as a backtest run does (runner.BacktestRun.run): short-lived objects, no cycles to free
         for idx, combo in combos:
             cfg = combo_config(base, [symbol], combo)
             same = ran.get(key := cfg.model_dump_json())
@@ -122,9 +120,6 @@ def run_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict]], ticker
                 out.append(ran.setdefault(key, SymbolRun.from_result(idx, symbol, res,
                                                                      "arrays" if not why else f"engine ({why})")))
             tell(ticker)
-    finally:
-        if paused:
-            gc.enable()
     return out
 
 
@@ -155,13 +150,14 @@ def verify_task(base: dict, symbol: str, ds, combos: list[tuple[int, dict, Symbo
 
     if isinstance(ds, SymbolData):
         ds = ds.get()
-    for idx, combo, run in combos:
-        cfg = combo_config(base, [symbol], combo)
-        if unsupported(cfg, ds):
-            continue  # it ran on the engine in the first place
-        diff = first_difference(run.as_result(cfg.broker.initial_equity), engine_result(cfg, symbol, ds))
-        if diff:
-            return idx, diff
+    with paused_gc():  # the recording of the symbol's analytics is most of the job (gc_pause.py)
+        for idx, combo, run in combos:
+            cfg = combo_config(base, [symbol], combo)
+            if unsupported(cfg, ds):
+                continue  # it ran on the engine in the first place
+            diff = first_difference(run.as_result(cfg.broker.initial_equity), engine_result(cfg, symbol, ds))
+            if diff:
+                return idx, diff
     return -2, ""
 
 
