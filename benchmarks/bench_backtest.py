@@ -95,6 +95,17 @@ print(f"{t1 - t0:.3f} {t2 - t1:.3f} {int(st['# Trades'])} {float(st['Return [%]'
 '''
 
 
+def bench_csv() -> tuple[Path, int]:
+    """The year of one-minute bars every backtest benchmark reads (made once, then
+    reused from the temp dir) and its number of bars."""
+    csv = Path(tempfile.gettempdir()) / "cockpit-bench" / "bench_98280_bars.csv"
+    if not csv.exists():
+        csv.parent.mkdir(exist_ok=True)
+        return csv, make_data(csv)
+    with open(csv) as f:
+        return csv, sum(1 for _ in f) - 1
+
+
 def make_data(path: Path, days: int = 252) -> int:
     from engine.backtest.data import synthetic_bars
 
@@ -421,10 +432,7 @@ def main() -> None:
     ap.add_argument("--vectorbt-python", default=None, metavar="PATH",
                     help="sma: the interpreter that runs the vectorbt peer (default: this one if it imports vectorbt)")
     args = ap.parse_args()
-    tmp = Path(tempfile.gettempdir()) / "cockpit-bench"
-    tmp.mkdir(exist_ok=True)
-    csv = tmp / "bench_98280_bars.csv"
-    n = make_data(csv) if not csv.exists() else sum(1 for _ in open(csv)) - 1
+    csv, n = bench_csv()
     results = {}
     if args.part in ("sma", "all"):
         results["sma_cross"] = part_sma(csv, n, args.rounds, args.vectorbt_python)
