@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,11 +34,15 @@ def main() -> None:
     root = Path(args.root).resolve()
     sys.path.insert(0, str(root))
     sys.path.insert(0, str(root / "benchmarks"))
-    from bench_backtest import bench_csv
+    # make_data, not bench_backtest.bench_csv: ROOT may be an older commit's tree (--root), which has only make_data
+    from bench_backtest import make_data
     from engine.backtest.data import load_dataset
     from engine.backtest.runner import SETUP_NEEDS, backtest_config, run_backtest
 
-    csv, _ = bench_csv()
+    csv = Path(tempfile.gettempdir()) / "cockpit-bench" / "bench_98280_bars.csv"
+    if not csv.exists():
+        csv.parent.mkdir(exist_ok=True)
+        make_data(csv)
     ds = load_dataset([str(csv)], ["BENCH"])
     cfg = backtest_config(None, ds.symbols, setup="auction")
     needs = None if args.needs == "all" else SETUP_NEEDS

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,11 +33,15 @@ from pathlib import Path
 def _sma_run(root: Path):
     """The sma_cross backtest of bench_backtest.py's ``--part sma`` as a callable."""
     sys.path.insert(0, str(root / "benchmarks"))
-    from bench_backtest import bench_csv
+    # make_data, not bench_backtest.bench_csv: ROOT may be an older commit's tree (--root), which has only make_data
+    from bench_backtest import make_data
     from engine.backtest.data import load_dataset
     from engine.backtest.runner import SETUP_NEEDS, backtest_config, run_backtest
 
-    csv, _ = bench_csv()
+    csv = Path(tempfile.gettempdir()) / "cockpit-bench" / "bench_98280_bars.csv"
+    if not csv.exists():
+        csv.parent.mkdir(exist_ok=True)
+        make_data(csv)
     ds = load_dataset([str(csv)], ["BENCH"])
     risk = {"fixed_qty": 100, "max_position_notional": 1e12, "max_daily_loss_pct": 100.0,
             "max_consecutive_losses": 1_000_000}
