@@ -133,6 +133,47 @@ async def test_alerts_newest_first_and_bell(tmp_path):
         assert rings == [1]
 
 
+def test_repeats_of_one_level_in_one_minute_fold_into_one_row():
+    from engine.model import NS_PER_MIN
+    from widgets.alerts import alert_key, folded
+
+    m0 = T0 // NS_PER_MIN * NS_PER_MIN  # the start of T0's minute
+
+    def alert(s, lvn=187.35, source="session", direction="from_below"):
+        return LvnAlert("TSLA", m0 + s * NS_PER_S, lvn, source, lvn - 0.01, 0.01, 0.05, direction)
+
+    newest_first = [alert(50), alert(40), alert(30, direction="from_above"), alert(20), alert(10),
+                     alert(5, source="previous"), alert(-5)]  # the last one is the minute before
+    rows = folded(newest_first)
+    assert [(a.ts_ns, n, key) for a, n, key in rows] == [
+        (m0 + 50 * NS_PER_S, 2, alert_key(newest_first[1])),
+        (m0 + 30 * NS_PER_S, 1, alert_key(newest_first[2])),
+        (m0 + 20 * NS_PER_S, 2, alert_key(newest_first[4])),  # keyed by its oldest: stable as repeats join
+        (m0 + 5 * NS_PER_S, 1, alert_key(newest_first[5])),
+        (m0 - 5 * NS_PER_S, 1, alert_key(newest_first[6])),
+    ]
+
+
+async def test_the_alerts_pane_shows_a_burst_at_one_node_as_one_row_with_its_count(tmp_path):
+    from engine.model import NS_PER_MIN
+
+    engine = FixedEngine()
+    app = fixed_app(tmp_path, engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        snap = engine.snapshot()
+        table = app.query_one("#alerts-table", SyncTable)
+        before = list(table.keys)
+        m0 = T0 // NS_PER_MIN * NS_PER_MIN
+        burst = tuple(LvnAlert("TSLA", m0 + s * NS_PER_S, 187.35, "session", 187.36, 0.01, 0.05, "from_below")
+                      for s in (40, 30, 20, 10))
+        engine.publish(dataclasses.replace(snap, alerts=burst + snap.alerts))
+        await wait_for(lambda: len(table.keys) == len(before) + 1, what="one row for the burst")
+        key = table.keys[0]
+        assert key.startswith("TSLA|") and table.keys[1:] == before
+        assert table.get_cell(key, "dir").plain.strip() == "↑ x4"
+
+
 async def test_bell_off_when_configured(tmp_path):
     engine = FixedEngine()
     app = fixed_app(tmp_path, engine, bell=False)

@@ -1,11 +1,20 @@
 """LVN alerts (STRATEGY.md section 6), newest first: symbol, LVN price, source
-profile, distance in % and ATR, and the side price approaches from."""
+profile, distance in % and ATR, and the side price approaches from.
+
+At the 0.25 ATR band an LVN re-arms once price is half an ATR away, which trades
+cross back and forth several times in a minute: the engine counts each approach
+(as the spec says), and the pane folds the repeats of one level in one minute into
+a single row whose From cell gives their count ("↑ x4": four approaches from
+below in that minute; the arrow keeps the side), so a burst at one node does not push
+every other alert off the pane."""
 from __future__ import annotations
+
+from typing import Iterable
 
 from rich.text import Text
 from textual.app import ComposeResult
 
-from engine.model import LvnAlert
+from engine.model import NS_PER_MIN, LvnAlert
 
 from . import format as fmt
 from .base import Pane, SyncTable, View
@@ -26,12 +35,30 @@ def alert_key(a: LvnAlert) -> str:
     return f"{a.symbol}|{a.ts_ns}|{a.lvn_price}|{a.source}"
 
 
+def folded(alerts: Iterable[LvnAlert]) -> list[tuple[LvnAlert, int, str]]:
+    """(newest alert, how many, row key) per run of alerts, newest first, where a run is
+    consecutive alerts of one level (symbol, LVN, source, side) in one minute of data
+    time. The key is the run's oldest alert's, so the row keeps its key
+    while newer repeats join it."""
+    out: list[tuple[LvnAlert, int, str]] = []
+    last = None
+    for a in alerts:
+        level = (a.symbol, a.lvn_price, a.source, a.direction, a.ts_ns // NS_PER_MIN)
+        if level == last:
+            newest, n, _ = out[-1]
+            out[-1] = (newest, n + 1, alert_key(a))
+        else:
+            out.append((a, 1, alert_key(a)))
+            last = level
+    return out
+
+
 class AlertsPane(Pane):
     def __init__(self) -> None:
         super().__init__("LVN alerts", id="alerts", page="flow")
         # each alert's cells as last built, by key: an alert that did not change is
         # handed to the table as the same tuple, which it skips (SyncTable.sync)
-        self._built: dict[str, tuple[LvnAlert, tuple]] = {}
+        self._built: dict[str, tuple[tuple[LvnAlert, int], tuple]] = {}
 
     def compose(self) -> ComposeResult:
         yield SyncTable(COLUMNS, id="alerts-table", show_cursor=False)
@@ -43,10 +70,9 @@ class AlertsPane(Pane):
             self._built.clear()
         rows = []
         built = {}
-        for a in view.snap.alerts[:MAX_ROWS]:
-            key = alert_key(a)
+        for a, n, key in folded(view.snap.alerts)[:MAX_ROWS]:
             kept = self._built.get(key)
-            if kept is not None and kept[0] == a:
+            if kept is not None and kept[0] == (a, n):
                 built[key] = kept
                 rows.append((key, kept[1]))
                 continue
@@ -58,9 +84,10 @@ class AlertsPane(Pane):
                 a.source,
                 fmt.num(a.distance_pct),
                 fmt.num(a.distance_atr),
-                Text("↓ above" if above else "↑ below", style=table.tone("down" if above else "up")),
+                Text((("↓" if above else "↑") + f" x{n}") if n > 1 else ("↓ above" if above else "↑ below"),
+                     style=table.tone("down" if above else "up")),
             )
-            built[key] = (a, cells)
+            built[key] = ((a, n), cells)
             rows.append((key, cells))
         self._built = built
         table.sync(rows)
