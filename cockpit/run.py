@@ -112,7 +112,11 @@ async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optio
         from engine.store.writer import StoreError  # (here: `cockpit backtest` never loads SQLAlchemy)
 
         async with Operations(engine, config, metrics):
-            await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
+            try:
+                await _until_stopped(engine.start(), stop)  # a start that fails (store in use) raises here, as before
+            except Exception:
+                await _stop_after_failed_start(engine)
+                raise
             try:
                 if not stop.requested:
                     await _until_stopped(engine.wait_done(), stop)
@@ -133,6 +137,20 @@ async def _headless(config, use_store: bool, fresh: bool = False, metrics: Optio
         summary["stopped_by"] = stop.name
         summary["open_orders"] = open_orders
     return summary
+
+
+async def _stop_after_failed_start(engine) -> None:
+    """Stop what a failed start had begun (the store it opened and its writer, the
+    broker's REST threads): left to asyncio.run's shutdown, a thread answering the
+    closed loop can print after the one-line error, and queued journal rows are
+    never written. The start's error is the one reported; a failing stop is only
+    logged at debug level (stderr keeps its one line)."""
+    import logging
+
+    try:
+        await engine.stop("at a failed start")
+    except Exception:
+        logging.getLogger(__name__).debug("stopping after a failed start also failed", exc_info=True)
 
 
 async def _until_stopped(coro, stop) -> None:

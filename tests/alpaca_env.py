@@ -17,6 +17,15 @@ from tests.standins.alpaca_rest import AlpacaRestStandIn
 from tests.standins.alpaca_streams import TradingStreamStandIn
 from tests.standins.testkit import KEY_ID, SECRET, T0
 
+# Every broker here gives up on a REST request after REQUEST_TIMEOUT_S, also in the
+# tests of an answer that never comes in time: that timeout covers the broker's
+# other requests too (its start-up reconcile, the look-ups after the lost answer),
+# and a shorter one (0.3 s) timed them out on a loaded 2-core box. A scripted
+# answer meant to come too late comes LATE_ANSWER_S after the request, well after
+# the broker gave up.
+REQUEST_TIMEOUT_S = 2.0
+LATE_ANSWER_S = REQUEST_TIMEOUT_S + 3.0
+
 
 class AlpacaEnv:
     def __init__(self, rest: AlpacaRestStandIn, stream: TradingStreamStandIn, **broker_defaults: Any) -> None:
@@ -36,7 +45,7 @@ class AlpacaEnv:
     def broker(self, **kwargs: Any) -> AlpacaBroker:
         opts = dict(
             url_override=self.base, stream_url_override=self.ws + "/stream", clock=FixedClock(T0),
-            request_timeout_s=2.0, rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.05),
+            request_timeout_s=REQUEST_TIMEOUT_S, rate_limit_backoff=Backoff(initial_s=0.01, max_s=0.05),
             stream_backoff=Backoff(initial_s=0.02, max_s=0.1), close_retry_s=0.01,
         )
         opts.update(self.broker_defaults)

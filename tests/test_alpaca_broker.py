@@ -14,7 +14,7 @@ from alpaca.trading.models import TradeUpdate
 from engine.brokers.alpaca import AlpacaBroker
 from engine.brokers.base import Broker
 from engine.model import OrderLeg, OrderRequest, OrderStatus, OrderType, Side
-from tests.alpaca_env import AlpacaEnv, settled
+from tests.alpaca_env import LATE_ANSWER_S, AlpacaEnv, settled
 from tests.standins.testkit import KEY_ID, SECRET, T0
 from tests.waiting import wait_for
 
@@ -207,9 +207,9 @@ async def test_restart_reconciles_position_and_open_orders(env):
 
 
 async def test_submit_that_timed_out_but_reached_alpaca_is_not_sent_twice(env):
-    broker = await started(env, request_timeout_s=0.3)
+    broker = await started(env)
     env.forward = False  # the order stream stays quiet: the look-up by client id finds the order
-    env.rest.script("POST", "/v2/orders", 200, hang_s=0.8)  # handled, but the answer comes too late
+    env.rest.script("POST", "/v2/orders", 200, hang_s=LATE_ANSWER_S)  # handled, but the answer comes too late
     order = await broker.submit(bracket("slow-1"))
     posts = env.rest.requests_to("POST", "/v2/orders")
     assert len(posts) == 1

@@ -15,7 +15,7 @@ import pytest
 from engine.brokers.alpaca_peg import WAITING_PREFIX
 from engine.model import NS_PER_S, OrderLeg, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.peg import PegPolicy
-from tests.alpaca_env import AlpacaEnv, settled
+from tests.alpaca_env import LATE_ANSWER_S, AlpacaEnv, settled
 from tests.standins.alpaca_rest import REAL
 from tests.standins.testkit import T0
 from tests.waiting import let_others_run, wait_for
@@ -252,7 +252,7 @@ async def test_a_trader_cancel_all_stops_the_peg_before_anything_is_replaced(env
 async def test_a_placement_with_no_answer_is_unknown_and_never_repegged_on_a_guess(env):
     from tests.faults.test_alpaca_faults import SLOW, ambiguous_submit
 
-    broker = await env.started(request_timeout_s=0.3, unknown_lookup_backoff=SLOW)
+    broker = await env.started(unknown_lookup_backoff=SLOW)
     env.forward = False  # the stream has not told us either
     broker.on_quote(quote(189.98, 190.02))
     ambiguous_submit(env)
@@ -272,13 +272,13 @@ async def test_a_placement_with_no_answer_is_unknown_and_never_repegged_on_a_gue
 
 
 async def test_a_replace_with_no_answer_is_looked_up_by_its_client_id_and_adopted(env):
-    broker = await env.started(request_timeout_s=0.3)
+    broker = await env.started()
     broker.on_quote(quote(189.98, 190.02))
     order = await broker.submit(pegged())
-    env.rest.script("PATCH", f"/v2/orders/{order.id}", 200, hang_s=0.8)  # handled, the answer lost
+    env.rest.script("PATCH", f"/v2/orders/{order.id}", 200, hang_s=LATE_ANSWER_S)  # handled, the answer lost
     broker.on_quote(quote(190.00, 190.04, dt_s=1))
     await wait_for(lambda: working(env)["client_order_id"] == "ck-s1-1-r1", what="the replace landed at Alpaca")
-    await wait_for(lambda: any("re-pegged 1/5" in n for n in peg_notes(env)), what="adopted after the look-up")
+    await wait_for(lambda: any("re-pegged 1/5" in n for n in peg_notes(env)), 10, what="adopted after the look-up")
     assert env.rest.requests_to("GET", "/v2/orders:by_client_order_id")[-1].query["client_order_id"] == ["ck-s1-1-r1"]
     assert len(patches(env)) == 1  # looked up, not sent again
     now = working(env)["id"]

@@ -23,7 +23,7 @@ import pytest
 from engine.exits import ExitAction
 from engine.live.rest import AlpacaRestError
 from engine.model import NS_PER_MIN
-from tests.alpaca_env import close_alpaca_env, open_alpaca_env
+from tests.alpaca_env import LATE_ANSWER_S, close_alpaca_env, open_alpaca_env
 from tests.faults.test_alpaca_faults import SLOW, Run, leg_of, open_position, signal
 from tests.standins.alpaca_rest import LISTING_VARIANTS, OPEN_STATUSES
 from tests.standins.alpaca_streams import MarketDataStreamStandIn
@@ -65,8 +65,8 @@ async def test_a_restart_that_finds_no_exit_legs_places_one_protective_stop_from
         env.rest.cancel(leg_of(env, entry_id, kind))
     posts = len(env.rest.requests_to("POST", "/v2/orders"))
 
-    second = Run(env, db, request_timeout_s=0.3)
-    env.rest.script("POST", "/v2/orders", 200, hang_s=0.8)  # the stop is placed but its answer is lost
+    second = Run(env, db)
+    env.rest.script("POST", "/v2/orders", 200, hang_s=LATE_ANSWER_S)  # the stop is placed but its answer is lost
     await second.start()
     try:
         assert open_stops(env) == [("ck-pp1-ps1", "188", "10", "sell")]

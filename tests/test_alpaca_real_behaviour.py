@@ -333,7 +333,7 @@ async def test_a_duplicate_client_id_in_either_wording_adopts_the_existing_order
     refused as a duplicate, in whichever wording: the existing order is adopted."""
     env = await make_env(AlpacaBehaviour(duplicate_id_message=wording))
     try:
-        broker = await env.started(request_timeout_s=0.3)
+        broker = await env.started()
         env.rest.submit_bracket_direct({"symbol": "AAPL", "qty": "10", "side": "buy", "type": "market",
                                         "time_in_force": "day", "client_order_id": "dup-1"})
         order = await broker.submit(OrderRequest("dup-1", "AAPL", Side.BUY, 10, OrderType.MARKET))

@@ -38,7 +38,7 @@ from engine.model import (
 )
 from engine.store import Store
 from tests.standins.alpaca_rest import AlpacaRestStandIn, parse_iso_ns
-from tests.alpaca_env import AlpacaEnv, close_alpaca_env, open_alpaca_env, settled
+from tests.alpaca_env import LATE_ANSWER_S, AlpacaEnv, close_alpaca_env, open_alpaca_env, settled
 from tests.standins.alpaca_streams import MarketDataStreamStandIn
 from tests.standins.testkit import KEY_ID, SECRET, T0
 from tests.waiting import wait_for
@@ -67,7 +67,7 @@ def bracket(cid: str, qty: int = 10) -> OrderRequest:
 def ambiguous_submit(env: Env, lookups_failing: int = 3) -> None:
     """The POST is handled (the order exists) but answers too late; the look-ups by
     client id then get 500s (one look-up round tries three times)."""
-    env.rest.script("POST", "/v2/orders", 200, hang_s=0.8)
+    env.rest.script("POST", "/v2/orders", 200, hang_s=LATE_ANSWER_S)
     env.rest.script("GET", "/v2/orders:by_client_order_id", 500, {"code": 50010000, "message": "internal error"},
                     times=lookups_failing)
 
@@ -171,7 +171,7 @@ async def test_a_stale_rest_view_never_undoes_a_fill_so_it_is_never_emitted_twic
 
 
 async def test_ambiguous_submit_the_stream_already_reported_is_live_not_rejected(env):
-    broker = await env.started(request_timeout_s=0.3)
+    broker = await env.started()
     ambiguous_submit(env)
     order = await broker.submit(bracket("amb-1"))
     assert order.status is OrderStatus.ACCEPTED and order.id in env.rest.orders
@@ -180,7 +180,7 @@ async def test_ambiguous_submit_the_stream_already_reported_is_live_not_rejected
 
 
 async def test_ambiguous_submit_is_unknown_then_the_stream_resolves_it_and_its_fill_counts_once(env):
-    broker = await env.started(request_timeout_s=0.3)
+    broker = await env.started()
     env.forward = False  # the stream has not told us yet
     ambiguous_submit(env)
     order = await broker.submit(bracket("amb-2"))
@@ -207,7 +207,7 @@ async def test_ambiguous_submit_is_unknown_then_the_stream_resolves_it_and_its_f
 
 
 async def test_unknown_submit_resolved_by_reconcile_records_its_fill_once(env):
-    broker = await env.started(request_timeout_s=0.3)
+    broker = await env.started()
     env.forward = False
     ambiguous_submit(env)
     order = await broker.submit(bracket("amb-3"))
@@ -227,8 +227,7 @@ async def test_unknown_submit_resolved_by_reconcile_records_its_fill_once(env):
 
 
 async def test_unknown_submit_that_never_reached_alpaca_is_closed_by_the_next_lookup_and_not_resent(env):
-    broker = await env.started(request_timeout_s=0.3,
-                               unknown_lookup_backoff=Backoff(initial_s=0.05, max_s=0.05, jitter=0.0))
+    broker = await env.started(unknown_lookup_backoff=Backoff(initial_s=0.05, max_s=0.05, jitter=0.0))
     env.rest.script("POST", "/v2/orders", drop=True)  # died in transit: Alpaca never saw it
     env.rest.script("GET", "/v2/orders:by_client_order_id", 500, {"message": "internal error"}, times=3)
     order = await broker.submit(bracket("amb-4"))
@@ -406,7 +405,7 @@ async def test_restart_emits_the_fill_that_happened_while_the_engine_was_stopped
 
 async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_it_fills(live, tmp_path):
     env = live
-    run = Run(env, str(tmp_path / "u.db"), request_timeout_s=0.3)
+    run = Run(env, str(tmp_path / "u.db"))
     await run.start()
     try:
         env.forward = False
@@ -446,7 +445,7 @@ async def test_router_keeps_the_plan_of_an_unknown_entry_and_starts_exits_when_i
 async def test_restart_resolves_an_unknown_entry_from_the_store_and_manages_its_exits(live, tmp_path):
     env = live
     db = str(tmp_path / "ru.db")
-    first = Run(env, db, request_timeout_s=0.3)
+    first = Run(env, db)
     await first.start()
     try:
         env.forward = False

@@ -277,6 +277,30 @@ def test_alpaca_401_at_start_is_one_line_exit_1(alpaca_rest, tmp_path):
     assert "not-the-secret" not in r.stderr and KEY_ID not in r.stderr and SECRET not in r.stderr
 
 
+async def test_a_start_the_broker_refuses_closes_the_store_before_the_error_goes_out(tmp_path, monkeypatch):
+    """A refusal at start (HTTP 401) left the store open with its writer and
+    connection thread working while asyncio.run shut the loop: a thread answering
+    the closed loop can print to stderr after the one line. The failed start is
+    stopped first (store flushed and closed, the exit journaled), then raised."""
+    from cockpit import run as run_module
+    from engine import factory
+    from engine.live.rest import AlpacaRestError
+
+    path = tmp_path / "refused.db"
+    cfg = engine_config("AUTO", app={"db": str(path), "symbols": ["SPY"]})
+    engine = paper_engine(cfg, use_store=True)
+
+    async def refused():
+        raise AlpacaRestError("request is not authorized", status=401)
+
+    monkeypatch.setattr(engine.broker, "start", refused)
+    monkeypatch.setattr(factory, "build_engine", lambda *a, **k: engine)
+    with pytest.raises(AlpacaRestError):
+        await run_module._headless(cfg, use_store=True)
+    assert engine.recorder.store._closed  # closed here, not left to the loop's shutdown
+    assert raw_count(path, "journal") >= 1  # the exit line reached the file
+
+
 def test_polygon_403_is_one_line_exit_1(monkeypatch, capsys):
     from cockpit import run as run_module
     from engine.feeds.polygon import PolygonError
