@@ -94,6 +94,26 @@ async def close_alpaca_env(env: AlpacaEnv) -> None:
     env.rest.stop()
 
 
+async def open_alpaca_feed_env(monkeypatch: Any, behaviour: Optional[Any] = None, **broker_defaults: Any) -> AlpacaEnv:
+    """An Alpaca environment plus its market-data stream stand-in (``env.md``), the key in
+    the environment and ``env.endpoints`` pointing an engine at all three: for engine runs
+    that take the Alpaca broker and feed together. Close with ``close_alpaca_feed_env``."""
+    from tests.standins.alpaca_streams import MarketDataStreamStandIn
+
+    e = await open_alpaca_env(behaviour, **broker_defaults)
+    e.md = MarketDataStreamStandIn(KEY_ID, SECRET)
+    mws = await e.md.start()
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    e.endpoints = {"alpaca_trading": e.base, "alpaca_data": e.base, "alpaca_data_stream": mws + "/v2/iex"}
+    return e
+
+
+async def close_alpaca_feed_env(env: AlpacaEnv) -> None:
+    await env.md.stop()
+    await close_alpaca_env(env)
+
+
 async def settled(env: AlpacaEnv, quiet_s: float = 0.3, timeout: float = 5.0) -> None:
     """Until no broker event has arrived for ``quiet_s`` (what was on the wire is in)."""
     loop = asyncio.get_running_loop()

@@ -159,20 +159,14 @@ async def alpaca_feed_env(monkeypatch):
     background look-ups slowed out of the test) plus a market-data stream, the keys in the
     environment and ``.endpoints`` pointing an engine at all three: for engine runs that
     take the Alpaca broker and feed together (pegged entries follow its quotes)."""
-    from tests.alpaca_env import close_alpaca_env, open_alpaca_env
+    from tests.alpaca_env import close_alpaca_feed_env, open_alpaca_feed_env
     from tests.faults.test_alpaca_faults import SLOW
 
-    e = await open_alpaca_env(unknown_lookup_backoff=SLOW)
-    e.md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    mws = await e.md.start()
-    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    e.endpoints = {"alpaca_trading": e.base, "alpaca_data": e.base, "alpaca_data_stream": mws + "/v2/iex"}
+    e = await open_alpaca_feed_env(monkeypatch, unknown_lookup_backoff=SLOW)
     try:
         yield e
     finally:
-        await e.md.stop()
-        await close_alpaca_env(e)
+        await close_alpaca_feed_env(e)
 
 
 @pytest.fixture

@@ -126,6 +126,20 @@ async def run_session(config: Optional[CockpitConfig] = None, use_store: bool = 
 # --------------------------------------------------------------------------- results
 
 
+def write_bars_csv(path, symbol: str, days: int, seed: int = 7):
+    """``days`` simulated sessions of ``symbol`` as a plain OHLCV CSV (epoch-second times),
+    the format of benchmarks/bench_backtest.py's data file; returns ``path``."""
+    from engine.backtest.data import synthetic_bars
+
+    b = synthetic_bars(symbol, days, seed)
+    with open(path, "w") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for ts, o, h, lo, c, v in zip((b.ts_ns // 10**9).tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(),
+                                      b.close.tolist(), b.volume.tolist()):
+            fh.write(f"{ts},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{v:.0f}\n")
+    return path
+
+
 def sweep_table(out) -> list[tuple]:
     """A sweep's result table as comparable rows: label, metrics, pass flags."""
     return [(r.label, r.metrics.as_dict(), r.pf_ok, r.sharpe_ok) for r in out.rows]

@@ -23,11 +23,10 @@ import pytest
 from engine.exits import ExitAction
 from engine.live.rest import AlpacaRestError
 from engine.model import NS_PER_MIN
-from tests.alpaca_env import LATE_ANSWER_S, close_alpaca_env, open_alpaca_env
+from tests.alpaca_env import LATE_ANSWER_S, close_alpaca_feed_env, open_alpaca_feed_env
 from tests.faults.test_alpaca_faults import SLOW, Run, leg_of, open_position, signal
 from tests.standins.alpaca_rest import LISTING_VARIANTS, OPEN_STATUSES
-from tests.standins.alpaca_streams import MarketDataStreamStandIn
-from tests.standins.testkit import KEY_ID, SECRET, T0
+from tests.standins.testkit import T0
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("local_network_only")
@@ -35,17 +34,11 @@ pytestmark = pytest.mark.usefixtures("local_network_only")
 
 @pytest.fixture(params=sorted(LISTING_VARIANTS))
 async def env(request, monkeypatch):
-    e = await open_alpaca_env(LISTING_VARIANTS[request.param], unknown_lookup_backoff=SLOW)
-    md = MarketDataStreamStandIn(KEY_ID, SECRET)
-    mws = await md.start()
-    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    e.endpoints = {"alpaca_trading": e.base, "alpaca_data": e.base, "alpaca_data_stream": mws + "/v2/iex"}
+    e = await open_alpaca_feed_env(monkeypatch, LISTING_VARIANTS[request.param], unknown_lookup_backoff=SLOW)
     try:
         yield e
     finally:
-        await md.stop()
-        await close_alpaca_env(e)
+        await close_alpaca_feed_env(e)
 
 
 def open_stops(env) -> list[tuple[str, str, str, str]]:

@@ -15,20 +15,14 @@ from pathlib import Path
 
 from cockpit import backtest_cli
 from cockpit.cli import main
-from engine.backtest.data import synthetic_bars
+from tests.factories import write_bars_csv
 
 EXPECTED = Path(__file__).parent / "data" / "backtest_sma_cross_arrays_20d.json"
 
 
 def bench_csv(path: Path, days: int) -> Path:
     """The bench's data file (benchmarks/bench_backtest.py make_data), ``days`` sessions."""
-    b = synthetic_bars("BENCH", days, 7)
-    with open(path, "w") as fh:
-        fh.write("timestamp,open,high,low,close,volume\n")
-        for ts, o, h, lo, c, v in zip((b.ts_ns // 10**9).tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(),
-                                      b.close.tolist(), b.volume.tolist()):
-            fh.write(f"{ts},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{v:.0f}\n")
-    return path
+    return write_bars_csv(path, "BENCH", days)
 
 
 def bench_args(csv: Path, config: Path) -> list[str]:

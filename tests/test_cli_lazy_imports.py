@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest.data import synthetic_bars
+from tests.factories import write_bars_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,14 +31,7 @@ def run_py(code: str) -> str:
 
 @pytest.fixture
 def bars_csv(tmp_path, synthetic_cache):
-    b = synthetic_bars("BENCH", 3, 7)
-    path = tmp_path / "bars.csv"
-    with open(path, "w") as fh:
-        fh.write("timestamp,open,high,low,close,volume\n")
-        for ts, o, h, lo, c, v in zip((b.ts_ns // 10**9).tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(),
-                                      b.close.tolist(), b.volume.tolist()):
-            fh.write(f"{ts},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{v:.0f}\n")
-    return path
+    return write_bars_csv(tmp_path / "bars.csv", "BENCH", 3)
 
 
 def test_an_array_path_backtest_imports_only_what_it_uses(bars_csv):
